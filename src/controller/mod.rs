@@ -1,0 +1,6 @@
+//! The controller: the cluster's brain. An openraft state machine ([`raft`]) over the
+//! cluster metadata ([`metadata`]): databases, tables, partitions, users and transaction ids.
+//! Only metadata goes through raft, never row data.
+
+pub mod metadata;
+pub mod raft;

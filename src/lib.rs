@@ -1,0 +1,32 @@
+//! porpoise: a SQL-fronted, partitioned, columnar database.
+//!
+//! ```text
+//!  psql / drivers ──pgwire──► frontend ──► query (DataFusion) ──► datanode ──► storage (Parquet)
+//!                                 │              │                   │
+//!                                 └──────────────┴─► controller (openraft: catalog, users, txn ids)
+//! ```
+//!
+//! Module map:
+//! - [`catalog`]: the data model shared by every layer: databases, tables, column types,
+//!   partition schemes and how a row finds its partition.
+//! - [`config`]: typed options of each node role.
+//! - [`controller`]: the cluster's brain, an openraft state machine over [`controller::metadata`].
+//! - [`datanode`]: partitions, write transactions (stage → commit through the controller →
+//!   publish), compaction and scans.
+//! - [`storage`]: Parquet files and the per-node file index.
+//! - [`query`]: DataFusion sessions, the catalog provider, DDL/DML planning.
+//! - [`frontend`]: pgwire: sessions, SCRAM auth, COPY, encoding, SQLSTATE mapping.
+//! - [`standalone`]: one controller and one data node in one process.
+//!
+//! Layering rule: `frontend → query → controller (client API), datanode → storage`.
+//! `controller` never imports `datanode`, `query` or `frontend`; `storage` imports nothing above
+//! it; the `porpoise-functions` crate imports nothing from this crate.
+
+pub mod catalog;
+pub mod config;
+pub mod controller;
+pub mod datanode;
+pub mod frontend;
+pub mod query;
+pub mod standalone;
+pub mod storage;
