@@ -1,1 +1,1 @@
-//! TODO
+//! Typed options of each node role.

@@ -1,1 +1,516 @@
-//! TODO
+//! The controller's replicated state: the catalog (databases, tables, partition domains), users
+//! and transaction ids with their outcomes, and the [`Command`]s that change it.
+//!
+//! [`Metadata::apply`] is the raft state machine's transition function. It must be
+//! deterministic: everything time- or node-dependent (timestamps, salts) travels inside the
+//! command. A command that is invalid against the current state changes nothing and returns
+//! [`CommandResult::Err`]; it is still a committed log entry, so every replica agrees on that.
+//!
+//! Format: `Metadata` is serialised into raft snapshots and `Command` into log entries; both
+//! carry [`FORMAT_VERSION`] semantics through `#[serde(default)]` on every field added later.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{ColumnDef, DatabaseDef, KeyValue, NodeId, PartitionLevel, TableDef};
+
+/// Version of the persisted metadata format written by this build.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The replicated metadata.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    #[serde(default)]
+    pub format_version: u32,
+    /// Databases by name (`dfs://x`).
+    pub databases: BTreeMap<String, DatabaseMeta>,
+    pub users: BTreeMap<String, UserMeta>,
+    /// Transactions that have begun and not yet been ended by their coordinator.
+    pub txns: BTreeMap<u64, TxnMeta>,
+    /// The last transaction id handed out.
+    pub last_tid: u64,
+    /// The last database/table id handed out (ids double as PostgreSQL oids, above 16384).
+    pub last_object_id: u32,
+}
+
+/// A database with its tables.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseMeta {
+    pub def: DatabaseDef,
+    pub tables: BTreeMap<String, TableDef>,
+}
+
+/// A user. The password is stored as SCRAM-SHA-256 needs it: salt, iterations and the salted
+/// password (never the clear text).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserMeta {
+    pub name: String,
+    pub salt: Vec<u8>,
+    pub iterations: u32,
+    pub salted_password: Vec<u8>,
+    pub is_admin: bool,
+}
+
+/// A transaction's state in the controller.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TxnMeta {
+    pub coordinator: NodeId,
+    pub state: TxnState,
+    pub begun_ms: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnState {
+    Active,
+    Committed,
+}
+
+/// A table generation a transaction wrote against; the commit fails if it has changed
+/// (the table was dropped, truncated or altered meanwhile).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableVersion {
+    pub db: String,
+    pub table: String,
+    pub table_id: u32,
+    pub generation: u64,
+}
+
+/// A change to the metadata: one raft log entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    CreateDatabase {
+        def: DatabaseDef,
+        if_not_exists: bool,
+    },
+    DropDatabase {
+        name: String,
+        if_exists: bool,
+    },
+    CreateTable {
+        db: String,
+        def: TableDef,
+        if_not_exists: bool,
+    },
+    DropTable {
+        db: String,
+        table: String,
+        if_exists: bool,
+    },
+    TruncateTable {
+        db: String,
+        table: String,
+    },
+    AddColumn {
+        db: String,
+        table: String,
+        column: ColumnDef,
+    },
+    DropColumn {
+        db: String,
+        table: String,
+        column: String,
+    },
+    RenameColumn {
+        db: String,
+        table: String,
+        from: String,
+        to: String,
+    },
+    /// Extends a VALUE level's domain (`newValuePartitionPolicy=add`).
+    AddValuePartitions {
+        db: String,
+        level: usize,
+        values: Vec<KeyValue>,
+    },
+    /// Hands out a transaction id. `ended` lists transactions the coordinator has finished
+    /// publishing, whose outcome nobody needs any more (piggybacked to save a log entry).
+    BeginTxn {
+        coordinator: NodeId,
+        now_ms: i64,
+        ended: Vec<u64>,
+    },
+    /// The commit point of a transaction.
+    CommitTxn {
+        tid: u64,
+        tables: Vec<TableVersion>,
+    },
+    /// Forgets active transactions (aborts them) or committed ones (ends them).
+    EndTxns {
+        tids: Vec<u64>,
+    },
+    /// Aborts every active transaction of a coordinator (it restarted and lost them).
+    AbortCoordinatorTxns {
+        coordinator: NodeId,
+    },
+    CreateUser {
+        user: UserMeta,
+        if_not_exists: bool,
+    },
+    AlterUserPassword {
+        name: String,
+        salt: Vec<u8>,
+        iterations: u32,
+        salted_password: Vec<u8>,
+    },
+    DropUser {
+        name: String,
+        if_exists: bool,
+    },
+}
+
+/// The outcome of applying a [`Command`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum CommandResult {
+    #[default]
+    Ok,
+    /// Nothing was done (`if exists` / `if not exists`).
+    Skipped,
+    /// A new transaction id.
+    Tid(u64),
+    Err(MetadataError),
+}
+
+/// Why a command was refused. Each variant knows its SQLSTATE.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum MetadataError {
+    #[error("database \"{0}\" already exists")]
+    DatabaseExists(String),
+    #[error("database \"{0}\" does not exist")]
+    DatabaseNotFound(String),
+    #[error("table \"{table}\" already exists in database \"{db}\"")]
+    TableExists { db: String, table: String },
+    #[error("table \"{table}\" does not exist in database \"{db}\"")]
+    TableNotFound { db: String, table: String },
+    #[error("column \"{column}\" of table \"{table}\" already exists")]
+    ColumnExists { table: String, column: String },
+    #[error("column \"{column}\" of table \"{table}\" does not exist")]
+    ColumnNotFound { table: String, column: String },
+    #[error("cannot drop column \"{column}\": {reason}")]
+    CannotDropColumn { column: String, reason: String },
+    #[error("role \"{0}\" already exists")]
+    UserExists(String),
+    #[error("role \"{0}\" does not exist")]
+    UserNotFound(String),
+    #[error("cannot drop the admin user \"{0}\"")]
+    CannotDropAdmin(String),
+    #[error("transaction {0} is not active")]
+    TxnNotActive(u64),
+    #[error("table \"{table}\" of \"{db}\" was changed by a concurrent statement; retry")]
+    Conflict { db: String, table: String },
+    #[error("partition level {level} of database \"{db}\" is not a VALUE level")]
+    NotValueLevel { db: String, level: usize },
+}
+
+impl MetadataError {
+    /// The PostgreSQL SQLSTATE of this error.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            MetadataError::DatabaseExists(_) => "42P06",
+            MetadataError::DatabaseNotFound(_) => "3F000",
+            MetadataError::TableExists { .. } => "42P07",
+            MetadataError::TableNotFound { .. } => "42P01",
+            MetadataError::ColumnExists { .. } => "42701",
+            MetadataError::ColumnNotFound { .. } => "42703",
+            MetadataError::CannotDropColumn { .. } => "2BP01",
+            MetadataError::UserExists(_) => "42710",
+            MetadataError::UserNotFound(_) => "42704",
+            MetadataError::CannotDropAdmin(_) => "42501",
+            MetadataError::TxnNotActive(_) => "25P02",
+            MetadataError::Conflict { .. } => "40001",
+            MetadataError::NotValueLevel { .. } => "42P16",
+        }
+    }
+
+    /// Whether the statement may succeed if simply retried.
+    pub fn retryable(&self) -> bool {
+        matches!(self, MetadataError::Conflict { .. })
+    }
+}
+
+impl Metadata {
+    /// Applies one committed command. Deterministic.
+    pub fn apply(&mut self, cmd: &Command) -> CommandResult {
+        match self.try_apply(cmd) {
+            Ok(r) => r,
+            Err(e) => CommandResult::Err(e),
+        }
+    }
+
+    fn try_apply(&mut self, cmd: &Command) -> Result<CommandResult, MetadataError> {
+        self.format_version = FORMAT_VERSION;
+        match cmd {
+            Command::CreateDatabase { def, if_not_exists } => {
+                if self.databases.contains_key(&def.name) {
+                    return if *if_not_exists {
+                        Ok(CommandResult::Skipped)
+                    } else {
+                        Err(MetadataError::DatabaseExists(def.name.clone()))
+                    };
+                }
+                let mut def = def.clone();
+                def.id = self.next_object_id();
+                self.databases.insert(
+                    def.name.clone(),
+                    DatabaseMeta {
+                        def,
+                        tables: BTreeMap::new(),
+                    },
+                );
+            }
+            Command::DropDatabase { name, if_exists } => {
+                if self.databases.remove(name).is_none() {
+                    return skip_or(*if_exists, MetadataError::DatabaseNotFound(name.clone()));
+                }
+            }
+            Command::CreateTable {
+                db,
+                def,
+                if_not_exists,
+            } => {
+                let exists = self.database_mut(db)?.tables.contains_key(&def.name);
+                if exists {
+                    return if *if_not_exists {
+                        Ok(CommandResult::Skipped)
+                    } else {
+                        Err(MetadataError::TableExists {
+                            db: db.clone(),
+                            table: def.name.clone(),
+                        })
+                    };
+                }
+                let mut def = def.clone();
+                def.id = self.next_object_id();
+                self.database_mut(db)?.tables.insert(def.name.clone(), def);
+            }
+            Command::DropTable {
+                db,
+                table,
+                if_exists,
+            } => {
+                let database = self.database_mut(db)?;
+                if database.tables.remove(table).is_none() {
+                    return skip_or(
+                        *if_exists,
+                        MetadataError::TableNotFound {
+                            db: db.clone(),
+                            table: table.clone(),
+                        },
+                    );
+                }
+            }
+            Command::TruncateTable { db, table } => {
+                self.table_mut(db, table)?.generation += 1;
+            }
+            Command::AddColumn { db, table, column } => {
+                let t = self.table_mut(db, table)?;
+                if t.column(&column.name).is_some() {
+                    return Err(MetadataError::ColumnExists {
+                        table: table.clone(),
+                        column: column.name.clone(),
+                    });
+                }
+                let mut column = column.clone();
+                column.id = t.next_column_id;
+                t.next_column_id += 1;
+                t.columns.push(column);
+            }
+            Command::DropColumn { db, table, column } => {
+                let t = self.table_mut(db, table)?;
+                let Some(c) = t.column(column).cloned() else {
+                    return Err(MetadataError::ColumnNotFound {
+                        table: table.clone(),
+                        column: column.clone(),
+                    });
+                };
+                if t.partition_columns.contains(&c.name) {
+                    return Err(MetadataError::CannotDropColumn {
+                        column: c.name,
+                        reason: "it is a partition column".into(),
+                    });
+                }
+                if t.columns.len() == 1 {
+                    return Err(MetadataError::CannotDropColumn {
+                        column: c.name,
+                        reason: "it is the table's only column".into(),
+                    });
+                }
+                t.columns.retain(|x| x.id != c.id);
+            }
+            Command::RenameColumn {
+                db,
+                table,
+                from,
+                to,
+            } => {
+                let t = self.table_mut(db, table)?;
+                if t.column(to).is_some_and(|c| !c.name.eq_ignore_ascii_case(from)) {
+                    return Err(MetadataError::ColumnExists {
+                        table: table.clone(),
+                        column: to.clone(),
+                    });
+                }
+                let Some(old) = t.column(from).map(|c| c.name.clone()) else {
+                    return Err(MetadataError::ColumnNotFound {
+                        table: table.clone(),
+                        column: from.clone(),
+                    });
+                };
+                for p in t.partition_columns.iter_mut().filter(|p| **p == old) {
+                    *p = to.clone();
+                }
+                if let Some(c) = t.columns.iter_mut().find(|c| c.name == old) {
+                    c.name = to.clone();
+                }
+            }
+            Command::AddValuePartitions { db, level, values } => {
+                let database = self.database_mut(db)?;
+                match database.def.levels.get_mut(*level) {
+                    Some(PartitionLevel::Value { values: domain, .. }) => {
+                        domain.extend(values.iter().cloned());
+                    }
+                    _ => {
+                        return Err(MetadataError::NotValueLevel {
+                            db: db.clone(),
+                            level: *level,
+                        })
+                    }
+                }
+            }
+            Command::BeginTxn {
+                coordinator,
+                now_ms,
+                ended,
+            } => {
+                for tid in ended {
+                    self.txns.remove(tid);
+                }
+                self.last_tid += 1;
+                self.txns.insert(
+                    self.last_tid,
+                    TxnMeta {
+                        coordinator: *coordinator,
+                        state: TxnState::Active,
+                        begun_ms: *now_ms,
+                    },
+                );
+                return Ok(CommandResult::Tid(self.last_tid));
+            }
+            Command::CommitTxn { tid, tables } => {
+                match self.txns.get(tid) {
+                    Some(t) if t.state == TxnState::Active => {}
+                    _ => return Err(MetadataError::TxnNotActive(*tid)),
+                }
+                for v in tables {
+                    let current = self
+                        .databases
+                        .get(&v.db)
+                        .and_then(|d| d.tables.get(&v.table));
+                    if !current.is_some_and(|t| t.id == v.table_id && t.generation == v.generation)
+                    {
+                        self.txns.remove(tid);
+                        return Err(MetadataError::Conflict {
+                            db: v.db.clone(),
+                            table: v.table.clone(),
+                        });
+                    }
+                }
+                if let Some(t) = self.txns.get_mut(tid) {
+                    t.state = TxnState::Committed;
+                }
+            }
+            Command::EndTxns { tids } => {
+                for tid in tids {
+                    self.txns.remove(tid);
+                }
+            }
+            Command::AbortCoordinatorTxns { coordinator } => {
+                self.txns
+                    .retain(|_, t| !(t.coordinator == *coordinator && t.state == TxnState::Active));
+            }
+            Command::CreateUser {
+                user,
+                if_not_exists,
+            } => {
+                if self.users.contains_key(&user.name) {
+                    return if *if_not_exists {
+                        Ok(CommandResult::Skipped)
+                    } else {
+                        Err(MetadataError::UserExists(user.name.clone()))
+                    };
+                }
+                self.users.insert(user.name.clone(), user.clone());
+            }
+            Command::AlterUserPassword {
+                name,
+                salt,
+                iterations,
+                salted_password,
+            } => {
+                let user = self
+                    .users
+                    .get_mut(name)
+                    .ok_or_else(|| MetadataError::UserNotFound(name.clone()))?;
+                user.salt = salt.clone();
+                user.iterations = *iterations;
+                user.salted_password = salted_password.clone();
+            }
+            Command::DropUser { name, if_exists } => {
+                match self.users.get(name) {
+                    None => return skip_or(*if_exists, MetadataError::UserNotFound(name.clone())),
+                    Some(u) if u.is_admin && self.users.values().filter(|u| u.is_admin).count() == 1 => {
+                        return Err(MetadataError::CannotDropAdmin(name.clone()))
+                    }
+                    Some(_) => {}
+                }
+                self.users.remove(name);
+            }
+        }
+        Ok(CommandResult::Ok)
+    }
+
+    fn next_object_id(&mut self) -> u32 {
+        // PostgreSQL reserves oids below 16384 for the system catalog.
+        self.last_object_id = self.last_object_id.max(16383) + 1;
+        self.last_object_id
+    }
+
+    fn database_mut(&mut self, db: &str) -> Result<&mut DatabaseMeta, MetadataError> {
+        self.databases
+            .get_mut(db)
+            .ok_or_else(|| MetadataError::DatabaseNotFound(db.to_string()))
+    }
+
+    fn table_mut(&mut self, db: &str, table: &str) -> Result<&mut TableDef, MetadataError> {
+        self.database_mut(db)?
+            .tables
+            .get_mut(table)
+            .ok_or_else(|| MetadataError::TableNotFound {
+                db: db.to_string(),
+                table: table.to_string(),
+            })
+    }
+
+    /// A table by database and name.
+    pub fn table(&self, db: &str, table: &str) -> Option<(&DatabaseDef, &TableDef)> {
+        let d = self.databases.get(db)?;
+        d.tables.get(table).map(|t| (&d.def, t))
+    }
+
+    /// Transactions of `coordinator` still active, e.g. to abort after a restart.
+    pub fn active_txns_of(&self, coordinator: NodeId) -> BTreeSet<u64> {
+        self.txns
+            .iter()
+            .filter(|(_, t)| t.coordinator == coordinator && t.state == TxnState::Active)
+            .map(|(tid, _)| *tid)
+            .collect()
+    }
+}
+
+fn skip_or(skip: bool, err: MetadataError) -> Result<CommandResult, MetadataError> {
+    if skip {
+        Ok(CommandResult::Skipped)
+    } else {
+        Err(err)
+    }
+}

@@ -1,1 +1,1 @@
-//! TODO
+//! The controller's raft group (openraft). Being written.

@@ -1,0 +1,544 @@
+//! Partition schemes (DolphinDB's VALUE, RANGE, LIST, HASH and their 2–3 level COMPO) and the
+//! routing of rows to partitions.
+//!
+//! A partition is named by one component per level joined with `/`, as DolphinDB names its
+//! partition paths: VALUE keys by value (`20230108` for a date, `202301M` for a month),
+//! RANGE by `lower_upper`, LIST by `List<i>`, HASH by `Key<i>`. A NULL partition key gets
+//! the component `NULL`: rows are never dropped for having one.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{cast, take_record_batch};
+use arrow::datatypes::{DataType, Date32Type, Int64Type, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+use super::types::ColumnType;
+
+/// One value of a partition domain, normalised to the unit of the level's key type
+/// (days for DATE, months since year 0 for MONTH, seconds for DATETIME, ...).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeyValue {
+    Int(i64),
+    Str(String),
+}
+
+/// One level of a partition scheme, as persisted in the controller's metadata.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "UPPERCASE")]
+pub enum PartitionLevel {
+    Value {
+        key_type: ColumnType,
+        values: BTreeSet<KeyValue>,
+    },
+    Range {
+        key_type: ColumnType,
+        bounds: Vec<KeyValue>,
+    },
+    List {
+        key_type: ColumnType,
+        lists: Vec<Vec<KeyValue>>,
+    },
+    Hash {
+        key_type: ColumnType,
+        buckets: u32,
+    },
+}
+
+/// What to do with a row whose VALUE-partition key is not yet in the domain
+/// (`newValuePartitionPolicy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NewValuePolicy {
+    /// Extend the domain with the new values (the default here; DolphinDB's default is skip).
+    #[default]
+    Add,
+    /// Fail the whole statement.
+    Fail,
+    /// Drop the rows, as DolphinDB's `skip` does.
+    Skip,
+}
+
+/// Why rows could not be routed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RouteError {
+    #[error("{count} row(s) have {column} values outside the partition scheme (first: {example})")]
+    OutOfScheme {
+        column: String,
+        count: usize,
+        example: String,
+    },
+    #[error("{count} row(s) have {column} values not in the VALUE partition domain (first: {example}) and newValuePartitionPolicy=fail")]
+    NewValue {
+        column: String,
+        count: usize,
+        example: String,
+    },
+    #[error("column {column} of type {column_type} cannot be partitioned by a {key_type} scheme")]
+    Incompatible {
+        column: String,
+        column_type: String,
+        key_type: ColumnType,
+    },
+    #[error("routing rows failed: {0}")]
+    Arrow(String),
+}
+
+impl PartitionLevel {
+    pub fn key_type(&self) -> ColumnType {
+        match self {
+            PartitionLevel::Value { key_type, .. }
+            | PartitionLevel::Range { key_type, .. }
+            | PartitionLevel::List { key_type, .. }
+            | PartitionLevel::Hash { key_type, .. } => *key_type,
+        }
+    }
+
+    /// DolphinDB's `partitionType` id (VALUE=1, RANGE=2, LIST=3, HASH=5).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            PartitionLevel::Value { .. } => "VALUE",
+            PartitionLevel::Range { .. } => "RANGE",
+            PartitionLevel::List { .. } => "LIST",
+            PartitionLevel::Hash { .. } => "HASH",
+        }
+    }
+
+    /// Checks that a column of `column_type` can be routed by this level.
+    pub fn check_column(&self, column: &str, column_type: ColumnType) -> Result<(), RouteError> {
+        let incompatible = || RouteError::Incompatible {
+            column: column.to_string(),
+            column_type: column_type.to_string(),
+            key_type: self.key_type(),
+        };
+        if !column_type.can_partition() {
+            return Err(incompatible());
+        }
+        let key = self.key_type();
+        let string_key = key_is_string(key);
+        if string_key != key_is_string(column_type) {
+            return Err(incompatible());
+        }
+        if !string_key
+            && !arrow::compute::can_cast_types(&column_type.arrow_type(), &key_arrow_type(key))
+        {
+            return Err(incompatible());
+        }
+        Ok(())
+    }
+
+    /// The number of partitions this level defines now (VALUE grows; HASH is fixed).
+    pub fn partition_count(&self) -> usize {
+        match self {
+            PartitionLevel::Value { values, .. } => values.len(),
+            PartitionLevel::Range { bounds, .. } => bounds.len().saturating_sub(1),
+            PartitionLevel::List { lists, .. } => lists.len(),
+            PartitionLevel::Hash { buckets, .. } => *buckets as usize,
+        }
+    }
+}
+
+fn key_is_string(t: ColumnType) -> bool {
+    matches!(t, ColumnType::Symbol | ColumnType::String)
+}
+
+/// The Arrow type a level's keys are computed in before they become i64s.
+fn key_arrow_type(key: ColumnType) -> DataType {
+    match key {
+        ColumnType::Month => DataType::Date32,
+        ColumnType::Minute => DataType::Time32(TimeUnit::Second),
+        other => other.arrow_type(),
+    }
+}
+
+/// The per-row keys of one partition column in its level's unit.
+enum Keys {
+    Ints(Vec<Option<i64>>),
+    Strs(ArrayRef),
+}
+
+fn column_keys(array: &ArrayRef, key: ColumnType) -> Result<Keys, RouteError> {
+    let err = |e: arrow::error::ArrowError| RouteError::Arrow(e.to_string());
+    if key_is_string(key) {
+        return Ok(Keys::Strs(cast(array, &DataType::Utf8).map_err(err)?));
+    }
+    let typed = cast(array, &key_arrow_type(key)).map_err(err)?;
+    let ints: Vec<Option<i64>> = match key {
+        ColumnType::Month => typed
+            .as_primitive::<Date32Type>()
+            .iter()
+            .map(|d| d.map(|d| month_of_day(d as i64)))
+            .collect(),
+        ColumnType::Minute => {
+            let secs = cast(&typed, &DataType::Int64).map_err(err)?;
+            secs.as_primitive::<Int64Type>()
+                .iter()
+                .map(|s| s.map(|s| s.div_euclid(60)))
+                .collect()
+        }
+        _ => {
+            let v = cast(&typed, &DataType::Int64).map_err(err)?;
+            v.as_primitive::<Int64Type>().iter().collect()
+        }
+    };
+    Ok(Keys::Ints(ints))
+}
+
+/// Months since year 0 (`year * 12 + month - 1`) of a day number since 1970-01-01.
+pub fn month_of_day(days: i64) -> i64 {
+    let (y, m, _) = civil_from_days(days);
+    y * 12 + (m as i64 - 1)
+}
+
+/// Howard Hinnant's civil-from-days: (year, month 1..=12, day 1..=31).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Renders a key the way DolphinDB names its partition directories.
+pub fn key_name(key: ColumnType, value: &KeyValue) -> String {
+    match value {
+        KeyValue::Str(s) => s.clone(),
+        KeyValue::Int(v) => match key {
+            ColumnType::Date => {
+                let (y, m, d) = civil_from_days(*v);
+                format!("{y:04}{m:02}{d:02}")
+            }
+            ColumnType::Month => format!("{:04}{:02}M", v.div_euclid(12), v.rem_euclid(12) + 1),
+            _ => v.to_string(),
+        },
+    }
+}
+
+impl fmt::Display for KeyValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyValue::Int(v) => write!(f, "{v}"),
+            KeyValue::Str(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// Stable across processes and versions: partition placement depends on it.
+fn hash_key(value: &KeyValue) -> u64 {
+    // FNV-1a over a type-tagged encoding.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    match value {
+        KeyValue::Int(v) => {
+            eat(b"i");
+            eat(&v.to_le_bytes())
+        }
+        KeyValue::Str(s) => {
+            eat(b"s");
+            eat(s.as_bytes())
+        }
+    }
+    h
+}
+
+/// The rows of one batch that belong to one partition.
+pub struct Routed {
+    pub partition: String,
+    pub batch: RecordBatch,
+}
+
+/// The result of routing a batch: per-partition batches, plus VALUE keys that are new to the
+/// domain (per level) and must be added before the rows can be stored.
+pub struct Routing {
+    pub parts: Vec<Routed>,
+    pub new_values: Vec<(usize, KeyValue)>,
+    pub skipped_rows: usize,
+}
+
+/// Splits `batch` by the partition scheme. `columns[i]` is the index in `batch` of the
+/// partition column of level `i`, `names[i]` its name (for errors).
+pub fn route(
+    levels: &[PartitionLevel],
+    columns: &[usize],
+    names: &[String],
+    batch: &RecordBatch,
+    policy: NewValuePolicy,
+) -> Result<Routing, RouteError> {
+    let rows = batch.num_rows();
+    // Per row: the index into `components` of its partition name at each level, or None if
+    // the row is skipped.
+    let mut row_parts: Vec<Option<Vec<u32>>> = vec![Some(Vec::with_capacity(levels.len())); rows];
+    let mut new_values = Vec::new();
+    let mut level_components: Vec<Vec<String>> = Vec::with_capacity(levels.len());
+    for (li, level) in levels.iter().enumerate() {
+        let keys = column_keys(batch.column(columns[li]), level.key_type())?;
+        let mut names_of: HashMap<Option<KeyValue>, u32> = HashMap::new();
+        let mut components: Vec<String> = Vec::new();
+        let mut bad: Option<(usize, String)> = None;
+        let mut new_in_level: BTreeSet<KeyValue> = BTreeSet::new();
+        for (row, slot) in row_parts.iter_mut().enumerate() {
+            let Some(parts) = slot else { continue };
+            let key = match &keys {
+                Keys::Ints(v) => v[row].map(KeyValue::Int),
+                Keys::Strs(a) => {
+                    let a = a.as_string::<i32>();
+                    (!a.is_null(row)).then(|| KeyValue::Str(a.value(row).to_string()))
+                }
+            };
+            if let Some(&idx) = names_of.get(&key) {
+                if idx == u32::MAX {
+                    *slot = None;
+                } else {
+                    parts.push(idx);
+                }
+                continue;
+            }
+            let component = match &key {
+                None => Some("NULL".to_string()),
+                Some(k) => match level {
+                    PartitionLevel::Value { key_type, values } => {
+                        if !values.contains(k) {
+                            match policy {
+                                NewValuePolicy::Add => {
+                                    new_in_level.insert(k.clone());
+                                }
+                                NewValuePolicy::Skip => {
+                                    names_of.insert(key.clone(), u32::MAX);
+                                    *slot = None;
+                                    continue;
+                                }
+                                NewValuePolicy::Fail => {
+                                    let count = bad.as_ref().map_or(0, |b| b.0) + 1;
+                                    let example = bad
+                                        .take()
+                                        .map(|b| b.1)
+                                        .unwrap_or_else(|| key_name(*key_type, k));
+                                    bad = Some((count, example));
+                                    continue;
+                                }
+                            }
+                        }
+                        Some(key_name(*key_type, k))
+                    }
+                    PartitionLevel::Range { key_type, bounds } => {
+                        let i = bounds.partition_point(|b| b <= k);
+                        (i > 0 && i < bounds.len()).then(|| {
+                            format!(
+                                "{}_{}",
+                                key_name(*key_type, &bounds[i - 1]),
+                                key_name(*key_type, &bounds[i])
+                            )
+                        })
+                    }
+                    PartitionLevel::List { lists, .. } => lists
+                        .iter()
+                        .position(|l| l.contains(k))
+                        .map(|i| format!("List{i}")),
+                    PartitionLevel::Hash { buckets, .. } => {
+                        Some(format!("Key{}", hash_key(k) % (*buckets as u64).max(1)))
+                    }
+                },
+            };
+            match component {
+                Some(c) => {
+                    let idx = components.len() as u32;
+                    components.push(c);
+                    names_of.insert(key, idx);
+                    parts.push(idx);
+                }
+                None => {
+                    let count = bad.as_ref().map_or(0, |b| b.0) + 1;
+                    let example = bad.take().map(|b| b.1).unwrap_or_else(|| {
+                        key.as_ref()
+                            .map(|k| key_name(level.key_type(), k))
+                            .unwrap_or_default()
+                    });
+                    bad = Some((count, example));
+                }
+            }
+        }
+        if let Some((count, example)) = bad {
+            let column = names[li].clone();
+            return Err(match level {
+                PartitionLevel::Value { .. } => RouteError::NewValue {
+                    column,
+                    count,
+                    example,
+                },
+                _ => RouteError::OutOfScheme {
+                    column,
+                    count,
+                    example,
+                },
+            });
+        }
+        new_values.extend(new_in_level.into_iter().map(|k| (li, k)));
+        level_components.push(components);
+    }
+
+    // Group row indices by their full partition path.
+    let mut groups: HashMap<&[u32], Vec<u32>> = HashMap::new();
+    let mut skipped_rows = 0;
+    for (row, parts) in row_parts.iter().enumerate() {
+        match parts {
+            Some(p) => groups.entry(p.as_slice()).or_default().push(row as u32),
+            None => skipped_rows += 1,
+        }
+    }
+    let mut parts = Vec::with_capacity(groups.len());
+    for (path, indices) in groups {
+        let partition = path
+            .iter()
+            .enumerate()
+            .map(|(li, i)| level_components[li][*i as usize].as_str())
+            .collect::<Vec<_>>()
+            .join("/");
+        let batch = if indices.len() == rows {
+            batch.clone()
+        } else {
+            take_record_batch(batch, &UInt32Array::from(indices))
+                .map_err(|e| RouteError::Arrow(e.to_string()))?
+        };
+        parts.push(Routed { partition, batch });
+    }
+    parts.sort_by(|a, b| a.partition.cmp(&b.partition));
+    Ok(Routing {
+        parts,
+        new_values,
+        skipped_rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int32Array, StringArray, TimestampSecondArray};
+    use arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    fn batch() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("sym", DataType::Utf8, true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Second, None), true),
+            Field::new("v", DataType::Int32, true),
+        ]));
+        // 2023-01-08 09:30:00 = 1673170200
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec![Some("A"), Some("B"), None, Some("A")])),
+                Arc::new(TimestampSecondArray::from(vec![
+                    Some(1673170200),
+                    Some(1673170200 + 86400),
+                    Some(1673170200),
+                    None,
+                ])),
+                Arc::new(Int32Array::from(vec![1, 7, 3, 12])),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn day(d: i64) -> KeyValue {
+        KeyValue::Int(d)
+    }
+
+    #[test]
+    fn value_by_day_adds_new_days_and_keeps_nulls() {
+        let level = PartitionLevel::Value {
+            key_type: ColumnType::Date,
+            values: [day(19365)].into_iter().collect(), // 2023-01-08
+        };
+        let r = route(&[level], &[1], &["ts".into()], &batch(), NewValuePolicy::Add).unwrap();
+        let names: Vec<_> = r.parts.iter().map(|p| p.partition.as_str()).collect();
+        assert_eq!(names, vec!["20230108", "20230109", "NULL"]);
+        assert_eq!(r.new_values, vec![(0, day(19366))]);
+        assert_eq!(r.parts[0].batch.num_rows(), 2);
+    }
+
+    #[test]
+    fn value_policy_fail_and_skip() {
+        let level = PartitionLevel::Value {
+            key_type: ColumnType::Date,
+            values: [day(19365)].into_iter().collect(),
+        };
+        let names = ["ts".to_string()];
+        let err = route(
+            &[level.clone()],
+            &[1],
+            &names,
+            &batch(),
+            NewValuePolicy::Fail,
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("20230109"), "{err}");
+        let r = route(&[level], &[1], &names, &batch(), NewValuePolicy::Skip).unwrap();
+        assert_eq!(r.skipped_rows, 1);
+    }
+
+    #[test]
+    fn range_rejects_out_of_range_rows() {
+        let level = PartitionLevel::Range {
+            key_type: ColumnType::Int,
+            bounds: vec![KeyValue::Int(0), KeyValue::Int(5), KeyValue::Int(10)],
+        };
+        let err = route(
+            &[level],
+            &[2],
+            &["v".into()],
+            &batch(),
+            NewValuePolicy::Add,
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(err, RouteError::OutOfScheme { count: 1, .. }), "{err}");
+    }
+
+    #[test]
+    fn compo_hash_and_list() {
+        let levels = vec![
+            PartitionLevel::List {
+                key_type: ColumnType::Symbol,
+                lists: vec![vec![KeyValue::Str("A".into())], vec![KeyValue::Str("B".into())]],
+            },
+            PartitionLevel::Hash {
+                key_type: ColumnType::Int,
+                buckets: 3,
+            },
+        ];
+        let r = route(
+            &levels,
+            &[0, 2],
+            &["sym".into(), "v".into()],
+            &batch(),
+            NewValuePolicy::Add,
+        )
+        .unwrap();
+        let total: usize = r.parts.iter().map(|p| p.batch.num_rows()).sum();
+        assert_eq!(total, 4);
+        assert!(r.parts.iter().all(|p| p.partition.contains("/Key")));
+        assert!(r.parts.iter().any(|p| p.partition.starts_with("NULL/")));
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19365), (2023, 1, 8));
+        assert_eq!(key_name(ColumnType::Month, &KeyValue::Int(2023 * 12)), "202301M");
+    }
+}
