@@ -2,5 +2,6 @@
 //! cluster metadata ([`metadata`]): databases, tables, partitions, users and transaction ids.
 //! Only metadata goes through raft, never row data.
 
+pub mod client;
 pub mod metadata;
 pub mod raft;

@@ -1,1 +1,361 @@
-//! TODO
+//! The query layer: turns SQL text into work.
+//!
+//! - [`ddl`] parses porpoise's DolphinDB-flavoured DDL; [`ddl_exec`] carries it out through the
+//!   controller.
+//! - Everything else is parsed by sqlparser (with the PostgreSQL-compatibility rewrites of
+//!   `datafusion-pg-catalog`, which psql's catalog queries need) and planned by DataFusion over
+//!   [`catalog::PorpoiseCatalog`]: databases are schemas named by their path
+//!   (`"dfs://testDB"`), tables are [`table::PorpoiseTable`]s, and `loadTable(db, table)` names
+//!   the same table as a table function.
+//! - A [`Session`] is one client connection's state; every statement is its own transaction.
+
+pub mod catalog;
+pub mod copy;
+pub mod ddl;
+pub mod ddl_exec;
+pub mod error;
+pub mod literal;
+pub mod split;
+pub mod table;
+pub mod users;
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::prelude::SessionConfig;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use sqlparser::ast::{
+    CopySource, CopyTarget, Expr as SqlExpr, ObjectName, SetExpr, Statement, Visit, Visitor,
+};
+
+use crate::controller::client::ControllerClient;
+use crate::datanode::DataNode;
+use crate::frontend::copy_format::CopyOptions;
+pub use error::QueryError;
+
+/// The name of the one catalog (PostgreSQL database) a porpoise cluster exposes.
+pub const CATALOG: &str = "porpoise";
+
+/// What the query layer needs from the node it runs on.
+pub struct Engine {
+    node: Arc<DataNode>,
+    base: SessionContext,
+    parser: PostgresCompatibilityParser,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+/// A statement, parsed.
+#[derive(Debug, Clone)]
+pub enum Stmt {
+    Ddl(ddl::DdlStatement),
+    Sql(Box<Statement>),
+}
+
+/// A COPY ... FROM STDIN waiting for its data.
+#[derive(Debug, Clone)]
+pub struct CopyIn {
+    pub db: String,
+    pub table: String,
+    /// Target columns, in the order the data has them.
+    pub columns: Vec<String>,
+    pub options: CopyOptions,
+}
+
+/// What running a statement produced.
+pub enum Outcome {
+    /// A result set.
+    Rows {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+    },
+    /// A command tag such as `CREATE TABLE` or `INSERT 0 5`.
+    Done(String),
+    /// The client must now send COPY data.
+    CopyIn(CopyIn),
+}
+
+impl Engine {
+    pub fn new(node: Arc<DataNode>) -> Result<Arc<Self>, QueryError> {
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG, "public")
+            .with_information_schema(true)
+            .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
+            .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+        let base = SessionContext::new_with_config(config);
+        let catalog = Arc::new(catalog::PorpoiseCatalog::new(node.clone()));
+        base.register_catalog(CATALOG, catalog);
+        base.register_udtf("loadTable", Arc::new(catalog::LoadTable::new(node.clone())));
+        base.register_udtf("loadtable", Arc::new(catalog::LoadTable::new(node.clone())));
+        datafusion_pg_catalog::setup_pg_catalog(
+            &base,
+            CATALOG,
+            users::Roles::new(node.controller().clone()),
+        )
+        .map_err(|e| QueryError::DataFusion(*e))?;
+        Ok(Arc::new(Engine {
+            node,
+            base,
+            parser: PostgresCompatibilityParser::new(),
+        }))
+    }
+
+    pub fn node(&self) -> &Arc<DataNode> {
+        &self.node
+    }
+
+    pub fn controller(&self) -> &Arc<dyn ControllerClient> {
+        self.node.controller()
+    }
+
+    /// A new session for an authenticated user.
+    pub fn session(self: &Arc<Self>, user: &str) -> Session {
+        Session {
+            engine: self.clone(),
+            ctx: SessionContext::new_with_state(self.base.state()),
+            user: user.to_string(),
+        }
+    }
+}
+
+/// One client's session.
+pub struct Session {
+    engine: Arc<Engine>,
+    ctx: SessionContext,
+    user: String,
+}
+
+impl Session {
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Splits and parses a query string into statements.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Stmt>, QueryError> {
+        let mut out = Vec::new();
+        for piece in split::statements(sql) {
+            if let Some(d) = ddl::parse_ddl(piece)? {
+                out.push(Stmt::Ddl(d));
+                continue;
+            }
+            let parsed = self
+                .engine
+                .parser
+                .parse(piece)
+                .map_err(|e| QueryError::Syntax(syntax_message(&e.to_string())))?;
+            out.extend(parsed.into_iter().map(|s| Stmt::Sql(Box::new(s))));
+        }
+        Ok(out)
+    }
+
+    /// Runs one statement.
+    pub async fn execute(&self, stmt: &Stmt) -> Result<Outcome, QueryError> {
+        match stmt {
+            Stmt::Ddl(d) => ddl_exec::execute(self, d).await.map(Outcome::Done),
+            Stmt::Sql(s) => self.execute_sql(s).await,
+        }
+    }
+
+    async fn execute_sql(&self, stmt: &Statement) -> Result<Outcome, QueryError> {
+        match stmt {
+            Statement::StartTransaction { .. } => Ok(Outcome::Done("BEGIN".into())),
+            Statement::Commit { .. } => Ok(Outcome::Done("COMMIT".into())),
+            Statement::Rollback { .. } => Ok(Outcome::Done("ROLLBACK".into())),
+            Statement::Set(_) => Ok(Outcome::Done("SET".into())),
+            Statement::Copy {
+                source,
+                to,
+                target,
+                options,
+                legacy_options,
+                values,
+            } => {
+                if *to || !matches!(target, CopyTarget::Stdin) {
+                    return Err(QueryError::Unsupported(
+                        "only COPY ... FROM STDIN is supported (psql's \\copy uses it)".into(),
+                    ));
+                }
+                if !values.is_empty() {
+                    return Err(QueryError::Unsupported("inline COPY data".into()));
+                }
+                let CopySource::Table {
+                    table_name,
+                    columns,
+                } = source
+                else {
+                    return Err(QueryError::Unsupported("COPY (query) FROM".into()));
+                };
+                let (db, table) = self.resolve_table(table_name)?;
+                let options = copy::options(options, legacy_options)?;
+                Ok(Outcome::CopyIn(CopyIn {
+                    db,
+                    table,
+                    columns: columns.iter().map(|c| c.value.clone()).collect(),
+                    options,
+                }))
+            }
+            Statement::CreateRole(_) | Statement::AlterRole { .. } | Statement::CreateUser(_) | Statement::AlterUser(_) => {
+                users::execute(self, stmt).await.map(Outcome::Done)
+            }
+            Statement::Drop { object_type, .. }
+                if matches!(
+                    object_type,
+                    sqlparser::ast::ObjectType::Role | sqlparser::ast::ObjectType::User
+                ) =>
+            {
+                users::execute(self, stmt).await.map(Outcome::Done)
+            }
+            Statement::Query(_) | Statement::Explain { .. } | Statement::ExplainTable { .. } | Statement::ShowVariable { .. } | Statement::ShowTables { .. } | Statement::ShowColumns { .. } => {
+                let plan = self.plan(stmt).await?;
+                self.run(plan).await
+            }
+            Statement::Insert(_) => {
+                let n = self.run_count(stmt).await?;
+                Ok(Outcome::Done(format!("INSERT 0 {n}")))
+            }
+            Statement::Update(u) => {
+                if u.from.is_some() {
+                    return Err(QueryError::Unsupported("UPDATE ... FROM".into()));
+                }
+                reject_subqueries(u.selection.as_ref(), "UPDATE")?;
+                let n = self.run_count(stmt).await?;
+                Ok(Outcome::Done(format!("UPDATE {n}")))
+            }
+            Statement::Delete(d) => {
+                if d.using.is_some() {
+                    return Err(QueryError::Unsupported("DELETE ... USING".into()));
+                }
+                reject_subqueries(d.selection.as_ref(), "DELETE")?;
+                let n = self.run_count(stmt).await?;
+                Ok(Outcome::Done(format!("DELETE {n}")))
+            }
+            other => Err(QueryError::Unsupported(format!(
+                "statement not supported: {}",
+                first_words(&other.to_string())
+            ))),
+        }
+    }
+
+    /// Plans a statement with DataFusion.
+    pub async fn plan(&self, stmt: &Statement) -> Result<LogicalPlan, QueryError> {
+        let state = self.ctx.state();
+        Ok(state
+            .statement_to_plan(DFStatement::Statement(Box::new(stmt.clone())))
+            .await?)
+    }
+
+    /// Executes a DataFusion plan as a result set.
+    pub async fn run(&self, plan: LogicalPlan) -> Result<Outcome, QueryError> {
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let stream = df.execute_stream().await?;
+        Ok(Outcome::Rows { schema, stream })
+    }
+
+    /// Runs a DML statement and returns DataFusion's row count.
+    async fn run_count(&self, stmt: &Statement) -> Result<u64, QueryError> {
+        let plan = self.plan(stmt).await?;
+        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+        Ok(count_of(&batches))
+    }
+
+    /// Resolves a table name of a SQL statement to `(database, table)`.
+    pub fn resolve_table(&self, name: &ObjectName) -> Result<(String, String), QueryError> {
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
+            .collect();
+        let (db, table) = match parts.as_slice() {
+            [db, table] => (db.clone(), table.clone()),
+            [catalog, db, table] if catalog == CATALOG => (db.clone(), table.clone()),
+            [table] => {
+                return Err(QueryError::other(
+                    "42P01",
+                    format!(
+                        "relation \"{table}\" does not exist: name tables with their database, e.g. \"dfs://db\".\"{table}\""
+                    ),
+                ))
+            }
+            _ => return Err(QueryError::Syntax(format!("invalid table name {name}"))),
+        };
+        let metadata = self.engine.controller().metadata();
+        if metadata.table(&db, &table).is_none() {
+            return Err(QueryError::Metadata(
+                crate::controller::metadata::MetadataError::TableNotFound { db, table },
+            ));
+        }
+        Ok((db, table))
+    }
+}
+
+/// The count DataFusion's DML plans return.
+fn count_of(batches: &[arrow::array::RecordBatch]) -> u64 {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::UInt64Type;
+    batches
+        .iter()
+        .filter(|b| b.num_columns() == 1 && b.num_rows() > 0)
+        .filter_map(|b| b.column(0).as_primitive_opt::<UInt64Type>().map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>()))
+        .sum()
+}
+
+/// DataFusion would pick only the target-table part of a WHERE with subqueries; refuse rather
+/// than change the wrong rows.
+fn reject_subqueries(selection: Option<&SqlExpr>, what: &str) -> Result<(), QueryError> {
+    struct Finder(bool);
+    impl Visitor for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &SqlExpr) -> std::ops::ControlFlow<()> {
+            if matches!(
+                expr,
+                SqlExpr::Subquery(_) | SqlExpr::InSubquery { .. } | SqlExpr::Exists { .. }
+            ) {
+                self.0 = true;
+                return std::ops::ControlFlow::Break(());
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    if let Some(expr) = selection {
+        let mut f = Finder(false);
+        let _ = expr.visit(&mut f);
+        if f.0 {
+            return Err(QueryError::Unsupported(format!(
+                "subqueries in the WHERE clause of {what}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn first_words(sql: &str) -> String {
+    sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// sqlparser's messages, as PostgreSQL users are used to reading them.
+fn syntax_message(m: &str) -> String {
+    let m = m.trim_start_matches("sql parser error: ");
+    format!("syntax error: {m}")
+}
+
+/// Whether a SQL statement is a plain query (its result has rows).
+pub fn is_query(stmt: &Statement) -> bool {
+    matches!(stmt, Statement::Query(q) if !matches!(*q.body, SetExpr::Insert(_) | SetExpr::Update(_)))
+}

@@ -1,0 +1,39 @@
+//! The interface every other component uses to reach the controller: propose a metadata
+//! change and wait for its outcome, read the latest metadata, be told when it changes.
+//!
+//! In a standalone process the client is the raft group itself; in a cluster it will be a
+//! remote client that forwards to the leader. Callers cannot tell the difference.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use super::metadata::{Command, CommandResult, Metadata};
+use super::raft::{ControllerError, RaftController};
+
+/// Access to the controller.
+#[async_trait]
+pub trait ControllerClient: Send + Sync + 'static {
+    /// Proposes a command; returns once it is committed and applied.
+    async fn write(&self, cmd: Command) -> Result<CommandResult, ControllerError>;
+    /// The latest metadata this node has seen.
+    fn metadata(&self) -> Arc<Metadata>;
+    /// Notified on every change to the metadata.
+    fn subscribe(&self) -> watch::Receiver<Arc<Metadata>>;
+}
+
+#[async_trait]
+impl ControllerClient for RaftController {
+    async fn write(&self, cmd: Command) -> Result<CommandResult, ControllerError> {
+        RaftController::write(self, cmd).await
+    }
+
+    fn metadata(&self) -> Arc<Metadata> {
+        RaftController::metadata(self)
+    }
+
+    fn subscribe(&self) -> watch::Receiver<Arc<Metadata>> {
+        RaftController::subscribe(self)
+    }
+}

@@ -1,0 +1,347 @@
+//! Carries out DDL: validates a parsed [`DdlStatement`] against the catalog model and proposes
+//! the change to the controller. Every DDL statement is one raft command, so it is atomic and
+//! durable once acknowledged.
+
+use std::collections::BTreeSet;
+
+use super::ddl::{AlterOp, ColumnDef as DdlColumn, DdlStatement, PartitionSpec, TableName};
+use super::literal::Literal;
+use super::{QueryError, Session};
+use crate::catalog::types::TypeError;
+use crate::catalog::{ColumnDef, ColumnType, DatabaseDef, KeyValue, PartitionLevel, TableDef};
+use crate::controller::metadata::{Command, CommandResult};
+
+/// Runs one DDL statement; returns its command tag.
+pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, QueryError> {
+    let now = now_ms();
+    let (cmd, tag) = match stmt {
+        DdlStatement::CreateDatabase {
+            path,
+            if_not_exists,
+            levels,
+            options,
+        } => {
+            let mut engine = "OLAP".to_string();
+            for (key, value) in options {
+                let text = literal_text(value);
+                match key.to_ascii_lowercase().as_str() {
+                    "engine" => {
+                        let v = text.to_ascii_uppercase();
+                        if !["OLAP", "TSDB", "PKEY"].contains(&v.as_str()) {
+                            return Err(invalid(format!("unknown engine '{text}' (OLAP, TSDB or PKEY)")));
+                        }
+                        engine = v;
+                    }
+                    "atomic" => {
+                        if !text.eq_ignore_ascii_case("TRANS") {
+                            return Err(QueryError::Unsupported(format!(
+                                "atomic='{text}': every statement is one all-or-nothing transaction (atomic='TRANS')"
+                            )));
+                        }
+                    }
+                    "chunkgranularity" => {
+                        if !["TABLE", "DATABASE"].contains(&text.to_ascii_uppercase().as_str()) {
+                            return Err(invalid(format!("unknown chunkGranularity '{text}'")));
+                        }
+                    }
+                    _ => return Err(invalid(format!("unknown database option \"{key}\""))),
+                }
+            }
+            if levels.is_empty() || levels.len() > 3 {
+                return Err(invalid("a database has 1 to 3 partition levels".into()));
+            }
+            let levels = levels.iter().map(level).collect::<Result<Vec<_>, _>>()?;
+            let def = DatabaseDef {
+                name: path.clone(),
+                id: 0,
+                levels,
+                engine,
+                owner: session.user().to_string(),
+                created_ms: now,
+            };
+            (
+                Command::CreateDatabase {
+                    def,
+                    if_not_exists: *if_not_exists,
+                },
+                "CREATE DATABASE",
+            )
+        }
+        DdlStatement::CreateTable {
+            name,
+            if_not_exists,
+            columns,
+            partitioned_by,
+            options,
+        } => {
+            let db = database_of(name)?;
+            let metadata = session.engine().controller().metadata();
+            let database = metadata
+                .databases
+                .get(&db)
+                .ok_or_else(|| crate::controller::metadata::MetadataError::DatabaseNotFound(db.clone()))?;
+            for (key, _) in options {
+                match key.to_ascii_lowercase().as_str() {
+                    // Storage-layout hints of DolphinDB's TSDB engine: accepted, not needed here.
+                    "sortcolumns" | "keepduplicates" | "sortkeymappingfunction" | "primarykey"
+                    | "softdelete" | "comment" | "encryptmode" | "indexes" => {}
+                    _ => return Err(invalid(format!("unknown table option \"{key}\""))),
+                }
+            }
+            let def = table_def(&name.table, columns, partitioned_by, &database.def, session.user(), now)?;
+            (
+                Command::CreateTable {
+                    db,
+                    def,
+                    if_not_exists: *if_not_exists,
+                },
+                "CREATE TABLE",
+            )
+        }
+        DdlStatement::DropDatabase { path, if_exists } => (
+            Command::DropDatabase {
+                name: path.clone(),
+                if_exists: *if_exists,
+            },
+            "DROP DATABASE",
+        ),
+        DdlStatement::DropTable { name, if_exists } => (
+            Command::DropTable {
+                db: database_of(name)?,
+                table: name.table.clone(),
+                if_exists: *if_exists,
+            },
+            "DROP TABLE",
+        ),
+        DdlStatement::TruncateTable { name } => (
+            Command::TruncateTable {
+                db: database_of(name)?,
+                table: name.table.clone(),
+            },
+            "TRUNCATE TABLE",
+        ),
+        DdlStatement::AlterTable { name, op } => {
+            let db = database_of(name)?;
+            let table = name.table.clone();
+            let cmd = match op {
+                AlterOp::AddColumn(c) => Command::AddColumn {
+                    db,
+                    table,
+                    column: column(0, c)?,
+                },
+                AlterOp::DropColumn(c) => Command::DropColumn {
+                    db,
+                    table,
+                    column: c.clone(),
+                },
+                AlterOp::RenameColumn { from, to } => Command::RenameColumn {
+                    db,
+                    table,
+                    from: from.clone(),
+                    to: to.clone(),
+                },
+            };
+            (cmd, "ALTER TABLE")
+        }
+    };
+    match session.engine().controller().write(cmd).await? {
+        CommandResult::Err(e) => Err(e.into()),
+        _ => Ok(tag.to_string()),
+    }
+}
+
+fn invalid(message: String) -> QueryError {
+    QueryError::other("42P16", message)
+}
+
+fn database_of(name: &TableName) -> Result<String, QueryError> {
+    name.db.clone().ok_or_else(|| {
+        QueryError::other(
+            "3F000",
+            format!(
+                "table \"{}\" must be named with its database, e.g. \"dfs://db\".\"{}\"",
+                name.table, name.table
+            ),
+        )
+    })
+}
+
+fn literal_text(l: &Literal) -> String {
+    match l {
+        Literal::String(s) | Literal::Symbol(s) | Literal::Ident(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The key type and value of one scheme literal.
+fn key_of(l: &Literal) -> Result<(ColumnType, KeyValue), QueryError> {
+    Ok(match l {
+        Literal::Int(v) => (ColumnType::Long, KeyValue::Int(*v)),
+        Literal::String(s) | Literal::Symbol(s) => (ColumnType::Symbol, KeyValue::Str(s.clone())),
+        Literal::Date(d) => (ColumnType::Date, KeyValue::Int(*d as i64)),
+        Literal::Month(m) => (ColumnType::Month, KeyValue::Int(*m as i64)),
+        Literal::Time(ms) => (ColumnType::Time, KeyValue::Int(*ms)),
+        Literal::Minute(m) => (ColumnType::Minute, KeyValue::Int(*m as i64)),
+        Literal::Second(s) => (ColumnType::Second, KeyValue::Int(*s as i64)),
+        Literal::DateTime(s) => (ColumnType::DateTime, KeyValue::Int(*s)),
+        Literal::Timestamp(ms) => (ColumnType::Timestamp, KeyValue::Int(*ms)),
+        Literal::NanoTimestamp(ns) => (ColumnType::NanoTimestamp, KeyValue::Int(*ns)),
+        other => {
+            return Err(invalid(format!(
+                "{other:?} cannot be a partition scheme value (use integers, strings, symbols or temporal values)"
+            )))
+        }
+    })
+}
+
+/// The common key type of a list of scheme values.
+fn keys_of(values: &[Literal]) -> Result<(ColumnType, Vec<KeyValue>), QueryError> {
+    let mut key_type = None;
+    let mut keys = Vec::with_capacity(values.len());
+    for v in values {
+        let (t, k) = key_of(v)?;
+        match key_type {
+            None => key_type = Some(t),
+            Some(existing) if existing != t => {
+                return Err(invalid(format!(
+                    "partition scheme mixes {existing} and {t} values"
+                )))
+            }
+            _ => {}
+        }
+        keys.push(k);
+    }
+    let key_type = key_type.ok_or_else(|| invalid("partition scheme is empty".into()))?;
+    Ok((key_type, keys))
+}
+
+fn level(spec: &PartitionSpec) -> Result<PartitionLevel, QueryError> {
+    Ok(match spec {
+        PartitionSpec::Value(values) => {
+            let (key_type, keys) = keys_of(values)?;
+            let set: BTreeSet<KeyValue> = keys.into_iter().collect();
+            PartitionLevel::Value {
+                key_type,
+                values: set,
+            }
+        }
+        PartitionSpec::Range(values) => {
+            let (key_type, bounds) = keys_of(values)?;
+            if bounds.len() < 2 {
+                return Err(invalid("RANGE needs at least two boundaries".into()));
+            }
+            if bounds.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(invalid("RANGE boundaries must be strictly increasing".into()));
+            }
+            PartitionLevel::Range { key_type, bounds }
+        }
+        PartitionSpec::List(lists) => {
+            let mut key_type = None;
+            let mut out = Vec::with_capacity(lists.len());
+            let mut seen = BTreeSet::new();
+            for l in lists {
+                let (t, keys) = keys_of(l)?;
+                if key_type.is_some_and(|k| k != t) {
+                    return Err(invalid("LIST partitions mix value types".into()));
+                }
+                key_type = Some(t);
+                for k in &keys {
+                    if !seen.insert(k.clone()) {
+                        return Err(invalid(format!("LIST value {k} is in more than one partition")));
+                    }
+                }
+                out.push(keys);
+            }
+            PartitionLevel::List {
+                key_type: key_type.ok_or_else(|| invalid("LIST needs at least one partition".into()))?,
+                lists: out,
+            }
+        }
+        PartitionSpec::Hash { type_name, buckets } => {
+            let key_type = resolve_type(type_name, &[])?;
+            if matches!(key_type, ColumnType::Float | ColumnType::Double | ColumnType::Bool) {
+                return Err(invalid(format!("the data type {key_type} can't be used for a partition column")));
+            }
+            if *buckets < 1 || *buckets > 1_000_000 {
+                return Err(invalid("HASH bucket count must be between 1 and 1000000".into()));
+            }
+            PartitionLevel::Hash {
+                key_type,
+                buckets: *buckets as u32,
+            }
+        }
+    })
+}
+
+fn resolve_type(name: &str, args: &[i64]) -> Result<ColumnType, QueryError> {
+    ColumnType::from_name(name, args).map_err(|e| match e {
+        TypeError::Unknown(_) => QueryError::other("42704", e.to_string()),
+        TypeError::Unsupported(_) => QueryError::other("0A000", e.to_string()),
+        TypeError::BadModifier { .. } => QueryError::other("22023", e.to_string()),
+    })
+}
+
+fn column(id: u32, c: &DdlColumn) -> Result<ColumnDef, QueryError> {
+    Ok(ColumnDef {
+        id,
+        name: c.name.clone(),
+        ty: resolve_type(&c.type_name, &c.type_args)?,
+        not_null: c.not_null,
+    })
+}
+
+fn table_def(
+    name: &str,
+    columns: &[DdlColumn],
+    partitioned_by: &[String],
+    db: &DatabaseDef,
+    owner: &str,
+    now: i64,
+) -> Result<TableDef, QueryError> {
+    let columns: Vec<ColumnDef> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| column(i as u32 + 1, c))
+        .collect::<Result<_, _>>()?;
+    let mut def = TableDef {
+        name: name.to_string(),
+        id: 0,
+        next_column_id: columns.len() as u32 + 1,
+        columns,
+        partition_columns: Vec::new(),
+        generation: 0,
+        owner: owner.to_string(),
+        created_ms: now,
+    };
+    if partitioned_by.is_empty() {
+        return Ok(def);
+    }
+    if partitioned_by.len() != db.levels.len() {
+        return Err(invalid(format!(
+            "database \"{}\" has {} partition level(s); partitioned by must name {} column(s)",
+            db.name,
+            db.levels.len(),
+            db.levels.len()
+        )));
+    }
+    for (p, level) in partitioned_by.iter().zip(&db.levels) {
+        let c = def.column(p).ok_or_else(|| {
+            QueryError::other(
+                "42703",
+                format!("partition column \"{p}\" is not a column of the table"),
+            )
+        })?;
+        level
+            .check_column(&c.name, c.ty)
+            .map_err(|e| QueryError::other("42804", e.to_string()))?;
+        def.partition_columns.push(c.name.clone());
+    }
+    Ok(def)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

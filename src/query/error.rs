@@ -1,0 +1,198 @@
+//! Errors of the query layer, each with its PostgreSQL SQLSTATE.
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::{DataFusionError, SchemaError};
+
+use crate::controller::metadata::MetadataError;
+use crate::controller::raft::ControllerError;
+use crate::datanode::DataNodeError;
+use crate::frontend::copy_format::CopyError;
+use crate::query::ddl::DdlError;
+
+/// Why a statement failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0}")]
+    Syntax(String),
+    #[error("{0}")]
+    Ddl(#[from] DdlError),
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error(transparent)]
+    DataNode(#[from] DataNodeError),
+    #[error(transparent)]
+    Controller(#[from] ControllerError),
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    #[error("{message}")]
+    Copy {
+        #[source]
+        error: CopyError,
+        message: String,
+    },
+    #[error("{0}")]
+    Unsupported(String),
+    /// Anything else with an explicit SQLSTATE.
+    #[error("{message}")]
+    Other {
+        sqlstate: &'static str,
+        message: String,
+    },
+}
+
+impl From<CopyError> for QueryError {
+    fn from(error: CopyError) -> Self {
+        QueryError::Copy {
+            message: error.message.clone(),
+            error,
+        }
+    }
+}
+
+impl QueryError {
+    pub fn other(sqlstate: &'static str, message: impl Into<String>) -> Self {
+        QueryError::Other {
+            sqlstate,
+            message: message.into(),
+        }
+    }
+
+    /// The PostgreSQL SQLSTATE of this error.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            QueryError::Syntax(_) | QueryError::Ddl(_) => "42601",
+            QueryError::Metadata(e) => e.sqlstate(),
+            QueryError::DataNode(e) => e.sqlstate(),
+            QueryError::Controller(e) => e.sqlstate(),
+            QueryError::DataFusion(e) => datafusion_sqlstate(e),
+            QueryError::Copy { error, .. } => error.sqlstate,
+            QueryError::Unsupported(_) => "0A000",
+            QueryError::Other { sqlstate, .. } => sqlstate,
+        }
+    }
+
+    /// Extra context for the client (PostgreSQL's CONTEXT field), e.g. the COPY line.
+    pub fn context(&self) -> Option<&str> {
+        match self {
+            QueryError::Copy { error, .. } => error.context.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The message for the client: DataFusion's wrappers and prefixes stripped.
+    pub fn client_message(&self) -> String {
+        match self {
+            QueryError::DataFusion(e) => datafusion_message(e),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The innermost DataFusion error (contexts and shared wrappers removed).
+fn innermost(e: &DataFusionError) -> &DataFusionError {
+    match e {
+        DataFusionError::Context(_, inner) => innermost(inner),
+        DataFusionError::Shared(inner) => innermost(inner),
+        DataFusionError::Diagnostic(_, inner) => innermost(inner),
+        DataFusionError::Collection(errors) if !errors.is_empty() => innermost(&errors[0]),
+        other => other,
+    }
+}
+
+fn external_sqlstate(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<&'static str> {
+    if let Some(e) = e.downcast_ref::<DataNodeError>() {
+        return Some(e.sqlstate());
+    }
+    if let Some(e) = e.downcast_ref::<QueryError>() {
+        return Some(e.sqlstate());
+    }
+    if let Some(e) = e.downcast_ref::<DataFusionError>() {
+        return Some(datafusion_sqlstate(e));
+    }
+    None
+}
+
+fn arrow_sqlstate(e: &ArrowError) -> &'static str {
+    match e {
+        ArrowError::DivideByZero => "22012",
+        ArrowError::CastError(m) | ArrowError::ParseError(m) => {
+            if m.contains("overflow") || m.contains("too large") || m.contains("out of range") {
+                "22003"
+            } else {
+                "22P02"
+            }
+        }
+        ArrowError::ArithmeticOverflow(_) => "22003",
+        ArrowError::ExternalError(inner) => external_sqlstate(inner.as_ref()).unwrap_or("XX000"),
+        ArrowError::IoError(..) => "58030",
+        ArrowError::MemoryError(_) => "53200",
+        _ => "XX000",
+    }
+}
+
+/// Maps a DataFusion error to the SQLSTATE PostgreSQL would use for the same mistake.
+pub fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
+    match innermost(e) {
+        DataFusionError::SQL(..) => "42601",
+        DataFusionError::SchemaError(s, _) => match s.as_ref() {
+            SchemaError::FieldNotFound { .. } => "42703",
+            SchemaError::AmbiguousReference { .. } => "42702",
+            SchemaError::DuplicateQualifiedField { .. }
+            | SchemaError::DuplicateUnqualifiedField { .. } => "42701",
+            _ => "42000",
+        },
+        DataFusionError::Plan(m) => plan_sqlstate(m),
+        DataFusionError::NotImplemented(_) => "0A000",
+        DataFusionError::ArrowError(a, _) => arrow_sqlstate(a),
+        DataFusionError::ParquetError(_) | DataFusionError::ObjectStore(_) => "58030",
+        DataFusionError::IoError(_) => "58030",
+        DataFusionError::ResourcesExhausted(_) => "53200",
+        DataFusionError::External(inner) => external_sqlstate(inner.as_ref()).unwrap_or("XX000"),
+        DataFusionError::Execution(m) => {
+            if m.contains("Divide by zero") || m.contains("division by zero") {
+                "22012"
+            } else if m.contains("overflow") {
+                "22003"
+            } else if m.contains("Cast error") || m.contains("Cannot cast") {
+                "22P02"
+            } else {
+                "XX000"
+            }
+        }
+        _ => "XX000",
+    }
+}
+
+fn plan_sqlstate(m: &str) -> &'static str {
+    if m.contains("table") && (m.contains("not found") || m.contains("does not exist")) {
+        "42P01"
+    } else if m.contains("function") && (m.contains("not found") || m.contains("Invalid function")) {
+        "42883"
+    } else if m.contains("No function matches") || m.contains("coercion") || m.contains("Cannot infer common") || m.contains("does not support") && m.contains("type") {
+        "42804"
+    } else if m.contains("column") && m.contains("does not exist") {
+        "42703"
+    } else if m.contains("must appear in the GROUP BY") || m.contains("GROUP BY") {
+        "42803"
+    } else {
+        "42000"
+    }
+}
+
+/// DataFusion's message without its "Error during planning: " style prefixes and the
+/// contexts it adds.
+fn datafusion_message(e: &DataFusionError) -> String {
+    match innermost(e) {
+        DataFusionError::Plan(m) | DataFusionError::Execution(m) | DataFusionError::NotImplemented(m) => {
+            m.clone()
+        }
+        DataFusionError::SQL(p, _) => p.to_string().trim_start_matches("sql parser error: ").to_string(),
+        DataFusionError::SchemaError(s, _) => s.to_string(),
+        DataFusionError::ArrowError(a, _) => match a.as_ref() {
+            ArrowError::ExternalError(inner) => inner.to_string(),
+            other => other.to_string(),
+        },
+        DataFusionError::External(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
+}

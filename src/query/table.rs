@@ -1,0 +1,551 @@
+//! A partitioned table as DataFusion sees it.
+//!
+//! Scans take one snapshot of the table's published files, skip files whose recorded
+//! statistics cannot match the filters (this is the partition pruning: a partition column's
+//! min/max is the partition's key range), and read the rest with DataFusion's Parquet source,
+//! which prunes row groups with the same filters. Files store columns by physical name
+//! (`c<id>`); a projection on top gives them their current logical names.
+//!
+//! INSERT, UPDATE and DELETE are planned by DataFusion and executed here as one write
+//! transaction each ([`crate::datanode::WriteTxn`]).
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, RecordBatch, UInt64Array,
+};
+use arrow::compute::{cast, filter_record_batch, kernels::zip::zip, not, prep_null_mask_filter};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::pruning::PruningStatistics;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema, DataFusionError, Result, ScalarValue};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::{collect, ExecutionPlan, SendableRecordBatchStream};
+use datafusion::pruning::PruningPredicate;
+use futures::StreamExt;
+
+use crate::catalog::TableDef;
+use crate::datanode::{DataNode, DataNodeError};
+use crate::storage::DataFileRef;
+
+/// A table of a database, bound to the data node that stores it.
+#[derive(Debug)]
+pub struct PorpoiseTable {
+    pub db: String,
+    pub def: TableDef,
+    node: Arc<DataNode>,
+    schema: SchemaRef,
+}
+
+impl PorpoiseTable {
+    pub fn new(db: String, def: TableDef, node: Arc<DataNode>) -> Self {
+        let schema = def.logical_schema();
+        PorpoiseTable {
+            db,
+            def,
+            node,
+            schema,
+        }
+    }
+
+    fn physical_name(&self, logical: &str) -> Option<String> {
+        self.def.column(logical).map(|c| c.physical_name())
+    }
+
+    /// Rewrites filters over logical names to physical names; `None` if a filter names a
+    /// column the table does not have.
+    fn to_physical(&self, expr: &Expr) -> Option<Expr> {
+        let mut ok = true;
+        let out = expr
+            .clone()
+            .transform(|e| match &e {
+                Expr::Column(c) => match self.physical_name(&c.name) {
+                    Some(p) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(p)))),
+                    None => {
+                        ok = false;
+                        Ok(Transformed::no(e))
+                    }
+                },
+                _ => Ok(Transformed::no(e)),
+            })
+            .ok()?
+            .data;
+        ok.then_some(out)
+    }
+
+    /// The files of the table that may hold rows matching `filters`.
+    fn pruned_files(
+        &self,
+        state: &dyn Session,
+        filters: &[Expr],
+    ) -> Result<(Vec<DataFileRef>, Option<Arc<dyn PhysicalExpr>>)> {
+        let snapshot = self.node.snapshot((self.def.id, self.def.generation));
+        let files: Vec<DataFileRef> = snapshot.files().cloned().collect();
+        let physical_schema = self.def.physical_schema();
+        let physical_filters: Vec<Expr> = filters.iter().filter_map(|f| self.to_physical(f)).collect();
+        let Some(predicate) = conjunction(physical_filters) else {
+            return Ok((files, None));
+        };
+        let df_schema = DFSchema::try_from(physical_schema.as_ref().clone())?;
+        let predicate = state.create_physical_expr(predicate, &df_schema)?;
+        let files = match PruningPredicate::try_new(predicate.clone(), physical_schema.clone()) {
+            Ok(pruning) => {
+                let stats = FileStatistics {
+                    files: &files,
+                    schema: &physical_schema,
+                };
+                let keep = pruning.prune(&stats)?;
+                files
+                    .iter()
+                    .zip(keep)
+                    .filter_map(|(f, k)| k.then(|| f.clone()))
+                    .collect()
+            }
+            // A predicate pruning cannot use still filters rows later.
+            Err(_) => files,
+        };
+        Ok((files, Some(predicate)))
+    }
+
+    /// A Parquet scan of `files`, producing the logical schema (projected).
+    fn scan_files(
+        &self,
+        state: &dyn Session,
+        files: Vec<DataFileRef>,
+        predicate: Option<Arc<dyn PhysicalExpr>>,
+        projection: Option<&Vec<usize>>,
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let physical_schema = self.def.physical_schema();
+        let indices: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let mut source = ParquetSource::new(physical_schema.clone());
+        if let Some(p) = predicate {
+            source = source.with_predicate(p);
+        }
+        let groups = state.config().target_partitions().max(1);
+        let mut file_groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups.min(files.len().max(1))];
+        let slots = file_groups.len();
+        for (i, f) in files.into_iter().enumerate() {
+            let location = object_store::path::Path::from_filesystem_path(&f.path)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let pf = PartitionedFile::new(location.to_string(), f.record.size).with_extensions(f);
+            file_groups[i % slots].push(pf);
+        }
+        let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+            .with_file_groups(file_groups.into_iter().filter(|g| !g.is_empty()).map(FileGroup::new).collect())
+            .with_projection_indices(Some(indices.clone()))?
+            .with_limit(limit)
+            .build();
+        let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
+        let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = indices
+            .iter()
+            .enumerate()
+            .map(|(out, &i)| {
+                let physical = physical_schema.field(i).name().clone();
+                (
+                    Arc::new(PhysicalColumn::new(&physical, out)) as Arc<dyn PhysicalExpr>,
+                    self.schema.field(i).name().clone(),
+                )
+            })
+            .collect();
+        Ok(Arc::new(ProjectionExec::try_new(exprs, scan)?))
+    }
+
+    /// Runs `work` when the plan executes (not when it is planned, so EXPLAIN writes nothing)
+    /// and returns its row count as DataFusion's DML result.
+    fn write_plan<F, Fut>(&self, work: F) -> Result<Arc<dyn ExecutionPlan>>
+    where
+        F: FnOnce(Arc<TaskContext>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<u64>> + Send + 'static,
+    {
+        let schema = Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]));
+        let stream = OnceWrite {
+            schema: schema.clone(),
+            work: std::sync::Mutex::new(Some(Box::new(move |ctx| Box::pin(work(ctx))))),
+        };
+        Ok(Arc::new(StreamingTableExec::try_new(
+            schema,
+            vec![Arc::new(stream)],
+            None,
+            Vec::new(),
+            false,
+            None,
+        )?))
+    }
+
+    /// Rewrites every partition with rows matching `filters`: `change` gets a batch (logical
+    /// schema) and the mask of matching rows, and returns the batch to keep and how many rows
+    /// it changed.
+    async fn rewrite<C>(
+        node: Arc<DataNode>,
+        db: String,
+        def: TableDef,
+        files_by_partition: HashMap<String, Vec<DataFileRef>>,
+        predicate: Option<Arc<dyn PhysicalExpr>>,
+        change: C,
+    ) -> Result<u64>
+    where
+        C: Fn(&RecordBatch, &BooleanArray) -> Result<(Option<RecordBatch>, u64)> + Send,
+    {
+        let mut txn = node.begin(&db, &def.name).await.map_err(ext)?;
+        let logical = def.logical_schema();
+        let physical = def.physical_schema();
+        let mut changed = 0;
+        for (partition, files) in files_by_partition {
+            let mut keep = Vec::new();
+            let mut partition_changed = 0;
+            for f in &files {
+                let batches = tokio::task::spawn_blocking({
+                    let path = f.path.clone();
+                    let physical = physical.clone();
+                    move || crate::datanode::read_as(&path, &physical)
+                })
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+                .map_err(|e| ext(e.into()))?;
+                for b in batches {
+                    let b = RecordBatch::try_new(logical.clone(), b.columns().to_vec())?;
+                    let mask = match &predicate {
+                        Some(p) => {
+                            let v = p.evaluate(&b)?.into_array(b.num_rows())?;
+                            let m = v
+                                .as_any()
+                                .downcast_ref::<BooleanArray>()
+                                .cloned()
+                                .ok_or_else(|| {
+                                    DataFusionError::Plan("WHERE clause must be boolean".into())
+                                })?;
+                            prep_null_mask_filter(&m)
+                        }
+                        None => BooleanArray::from(vec![true; b.num_rows()]),
+                    };
+                    let (kept, n) = change(&b, &mask)?;
+                    partition_changed += n;
+                    keep.extend(kept);
+                }
+            }
+            if partition_changed > 0 {
+                changed += partition_changed;
+                txn.rewrite(&partition, &files, keep).map_err(ext)?;
+            }
+        }
+        txn.commit().await.map_err(ext)?;
+        Ok(changed)
+    }
+
+    /// Files grouped by partition, pruned by `filters`, plus the filter as one physical
+    /// predicate over the logical schema.
+    fn dml_targets(
+        &self,
+        state: &dyn Session,
+        filters: &[Expr],
+    ) -> Result<(HashMap<String, Vec<DataFileRef>>, Option<Arc<dyn PhysicalExpr>>)> {
+        let (files, _) = self.pruned_files(state, filters)?;
+        let mut by_partition: HashMap<String, Vec<DataFileRef>> = HashMap::new();
+        for f in files {
+            by_partition.entry(f.partition.clone()).or_default().push(f);
+        }
+        let predicate = match conjunction(filters.to_vec()) {
+            Some(p) => {
+                let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+                Some(state.create_physical_expr(p, &df_schema)?)
+            }
+            None => None,
+        };
+        Ok((by_partition, predicate))
+    }
+}
+
+fn ext(e: DataNodeError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+#[async_trait]
+impl TableProvider for PorpoiseTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let (files, predicate) = self.pruned_files(state, filters)?;
+        self.scan_files(state, files, predicate, projection, limit)
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if op != InsertOp::Append {
+            return Err(DataFusionError::NotImplemented(format!(
+                "{op} is not supported; use INSERT INTO"
+            )));
+        }
+        let node = self.node.clone();
+        let (db, table) = (self.db.clone(), self.def.name.clone());
+        let schema = self.schema.clone();
+        self.write_plan(move |ctx| async move {
+            let mut txn = node.begin(&db, &table).await.map_err(ext)?;
+            let partitions = input.output_partitioning().partition_count();
+            for p in 0..partitions {
+                let mut stream = input.execute(p, ctx.clone())?;
+                while let Some(batch) = stream.next().await {
+                    let batch = conform(&batch?, &schema)?;
+                    txn.append(batch).await.map_err(ext)?;
+                }
+            }
+            txn.commit().await.map_err(ext)
+        })
+    }
+
+    async fn delete_from(
+        &self,
+        state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let (targets, predicate) = self.dml_targets(state, &filters)?;
+        let (node, db, def) = (self.node.clone(), self.db.clone(), self.def.clone());
+        self.write_plan(move |_| async move {
+            let lock = node.rewrite_lock(def.id);
+            let _guard = lock.lock().await;
+            // Re-read the files under the lock: a concurrent rewrite may have replaced them.
+            let targets = refresh(&node, &def, targets);
+            Self::rewrite(node, db, def, targets, predicate, |b, mask| {
+                let n = mask.true_count() as u64;
+                if n == 0 {
+                    return Ok((Some(b.clone()), 0));
+                }
+                let kept = filter_record_batch(b, &not(mask)?)?;
+                Ok(((kept.num_rows() > 0).then_some(kept), n))
+            })
+            .await
+        })
+    }
+
+    async fn update(
+        &self,
+        state: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let (targets, predicate) = self.dml_targets(state, &filters)?;
+        let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+        let mut setters: Vec<(usize, Arc<dyn PhysicalExpr>)> = Vec::new();
+        for (name, expr) in assignments {
+            let index = self
+                .schema
+                .index_of(&name)
+                .map_err(|_| DataFusionError::Plan(format!("column \"{name}\" does not exist")))?;
+            if self.def.partition_columns.contains(&name) {
+                return Err(DataFusionError::Plan(format!(
+                    "cannot update partition column \"{name}\""
+                )));
+            }
+            setters.push((index, state.create_physical_expr(expr, &df_schema)?));
+        }
+        let (node, db, def) = (self.node.clone(), self.db.clone(), self.def.clone());
+        let schema = self.schema.clone();
+        self.write_plan(move |_| async move {
+            let lock = node.rewrite_lock(def.id);
+            let _guard = lock.lock().await;
+            let targets = refresh(&node, &def, targets);
+            Self::rewrite(node, db, def, targets, predicate, move |b, mask| {
+                let n = mask.true_count() as u64;
+                if n == 0 {
+                    return Ok((Some(b.clone()), 0));
+                }
+                let mut columns: Vec<ArrayRef> = b.columns().to_vec();
+                for (index, expr) in &setters {
+                    let value = expr.evaluate(b)?.into_array(b.num_rows())?;
+                    let value = cast(&value, schema.field(*index).data_type())?;
+                    columns[*index] = zip(mask, &value, &columns[*index])?;
+                }
+                Ok((Some(RecordBatch::try_new(schema.clone(), columns)?), n))
+            })
+            .await
+        })
+    }
+}
+
+/// Keeps only the files still published (under the rewrite lock, nothing else replaces them).
+fn refresh(
+    node: &DataNode,
+    def: &TableDef,
+    targets: HashMap<String, Vec<DataFileRef>>,
+) -> HashMap<String, Vec<DataFileRef>> {
+    let now = node.snapshot((def.id, def.generation));
+    let mut out = HashMap::new();
+    for partition in targets.keys() {
+        if let Some(files) = now.partitions.get(partition) {
+            out.insert(partition.clone(), files.clone());
+        }
+    }
+    out
+}
+
+/// Casts an incoming batch to the table's logical schema (DataFusion already cast the
+/// values; this fixes nullability and field names).
+fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (field, col) in schema.fields().iter().zip(batch.columns()) {
+        columns.push(if col.data_type() == field.data_type() {
+            col.clone()
+        } else {
+            cast(col, field.data_type())?
+        });
+    }
+    let relaxed = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ));
+    Ok(RecordBatch::try_new(relaxed, columns)?)
+}
+
+/// A one-shot stream that performs a write and yields its row count.
+type WriteFn = Box<
+    dyn FnOnce(Arc<TaskContext>) -> futures::future::BoxFuture<'static, Result<u64>> + Send,
+>;
+
+struct OnceWrite {
+    schema: SchemaRef,
+    work: std::sync::Mutex<Option<WriteFn>>,
+}
+
+impl std::fmt::Debug for OnceWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnceWrite")
+    }
+}
+
+impl PartitionStream for OnceWrite {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let work = self.work.lock().ok().and_then(|mut w| w.take());
+        let schema = self.schema.clone();
+        let fut = async move {
+            let Some(work) = work else {
+                return Err(DataFusionError::Internal("write executed twice".into()));
+            };
+            let n = work(ctx).await?;
+            Ok(RecordBatch::try_new(
+                schema,
+                vec![Arc::new(UInt64Array::from(vec![n]))],
+            )?)
+        };
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            futures::stream::once(fut),
+        ))
+    }
+}
+
+/// File-level statistics for [`PruningPredicate`]: one container per file.
+struct FileStatistics<'a> {
+    files: &'a [DataFileRef],
+    schema: &'a SchemaRef,
+}
+
+impl FileStatistics<'_> {
+    fn values(&self, column: &Column, min: bool) -> Option<ArrayRef> {
+        let field = self.schema.field_with_name(&column.name).ok()?;
+        let values = self.files.iter().map(|f| {
+            let (lo, hi) = f.min_max(&column.name, field.data_type());
+            if min {
+                lo
+            } else {
+                hi
+            }
+        });
+        ScalarValue::iter_to_array(values).ok()
+    }
+}
+
+impl PruningStatistics for FileStatistics<'_> {
+    fn min_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.values(column, true)
+    }
+
+    fn max_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.values(column, false)
+    }
+
+    fn num_containers(&self) -> usize {
+        self.files.len()
+    }
+
+    fn null_counts(&self, column: &Column) -> Option<ArrayRef> {
+        let counts: Option<Vec<u64>> = self
+            .files
+            .iter()
+            .map(|f| f.null_count(&column.name))
+            .collect();
+        counts.map(|c| Arc::new(UInt64Array::from(c)) as ArrayRef)
+    }
+
+    fn row_counts(&self) -> Option<ArrayRef> {
+        Some(Arc::new(UInt64Array::from(
+            self.files.iter().map(|f| f.record.rows).collect::<Vec<_>>(),
+        )))
+    }
+
+    fn contained(
+        &self,
+        _column: &Column,
+        _values: &std::collections::HashSet<ScalarValue>,
+    ) -> Option<BooleanArray> {
+        None
+    }
+}
+
+/// Runs a plan to completion (used by tests and internal statements).
+pub async fn run(plan: Arc<dyn ExecutionPlan>, ctx: Arc<TaskContext>) -> Result<Vec<RecordBatch>> {
+    collect(plan, ctx).await
+}
