@@ -1,1 +1,4 @@
 //! TODO
+
+pub mod ddl;
+pub mod literal;
