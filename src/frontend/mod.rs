@@ -1,1 +1,1 @@
-//! TODO
+pub mod copy_format;

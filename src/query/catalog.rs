@@ -2,7 +2,6 @@
 //! schemas are the databases (`"dfs://testDB"`) and whose tables are their tables, read from the
 //! latest metadata on every lookup, plus the `loadTable(db, table)` table function.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -35,10 +34,6 @@ impl PorpoiseCatalog {
 }
 
 impl CatalogProvider for PorpoiseCatalog {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn schema_names(&self) -> Vec<String> {
         let mut names: Vec<String> = vec![PUBLIC.to_string()];
         if let Ok(extra) = self.extra.read() {
@@ -86,10 +81,6 @@ pub struct DatabaseSchema {
 
 #[async_trait]
 impl SchemaProvider for DatabaseSchema {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn table_names(&self) -> Vec<String> {
         self.node
             .controller()

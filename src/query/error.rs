@@ -139,7 +139,6 @@ pub fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
             SchemaError::AmbiguousReference { .. } => "42702",
             SchemaError::DuplicateQualifiedField { .. }
             | SchemaError::DuplicateUnqualifiedField { .. } => "42701",
-            _ => "42000",
         },
         DataFusionError::Plan(m) => plan_sqlstate(m),
         DataFusionError::NotImplemented(_) => "0A000",

@@ -307,7 +307,7 @@ impl Session {
 
 /// The count DataFusion's DML plans return.
 fn count_of(batches: &[arrow::array::RecordBatch]) -> u64 {
-    use arrow::array::{Array, AsArray};
+    use arrow::array::AsArray;
     use arrow::datatypes::UInt64Type;
     batches
         .iter()

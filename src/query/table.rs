@@ -9,7 +9,6 @@
 //! INSERT, UPDATE and DELETE are planned by DataFusion and executed here as one write
 //! transaction each ([`crate::datanode::WriteTxn`]).
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -37,8 +36,10 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use datafusion::physical_plan::{collect, ExecutionPlan, SendableRecordBatchStream};
-use datafusion::pruning::PruningPredicate;
+use datafusion::physical_plan::{
+    collect, ExecutionPlan, ExecutionPlanProperties, SendableRecordBatchStream,
+};
+use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use futures::StreamExt;
 
 use crate::catalog::TableDef;
@@ -105,8 +106,12 @@ impl PorpoiseTable {
         };
         let df_schema = DFSchema::try_from(physical_schema.as_ref().clone())?;
         let predicate = state.create_physical_expr(predicate, &df_schema)?;
-        let files = match PruningPredicate::try_new(predicate.clone(), physical_schema.clone()) {
-            Ok(pruning) => {
+        let pruning = PruningPredicateBuilder::new()
+            .with_file_schema(physical_schema.clone())
+            .build(predicate.clone());
+        // Without a usable pruning predicate every file is read; the filter still applies.
+        let files = match pruning {
+            Some(pruning) => {
                 let stats = FileStatistics {
                     files: &files,
                     schema: &physical_schema,
@@ -118,8 +123,7 @@ impl PorpoiseTable {
                     .filter_map(|(f, k)| k.then(|| f.clone()))
                     .collect()
             }
-            // A predicate pruning cannot use still filters rows later.
-            Err(_) => files,
+            None => files,
         };
         Ok((files, Some(predicate)))
     }
@@ -146,9 +150,9 @@ impl PorpoiseTable {
         let mut file_groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups.min(files.len().max(1))];
         let slots = file_groups.len();
         for (i, f) in files.into_iter().enumerate() {
-            let location = object_store::path::Path::from_filesystem_path(&f.path)
+            let location = datafusion::object_store::path::Path::from_filesystem_path(&f.path)
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
-            let pf = PartitionedFile::new(location.to_string(), f.record.size).with_extensions(f);
+            let pf = PartitionedFile::new(location.to_string(), f.record.size).with_extension(f);
             file_groups[i % slots].push(pf);
         }
         let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
@@ -282,10 +286,6 @@ fn ext(e: DataNodeError) -> DataFusionError {
 
 #[async_trait]
 impl TableProvider for PorpoiseTable {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
