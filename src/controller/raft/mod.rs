@@ -1,46 +1,440 @@
-//! Placeholder until the raft group lands (same API).
-use std::path::Path;
-use std::sync::Arc;
+//! The controller's raft group (openraft 0.9): a replicated log of metadata
+//! [`Command`]s whose state machine is the cluster [`Metadata`].
+//!
+//! Entry point: [`RaftController`], the handle the rest of the server uses to propose commands
+//! ([`RaftController::write`]) and read the applied metadata ([`RaftController::metadata`],
+//! [`RaftController::subscribe`]). One file per raft contract:
+//! - [`types`]: the openraft type configuration.
+//! - [`log_store`]: the durable log (redb), vote, committed and purged log ids.
+//! - [`state_machine`]: the metadata in memory, its snapshots on disk.
+//! - [`network`]: the transport between members (a stub until the cluster work lands).
+//!
+//! On-disk layout of a controller directory:
+//! ```text
+//! <dir>/raft-log.redb       log entries, vote, committed log id, last purged log id (format 1)
+//! <dir>/snapshot.json       the latest snapshot: metadata + last applied + membership (format 1)
+//! <dir>/snapshot.json.tmp   a snapshot being written; removed on open
+//! ```
+//!
+//! Durability: a command is acknowledged by [`RaftController::write`] only after its log entry
+//! was fsynced to a quorum and applied. The metadata itself lives in memory; a restart rebuilds
+//! it from the snapshot and the committed log entries after it.
+//!
+//! Today the group has one member (this node); [`RaftController::open`] initialises a fresh
+//! directory as such a group and waits until the node is leader again after a restart.
 
+pub mod log_store;
+pub mod network;
+pub mod state_machine;
+pub mod types;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
+use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
 
-use super::metadata::{Command, CommandResult, Metadata};
+use self::log_store::LogStore;
+use self::network::ControllerNetwork;
+use self::state_machine::StateMachineStore;
+use self::types::{Raft, RaftMetrics};
+use crate::catalog::NodeId;
+use crate::controller::metadata::{Command, CommandResult, Metadata};
 
+/// Name of the controller raft group (openraft uses it in logs and metrics).
+const CLUSTER_NAME: &str = "porpoise-controller";
+
+/// A snapshot is built after this many log entries since the last one; the log is then purged
+/// up to the snapshot.
+pub const SNAPSHOT_EVERY_LOGS: u64 = 5000;
+
+/// How long [`RaftController::open`] waits for a single-node group to elect itself and
+/// re-apply its log.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a controller operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
-    #[error("controller unavailable")]
-    Unavailable,
+    #[error("cannot create controller directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open raft log store {path}")]
+    OpenLog {
+        path: PathBuf,
+        #[source]
+        source: Box<redb::DatabaseError>,
+    },
+    #[error("raft log store {path} failed")]
+    LogStore {
+        path: PathBuf,
+        #[source]
+        source: Box<redb::Error>,
+    },
+    #[error("raft log store {path} is corrupt: {reason}")]
+    CorruptLog { path: PathBuf, reason: String },
+    #[error("cannot read or write controller snapshot {path}")]
+    SnapshotIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("controller snapshot {path} is corrupt")]
+    CorruptSnapshot {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{what} {path} has format version {found}; this build reads version {supported}")]
+    UnsupportedFormat {
+        what: &'static str,
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("node {node_id} is not a voting member of the controller group stored in {dir} (voters: {voters:?})")]
+    NotMember {
+        dir: PathBuf,
+        node_id: NodeId,
+        voters: Vec<NodeId>,
+    },
+    /// This node cannot accept writes: another node leads (forward there), or no leader is
+    /// known yet (retry later).
+    #[error("{}", forward_message(*.leader_id, .leader_addr.as_deref()))]
+    ForwardToLeader {
+        leader_id: Option<NodeId>,
+        leader_addr: Option<String>,
+    },
+    /// The raft node stopped: shut down, a storage failure, or a panic in raft.
+    #[error("controller raft stopped")]
+    Fatal {
+        // Boxed, like the redb errors above, to keep `Result<_, ControllerError>` small.
+        #[source]
+        source: Box<Fatal<NodeId>>,
+    },
+    #[error("invalid controller raft configuration")]
+    Config {
+        #[source]
+        source: Box<openraft::ConfigError>,
+    },
+    #[error("controller raft failed: {reason}")]
+    Internal { reason: String },
+}
+
+fn forward_message(leader_id: Option<NodeId>, leader_addr: Option<&str>) -> String {
+    match (leader_id, leader_addr) {
+        (Some(id), Some(addr)) => {
+            format!("this node is not the controller leader; the leader is node {id} at {addr}")
+        }
+        (Some(id), None) => {
+            format!("this node is not the controller leader; the leader is node {id}")
+        }
+        _ => "no controller leader is elected yet".to_string(),
+    }
 }
 
 impl ControllerError {
+    /// The PostgreSQL SQLSTATE of this error.
     pub fn sqlstate(&self) -> &'static str {
-        "57P03"
+        match self {
+            // io_error
+            ControllerError::CreateDir { .. }
+            | ControllerError::OpenLog { .. }
+            | ControllerError::LogStore { .. }
+            | ControllerError::SnapshotIo { .. } => "58030",
+            // data_corrupted
+            ControllerError::CorruptLog { .. }
+            | ControllerError::CorruptSnapshot { .. }
+            | ControllerError::UnsupportedFormat { .. } => "XX001",
+            // config_file_error
+            ControllerError::NotMember { .. } => "F0000",
+            // cannot_connect_now
+            ControllerError::ForwardToLeader { .. } => "57P03",
+            ControllerError::Fatal { source } => match source.as_ref() {
+                Fatal::StorageError(_) => "58030",
+                // admin_shutdown
+                Fatal::Stopped => "57P01",
+                Fatal::Panicked => "XX000",
+            },
+            ControllerError::Config { .. } | ControllerError::Internal { .. } => "XX000",
+        }
+    }
+
+    /// Whether the operation may succeed if retried (after forwarding to the leader, or once
+    /// one is elected).
+    pub fn retryable(&self) -> bool {
+        matches!(self, ControllerError::ForwardToLeader { .. })
     }
 }
 
+impl From<Fatal<NodeId>> for ControllerError {
+    fn from(source: Fatal<NodeId>) -> Self {
+        ControllerError::Fatal {
+            source: Box::new(source),
+        }
+    }
+}
+
+impl From<RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>> for ControllerError {
+    fn from(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> Self {
+        match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                ControllerError::ForwardToLeader {
+                    leader_id: f.leader_id,
+                    leader_addr: f.leader_node.map(|n| n.addr),
+                }
+            }
+            // Only membership changes can fail this way, and `write` proposes none.
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+                ControllerError::Internal {
+                    reason: e.to_string(),
+                }
+            }
+            RaftError::Fatal(source) => source.into(),
+        }
+    }
+}
+
+/// The raft configuration of the controller group.
+fn raft_config() -> Result<Config, ControllerError> {
+    Config {
+        cluster_name: CLUSTER_NAME.to_string(),
+        heartbeat_interval: 100,
+        election_timeout_min: 300,
+        election_timeout_max: 600,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_LOGS),
+        // Purge everything a snapshot covers: the metadata snapshot is small, so a lagging
+        // follower is better served by it than by thousands of entries.
+        max_in_snapshot_log_to_keep: 0,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|source| ControllerError::Config {
+        source: Box::new(source),
+    })
+}
+
+/// A running controller raft member and the handle to its metadata.
 pub struct RaftController {
-    tx: watch::Sender<Arc<Metadata>>,
-    lock: tokio::sync::Mutex<()>,
+    raft: Raft,
+    node_id: NodeId,
+    dir: PathBuf,
+    metadata: watch::Receiver<Arc<Metadata>>,
+    metrics: watch::Receiver<RaftMetrics>,
 }
 
 impl RaftController {
-    pub async fn open(_dir: &Path, _node_id: u64, _addr: String) -> Result<Self, ControllerError> {
-        Ok(RaftController { tx: watch::channel(Arc::new(Metadata::default())).0, lock: Default::default() })
+    /// Opens (creating if needed) the controller stored in `dir`; a fresh single-node group is
+    /// initialised with this node as its only member.
+    ///
+    /// When this node is the group's only voter, returns once it is leader and has re-applied
+    /// its whole log, so [`metadata`](Self::metadata) is complete and
+    /// [`write`](Self::write) works. The directory stays locked until
+    /// [`shutdown`](Self::shutdown).
+    pub async fn open(dir: &Path, node_id: NodeId, addr: String) -> Result<Self, ControllerError> {
+        let owned_dir = dir.to_path_buf();
+        let (log_store, state_machine) = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&owned_dir).map_err(|source| ControllerError::CreateDir {
+                path: owned_dir.clone(),
+                source,
+            })?;
+            Ok::<_, ControllerError>((
+                LogStore::open(&owned_dir)?,
+                StateMachineStore::open(&owned_dir)?,
+            ))
+        })
+        .await
+        .map_err(|e| ControllerError::Internal {
+            reason: format!("opening the controller stores panicked: {e}"),
+        })??;
+        let metadata = state_machine.subscribe();
+        let config = Arc::new(raft_config()?);
+        let raft = Raft::new(
+            node_id,
+            config,
+            ControllerNetwork::new(),
+            log_store,
+            state_machine,
+        )
+        .await?;
+        let controller = RaftController {
+            metrics: raft.metrics(),
+            raft,
+            node_id,
+            dir: dir.to_path_buf(),
+            metadata,
+        };
+        match controller.start(addr).await {
+            Ok(()) => Ok(controller),
+            Err(e) => {
+                // Release the log store before reporting, so the caller may retry the open.
+                if let Err(join) = controller.raft.shutdown().await {
+                    tracing::warn!(error = %join, "controller raft did not shut down cleanly");
+                }
+                Err(e)
+            }
+        }
     }
-    pub async fn write(&self, cmd: Command) -> Result<CommandResult, ControllerError> {
-        let _g = self.lock.lock().await;
-        let mut m = (**self.tx.borrow()).clone();
-        let r = m.apply(&cmd);
-        self.tx.send_replace(Arc::new(m));
-        Ok(r)
+
+    /// Initialises a pristine directory, then waits until this node serves.
+    async fn start(&self, addr: String) -> Result<(), ControllerError> {
+        if !self.raft.is_initialized().await? {
+            let members = BTreeMap::from([(self.node_id, BasicNode::new(addr))]);
+            match self.raft.initialize(members).await {
+                Ok(()) => tracing::info!(
+                    node_id = self.node_id,
+                    dir = %self.dir.display(),
+                    "initialised a new single-node controller group"
+                ),
+                // Someone initialised it meanwhile: the goal is reached.
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(RaftError::APIError(e)) => {
+                    return Err(ControllerError::Internal {
+                        reason: e.to_string(),
+                    })
+                }
+                Err(RaftError::Fatal(source)) => return Err(source.into()),
+            }
+        } else {
+            let m = self.metrics.borrow().membership_config.clone();
+            if let Some(node) = m.membership().get_node(&self.node_id) {
+                if node.addr != addr {
+                    // Changing an address is a membership change; until the cluster work
+                    // supports it, the stored address stays in force.
+                    tracing::warn!(
+                        node_id = self.node_id,
+                        stored = %node.addr,
+                        given = %addr,
+                        "controller address differs from the one stored in the raft membership"
+                    );
+                }
+            }
+        }
+        self.wait_until_serving().await
     }
-    pub fn metadata(&self) -> Arc<Metadata> {
-        self.tx.borrow().clone()
-    }
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Metadata>> {
-        self.tx.subscribe()
-    }
-    pub async fn shutdown(&self) -> Result<(), ControllerError> {
+
+    /// Waits, with a deadline, until the membership is known and, in a single-voter group,
+    /// until this node leads and has applied its whole log.
+    async fn wait_until_serving(&self) -> Result<(), ControllerError> {
+        let wait = self.raft.wait(Some(STARTUP_TIMEOUT));
+        let m = wait
+            .metrics(
+                |m| {
+                    m.running_state.is_err()
+                        || m.membership_config
+                            .membership()
+                            .voter_ids()
+                            .next()
+                            .is_some()
+                },
+                "controller membership known",
+            )
+            .await
+            .map_err(wait_error)?;
+        if let Err(source) = m.running_state {
+            return Err(source.into());
+        }
+        let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
+        if !voters.contains(&self.node_id) {
+            return Err(ControllerError::NotMember {
+                dir: self.dir.clone(),
+                node_id: self.node_id,
+                voters,
+            });
+        }
+        if voters != [self.node_id] {
+            // In a multi-node group the election involves the peers; do not block on it.
+            return Ok(());
+        }
+        let me = self.node_id;
+        let m = wait
+            .metrics(
+                move |m| {
+                    m.running_state.is_err()
+                        || (m.state == ServerState::Leader
+                            && m.current_leader == Some(me)
+                            && m.last_applied.map(|l| l.index) >= m.last_log_index)
+                },
+                "controller leader with its log applied",
+            )
+            .await
+            .map_err(wait_error)?;
+        if let Err(source) = m.running_state {
+            return Err(source.into());
+        }
+        tracing::info!(
+            node_id = me,
+            term = m.current_term,
+            last_applied = ?m.last_applied,
+            "controller is leader"
+        );
         Ok(())
+    }
+
+    /// Proposes a command, waits until it is committed and applied, returns its result.
+    ///
+    /// A command the metadata refuses is still committed and answers
+    /// [`CommandResult::Err`]; an `Err` here means the command may not have been applied
+    /// (e.g. [`ControllerError::ForwardToLeader`] on a follower).
+    pub async fn write(&self, cmd: Command) -> Result<CommandResult, ControllerError> {
+        let resp = self.raft.client_write(cmd).await?;
+        Ok(resp.data)
+    }
+
+    /// The latest applied metadata (cheap).
+    pub fn metadata(&self) -> Arc<Metadata> {
+        self.metadata.borrow().clone()
+    }
+
+    /// A receiver notified on every applied change. Like any [`watch`] receiver it sees the
+    /// latest version, possibly skipping intermediate ones.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Metadata>> {
+        self.metadata.clone()
+    }
+
+    /// Whether this node is the leader, as far as it knows.
+    pub fn is_leader(&self) -> bool {
+        let m = self.metrics.borrow();
+        m.state == ServerState::Leader && m.current_leader == Some(self.node_id)
+    }
+
+    /// This node's id in the controller group.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The underlying openraft handle, for administration (metrics, triggering snapshots) and
+    /// tests.
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// Stops the raft member and releases its directory. Idempotent.
+    pub async fn shutdown(&self) -> Result<(), ControllerError> {
+        self.raft
+            .shutdown()
+            .await
+            .map_err(|e| ControllerError::Internal {
+                reason: format!("controller raft task failed: {e}"),
+            })?;
+        tracing::info!(node_id = self.node_id, "controller raft shut down");
+        Ok(())
+    }
+}
+
+fn wait_error(e: openraft::metrics::WaitError) -> ControllerError {
+    match e {
+        openraft::metrics::WaitError::Timeout(..) => ControllerError::ForwardToLeader {
+            leader_id: None,
+            leader_addr: None,
+        },
+        openraft::metrics::WaitError::ShuttingDown => ControllerError::Fatal {
+            source: Box::new(Fatal::Stopped),
+        },
     }
 }
