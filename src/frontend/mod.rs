@@ -1,1 +1,41 @@
+//! The PostgreSQL wire protocol front end (pgwire): SCRAM-SHA-256 authentication against the
+//! controller's users, the simple and extended query protocols, COPY FROM STDIN, and the
+//! encoding of Arrow results with PostgreSQL type OIDs.
+//!
+//! This is the only place that turns errors into client errors ([`error::error_info`]): every
+//! error carries its SQLSTATE, and a failed statement never ends the session.
+
+pub mod auth;
 pub mod copy_format;
+pub mod encode;
+pub mod error;
+mod handler;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::query::Engine;
+
+/// Serves pgwire connections on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
+    let auth = Arc::new(auth::ControllerAuth::new(engine.controller().clone()));
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of file descriptors and the like: keep serving the others.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let handlers = Arc::new(handler::Handlers::new(engine.clone(), auth.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}

@@ -221,35 +221,59 @@ impl Session {
             {
                 users::execute(self, stmt).await.map(Outcome::Done)
             }
-            Statement::Query(_) | Statement::Explain { .. } | Statement::ExplainTable { .. } | Statement::ShowVariable { .. } | Statement::ShowTables { .. } | Statement::ShowColumns { .. } => {
+            Statement::Query(_)
+            | Statement::Explain { .. }
+            | Statement::ExplainTable { .. }
+            | Statement::ShowVariable { .. }
+            | Statement::ShowTables { .. }
+            | Statement::ShowColumns { .. }
+            | Statement::Insert(_)
+            | Statement::Update(_)
+            | Statement::Delete(_) => {
+                self.check(stmt)?;
                 let plan = self.plan(stmt).await?;
-                self.run(plan).await
-            }
-            Statement::Insert(_) => {
-                let n = self.run_count(stmt).await?;
-                Ok(Outcome::Done(format!("INSERT 0 {n}")))
-            }
-            Statement::Update(u) => {
-                if u.from.is_some() {
-                    return Err(QueryError::Unsupported("UPDATE ... FROM".into()));
-                }
-                reject_subqueries(u.selection.as_ref(), "UPDATE")?;
-                let n = self.run_count(stmt).await?;
-                Ok(Outcome::Done(format!("UPDATE {n}")))
-            }
-            Statement::Delete(d) => {
-                if d.using.is_some() {
-                    return Err(QueryError::Unsupported("DELETE ... USING".into()));
-                }
-                reject_subqueries(d.selection.as_ref(), "DELETE")?;
-                let n = self.run_count(stmt).await?;
-                Ok(Outcome::Done(format!("DELETE {n}")))
+                self.execute_planned(stmt, plan).await
             }
             other => Err(QueryError::Unsupported(format!(
                 "statement not supported: {}",
                 first_words(&other.to_string())
             ))),
         }
+    }
+
+    /// Refuses statements DataFusion would plan with a meaning other than PostgreSQL's.
+    pub fn check(&self, stmt: &Statement) -> Result<(), QueryError> {
+        match stmt {
+            Statement::Update(u) => {
+                if u.from.is_some() {
+                    return Err(QueryError::Unsupported("UPDATE ... FROM".into()));
+                }
+                reject_subqueries(u.selection.as_ref(), "UPDATE")
+            }
+            Statement::Delete(d) => {
+                if d.using.is_some() {
+                    return Err(QueryError::Unsupported("DELETE ... USING".into()));
+                }
+                reject_subqueries(d.selection.as_ref(), "DELETE")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs a statement DataFusion has planned (parameters already bound).
+    pub async fn execute_planned(
+        &self,
+        stmt: &Statement,
+        plan: LogicalPlan,
+    ) -> Result<Outcome, QueryError> {
+        let verb = match stmt {
+            Statement::Insert(_) => "INSERT 0",
+            Statement::Update(_) => "UPDATE",
+            Statement::Delete(_) => "DELETE",
+            _ => return self.run(plan).await,
+        };
+        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+        Ok(Outcome::Done(format!("{verb} {}", count_of(&batches))))
     }
 
     /// Plans a statement with DataFusion.
@@ -266,13 +290,6 @@ impl Session {
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let stream = df.execute_stream().await?;
         Ok(Outcome::Rows { schema, stream })
-    }
-
-    /// Runs a DML statement and returns DataFusion's row count.
-    async fn run_count(&self, stmt: &Statement) -> Result<u64, QueryError> {
-        let plan = self.plan(stmt).await?;
-        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
-        Ok(count_of(&batches))
     }
 
     /// Resolves a table name of a SQL statement to `(database, table)`.

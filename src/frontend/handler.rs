@@ -1,0 +1,438 @@
+//! One connection's protocol handlers: simple query, extended query (prepared statements with
+//! parameters), and COPY FROM STDIN.
+
+use std::fmt::Debug;
+use std::sync::{Arc, OnceLock};
+
+use arrow::datatypes::{DataType, Schema};
+use async_trait::async_trait;
+use datafusion::logical_expr::LogicalPlan;
+use futures::{Sink, SinkExt};
+use pgwire::api::auth::sasl::scram::ScramAuth;
+use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::{DefaultServerParameterProvider, StartupHandler};
+use pgwire::api::copy::CopyHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{CopyResponse, FieldInfo, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type, METADATA_USER};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::PgWireBackendMessage;
+use sqlparser::ast::Statement;
+
+use super::auth::ControllerAuth;
+use super::encode::{fields, pg_column_names, query_response, rename};
+use super::error::{error_info, pg_error};
+use crate::query::copy::CopySink;
+use crate::query::users::SCRAM_ITERATIONS;
+use crate::query::{Engine, Outcome, QueryError, Session, Stmt};
+
+/// The session of a connection, created on its first statement (when the user is known).
+struct SessionCell {
+    engine: Arc<Engine>,
+    session: OnceLock<Arc<Session>>,
+}
+
+impl SessionCell {
+    fn get<C: ClientInfo>(&self, client: &C) -> Arc<Session> {
+        self.session
+            .get_or_init(|| {
+                let user = client
+                    .metadata()
+                    .get(METADATA_USER)
+                    .cloned()
+                    .unwrap_or_default();
+                Arc::new(self.engine.session(&user))
+            })
+            .clone()
+    }
+}
+
+/// All handlers of one connection.
+pub struct Handlers {
+    connection: Arc<Connection>,
+    auth: Arc<ControllerAuth>,
+}
+
+impl Handlers {
+    pub fn new(engine: Arc<Engine>, auth: Arc<ControllerAuth>) -> Self {
+        let cell = Arc::new(SessionCell {
+            engine,
+            session: OnceLock::new(),
+        });
+        Handlers {
+            connection: Arc::new(Connection {
+                parser: Arc::new(Parser { cell: cell.clone() }),
+                cell,
+                copy: tokio::sync::Mutex::new(CopyState::Idle),
+            }),
+            auth,
+        }
+    }
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.connection.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.connection.clone()
+    }
+
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        self.connection.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        let mut scram = ScramAuth::new(self.auth.clone());
+        scram.set_iterations(SCRAM_ITERATIONS as usize);
+        Arc::new(
+            SASLAuthStartupHandler::new(Arc::new(DefaultServerParameterProvider::default()))
+                .with_scram(scram),
+        )
+    }
+}
+
+enum CopyState {
+    Idle,
+    Running(Box<CopySink>),
+    /// The COPY failed; its data is ignored until the client ends it.
+    Failed,
+}
+
+/// The query and COPY handlers of one connection.
+pub struct Connection {
+    cell: Arc<SessionCell>,
+    parser: Arc<Parser>,
+    copy: tokio::sync::Mutex<CopyState>,
+}
+
+/// A command tag from the query layer's text (`INSERT 0 5`, `CREATE TABLE`).
+fn tag(text: &str) -> Tag {
+    let mut words: Vec<&str> = text.split(' ').collect();
+    let rows = words.last().and_then(|w| w.parse::<usize>().ok());
+    match (words.first().copied(), rows) {
+        (Some("INSERT"), Some(n)) => Tag::new("INSERT").with_oid(0).with_rows(n),
+        (Some(cmd), Some(n)) if words.len() == 2 => Tag::new(cmd).with_rows(n),
+        _ => {
+            words.retain(|w| !w.is_empty());
+            Tag::new(&words.join(" "))
+        }
+    }
+}
+
+impl Connection {
+    /// Turns an outcome into a response; starts a COPY if asked to.
+    async fn respond(
+        &self,
+        session: &Session,
+        stmt: &Stmt,
+        outcome: Outcome,
+        format: &Format,
+    ) -> Result<Response, QueryError> {
+        Ok(match outcome {
+            Outcome::Rows { schema, stream } => {
+                let names = match stmt {
+                    Stmt::Sql(s) => pg_column_names(s),
+                    _ => None,
+                };
+                let schema = rename(&schema, names.as_deref());
+                let stream = Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                    schema.clone(),
+                    futures::StreamExt::map(stream, {
+                        let schema = schema.clone();
+                        move |b| {
+                            b.and_then(|b| {
+                                Ok(arrow::array::RecordBatch::try_new(schema.clone(), b.columns().to_vec())?)
+                            })
+                        }
+                    }),
+                ));
+                Response::Query(
+                    query_response(&schema, stream, format)
+                        .map_err(|e| QueryError::other("XX000", e.to_string()))?,
+                )
+            }
+            Outcome::Done(text) => Response::Execution(tag(&text)),
+            Outcome::CopyIn(copy) => {
+                let sink = CopySink::start(session, &copy).await?;
+                let columns = if copy.columns.is_empty() {
+                    session
+                        .engine()
+                        .controller()
+                        .metadata()
+                        .table(&copy.db, &copy.table)
+                        .map(|(_, t)| t.columns.len())
+                        .unwrap_or(0)
+                } else {
+                    copy.columns.len()
+                };
+                *self.copy.lock().await = CopyState::Running(Box::new(sink));
+                Response::CopyIn(CopyResponse::new(0, columns, futures::stream::empty()))
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Connection {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.cell.get(client);
+        let stmts = match session.parse(query) {
+            Ok(s) => s,
+            Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
+        };
+        if stmts.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut responses = Vec::with_capacity(stmts.len());
+        for stmt in &stmts {
+            let result = match session.execute(stmt).await {
+                Ok(outcome) => self.respond(&session, stmt, outcome, &Format::UnifiedText).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(r) => {
+                    let copy = matches!(r, Response::CopyIn(_));
+                    responses.push(r);
+                    if copy {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    // PostgreSQL abandons the rest of a query string after an error.
+                    responses.push(Response::Error(Box::new(error_info(&e))));
+                    break;
+                }
+            }
+        }
+        Ok(responses)
+    }
+}
+
+#[async_trait]
+impl CopyHandler for Connection {
+    async fn on_copy_data<C>(&self, _client: &mut C, data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut state = self.copy.lock().await;
+        if let CopyState::Running(sink) = &mut *state {
+            if let Err(e) = sink.push(&data.data).await {
+                // Dropping the sink aborts the transaction and removes what it staged.
+                *state = CopyState::Failed;
+                return Err(pg_error(&e));
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let state = std::mem::replace(&mut *self.copy.lock().await, CopyState::Idle);
+        match state {
+            CopyState::Running(sink) => match sink.finish().await {
+                Ok(rows) => {
+                    client
+                        .send(PgWireBackendMessage::CommandComplete(
+                            Tag::new("COPY").with_rows(rows as usize).into(),
+                        ))
+                        .await?;
+                    Ok(())
+                }
+                Err(e) => Err(pg_error(&e)),
+            },
+            // The error was reported when it happened.
+            CopyState::Failed => Ok(()),
+            CopyState::Idle => Err(pg_error(&QueryError::other(
+                "08P01",
+                "CopyDone received outside of COPY",
+            ))),
+        }
+    }
+
+    async fn on_copy_fail<C>(&self, _client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // Dropping the sink aborts its transaction.
+        *self.copy.lock().await = CopyState::Idle;
+        pg_error(&QueryError::other(
+            "57014",
+            format!("COPY from stdin failed: {}", fail.message),
+        ))
+    }
+}
+
+/// A statement prepared through the extended protocol.
+#[derive(Clone, Debug)]
+pub enum Prepared {
+    /// Planned by DataFusion; may have `$n` parameters.
+    Planned {
+        stmt: Box<Statement>,
+        plan: Box<LogicalPlan>,
+        params: Vec<Option<DataType>>,
+    },
+    /// Anything else (DDL, users, COPY, BEGIN ...): no parameters.
+    Other(Box<Stmt>),
+}
+
+/// Parses and plans statements of the extended protocol.
+pub struct Parser {
+    cell: Arc<SessionCell>,
+}
+
+fn plannable(stmt: &Statement) -> bool {
+    matches!(
+        stmt,
+        Statement::Query(_) | Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
+    )
+}
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let session = self.cell.get(client);
+        let mut stmts = session.parse(sql).map_err(|e| pg_error(&e))?;
+        if stmts.len() > 1 {
+            return Err(pg_error(&QueryError::other(
+                "42601",
+                "cannot insert multiple commands into a prepared statement",
+            )));
+        }
+        let Some(stmt) = stmts.pop() else {
+            return Ok(None);
+        };
+        match stmt {
+            Stmt::Sql(s) if plannable(&s) => {
+                session.check(&s).map_err(|e| pg_error(&e))?;
+                let plan = session.plan(&s).await.map_err(|e| pg_error(&e))?;
+                let params = parameter_types(&plan).map_err(|e| pg_error(&e))?;
+                Ok(Some(Prepared::Planned {
+                    stmt: s,
+                    plan: Box::new(plan),
+                    params,
+                }))
+            }
+            other => Ok(Some(Prepared::Other(Box::new(other)))),
+        }
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        match stmt {
+            Prepared::Planned { params, .. } => params
+                .iter()
+                .map(|t| match t {
+                    Some(t) => arrow_pg::datatypes::into_pg_type(t),
+                    None => Ok(Type::UNKNOWN),
+                })
+                .collect(),
+            Prepared::Other(_) => Ok(vec![]),
+        }
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        match stmt {
+            Prepared::Planned { stmt, plan, .. } if matches!(**stmt, Statement::Query(_)) => {
+                let schema: Schema = plan.schema().as_arrow().clone();
+                let schema = rename(&Arc::new(schema), pg_column_names(stmt).as_deref());
+                fields(&schema, format.unwrap_or(&Format::UnifiedText))
+            }
+            _ => Ok(vec![]),
+        }
+    }
+}
+
+/// `$1..$n` in order, with the types DataFusion inferred.
+fn parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>, QueryError> {
+    let types = plan.get_parameter_types()?;
+    let mut ordered: Vec<(usize, Option<DataType>)> = types
+        .into_iter()
+        .filter_map(|(k, v)| k.trim_start_matches('$').parse::<usize>().ok().map(|i| (i, v)))
+        .collect();
+    ordered.sort_by_key(|(i, _)| *i);
+    Ok(ordered.into_iter().map(|(_, t)| t).collect())
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Connection {
+    type Statement = Prepared;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.cell.get(client);
+        let result = match &portal.statement.statement {
+            Prepared::Planned { stmt, plan, params } => {
+                let types: Vec<Option<&DataType>> = params.iter().map(|t| t.as_ref()).collect();
+                let values = arrow_pg::datatypes::df::deserialize_parameters(portal, &types)?;
+                let plan = plan
+                    .as_ref()
+                    .clone()
+                    .replace_params_with_values(&values)
+                    .map_err(|e| pg_error(&QueryError::DataFusion(e)))?;
+                match session.execute_planned(stmt, plan).await {
+                    Ok(outcome) => {
+                        let stmt = Stmt::Sql(stmt.clone());
+                        self.respond(&session, &stmt, outcome, &portal.result_column_format)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Prepared::Other(stmt) => match session.execute(stmt).await {
+                Ok(outcome) => {
+                    self.respond(&session, stmt, outcome, &portal.result_column_format)
+                        .await
+                }
+                Err(e) => Err(e),
+            },
+        };
+        result.map_err(|e| pg_error(&e))
+    }
+}
