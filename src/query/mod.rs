@@ -15,6 +15,7 @@ pub mod ddl;
 pub mod ddl_exec;
 pub mod error;
 pub mod literal;
+pub mod pg_compat;
 pub mod split;
 pub mod table;
 pub mod users;
@@ -57,6 +58,7 @@ impl std::fmt::Debug for Engine {
 #[derive(Debug, Clone)]
 pub enum Stmt {
     Ddl(ddl::DdlStatement),
+    User(users::UserStmt),
     Sql(Box<Statement>),
 }
 
@@ -150,6 +152,10 @@ impl Session {
     pub fn parse(&self, sql: &str) -> Result<Vec<Stmt>, QueryError> {
         let mut out = Vec::new();
         for piece in split::statements(sql) {
+            if let Some(u) = users::parse(piece)? {
+                out.push(Stmt::User(u));
+                continue;
+            }
             if let Some(d) = ddl::parse_ddl(piece)? {
                 out.push(Stmt::Ddl(d));
                 continue;
@@ -159,7 +165,10 @@ impl Session {
                 .parser
                 .parse(piece)
                 .map_err(|e| QueryError::Syntax(syntax_message(&e.to_string())))?;
-            out.extend(parsed.into_iter().map(|s| Stmt::Sql(Box::new(s))));
+            out.extend(parsed.into_iter().map(|mut s| {
+                pg_compat::rewrite(&mut s);
+                Stmt::Sql(Box::new(s))
+            }));
         }
         Ok(out)
     }
@@ -168,6 +177,7 @@ impl Session {
     pub async fn execute(&self, stmt: &Stmt) -> Result<Outcome, QueryError> {
         match stmt {
             Stmt::Ddl(d) => ddl_exec::execute(self, d).await.map(Outcome::Done),
+            Stmt::User(u) => users::execute(self, u).await.map(Outcome::Done),
             Stmt::Sql(s) => self.execute_sql(s).await,
         }
     }
@@ -209,17 +219,6 @@ impl Session {
                     columns: columns.iter().map(|c| c.value.clone()).collect(),
                     options,
                 }))
-            }
-            Statement::CreateRole(_) | Statement::AlterRole { .. } | Statement::CreateUser(_) | Statement::AlterUser(_) => {
-                users::execute(self, stmt).await.map(Outcome::Done)
-            }
-            Statement::Drop { object_type, .. }
-                if matches!(
-                    object_type,
-                    sqlparser::ast::ObjectType::Role | sqlparser::ast::ObjectType::User
-                ) =>
-            {
-                users::execute(self, stmt).await.map(Outcome::Done)
             }
             Statement::Query(_)
             | Statement::Explain { .. }

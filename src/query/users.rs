@@ -7,7 +7,6 @@
 use async_trait::async_trait;
 use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role};
 use pgwire::api::auth::sasl::scram::gen_salted_password;
-use sqlparser::ast::{Expr, ObjectType, Password, RoleOption, Statement, Value};
 
 use super::{QueryError, Session};
 use crate::controller::client::ControllerClient;
@@ -29,28 +28,199 @@ pub fn new_user(name: &str, password: &str, is_admin: bool) -> UserMeta {
     }
 }
 
-fn password_text(p: &Password) -> Result<String, QueryError> {
-    match p {
-        Password::Password(Expr::Value(v)) => match &v.value {
-            Value::SingleQuotedString(s) => {
-                if s.starts_with("SCRAM-SHA-256$") || s.starts_with("md5") && s.len() == 35 {
-                    return Err(QueryError::Unsupported(
-                        "pre-hashed passwords; give the password in clear text (it is stored salted and hashed)".into(),
-                    ));
+/// A user statement, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserStmt {
+    Create {
+        name: String,
+        password: Option<String>,
+        superuser: bool,
+    },
+    AlterPassword {
+        name: String,
+        password: String,
+    },
+    Drop {
+        names: Vec<String>,
+        if_exists: bool,
+    },
+}
+
+/// A token of a user statement.
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Word(String),
+    Quoted(String),
+    Str(String),
+    Comma,
+}
+
+fn tokens(sql: &str) -> Result<Vec<Tok>, QueryError> {
+    let mut out = Vec::new();
+    let mut chars = sql.trim().trim_end_matches(';').chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+        } else if c == ',' {
+            chars.next();
+            out.push(Tok::Comma);
+        } else if c == '\'' || c == '"' {
+            chars.next();
+            let mut text = String::new();
+            loop {
+                match chars.next() {
+                    Some(q) if q == c => {
+                        if chars.peek() == Some(&c) {
+                            chars.next();
+                            text.push(c);
+                        } else {
+                            break;
+                        }
+                    }
+                    Some(other) => text.push(other),
+                    None => return Err(QueryError::Syntax("unterminated quoted string".into())),
                 }
-                if s.is_empty() {
-                    return Err(QueryError::other("22023", "password must not be empty"));
-                }
-                Ok(s.clone())
             }
-            _ => Err(QueryError::other("22023", "password must be a string literal")),
-        },
-        Password::NullPassword => Err(QueryError::other(
+            out.push(if c == '"' { Tok::Quoted(text) } else { Tok::Str(text) });
+        } else if c.is_alphanumeric() || c == '_' {
+            let mut word = String::new();
+            while let Some(&c) = chars.peek() {
+                if c.is_alphanumeric() || c == '_' || c == '$' {
+                    word.push(c);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            out.push(Tok::Word(word));
+        } else {
+            return Err(QueryError::Syntax(format!("syntax error at or near \"{c}\"")));
+        }
+    }
+    Ok(out)
+}
+
+fn is_kw(t: Option<&Tok>, kw: &str) -> bool {
+    matches!(t, Some(Tok::Word(w)) if w.eq_ignore_ascii_case(kw))
+}
+
+/// A role name: unquoted names are lowercased, as PostgreSQL does.
+fn role_name(t: Option<&Tok>) -> Result<String, QueryError> {
+    match t {
+        Some(Tok::Word(w)) => Ok(w.to_lowercase()),
+        Some(Tok::Quoted(q)) if !q.is_empty() => Ok(q.clone()),
+        _ => Err(QueryError::Syntax("syntax error: expected a user name".into())),
+    }
+}
+
+fn password_of(t: Option<&Tok>) -> Result<String, QueryError> {
+    match t {
+        Some(Tok::Str(s)) => {
+            if s.starts_with("SCRAM-SHA-256$") || s.starts_with("md5") && s.len() == 35 {
+                return Err(QueryError::Unsupported(
+                    "pre-hashed passwords; give the password in clear text (it is stored salted and hashed)".into(),
+                ));
+            }
+            if s.is_empty() {
+                return Err(QueryError::other("22023", "password must not be empty"));
+            }
+            Ok(s.clone())
+        }
+        Some(Tok::Word(w)) if w.eq_ignore_ascii_case("null") => Err(QueryError::other(
             "22023",
             "a user must have a password (SCRAM-SHA-256 authentication)",
         )),
-        Password::Password(_) => Err(QueryError::other("22023", "password must be a string literal")),
+        _ => Err(QueryError::Syntax("syntax error: PASSWORD needs a string literal".into())),
     }
+}
+
+/// Parses `CREATE USER|ROLE`, `ALTER USER|ROLE ... PASSWORD` and `DROP USER|ROLE`;
+/// `Ok(None)` for any other statement.
+pub fn parse(sql: &str) -> Result<Option<UserStmt>, QueryError> {
+    let head: Vec<String> = sql
+        .split_whitespace()
+        .take(2)
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    let [verb, object] = head.as_slice() else {
+        return Ok(None);
+    };
+    if !matches!(verb.as_str(), "create" | "alter" | "drop") || !matches!(object.as_str(), "user" | "role") {
+        return Ok(None);
+    }
+    let toks = tokens(sql)?;
+    let mut i = 2;
+    let stmt = match verb.as_str() {
+        "create" => {
+            let name = role_name(toks.get(i))?;
+            i += 1;
+            if is_kw(toks.get(i), "with") {
+                i += 1;
+            }
+            let mut password = None;
+            let mut superuser = false;
+            while i < toks.len() {
+                let Some(Tok::Word(w)) = toks.get(i) else {
+                    return Err(QueryError::Syntax("syntax error in CREATE USER options".into()));
+                };
+                match w.to_ascii_lowercase().as_str() {
+                    "password" => {
+                        password = Some(password_of(toks.get(i + 1))?);
+                        i += 1;
+                    }
+                    "encrypted" => {}
+                    "superuser" => superuser = true,
+                    "nosuperuser" | "login" | "nologin" | "inherit" | "noinherit" | "createdb"
+                    | "nocreatedb" | "createrole" | "nocreaterole" => {}
+                    other => {
+                        return Err(QueryError::Unsupported(format!("CREATE USER option {other}")))
+                    }
+                }
+                i += 1;
+            }
+            UserStmt::Create {
+                name,
+                password,
+                superuser,
+            }
+        }
+        "alter" => {
+            let name = role_name(toks.get(i))?;
+            i += 1;
+            if is_kw(toks.get(i), "with") {
+                i += 1;
+            }
+            if is_kw(toks.get(i), "encrypted") {
+                i += 1;
+            }
+            if !is_kw(toks.get(i), "password") || toks.len() != i + 2 {
+                return Err(QueryError::Unsupported(
+                    "ALTER USER supports only: ALTER USER name [WITH] PASSWORD '...'".into(),
+                ));
+            }
+            UserStmt::AlterPassword {
+                name,
+                password: password_of(toks.get(i + 1))?,
+            }
+        }
+        _ => {
+            let if_exists = is_kw(toks.get(i), "if") && is_kw(toks.get(i + 1), "exists");
+            if if_exists {
+                i += 2;
+            }
+            let mut names = vec![role_name(toks.get(i))?];
+            i += 1;
+            while toks.get(i) == Some(&Tok::Comma) {
+                names.push(role_name(toks.get(i + 1))?);
+                i += 2;
+            }
+            if i != toks.len() {
+                return Err(QueryError::Syntax("syntax error at end of DROP USER".into()));
+            }
+            UserStmt::Drop { names, if_exists }
+        }
+    };
+    Ok(Some(stmt))
 }
 
 fn require_admin(session: &Session) -> Result<(), QueryError> {
@@ -72,60 +242,41 @@ async fn write(session: &Session, cmd: Command) -> Result<(), QueryError> {
     }
 }
 
-fn options_of(options: &[RoleOption]) -> (Option<&Password>, Option<bool>) {
-    let mut password = None;
-    let mut superuser = None;
-    for o in options {
-        match o {
-            RoleOption::Password(p) => password = Some(p),
-            RoleOption::SuperUser(b) => superuser = Some(*b),
-            _ => {}
-        }
-    }
-    (password, superuser)
-}
-
 /// Runs a user statement; returns its command tag.
-pub async fn execute(session: &Session, stmt: &Statement) -> Result<String, QueryError> {
+pub async fn execute(session: &Session, stmt: &UserStmt) -> Result<String, QueryError> {
     match stmt {
-        Statement::CreateRole(c) => {
+        UserStmt::Create {
+            name,
+            password,
+            superuser,
+        } => {
             require_admin(session)?;
-            let password = c.password.as_ref().ok_or_else(|| {
-                QueryError::other("22023", "CREATE USER needs a password: CREATE USER name WITH PASSWORD '...'")
-            })?;
-            let password = password_text(password)?;
-            for name in &c.names {
-                let user = new_user(&name.to_string().trim_matches('"').to_string(), &password, c.superuser == Some(true));
-                write(
-                    session,
-                    Command::CreateUser {
-                        user,
-                        if_not_exists: c.if_not_exists,
-                    },
+            let password = password.as_ref().ok_or_else(|| {
+                QueryError::other(
+                    "22023",
+                    "CREATE USER needs a password: CREATE USER name WITH PASSWORD '...'",
                 )
-                .await?;
-            }
+            })?;
+            let user = new_user(name, password, *superuser);
+            write(
+                session,
+                Command::CreateUser {
+                    user,
+                    if_not_exists: false,
+                },
+            )
+            .await?;
             Ok("CREATE ROLE".into())
         }
-        Statement::AlterRole { name, operation } => {
-            let sqlparser::ast::AlterRoleOperation::WithOptions { options } = operation else {
-                return Err(QueryError::Unsupported("this ALTER USER form".into()));
-            };
-            let (password, superuser) = options_of(options);
-            if superuser.is_some() {
-                return Err(QueryError::Unsupported("changing SUPERUSER of an existing user".into()));
-            }
-            let Some(password) = password else {
-                return Err(QueryError::Unsupported("ALTER USER without PASSWORD".into()));
-            };
-            if name.value != session.user() {
+        UserStmt::AlterPassword { name, password } => {
+            if name != session.user() {
                 require_admin(session)?;
             }
-            let user = new_user(&name.value, &password_text(password)?, false);
+            let user = new_user(name, password, false);
             write(
                 session,
                 Command::AlterUserPassword {
-                    name: name.value.clone(),
+                    name: name.clone(),
                     salt: user.salt,
                     iterations: user.iterations,
                     salted_password: user.salted_password,
@@ -134,22 +285,16 @@ pub async fn execute(session: &Session, stmt: &Statement) -> Result<String, Quer
             .await?;
             Ok("ALTER ROLE".into())
         }
-        Statement::Drop {
-            object_type: ObjectType::Role | ObjectType::User,
-            if_exists,
-            names,
-            ..
-        } => {
+        UserStmt::Drop { names, if_exists } => {
             require_admin(session)?;
             for name in names {
-                let name = name.to_string().trim_matches('"').to_string();
                 if name == session.user() {
                     return Err(QueryError::other("55006", "current user cannot be dropped"));
                 }
                 write(
                     session,
                     Command::DropUser {
-                        name,
+                        name: name.clone(),
                         if_exists: *if_exists,
                     },
                 )
@@ -157,7 +302,41 @@ pub async fn execute(session: &Session, stmt: &Statement) -> Result<String, Quer
             }
             Ok("DROP ROLE".into())
         }
-        other => Err(QueryError::Unsupported(format!("statement {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_user_statements() {
+        assert_eq!(
+            parse("CREATE USER Bob WITH PASSWORD 'it''s'").unwrap(),
+            Some(UserStmt::Create {
+                name: "bob".into(),
+                password: Some("it's".into()),
+                superuser: false
+            })
+        );
+        assert_eq!(
+            parse("alter role \"Bob\" password 'x';").unwrap(),
+            Some(UserStmt::AlterPassword {
+                name: "Bob".into(),
+                password: "x".into()
+            })
+        );
+        assert_eq!(
+            parse("drop user if exists a, b").unwrap(),
+            Some(UserStmt::Drop {
+                names: vec!["a".into(), "b".into()],
+                if_exists: true
+            })
+        );
+        assert_eq!(parse("select 1").unwrap(), None);
+        assert!(parse("create user").is_err());
+        assert!(parse("create user x password 'SCRAM-SHA-256$4096:abc'").is_err());
+        assert!(parse("alter user x rename to y").is_err());
     }
 }
 
