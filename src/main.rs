@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use porpoise::catalog::NewValuePolicy;
+use porpoise::config::StandaloneFile;
 use porpoise::datanode::DataNodeOptions;
 use porpoise::standalone::{Standalone, StandaloneOptions};
 
@@ -19,18 +21,21 @@ struct Cli {
 enum Command {
     /// A controller and one data node in one process, serving PostgreSQL clients.
     Standalone {
-        /// Where data lives.
-        #[arg(long, default_value = "./porpoise-data")]
-        home: PathBuf,
-        /// pgwire port (0 picks a free one).
-        #[arg(long, default_value_t = 8902)]
-        port: u16,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: std::net::IpAddr,
-        /// What to do with rows whose VALUE partition does not exist yet: add, fail or skip.
-        #[arg(long = "new-value-partition-policy", default_value = "add")]
-        new_value_policy: String,
+        /// A directory holding `porpoise.cfg` (e.g. `config/standalone`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Where data lives [default: ./porpoise-data].
+        #[arg(long)]
+        home: Option<PathBuf>,
+        /// pgwire port; 0 picks a free one [default: 8902].
+        #[arg(long)]
+        port: Option<u16>,
+        /// Address to listen on [default: 127.0.0.1].
+        #[arg(long)]
+        host: Option<std::net::IpAddr>,
+        /// Rows whose VALUE partition does not exist yet: add, fail or skip [default: add].
+        #[arg(long = "new-value-partition-policy")]
+        new_value_policy: Option<NewValuePolicy>,
     },
 }
 
@@ -62,24 +67,33 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Standalone {
+            config,
             home,
             port,
             host,
             new_value_policy,
         } => {
-            let policy = match new_value_policy.as_str() {
-                "add" => porpoise::catalog::NewValuePolicy::Add,
-                "fail" => porpoise::catalog::NewValuePolicy::Fail,
-                "skip" => porpoise::catalog::NewValuePolicy::Skip,
-                other => return Err(format!("newValuePartitionPolicy must be add, fail or skip, not {other:?}").into()),
+            let file = match &config {
+                Some(dir) => StandaloneFile::read_dir(dir)?,
+                None => StandaloneFile::default(),
             };
+            let home = home.or(file.home).unwrap_or_else(|| PathBuf::from("./porpoise-data"));
+            let mut datanode = DataNodeOptions::default();
+            if let Some(p) = new_value_policy.or(file.new_value_policy) {
+                datanode.new_value_policy = p;
+            }
+            if let Some(n) = file.compaction_min_files {
+                datanode.compaction_min_files = n;
+            }
+            let listen = SocketAddr::new(
+                host.or(file.listen_host)
+                    .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+                port.or(file.port).unwrap_or(8902),
+            );
             let options = StandaloneOptions {
                 home: home.clone(),
-                listen: SocketAddr::new(host, port),
-                datanode: DataNodeOptions {
-                    new_value_policy: policy,
-                    ..DataNodeOptions::default()
-                },
+                listen,
+                datanode,
             };
             let server = Standalone::start(options).await?;
             // Tests and scripts read this line to find the port.

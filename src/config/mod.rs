@@ -1,1 +1,236 @@
-//! Typed options of each node role.
+//! Configuration files in DolphinDB's format: `key=value` lines, `#` comments, blank lines
+//! ignored. Each role reads its keys into a typed options struct; a key the role does not know,
+//! or a value that does not parse, is an error naming the file, the line and the key.
+//!
+//! Command-line flags override the files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::catalog::NewValuePolicy;
+
+/// A configuration error, pointing at the offending line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: expected key=value, found {text:?}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        text: String,
+    },
+    #[error("{path}:{line}: unknown key {key:?}")]
+    UnknownKey {
+        path: PathBuf,
+        line: usize,
+        key: String,
+    },
+    #[error("{path}:{line}: key {key:?} is set twice (first on line {first})")]
+    Duplicate {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        first: usize,
+    },
+    #[error("{path}:{line}: bad value {value:?} for {key}: {reason}")]
+    BadValue {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        value: String,
+        reason: String,
+    },
+}
+
+/// The parsed lines of one file: key → (value, line number).
+#[derive(Debug, Default, Clone)]
+pub struct CfgFile {
+    pub path: PathBuf,
+    entries: BTreeMap<String, (String, usize)>,
+}
+
+impl CfgFile {
+    /// Reads and parses a file.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses `text` as the contents of `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let mut entries: BTreeMap<String, (String, usize)> = BTreeMap::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let content = raw.split('#').next().unwrap_or("").trim();
+            if content.is_empty() {
+                continue;
+            }
+            let Some((key, value)) = content.split_once('=') else {
+                return Err(ConfigError::Syntax {
+                    path: path.to_path_buf(),
+                    line,
+                    text: raw.to_string(),
+                });
+            };
+            let key = key.trim().to_string();
+            if key.is_empty() {
+                return Err(ConfigError::Syntax {
+                    path: path.to_path_buf(),
+                    line,
+                    text: raw.to_string(),
+                });
+            }
+            if let Some((_, first)) = entries.get(&key) {
+                return Err(ConfigError::Duplicate {
+                    path: path.to_path_buf(),
+                    line,
+                    key,
+                    first: *first,
+                });
+            }
+            entries.insert(key, (value.trim().to_string(), line));
+        }
+        Ok(CfgFile {
+            path: path.to_path_buf(),
+            entries,
+        })
+    }
+
+    /// Fails on the first key not in `known`.
+    pub fn check_keys(&self, known: &[&str]) -> Result<(), ConfigError> {
+        match self.entries.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+            Some((key, (_, line))) => Err(ConfigError::UnknownKey {
+                path: self.path.clone(),
+                line: *line,
+                key: key.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The typed value of `key`, if set.
+    pub fn get<T: FromStr>(&self, key: &str) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.entries.get(key) {
+            None => Ok(None),
+            Some((value, line)) => value.parse().map(Some).map_err(|e: T::Err| ConfigError::BadValue {
+                path: self.path.clone(),
+                line: *line,
+                key: key.to_string(),
+                value: value.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+impl FromStr for NewValuePolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "add" => Ok(NewValuePolicy::Add),
+            "fail" => Ok(NewValuePolicy::Fail),
+            "skip" => Ok(NewValuePolicy::Skip),
+            _ => Err("expected add, fail or skip".into()),
+        }
+    }
+}
+
+/// The keys of a standalone server's `porpoise.cfg` (documented in `config/README.md`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StandaloneFile {
+    /// `home`: where data lives.
+    pub home: Option<PathBuf>,
+    /// `port`: the pgwire port.
+    pub port: Option<u16>,
+    /// `listenHost`: the address to listen on.
+    pub listen_host: Option<std::net::IpAddr>,
+    /// `newValuePartitionPolicy`: add | fail | skip.
+    pub new_value_policy: Option<NewValuePolicy>,
+    /// `compactionMinFiles`: files in a partition that trigger compaction.
+    pub compaction_min_files: Option<usize>,
+}
+
+impl StandaloneFile {
+    pub const KEYS: &'static [&'static str] = &[
+        "home",
+        "port",
+        "listenHost",
+        "newValuePartitionPolicy",
+        "compactionMinFiles",
+    ];
+
+    /// Reads `<dir>/porpoise.cfg`.
+    pub fn read_dir(dir: &Path) -> Result<Self, ConfigError> {
+        Self::from_file(&CfgFile::read(&dir.join("porpoise.cfg"))?)
+    }
+
+    pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
+        f.check_keys(Self::KEYS)?;
+        let compaction_min_files: Option<usize> = f.get("compactionMinFiles")?;
+        if compaction_min_files.is_some_and(|n| n < 2) {
+            return Err(ConfigError::BadValue {
+                path: f.path.clone(),
+                line: f.entries.get("compactionMinFiles").map_or(0, |e| e.1),
+                key: "compactionMinFiles".into(),
+                value: format!("{compaction_min_files:?}"),
+                reason: "must be at least 2".into(),
+            });
+        }
+        Ok(StandaloneFile {
+            home: f.get("home")?,
+            port: f.get("port")?,
+            listen_host: f.get("listenHost")?,
+            new_value_policy: f.get("newValuePartitionPolicy")?,
+            compaction_min_files,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_keys_comments_and_types() {
+        let f = CfgFile::parse(
+            Path::new("x.cfg"),
+            "# comment\nport = 9000 # trailing\n\nnewValuePartitionPolicy=fail\n",
+        )
+        .unwrap();
+        let s = StandaloneFile::from_file(&f).unwrap();
+        assert_eq!(s.port, Some(9000));
+        assert_eq!(s.new_value_policy, Some(NewValuePolicy::Fail));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let f = CfgFile::parse(Path::new("x.cfg"), "port=1\nprot=2\n").unwrap();
+        let e = StandaloneFile::from_file(&f).unwrap_err().to_string();
+        assert_eq!(e, "x.cfg:2: unknown key \"prot\"");
+        let f = CfgFile::parse(Path::new("x.cfg"), "\nport=big\n").unwrap();
+        let e = StandaloneFile::from_file(&f).unwrap_err().to_string();
+        assert!(e.starts_with("x.cfg:2: bad value \"big\" for port"), "{e}");
+        assert!(CfgFile::parse(Path::new("x.cfg"), "port\n").is_err());
+        assert!(CfgFile::parse(Path::new("x.cfg"), "port=1\nport=2\n").is_err());
+    }
+
+    #[test]
+    fn shipped_standalone_config_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/standalone");
+        let s = StandaloneFile::read_dir(&dir).unwrap();
+        assert_eq!(s.port, Some(8902));
+    }
+}

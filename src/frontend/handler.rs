@@ -111,6 +111,26 @@ pub struct Connection {
     copy: tokio::sync::Mutex<CopyState>,
 }
 
+/// Runs a statement, turning a panic (a bug) into an internal error for this statement instead
+/// of a dropped connection.
+async fn guarded<T>(
+    work: impl std::future::Future<Output = Result<T, QueryError>>,
+) -> Result<T, QueryError> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, "statement panicked");
+            Err(QueryError::other("XX000", format!("internal error: {what}")))
+        }
+    }
+}
+
 /// A command tag from the query layer's text (`INSERT 0 5`, `CREATE TABLE`).
 fn tag(text: &str) -> Tag {
     let mut words: Vec<&str> = text.split(' ').collect();
@@ -196,7 +216,7 @@ impl SimpleQueryHandler for Connection {
         }
         let mut responses = Vec::with_capacity(stmts.len());
         for stmt in &stmts {
-            let result = match session.execute(stmt).await {
+            let result = match guarded(session.execute(stmt)).await {
                 Ok(outcome) => self.respond(&session, stmt, outcome, &Format::UnifiedText).await,
                 Err(e) => Err(e),
             };
@@ -416,7 +436,7 @@ impl ExtendedQueryHandler for Connection {
                     .clone()
                     .replace_params_with_values(&values)
                     .map_err(|e| pg_error(&QueryError::DataFusion(e)))?;
-                match session.execute_planned(stmt, plan).await {
+                match guarded(session.execute_planned(stmt, plan)).await {
                     Ok(outcome) => {
                         let stmt = Stmt::Sql(stmt.clone());
                         self.respond(&session, &stmt, outcome, &portal.result_column_format)
@@ -425,7 +445,7 @@ impl ExtendedQueryHandler for Connection {
                     Err(e) => Err(e),
                 }
             }
-            Prepared::Other(stmt) => match session.execute(stmt).await {
+            Prepared::Other(stmt) => match guarded(session.execute(stmt)).await {
                 Ok(outcome) => {
                     self.respond(&session, stmt, outcome, &portal.result_column_format)
                         .await

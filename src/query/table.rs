@@ -239,7 +239,11 @@ impl PorpoiseTable {
                                 .ok_or_else(|| {
                                     DataFusionError::Plan("WHERE clause must be boolean".into())
                                 })?;
-                            prep_null_mask_filter(&m)
+                            if m.null_count() > 0 {
+                                prep_null_mask_filter(&m)
+                            } else {
+                                m
+                            }
                         }
                         None => BooleanArray::from(vec![true; b.num_rows()]),
                     };
