@@ -157,7 +157,7 @@ impl Connection {
         Ok(match outcome {
             Outcome::Rows { schema, stream } => {
                 let names = match stmt {
-                    Stmt::Sql(s) => pg_column_names(s),
+                    Stmt::Sql(s) => pg_column_names(s, schema.fields().len()),
                     _ => None,
                 };
                 let schema = rename(&schema, names.as_deref());
@@ -386,7 +386,8 @@ impl QueryParser for Parser {
         match stmt {
             Prepared::Planned { stmt, plan, .. } if matches!(**stmt, Statement::Query(_)) => {
                 let schema: Schema = plan.schema().as_arrow().clone();
-                let schema = rename(&Arc::new(schema), pg_column_names(stmt).as_deref());
+                let names = pg_column_names(stmt, schema.fields().len());
+                let schema = rename(&Arc::new(schema), names.as_deref());
                 fields(&schema, format.unwrap_or(&Format::UnifiedText))
             }
             _ => Ok(vec![]),

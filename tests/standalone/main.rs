@@ -1,0 +1,207 @@
+//! The standalone server through a real pgwire client: compaction of small files, prepared
+//! statements with parameters, result type OIDs, restart durability, concurrent writers.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use tokio_postgres::types::Type;
+
+fn parquet_files(dir: &Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[tokio::test]
+async fn small_inserts_are_compacted_without_disturbing_readers() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            r#"create database "dfs://small" partitioned by VALUE(1..3);
+               create table "dfs://small"."t"(k INT, v LONG) partitioned by k;"#,
+        )
+        .await
+        .unwrap();
+    for i in 0..24i64 {
+        client
+            .execute(r#"insert into "dfs://small"."t" values (1, $1)"#, &[&i])
+            .await
+            .unwrap();
+    }
+    let data = server.home().join("datanode").join("data");
+    assert!(parquet_files(&data) >= 24, "each insert writes a file");
+
+    // Compaction runs in the background; every read meanwhile sees all 24 rows exactly once.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let row = client
+            .query_one(r#"select count(*), sum(v) from "dfs://small"."t""#, &[])
+            .await
+            .unwrap();
+        assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (24, 276));
+        if parquet_files(&data) < 8 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "small files were never compacted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn prepared_statements_bind_parameters_and_report_types() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            r#"create database "dfs://p" partitioned by VALUE(2023.01.01..2023.01.03);
+               create table "dfs://p"."t"(d DATE, sym SYMBOL, qty INT, px DOUBLE, n LONG, ok BOOL)
+                 partitioned by d;"#,
+        )
+        .await
+        .unwrap();
+    let insert = client
+        .prepare(r#"insert into "dfs://p"."t" values ($1, $2, $3, $4, $5, $6)"#)
+        .await
+        .unwrap();
+    let day = chrono::NaiveDate::from_ymd_opt(2023, 1, 2).unwrap();
+    for i in 0..5i32 {
+        let n = client
+            .execute(&insert, &[&day, &format!("S{i}"), &i, &(i as f64 * 1.5), &(i as i64), &(i % 2 == 0)])
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let select = client
+        .prepare(r#"select sym, qty, px, n, ok, d from "dfs://p"."t" where qty >= $1 order by qty"#)
+        .await
+        .unwrap();
+    let types: Vec<Type> = select.columns().iter().map(|c| c.type_().clone()).collect();
+    assert!(matches!(types[0], Type::TEXT | Type::VARCHAR), "{:?}", types[0]);
+    assert_eq!(
+        &types[1..],
+        &[Type::INT4, Type::FLOAT8, Type::INT8, Type::BOOL, Type::DATE]
+    );
+    let rows = client.query(&select, &[&3i32]).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].get::<_, String>(0), "S3");
+    assert_eq!(rows[1].get::<_, f64>(2), 6.0);
+    assert_eq!(rows[1].get::<_, chrono::NaiveDate>(5), day);
+    // count(*) is named count and is a bigint, as in PostgreSQL.
+    let row = client
+        .query_one(r#"select count(*) from "dfs://p"."t""#, &[])
+        .await
+        .unwrap();
+    assert_eq!(row.columns()[0].name(), "count");
+    assert_eq!(row.columns()[0].type_(), &Type::INT8);
+    assert_eq!(row.get::<_, i64>(0), 5);
+}
+
+#[tokio::test]
+async fn everything_acknowledged_survives_a_restart() {
+    let mut server = TestServer::start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            r#"create database "dfs://r" partitioned by RANGE(0 100 200), HASH([SYMBOL, 3]);
+               create table "dfs://r"."t"(id INT, s SYMBOL, v DOUBLE) partitioned by id, s;
+               create table "dfs://r"."dim"(k SYMBOL, name STRING);
+               insert into "dfs://r"."t" values (1, 'a', 1.0), (150, 'b', 2.0), (199, 'c', 3.0);
+               insert into "dfs://r"."dim" values ('a', 'alpha');
+               update "dfs://r"."t" set v = v + 10 where id = 150;
+               delete from "dfs://r"."t" where id = 199;
+               alter table "dfs://r"."t" add column w LONG;
+               insert into "dfs://r"."t" values (2, 'z', 4.0, 7);
+               create user carol with password 'secret';"#,
+        )
+        .await
+        .unwrap();
+    drop(client);
+    server.restart();
+    let client = server.client().await;
+    let rows = client
+        .query(r#"select id, s, v, w from "dfs://r"."t" order by id"#, &[])
+        .await
+        .unwrap();
+    let got: Vec<(i32, String, f64, Option<i64>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, "a".into(), 1.0, None),
+            (2, "z".into(), 4.0, Some(7)),
+            (150, "b".into(), 12.0, None)
+        ]
+    );
+    let dim: String = client
+        .query_one(r#"select name from "dfs://r"."dim" where k = 'a'"#, &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(dim, "alpha");
+    // The user created before the restart can log in.
+    let carol = common::connect(&server.url_for("carol", "secret")).await;
+    assert!(carol.is_ok(), "carol cannot log in after restart");
+}
+
+#[tokio::test]
+async fn concurrent_writers_lose_nothing() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            r#"create database "dfs://w" partitioned by VALUE(0..7);
+               create table "dfs://w"."t"(k INT, writer INT, i INT) partitioned by k;"#,
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for writer in 0..4i32 {
+        let c = server.client().await;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25i32 {
+                c.execute(
+                    r#"insert into "dfs://w"."t" values ($1, $2, $3), ($4, $2, $3)"#,
+                    &[&(i % 7), &writer, &i, &((i + 1) % 7)],
+                )
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    // A writer that updates and deletes in the same table meanwhile.
+    let c = server.client().await;
+    let rewriter = tokio::spawn(async move {
+        for _ in 0..5 {
+            c.execute(r#"update "dfs://w"."t" set i = i where k = 3"#, &[]).await.unwrap();
+            c.execute(r#"delete from "dfs://w"."t" where writer = 99"#, &[]).await.unwrap();
+        }
+    });
+    for t in tasks {
+        t.await.unwrap();
+    }
+    rewriter.await.unwrap();
+    let rows = client
+        .query(r#"select writer, count(*) from "dfs://w"."t" group by writer order by writer"#, &[])
+        .await
+        .unwrap();
+    let counts: Vec<(i32, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(counts, vec![(0, 50), (1, 50), (2, 50), (3, 50)]);
+}
