@@ -50,6 +50,9 @@ pub struct TableDef {
     pub columns: Vec<ColumnDef>,
     /// One column name per partition level, empty for a dimension table.
     pub partition_columns: Vec<String>,
+    /// Columns each data file is sorted by (`sortColumns`; the partition columns when not given).
+    #[serde(default)]
+    pub sort_columns: Vec<String>,
     /// Next column id to hand out.
     pub next_column_id: u32,
     /// Bumped by TRUNCATE: data of an older generation is garbage.
@@ -115,6 +118,20 @@ impl TableDef {
                 .map(|c| Field::new(c.physical_name(), c.ty.arrow_type(), true))
                 .collect::<Vec<_>>(),
         ))
+    }
+
+    /// Indices (into `columns`) of the columns files are sorted by: `sort_columns`, or the
+    /// partition columns.
+    pub fn sort_column_indices(&self) -> Vec<usize> {
+        let names = if self.sort_columns.is_empty() {
+            &self.partition_columns
+        } else {
+            &self.sort_columns
+        };
+        names
+            .iter()
+            .filter_map(|p| self.columns.iter().position(|c| &c.name == p))
+            .collect()
     }
 
     /// Indices (into `columns`) of the partition columns, one per level.

@@ -276,98 +276,103 @@ pub fn route(
     batch: &RecordBatch,
     policy: NewValuePolicy,
 ) -> Result<Routing, RouteError> {
+    const SKIP: u32 = u32::MAX;
     let rows = batch.num_rows();
-    // Per row: the index into `components` of its partition name at each level, or None if
-    // the row is skipped.
-    let mut row_parts: Vec<Option<Vec<u32>>> = vec![Some(Vec::with_capacity(levels.len())); rows];
     let mut new_values = Vec::new();
+    // Per level: each row's component index into that level's names (SKIP: row dropped).
+    let mut level_ids: Vec<Vec<u32>> = Vec::with_capacity(levels.len());
     let mut level_components: Vec<Vec<String>> = Vec::with_capacity(levels.len());
     for (li, level) in levels.iter().enumerate() {
         let keys = column_keys(batch.column(columns[li]), level.key_type())?;
+        let strings = match &keys {
+            Keys::Strs(a) => Some(a.as_string::<i32>()),
+            Keys::Ints(_) => None,
+        };
+        let mut ids = Vec::with_capacity(rows);
         let mut names_of: HashMap<Option<KeyValue>, u32> = HashMap::new();
         let mut components: Vec<String> = Vec::new();
         let mut bad: Option<(usize, String)> = None;
         let mut new_in_level: BTreeSet<KeyValue> = BTreeSet::new();
-        for (row, slot) in row_parts.iter_mut().enumerate() {
-            let Some(parts) = slot else { continue };
-            let key = match &keys {
-                Keys::Ints(v) => v[row].map(KeyValue::Int),
-                Keys::Strs(a) => {
-                    let a = a.as_string::<i32>();
-                    (!a.is_null(row)).then(|| KeyValue::Str(a.value(row).to_string()))
-                }
+        // Rows usually arrive clustered by partition: remember the last key's answer.
+        let mut last: Option<(Option<KeyValue>, u32)> = None;
+        for row in 0..rows {
+            let key = match (&keys, strings) {
+                (Keys::Ints(v), _) => v[row].map(KeyValue::Int),
+                (_, Some(a)) => (!a.is_null(row)).then(|| KeyValue::Str(a.value(row).to_string())),
+                _ => None,
             };
-            if let Some(&idx) = names_of.get(&key) {
-                if idx == u32::MAX {
-                    *slot = None;
-                } else {
-                    parts.push(idx);
+            if let Some((k, id)) = &last {
+                if *k == key {
+                    ids.push(*id);
+                    continue;
                 }
-                continue;
             }
-            let component = match &key {
-                None => Some("NULL".to_string()),
-                Some(k) => match level {
-                    PartitionLevel::Value { key_type, values } => {
-                        if !values.contains(k) {
-                            match policy {
-                                NewValuePolicy::Add => {
-                                    new_in_level.insert(k.clone());
-                                }
-                                NewValuePolicy::Skip => {
-                                    names_of.insert(key.clone(), u32::MAX);
-                                    *slot = None;
-                                    continue;
-                                }
-                                NewValuePolicy::Fail => {
-                                    let count = bad.as_ref().map_or(0, |b| b.0) + 1;
-                                    let example = bad
-                                        .take()
-                                        .map(|b| b.1)
-                                        .unwrap_or_else(|| key_name(*key_type, k));
-                                    bad = Some((count, example));
-                                    continue;
+            let id = match names_of.get(&key) {
+                Some(&id) => id,
+                None => {
+                    let component = match &key {
+                        None => Some("NULL".to_string()),
+                        Some(k) => match level {
+                            PartitionLevel::Value { key_type, values } => {
+                                if values.contains(k) {
+                                    Some(key_name(*key_type, k))
+                                } else {
+                                    match policy {
+                                        NewValuePolicy::Add => {
+                                            new_in_level.insert(k.clone());
+                                            Some(key_name(*key_type, k))
+                                        }
+                                        NewValuePolicy::Skip => {
+                                            names_of.insert(key.clone(), SKIP);
+                                            ids.push(SKIP);
+                                            last = Some((key, SKIP));
+                                            continue;
+                                        }
+                                        NewValuePolicy::Fail => None,
+                                    }
                                 }
                             }
+                            PartitionLevel::Range { key_type, bounds } => {
+                                let i = bounds.partition_point(|b| b <= k);
+                                (i > 0 && i < bounds.len()).then(|| {
+                                    format!(
+                                        "{}_{}",
+                                        key_name(*key_type, &bounds[i - 1]),
+                                        key_name(*key_type, &bounds[i])
+                                    )
+                                })
+                            }
+                            PartitionLevel::List { lists, .. } => lists
+                                .iter()
+                                .position(|l| l.contains(k))
+                                .map(|i| format!("List{i}")),
+                            PartitionLevel::Hash { buckets, .. } => {
+                                Some(format!("Key{}", hash_key(k) % (*buckets as u64).max(1)))
+                            }
+                        },
+                    };
+                    match component {
+                        Some(c) => {
+                            let id = components.len() as u32;
+                            components.push(c);
+                            names_of.insert(key.clone(), id);
+                            id
                         }
-                        Some(key_name(*key_type, k))
+                        None => {
+                            let count = bad.as_ref().map_or(0, |b| b.0) + 1;
+                            let example = bad.take().map(|b| b.1).unwrap_or_else(|| {
+                                key.as_ref()
+                                    .map(|k| key_name(level.key_type(), k))
+                                    .unwrap_or_default()
+                            });
+                            bad = Some((count, example));
+                            SKIP
+                        }
                     }
-                    PartitionLevel::Range { key_type, bounds } => {
-                        let i = bounds.partition_point(|b| b <= k);
-                        (i > 0 && i < bounds.len()).then(|| {
-                            format!(
-                                "{}_{}",
-                                key_name(*key_type, &bounds[i - 1]),
-                                key_name(*key_type, &bounds[i])
-                            )
-                        })
-                    }
-                    PartitionLevel::List { lists, .. } => lists
-                        .iter()
-                        .position(|l| l.contains(k))
-                        .map(|i| format!("List{i}")),
-                    PartitionLevel::Hash { buckets, .. } => {
-                        Some(format!("Key{}", hash_key(k) % (*buckets as u64).max(1)))
-                    }
-                },
+                }
             };
-            match component {
-                Some(c) => {
-                    let idx = components.len() as u32;
-                    components.push(c);
-                    names_of.insert(key, idx);
-                    parts.push(idx);
-                }
-                None => {
-                    let count = bad.as_ref().map_or(0, |b| b.0) + 1;
-                    let example = bad.take().map(|b| b.1).unwrap_or_else(|| {
-                        key.as_ref()
-                            .map(|k| key_name(level.key_type(), k))
-                            .unwrap_or_default()
-                    });
-                    bad = Some((count, example));
-                }
-            }
+            ids.push(id);
+            last = Some((key, id));
         }
         if let Some((count, example)) = bad {
             let column = names[li].clone();
@@ -385,20 +390,40 @@ pub fn route(
             });
         }
         new_values.extend(new_in_level.into_iter().map(|k| (li, k)));
+        level_ids.push(ids);
         level_components.push(components);
     }
 
-    // Group row indices by their full partition path.
-    let mut groups: HashMap<&[u32], Vec<u32>> = HashMap::new();
+    // Combine the levels into one partition per row and group the rows.
+    let mut paths: Vec<Vec<u32>> = Vec::new();
+    let mut path_of: HashMap<Vec<u32>, usize> = HashMap::new();
+    let mut groups: Vec<Vec<u32>> = Vec::new();
     let mut skipped_rows = 0;
-    for (row, parts) in row_parts.iter().enumerate() {
-        match parts {
-            Some(p) => groups.entry(p.as_slice()).or_default().push(row as u32),
-            None => skipped_rows += 1,
+    let mut path = Vec::with_capacity(levels.len());
+    let mut last: Option<(Vec<u32>, usize)> = None;
+    for row in 0..rows {
+        path.clear();
+        path.extend(level_ids.iter().map(|ids| ids[row]));
+        if path.contains(&SKIP) {
+            skipped_rows += 1;
+            continue;
         }
+        let group = match &last {
+            Some((p, g)) if *p == path => *g,
+            _ => {
+                let g = *path_of.entry(path.clone()).or_insert_with(|| {
+                    paths.push(path.clone());
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+                last = Some((path.clone(), g));
+                g
+            }
+        };
+        groups[group].push(row as u32);
     }
     let mut parts = Vec::with_capacity(groups.len());
-    for (path, indices) in groups {
+    for (path, indices) in paths.iter().zip(groups) {
         let partition = path
             .iter()
             .enumerate()

@@ -50,10 +50,11 @@ impl DataNode {
                         continue;
                     }
                     let schema = table.physical_schema();
+                    let sort_by = table.sort_column_indices();
                     let index = self.index.clone();
                     let partition = partition.clone();
                     tokio::task::spawn_blocking(move || {
-                        merge(&index, key, &partition, &small, &schema)
+                        merge(&index, key, &partition, &small, &schema, &sort_by)
                     })
                     .await
                     .map_err(|e| DataNodeError::Task(e.to_string()))??;
@@ -71,6 +72,7 @@ fn merge(
     partition: &str,
     files: &[DataFileRef],
     schema: &SchemaRef,
+    sort_by: &[usize],
 ) -> Result<(), StorageError> {
     let mut batches = Vec::new();
     for f in files {
@@ -82,7 +84,7 @@ fn merge(
         .unwrap_or(0);
     let name = format!("compact-{nanos}.parquet");
     let path = index.file_path(key, partition, &name);
-    let record = write_parquet(&path, schema, &batches, 0)?;
+    let record = write_parquet(&path, schema, &batches, 0, sort_by)?;
     let removes: Vec<RemovedFile> = files
         .iter()
         .map(|f| RemovedFile {

@@ -199,8 +199,9 @@ impl WriteTxn {
         let path = self.node.index.file_path(self.key, &partition, &name);
         let schema = self.physical.clone();
         let (tid, table) = (self.tid, self.key);
+        let sort_by = self.table.sort_column_indices();
         self.pending.push(tokio::task::spawn_blocking(move || {
-            let record = write_parquet(&path, &schema, &batches, tid)?;
+            let record = write_parquet(&path, &schema, &batches, tid, &sort_by)?;
             Ok(StagedFile {
                 table,
                 partition,

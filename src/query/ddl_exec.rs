@@ -80,15 +80,27 @@ pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, Q
                 .databases
                 .get(&db)
                 .ok_or_else(|| crate::controller::metadata::MetadataError::DatabaseNotFound(db.clone()))?;
-            for (key, _) in options {
+            let mut sort_columns = Vec::new();
+            for (key, value) in options {
                 match key.to_ascii_lowercase().as_str() {
-                    // Storage-layout hints of DolphinDB's TSDB engine: accepted, not needed here.
-                    "sortcolumns" | "keepduplicates" | "sortkeymappingfunction" | "primarykey"
+                    "sortcolumns" => {
+                        sort_columns = value.name_list().ok_or_else(|| {
+                            invalid("sortColumns takes column names, e.g. sortColumns=`a`b".into())
+                        })?;
+                    }
+                    // Other options of DolphinDB's TSDB/PKEY engines: accepted, no effect here.
+                    "keepduplicates" | "sortkeymappingfunction" | "primarykey"
                     | "softdelete" | "comment" | "encryptmode" | "indexes" => {}
                     _ => return Err(invalid(format!("unknown table option \"{key}\""))),
                 }
             }
-            let def = table_def(&name.table, columns, partitioned_by, &database.def, session.user(), now)?;
+            let mut def = table_def(&name.table, columns, partitioned_by, &database.def, session.user(), now)?;
+            for c in &sort_columns {
+                let column = def.column(c).ok_or_else(|| {
+                    QueryError::other("42703", format!("sort column \"{c}\" is not a column of the table"))
+                })?;
+                def.sort_columns.push(column.name.clone());
+            }
             (
                 Command::CreateTable {
                     db,
@@ -309,6 +321,7 @@ fn table_def(
         next_column_id: columns.len() as u32 + 1,
         columns,
         partition_columns: Vec::new(),
+        sort_columns: Vec::new(),
         generation: 0,
         owner: owner.to_string(),
         created_ms: now,

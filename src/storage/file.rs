@@ -105,14 +105,30 @@ impl Drop for DataFile {
 /// Shared handle to a published file.
 pub type DataFileRef = Arc<DataFile>;
 
-/// Writes `batches` (all of `schema`) to a new Parquet file at `path` and makes it durable:
-/// the file and its directory entry are fsynced before this returns.
+/// Rows per Parquet row group: small enough that row-group statistics prune well, large
+/// enough that decoding stays vectorised.
+const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// Writes `batches` (all of `schema`) to a new Parquet file at `path`, its rows sorted by the
+/// columns `sort_by` (so that row-group statistics are tight on them), and makes it durable: the
+/// file and its directory entry are fsynced before this returns.
 pub fn write_parquet(
     path: &Path,
     schema: &SchemaRef,
     batches: &[RecordBatch],
     tid: u64,
+    sort_by: &[usize],
 ) -> Result<FileRecord, StorageError> {
+    let sorted;
+    let batches = if sort_by.is_empty() {
+        batches
+    } else {
+        sorted = sort(schema, batches, sort_by).map_err(|e| StorageError::Parquet {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
+        std::slice::from_ref(&sorted)
+    };
     let dir = path
         .parent()
         .ok_or_else(|| StorageError::Index(format!("no parent directory for {}", path.display())))?;
@@ -120,7 +136,7 @@ pub fn write_parquet(
     let file = File::create(path).map_err(|e| StorageError::io(path, e))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(1 << 20))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
     let perr = |source| StorageError::Parquet {
         path: path.to_path_buf(),
@@ -147,6 +163,25 @@ pub fn write_parquet(
         tid,
         stats: column_stats(schema, batches),
     })
+}
+
+/// One batch with the rows of `batches` in the order of the columns `sort_by` (nulls first).
+fn sort(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    sort_by: &[usize],
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn};
+    let all = concat_batches(schema, batches)?;
+    let keys: Vec<SortColumn> = sort_by
+        .iter()
+        .map(|&i| SortColumn {
+            values: all.column(i).clone(),
+            options: None,
+        })
+        .collect();
+    let indices = lexsort_to_indices(&keys, None)?;
+    take_record_batch(&all, &indices)
 }
 
 /// Min, max and null count of every column whose values have a text form.
