@@ -103,6 +103,15 @@ impl Engine {
             users::Roles::new(node.controller().clone()),
         )
         .map_err(|e| QueryError::DataFusion(*e))?;
+        // Drivers parse version() to learn which PostgreSQL they talk to.
+        base.register_udf(constant_udf(
+            "version",
+            &format!(
+                "PostgreSQL 16.6 (porpoise {}, Apache DataFusion {})",
+                env!("CARGO_PKG_VERSION"),
+                datafusion::DATAFUSION_VERSION
+            ),
+        ));
         Ok(Arc::new(Engine {
             node,
             base,
@@ -120,9 +129,13 @@ impl Engine {
 
     /// A new session for an authenticated user.
     pub fn session(self: &Arc<Self>, user: &str) -> Session {
+        let ctx = SessionContext::new_with_state(self.base.state());
+        for name in ["current_user", "session_user", "user", "current_role"] {
+            ctx.register_udf(constant_udf(name, user));
+        }
         Session {
             engine: self.clone(),
-            ctx: SessionContext::new_with_state(self.base.state()),
+            ctx,
             user: user.to_string(),
         }
     }
@@ -319,6 +332,22 @@ impl Session {
         }
         Ok((db, table))
     }
+}
+
+/// A zero-argument SQL function returning a fixed string.
+fn constant_udf(name: &str, value: &str) -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+    let value = value.to_string();
+    create_udf(
+        name,
+        vec![],
+        arrow::datatypes::DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |_: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(value.clone()))))
+        }),
+    )
 }
 
 /// The count DataFusion's DML plans return.
