@@ -1,0 +1,367 @@
+//! Runs the sqllogictest suites in `sql/*.slt` through the real pgwire endpoint of a real
+//! `porpoise standalone` process, with tokio-postgres as the client. Each file gets a fresh server
+//! (a fresh home directory), so files never see each other's databases.
+//!
+//! Rendering follows psql's text output, taken verbatim from the simple query protocol: NULL is
+//! `NULL`, an empty string is `(empty)` (whitespace is normalised away by the runner, so an empty
+//! string would otherwise be invisible), booleans are whatever the server sends (`t`/`f`).
+//! An error is rendered as `<SQLSTATE>: <message>`, so a record can assert the SQLSTATE with
+//! `statement error 42P01: .*nosuch` (the runner matches the regex anywhere in that text) or with
+//! the runner's own `statement error (42P01)` form.
+//!
+//! Every record of a file runs even after an earlier one failed; the test then fails naming the
+//! file and each failing record with its line. Run with `cargo test --test sql`, or one file with
+//! `cargo test --test sql -- dml`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::TestServer;
+use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Record, Runner};
+use tokio_postgres::SimpleQueryMessage;
+
+/// A statement still running after this long fails the record (the server is probably hung);
+/// the session is replaced by a new connection so the rest of the file can still run.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One session on the server under test.
+struct Porpoise {
+    url: String,
+    client: tokio_postgres::Client,
+}
+
+/// A failed statement as the test sees it.
+#[derive(Debug)]
+struct SqlError {
+    /// The SQLSTATE of a server error; `None` for connection failures and timeouts.
+    sqlstate: Option<String>,
+    message: String,
+}
+
+impl fmt::Display for SqlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.sqlstate {
+            Some(code) => write!(f, "{code}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+impl From<tokio_postgres::Error> for SqlError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => SqlError {
+                sqlstate: Some(db.code().code().to_owned()),
+                message: db.message().to_owned(),
+            },
+            None => SqlError {
+                sqlstate: None,
+                message: format!(
+                    "client error, no SQLSTATE (did the server drop the session?): {e}"
+                ),
+            },
+        }
+    }
+}
+
+impl Porpoise {
+    async fn connect(url: String) -> Result<Self, SqlError> {
+        let client = common::connect(&url).await?;
+        Ok(Porpoise { url, client })
+    }
+
+    /// Replaces a session that timed out or lost its connection.
+    async fn reconnect(&mut self) -> Result<(), SqlError> {
+        self.client = common::connect(&self.url).await?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl AsyncDB for Porpoise {
+    type Error = SqlError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SqlError> {
+        if self.client.is_closed() {
+            self.reconnect().await?;
+        }
+        let messages =
+            match tokio::time::timeout(STATEMENT_TIMEOUT, self.client.simple_query(sql)).await {
+                Ok(result) => result?,
+                Err(_) => {
+                    let reconnected = match self.reconnect().await {
+                        Ok(()) => "the session was replaced".to_owned(),
+                        Err(e) => format!("reconnecting failed too: {e}"),
+                    };
+                    return Err(SqlError {
+                        sqlstate: None,
+                        message: format!(
+                            "no answer within {STATEMENT_TIMEOUT:?} (server hung?); {reconnected}"
+                        ),
+                    });
+                }
+            };
+        let mut columns = None;
+        let mut rows = Vec::new();
+        let mut count = 0;
+        for message in messages {
+            match message {
+                SimpleQueryMessage::RowDescription(cols) => columns = Some(cols.len()),
+                SimpleQueryMessage::Row(row) => rows.push(
+                    (0..row.len())
+                        .map(|i| match row.get(i) {
+                            None => "NULL".to_owned(),
+                            Some("") => "(empty)".to_owned(),
+                            Some(v) => v.to_owned(),
+                        })
+                        .collect(),
+                ),
+                SimpleQueryMessage::CommandComplete(n) => count = n,
+                _ => {}
+            }
+        }
+        Ok(match columns {
+            Some(n) => DBOutput::Rows {
+                types: vec![DefaultColumnType::Any; n],
+                rows,
+            },
+            None => DBOutput::StatementComplete(count),
+        })
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "porpoise"
+    }
+
+    async fn sleep(dur: Duration) {
+        tokio::time::sleep(dur).await
+    }
+
+    fn error_sql_state(err: &SqlError) -> Option<String> {
+        err.sqlstate.clone()
+    }
+}
+
+fn sql_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sql")
+}
+
+/// Runs `sql/<name>.slt` against a fresh server and panics listing every failed record.
+async fn run_slt_file(name: &str) {
+    let path = sql_dir().join(format!("{name}.slt"));
+    let records = sqllogictest::parse_file::<DefaultColumnType>(&path)
+        .unwrap_or_else(|e| panic!("{}: cannot parse: {e}", path.display()));
+    let mut server = tokio::task::spawn_blocking(TestServer::start)
+        .await
+        .expect("start the server");
+    let url = server.url();
+    let mut runner = Runner::new(move || Porpoise::connect(url.clone()));
+
+    let total = records
+        .iter()
+        .filter(|r| matches!(r, Record::Statement { .. } | Record::Query { .. }))
+        .count();
+    let mut failures = Vec::new();
+    let mut log_seen = 0;
+    for record in records {
+        let is_sql = matches!(record, Record::Statement { .. } | Record::Query { .. });
+        let result = runner.run_async(record).await;
+        // A session task that panicked only closes the connection: show the panic with the
+        // record that caused it.
+        let log = server.log();
+        let panics = panics_in(log.get(log_seen..).unwrap_or_default());
+        log_seen = log.len();
+        match result {
+            Err(e) => failures.push(format!("{}{panics}", e.display(false))),
+            Ok(_) if !panics.is_empty() => {
+                failures.push(format!("the server panicked while this file ran:{panics}"))
+            }
+            Ok(_) => {}
+        }
+        if is_sql {
+            if let Some(status) = server.exit_status() {
+                failures.push(format!(
+                    "the server exited ({status}); the rest of the file was not run"
+                ));
+                break;
+            }
+        }
+    }
+    runner.shutdown_async().await;
+    if failures.is_empty() {
+        return;
+    }
+    let crashed = server.exit_status().is_some();
+    let mut report = format!(
+        "{}: {} of {total} records failed\n\n{}",
+        path.display(),
+        failures.len(),
+        failures.join("\n\n")
+    );
+    if crashed {
+        let log = server.log();
+        let tail: Vec<&str> = log.lines().rev().take(60).collect();
+        report.push_str("\n\n--- end of the server log ---\n");
+        for line in tail.into_iter().rev() {
+            report.push_str(line);
+            report.push('\n');
+        }
+    }
+    panic!("{report}");
+}
+
+/// The `panicked at` lines of a server log, with the panic message that follows each one.
+fn panics_in(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.contains("panicked at") {
+            out.push_str("\n[server] ");
+            out.push_str(line.trim());
+            if let Some(message) = lines.get(i + 1) {
+                out.push_str("\n[server] ");
+                out.push_str(message.trim());
+            }
+        }
+    }
+    out
+}
+
+/// One test per suite, so a failure names the file and `cargo test --test sql -- NAME` runs one.
+macro_rules! slt_files {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                run_slt_file(stringify!($name)).await;
+            }
+        )*
+
+        const SLT_FILES: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+slt_files!(ddl, dml, queries, types, errors, users);
+
+/// A new `sql/*.slt` file must be added to `slt_files!` above, or it would silently never run.
+#[test]
+fn every_slt_file_is_run() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(sql_dir())
+        .expect("read sql/")
+        .filter_map(|entry| {
+            let path = entry.expect("read sql/ entry").path();
+            (path.extension()? == "slt")
+                .then(|| path.file_stem()?.to_str().map(str::to_owned))
+                .flatten()
+        })
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = SLT_FILES.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        on_disk, listed,
+        "sql/*.slt files and the slt_files! list differ"
+    );
+}
+
+// Two things a `.slt` record cannot see: the column names and the type OIDs of a result. Drivers
+// bind results by name and decode them by OID, so both are checked through the client directly.
+
+/// A server with one small table, for the wire-level tests below.
+async fn server_with_trades() -> (TestServer, tokio_postgres::Client) {
+    let server = tokio::task::spawn_blocking(TestServer::start)
+        .await
+        .expect("start the server");
+    let client = server.client().await;
+    client
+        .batch_execute(
+            r#"create database "dfs://wire" partitioned by VALUE(2023.01.01..2023.01.02);
+               create table "dfs://wire"."trades"(TradeDate DATE, SecurityID SYMBOL, Price DOUBLE,
+                   Qty INT, Amount LONG, Flag BOOL, At TIMESTAMP, Cost numeric(10,2))
+                   partitioned by TradeDate;
+               insert into "dfs://wire"."trades" values
+                   ('2023-01-01', 'A', 1.5, 10, 100, true, '2023-01-01 09:30:00', 1.25);"#,
+        )
+        .await
+        .expect("create the table");
+    (server, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn result_columns_are_named_like_postgres() {
+    let (_server, client) = server_with_trades().await;
+    let messages = client
+        .simple_query(
+            r#"select count(*), sum(Qty), max(Price), Qty + 1, SecurityID, Price as p
+               from "dfs://wire"."trades" group by SecurityID, Qty, Price"#,
+        )
+        .await
+        .expect("query");
+    let names: Vec<String> = messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::RowDescription(cols) => {
+                Some(cols.iter().map(|c| c.name().to_owned()).collect())
+            }
+            _ => None,
+        })
+        .expect("a row description");
+    assert_eq!(
+        names,
+        ["count", "sum", "max", "?column?", "SecurityID", "p"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn result_columns_carry_postgres_type_oids() {
+    use tokio_postgres::types::Type;
+    let (_server, client) = server_with_trades().await;
+    let statement = client
+        .prepare(
+            r#"select TradeDate, SecurityID, Price, Qty, Amount, Flag, At, Cost, count(*) over ()
+               from "dfs://wire"."trades""#,
+        )
+        .await
+        .expect("prepare");
+    let types: Vec<(&str, Type)> = statement
+        .columns()
+        .iter()
+        .map(|c| (c.name(), c.type_().clone()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("TradeDate", Type::DATE),
+            ("SecurityID", Type::TEXT),
+            ("Price", Type::FLOAT8),
+            ("Qty", Type::INT4),
+            ("Amount", Type::INT8),
+            ("Flag", Type::BOOL),
+            ("At", Type::TIMESTAMP),
+            ("Cost", Type::NUMERIC),
+            ("count", Type::INT8),
+        ]
+    );
+    // The binary values decode with those types.
+    let row = client
+        .query_one(
+            r#"select SecurityID, Price, Qty, Amount, Flag from "dfs://wire"."trades""#,
+            &[],
+        )
+        .await
+        .expect("query");
+    assert_eq!(row.get::<_, String>(0), "A");
+    assert_eq!(row.get::<_, f64>(1), 1.5);
+    assert_eq!(row.get::<_, i32>(2), 10);
+    assert_eq!(row.get::<_, i64>(3), 100);
+    assert!(row.get::<_, bool>(4));
+}
