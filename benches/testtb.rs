@@ -82,7 +82,9 @@ fn start_server() -> Server {
         .expect("start porpoise");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read port line");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read port line");
     let port = line
         .split("listening on ")
         .nth(1)
@@ -104,7 +106,11 @@ async fn time_query(client: &tokio_postgres::Client, name: &str, sql: &str, runs
     }
     times.sort();
     let median = times[runs / 2];
-    println!("{name}: median {:.1} ms over {runs} runs (min {:.1} ms)", ms(median), ms(times[0]));
+    println!(
+        "{name}: median {:.1} ms over {runs} runs (min {:.1} ms)",
+        ms(median),
+        ms(times[0])
+    );
 }
 
 fn ms(d: Duration) -> f64 {
@@ -114,10 +120,19 @@ fn ms(d: Duration) -> f64 {
 #[tokio::main]
 async fn main() {
     let csv = testtb_csv();
-    println!("testTB: {} rows, {:.1} MB of CSV", SECURITIES * 242, csv.len() as f64 / 1e6);
+    println!(
+        "testTB: {} rows, {:.1} MB of CSV",
+        SECURITIES * 242,
+        csv.len() as f64 / 1e6
+    );
     let server = start_server();
-    let url = format!("host=127.0.0.1 port={} user=admin password=123456 dbname=porpoise", server.port);
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
+    let url = format!(
+        "host=127.0.0.1 port={} user=admin password=123456 dbname=porpoise",
+        server.port
+    );
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
     tokio::spawn(conn);
     client
         .batch_execute(
@@ -140,29 +155,50 @@ async fn main() {
         .expect("copy_in");
     futures::pin_mut!(sink);
     for chunk in csv.chunks(64 * 1024) {
-        sink.send(Bytes::copy_from_slice(chunk)).await.expect("copy data");
+        sink.send(Bytes::copy_from_slice(chunk))
+            .await
+            .expect("copy data");
     }
     let rows = sink.finish().await.expect("copy finish");
     let copy = t.elapsed();
-    println!("COPY (tokio-postgres) of {rows} rows: {:.0} ms ({:.2} M rows/s)", ms(copy), rows as f64 / copy.as_secs_f64() / 1e6);
+    println!(
+        "COPY (tokio-postgres) of {rows} rows: {:.0} ms ({:.2} M rows/s)",
+        ms(copy),
+        rows as f64 / copy.as_secs_f64() / 1e6
+    );
 
     // COPY through psql's \copy, end to end as a user runs it.
     let file = server.home.join("testTB.csv");
     std::fs::write(&file, &csv).expect("write csv");
     let t = Instant::now();
     let status = Command::new("psql")
-        .arg(format!("postgres://admin@127.0.0.1:{}/porpoise", server.port))
+        .arg(format!(
+            "postgres://admin@127.0.0.1:{}/porpoise",
+            server.port
+        ))
         .arg("-c")
-        .arg(format!(r#"\copy "dfs://testDB"."viaPsql" from '{}' csv"#, file.display()))
+        .arg(format!(
+            r#"\copy "dfs://testDB"."viaPsql" from '{}' csv"#,
+            file.display()
+        ))
         .env("PGPASSWORD", "123456")
         .stdout(Stdio::null())
         .status();
     match status {
-        Ok(s) if s.success() => println!("COPY (psql \\copy) of {rows} rows: {:.0} ms", ms(t.elapsed())),
+        Ok(s) if s.success() => println!(
+            "COPY (psql \\copy) of {rows} rows: {:.0} ms",
+            ms(t.elapsed())
+        ),
         other => println!("COPY (psql \\copy): not measured ({other:?})"),
     }
 
-    time_query(&client, "select count(*)", r#"select count(*) from "dfs://testDB"."testTB""#, 21).await;
+    time_query(
+        &client,
+        "select count(*)",
+        r#"select count(*) from "dfs://testDB"."testTB""#,
+        21,
+    )
+    .await;
     time_query(
         &client,
         "group by SecurityID",

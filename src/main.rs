@@ -11,7 +11,11 @@ use porpoise::datanode::DataNodeOptions;
 use porpoise::standalone::{Standalone, StandaloneOptions};
 
 #[derive(Parser)]
-#[command(name = "porpoise", version, about = "A partitioned, columnar, replicated SQL database")]
+#[command(
+    name = "porpoise",
+    version,
+    about = "A partitioned, columnar, replicated SQL database"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,7 +52,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("porpoise: cannot start the runtime: {e}");
@@ -77,7 +84,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 Some(dir) => StandaloneFile::read_dir(dir)?,
                 None => StandaloneFile::default(),
             };
-            let home = home.or(file.home).unwrap_or_else(|| PathBuf::from("./porpoise-data"));
+            let home = home
+                .or(file.home)
+                .unwrap_or_else(|| PathBuf::from("./porpoise-data"));
             let mut datanode = DataNodeOptions::default();
             if let Some(p) = new_value_policy.or(file.new_value_policy) {
                 datanode.new_value_policy = p;
@@ -112,13 +121,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -57,12 +57,13 @@ pub struct Standalone {
 impl Standalone {
     /// Opens (or creates) the server's state under `options.home` and binds its port.
     pub async fn start(options: StandaloneOptions) -> Result<Self, StartError> {
-        let listener = TcpListener::bind(options.listen)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: options.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(options.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: options.listen,
+                    source,
+                })?;
         let addr = listener.local_addr().map_err(|source| StartError::Listen {
             addr: options.listen,
             source,
@@ -83,7 +84,8 @@ impl Standalone {
             }
         }
         let client: Arc<dyn ControllerClient> = controller.clone();
-        let node = DataNode::open(1, &options.home.join("datanode"), client, options.datanode).await?;
+        let node =
+            DataNode::open(1, &options.home.join("datanode"), client, options.datanode).await?;
         let engine = Engine::new(node.clone())?;
         Ok(Standalone {
             controller,
@@ -95,7 +97,10 @@ impl Standalone {
     }
 
     /// Serves clients until `shutdown` resolves, then stops the controller cleanly.
-    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), StartError> {
+    pub async fn run(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), StartError> {
         let Some(listener) = self.listener.take() else {
             return Ok(());
         };

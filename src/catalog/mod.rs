@@ -90,14 +90,11 @@ impl TableDef {
     /// Case-insensitive column lookup (DolphinDB matches column names that way), preferring an
     /// exact match.
     pub fn column(&self, name: &str) -> Option<&ColumnDef> {
-        self.columns
-            .iter()
-            .find(|c| c.name == name)
-            .or_else(|| {
-                self.columns
-                    .iter()
-                    .find(|c| c.name.eq_ignore_ascii_case(name))
-            })
+        self.columns.iter().find(|c| c.name == name).or_else(|| {
+            self.columns
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(name))
+        })
     }
 
     /// The schema users see: logical names.

@@ -465,7 +465,12 @@ mod tests {
         RecordBatch::try_new(
             schema,
             vec![
-                Arc::new(StringArray::from(vec![Some("A"), Some("B"), None, Some("A")])),
+                Arc::new(StringArray::from(vec![
+                    Some("A"),
+                    Some("B"),
+                    None,
+                    Some("A"),
+                ])),
                 Arc::new(TimestampSecondArray::from(vec![
                     Some(1673170200),
                     Some(1673170200 + 86400),
@@ -488,7 +493,14 @@ mod tests {
             key_type: ColumnType::Date,
             values: [day(19365)].into_iter().collect(), // 2023-01-08
         };
-        let r = route(&[level], &[1], &["ts".into()], &batch(), NewValuePolicy::Add).unwrap();
+        let r = route(
+            &[level],
+            &[1],
+            &["ts".into()],
+            &batch(),
+            NewValuePolicy::Add,
+        )
+        .unwrap();
         let names: Vec<_> = r.parts.iter().map(|p| p.partition.as_str()).collect();
         assert_eq!(names, vec!["20230108", "20230109", "NULL"]);
         assert_eq!(r.new_values, vec![(0, day(19366))]);
@@ -503,7 +515,7 @@ mod tests {
         };
         let names = ["ts".to_string()];
         let err = route(
-            &[level.clone()],
+            std::slice::from_ref(&level),
             &[1],
             &names,
             &batch(),
@@ -522,16 +534,13 @@ mod tests {
             key_type: ColumnType::Int,
             bounds: vec![KeyValue::Int(0), KeyValue::Int(5), KeyValue::Int(10)],
         };
-        let err = route(
-            &[level],
-            &[2],
-            &["v".into()],
-            &batch(),
-            NewValuePolicy::Add,
-        )
-        .err()
-        .unwrap();
-        assert!(matches!(err, RouteError::OutOfScheme { count: 1, .. }), "{err}");
+        let err = route(&[level], &[2], &["v".into()], &batch(), NewValuePolicy::Add)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, RouteError::OutOfScheme { count: 1, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -539,7 +548,10 @@ mod tests {
         let levels = vec![
             PartitionLevel::List {
                 key_type: ColumnType::Symbol,
-                lists: vec![vec![KeyValue::Str("A".into())], vec![KeyValue::Str("B".into())]],
+                lists: vec![
+                    vec![KeyValue::Str("A".into())],
+                    vec![KeyValue::Str("B".into())],
+                ],
             },
             PartitionLevel::Hash {
                 key_type: ColumnType::Int,
@@ -564,6 +576,9 @@ mod tests {
     fn civil_dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19365), (2023, 1, 8));
-        assert_eq!(key_name(ColumnType::Month, &KeyValue::Int(2023 * 12)), "202301M");
+        assert_eq!(
+            key_name(ColumnType::Month, &KeyValue::Int(2023 * 12)),
+            "202301M"
+        );
     }
 }

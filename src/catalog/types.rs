@@ -85,9 +85,7 @@ impl ColumnType {
             "char" if args.is_empty() => ColumnType::Char,
             // PostgreSQL char(n) / varchar(n) / character varying(n): text with a length limit
             // that we do not enforce.
-            "char" | "character" | "varchar" | "character varying" | "bpchar" => {
-                ColumnType::String
-            }
+            "char" | "character" | "varchar" | "character varying" | "bpchar" => ColumnType::String,
             "short" | "int2" | "smallint" => no_args(ColumnType::Short)?,
             "int" | "int4" | "integer" => no_args(ColumnType::Int)?,
             "long" | "int8" | "bigint" => no_args(ColumnType::Long)?,
@@ -128,10 +126,18 @@ impl ColumnType {
             "decimal32" => decimal_scaled(name, 9, args)?,
             "decimal64" => decimal_scaled(name, 18, args)?,
             "decimal128" => decimal_scaled(name, 38, args)?,
-            "uuid" | "ipaddr" | "int128" | "datehour" | "complex" | "point" | "any" | "json"
-            | "jsonb" | "timestamptz" | "timestamp with time zone" | "interval" => {
-                return Err(TypeError::Unsupported(name.to_string()))
-            }
+            "uuid"
+            | "ipaddr"
+            | "int128"
+            | "datehour"
+            | "complex"
+            | "point"
+            | "any"
+            | "json"
+            | "jsonb"
+            | "timestamptz"
+            | "timestamp with time zone"
+            | "interval" => return Err(TypeError::Unsupported(name.to_string())),
             _ => return Err(TypeError::Unknown(name.to_string())),
         };
         Ok(t)
@@ -300,7 +306,11 @@ mod tests {
             ),
         ];
         for (name, args, want) in cases {
-            assert_eq!(ColumnType::from_name(name, args).as_ref(), Ok(want), "{name}");
+            assert_eq!(
+                ColumnType::from_name(name, args).as_ref(),
+                Ok(want),
+                "{name}"
+            );
         }
     }
 

@@ -107,7 +107,11 @@ impl CfgFile {
 
     /// Fails on the first key not in `known`.
     pub fn check_keys(&self, known: &[&str]) -> Result<(), ConfigError> {
-        match self.entries.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        match self
+            .entries
+            .iter()
+            .find(|(k, _)| !known.contains(&k.as_str()))
+        {
             Some((key, (_, line))) => Err(ConfigError::UnknownKey {
                 path: self.path.clone(),
                 line: *line,
@@ -124,13 +128,18 @@ impl CfgFile {
     {
         match self.entries.get(key) {
             None => Ok(None),
-            Some((value, line)) => value.parse().map(Some).map_err(|e: T::Err| ConfigError::BadValue {
-                path: self.path.clone(),
-                line: *line,
-                key: key.to_string(),
-                value: value.clone(),
-                reason: e.to_string(),
-            }),
+            Some((value, line)) => {
+                value
+                    .parse()
+                    .map(Some)
+                    .map_err(|e: T::Err| ConfigError::BadValue {
+                        path: self.path.clone(),
+                        line: *line,
+                        key: key.to_string(),
+                        value: value.clone(),
+                        reason: e.to_string(),
+                    })
+            }
         }
     }
 }

@@ -344,7 +344,9 @@ impl Metadata {
                 to,
             } => {
                 let t = self.table_mut(db, table)?;
-                if t.column(to).is_some_and(|c| !c.name.eq_ignore_ascii_case(from)) {
+                if t.column(to)
+                    .is_some_and(|c| !c.name.eq_ignore_ascii_case(from))
+                {
                     return Err(MetadataError::ColumnExists {
                         table: table.clone(),
                         column: to.clone(),
@@ -458,7 +460,10 @@ impl Metadata {
             Command::DropUser { name, if_exists } => {
                 match self.users.get(name) {
                     None => return skip_or(*if_exists, MetadataError::UserNotFound(name.clone())),
-                    Some(u) if u.is_admin && self.users.values().filter(|u| u.is_admin).count() == 1 => {
+                    Some(u)
+                        if u.is_admin
+                            && self.users.values().filter(|u| u.is_admin).count() == 1 =>
+                    {
                         return Err(MetadataError::CannotDropAdmin(name.clone()))
                     }
                     Some(_) => {}

@@ -132,9 +132,7 @@ pub fn read_as(
                 None => new_null_array(f.data_type(), batch.num_rows()),
             })
             .collect();
-        out.push(
-            RecordBatch::try_new(schema.clone(), columns).map_err(|e| perr(e.into()))?,
-        );
+        out.push(RecordBatch::try_new(schema.clone(), columns).map_err(|e| perr(e.into()))?);
     }
     Ok(out)
 }

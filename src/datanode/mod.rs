@@ -159,7 +159,10 @@ impl DataNode {
                 .get(&txn.tid)
                 .is_some_and(|t| t.state == TxnState::Committed);
             if committed {
-                tracing::info!(tid = txn.tid, "publishing transaction committed before a crash");
+                tracing::info!(
+                    tid = txn.tid,
+                    "publishing transaction committed before a crash"
+                );
                 self.index.publish(txn.tid)?;
                 ended.push(txn.tid);
             } else {
@@ -172,7 +175,9 @@ impl DataNode {
             tracing::info!(orphans, "removed data files of unfinished transactions");
         }
         if !ended.is_empty() {
-            self.controller.write(Command::EndTxns { tids: ended }).await?;
+            self.controller
+                .write(Command::EndTxns { tids: ended })
+                .await?;
         }
         Ok(())
     }
@@ -226,11 +231,7 @@ impl DataNode {
     }
 
     /// Starts a write transaction on one table.
-    pub async fn begin(
-        self: &Arc<Self>,
-        db: &str,
-        table: &str,
-    ) -> Result<WriteTxn, DataNodeError> {
+    pub async fn begin(self: &Arc<Self>, db: &str, table: &str) -> Result<WriteTxn, DataNodeError> {
         WriteTxn::begin(self.clone(), db, table).await
     }
 

@@ -44,12 +44,12 @@ impl WriteTxn {
         table: &str,
     ) -> Result<Self, DataNodeError> {
         let metadata = node.controller.metadata();
-        let (dbdef, tdef) = metadata
-            .table(db, table)
-            .ok_or_else(|| crate::controller::metadata::MetadataError::TableNotFound {
+        let (dbdef, tdef) = metadata.table(db, table).ok_or_else(|| {
+            crate::controller::metadata::MetadataError::TableNotFound {
                 db: db.to_string(),
                 table: table.to_string(),
-            })?;
+            }
+        })?;
         let (dbdef, tdef) = (dbdef.clone(), tdef.clone());
         let ended = node.take_ended();
         let result = node

@@ -35,9 +35,10 @@ impl AuthSource for ControllerAuth {
         let metadata = self.controller.metadata();
         match login.user().and_then(|u| metadata.users.get(u)) {
             // The SCRAM handler uses one iteration count for everyone; users are created with it.
-            Some(u) if u.iterations == SCRAM_ITERATIONS => {
-                Ok(Password::new(Some(u.salt.clone()), u.salted_password.clone()))
-            }
+            Some(u) if u.iterations == SCRAM_ITERATIONS => Ok(Password::new(
+                Some(u.salt.clone()),
+                u.salted_password.clone(),
+            )),
             _ => {
                 let salt: [u8; 16] = rand::random();
                 let junk: [u8; 32] = rand::random();

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::StreamExt;
-use pgwire::api::results::{FieldInfo, QueryResponse};
 use pgwire::api::portal::Format;
+use pgwire::api::results::{FieldInfo, QueryResponse};
 use pgwire::error::PgWireResult;
 use sqlparser::ast::{Expr, SelectItem, SetExpr, Statement};
 
@@ -28,7 +28,12 @@ pub fn pg_column_names(stmt: &Statement, fields: usize) -> Option<Vec<Option<Str
     let wildcards = select
         .projection
         .iter()
-        .filter(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
+        .filter(|i| {
+            matches!(
+                i,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            )
+        })
         .count();
     if wildcards > 1 {
         return None;
@@ -52,7 +57,9 @@ pub fn pg_column_names(stmt: &Statement, fields: usize) -> Option<Vec<Option<Str
 fn expr_name(e: &Expr) -> String {
     match e {
         Expr::Identifier(i) => i.value.clone(),
-        Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()).unwrap_or_default(),
+        Expr::CompoundIdentifier(parts) => {
+            parts.last().map(|p| p.value.clone()).unwrap_or_default()
+        }
         Expr::Function(f) => f
             .name
             .0
@@ -104,10 +111,18 @@ pub fn pg_float_text(v: f64, shortest: impl Fn() -> String) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if v > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     // `shortest` is the `{:e}` form of the value at its own precision, e.g. "1.5e-7".
     let sci = shortest();
@@ -135,7 +150,11 @@ pub fn pg_float_text(v: f64, shortest: impl Fn() -> String) -> String {
         }
         out
     } else {
-        format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+        format!(
+            "{mantissa}e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        )
     }
 }
 
@@ -181,7 +200,8 @@ fn pg_text_columns(
                     .collect(),
             ),
             DataType::Timestamp(_, None) => {
-                let nanos = arrow::compute::cast(col, &DataType::Timestamp(TimeUnit::Nanosecond, None))?;
+                let nanos =
+                    arrow::compute::cast(col, &DataType::Timestamp(TimeUnit::Nanosecond, None))?;
                 let nanos = nanos.as_primitive::<arrow::datatypes::TimestampNanosecondType>();
                 Some(
                     nanos
@@ -259,7 +279,10 @@ pub fn query_response(
         .map(move |batch| {
             let batch = batch.and_then(|b| Ok(pg_text_columns(&b, &format)?));
             let rows: Box<dyn Iterator<Item = PgWireResult<_>> + Send + Sync> = match batch {
-                Ok(b) => Box::new(arrow_pg::datatypes::encode_recordbatch(row_fields.clone(), b)),
+                Ok(b) => Box::new(arrow_pg::datatypes::encode_recordbatch(
+                    row_fields.clone(),
+                    b,
+                )),
                 Err(e) => Box::new(std::iter::once(Err(pg_error(&QueryError::DataFusion(e))))),
             };
             futures::stream::iter(rows)
@@ -289,6 +312,9 @@ mod tests {
         assert_eq!(f(1.5e20), "1.5e+20");
         assert_eq!(f(f64::NAN), "NaN");
         assert_eq!(f(f64::NEG_INFINITY), "-Infinity");
-        assert_eq!(pg_float_text(0.1f32 as f64, || format!("{:e}", 0.1f32)), "0.1");
+        assert_eq!(
+            pg_float_text(0.1f32 as f64, || format!("{:e}", 0.1f32)),
+            "0.1"
+        );
     }
 }

@@ -126,7 +126,10 @@ async fn guarded<T>(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             tracing::error!(panic = %what, "statement panicked");
-            Err(QueryError::other("XX000", format!("internal error: {what}")))
+            Err(QueryError::other(
+                "XX000",
+                format!("internal error: {what}"),
+            ))
         }
     }
 }
@@ -161,17 +164,22 @@ impl Connection {
                     _ => None,
                 };
                 let schema = rename(&schema, names.as_deref());
-                let stream = Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
-                    schema.clone(),
-                    futures::StreamExt::map(stream, {
-                        let schema = schema.clone();
-                        move |b| {
-                            b.and_then(|b| {
-                                Ok(arrow::array::RecordBatch::try_new(schema.clone(), b.columns().to_vec())?)
-                            })
-                        }
-                    }),
-                ));
+                let stream = Box::pin(
+                    datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                        schema.clone(),
+                        futures::StreamExt::map(stream, {
+                            let schema = schema.clone();
+                            move |b| {
+                                b.and_then(|b| {
+                                    Ok(arrow::array::RecordBatch::try_new(
+                                        schema.clone(),
+                                        b.columns().to_vec(),
+                                    )?)
+                                })
+                            }
+                        }),
+                    ),
+                );
                 Response::Query(
                     query_response(&schema, stream, format)
                         .map_err(|e| QueryError::other("XX000", e.to_string()))?,
@@ -217,7 +225,10 @@ impl SimpleQueryHandler for Connection {
         let mut responses = Vec::with_capacity(stmts.len());
         for stmt in &stmts {
             let result = match guarded(session.execute(stmt)).await {
-                Ok(outcome) => self.respond(&session, stmt, outcome, &Format::UnifiedText).await,
+                Ok(outcome) => {
+                    self.respond(&session, stmt, outcome, &Format::UnifiedText)
+                        .await
+                }
                 Err(e) => Err(e),
             };
             match result {
@@ -400,7 +411,12 @@ fn parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>, QueryErr
     let types = plan.get_parameter_types()?;
     let mut ordered: Vec<(usize, Option<DataType>)> = types
         .into_iter()
-        .filter_map(|(k, v)| k.trim_start_matches('$').parse::<usize>().ok().map(|i| (i, v)))
+        .filter_map(|(k, v)| {
+            k.trim_start_matches('$')
+                .parse::<usize>()
+                .ok()
+                .map(|i| (i, v))
+        })
         .collect();
     ordered.sort_by_key(|(i, _)| *i);
     Ok(ordered.into_iter().map(|(_, t)| t).collect())

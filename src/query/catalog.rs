@@ -47,7 +47,14 @@ impl CatalogProvider for PorpoiseCatalog {
         if let Some(s) = self.extra.read().ok().and_then(|e| e.get(name).cloned()) {
             return Some(s);
         }
-        if name == PUBLIC || self.node.controller().metadata().databases.contains_key(name) {
+        if name == PUBLIC
+            || self
+                .node
+                .controller()
+                .metadata()
+                .databases
+                .contains_key(name)
+        {
             return Some(Arc::new(DatabaseSchema {
                 db: name.to_string(),
                 node: self.node.clone(),
@@ -96,7 +103,11 @@ impl SchemaProvider for DatabaseSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.node.controller().metadata().table(&self.db, name).is_some()
+        self.node
+            .controller()
+            .metadata()
+            .table(&self.db, name)
+            .is_some()
     }
 }
 
@@ -131,14 +142,16 @@ impl TableFunctionImpl for LoadTable {
             _ => None,
         };
         let exprs = args.exprs();
-        let (Some(db), Some(table)) = (
-            exprs.first().and_then(text),
-            exprs.get(1).and_then(text),
-        ) else {
-            return plan_err!("loadTable expects two string arguments: loadTable('dfs://db', 'table')");
+        let (Some(db), Some(table)) = (exprs.first().and_then(text), exprs.get(1).and_then(text))
+        else {
+            return plan_err!(
+                "loadTable expects two string arguments: loadTable('dfs://db', 'table')"
+            );
         };
         if exprs.len() != 2 {
-            return plan_err!("loadTable expects two string arguments: loadTable('dfs://db', 'table')");
+            return plan_err!(
+                "loadTable expects two string arguments: loadTable('dfs://db', 'table')"
+            );
         }
         table_provider(&self.node, &db, &table).ok_or_else(|| {
             DataFusionError::Plan(format!(

@@ -22,7 +22,9 @@ pub fn options(
     modern: &[CopyOption],
     legacy: &[CopyLegacyOption],
 ) -> Result<CopyOptions, QueryError> {
-    let csv = modern.iter().any(|o| matches!(o, CopyOption::Format(f) if f.value.eq_ignore_ascii_case("csv")))
+    let csv = modern
+        .iter()
+        .any(|o| matches!(o, CopyOption::Format(f) if f.value.eq_ignore_ascii_case("csv")))
         || legacy.iter().any(|o| matches!(o, CopyLegacyOption::Csv(_)));
     for o in modern {
         if let CopyOption::Format(f) = o {
@@ -34,7 +36,11 @@ pub fn options(
             }
         }
     }
-    let mut opts = if csv { CopyOptions::csv() } else { CopyOptions::text() };
+    let mut opts = if csv {
+        CopyOptions::csv()
+    } else {
+        CopyOptions::text()
+    };
     let byte = |c: char, what: &str| -> Result<u8, QueryError> {
         if c.is_ascii() {
             Ok(c as u8)
@@ -73,9 +79,7 @@ pub fn options(
             CopyLegacyOption::Delimiter(c) => opts.delimiter = byte(*c, "delimiter")?,
             CopyLegacyOption::Null(s) => opts.null = s.clone(),
             CopyLegacyOption::Header => opts.header = true,
-            CopyLegacyOption::Binary => {
-                return Err(QueryError::Unsupported("COPY BINARY".into()))
-            }
+            CopyLegacyOption::Binary => return Err(QueryError::Unsupported("COPY BINARY".into())),
             other => return Err(QueryError::Unsupported(format!("COPY option {other}"))),
         }
     }
@@ -115,11 +119,19 @@ impl CopySink {
                 .columns
                 .iter()
                 .position(|c| &c.name == name)
-                .or_else(|| table.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name)))
+                .or_else(|| {
+                    table
+                        .columns
+                        .iter()
+                        .position(|c| c.name.eq_ignore_ascii_case(name))
+                })
                 .ok_or_else(|| {
                     QueryError::other(
                         "42703",
-                        format!("column \"{name}\" of relation \"{}\" does not exist", table.name),
+                        format!(
+                            "column \"{name}\" of relation \"{}\" does not exist",
+                            table.name
+                        ),
                     )
                 })?;
             if positions[index].is_some() {

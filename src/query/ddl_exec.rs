@@ -28,7 +28,9 @@ pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, Q
                     "engine" => {
                         let v = text.to_ascii_uppercase();
                         if !["OLAP", "TSDB", "PKEY"].contains(&v.as_str()) {
-                            return Err(invalid(format!("unknown engine '{text}' (OLAP, TSDB or PKEY)")));
+                            return Err(invalid(format!(
+                                "unknown engine '{text}' (OLAP, TSDB or PKEY)"
+                            )));
                         }
                         engine = v;
                     }
@@ -76,10 +78,9 @@ pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, Q
         } => {
             let db = database_of(name)?;
             let metadata = session.engine().controller().metadata();
-            let database = metadata
-                .databases
-                .get(&db)
-                .ok_or_else(|| crate::controller::metadata::MetadataError::DatabaseNotFound(db.clone()))?;
+            let database = metadata.databases.get(&db).ok_or_else(|| {
+                crate::controller::metadata::MetadataError::DatabaseNotFound(db.clone())
+            })?;
             let mut sort_columns = Vec::new();
             for (key, value) in options {
                 match key.to_ascii_lowercase().as_str() {
@@ -89,15 +90,30 @@ pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, Q
                         })?;
                     }
                     // Other options of DolphinDB's TSDB/PKEY engines: accepted, no effect here.
-                    "keepduplicates" | "sortkeymappingfunction" | "primarykey"
-                    | "softdelete" | "comment" | "encryptmode" | "indexes" => {}
+                    "keepduplicates"
+                    | "sortkeymappingfunction"
+                    | "primarykey"
+                    | "softdelete"
+                    | "comment"
+                    | "encryptmode"
+                    | "indexes" => {}
                     _ => return Err(invalid(format!("unknown table option \"{key}\""))),
                 }
             }
-            let mut def = table_def(&name.table, columns, partitioned_by, &database.def, session.user(), now)?;
+            let mut def = table_def(
+                &name.table,
+                columns,
+                partitioned_by,
+                &database.def,
+                session.user(),
+                now,
+            )?;
             for c in &sort_columns {
                 let column = def.column(c).ok_or_else(|| {
-                    QueryError::other("42703", format!("sort column \"{c}\" is not a column of the table"))
+                    QueryError::other(
+                        "42703",
+                        format!("sort column \"{c}\" is not a column of the table"),
+                    )
                 })?;
                 def.sort_columns.push(column.name.clone());
             }
@@ -243,7 +259,9 @@ fn level(spec: &PartitionSpec) -> Result<PartitionLevel, QueryError> {
                 return Err(invalid("RANGE needs at least two boundaries".into()));
             }
             if bounds.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(invalid("RANGE boundaries must be strictly increasing".into()));
+                return Err(invalid(
+                    "RANGE boundaries must be strictly increasing".into(),
+                ));
             }
             PartitionLevel::Range { key_type, bounds }
         }
@@ -259,23 +277,33 @@ fn level(spec: &PartitionSpec) -> Result<PartitionLevel, QueryError> {
                 key_type = Some(t);
                 for k in &keys {
                     if !seen.insert(k.clone()) {
-                        return Err(invalid(format!("LIST value {k} is in more than one partition")));
+                        return Err(invalid(format!(
+                            "LIST value {k} is in more than one partition"
+                        )));
                     }
                 }
                 out.push(keys);
             }
             PartitionLevel::List {
-                key_type: key_type.ok_or_else(|| invalid("LIST needs at least one partition".into()))?,
+                key_type: key_type
+                    .ok_or_else(|| invalid("LIST needs at least one partition".into()))?,
                 lists: out,
             }
         }
         PartitionSpec::Hash { type_name, buckets } => {
             let key_type = resolve_type(type_name, &[])?;
-            if matches!(key_type, ColumnType::Float | ColumnType::Double | ColumnType::Bool) {
-                return Err(invalid(format!("the data type {key_type} can't be used for a partition column")));
+            if matches!(
+                key_type,
+                ColumnType::Float | ColumnType::Double | ColumnType::Bool
+            ) {
+                return Err(invalid(format!(
+                    "the data type {key_type} can't be used for a partition column"
+                )));
             }
             if *buckets < 1 || *buckets > 1_000_000 {
-                return Err(invalid("HASH bucket count must be between 1 and 1000000".into()));
+                return Err(invalid(
+                    "HASH bucket count must be between 1 and 1000000".into(),
+                ));
             }
             PartitionLevel::Hash {
                 key_type,

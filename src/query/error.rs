@@ -165,9 +165,14 @@ pub fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
 fn plan_sqlstate(m: &str) -> &'static str {
     if m.contains("table") && (m.contains("not found") || m.contains("does not exist")) {
         "42P01"
-    } else if m.contains("function") && (m.contains("not found") || m.contains("Invalid function")) {
+    } else if m.contains("function") && (m.contains("not found") || m.contains("Invalid function"))
+    {
         "42883"
-    } else if m.contains("No function matches") || m.contains("coercion") || m.contains("Cannot infer common") || m.contains("does not support") && m.contains("type") {
+    } else if m.contains("No function matches")
+        || m.contains("coercion")
+        || m.contains("Cannot infer common")
+        || m.contains("does not support") && m.contains("type")
+    {
         "42804"
     } else if m.contains("column") && m.contains("does not exist") {
         "42703"
@@ -182,10 +187,13 @@ fn plan_sqlstate(m: &str) -> &'static str {
 /// contexts it adds.
 fn datafusion_message(e: &DataFusionError) -> String {
     match innermost(e) {
-        DataFusionError::Plan(m) | DataFusionError::Execution(m) | DataFusionError::NotImplemented(m) => {
-            m.clone()
-        }
-        DataFusionError::SQL(p, _) => p.to_string().trim_start_matches("sql parser error: ").to_string(),
+        DataFusionError::Plan(m)
+        | DataFusionError::Execution(m)
+        | DataFusionError::NotImplemented(m) => m.clone(),
+        DataFusionError::SQL(p, _) => p
+            .to_string()
+            .trim_start_matches("sql parser error: ")
+            .to_string(),
         DataFusionError::SchemaError(s, _) => s.to_string(),
         DataFusionError::ArrowError(a, _) => match a.as_ref() {
             ArrowError::ExternalError(inner) => inner.to_string(),

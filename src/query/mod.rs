@@ -345,7 +345,9 @@ fn constant_udf(name: &str, value: &str) -> datafusion::logical_expr::ScalarUDF 
         arrow::datatypes::DataType::Utf8,
         Volatility::Stable,
         Arc::new(move |_: &[ColumnarValue]| {
-            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(value.clone()))))
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                value.clone(),
+            ))))
         }),
     )
 }
@@ -357,7 +359,11 @@ fn count_of(batches: &[arrow::array::RecordBatch]) -> u64 {
     batches
         .iter()
         .filter(|b| b.num_columns() == 1 && b.num_rows() > 0)
-        .filter_map(|b| b.column(0).as_primitive_opt::<UInt64Type>().map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>()))
+        .filter_map(|b| {
+            b.column(0)
+                .as_primitive_opt::<UInt64Type>()
+                .map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>())
+        })
         .sum()
 }
 

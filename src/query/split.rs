@@ -98,7 +98,11 @@ mod tests {
     fn splits_at_top_level_semicolons_only() {
         assert_eq!(
             statements("select 'a;b'; select \"x;\" -- c;\n; /* ; */ select $$;$$;"),
-            vec!["select 'a;b'", "select \"x;\" -- c;", "/* ; */ select $$;$$"]
+            vec![
+                "select 'a;b'",
+                "select \"x;\" -- c;",
+                "/* ; */ select $$;$$"
+            ]
         );
         assert!(statements(" ; -- nothing\n ;").is_empty());
         assert_eq!(statements("select 1"), vec!["select 1"]);

@@ -12,9 +12,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, BooleanArray, RecordBatch, UInt64Array,
-};
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt64Array};
 use arrow::compute::{cast, filter_record_batch, kernels::zip::zip, not, prep_null_mask_filter};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
@@ -33,18 +31,24 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{
     collect, ExecutionPlan, ExecutionPlanProperties, SendableRecordBatchStream,
 };
-use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use futures::StreamExt;
 
 use crate::catalog::TableDef;
 use crate::datanode::{DataNode, DataNodeError};
 use crate::storage::DataFileRef;
+
+/// A filter compiled for evaluation.
+type Predicate = Arc<dyn PhysicalExpr>;
+
+/// The files of a statement's target partitions.
+type FilesByPartition = HashMap<String, Vec<DataFileRef>>;
 
 /// A table of a database, bound to the data node that stores it.
 #[derive(Debug)]
@@ -96,11 +100,12 @@ impl PorpoiseTable {
         &self,
         state: &dyn Session,
         filters: &[Expr],
-    ) -> Result<(Vec<DataFileRef>, Option<Arc<dyn PhysicalExpr>>)> {
+    ) -> Result<(Vec<DataFileRef>, Option<Predicate>)> {
         let snapshot = self.node.snapshot((self.def.id, self.def.generation));
         let files: Vec<DataFileRef> = snapshot.files().cloned().collect();
         let physical_schema = self.def.physical_schema();
-        let physical_filters: Vec<Expr> = filters.iter().filter_map(|f| self.to_physical(f)).collect();
+        let physical_filters: Vec<Expr> =
+            filters.iter().filter_map(|f| self.to_physical(f)).collect();
         let Some(predicate) = conjunction(physical_filters) else {
             return Ok((files, None));
         };
@@ -120,7 +125,8 @@ impl PorpoiseTable {
                 files
                     .iter()
                     .zip(keep)
-                    .filter_map(|(f, k)| k.then(|| f.clone()))
+                    .filter(|(_, k)| *k)
+                    .map(|(f, _)| f.clone())
                     .collect()
             }
             None => files,
@@ -147,7 +153,8 @@ impl PorpoiseTable {
             source = source.with_predicate(p);
         }
         let groups = state.config().target_partitions().max(1);
-        let mut file_groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups.min(files.len().max(1))];
+        let mut file_groups: Vec<Vec<PartitionedFile>> =
+            vec![Vec::new(); groups.min(files.len().max(1))];
         let slots = file_groups.len();
         for (i, f) in files.into_iter().enumerate() {
             let location = datafusion::object_store::path::Path::from_filesystem_path(&f.path)
@@ -155,11 +162,18 @@ impl PorpoiseTable {
             let pf = PartitionedFile::new(location.to_string(), f.record.size).with_extension(f);
             file_groups[i % slots].push(pf);
         }
-        let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
-            .with_file_groups(file_groups.into_iter().filter(|g| !g.is_empty()).map(FileGroup::new).collect())
-            .with_projection_indices(Some(indices.clone()))?
-            .with_limit(limit)
-            .build();
+        let config =
+            FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+                .with_file_groups(
+                    file_groups
+                        .into_iter()
+                        .filter(|g| !g.is_empty())
+                        .map(FileGroup::new)
+                        .collect(),
+                )
+                .with_projection_indices(Some(indices.clone()))?
+                .with_limit(limit)
+                .build();
         let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
         let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = indices
             .iter()
@@ -182,7 +196,11 @@ impl PorpoiseTable {
         F: FnOnce(Arc<TaskContext>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<u64>> + Send + 'static,
     {
-        let schema = Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]));
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "count",
+            DataType::UInt64,
+            false,
+        )]));
         let stream = OnceWrite {
             schema: schema.clone(),
             work: std::sync::Mutex::new(Some(Box::new(move |ctx| Box::pin(work(ctx))))),
@@ -267,7 +285,7 @@ impl PorpoiseTable {
         &self,
         state: &dyn Session,
         filters: &[Expr],
-    ) -> Result<(HashMap<String, Vec<DataFileRef>>, Option<Arc<dyn PhysicalExpr>>)> {
+    ) -> Result<(FilesByPartition, Option<Predicate>)> {
         let (files, _) = self.pruned_files(state, filters)?;
         let mut by_partition: HashMap<String, Vec<DataFileRef>> = HashMap::new();
         for f in files {
@@ -451,9 +469,8 @@ fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
 }
 
 /// A one-shot stream that performs a write and yields its row count.
-type WriteFn = Box<
-    dyn FnOnce(Arc<TaskContext>) -> futures::future::BoxFuture<'static, Result<u64>> + Send,
->;
+type WriteFn =
+    Box<dyn FnOnce(Arc<TaskContext>) -> futures::future::BoxFuture<'static, Result<u64>> + Send>;
 
 struct OnceWrite {
     schema: SchemaRef,

@@ -81,7 +81,11 @@ fn tokens(sql: &str) -> Result<Vec<Tok>, QueryError> {
                     None => return Err(QueryError::Syntax("unterminated quoted string".into())),
                 }
             }
-            out.push(if c == '"' { Tok::Quoted(text) } else { Tok::Str(text) });
+            out.push(if c == '"' {
+                Tok::Quoted(text)
+            } else {
+                Tok::Str(text)
+            });
         } else if c.is_alphanumeric() || c == '_' {
             let mut word = String::new();
             while let Some(&c) = chars.peek() {
@@ -94,7 +98,9 @@ fn tokens(sql: &str) -> Result<Vec<Tok>, QueryError> {
             }
             out.push(Tok::Word(word));
         } else {
-            return Err(QueryError::Syntax(format!("syntax error at or near \"{c}\"")));
+            return Err(QueryError::Syntax(format!(
+                "syntax error at or near \"{c}\""
+            )));
         }
     }
     Ok(out)
@@ -109,7 +115,9 @@ fn role_name(t: Option<&Tok>) -> Result<String, QueryError> {
     match t {
         Some(Tok::Word(w)) => Ok(w.to_lowercase()),
         Some(Tok::Quoted(q)) if !q.is_empty() => Ok(q.clone()),
-        _ => Err(QueryError::Syntax("syntax error: expected a user name".into())),
+        _ => Err(QueryError::Syntax(
+            "syntax error: expected a user name".into(),
+        )),
     }
 }
 
@@ -130,7 +138,9 @@ fn password_of(t: Option<&Tok>) -> Result<String, QueryError> {
             "22023",
             "a user must have a password (SCRAM-SHA-256 authentication)",
         )),
-        _ => Err(QueryError::Syntax("syntax error: PASSWORD needs a string literal".into())),
+        _ => Err(QueryError::Syntax(
+            "syntax error: PASSWORD needs a string literal".into(),
+        )),
     }
 }
 
@@ -145,7 +155,9 @@ pub fn parse(sql: &str) -> Result<Option<UserStmt>, QueryError> {
     let [verb, object] = head.as_slice() else {
         return Ok(None);
     };
-    if !matches!(verb.as_str(), "create" | "alter" | "drop") || !matches!(object.as_str(), "user" | "role") {
+    if !matches!(verb.as_str(), "create" | "alter" | "drop")
+        || !matches!(object.as_str(), "user" | "role")
+    {
         return Ok(None);
     }
     let toks = tokens(sql)?;
@@ -161,7 +173,9 @@ pub fn parse(sql: &str) -> Result<Option<UserStmt>, QueryError> {
             let mut superuser = false;
             while i < toks.len() {
                 let Some(Tok::Word(w)) = toks.get(i) else {
-                    return Err(QueryError::Syntax("syntax error in CREATE USER options".into()));
+                    return Err(QueryError::Syntax(
+                        "syntax error in CREATE USER options".into(),
+                    ));
                 };
                 match w.to_ascii_lowercase().as_str() {
                     "password" => {
@@ -173,7 +187,9 @@ pub fn parse(sql: &str) -> Result<Option<UserStmt>, QueryError> {
                     "nosuperuser" | "login" | "nologin" | "inherit" | "noinherit" | "createdb"
                     | "nocreatedb" | "createrole" | "nocreaterole" => {}
                     other => {
-                        return Err(QueryError::Unsupported(format!("CREATE USER option {other}")))
+                        return Err(QueryError::Unsupported(format!(
+                            "CREATE USER option {other}"
+                        )))
                     }
                 }
                 i += 1;
@@ -215,7 +231,9 @@ pub fn parse(sql: &str) -> Result<Option<UserStmt>, QueryError> {
                 i += 2;
             }
             if i != toks.len() {
-                return Err(QueryError::Syntax("syntax error at end of DROP USER".into()));
+                return Err(QueryError::Syntax(
+                    "syntax error at end of DROP USER".into(),
+                ));
             }
             UserStmt::Drop { names, if_exists }
         }
@@ -225,7 +243,11 @@ pub fn parse(sql: &str) -> Result<Option<UserStmt>, QueryError> {
 
 fn require_admin(session: &Session) -> Result<(), QueryError> {
     let metadata = session.engine().controller().metadata();
-    if metadata.users.get(session.user()).is_some_and(|u| u.is_admin) {
+    if metadata
+        .users
+        .get(session.user())
+        .is_some_and(|u| u.is_admin)
+    {
         Ok(())
     } else {
         Err(QueryError::other(

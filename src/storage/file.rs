@@ -129,9 +129,9 @@ pub fn write_parquet(
         })?;
         std::slice::from_ref(&sorted)
     };
-    let dir = path
-        .parent()
-        .ok_or_else(|| StorageError::Index(format!("no parent directory for {}", path.display())))?;
+    let dir = path.parent().ok_or_else(|| {
+        StorageError::Index(format!("no parent directory for {}", path.display()))
+    })?;
     std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
     let file = File::create(path).map_err(|e| StorageError::io(path, e))?;
     let props = WriterProperties::builder()

@@ -153,7 +153,9 @@ impl FileIndex {
 
     /// Where a data file of a partition lives.
     pub fn file_path(&self, key: TableKey, partition: &str, name: &str) -> PathBuf {
-        self.table_dir(key).join(partition_dir(partition)).join(name)
+        self.table_dir(key)
+            .join(partition_dir(partition))
+            .join(name)
     }
 
     /// A consistent snapshot of a table generation's files.
@@ -292,7 +294,9 @@ impl FileIndex {
         {
             let mut prepared = w.open_table(PREPARED).map_err(idx_err)?;
             let old = prepared.remove(tid).map_err(idx_err)?;
-            if let Some(txn) = old.and_then(|v| serde_json::from_slice::<PreparedTxn>(v.value()).ok()) {
+            if let Some(txn) =
+                old.and_then(|v| serde_json::from_slice::<PreparedTxn>(v.value()).ok())
+            {
                 files.extend(txn.adds);
             }
         }

@@ -26,7 +26,10 @@ fn rows_csv(first: u64, n: u64) -> Vec<u8> {
 /// `(count, sum(id))` of the table.
 async fn contents(client: &tokio_postgres::Client) -> (i64, i64) {
     let row = client
-        .query_one(&format!("select count(*), coalesce(sum(id), 0) from {TABLE}"), &[])
+        .query_one(
+            &format!("select count(*), coalesce(sum(id), 0) from {TABLE}"),
+            &[],
+        )
         .await
         .expect("count");
     (row.get(0), row.get(1))
@@ -59,7 +62,9 @@ async fn send_copy(
         .expect("copy_in");
     let mut sink = Box::pin(sink);
     for chunk in data.chunks(64 * 1024) {
-        sink.send(Bytes::copy_from_slice(chunk)).await.expect("copy data");
+        sink.send(Bytes::copy_from_slice(chunk))
+            .await
+            .expect("copy data");
     }
     sink
 }
@@ -68,7 +73,9 @@ fn parquet_files(dir: &Path) -> usize {
     let mut n = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -87,7 +94,10 @@ async fn kill_during_copy_keeps_none_of_it() {
     let client = setup(&server).await;
     // Acknowledged before the crash.
     client
-        .execute(&format!("insert into {TABLE} values (1, '2023-01-02', 3), (2, '2023-01-03', 6)"), &[])
+        .execute(
+            &format!("insert into {TABLE} values (1, '2023-01-02', 3), (2, '2023-01-03', 6)"),
+            &[],
+        )
         .await
         .expect("insert");
     let before = contents(&client).await;
@@ -114,12 +124,23 @@ async fn kill_during_copy_keeps_none_of_it() {
 
     server.restart();
     let client = server.client().await;
-    assert_eq!(contents(&client).await, before, "a COPY that was cut off left rows behind");
+    assert_eq!(
+        contents(&client).await,
+        before,
+        "a COPY that was cut off left rows behind"
+    );
     // Its staged files are gone too.
-    assert_eq!(parquet_files(&data_dir), files_before, "staged files of the dead COPY remain");
+    assert_eq!(
+        parquet_files(&data_dir),
+        files_before,
+        "staged files of the dead COPY remain"
+    );
     // And the table takes writes again.
     client
-        .execute(&format!("insert into {TABLE} values (3, '2023-01-04', 9)"), &[])
+        .execute(
+            &format!("insert into {TABLE} values (3, '2023-01-04', 9)"),
+            &[],
+        )
         .await
         .expect("insert after restart");
     assert_eq!(contents(&client).await, (3, 6));
@@ -138,7 +159,8 @@ async fn kill_around_commit_is_all_or_nothing() {
         let data = rows_csv(first, n);
         let sink = send_copy(&copy_client, &data).await;
         let finish = tokio::spawn(async move {
-            let r = sink.finish().await;
+            let mut sink = sink;
+            let r = sink.as_mut().finish().await;
             drop(copy_client);
             r
         });
@@ -151,7 +173,10 @@ async fn kill_around_commit_is_all_or_nothing() {
         let after = contents(&client).await;
         let with_copy = (expected.0 + n as i64, expected.1 + sum_ids(first, n));
         if acknowledged {
-            assert_eq!(after, with_copy, "round {round}: an acknowledged COPY was lost");
+            assert_eq!(
+                after, with_copy,
+                "round {round}: an acknowledged COPY was lost"
+            );
         } else {
             assert!(
                 after == expected || after == with_copy,
@@ -170,14 +195,18 @@ async fn acknowledged_copy_survives_kill() {
     let client = setup(&server).await;
     let n = 300_000u64;
     let sink = send_copy(&client, &rows_csv(0, n)).await;
-    assert_eq!(sink.finish().await.expect("copy"), n);
+    let mut sink = sink;
+    assert_eq!(sink.as_mut().finish().await.expect("copy"), n);
     server.kill9();
     server.restart();
     let client = server.client().await;
     assert_eq!(contents(&client).await, (n as i64, sum_ids(0, n)));
     // Per-partition counts are intact as well.
     let rows = client
-        .query(&format!("select day, count(*) from {TABLE} group by day order by day"), &[])
+        .query(
+            &format!("select day, count(*) from {TABLE} group by day order by day"),
+            &[],
+        )
         .await
         .expect("group by");
     assert_eq!(rows.len(), 10);

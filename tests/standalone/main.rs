@@ -14,7 +14,9 @@ fn parquet_files(dir: &Path) -> usize {
     let mut n = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -58,7 +60,10 @@ async fn small_inserts_are_compacted_without_disturbing_readers() {
         if parquet_files(&data) < 8 {
             break;
         }
-        assert!(Instant::now() < deadline, "small files were never compacted");
+        assert!(
+            Instant::now() < deadline,
+            "small files were never compacted"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -82,7 +87,17 @@ async fn prepared_statements_bind_parameters_and_report_types() {
     let day = chrono::NaiveDate::from_ymd_opt(2023, 1, 2).unwrap();
     for i in 0..5i32 {
         let n = client
-            .execute(&insert, &[&day, &format!("S{i}"), &i, &(i as f64 * 1.5), &(i as i64), &(i % 2 == 0)])
+            .execute(
+                &insert,
+                &[
+                    &day,
+                    &format!("S{i}"),
+                    &i,
+                    &(i as f64 * 1.5),
+                    &(i as i64),
+                    &(i % 2 == 0),
+                ],
+            )
             .await
             .unwrap();
         assert_eq!(n, 1);
@@ -92,7 +107,11 @@ async fn prepared_statements_bind_parameters_and_report_types() {
         .await
         .unwrap();
     let types: Vec<Type> = select.columns().iter().map(|c| c.type_().clone()).collect();
-    assert!(matches!(types[0], Type::TEXT | Type::VARCHAR), "{:?}", types[0]);
+    assert!(
+        matches!(types[0], Type::TEXT | Type::VARCHAR),
+        "{:?}",
+        types[0]
+    );
     assert_eq!(
         &types[1..],
         &[Type::INT4, Type::FLOAT8, Type::INT8, Type::BOOL, Type::DATE]
@@ -190,8 +209,12 @@ async fn concurrent_writers_lose_nothing() {
     let c = server.client().await;
     let rewriter = tokio::spawn(async move {
         for _ in 0..5 {
-            c.execute(r#"update "dfs://w"."t" set i = i where k = 3"#, &[]).await.unwrap();
-            c.execute(r#"delete from "dfs://w"."t" where writer = 99"#, &[]).await.unwrap();
+            c.execute(r#"update "dfs://w"."t" set i = i where k = 3"#, &[])
+                .await
+                .unwrap();
+            c.execute(r#"delete from "dfs://w"."t" where writer = 99"#, &[])
+                .await
+                .unwrap();
         }
     });
     for t in tasks {
@@ -199,7 +222,10 @@ async fn concurrent_writers_lose_nothing() {
     }
     rewriter.await.unwrap();
     let rows = client
-        .query(r#"select writer, count(*) from "dfs://w"."t" group by writer order by writer"#, &[])
+        .query(
+            r#"select writer, count(*) from "dfs://w"."t" group by writer order by writer"#,
+            &[],
+        )
         .await
         .unwrap();
     let counts: Vec<(i32, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
