@@ -363,7 +363,7 @@ impl QueryParser for Parser {
         };
         match stmt {
             Stmt::Sql(s) if plannable(&s) => {
-                session.check(&s).map_err(|e| pg_error(&e))?;
+                let s = Box::new(session.prepare(&s).map_err(|e| pg_error(&e))?);
                 let plan = session.plan(&s).await.map_err(|e| pg_error(&e))?;
                 let params = parameter_types(&plan).map_err(|e| pg_error(&e))?;
                 Ok(Some(Prepared::Planned {

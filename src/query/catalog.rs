@@ -11,7 +11,22 @@ use datafusion::datasource::TableProvider;
 use datafusion::logical_expr::Expr;
 
 use super::table::PorpoiseTable;
+use crate::controller::metadata::MetadataError;
 use crate::datanode::DataNode;
+
+fn error_db(e: &MetadataError) -> &str {
+    match e {
+        MetadataError::TableNotFound { db, .. } | MetadataError::DatabaseNotFound(db) => db,
+        _ => "",
+    }
+}
+
+fn error_table(e: &MetadataError) -> &str {
+    match e {
+        MetadataError::TableNotFound { table, .. } => table,
+        _ => "",
+    }
+}
 
 /// The schema every session starts in. It holds no tables: tables live in databases.
 pub const PUBLIC: &str = "public";
@@ -153,10 +168,13 @@ impl TableFunctionImpl for LoadTable {
                 "loadTable expects two string arguments: loadTable('dfs://db', 'table')"
             );
         }
-        table_provider(&self.node, &db, &table).ok_or_else(|| {
-            DataFusionError::Plan(format!(
-                "table \"{table}\" does not exist in database \"{db}\""
-            ))
-        })
+        let metadata = self.node.controller().metadata();
+        let error = if metadata.databases.contains_key(&db) {
+            MetadataError::TableNotFound { db, table }
+        } else {
+            MetadataError::DatabaseNotFound(db)
+        };
+        table_provider(&self.node, error_db(&error), error_table(&error))
+            .ok_or_else(|| DataFusionError::External(Box::new(error)))
     }
 }

@@ -138,13 +138,27 @@ pub struct DdlError {
     pub message: String,
     /// Byte offset into the statement text (always at a char boundary).
     pub position: usize,
+    /// The SQLSTATE: 42601 (syntax) unless the statement is well-formed but invalid.
+    pub sqlstate: &'static str,
 }
+
+/// SQLSTATE of a well-formed but invalid partition scheme or table definition.
+const INVALID_DEFINITION: &str = "42P16";
 
 impl DdlError {
     fn new(message: impl Into<String>, position: usize) -> Self {
         DdlError {
             message: message.into(),
             position,
+            sqlstate: "42601",
+        }
+    }
+
+    /// A well-formed statement that defines something invalid.
+    fn invalid(message: impl Into<String>, position: usize, sqlstate: &'static str) -> Self {
+        DdlError {
+            sqlstate,
+            ..DdlError::new(message, position)
         }
     }
 }
@@ -628,9 +642,10 @@ impl<'a> Parser<'a> {
             if !is_level {
                 self.option(&mut options)?;
             } else if levels.len() == MAX_PARTITION_LEVELS {
-                return Err(DdlError::new(
+                return Err(DdlError::invalid(
                     format!("a database has at most {MAX_PARTITION_LEVELS} partition levels"),
                     self.peek().start,
+                    INVALID_DEFINITION,
                 ));
             } else {
                 levels.push(self.partition_level()?);
@@ -660,9 +675,10 @@ impl<'a> Parser<'a> {
             let column = self.column_def()?;
             let lower = column.name.to_lowercase();
             if columns.iter().any(|c| c.name.to_lowercase() == lower) {
-                return Err(DdlError::new(
+                return Err(DdlError::invalid(
                     format!("column \"{}\" specified more than once", column.name),
                     start,
+                    "42701",
                 ));
             }
             columns.push(column);
@@ -1056,8 +1072,13 @@ impl<'a> Parser<'a> {
             self.hash_scheme()?
         } else {
             let items = self.scheme_items(0)?;
-            let empty =
-                |what: &str| DdlError::new(format!("{kind} partition scheme {what}"), token.start);
+            let empty = |what: &str| {
+                DdlError::invalid(
+                    format!("{kind} partition scheme {what}"),
+                    token.start,
+                    INVALID_DEFINITION,
+                )
+            };
             match kind.as_str() {
                 "VALUE" => {
                     let values = flatten_all(items);
@@ -1113,9 +1134,10 @@ impl<'a> Parser<'a> {
         let buckets = match self.scalar(false)? {
             Literal::Int(buckets) if buckets > 0 => buckets,
             other => {
-                return Err(DdlError::new(
+                return Err(DdlError::invalid(
                     format!("HASH bucket count must be a positive integer, got {other}"),
                     start,
+                    INVALID_DEFINITION,
                 ))
             }
         };

@@ -60,7 +60,8 @@ impl QueryError {
     /// The PostgreSQL SQLSTATE of this error.
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            QueryError::Syntax(_) | QueryError::Ddl(_) => "42601",
+            QueryError::Syntax(_) => "42601",
+            QueryError::Ddl(e) => e.sqlstate,
             QueryError::Metadata(e) => e.sqlstate(),
             QueryError::DataNode(e) => e.sqlstate(),
             QueryError::Controller(e) => e.sqlstate(),
@@ -106,6 +107,9 @@ fn external_sqlstate(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Opt
     if let Some(e) = e.downcast_ref::<QueryError>() {
         return Some(e.sqlstate());
     }
+    if let Some(e) = e.downcast_ref::<MetadataError>() {
+        return Some(e.sqlstate());
+    }
     if let Some(e) = e.downcast_ref::<DataFusionError>() {
         return Some(datafusion_sqlstate(e));
     }
@@ -115,8 +119,14 @@ fn external_sqlstate(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Opt
 fn arrow_sqlstate(e: &ArrowError) -> &'static str {
     match e {
         ArrowError::DivideByZero => "22012",
-        ArrowError::CastError(m) | ArrowError::ParseError(m) => {
-            if m.contains("overflow") || m.contains("too large") || m.contains("out of range") {
+        ArrowError::CastError(m)
+        | ArrowError::ParseError(m)
+        | ArrowError::InvalidArgumentError(m) => {
+            if m.contains("overflow")
+                || m.contains("too large")
+                || m.contains("out of range")
+                || m.contains("Can't cast value")
+            {
                 "22003"
             } else {
                 "22P02"
@@ -141,6 +151,7 @@ pub fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
             | SchemaError::DuplicateUnqualifiedField { .. } => "42701",
         },
         DataFusionError::Plan(m) => plan_sqlstate(m),
+        DataFusionError::NotImplemented(m) if m.contains("Unsupported SQL type") => "42704",
         DataFusionError::NotImplemented(_) => "0A000",
         DataFusionError::ArrowError(a, _) => arrow_sqlstate(a),
         DataFusionError::ParquetError(_) | DataFusionError::ObjectStore(_) => "58030",
@@ -151,6 +162,8 @@ pub fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
             if m.contains("Divide by zero") || m.contains("division by zero") {
                 "22012"
             } else if m.contains("overflow") {
+                "22003"
+            } else if m.contains("Can't cast value") || m.contains("too large to store") {
                 "22003"
             } else if m.contains("Cast error") || m.contains("Cannot cast") {
                 "22P02"
@@ -163,7 +176,13 @@ pub fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
 }
 
 fn plan_sqlstate(m: &str) -> &'static str {
-    if m.contains("table") && (m.contains("not found") || m.contains("does not exist")) {
+    if m.contains("Inconsistent data length")
+        || m.contains("Column count doesn't match")
+        || m.contains("more expressions than target columns")
+        || m.contains("Insert has more")
+    {
+        "42601"
+    } else if m.contains("table") && (m.contains("not found") || m.contains("does not exist")) {
         "42P01"
     } else if m.contains("function") && (m.contains("not found") || m.contains("Invalid function"))
     {

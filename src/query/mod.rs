@@ -14,6 +14,7 @@ pub mod copy;
 pub mod ddl;
 pub mod ddl_exec;
 pub mod error;
+pub mod insert;
 pub mod literal;
 pub mod pg_compat;
 pub mod split;
@@ -91,6 +92,8 @@ impl Engine {
             .with_default_catalog_and_schema(CATALOG, "public")
             .with_information_schema(true)
             .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
+            // `0.1` is numeric in PostgreSQL, not a float.
+            .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)
             .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
         let base = SessionContext::new_with_config(config);
         let catalog = Arc::new(catalog::PorpoiseCatalog::new(node.clone()));
@@ -103,6 +106,8 @@ impl Engine {
             users::Roles::new(node.controller().clone()),
         )
         .map_err(|e| QueryError::DataFusion(*e))?;
+        // Every catalog object is reported as owned by oid 10, the bootstrap admin.
+        base.register_udf(owner_udf());
         // Drivers parse version() to learn which PostgreSQL they talk to.
         base.register_udf(constant_udf(
             "version",
@@ -242,9 +247,9 @@ impl Session {
             | Statement::Insert(_)
             | Statement::Update(_)
             | Statement::Delete(_) => {
-                self.check(stmt)?;
-                let plan = self.plan(stmt).await?;
-                self.execute_planned(stmt, plan).await
+                let stmt = self.prepare(stmt)?;
+                let plan = self.plan(&stmt).await?;
+                self.execute_planned(&stmt, plan).await
             }
             other => Err(QueryError::Unsupported(format!(
                 "statement not supported: {}",
@@ -253,8 +258,16 @@ impl Session {
         }
     }
 
-    /// Refuses statements DataFusion would plan with a meaning other than PostgreSQL's.
-    pub fn check(&self, stmt: &Statement) -> Result<(), QueryError> {
+    /// The statement DataFusion should plan: refuses what DataFusion would plan with a
+    /// meaning other than PostgreSQL's, and applies PostgreSQL's rules to INSERT literals.
+    pub fn prepare(&self, stmt: &Statement) -> Result<Statement, QueryError> {
+        self.check(stmt)?;
+        let mut stmt = stmt.clone();
+        insert::apply(self, &mut stmt)?;
+        Ok(stmt)
+    }
+
+    fn check(&self, stmt: &Statement) -> Result<(), QueryError> {
         match stmt {
             Statement::Update(u) => {
                 if u.from.is_some() {
@@ -332,6 +345,32 @@ impl Session {
         }
         Ok((db, table))
     }
+}
+
+/// `pg_get_userbyid(oid)`: oid 10 (the owner of every catalog object) is the bootstrap admin.
+fn owner_udf() -> datafusion::logical_expr::ScalarUDF {
+    use arrow::array::{Array, AsArray, StringArray};
+    use arrow::datatypes::{DataType, Int32Type};
+    use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+    create_udf(
+        "pg_get_userbyid",
+        vec![DataType::Int32],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let oids = arrays[0].as_primitive::<Int32Type>();
+            let names: StringArray = (0..oids.len())
+                .map(|i| {
+                    (!oids.is_null(i)).then(|| match oids.value(i) {
+                        10 => crate::standalone::DEFAULT_ADMIN.0.to_string(),
+                        oid => format!("unknown (OID={oid})"),
+                    })
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(names)))
+        }),
+    )
 }
 
 /// A zero-argument SQL function returning a fixed string.

@@ -32,6 +32,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
+use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
@@ -148,6 +149,12 @@ impl PorpoiseTable {
             Some(p) => p.clone(),
             None => (0..self.schema.fields().len()).collect(),
         };
+        if files.is_empty() {
+            // A scan over no files would report zero output partitions, which plans above it
+            // (sorts, single-partition requirements) cannot take.
+            let schema = Arc::new(self.schema.project(&indices)?);
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
         let mut source = ParquetSource::new(physical_schema.clone());
         if let Some(p) = predicate {
             source = source.with_predicate(p);

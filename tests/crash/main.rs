@@ -14,11 +14,11 @@ use futures::SinkExt;
 
 const TABLE: &str = r#""dfs://crash"."bars""#;
 
-/// Rows `first..first + n` as CSV: `(id, day, value)`, spread over 10 daily partitions.
-fn rows_csv(first: u64, n: u64) -> Vec<u8> {
+/// Rows `first..first + n` as CSV: `(id, day, value)`, spread over `days` daily partitions.
+fn rows_csv(first: u64, n: u64, days: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(n as usize * 24);
     for i in first..first + n {
-        out.extend_from_slice(format!("{i},2023-01-{:02},{}\n", 1 + i % 10, i * 3).as_bytes());
+        out.extend_from_slice(format!("{i},2023-01-{:02},{}\n", 1 + i % days, i * 3).as_bytes());
     }
     out
 }
@@ -107,7 +107,8 @@ async fn kill_during_copy_keeps_none_of_it() {
     let data_dir = server.home().join("datanode").join("data");
     let files_before = parquet_files(&data_dir);
     let copy_client = server.client().await;
-    let data = rows_csv(1_000, 700_000);
+    // One partition, so that its first file is written long before the COPY ends.
+    let data = rows_csv(1_000, 700_000, 1);
     let copy = tokio::spawn(async move {
         let sink = send_copy(&copy_client, &data).await;
         // Never finished: the server dies first.
@@ -156,7 +157,7 @@ async fn kill_around_commit_is_all_or_nothing() {
     for (round, delay_ms) in [0u64, 3, 15, 60, 400].into_iter().enumerate() {
         let first = 10_000_000 * (round as u64 + 1);
         let copy_client = server.client().await;
-        let data = rows_csv(first, n);
+        let data = rows_csv(first, n, 10);
         let sink = send_copy(&copy_client, &data).await;
         let finish = tokio::spawn(async move {
             let mut sink = sink;
@@ -194,7 +195,7 @@ async fn acknowledged_copy_survives_kill() {
     let mut server = TestServer::start();
     let client = setup(&server).await;
     let n = 300_000u64;
-    let sink = send_copy(&client, &rows_csv(0, n)).await;
+    let sink = send_copy(&client, &rows_csv(0, n, 10)).await;
     let mut sink = sink;
     assert_eq!(sink.as_mut().finish().await.expect("copy"), n);
     server.kill9();
