@@ -161,9 +161,10 @@ pub fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
         DataFusionError::Execution(m) => {
             if m.contains("Divide by zero") || m.contains("division by zero") {
                 "22012"
-            } else if m.contains("overflow") {
-                "22003"
-            } else if m.contains("Can't cast value") || m.contains("too large to store") {
+            } else if m.contains("overflow")
+                || m.contains("Can't cast value")
+                || m.contains("too large to store")
+            {
                 "22003"
             } else if m.contains("Cast error") || m.contains("Cannot cast") {
                 "22P02"

@@ -140,13 +140,13 @@ fn assign(expr: &mut Expr, column: &str, ty: ColumnType) -> Result<(), QueryErro
         return Ok(());
     };
     match &v.value {
-        Value::Boolean(_) => {
+        Value::Boolean(_)
             if !matches!(
                 ty,
                 ColumnType::Bool | ColumnType::String | ColumnType::Symbol
-            ) {
-                return Err(mismatch(column, ty, "boolean"));
-            }
+            ) =>
+        {
+            return Err(mismatch(column, ty, "boolean"));
         }
         Value::SingleQuotedString(s) if ty == ColumnType::Blob => {
             if let Some(hex) = s.strip_prefix("\\x") {

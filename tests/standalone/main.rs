@@ -231,3 +231,185 @@ async fn concurrent_writers_lose_nothing() {
     let counts: Vec<(i32, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(counts, vec![(0, 50), (1, 50), (2, 50), (3, 50)]);
 }
+
+#[tokio::test]
+async fn wrong_password_is_refused_with_28p01() {
+    let server = TestServer::start();
+    let err = match server.client_as("admin", "not-the-password").await {
+        Ok(_) => panic!("a wrong password was accepted"),
+        Err(e) => e,
+    };
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::INVALID_PASSWORD),
+        "{err}"
+    );
+    let err = match server.client_as("nobody", "x").await {
+        Ok(_) => panic!("an unknown user was accepted"),
+        Err(e) => e,
+    };
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::INVALID_PASSWORD),
+        "{err}"
+    );
+}
+
+async fn copy_in(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    data: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    use futures::SinkExt;
+    let sink = client.copy_in(sql).await?;
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::copy_from_slice(data.as_bytes()))
+        .await?;
+    sink.as_mut().finish().await
+}
+
+#[tokio::test]
+async fn copy_text_and_csv_with_nulls_escapes_and_bad_lines() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            r#"create database "dfs://cp" partitioned by VALUE(1..3);
+               create table "dfs://cp"."t"(k INT, s STRING, x DOUBLE) partitioned by k;"#,
+        )
+        .await
+        .unwrap();
+    // Text format: tab separated, \N is NULL, backslash escapes.
+    let n = copy_in(
+        &client,
+        r#"COPY "dfs://cp"."t" FROM STDIN"#,
+        "1\ta\\tb\t1.5\n2\t\\N\t\\N\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 2);
+    // CSV with a header, a quoted field holding a comma, and a column list.
+    let n = copy_in(
+        &client,
+        r#"COPY "dfs://cp"."t" (s, k) FROM STDIN WITH (FORMAT csv, HEADER true)"#,
+        "s,k\n\"x, y\",3\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+    let rows = client
+        .query(r#"select k, s, x from "dfs://cp"."t" order by k"#, &[])
+        .await
+        .unwrap();
+    let got: Vec<(i32, Option<String>, Option<f64>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, Some("a\tb".into()), Some(1.5)),
+            (2, None, None),
+            (3, Some("x, y".into()), None)
+        ]
+    );
+    // A bad line fails the whole COPY with 22P02 and PostgreSQL's context; nothing is added.
+    let err = copy_in(
+        &client,
+        r#"COPY "dfs://cp"."t" FROM STDIN WITH (FORMAT csv)"#,
+        "1,ok,1\n2,ok,notanumber\n",
+    )
+    .await
+    .unwrap_err();
+    let db = err.as_db_error().expect("a server error");
+    assert_eq!(
+        db.code(),
+        &tokio_postgres::error::SqlState::INVALID_TEXT_REPRESENTATION
+    );
+    assert!(db.message().contains("notanumber"), "{}", db.message());
+    assert_eq!(
+        db.where_(),
+        Some(r#"COPY t, line 2, column x: "notanumber""#)
+    );
+    // Missing and extra columns are 22P04.
+    for data in ["1,only\n", "1,a,1,extra\n"] {
+        let err = copy_in(
+            &client,
+            r#"COPY "dfs://cp"."t" FROM STDIN WITH (FORMAT csv)"#,
+            data,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err.as_db_error().map(|e| e.code().code()),
+            Some("22P04"),
+            "{data:?}: {err}"
+        );
+    }
+    // The session still works and the table is unchanged.
+    let n: i64 = client
+        .query_one(r#"select count(*) from "dfs://cp"."t""#, &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 3);
+}
+
+#[tokio::test]
+async fn filters_on_the_partition_column_read_only_matching_partitions() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            r#"create database "dfs://prune" partitioned by VALUE(2023.01.01..2023.01.10);
+               create table "dfs://prune"."t"(day DATE, v INT) partitioned by day;"#,
+        )
+        .await
+        .unwrap();
+    for d in 1..=10 {
+        client
+            .execute(
+                &format!(r#"insert into "dfs://prune"."t" values ('2023-01-{d:02}', {d})"#),
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+    let plan = |sql: String| {
+        let client = &client;
+        async move {
+            let rows = client
+                .simple_query(&format!("explain {sql}"))
+                .await
+                .unwrap();
+            rows.iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => r.get(1).map(str::to_owned),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    };
+    let files = |plan: &str| plan.matches(".parquet").count();
+    let all = plan(r#"select sum(v) from "dfs://prune"."t""#.into()).await;
+    assert_eq!(files(&all), 10, "{all}");
+    let one = plan(r#"select sum(v) from "dfs://prune"."t" where day = '2023-01-03'"#.into()).await;
+    assert_eq!(files(&one), 1, "{one}");
+    let three = plan(
+        r#"select sum(v) from "dfs://prune"."t" where day between '2023-01-04' and '2023-01-06'"#
+            .into(),
+    )
+    .await;
+    assert_eq!(files(&three), 3, "{three}");
+    // And the answers are right.
+    let sum: i64 = client
+        .query_one(
+            r#"select sum(v) from "dfs://prune"."t" where day between '2023-01-04' and '2023-01-06'"#,
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(sum, 15);
+}
