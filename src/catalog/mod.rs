@@ -6,6 +6,7 @@
 //! dropping a column never rewrites data and a file written before `add column` reads the new
 //! column as NULL.
 
+pub mod calendar;
 pub mod scheme;
 pub mod types;
 

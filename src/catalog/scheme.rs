@@ -192,19 +192,7 @@ pub fn month_of_day(days: i64) -> i64 {
     y * 12 + (m as i64 - 1)
 }
 
-/// Howard Hinnant's civil-from-days: (year, month 1..=12, day 1..=31).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+pub use super::calendar::civil_from_days;
 
 /// Renders a key the way DolphinDB names its partition directories.
 pub fn key_name(key: ColumnType, value: &KeyValue) -> String {

@@ -69,6 +69,7 @@
 
 use std::sync::Arc;
 
+use crate::catalog::calendar::{days_from_civil, is_leap_year};
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanArray, BooleanBufferBuilder, LargeStringBuilder,
     NullBufferBuilder, PrimitiveArray, StringBuilder,
@@ -1917,21 +1918,6 @@ fn read_digits(s: &[u8], i: &mut usize, max: usize) -> (i64, usize) {
     (value, *i - start)
 }
 
-fn is_leap_year(year: i64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
-/// Days since 1970-01-01 of a validated calendar date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
 /// A date at the start of `s`: `YYYY-MM-DD`, `YYYY.MM.DD` (DolphinDB) or `YYYYMMDD`, with a 4
 /// to 7 digit year. Returns days since the Unix epoch and the bytes read.
 fn parse_date_prefix(s: &[u8]) -> Result<(i64, usize), Bad> {
@@ -1971,7 +1957,7 @@ fn parse_date_prefix(s: &[u8]) -> Result<(i64, usize), Bad> {
     if year < 1 || !(1..=days_in_month).contains(&day) {
         return Err(Bad::FieldRange);
     }
-    Ok((days_from_civil(year, month, day), i))
+    Ok((days_from_civil(year, month as u32, day as u32), i))
 }
 
 /// A time of day at the start of `s`: `H[H]:MM[:SS[.fraction]]`. Returns the whole seconds, the

@@ -4,30 +4,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use common::{parquet_files, TestServer};
 use tokio_postgres::types::Type;
-
-fn parquet_files(dir: &Path) -> usize {
-    let mut n = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                n += 1;
-            }
-        }
-    }
-    n
-}
 
 #[tokio::test]
 async fn small_inserts_are_compacted_without_disturbing_readers() {
