@@ -31,7 +31,7 @@ use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use sqlparser::ast::{
-    CopySource, CopyTarget, Expr as SqlExpr, ObjectName, SetExpr, Statement, Visit, Visitor,
+    CopySource, CopyTarget, Expr as SqlExpr, ObjectName, Statement, Visit, Visitor,
 };
 
 use crate::controller::client::ControllerClient;
@@ -443,9 +443,4 @@ fn first_words(sql: &str) -> String {
 fn syntax_message(m: &str) -> String {
     let m = m.trim_start_matches("sql parser error: ");
     format!("syntax error: {m}")
-}
-
-/// Whether a SQL statement is a plain query (its result has rows).
-pub fn is_query(stmt: &Statement) -> bool {
-    matches!(stmt, Statement::Query(q) if !matches!(*q.body, SetExpr::Insert(_) | SetExpr::Update(_)))
 }

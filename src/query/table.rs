@@ -37,7 +37,7 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{
-    collect, ExecutionPlan, ExecutionPlanProperties, SendableRecordBatchStream,
+    ExecutionPlan, ExecutionPlanProperties, SendableRecordBatchStream,
 };
 use futures::StreamExt;
 
@@ -571,9 +571,4 @@ impl PruningStatistics for FileStatistics<'_> {
     ) -> Option<BooleanArray> {
         None
     }
-}
-
-/// Runs a plan to completion (used by tests and internal statements).
-pub async fn run(plan: Arc<dyn ExecutionPlan>, ctx: Arc<TaskContext>) -> Result<Vec<RecordBatch>> {
-    collect(plan, ctx).await
 }
