@@ -20,6 +20,10 @@ use crate::storage::{
 
 type Pending = JoinHandle<Result<StagedFile, StorageError>>;
 
+/// At most this many files' worth of rows are buffered, and at most this many files are being
+/// encoded, per transaction.
+const MAX_BUFFERED_FILES: usize = 4;
+
 /// An open write transaction. See the module documentation.
 pub struct WriteTxn {
     node: Arc<DataNode>,
@@ -29,6 +33,7 @@ pub struct WriteTxn {
     key: TableKey,
     physical: SchemaRef,
     buffers: HashMap<String, (Vec<RecordBatch>, usize)>,
+    buffered_rows: usize,
     pending: Vec<Pending>,
     staged: Vec<StagedFile>,
     removes: Vec<RemovedFile>,
@@ -72,6 +77,7 @@ impl WriteTxn {
             table: tdef,
             physical,
             buffers: HashMap::new(),
+            buffered_rows: 0,
             pending: Vec::new(),
             staged: Vec::new(),
             removes: Vec::new(),
@@ -113,7 +119,7 @@ impl WriteTxn {
         }
         if self.table.is_dimension() {
             self.rows += batch.num_rows() as u64;
-            return self.buffer(DIMENSION_PARTITION.to_string(), batch);
+            return self.buffer(DIMENSION_PARTITION.to_string(), batch).await;
         }
         let columns = self.table.partition_column_indices();
         let names = self.table.partition_columns.clone();
@@ -143,7 +149,7 @@ impl WriteTxn {
         }
         for part in routing.parts {
             self.rows += part.batch.num_rows() as u64;
-            self.buffer(part.partition, part.batch)?;
+            self.buffer(part.partition, part.batch).await?;
         }
         Ok(())
     }
@@ -160,7 +166,7 @@ impl WriteTxn {
 
     /// Replaces the published files `old` of `partition` with `rows` (logical schema; may be
     /// empty). The caller holds the table's rewrite lock.
-    pub fn rewrite(
+    pub async fn rewrite(
         &mut self,
         partition: &str,
         old: &[DataFileRef],
@@ -174,20 +180,49 @@ impl WriteTxn {
             });
         }
         for b in rows.into_iter().filter(|b| b.num_rows() > 0) {
-            self.buffer(partition.to_string(), b)?;
+            self.buffer(partition.to_string(), b).await?;
         }
         Ok(())
     }
 
-    fn buffer(&mut self, partition: String, logical: RecordBatch) -> Result<(), DataNodeError> {
+    /// Buffers rows of a partition; writes a file when a partition has a file's worth of rows.
+    /// Memory stays bounded however many partitions a statement touches and however fast rows
+    /// arrive: when too many rows are buffered the largest buffer is written early, and when
+    /// too many files are being encoded the statement waits for the oldest.
+    async fn buffer(
+        &mut self,
+        partition: String,
+        logical: RecordBatch,
+    ) -> Result<(), DataNodeError> {
         let physical = RecordBatch::try_new(self.physical.clone(), logical.columns().to_vec())
             .map_err(|e| DataNodeError::Task(format!("batch does not match the table: {e}")))?;
+        let file_rows = self.node.options.file_rows;
+        self.buffered_rows += physical.num_rows();
         let entry = self.buffers.entry(partition.clone()).or_default();
         entry.1 += physical.num_rows();
         entry.0.push(physical);
-        if entry.1 >= self.node.options.file_rows {
-            let (batches, _) = self.buffers.remove(&partition).unwrap_or_default();
+        let full = if entry.1 >= file_rows {
+            Some(partition)
+        } else if self.buffered_rows > MAX_BUFFERED_FILES * file_rows {
+            self.buffers
+                .iter()
+                .max_by_key(|(_, (_, rows))| *rows)
+                .map(|(p, _)| p.clone())
+        } else {
+            None
+        };
+        if let Some(partition) = full {
+            let (batches, rows) = self.buffers.remove(&partition).unwrap_or_default();
+            self.buffered_rows -= rows;
             self.spawn_write(partition, batches);
+        }
+        while self.pending.len() > MAX_BUFFERED_FILES {
+            let oldest = self.pending.remove(0);
+            match oldest.await {
+                Ok(Ok(staged)) => self.staged.push(staged),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(e) => return Err(DataNodeError::Task(e.to_string())),
+            }
         }
         Ok(())
     }
@@ -211,6 +246,7 @@ impl WriteTxn {
     }
 
     async fn flush(&mut self) -> Result<(), DataNodeError> {
+        self.buffered_rows = 0;
         let mut buffers: Vec<_> = self.buffers.drain().collect();
         buffers.sort_by(|a, b| a.0.cmp(&b.0));
         for (partition, (batches, _)) in buffers {

@@ -279,7 +279,7 @@ impl PorpoiseTable {
             }
             if partition_changed > 0 {
                 changed += partition_changed;
-                txn.rewrite(&partition, &files, keep).map_err(ext)?;
+                txn.rewrite(&partition, &files, keep).await.map_err(ext)?;
             }
         }
         txn.commit().await.map_err(ext)?;

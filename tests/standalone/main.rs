@@ -393,3 +393,57 @@ async fn filters_on_the_partition_column_read_only_matching_partitions() {
         .get(0);
     assert_eq!(sum, 15);
 }
+
+#[tokio::test]
+async fn garbage_on_the_wire_does_not_hurt_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut server = TestServer::start();
+    let startup = {
+        // A valid StartupMessage for user admin, then a message of an unknown type.
+        let mut body = Vec::new();
+        body.extend_from_slice(&196608u32.to_be_bytes());
+        body.extend_from_slice(b"user\0admin\0database\0porpoise\0\0");
+        let mut m = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+        m.extend_from_slice(&body);
+        m.extend_from_slice(b"\xfe\x00\x00\x00\x05\x00");
+        m
+    };
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut random = vec![0u8; 4096];
+    for b in random.iter_mut() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        *b = seed as u8;
+    }
+    let payloads: Vec<Vec<u8>> = vec![
+        random,
+        // A length prefix of almost 2 GiB, then nothing.
+        vec![0x7f, 0xff, 0xff, 0xff, 0, 3, 0, 0],
+        // A length prefix shorter than the header.
+        vec![0, 0, 0, 2],
+        // An unknown protocol version.
+        vec![0, 0, 0, 8, 0, 9, 0, 9],
+        // SSLRequest (refused with 'N'), then garbage.
+        vec![0, 0, 0, 8, 4, 210, 22, 47, 1, 2, 3],
+        startup,
+    ];
+    for payload in payloads {
+        let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", server.port()))
+            .await
+            .unwrap();
+        let _ = socket.write_all(&payload).await;
+        let _ = socket.shutdown().await;
+        // The server answers or hangs up; either way, it must not take long.
+        let mut sink = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut sink)).await;
+    }
+    assert!(
+        server.exit_status().is_none(),
+        "the server died:\n{}",
+        server.log()
+    );
+    let client = server.client().await;
+    let row = client.query_one("select 41 + 1", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 42);
+}
