@@ -4,6 +4,8 @@
 //!
 //! Command-line flags override the files.
 
+pub mod cluster;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -121,6 +123,18 @@ impl CfgFile {
         }
     }
 
+    /// An error for the value of `key` (at its line, or line 0 if unset).
+    pub fn bad_value(&self, key: &str, reason: &str) -> ConfigError {
+        let (value, line) = self.entries.get(key).cloned().unwrap_or_default();
+        ConfigError::BadValue {
+            path: self.path.clone(),
+            line,
+            key: key.to_string(),
+            value,
+            reason: reason.to_string(),
+        }
+    }
+
     /// The typed value of `key`, if set.
     pub fn get<T: FromStr>(&self, key: &str) -> Result<Option<T>, ConfigError>
     where
@@ -190,13 +204,7 @@ impl StandaloneFile {
         f.check_keys(Self::KEYS)?;
         let compaction_min_files: Option<usize> = f.get("compactionMinFiles")?;
         if compaction_min_files.is_some_and(|n| n < 2) {
-            return Err(ConfigError::BadValue {
-                path: f.path.clone(),
-                line: f.entries.get("compactionMinFiles").map_or(0, |e| e.1),
-                key: "compactionMinFiles".into(),
-                value: format!("{compaction_min_files:?}"),
-                reason: "must be at least 2".into(),
-            });
+            return Err(f.bad_value("compactionMinFiles", "must be at least 2"));
         }
         Ok(StandaloneFile {
             home: f.get("home")?,

@@ -1,0 +1,484 @@
+//! A cluster directory in DolphinDB's layout: `controller.cfg` (controller keys),
+//! `cluster.nodes` (`host:port:alias,role` per node) and `cluster.cfg` (data-node keys, the same
+//! for every data node). Every key is typed and documented in `config/README.md`; a key not
+//! listed here, or a value that does not parse, is an error naming the file, line and key.
+//!
+//! The cluster roles themselves (`porpoise up`, `controller`, `datanode`) are not built yet; this
+//! is their configuration, checked against the example directories in `config/`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use super::{CfgFile, ConfigError};
+use crate::catalog::NewValuePolicy;
+
+/// A DolphinDB-style boolean: `true`/`false` (also `1`/`0`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CfgBool(pub bool);
+
+impl FromStr for CfgBool {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "true" | "1" => Ok(CfgBool(true)),
+            "false" | "0" => Ok(CfgBool(false)),
+            _ => Err("expected true or false".into()),
+        }
+    }
+}
+
+/// `clusterReplicationMode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicationMode {
+    Master,
+    Slave,
+}
+
+impl FromStr for ReplicationMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "master" => Ok(ReplicationMode::Master),
+            "slave" => Ok(ReplicationMode::Slave),
+            _ => Err("expected master or slave".into()),
+        }
+    }
+}
+
+/// A positive integer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Positive(pub u32);
+
+impl FromStr for Positive {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(Positive(n)),
+            _ => Err("expected a positive integer".into()),
+        }
+    }
+}
+
+/// `slaveReplicationDBScope`: comma-separated `dfs://` paths.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbScope(pub Vec<String>);
+
+impl FromStr for DbScope {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let dbs: Vec<String> = s.split(',').map(|d| d.trim().to_string()).collect();
+        if dbs
+            .iter()
+            .any(|d| !d.starts_with("dfs://") || d.len() == "dfs://".len())
+        {
+            return Err(
+                "expected comma-separated database paths such as dfs://db1,dfs://db2".into(),
+            );
+        }
+        Ok(DbScope(dbs))
+    }
+}
+
+/// `controller.cfg`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ControllerFile {
+    /// `dfsMetaDir`: where each controller keeps its raft log and snapshots
+    /// (default: `<home>/<alias>`).
+    pub meta_dir: Option<PathBuf>,
+    /// `clusterReplicationSlaveNum` (master): how many slave clusters may attach. Default 2.
+    pub replication_slave_num: u32,
+    /// `clusterReplicationMasterCtl` (slave): a master controller to pull from.
+    pub replication_master_ctl: Option<SocketAddr>,
+    /// `clusterReplicationQueue` (slave): execution queues; default 4 × data nodes.
+    pub replication_queue: Option<u32>,
+    /// `slaveReplicationDBScope` (slave): databases to replay; all when unset.
+    pub slave_db_scope: Option<Vec<String>>,
+    /// `clusterReplicationPullWaitMs` (slave, ours): how long one long-poll pull waits for new
+    /// tasks. Default 1000.
+    pub replication_pull_wait_ms: u32,
+    /// `clusterReplicationPullBatchSize` (slave, ours): most tasks per pull. Default 256.
+    pub replication_pull_batch: u32,
+    /// `enableClusterReplicationSSL`. Default false.
+    pub replication_ssl: bool,
+}
+
+impl ControllerFile {
+    pub const KEYS: &'static [&'static str] = &[
+        "mode",
+        "localSite",
+        "dfsHAMode",
+        "dfsMetaDir",
+        "clusterReplicationSlaveNum",
+        "clusterReplicationMasterCtl",
+        "clusterReplicationQueue",
+        "slaveReplicationDBScope",
+        "clusterReplicationPullWaitMs",
+        "clusterReplicationPullBatchSize",
+        "enableClusterReplicationSSL",
+    ];
+
+    pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
+        f.check_keys(Self::KEYS)?;
+        if let Some(mode) = f.get::<String>("mode")? {
+            if mode != "controller" {
+                return Err(f.bad_value("mode", "controller.cfg must say mode=controller"));
+            }
+        }
+        if let Some(ha) = f.get::<String>("dfsHAMode")? {
+            if !ha.eq_ignore_ascii_case("raft") {
+                return Err(f.bad_value("dfsHAMode", "controllers always form a raft group"));
+            }
+        }
+        Ok(ControllerFile {
+            meta_dir: f.get("dfsMetaDir")?,
+            replication_slave_num: f
+                .get::<Positive>("clusterReplicationSlaveNum")?
+                .map_or(2, |p| p.0),
+            replication_master_ctl: f.get("clusterReplicationMasterCtl")?,
+            replication_queue: f.get::<Positive>("clusterReplicationQueue")?.map(|p| p.0),
+            slave_db_scope: f.get::<DbScope>("slaveReplicationDBScope")?.map(|s| s.0),
+            replication_pull_wait_ms: f
+                .get::<Positive>("clusterReplicationPullWaitMs")?
+                .map_or(1000, |p| p.0),
+            replication_pull_batch: f
+                .get::<Positive>("clusterReplicationPullBatchSize")?
+                .map_or(256, |p| p.0),
+            replication_ssl: f
+                .get::<CfgBool>("enableClusterReplicationSSL")?
+                .is_some_and(|b| b.0),
+        })
+    }
+}
+
+/// `cluster.cfg`: keys of every data node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataNodeFile {
+    /// `clusterReplicationMode`: master or slave; unset = replication not configured.
+    pub replication_mode: Option<ReplicationMode>,
+    /// `clusterReplicationWorkDir` (master): where task data is kept
+    /// (default `<home>/<alias>/clusterReplication`).
+    pub replication_work_dir: Option<PathBuf>,
+    /// `clusterReplicationSyncPersistence` (master). Default false, as in DolphinDB.
+    pub replication_sync_persistence: bool,
+    /// `clusterReplicationExecutionUsername` (slave). Default admin.
+    pub replication_execution_user: String,
+    /// `clusterReplicationExecutionPassword` (slave). Default 123456.
+    pub replication_execution_password: String,
+    /// `clusterReplicationWorkerNum` (slave): replication workers per data node. Default 4.
+    pub replication_worker_num: u32,
+    /// `newValuePartitionPolicy`. Default add.
+    pub new_value_policy: NewValuePolicy,
+    /// `compactionMinFiles`. Default 8.
+    pub compaction_min_files: usize,
+    /// `enableClusterReplicationSSL`. Default false.
+    pub replication_ssl: bool,
+}
+
+impl DataNodeFile {
+    pub const KEYS: &'static [&'static str] = &[
+        "clusterReplicationMode",
+        "clusterReplicationWorkDir",
+        "clusterReplicationSyncPersistence",
+        "clusterReplicationExecutionUsername",
+        "clusterReplicationExecutionPassword",
+        "clusterReplicationWorkerNum",
+        "newValuePartitionPolicy",
+        "compactionMinFiles",
+        "enableClusterReplicationSSL",
+    ];
+
+    pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
+        f.check_keys(Self::KEYS)?;
+        let compaction_min_files = f.get::<Positive>("compactionMinFiles")?.map_or(8, |p| p.0);
+        if compaction_min_files < 2 {
+            return Err(f.bad_value("compactionMinFiles", "must be at least 2"));
+        }
+        Ok(DataNodeFile {
+            replication_mode: f.get("clusterReplicationMode")?,
+            replication_work_dir: f.get("clusterReplicationWorkDir")?,
+            replication_sync_persistence: f
+                .get::<CfgBool>("clusterReplicationSyncPersistence")?
+                .is_some_and(|b| b.0),
+            replication_execution_user: f
+                .get("clusterReplicationExecutionUsername")?
+                .unwrap_or_else(|| "admin".into()),
+            replication_execution_password: f
+                .get("clusterReplicationExecutionPassword")?
+                .unwrap_or_else(|| "123456".into()),
+            replication_worker_num: f
+                .get::<Positive>("clusterReplicationWorkerNum")?
+                .map_or(4, |p| p.0),
+            new_value_policy: f.get("newValuePartitionPolicy")?.unwrap_or_default(),
+            compaction_min_files: compaction_min_files as usize,
+            replication_ssl: f
+                .get::<CfgBool>("enableClusterReplicationSSL")?
+                .is_some_and(|b| b.0),
+        })
+    }
+}
+
+/// A node's role in `cluster.nodes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Controller,
+    DataNode,
+}
+
+/// One line of `cluster.nodes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeEntry {
+    pub host: String,
+    pub port: u16,
+    pub alias: String,
+    pub role: Role,
+    pub line: usize,
+}
+
+/// Parses `cluster.nodes`: an optional `localSite,mode` header, then `host:port:alias,role`.
+pub fn parse_nodes(path: &Path, text: &str) -> Result<Vec<NodeEntry>, ConfigError> {
+    let syntax = |line: usize, raw: &str| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        line,
+        text: raw.to_string(),
+    };
+    let bad = |line: usize, key: &str, value: &str, reason: &str| ConfigError::BadValue {
+        path: path.to_path_buf(),
+        line,
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut nodes: Vec<NodeEntry> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let content = raw.split('#').next().unwrap_or("").trim();
+        if content.is_empty() || content.eq_ignore_ascii_case("localSite,mode") {
+            continue;
+        }
+        let (site, role) = content.split_once(',').ok_or_else(|| syntax(line, raw))?;
+        let parts: Vec<&str> = site.trim().split(':').collect();
+        let [host, port, alias] = parts.as_slice() else {
+            return Err(syntax(line, raw));
+        };
+        let port: u16 = port.parse().map_err(|_| {
+            bad(
+                line,
+                "localSite",
+                site,
+                "the port must be a number below 65536",
+            )
+        })?;
+        if alias.is_empty()
+            || !alias
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(bad(
+                line,
+                "localSite",
+                site,
+                "an alias is letters, digits, _ or -",
+            ));
+        }
+        let role = match role.trim() {
+            "controller" => Role::Controller,
+            "datanode" | "data node" => Role::DataNode,
+            other => return Err(bad(line, "mode", other, "expected controller or datanode")),
+        };
+        if let Some(dup) = nodes.iter().find(|n| n.alias == *alias) {
+            return Err(bad(
+                line,
+                "localSite",
+                site,
+                &format!("alias {alias} is already used on line {}", dup.line),
+            ));
+        }
+        if let Some(dup) = nodes.iter().find(|n| n.host == *host && n.port == port) {
+            return Err(bad(
+                line,
+                "localSite",
+                site,
+                &format!("{host}:{port} is already used on line {}", dup.line),
+            ));
+        }
+        nodes.push(NodeEntry {
+            host: host.to_string(),
+            port,
+            alias: alias.to_string(),
+            role,
+            line,
+        });
+    }
+    let controllers = nodes.iter().filter(|n| n.role == Role::Controller).count();
+    if ![1, 3, 5].contains(&controllers) {
+        return Err(bad(
+            0,
+            "controller",
+            &controllers.to_string(),
+            "a cluster has 1, 3 or 5 controllers",
+        ));
+    }
+    if !nodes.iter().any(|n| n.role == Role::DataNode) {
+        return Err(bad(
+            0,
+            "datanode",
+            "0",
+            "a cluster needs at least one data node",
+        ));
+    }
+    Ok(nodes)
+}
+
+/// A whole cluster directory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterConfig {
+    pub dir: PathBuf,
+    pub controller: ControllerFile,
+    pub nodes: Vec<NodeEntry>,
+    pub datanode: DataNodeFile,
+}
+
+impl ClusterConfig {
+    /// Reads `controller.cfg`, `cluster.nodes` and `cluster.cfg` from `dir`.
+    pub fn read_dir(dir: &Path) -> Result<Self, ConfigError> {
+        let nodes_path = dir.join("cluster.nodes");
+        let nodes_text =
+            std::fs::read_to_string(&nodes_path).map_err(|source| ConfigError::Read {
+                path: nodes_path.clone(),
+                source,
+            })?;
+        let controller = ControllerFile::from_file(&CfgFile::read(&dir.join("controller.cfg"))?)?;
+        let datanode = DataNodeFile::from_file(&CfgFile::read(&dir.join("cluster.cfg"))?)?;
+        let config = ClusterConfig {
+            dir: dir.to_path_buf(),
+            controller,
+            nodes: parse_nodes(&nodes_path, &nodes_text)?,
+            datanode,
+        };
+        if config.datanode.replication_mode == Some(ReplicationMode::Slave)
+            && config.controller.replication_master_ctl.is_none()
+        {
+            return Err(ConfigError::BadValue {
+                path: dir.join("controller.cfg"),
+                line: 0,
+                key: "clusterReplicationMasterCtl".into(),
+                value: String::new(),
+                reason: "a slave cluster (clusterReplicationMode=slave) needs the master controller's ip:port".into(),
+            });
+        }
+        Ok(config)
+    }
+
+    /// The number of execution queues a slave runs (`clusterReplicationQueue`, default
+    /// 4 × data nodes).
+    pub fn replication_queues(&self) -> u32 {
+        self.controller.replication_queue.unwrap_or_else(|| {
+            4 * self
+                .nodes
+                .iter()
+                .filter(|n| n.role == Role::DataNode)
+                .count() as u32
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> ClusterConfig {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("config")
+            .join(name);
+        ClusterConfig::read_dir(&dir).unwrap_or_else(|e| panic!("config/{name}: {e}"))
+    }
+
+    #[test]
+    fn shipped_master_and_slave_load() {
+        let master = example("master");
+        assert_eq!(master.controller.replication_slave_num, 1);
+        assert_eq!(
+            master.datanode.replication_mode,
+            Some(ReplicationMode::Master)
+        );
+        let ports: Vec<(u16, Role)> = master.nodes.iter().map(|n| (n.port, n.role)).collect();
+        assert_eq!(
+            ports,
+            vec![
+                (8900, Role::Controller),
+                (8902, Role::DataNode),
+                (8903, Role::DataNode)
+            ]
+        );
+        let slave = example("slave");
+        assert_eq!(
+            slave.controller.replication_master_ctl,
+            Some("127.0.0.1:8900".parse().unwrap())
+        );
+        assert_eq!(
+            slave.datanode.replication_mode,
+            Some(ReplicationMode::Slave)
+        );
+        assert_eq!(slave.replication_queues(), 8);
+        let ports: Vec<u16> = slave.nodes.iter().map(|n| n.port).collect();
+        assert_eq!(ports, vec![9900, 9902, 9903]);
+    }
+
+    #[test]
+    fn bad_nodes_files_name_the_line() {
+        let p = Path::new("cluster.nodes");
+        let ok = "localSite,mode\n127.0.0.1:8900:ctl,controller\n127.0.0.1:8902:dn1,datanode\n";
+        assert_eq!(parse_nodes(p, ok).unwrap().len(), 2);
+        let e = parse_nodes(
+            p,
+            "127.0.0.1:8900:ctl,controller\n127.0.0.1:x:dn1,datanode\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("cluster.nodes:2:"), "{e}");
+        let e = parse_nodes(
+            p,
+            "127.0.0.1:8900:ctl,controller\n127.0.0.1:8902:ctl,datanode\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("already used on line 1"), "{e}");
+        let e = parse_nodes(p, "127.0.0.1:8900:a,controller\n127.0.0.1:8901:b,agent\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected controller or datanode"), "{e}");
+        assert!(parse_nodes(p, "127.0.0.1:8902:dn1,datanode\n").is_err());
+        assert!(parse_nodes(p, "127.0.0.1:8900:ctl,controller\n").is_err());
+    }
+
+    #[test]
+    fn bad_keys_and_values_name_file_line_and_key() {
+        let f =
+            CfgFile::parse(Path::new("cluster.cfg"), "clusterReplicationMode=primary\n").unwrap();
+        let e = DataNodeFile::from_file(&f).unwrap_err().to_string();
+        assert!(
+            e.starts_with("cluster.cfg:1: bad value \"primary\" for clusterReplicationMode"),
+            "{e}"
+        );
+        let f = CfgFile::parse(
+            Path::new("controller.cfg"),
+            "\nclusterReplicationSlavesNum=1\n",
+        )
+        .unwrap();
+        let e = ControllerFile::from_file(&f).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "controller.cfg:2: unknown key \"clusterReplicationSlavesNum\""
+        );
+        let f = CfgFile::parse(Path::new("controller.cfg"), "clusterReplicationQueue=0\n").unwrap();
+        assert!(ControllerFile::from_file(&f).is_err());
+        let f =
+            CfgFile::parse(Path::new("controller.cfg"), "slaveReplicationDBScope=db1\n").unwrap();
+        assert!(ControllerFile::from_file(&f).is_err());
+    }
+}
