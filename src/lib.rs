@@ -17,6 +17,7 @@
 //! - [`query`]: DataFusion sessions, the catalog provider, DDL/DML planning.
 //! - [`frontend`]: pgwire: sessions, SCRAM auth, COPY, encoding, SQLSTATE mapping.
 //! - [`standalone`]: one controller and one data node in one process.
+//! - [`fault`]: deterministic crash points for tests.
 //!
 //! Layering rule: `frontend → query → controller (client API), datanode → storage`.
 //! `controller` never imports `datanode`, `query` or `frontend`; `storage` imports nothing above
@@ -26,6 +27,7 @@ pub mod catalog;
 pub mod config;
 pub mod controller;
 pub mod datanode;
+pub mod fault;
 pub mod frontend;
 pub mod query;
 pub mod standalone;

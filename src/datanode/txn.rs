@@ -290,6 +290,7 @@ impl WriteTxn {
             node.push_ended(self.tid);
             return Err(e.into());
         }
+        crate::fault::crash_point("txn-prepared");
         let outcome = node
             .controller
             .write(Command::CommitTxn {
@@ -313,6 +314,7 @@ impl WriteTxn {
             // In doubt: the prepared record stays and is resolved at the next start.
             Err(e) => return Err(e.into()),
         }
+        crate::fault::crash_point("txn-committed");
         node.index.publish(self.tid)?;
         node.push_ended(self.tid);
         Ok(self.rows)

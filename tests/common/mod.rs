@@ -31,6 +31,8 @@ const LISTENING_PREFIX: &str = "porpoise standalone listening on ";
 /// A `porpoise standalone` process serving pgwire on 127.0.0.1.
 pub struct TestServer {
     child: Option<Child>,
+    /// Extra environment of the next start (e.g. a crash point).
+    env: Vec<(String, String)>,
     port: u16,
     /// Holds `home/` (the server's data) and `server.log` (its stderr, across restarts).
     dir: tempfile::TempDir,
@@ -47,6 +49,7 @@ impl TestServer {
         std::fs::create_dir(dir.path().join("home")).expect("create the home directory");
         let mut server = TestServer {
             child: None,
+            env: Vec::new(),
             port: 0,
             dir,
         };
@@ -127,6 +130,29 @@ impl TestServer {
         self.spawn();
     }
 
+    /// Restarts the server with `PORPOISE_CRASH_AT=<point>` (`None`: without a crash point).
+    pub fn restart_with_crash_point(&mut self, point: Option<&str>) {
+        self.env.retain(|(k, _)| k != "PORPOISE_CRASH_AT");
+        if let Some(p) = point {
+            self.env.push(("PORPOISE_CRASH_AT".into(), p.into()));
+        }
+        self.restart();
+    }
+
+    /// Waits (with a deadline) until the process has exited by itself; its exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exit_status() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir.path().join("server.log")
     }
@@ -147,6 +173,7 @@ impl TestServer {
                 "RUST_LOG",
                 std::env::var("PORPOISE_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
             )
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))

@@ -195,3 +195,66 @@ async fn acknowledged_copy_survives_kill() {
         assert_eq!(r.get::<_, i64>(1), (n / 10) as i64);
     }
 }
+
+/// Crashes exactly on each side of the commit point: a transaction prepared but not committed
+/// is gone after the restart; one committed but not yet published (the client never got its
+/// acknowledgement) is there, complete.
+#[tokio::test]
+async fn crash_points_on_both_sides_of_the_commit() {
+    let mut server = TestServer::start();
+    let client = setup(&server).await;
+    client
+        .execute(
+            &format!("insert into {TABLE} values (1, '2023-01-02', 3)"),
+            &[],
+        )
+        .await
+        .expect("insert");
+    drop(client);
+    let data_dir = server.home().join("datanode").join("data");
+    let files = parquet_files(&data_dir);
+
+    // 1. Prepared, not committed.
+    server.restart_with_crash_point(Some("txn-prepared"));
+    let client = server.client().await;
+    let insert = format!(
+        "insert into {TABLE} values (2, '2023-01-03', 6), (3, '2023-01-04', 9), (4, '2023-01-05', 12)"
+    );
+    assert!(
+        client.execute(&insert, &[]).await.is_err(),
+        "the server should have crashed"
+    );
+    assert!(
+        server.wait_exit(Duration::from_secs(30)).is_some(),
+        "the crash point was not reached"
+    );
+    server.restart_with_crash_point(None);
+    let client = server.client().await;
+    assert_eq!(
+        contents(&client).await,
+        (1, 1),
+        "an uncommitted transaction is visible"
+    );
+    assert_eq!(
+        parquet_files(&data_dir),
+        files,
+        "its staged files were not removed"
+    );
+    drop(client);
+
+    // 2. Committed, not published, never acknowledged.
+    server.restart_with_crash_point(Some("txn-committed"));
+    let client = server.client().await;
+    assert!(
+        client.execute(&insert, &[]).await.is_err(),
+        "the server should have crashed"
+    );
+    assert!(server.wait_exit(Duration::from_secs(30)).is_some());
+    server.restart_with_crash_point(None);
+    let client = server.client().await;
+    assert_eq!(
+        contents(&client).await,
+        (4, 10),
+        "a committed transaction was lost or half published"
+    );
+}
