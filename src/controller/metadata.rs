@@ -512,6 +512,15 @@ impl Metadata {
     }
 }
 
+/// Wall-clock milliseconds since the epoch, for the timestamps commands carry (`apply` itself
+/// never reads the clock).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 fn skip_or(skip: bool, err: MetadataError) -> Result<CommandResult, MetadataError> {
     if skip {
         Ok(CommandResult::Skipped)

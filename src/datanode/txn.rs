@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use super::{DataNode, DataNodeError};
 use crate::catalog::scheme::route;
 use crate::catalog::{DatabaseDef, TableDef, DIMENSION_PARTITION};
-use crate::controller::metadata::{Command, CommandResult, TableVersion};
+use crate::controller::metadata::{now_ms, Command, CommandResult, TableVersion};
 use crate::storage::index::PREPARED_VERSION;
 use crate::storage::{
     write_parquet, DataFileRef, PreparedTxn, RemovedFile, StagedFile, StorageError, TableKey,
@@ -346,11 +346,4 @@ impl Drop for WriteTxn {
             handle.spawn(cleanup);
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

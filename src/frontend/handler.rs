@@ -164,22 +164,7 @@ impl Connection {
                     _ => None,
                 };
                 let schema = rename(&schema, names.as_deref());
-                let stream = Box::pin(
-                    datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
-                        schema.clone(),
-                        futures::StreamExt::map(stream, {
-                            let schema = schema.clone();
-                            move |b| {
-                                b.and_then(|b| {
-                                    Ok(arrow::array::RecordBatch::try_new(
-                                        schema.clone(),
-                                        b.columns().to_vec(),
-                                    )?)
-                                })
-                            }
-                        }),
-                    ),
-                );
+                // Only the RowDescription carries the names; the rows are encoded by position.
                 Response::Query(
                     query_response(&schema, stream, format)
                         .map_err(|e| QueryError::other("XX000", e.to_string()))?,

@@ -14,20 +14,6 @@ use super::table::PorpoiseTable;
 use crate::controller::metadata::MetadataError;
 use crate::datanode::DataNode;
 
-fn error_db(e: &MetadataError) -> &str {
-    match e {
-        MetadataError::TableNotFound { db, .. } | MetadataError::DatabaseNotFound(db) => db,
-        _ => "",
-    }
-}
-
-fn error_table(e: &MetadataError) -> &str {
-    match e {
-        MetadataError::TableNotFound { table, .. } => table,
-        _ => "",
-    }
-}
-
 /// The schema every session starts in. It holds no tables: tables live in databases.
 pub const PUBLIC: &str = "public";
 
@@ -168,13 +154,20 @@ impl TableFunctionImpl for LoadTable {
                 "loadTable expects two string arguments: loadTable('dfs://db', 'table')"
             );
         }
-        let metadata = self.node.controller().metadata();
-        let error = if metadata.databases.contains_key(&db) {
+        if let Some(provider) = table_provider(&self.node, &db, &table) {
+            return Ok(provider);
+        }
+        let error = if self
+            .node
+            .controller()
+            .metadata()
+            .databases
+            .contains_key(&db)
+        {
             MetadataError::TableNotFound { db, table }
         } else {
             MetadataError::DatabaseNotFound(db)
         };
-        table_provider(&self.node, error_db(&error), error_table(&error))
-            .ok_or_else(|| DataFusionError::External(Box::new(error)))
+        Err(DataFusionError::External(Box::new(error)))
     }
 }

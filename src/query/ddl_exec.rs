@@ -9,7 +9,7 @@ use super::literal::Literal;
 use super::{QueryError, Session};
 use crate::catalog::types::TypeError;
 use crate::catalog::{ColumnDef, ColumnType, DatabaseDef, KeyValue, PartitionLevel, TableDef};
-use crate::controller::metadata::{Command, CommandResult};
+use crate::controller::metadata::{now_ms, Command, CommandResult};
 
 /// Runs one DDL statement; returns its command tag.
 pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, QueryError> {
@@ -378,11 +378,4 @@ fn table_def(
         def.partition_columns.push(c.name.clone());
     }
     Ok(def)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
