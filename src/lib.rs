@@ -24,11 +24,13 @@
 //! it; the `porpoise-functions` crate imports nothing from this crate.
 
 pub mod catalog;
+pub mod cluster;
 pub mod config;
 pub mod controller;
 pub mod datanode;
 pub mod fault;
 pub mod frontend;
 pub mod query;
+pub mod rpc;
 pub mod standalone;
 pub mod storage;

@@ -6,6 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use porpoise::catalog::NewValuePolicy;
+use porpoise::cluster::controller::ControllerNode;
+use porpoise::cluster::datanode::DataNodeProcess;
+use porpoise::cluster::NodeOptions;
+use porpoise::config::cluster::ClusterConfig;
 use porpoise::config::StandaloneFile;
 use porpoise::datanode::DataNodeOptions;
 use porpoise::standalone::{Standalone, StandaloneOptions};
@@ -40,6 +44,33 @@ enum Command {
         /// Rows whose VALUE partition does not exist yet: add, fail or skip [default: add].
         #[arg(long = "new-value-partition-policy")]
         new_value_policy: Option<NewValuePolicy>,
+    },
+    /// Every node of a cluster directory (`controller.cfg`, `cluster.nodes`, `cluster.cfg`)
+    /// as child processes; Ctrl-C stops them all.
+    Up {
+        /// The cluster directory, e.g. `config/master`.
+        dir: PathBuf,
+        /// Where the nodes keep their files (`<home>/<alias>/`) [default: ./porpoise-data].
+        #[arg(long)]
+        home: Option<PathBuf>,
+    },
+    /// One controller of a cluster directory.
+    Controller {
+        dir: PathBuf,
+        /// The controller's alias in `cluster.nodes`.
+        #[arg(long)]
+        alias: String,
+        #[arg(long)]
+        home: Option<PathBuf>,
+    },
+    /// One data node of a cluster directory.
+    Datanode {
+        dir: PathBuf,
+        /// The data node's alias in `cluster.nodes`.
+        #[arg(long)]
+        alias: String,
+        #[arg(long)]
+        home: Option<PathBuf>,
     },
 }
 
@@ -112,6 +143,40 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 home.display()
             );
             server.run(shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Up { dir, home } => {
+            let config = ClusterConfig::read_dir(&dir)?;
+            let home = home.unwrap_or_else(|| PathBuf::from("./porpoise-data"));
+            porpoise::cluster::up::up(&config, &home, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Controller { dir, alias, home } => {
+            let options = NodeOptions {
+                config: ClusterConfig::read_dir(&dir)?,
+                alias,
+                home: home.unwrap_or_else(|| PathBuf::from("./porpoise-data")),
+            };
+            let node = ControllerNode::start(options.clone()).await?;
+            println!(
+                "porpoise controller {} listening on {}",
+                options.alias, node.addr
+            );
+            node.run(shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Datanode { dir, alias, home } => {
+            let options = NodeOptions {
+                config: ClusterConfig::read_dir(&dir)?,
+                alias,
+                home: home.unwrap_or_else(|| PathBuf::from("./porpoise-data")),
+            };
+            let node = DataNodeProcess::start(options.clone()).await?;
+            println!(
+                "porpoise datanode {} listening on {}",
+                options.alias, node.addr
+            );
+            node.run(shutdown_signal()).await?;
             Ok(())
         }
     }

@@ -69,7 +69,8 @@ impl Standalone {
             source,
         })?;
         let controller = Arc::new(
-            RaftController::open(&options.home.join("controller"), 1, addr.to_string()).await?,
+            RaftController::open_single(&options.home.join("controller"), 1, addr.to_string())
+                .await?,
         );
         if controller.metadata().users.is_empty() {
             let (name, password) = DEFAULT_ADMIN;
@@ -84,8 +85,14 @@ impl Standalone {
             }
         }
         let client: Arc<dyn ControllerClient> = controller.clone();
-        let node =
-            DataNode::open(1, &options.home.join("datanode"), client, options.datanode).await?;
+        let node = DataNode::open(
+            1,
+            &options.home.join("datanode"),
+            client,
+            Arc::default(),
+            options.datanode,
+        )
+        .await?;
         let engine = Engine::new(node.clone())?;
         Ok(Standalone {
             controller,

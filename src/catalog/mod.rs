@@ -35,6 +35,29 @@ pub struct DatabaseDef {
     pub engine: String,
     pub owner: String,
     pub created_ms: i64,
+    /// The data nodes its partitions are spread over, set by the controller when the database
+    /// is created (every data node of the cluster then). Empty: the only data node (a
+    /// standalone server).
+    #[serde(default)]
+    pub placement: Vec<NodeId>,
+}
+
+impl DatabaseDef {
+    /// The data node that owns `partition`, or `None` when the database has no placement
+    /// (everything is local). The choice is a stable hash of the partition name, so every
+    /// node computes the same owner without asking.
+    pub fn owner(&self, partition: &str) -> Option<NodeId> {
+        if self.placement.is_empty() {
+            return None;
+        }
+        // FNV-1a: stable across builds and platforms, unlike std's hasher.
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in partition.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        Some(self.placement[(h % self.placement.len() as u64) as usize])
+    }
 }
 
 fn default_engine() -> String {

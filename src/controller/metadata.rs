@@ -32,7 +32,42 @@ pub struct Metadata {
     pub last_tid: u64,
     /// The last database/table id handed out (ids double as PostgreSQL oids, above 16384).
     pub last_object_id: u32,
+    /// The raft log index of the last entry applied: a replica of the metadata (a data node's
+    /// copy) is at least as new as a write whose index is at most this.
+    #[serde(default)]
+    pub version: u64,
+    /// The cluster's data nodes by alias, as configured in `cluster.nodes`.
+    #[serde(default)]
+    pub nodes: BTreeMap<String, NodeInfo>,
+    /// The last data node id handed out.
+    #[serde(default)]
+    pub last_node_id: NodeId,
+    /// Recent results of [`Command::Once`] requests, by client, so a retried request is
+    /// answered without being applied twice.
+    #[serde(default)]
+    pub sessions: BTreeMap<u64, ClientSession>,
 }
+
+/// A data node of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub id: NodeId,
+    pub alias: String,
+    /// `host:port`: pgwire, Arrow Flight and HTTP on one port.
+    pub addr: String,
+}
+
+/// The requests of one client whose answers it may not have received yet.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientSession {
+    /// Answers by request sequence number.
+    pub results: BTreeMap<u64, CommandResult>,
+    /// `Metadata::version` when the client last wrote; the oldest sessions are evicted first.
+    pub touched: u64,
+}
+
+/// At most this many client sessions are remembered.
+const MAX_SESSIONS: usize = 1024;
 
 /// A database with its tables.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,6 +93,10 @@ pub struct TxnMeta {
     pub coordinator: NodeId,
     pub state: TxnState,
     pub begun_ms: i64,
+    /// Participants of a committed transaction that have not yet published it; the
+    /// transaction is forgotten when none is left.
+    #[serde(default)]
+    pub pending: BTreeSet<NodeId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,10 +169,32 @@ pub enum Command {
         now_ms: i64,
         ended: Vec<u64>,
     },
-    /// The commit point of a transaction.
+    /// The commit point of a transaction. `participants` are the data nodes holding its
+    /// prepared files (the coordinator alone when empty).
     CommitTxn {
         tid: u64,
         tables: Vec<TableVersion>,
+        #[serde(default)]
+        participants: Vec<NodeId>,
+    },
+    /// Participants that have published a committed transaction.
+    Published {
+        tid: u64,
+        nodes: Vec<NodeId>,
+    },
+    /// Registers the data nodes of `cluster.nodes` (alias, address); known aliases keep their
+    /// id, new ones get the next id.
+    SyncNodes {
+        datanodes: Vec<(String, String)>,
+    },
+    /// A request that may be retried: applied once, answered from the session afterwards.
+    /// `acked_below` is the client's lowest request still waiting for its answer: answers
+    /// below it are dropped.
+    Once {
+        client: u64,
+        seq: u64,
+        acked_below: u64,
+        cmd: Box<Command>,
     },
     /// Forgets active transactions (aborts them) or committed ones (ends them).
     EndTxns {
@@ -231,10 +292,55 @@ impl MetadataError {
 impl Metadata {
     /// Applies one committed command. Deterministic.
     pub fn apply(&mut self, cmd: &Command) -> CommandResult {
+        if let Command::Once {
+            client,
+            seq,
+            acked_below,
+            cmd,
+        } = cmd
+        {
+            return self.apply_once(*client, *seq, *acked_below, cmd);
+        }
         match self.try_apply(cmd) {
             Ok(r) => r,
             Err(e) => CommandResult::Err(e),
         }
+    }
+
+    fn apply_once(
+        &mut self,
+        client: u64,
+        seq: u64,
+        acked_below: u64,
+        cmd: &Command,
+    ) -> CommandResult {
+        let version = self.version;
+        if let Some(session) = self.sessions.get_mut(&client) {
+            session.results.retain(|s, _| *s >= acked_below);
+            session.touched = version;
+            if let Some(r) = session.results.get(&seq) {
+                return r.clone();
+            }
+            if seq < acked_below {
+                // The client has its answer already; this is a stale copy.
+                return CommandResult::Skipped;
+            }
+        }
+        let result = self.apply(cmd);
+        if !self.sessions.contains_key(&client) && self.sessions.len() >= MAX_SESSIONS {
+            if let Some(oldest) = self
+                .sessions
+                .iter()
+                .min_by_key(|(id, s)| (s.touched, **id))
+                .map(|(id, _)| *id)
+            {
+                self.sessions.remove(&oldest);
+            }
+        }
+        let session = self.sessions.entry(client).or_default();
+        session.touched = version;
+        session.results.insert(seq, result.clone());
+        result
     }
 
     fn try_apply(&mut self, cmd: &Command) -> Result<CommandResult, MetadataError> {
@@ -250,6 +356,9 @@ impl Metadata {
                 }
                 let mut def = def.clone();
                 def.id = self.next_object_id();
+                let mut placement: Vec<NodeId> = self.nodes.values().map(|n| n.id).collect();
+                placement.sort_unstable();
+                def.placement = placement;
                 self.databases.insert(
                     def.name.clone(),
                     DatabaseMeta {
@@ -394,11 +503,16 @@ impl Metadata {
                         coordinator: *coordinator,
                         state: TxnState::Active,
                         begun_ms: *now_ms,
+                        pending: BTreeSet::new(),
                     },
                 );
                 return Ok(CommandResult::Tid(self.last_tid));
             }
-            Command::CommitTxn { tid, tables } => {
+            Command::CommitTxn {
+                tid,
+                tables,
+                participants,
+            } => {
                 match self.txns.get(tid) {
                     Some(t) if t.state == TxnState::Active => {}
                     _ => return Err(MetadataError::TxnNotActive(*tid)),
@@ -419,7 +533,42 @@ impl Metadata {
                 }
                 if let Some(t) = self.txns.get_mut(tid) {
                     t.state = TxnState::Committed;
+                    t.pending = participants.iter().copied().collect();
                 }
+            }
+            Command::Published { tid, nodes } => {
+                if let Some(t) = self.txns.get_mut(tid) {
+                    if t.state == TxnState::Committed {
+                        for n in nodes {
+                            t.pending.remove(n);
+                        }
+                        if t.pending.is_empty() {
+                            self.txns.remove(tid);
+                        }
+                    }
+                }
+            }
+            Command::SyncNodes { datanodes } => {
+                for (alias, addr) in datanodes {
+                    match self.nodes.get_mut(alias) {
+                        Some(n) => n.addr = addr.clone(),
+                        None => {
+                            self.last_node_id += 1;
+                            self.nodes.insert(
+                                alias.clone(),
+                                NodeInfo {
+                                    id: self.last_node_id,
+                                    alias: alias.clone(),
+                                    addr: addr.clone(),
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+            Command::Once { cmd, .. } => {
+                // Only reachable when nested; `apply` handles the outer one.
+                return Ok(self.apply(cmd));
             }
             Command::EndTxns { tids } => {
                 for tid in tids {
@@ -500,6 +649,11 @@ impl Metadata {
     pub fn table(&self, db: &str, table: &str) -> Option<(&DatabaseDef, &TableDef)> {
         let d = self.databases.get(db)?;
         d.tables.get(table).map(|t| (&d.def, t))
+    }
+
+    /// A data node by id.
+    pub fn node(&self, id: NodeId) -> Option<&NodeInfo> {
+        self.nodes.values().find(|n| n.id == id)
     }
 
     /// Transactions of `coordinator` still active, e.g. to abort after a restart.

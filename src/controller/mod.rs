@@ -3,5 +3,8 @@
 //! Only metadata goes through raft, never row data.
 
 pub mod client;
+pub mod feed;
 pub mod metadata;
 pub mod raft;
+pub mod remote;
+pub mod service;

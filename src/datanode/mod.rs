@@ -16,21 +16,24 @@
 //! lock, so two of them never replace the same files; appends need no lock.
 
 mod compaction;
+mod staging;
 mod txn;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::catalog::{NewValuePolicy, NodeId};
+use crate::catalog::{NewValuePolicy, NodeId, TableDef};
 use crate::controller::client::ControllerClient;
 use crate::controller::metadata::{Command, Metadata, TxnState};
 use crate::controller::raft::ControllerError;
+use crate::rpc::client::Peers;
 use crate::storage::{FileIndex, StorageError, TableFiles, TableKey};
 
 pub use compaction::read_as;
-pub use txn::WriteTxn;
+pub use staging::{StagedCounts, Staging};
+pub use txn::{PrepareReply, StageRequest, TidRequest, WriteTxn, ABORT, PREPARE, PUBLISH};
 
 /// Errors of the data node.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +54,21 @@ pub enum DataNodeError {
     Protocol(&'static str),
     #[error("background task failed: {0}")]
     Task(String),
+    #[error("data node {0} is not known to the controller")]
+    UnknownNode(NodeId),
+    #[error(transparent)]
+    Rpc(Box<crate::rpc::RpcError>),
+    #[error("data node {node} at {addr} lost rows of the transaction (sent {sent_rows}, it holds {staged_rows}); it probably restarted")]
+    ParticipantLost {
+        node: NodeId,
+        addr: String,
+        sent_rows: u64,
+        staged_rows: u64,
+    },
+    #[error("partition {partition} of \"{db}\" belongs to another data node")]
+    Misrouted { db: String, partition: String },
+    #[error("this data node's metadata did not reach version {0} in time")]
+    Stale(u64),
 }
 
 impl DataNodeError {
@@ -65,10 +83,27 @@ impl DataNodeError {
             DataNodeError::Route(_) => "23514",
             DataNodeError::NotNull { .. } => "23502",
             DataNodeError::TableGone { .. } => "40001",
-            DataNodeError::Protocol(_) | DataNodeError::Task(_) => "XX000",
+            DataNodeError::Protocol(_)
+            | DataNodeError::Task(_)
+            | DataNodeError::UnknownNode(_)
+            | DataNodeError::Misrouted { .. } => "XX000",
+            DataNodeError::Rpc(e) => match e.sqlstate() {
+                "08006" => "08006",
+                "08P01" => "08P01",
+                "40001" => "40001",
+                "23514" => "23514",
+                "23502" => "23502",
+                "42501" => "42501",
+                "57P03" => "57P03",
+                _ => "XX000",
+            },
+            DataNodeError::ParticipantLost { .. } | DataNodeError::Stale(_) => "40001",
         }
     }
 }
+
+/// How often decided transactions are settled (see [`DataNode::resolve`]).
+const RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Tunables of a data node.
 #[derive(Clone, Debug)]
@@ -105,6 +140,12 @@ pub struct DataNode {
     /// Published transactions whose outcome the controller may forget (sent with the next
     /// `BeginTxn`).
     ended: Mutex<Vec<u64>>,
+    /// Clients of the other nodes.
+    pub(crate) peers: Arc<Peers>,
+    /// Transactions coordinated elsewhere that stage rows here, until prepared.
+    remote_txns: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<Staging>>>>,
+    /// Others' committed transactions waiting for this node at the last resolve pass.
+    seen_committed: Mutex<BTreeSet<u64>>,
 }
 
 impl std::fmt::Debug for DataNode {
@@ -124,6 +165,7 @@ impl DataNode {
         id: NodeId,
         home: &Path,
         controller: Arc<dyn ControllerClient>,
+        peers: Arc<Peers>,
         options: DataNodeOptions,
     ) -> Result<Arc<Self>, DataNodeError> {
         let index = Arc::new(FileIndex::open(home)?);
@@ -135,10 +177,14 @@ impl DataNode {
             options,
             rewrite_locks: Mutex::new(HashMap::new()),
             ended: Mutex::new(Vec::new()),
+            peers,
+            remote_txns: Mutex::new(HashMap::new()),
+            seen_committed: Mutex::new(BTreeSet::new()),
         });
         node.recover().await?;
         node.collect_garbage(&node.controller.metadata())?;
         tokio::spawn(Self::watch_metadata(Arc::downgrade(&node)));
+        tokio::spawn(Self::resolve_periodically(Arc::downgrade(&node)));
         tokio::spawn(compaction::run(Arc::downgrade(&node)));
         Ok(node)
     }
@@ -151,32 +197,82 @@ impl DataNode {
                 coordinator: self.id,
             })
             .await?;
-        let metadata = self.controller.metadata();
-        let mut ended = Vec::new();
-        for txn in self.index.prepared()? {
-            let committed = metadata
-                .txns
-                .get(&txn.tid)
-                .is_some_and(|t| t.state == TxnState::Committed);
-            if committed {
-                tracing::info!(
-                    tid = txn.tid,
-                    "publishing transaction committed before a crash"
-                );
-                self.index.publish(txn.tid)?;
-                ended.push(txn.tid);
-            } else {
-                tracing::info!(tid = txn.tid, "discarding transaction that did not commit");
-                self.index.discard(txn.tid, &[])?;
-            }
-        }
+        self.resolve(&self.controller.metadata(), true).await?;
         let orphans = self.index.remove_orphans()?;
         if orphans > 0 {
             tracing::info!(orphans, "removed data files of unfinished transactions");
         }
-        if !ended.is_empty() {
+        Ok(())
+    }
+
+    /// Settles this node's prepared transactions that the controller has decided: publishes
+    /// the committed ones and discards those it no longer knows (aborted). A running node
+    /// leaves its own transactions, and for one pass others' just-committed ones, to their
+    /// coordinator, which publishes them in the same breath as the commit; a transaction
+    /// still waiting for this node on the next pass is settled here. At `startup` everything
+    /// decided is settled at once.
+    async fn resolve(&self, metadata: &Metadata, startup: bool) -> Result<(), DataNodeError> {
+        let waiting: BTreeSet<u64> = metadata
+            .txns
+            .iter()
+            .filter(|(_, t)| t.state == TxnState::Committed)
+            .filter(|(_, t)| {
+                if startup {
+                    // Empty `pending`: committed before participants were recorded.
+                    t.pending.contains(&self.id)
+                        || (t.pending.is_empty() && t.coordinator == self.id)
+                } else {
+                    t.pending.contains(&self.id) && t.coordinator != self.id
+                }
+            })
+            .map(|(tid, _)| *tid)
+            .collect();
+        let ripe = if startup {
+            waiting
+        } else {
+            let mut seen = self
+                .seen_committed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let ripe = waiting.intersection(&seen).copied().collect();
+            *seen = waiting;
+            ripe
+        };
+        let mut published = Vec::new();
+        let mut prepared = BTreeSet::new();
+        for txn in self.index.prepared()? {
+            prepared.insert(txn.tid);
+            match metadata.txns.get(&txn.tid) {
+                Some(_) if ripe.contains(&txn.tid) => {
+                    tracing::info!(tid = txn.tid, "publishing a committed transaction");
+                    self.index.publish(txn.tid)?;
+                    published.push(txn.tid);
+                }
+                Some(_) => {}
+                None if txn.tid <= metadata.last_tid => {
+                    tracing::info!(
+                        tid = txn.tid,
+                        "discarding a transaction that did not commit"
+                    );
+                    self.index.discard(txn.tid, &[])?;
+                }
+                // Begun after this copy of the metadata: too early to tell.
+                None => {}
+            }
+        }
+        // Waiting for this node, which published it already (the answer was lost).
+        published.extend(ripe.iter().filter(|tid| !prepared.contains(tid)));
+        // Stagings of transactions the controller forgot (their coordinator gave up).
+        self.remote_txns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|tid, _| metadata.txns.contains_key(tid) || *tid > metadata.last_tid);
+        for tid in published {
             self.controller
-                .write(Command::EndTxns { tids: ended })
+                .write(Command::Published {
+                    tid,
+                    nodes: vec![self.id],
+                })
                 .await?;
         }
         Ok(())
@@ -208,6 +304,112 @@ impl DataNode {
                 tracing::warn!(error = %e, "garbage collection failed");
             }
         }
+    }
+
+    /// Settles decided transactions once a second (see [`resolve`](Self::resolve)).
+    async fn resolve_periodically(node: std::sync::Weak<DataNode>) {
+        let mut tick = tokio::time::interval(RESOLVE_INTERVAL);
+        loop {
+            tick.tick().await;
+            let Some(node) = node.upgrade() else { return };
+            let metadata = node.controller.metadata();
+            if node.has_undecided(&metadata) {
+                if let Err(e) = node.resolve(&metadata, false).await {
+                    tracing::warn!(error = %e, "cannot resolve prepared transactions");
+                }
+            }
+        }
+    }
+
+    /// Whether some prepared or staged transaction of another coordinator may have been
+    /// decided (cheap: checked on every metadata change).
+    fn has_undecided(&self, metadata: &Metadata) -> bool {
+        let staged = !self
+            .remote_txns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        let waiting = metadata
+            .txns
+            .values()
+            .any(|t| t.state == TxnState::Committed && t.pending.contains(&self.id));
+        staged || waiting || self.index.has_prepared()
+    }
+
+    /// The staging of a transaction coordinated by another node (created on first use).
+    pub fn remote_staging(
+        self: &Arc<Self>,
+        tid: u64,
+        table: &TableDef,
+    ) -> Arc<tokio::sync::Mutex<Staging>> {
+        let mut remote = self.remote_txns.lock().unwrap_or_else(|e| e.into_inner());
+        remote
+            .entry(tid)
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Mutex::new(Staging::new(
+                    self.clone(),
+                    tid,
+                    table.clone(),
+                )))
+            })
+            .clone()
+    }
+
+    /// Prepares a transaction coordinated elsewhere (`dn.prepare`).
+    pub async fn prepare_remote(&self, tid: u64) -> Result<PrepareReply, DataNodeError> {
+        let staging = self
+            .remote_txns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&tid);
+        let Some(staging) = staging else {
+            return Ok(PrepareReply {
+                counts: StagedCounts::default(),
+                prepared: false,
+            });
+        };
+        let mut staging = staging.lock().await;
+        let prepared = staging.prepare().await?;
+        Ok(PrepareReply {
+            counts: staging.counts(),
+            prepared,
+        })
+    }
+
+    /// Publishes a prepared transaction (`dn.publish`); idempotent.
+    pub fn publish_remote(&self, tid: u64) -> Result<(), DataNodeError> {
+        Ok(self.index.publish(tid)?)
+    }
+
+    /// Drops a transaction coordinated elsewhere (`dn.abort`), prepared or not.
+    pub fn abort_remote(&self, tid: u64) -> Result<(), DataNodeError> {
+        self.remote_txns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&tid);
+        Ok(self.index.discard(tid, &[])?)
+    }
+
+    /// Waits until this node's metadata is at least `version` (rows routed by a coordinator
+    /// are routed here by the same partition domains).
+    pub async fn wait_version(&self, version: u64) -> Result<Arc<Metadata>, DataNodeError> {
+        let mut rx = self.controller.subscribe();
+        let reached = tokio::time::timeout(
+            Duration::from_secs(10),
+            rx.wait_for(|m| m.version >= version),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        if reached {
+            Ok(self.controller.metadata())
+        } else {
+            Err(DataNodeError::Stale(version))
+        }
+    }
+
+    /// The peers this node calls.
+    pub fn peers(&self) -> &Arc<Peers> {
+        &self.peers
     }
 
     /// The controller this node uses.

@@ -1,28 +1,74 @@
-//! A write transaction on one table: route rows to partitions, stage them as Parquet files in
-//! the background while more rows arrive, then prepare, commit through the controller and
-//! publish. Dropping a transaction that was not committed discards everything it staged.
+//! A write transaction on one table, run by the data node the client is connected to (the
+//! coordinator): route rows to partitions, stage each partition's rows on the data node that
+//! owns it ([`Staging`] here, or a remote one fed over Arrow Flight `do_put`), then
+//! 1. prepare every participant (each records its files durably as prepared),
+//! 2. commit the `tid` through the controller's raft log: **the commit point**,
+//! 3. tell every participant to publish.
+//!
+//! A participant that misses step 3 (it was down) publishes on its own once it sees the
+//! transaction committed in the metadata; one that holds a prepared transaction the
+//! controller no longer knows discards it. Dropping a transaction before commit aborts it.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::array::{Array, RecordBatch};
-use arrow::datatypes::SchemaRef;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::FlightDescriptor;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::staging::{StagedCounts, Staging};
 use super::{DataNode, DataNodeError};
 use crate::catalog::scheme::route;
-use crate::catalog::{DatabaseDef, TableDef, DIMENSION_PARTITION};
+use crate::catalog::{DatabaseDef, NodeId, TableDef, DIMENSION_PARTITION};
 use crate::controller::metadata::{now_ms, Command, CommandResult, TableVersion};
-use crate::storage::index::PREPARED_VERSION;
-use crate::storage::{
-    write_parquet, DataFileRef, PreparedTxn, RemovedFile, StagedFile, StorageError, TableKey,
-};
+use crate::rpc::{decode, encode, RemoteError, RpcError};
 
-type Pending = JoinHandle<Result<StagedFile, StorageError>>;
+/// Action names of the participant calls.
+pub const PREPARE: &str = "dn.prepare";
+pub const PUBLISH: &str = "dn.publish";
+pub const ABORT: &str = "dn.abort";
 
-/// At most this many files' worth of rows are buffered, and at most this many files are being
-/// encoded, per transaction.
-const MAX_BUFFERED_FILES: usize = 4;
+/// How long a participant call may take (preparing waits for the last files to be written).
+const PARTICIPANT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The descriptor of a `do_put` carrying a transaction's rows for one owner.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StageRequest {
+    pub tid: u64,
+    pub db: String,
+    pub table: String,
+    pub table_id: u32,
+    pub generation: u64,
+    /// The owner waits until its metadata is at least this new before routing the rows.
+    pub min_version: u64,
+}
+
+/// `dn.prepare`, `dn.publish`, `dn.abort`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TidRequest {
+    pub tid: u64,
+}
+
+/// The answer to `dn.prepare`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PrepareReply {
+    pub counts: StagedCounts,
+    pub prepared: bool,
+}
+
+/// Rows on their way to a remote owner.
+struct RemotePart {
+    addr: String,
+    sent: StagedCounts,
+    tx: Option<mpsc::Sender<RecordBatch>>,
+    put: Option<JoinHandle<Result<Vec<Bytes>, RpcError>>>,
+}
 
 /// An open write transaction. See the module documentation.
 pub struct WriteTxn {
@@ -30,16 +76,11 @@ pub struct WriteTxn {
     tid: u64,
     db: DatabaseDef,
     table: TableDef,
-    key: TableKey,
-    physical: SchemaRef,
-    buffers: HashMap<String, (Vec<RecordBatch>, usize)>,
-    buffered_rows: usize,
-    pending: Vec<Pending>,
-    staged: Vec<StagedFile>,
-    removes: Vec<RemovedFile>,
-    seq: u32,
+    local: Staging,
+    remotes: BTreeMap<NodeId, RemotePart>,
     rows: u64,
-    finished: bool,
+    local_prepared: bool,
+    done: bool,
 }
 
 impl WriteTxn {
@@ -68,22 +109,16 @@ impl WriteTxn {
         let CommandResult::Tid(tid) = result else {
             return Err(DataNodeError::Protocol("BeginTxn"));
         };
-        let physical = tdef.physical_schema();
         Ok(WriteTxn {
-            key: (tdef.id, tdef.generation),
+            local: Staging::new(node.clone(), tid, tdef.clone()),
             node,
             tid,
             db: dbdef,
             table: tdef,
-            physical,
-            buffers: HashMap::new(),
-            buffered_rows: 0,
-            pending: Vec::new(),
-            staged: Vec::new(),
-            removes: Vec::new(),
-            seq: 0,
+            remotes: BTreeMap::new(),
             rows: 0,
-            finished: false,
+            local_prepared: false,
+            done: false,
         })
     }
 
@@ -105,6 +140,11 @@ impl WriteTxn {
         self.rows
     }
 
+    /// The data node owning `partition` when it is not this one.
+    pub fn remote_owner(&self, partition: &str) -> Option<NodeId> {
+        self.db.owner(partition).filter(|o| *o != self.node.id)
+    }
+
     /// Adds rows, given in the table's logical schema (`TableDef::logical_schema`).
     pub async fn append(&mut self, batch: RecordBatch) -> Result<(), DataNodeError> {
         if batch.num_rows() == 0 {
@@ -119,7 +159,7 @@ impl WriteTxn {
         }
         if self.table.is_dimension() {
             self.rows += batch.num_rows() as u64;
-            return self.buffer(DIMENSION_PARTITION.to_string(), batch).await;
+            return self.add(DIMENSION_PARTITION.to_string(), batch).await;
         }
         let columns = self.table.partition_column_indices();
         let names = self.table.partition_columns.clone();
@@ -128,7 +168,7 @@ impl WriteTxn {
         let levels = self.current_levels();
         let mut routing = route(&levels, &columns, &names, &batch, policy)?;
         if !routing.new_values.is_empty() {
-            let mut by_level: HashMap<usize, Vec<_>> = HashMap::new();
+            let mut by_level: BTreeMap<usize, Vec<_>> = BTreeMap::new();
             for (level, value) in std::mem::take(&mut routing.new_values) {
                 by_level.entry(level).or_default().push(value);
             }
@@ -149,9 +189,16 @@ impl WriteTxn {
         }
         for part in routing.parts {
             self.rows += part.batch.num_rows() as u64;
-            self.buffer(part.partition, part.batch).await?;
+            self.add(part.partition, part.batch).await?;
         }
         Ok(())
+    }
+
+    async fn add(&mut self, partition: String, batch: RecordBatch) -> Result<(), DataNodeError> {
+        match self.remote_owner(&partition) {
+            None => self.local.add(partition, batch).await,
+            Some(owner) => self.send(owner, batch).await,
+        }
     }
 
     fn current_levels(&self) -> Vec<crate::catalog::PartitionLevel> {
@@ -164,186 +211,275 @@ impl WriteTxn {
             .unwrap_or_else(|| self.db.levels.clone())
     }
 
-    /// Replaces the published files `old` of `partition` with `rows` (logical schema; may be
-    /// empty). The caller holds the table's rewrite lock.
+    /// The participant entry of a remote owner.
+    fn remote(&mut self, owner: NodeId) -> Result<&mut RemotePart, DataNodeError> {
+        if !self.remotes.contains_key(&owner) {
+            let addr = self
+                .node
+                .controller
+                .metadata()
+                .node(owner)
+                .map(|n| n.addr.clone())
+                .ok_or(DataNodeError::UnknownNode(owner))?;
+            self.remotes.insert(
+                owner,
+                RemotePart {
+                    addr,
+                    sent: StagedCounts::default(),
+                    tx: None,
+                    put: None,
+                },
+            );
+        }
+        Ok(self.remotes.get_mut(&owner).expect("inserted above"))
+    }
+
+    /// The address of a remote owner taking part in the transaction through a rewrite the
+    /// caller sends it (`q.rewrite`); counted so the prepare step can check it arrived.
+    pub fn remote_rewrite(&mut self, owner: NodeId) -> Result<String, DataNodeError> {
+        let part = self.remote(owner)?;
+        part.sent.rewrites += 1;
+        Ok(part.addr.clone())
+    }
+
+    /// Streams rows to a remote owner; the `do_put` starts with the first batch.
+    async fn send(&mut self, owner: NodeId, batch: RecordBatch) -> Result<(), DataNodeError> {
+        let request = StageRequest {
+            tid: self.tid,
+            db: self.db.name.clone(),
+            table: self.table.name.clone(),
+            table_id: self.table.id,
+            generation: self.table.generation,
+            min_version: self.node.controller.metadata().version,
+        };
+        let schema = self.table.logical_schema();
+        let peers = self.node.peers.clone();
+        let part = self.remote(owner)?;
+        if part.tx.is_none() {
+            let (tx, rx) = mpsc::channel::<RecordBatch>(4);
+            let descriptor = FlightDescriptor::new_cmd(encode(&request).map_err(rpc)?);
+            let data = FlightDataEncoderBuilder::new()
+                .with_schema(relaxed(&schema))
+                .with_flight_descriptor(Some(descriptor))
+                .build(tokio_stream(rx).map(Ok));
+            let addr = part.addr.clone();
+            part.put = Some(tokio::spawn(async move { peers.put(&addr, data).await }));
+            part.tx = Some(tx);
+        }
+        part.sent.rows += batch.num_rows() as u64;
+        let sent = match &part.tx {
+            Some(tx) => tx.send(batch).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            // The stream ended early: its error says why.
+            return Err(Self::finish_put(part).await.err().unwrap_or_else(|| {
+                DataNodeError::Task("the row stream to a data node ended early".into())
+            }));
+        }
+        Ok(())
+    }
+
+    /// Closes a remote owner's row stream and checks its answer.
+    async fn finish_put(part: &mut RemotePart) -> Result<(), DataNodeError> {
+        part.tx = None;
+        let Some(put) = part.put.take() else {
+            return Ok(());
+        };
+        let answers = put
+            .await
+            .map_err(|e| DataNodeError::Task(e.to_string()))?
+            .map_err(rpc)?;
+        for a in answers {
+            let r: Result<StagedCounts, RemoteError> = decode(&a).map_err(rpc)?;
+            r.map_err(|e| rpc(RpcError::Remote(e)))?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the published files `old` of a partition this node owns with `rows` (logical
+    /// schema; may be empty). The caller holds the table's rewrite lock.
     pub async fn rewrite(
         &mut self,
         partition: &str,
-        old: &[DataFileRef],
+        old: &[crate::storage::DataFileRef],
         rows: Vec<RecordBatch>,
     ) -> Result<(), DataNodeError> {
-        for f in old {
-            self.removes.push(RemovedFile {
-                table: self.key,
-                partition: partition.to_string(),
-                name: f.record.name.clone(),
-            });
-        }
-        for b in rows.into_iter().filter(|b| b.num_rows() > 0) {
-            self.buffer(partition.to_string(), b).await?;
-        }
-        Ok(())
+        self.local.rewrite(partition, old, rows).await
     }
 
-    /// Buffers rows of a partition; writes a file when a partition has a file's worth of rows.
-    /// Memory stays bounded however many partitions a statement touches and however fast rows
-    /// arrive: when too many rows are buffered the largest buffer is written early, and when
-    /// too many files are being encoded the statement waits for the oldest.
-    async fn buffer(
-        &mut self,
-        partition: String,
-        logical: RecordBatch,
-    ) -> Result<(), DataNodeError> {
-        let physical = RecordBatch::try_new(self.physical.clone(), logical.columns().to_vec())
-            .map_err(|e| DataNodeError::Task(format!("batch does not match the table: {e}")))?;
-        let file_rows = self.node.options.file_rows;
-        self.buffered_rows += physical.num_rows();
-        let entry = self.buffers.entry(partition.clone()).or_default();
-        entry.1 += physical.num_rows();
-        entry.0.push(physical);
-        let full = if entry.1 >= file_rows {
-            Some(partition)
-        } else if self.buffered_rows > MAX_BUFFERED_FILES * file_rows {
-            self.buffers
-                .iter()
-                .max_by_key(|(_, (_, rows))| *rows)
-                .map(|(p, _)| p.clone())
-        } else {
-            None
-        };
-        if let Some(partition) = full {
-            let (batches, rows) = self.buffers.remove(&partition).unwrap_or_default();
-            self.buffered_rows -= rows;
-            self.spawn_write(partition, batches);
-        }
-        while self.pending.len() > MAX_BUFFERED_FILES {
-            let oldest = self.pending.remove(0);
-            match oldest.await {
-                Ok(Ok(staged)) => self.staged.push(staged),
-                Ok(Err(e)) => return Err(e.into()),
-                Err(e) => return Err(DataNodeError::Task(e.to_string())),
-            }
-        }
-        Ok(())
-    }
-
-    /// Encodes a file on the blocking pool, so parsing and encoding overlap.
-    fn spawn_write(&mut self, partition: String, batches: Vec<RecordBatch>) {
-        self.seq += 1;
-        let name = format!("{}-{}.parquet", self.tid, self.seq);
-        let path = self.node.index.file_path(self.key, &partition, &name);
-        let schema = self.physical.clone();
-        let (tid, table) = (self.tid, self.key);
-        let sort_by = self.table.sort_column_indices();
-        self.pending.push(tokio::task::spawn_blocking(move || {
-            let record = write_parquet(&path, &schema, &batches, tid, &sort_by)?;
-            Ok(StagedFile {
-                table,
-                partition,
-                record,
-            })
-        }));
-    }
-
-    async fn flush(&mut self) -> Result<(), DataNodeError> {
-        self.buffered_rows = 0;
-        let mut buffers: Vec<_> = self.buffers.drain().collect();
-        buffers.sort_by(|a, b| a.0.cmp(&b.0));
-        for (partition, (batches, _)) in buffers {
-            self.spawn_write(partition, batches);
-        }
-        let mut first_error = None;
-        for handle in std::mem::take(&mut self.pending) {
-            match handle.await {
-                Ok(Ok(staged)) => self.staged.push(staged),
-                Ok(Err(e)) => {
-                    first_error.get_or_insert(DataNodeError::Storage(e));
-                }
-                Err(e) => {
-                    first_error.get_or_insert(DataNodeError::Task(e.to_string()));
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    /// Makes the transaction durable and visible; returns the number of rows written.
+    /// Makes the transaction durable and visible on every participant; returns the number of
+    /// rows written.
     pub async fn commit(mut self) -> Result<u64, DataNodeError> {
-        self.flush().await?;
-        self.finished = true;
+        self.done = true;
         let node = self.node.clone();
-        if self.staged.is_empty() && self.removes.is_empty() {
-            node.push_ended(self.tid);
-            return Ok(self.rows);
+        let tid = self.tid;
+        if let Err(e) = self.prepare_all().await {
+            self.abort_remotes();
+            node.push_ended(tid);
+            return Err(e);
         }
-        let prepared = PreparedTxn {
-            version: PREPARED_VERSION,
-            tid: self.tid,
-            adds: std::mem::take(&mut self.staged),
-            removes: std::mem::take(&mut self.removes),
-        };
-        if let Err(e) = node.index.prepare(&prepared) {
-            node.index.discard(self.tid, &prepared.adds)?;
-            node.push_ended(self.tid);
-            return Err(e.into());
+        let mut participants: Vec<NodeId> = self.remotes.keys().copied().collect();
+        let local_prepared = self.local_prepared;
+        if local_prepared {
+            participants.push(node.id);
+        }
+        if participants.is_empty() {
+            node.push_ended(tid);
+            return Ok(self.rows);
         }
         crate::fault::crash_point("txn-prepared");
         let outcome = node
             .controller
             .write(Command::CommitTxn {
-                tid: self.tid,
+                tid,
                 tables: vec![TableVersion {
                     db: self.db.name.clone(),
                     table: self.table.name.clone(),
                     table_id: self.table.id,
                     generation: self.table.generation,
                 }],
+                participants: participants.clone(),
             })
             .await;
         match outcome {
             Ok(CommandResult::Ok) => {}
             Ok(CommandResult::Err(e)) => {
-                node.index.discard(self.tid, &prepared.adds)?;
-                node.push_ended(self.tid);
+                self.local.discard()?;
+                self.abort_remotes();
+                node.push_ended(tid);
                 return Err(e.into());
             }
             Ok(_) => return Err(DataNodeError::Protocol("CommitTxn")),
-            // In doubt: the prepared record stays and is resolved at the next start.
+            // In doubt: every participant keeps its prepared record and resolves it from the
+            // controller's answer later.
             Err(e) => return Err(e.into()),
         }
         crate::fault::crash_point("txn-committed");
-        node.index.publish(self.tid)?;
-        node.push_ended(self.tid);
+        let mut published = Vec::new();
+        if local_prepared {
+            self.local.publish()?;
+            published.push(node.id);
+        }
+        let calls = self.remotes.iter().map(|(id, part)| {
+            let peers = node.peers.clone();
+            let addr = part.addr.clone();
+            async move {
+                let r: Result<(), RpcError> = peers
+                    .call(&addr, PUBLISH, &TidRequest { tid }, PARTICIPANT_TIMEOUT)
+                    .await;
+                (*id, r)
+            }
+        });
+        for (id, r) in futures::future::join_all(calls).await {
+            match r {
+                Ok(()) => published.push(id),
+                // It publishes by itself once it sees the commit.
+                Err(e) => tracing::warn!(tid, node = id, error = %e, "participant did not publish"),
+            }
+        }
+        if published.len() == participants.len() {
+            node.push_ended(tid);
+        } else if let Err(e) = node
+            .controller
+            .write(Command::Published {
+                tid,
+                nodes: published,
+            })
+            .await
+        {
+            tracing::warn!(tid, error = %e, "cannot report published participants");
+        }
         Ok(self.rows)
+    }
+
+    /// Closes the row streams and prepares every participant, checking that each holds what
+    /// was sent to it.
+    async fn prepare_all(&mut self) -> Result<(), DataNodeError> {
+        for part in self.remotes.values_mut() {
+            Self::finish_put(part).await?;
+        }
+        self.local_prepared = self.local.prepare().await?;
+        let tid = self.tid;
+        let calls = self.remotes.iter().map(|(id, part)| {
+            let peers = self.node.peers.clone();
+            let addr = part.addr.clone();
+            let sent = part.sent;
+            async move {
+                let r: Result<PrepareReply, RpcError> = peers
+                    .call(&addr, PREPARE, &TidRequest { tid }, PARTICIPANT_TIMEOUT)
+                    .await;
+                (*id, addr, sent, r)
+            }
+        });
+        for (id, addr, sent, r) in futures::future::join_all(calls).await {
+            let reply = r.map_err(rpc)?;
+            if reply.counts != sent {
+                return Err(DataNodeError::ParticipantLost {
+                    node: id,
+                    addr,
+                    sent_rows: sent.rows,
+                    staged_rows: reply.counts.rows,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells remote participants to drop the transaction (best effort: a participant that
+    /// misses it discards the transaction once the controller forgets it).
+    fn abort_remotes(&mut self) {
+        let tid = self.tid;
+        for part in self.remotes.values_mut() {
+            part.tx = None;
+            if let Some(put) = part.put.take() {
+                put.abort();
+            }
+            let peers = self.node.peers.clone();
+            let addr = part.addr.clone();
+            tokio::spawn(async move {
+                let r: Result<(), RpcError> = peers
+                    .call(&addr, ABORT, &TidRequest { tid }, PARTICIPANT_TIMEOUT)
+                    .await;
+                if let Err(e) = r {
+                    tracing::debug!(tid, %addr, error = %e, "abort not delivered");
+                }
+            });
+        }
     }
 }
 
 impl Drop for WriteTxn {
     fn drop(&mut self) {
-        if self.finished {
+        if self.done {
             return;
         }
-        // Abort: wait for files still being written, then delete everything staged.
-        let node = self.node.clone();
-        let tid = self.tid;
-        let pending = std::mem::take(&mut self.pending);
-        let mut staged = std::mem::take(&mut self.staged);
-        node.push_ended(tid);
-        let cleanup = async move {
-            for h in pending {
-                if let Ok(Ok(s)) = h.await {
-                    staged.push(s);
-                }
-            }
-            if let Err(e) = node.index.discard(tid, &staged) {
-                tracing::warn!(tid, error = %e, "cannot discard aborted transaction's files");
-            }
-        };
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(cleanup);
+        // Not committed: the local staging discards itself; tell the others.
+        self.node.push_ended(self.tid);
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.abort_remotes();
         }
     }
+}
+
+/// The logical schema with every column nullable (the wire form of rows).
+fn relaxed(schema: &arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
+    Arc::new(arrow::datatypes::Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn rpc(e: RpcError) -> DataNodeError {
+    DataNodeError::Rpc(Box::new(e))
+}
+
+/// An mpsc receiver as a stream.
+fn tokio_stream<T: Send + 'static>(
+    mut rx: mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }

@@ -13,9 +13,24 @@ mod handler;
 
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::query::Engine;
+
+/// A function that serves one pgwire connection (on a task of its own).
+pub fn connection_handler(engine: Arc<Engine>) -> Arc<dyn Fn(TcpStream) + Send + Sync> {
+    let auth = Arc::new(auth::ControllerAuth::new(engine.controller().clone()));
+    Arc::new(move |socket: TcpStream| {
+        let _ = socket.set_nodelay(true);
+        let peer = socket.peer_addr().ok();
+        let handlers = Arc::new(handler::Handlers::new(engine.clone(), auth.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                tracing::debug!(?peer, error = %e, "connection ended with an error");
+            }
+        });
+    })
+}
 
 /// Serves pgwire connections on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {

@@ -60,6 +60,7 @@ pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, Q
                 engine,
                 owner: session.user().to_string(),
                 created_ms: now,
+                placement: Vec::new(),
             };
             (
                 Command::CreateDatabase {

@@ -17,6 +17,7 @@ pub mod error;
 pub mod insert;
 pub mod literal;
 pub mod pg_compat;
+pub mod service;
 pub mod split;
 pub mod table;
 pub mod users;
@@ -130,6 +131,12 @@ impl Engine {
 
     pub fn controller(&self) -> &Arc<dyn ControllerClient> {
         self.node.controller()
+    }
+
+    /// A session state with every function registered, for work no client session owns
+    /// (scan fragments and DML shares sent by other nodes).
+    pub fn base_state(&self) -> datafusion::execution::SessionState {
+        self.base.state()
     }
 
     /// A new session for an authenticated user.

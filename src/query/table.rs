@@ -58,7 +58,22 @@ pub struct PorpoiseTable {
     pub def: TableDef,
     node: Arc<DataNode>,
     schema: SchemaRef,
+    /// Scan only this node's partitions (a fragment of a scan another node coordinates).
+    local_only: bool,
 }
+
+/// How a DML statement changes the rows it matches.
+#[derive(Clone, Debug)]
+pub enum RewriteOp {
+    Delete,
+    /// Column name and new value.
+    Update(Vec<(String, Expr)>),
+}
+
+/// Turns a batch (logical schema) and the mask of its matching rows into the batch to keep and
+/// how many rows changed.
+type ChangeFn =
+    Box<dyn Fn(&RecordBatch, &BooleanArray) -> Result<(Option<RecordBatch>, u64)> + Send + Sync>;
 
 impl PorpoiseTable {
     pub fn new(db: String, def: TableDef, node: Arc<DataNode>) -> Self {
@@ -68,7 +83,34 @@ impl PorpoiseTable {
             def,
             node,
             schema,
+            local_only: false,
         }
+    }
+
+    /// The part of the table stored on this node.
+    pub fn local(db: String, def: TableDef, node: Arc<DataNode>) -> Self {
+        PorpoiseTable {
+            local_only: true,
+            ..Self::new(db, def, node)
+        }
+    }
+
+    /// The other data nodes holding partitions of the table (none in a standalone server, or
+    /// for a scan fragment).
+    fn remote_nodes(&self) -> Vec<(crate::catalog::NodeId, String)> {
+        if self.local_only {
+            return Vec::new();
+        }
+        let metadata = self.node.controller().metadata();
+        let Some(db) = metadata.databases.get(&self.db) else {
+            return Vec::new();
+        };
+        db.def
+            .placement
+            .iter()
+            .filter(|id| **id != self.node.id)
+            .filter_map(|id| metadata.node(*id).map(|n| (*id, n.addr.clone())))
+            .collect()
     }
 
     fn physical_name(&self, logical: &str) -> Option<String> {
@@ -225,18 +267,13 @@ impl PorpoiseTable {
     /// Rewrites every partition with rows matching `filters`: `change` gets a batch (logical
     /// schema) and the mask of matching rows, and returns the batch to keep and how many rows
     /// it changed.
-    async fn rewrite<C>(
-        node: Arc<DataNode>,
-        db: String,
-        def: TableDef,
+    pub async fn rewrite(
+        def: &TableDef,
         files_by_partition: HashMap<String, Vec<DataFileRef>>,
         predicate: Option<Arc<dyn PhysicalExpr>>,
-        change: C,
-    ) -> Result<u64>
-    where
-        C: Fn(&RecordBatch, &BooleanArray) -> Result<(Option<RecordBatch>, u64)> + Send,
-    {
-        let mut txn = node.begin(&db, &def.name).await.map_err(ext)?;
+        change: &ChangeFn,
+        txn: &mut dyn RewriteTarget,
+    ) -> Result<u64> {
         let logical = def.logical_schema();
         let physical = def.physical_schema();
         let mut changed = 0;
@@ -282,8 +319,103 @@ impl PorpoiseTable {
                 txn.rewrite(&partition, &files, keep).await.map_err(ext)?;
             }
         }
-        txn.commit().await.map_err(ext)?;
         Ok(changed)
+    }
+
+    /// The change function of a DML statement over this table.
+    pub fn change_fn(&self, state: &dyn Session, op: &RewriteOp) -> Result<ChangeFn> {
+        let assignments = match op {
+            RewriteOp::Delete => {
+                return Ok(Box::new(|b: &RecordBatch, mask: &BooleanArray| {
+                    let n = mask.true_count() as u64;
+                    if n == 0 {
+                        return Ok((Some(b.clone()), 0));
+                    }
+                    let kept = filter_record_batch(b, &not(mask)?)?;
+                    Ok(((kept.num_rows() > 0).then_some(kept), n))
+                }))
+            }
+            RewriteOp::Update(a) => a,
+        };
+        let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+        let mut setters: Vec<(usize, Arc<dyn PhysicalExpr>)> = Vec::new();
+        for (name, expr) in assignments {
+            let index = self
+                .schema
+                .index_of(name)
+                .map_err(|_| DataFusionError::Plan(format!("column \"{name}\" does not exist")))?;
+            if self.def.partition_columns.contains(name) {
+                return Err(DataFusionError::Plan(format!(
+                    "cannot update partition column \"{name}\""
+                )));
+            }
+            setters.push((index, state.create_physical_expr(expr.clone(), &df_schema)?));
+        }
+        let schema = self.schema.clone();
+        Ok(Box::new(move |b: &RecordBatch, mask: &BooleanArray| {
+            let n = mask.true_count() as u64;
+            if n == 0 {
+                return Ok((Some(b.clone()), 0));
+            }
+            let mut columns: Vec<ArrayRef> = b.columns().to_vec();
+            for (index, expr) in &setters {
+                let value = expr.evaluate(b)?.into_array(b.num_rows())?;
+                let value = cast(&value, schema.field(*index).data_type())?;
+                columns[*index] = zip(mask, &value, &columns[*index])?;
+            }
+            Ok((Some(RecordBatch::try_new(schema.clone(), columns)?), n))
+        }))
+    }
+
+    /// Runs a DML statement's change on this node's partitions, into `txn`.
+    pub async fn rewrite_local(
+        &self,
+        state: &dyn Session,
+        filters: &[Expr],
+        op: &RewriteOp,
+        txn: &mut dyn RewriteTarget,
+    ) -> Result<u64> {
+        let (targets, predicate) = self.dml_targets(state, filters)?;
+        let change = self.change_fn(state, op)?;
+        let lock = self.node.rewrite_lock(self.def.id);
+        let _guard = lock.lock().await;
+        // Re-read the files under the lock: a concurrent rewrite may have replaced them.
+        let targets = refresh(&self.node, &self.def, targets);
+        Self::rewrite(&self.def, targets, predicate, &change, txn).await
+    }
+
+    /// Plans a DML statement: one transaction changing every data node's partitions.
+    fn dml_plan(
+        &self,
+        state: &dyn Session,
+        filters: Vec<Expr>,
+        op: RewriteOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        // Check the statement here, so errors come at planning.
+        let _checked = self.change_fn(state, &op)?;
+        let remote = self.remote_nodes();
+        let request = remote_rewrite_request(&self.db, &self.def, &filters, &op)?;
+        let local = PorpoiseTable::local(self.db.clone(), self.def.clone(), self.node.clone());
+        let state = state
+            .as_any()
+            .downcast_ref::<datafusion::execution::SessionState>()
+            .cloned();
+        let state =
+            state.ok_or_else(|| DataFusionError::Internal("unexpected session type".into()))?;
+        self.write_plan(move |_| async move {
+            let node = local.node.clone();
+            let mut txn = node.begin(&local.db, &local.def.name).await.map_err(ext)?;
+            let mut changed = local.rewrite_local(&state, &filters, &op, &mut txn).await?;
+            for (id, _) in remote {
+                let addr = txn.remote_rewrite(id).map_err(ext)?;
+                let mut req = request.clone();
+                req.tid = txn.tid();
+                req.min_version = node.controller().metadata().version;
+                changed += super::service::call_rewrite(&node, &addr, &req).await?;
+            }
+            txn.commit().await.map_err(ext)?;
+            Ok(changed)
+        })
     }
 
     /// Files grouped by partition, pruned by `filters`, plus the filter as one physical
@@ -338,7 +470,36 @@ impl TableProvider for PorpoiseTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let (files, predicate) = self.pruned_files(state, filters)?;
-        self.scan_files(state, files, predicate, projection, limit)
+        let local = self.scan_files(state, files, predicate, projection, limit)?;
+        let remote = self.remote_nodes();
+        if remote.is_empty() {
+            return Ok(local);
+        }
+        let indices: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let schema = Arc::new(self.schema.project(&indices)?);
+        let mut plans = vec![local];
+        for (_, addr) in remote {
+            let request = super::service::ScanRequest {
+                db: self.db.clone(),
+                table: self.def.name.clone(),
+                table_id: self.def.id,
+                generation: self.def.generation,
+                projection: projection.cloned(),
+                filters: super::service::encode_exprs(filters),
+                limit,
+                min_version: self.node.controller().metadata().version,
+            };
+            plans.push(super::service::remote_scan(
+                self.node.peers().clone(),
+                addr,
+                request,
+                schema.clone(),
+            )?);
+        }
+        Ok(datafusion::physical_plan::union::UnionExec::try_new(plans)?)
     }
 
     async fn insert_into(
@@ -374,23 +535,7 @@ impl TableProvider for PorpoiseTable {
         state: &dyn Session,
         filters: Vec<Expr>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let (targets, predicate) = self.dml_targets(state, &filters)?;
-        let (node, db, def) = (self.node.clone(), self.db.clone(), self.def.clone());
-        self.write_plan(move |_| async move {
-            let lock = node.rewrite_lock(def.id);
-            let _guard = lock.lock().await;
-            // Re-read the files under the lock: a concurrent rewrite may have replaced them.
-            let targets = refresh(&node, &def, targets);
-            Self::rewrite(node, db, def, targets, predicate, |b, mask| {
-                let n = mask.true_count() as u64;
-                if n == 0 {
-                    return Ok((Some(b.clone()), 0));
-                }
-                let kept = filter_record_batch(b, &not(mask)?)?;
-                Ok(((kept.num_rows() > 0).then_some(kept), n))
-            })
-            .await
-        })
+        self.dml_plan(state, filters, RewriteOp::Delete)
     }
 
     async fn update(
@@ -399,43 +544,75 @@ impl TableProvider for PorpoiseTable {
         assignments: Vec<(String, Expr)>,
         filters: Vec<Expr>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let (targets, predicate) = self.dml_targets(state, &filters)?;
-        let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
-        let mut setters: Vec<(usize, Arc<dyn PhysicalExpr>)> = Vec::new();
-        for (name, expr) in assignments {
-            let index = self
-                .schema
-                .index_of(&name)
-                .map_err(|_| DataFusionError::Plan(format!("column \"{name}\" does not exist")))?;
-            if self.def.partition_columns.contains(&name) {
-                return Err(DataFusionError::Plan(format!(
-                    "cannot update partition column \"{name}\""
-                )));
-            }
-            setters.push((index, state.create_physical_expr(expr, &df_schema)?));
-        }
-        let (node, db, def) = (self.node.clone(), self.db.clone(), self.def.clone());
-        let schema = self.schema.clone();
-        self.write_plan(move |_| async move {
-            let lock = node.rewrite_lock(def.id);
-            let _guard = lock.lock().await;
-            let targets = refresh(&node, &def, targets);
-            Self::rewrite(node, db, def, targets, predicate, move |b, mask| {
-                let n = mask.true_count() as u64;
-                if n == 0 {
-                    return Ok((Some(b.clone()), 0));
-                }
-                let mut columns: Vec<ArrayRef> = b.columns().to_vec();
-                for (index, expr) in &setters {
-                    let value = expr.evaluate(b)?.into_array(b.num_rows())?;
-                    let value = cast(&value, schema.field(*index).data_type())?;
-                    columns[*index] = zip(mask, &value, &columns[*index])?;
-                }
-                Ok((Some(RecordBatch::try_new(schema.clone(), columns)?), n))
-            })
-            .await
-        })
+        self.dml_plan(state, filters, RewriteOp::Update(assignments))
     }
+}
+
+/// Where a partition rewrite goes: the coordinator's transaction, or a participant's
+/// staging.
+#[async_trait]
+pub trait RewriteTarget: Send {
+    async fn rewrite(
+        &mut self,
+        partition: &str,
+        old: &[DataFileRef],
+        rows: Vec<RecordBatch>,
+    ) -> std::result::Result<(), DataNodeError>;
+}
+
+#[async_trait]
+impl RewriteTarget for crate::datanode::WriteTxn {
+    async fn rewrite(
+        &mut self,
+        partition: &str,
+        old: &[DataFileRef],
+        rows: Vec<RecordBatch>,
+    ) -> std::result::Result<(), DataNodeError> {
+        crate::datanode::WriteTxn::rewrite(self, partition, old, rows).await
+    }
+}
+
+#[async_trait]
+impl RewriteTarget for crate::datanode::Staging {
+    async fn rewrite(
+        &mut self,
+        partition: &str,
+        old: &[DataFileRef],
+        rows: Vec<RecordBatch>,
+    ) -> std::result::Result<(), DataNodeError> {
+        crate::datanode::Staging::rewrite(self, partition, old, rows).await
+    }
+}
+
+/// The request a remote owner gets for its share of a DML statement.
+fn remote_rewrite_request(
+    db: &str,
+    def: &TableDef,
+    filters: &[Expr],
+    op: &RewriteOp,
+) -> Result<super::service::RewriteRequest> {
+    let encode = |e: &Expr| -> Result<Vec<u8>> {
+        use datafusion_proto::bytes::Serializeable;
+        Ok(e.to_bytes()?.to_vec())
+    };
+    Ok(super::service::RewriteRequest {
+        tid: 0,
+        db: db.to_string(),
+        table: def.name.clone(),
+        table_id: def.id,
+        generation: def.generation,
+        // Every filter must reach the owner, or it would change rows it should not.
+        filters: filters.iter().map(encode).collect::<Result<_>>()?,
+        update: match op {
+            RewriteOp::Delete => None,
+            RewriteOp::Update(a) => Some(
+                a.iter()
+                    .map(|(n, e)| Ok((n.clone(), encode(e)?)))
+                    .collect::<Result<_>>()?,
+            ),
+        },
+        min_version: 0,
+    })
 }
 
 /// Keeps only the files still published (under the rewrite lock, nothing else replaces them).

@@ -195,6 +195,24 @@ impl FileIndex {
         Ok(out)
     }
 
+    /// Whether `tid` is prepared here.
+    pub fn is_prepared(&self, tid: u64) -> Result<bool, StorageError> {
+        let r = self.db.begin_read().map_err(idx_err)?;
+        let t = r.open_table(PREPARED).map_err(idx_err)?;
+        Ok(t.get(tid).map_err(idx_err)?.is_some())
+    }
+
+    /// Whether any transaction is prepared here (cheap).
+    pub fn has_prepared(&self) -> bool {
+        let Ok(r) = self.db.begin_read() else {
+            return true;
+        };
+        let Ok(t) = r.open_table(PREPARED) else {
+            return true;
+        };
+        !matches!(redb::ReadableTableMetadata::is_empty(&t), Ok(true))
+    }
+
     /// Publishes a prepared transaction: its files become visible all at once.
     /// Publishing a transaction that is no longer prepared does nothing.
     pub fn publish(&self, tid: u64) -> Result<(), StorageError> {

@@ -15,7 +15,7 @@ const ADDR: &str = "127.0.0.1:8900";
 const DEADLINE: Duration = Duration::from_secs(10);
 
 async fn open(dir: &Path) -> RaftController {
-    RaftController::open(dir, NODE, ADDR.to_string())
+    RaftController::open_single(dir, NODE, ADDR.to_string())
         .await
         .unwrap()
 }
@@ -40,6 +40,7 @@ fn create_db(name: &str) -> Command {
             engine: "OLAP".to_string(),
             owner: "admin".to_string(),
             created_ms: 0,
+            placement: Vec::new(),
         },
         if_not_exists: false,
     }
@@ -185,7 +186,7 @@ async fn wrong_node_id_is_refused_and_releases_the_directory() {
     assert_eq!(c.write(begin_txn()).await.unwrap(), CommandResult::Tid(1));
     c.shutdown().await.unwrap();
 
-    let err = RaftController::open(dir.path(), 7, ADDR.to_string())
+    let err = RaftController::open_single(dir.path(), 7, ADDR.to_string())
         .await
         .err()
         .unwrap();
@@ -206,7 +207,7 @@ async fn wrong_node_id_is_refused_and_releases_the_directory() {
 async fn corrupt_snapshot_is_reported_not_ignored() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(SNAPSHOT_FILE), b"{not json").unwrap();
-    let err = RaftController::open(dir.path(), NODE, ADDR.to_string())
+    let err = RaftController::open_single(dir.path(), NODE, ADDR.to_string())
         .await
         .err()
         .unwrap();

@@ -7,7 +7,7 @@
 //! - [`types`]: the openraft type configuration.
 //! - [`log_store`]: the durable log (redb), vote, committed and purged log ids.
 //! - [`state_machine`]: the metadata in memory, its snapshots on disk.
-//! - [`network`]: the transport between members (a stub until the cluster work lands).
+//! - [`network`]: the transport between members (Arrow Flight actions).
 //!
 //! On-disk layout of a controller directory:
 //! ```text
@@ -20,8 +20,10 @@
 //! was fsynced to a quorum and applied. The metadata itself lives in memory; a restart rebuilds
 //! it from the snapshot and the committed log entries after it.
 //!
-//! Today the group has one member (this node); [`RaftController::open`] initialises a fresh
-//! directory as such a group and waits until the node is leader again after a restart.
+//! The group has 1, 3 or 5 members, listed in `cluster.nodes`. [`RaftController::open`]
+//! initialises a fresh directory with that membership (every member does it with the same
+//! list, which openraft allows) and, in a group of one, waits until the node leads again after
+//! a restart.
 
 pub mod log_store;
 pub mod network;
@@ -124,6 +126,46 @@ pub enum ControllerError {
     },
     #[error("controller raft failed: {reason}")]
     Internal { reason: String },
+    /// No controller could be reached, or the leader could not commit in time.
+    #[error("the controller is unavailable: {reason}")]
+    Unavailable { reason: String },
+    /// The controller reported an error.
+    #[error("controller: {message}")]
+    Remote {
+        sqlstate: &'static str,
+        message: String,
+    },
+}
+
+impl ControllerError {
+    /// A failed call to a remote controller.
+    pub fn from_rpc(e: &crate::rpc::RpcError) -> Self {
+        match e {
+            crate::rpc::RpcError::Remote(r) => ControllerError::Remote {
+                sqlstate: known_sqlstate(&r.sqlstate),
+                message: r.message.clone(),
+            },
+            other if other.retryable() => ControllerError::Unavailable {
+                reason: other.to_string(),
+            },
+            other => ControllerError::Remote {
+                sqlstate: known_sqlstate(other.sqlstate()),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// The SQLSTATEs a controller reports, as static strings.
+fn known_sqlstate(code: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "57P03", "57P01", "58030", "XX001", "F0000", "08P01", "08006", "0A000", "42501",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| **k == code)
+        .copied()
+        .unwrap_or("XX000")
 }
 
 fn forward_message(leader_id: Option<NodeId>, leader_addr: Option<&str>) -> String {
@@ -162,13 +204,18 @@ impl ControllerError {
                 Fatal::Panicked => "XX000",
             },
             ControllerError::Config { .. } | ControllerError::Internal { .. } => "XX000",
+            ControllerError::Unavailable { .. } => "57P03",
+            ControllerError::Remote { sqlstate, .. } => sqlstate,
         }
     }
 
     /// Whether the operation may succeed if retried (after forwarding to the leader, or once
     /// one is elected).
     pub fn retryable(&self) -> bool {
-        matches!(self, ControllerError::ForwardToLeader { .. })
+        matches!(
+            self,
+            ControllerError::ForwardToLeader { .. } | ControllerError::Unavailable { .. }
+        )
     }
 }
 
@@ -226,17 +273,23 @@ pub struct RaftController {
     dir: PathBuf,
     metadata: watch::Receiver<Arc<Metadata>>,
     metrics: watch::Receiver<RaftMetrics>,
+    feed: Arc<std::sync::Mutex<crate::controller::feed::Feed>>,
 }
 
 impl RaftController {
-    /// Opens (creating if needed) the controller stored in `dir`; a fresh single-node group is
-    /// initialised with this node as its only member.
+    /// Opens (creating if needed) the controller stored in `dir`; a fresh directory is
+    /// initialised as a group of `members` (which must include `node_id`).
     ///
     /// When this node is the group's only voter, returns once it is leader and has re-applied
     /// its whole log, so [`metadata`](Self::metadata) is complete and
     /// [`write`](Self::write) works. The directory stays locked until
     /// [`shutdown`](Self::shutdown).
-    pub async fn open(dir: &Path, node_id: NodeId, addr: String) -> Result<Self, ControllerError> {
+    pub async fn open(
+        dir: &Path,
+        node_id: NodeId,
+        members: BTreeMap<NodeId, BasicNode>,
+        peers: Arc<crate::rpc::client::Peers>,
+    ) -> Result<Self, ControllerError> {
         let owned_dir = dir.to_path_buf();
         let (log_store, state_machine) = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&owned_dir).map_err(|source| ControllerError::CreateDir {
@@ -253,11 +306,12 @@ impl RaftController {
             reason: format!("opening the controller stores panicked: {e}"),
         })??;
         let metadata = state_machine.subscribe();
+        let feed = state_machine.feed();
         let config = Arc::new(raft_config()?);
         let raft = Raft::new(
             node_id,
             config,
-            ControllerNetwork::new(),
+            ControllerNetwork::new(peers),
             log_store,
             state_machine,
         )
@@ -268,8 +322,9 @@ impl RaftController {
             node_id,
             dir: dir.to_path_buf(),
             metadata,
+            feed,
         };
-        match controller.start(addr).await {
+        match controller.start(members).await {
             Ok(()) => Ok(controller),
             Err(e) => {
                 // Release the log store before reporting, so the caller may retry the open.
@@ -281,15 +336,30 @@ impl RaftController {
         }
     }
 
+    /// Opens a group of one (a standalone server, tests).
+    pub async fn open_single(
+        dir: &Path,
+        node_id: NodeId,
+        addr: String,
+    ) -> Result<Self, ControllerError> {
+        let members = BTreeMap::from([(node_id, BasicNode::new(addr))]);
+        Self::open(dir, node_id, members, Arc::default()).await
+    }
+
     /// Initialises a pristine directory, then waits until this node serves.
-    async fn start(&self, addr: String) -> Result<(), ControllerError> {
+    async fn start(&self, members: BTreeMap<NodeId, BasicNode>) -> Result<(), ControllerError> {
+        let addr = members
+            .get(&self.node_id)
+            .map(|n| n.addr.clone())
+            .unwrap_or_default();
         if !self.raft.is_initialized().await? {
-            let members = BTreeMap::from([(self.node_id, BasicNode::new(addr))]);
+            let size = members.len();
             match self.raft.initialize(members).await {
                 Ok(()) => tracing::info!(
                     node_id = self.node_id,
                     dir = %self.dir.display(),
-                    "initialised a new single-node controller group"
+                    size,
+                    "initialised a new controller group"
                 ),
                 // Someone initialised it meanwhile: the goal is reached.
                 Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
@@ -382,8 +452,32 @@ impl RaftController {
     /// [`CommandResult::Err`]; an `Err` here means the command may not have been applied
     /// (e.g. [`ControllerError::ForwardToLeader`] on a follower).
     pub async fn write(&self, cmd: Command) -> Result<CommandResult, ControllerError> {
+        Ok(self.write_at(cmd).await?.0)
+    }
+
+    /// Like [`write`](Self::write), also returning the log index the command was applied at
+    /// (the metadata version that includes it).
+    pub async fn write_at(&self, cmd: Command) -> Result<(CommandResult, u64), ControllerError> {
         let resp = self.raft.client_write(cmd).await?;
-        Ok(resp.data)
+        Ok((resp.data, resp.log_id.index))
+    }
+
+    /// The entries applied recently (see [`crate::controller::feed`]).
+    pub fn feed(&self) -> &Arc<std::sync::Mutex<crate::controller::feed::Feed>> {
+        &self.feed
+    }
+
+    /// This node's latest raft metrics.
+    pub fn metrics(&self) -> RaftMetrics {
+        self.metrics.borrow().clone()
+    }
+
+    /// The current leader's id and address, as far as this node knows.
+    pub fn leader(&self) -> Option<(NodeId, String)> {
+        let m = self.metrics.borrow();
+        let id = m.current_leader?;
+        let addr = m.membership_config.membership().get_node(&id)?.addr.clone();
+        Some((id, addr))
     }
 
     /// The latest applied metadata (cheap).

@@ -1,42 +1,45 @@
-//! The controller group's raft transport: how a member sends `append_entries`, `vote` and
-//! `install_snapshot` to another member.
+//! The controller group's raft transport: `append_entries`, `vote` and `install_snapshot` sent
+//! to a peer controller as Arrow Flight actions (`raft.append`, `raft.vote`, `raft.snapshot`),
+//! answered by [`crate::controller::service`].
 //!
-//! Not implemented yet: the group has a single member, which never sends an RPC. Every call
-//! answers [`Unreachable`] ("controller network transport not implemented yet"), which openraft
-//! treats as a peer that is down: it backs off and retries, and nothing is lost. The cluster
-//! work replaces the bodies of [`ControllerConnection`]'s methods with Arrow Flight `do_action`
-//! calls to the target's address; [`ControllerNetwork`] is where the client pool will live.
-//! The message types are openraft's, serialised with serde, so the wire format is theirs plus
-//! a version envelope to be defined with the transport.
+//! The messages are openraft's own types, serialised with serde inside the versioned RPC
+//! envelope ([`crate::rpc`]). A peer that cannot be reached is reported as
+//! [`Unreachable`], which makes openraft back off and retry; nothing is lost.
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use std::sync::Arc;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use super::types::TypeConfig;
 use crate::catalog::NodeId;
+use crate::rpc::client::Peers;
+use crate::rpc::RpcError;
 
-/// Why an RPC to another controller could not be sent.
-#[derive(Debug, thiserror::Error)]
-pub enum TransportError {
-    #[error(
-        "controller network transport not implemented yet (cannot reach node {target} at {addr})"
-    )]
-    NotImplemented { target: NodeId, addr: String },
-}
+/// Action names of the raft messages.
+pub const APPEND: &str = "raft.append";
+pub const VOTE: &str = "raft.vote";
+pub const SNAPSHOT: &str = "raft.snapshot";
 
 /// Creates a connection per peer for openraft.
 #[derive(Clone, Debug, Default)]
-pub struct ControllerNetwork {}
+pub struct ControllerNetwork {
+    peers: Arc<Peers>,
+}
 
 impl ControllerNetwork {
-    /// A network for a controller group.
-    pub fn new() -> Self {
-        ControllerNetwork {}
+    /// A network sending through `peers`.
+    pub fn new(peers: Arc<Peers>) -> Self {
+        ControllerNetwork { peers }
     }
 }
 
@@ -46,7 +49,8 @@ impl RaftNetworkFactory<TypeConfig> for ControllerNetwork {
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
         ControllerConnection {
             target,
-            addr: node.addr.clone(),
+            node: node.clone(),
+            peers: self.peers.clone(),
         }
     }
 }
@@ -55,46 +59,67 @@ impl RaftNetworkFactory<TypeConfig> for ControllerNetwork {
 #[derive(Clone, Debug)]
 pub struct ControllerConnection {
     target: NodeId,
-    addr: String,
+    node: BasicNode,
+    peers: Arc<Peers>,
 }
 
 impl ControllerConnection {
-    /// The error every RPC returns until a transport exists.
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<NodeId, BasicNode, E> {
-        let err = TransportError::NotImplemented {
-            target: self.target,
-            addr: self.addr.clone(),
-        };
-        tracing::debug!(error = %err, "controller raft RPC not sent");
-        RPCError::Unreachable(Unreachable::new(&err))
+    async fn send<Req, Resp, E>(
+        &self,
+        call: &str,
+        req: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let answer: Result<Result<Resp, RaftError<NodeId, E>>, RpcError> = self
+            .peers
+            .call(&self.node.addr, call, req, option.hard_ttl())
+            .await;
+        match answer {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(RPCError::RemoteError(RemoteError::new_with_node(
+                self.target,
+                self.node.clone(),
+                e,
+            ))),
+            Err(e) if e.retryable() => {
+                tracing::debug!(target = self.target, error = %e, "controller peer unreachable");
+                Err(RPCError::Unreachable(Unreachable::new(&e)))
+            }
+            Err(e) => Err(RPCError::Network(NetworkError::new(&e))),
+        }
     }
 }
 
 impl RaftNetwork<TypeConfig> for ControllerConnection {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(self.unreachable())
+        self.send(APPEND, &rpc, &option).await
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        Err(self.unreachable())
+        self.send(SNAPSHOT, &rpc, &option).await
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(self.unreachable())
+        self.send(VOTE, &rpc, &option).await
     }
 }

@@ -35,6 +35,7 @@ use super::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 use super::ControllerError;
+use crate::controller::feed::Feed;
 use crate::controller::metadata::{CommandResult, Metadata};
 
 /// File name of the snapshot inside the controller directory.
@@ -75,6 +76,7 @@ pub struct StateMachineStore {
     last_applied: Option<LogId>,
     last_membership: StoredMembership,
     tx: watch::Sender<Arc<Metadata>>,
+    feed: Arc<Mutex<Feed>>,
 }
 
 impl StateMachineStore {
@@ -107,7 +109,13 @@ impl StateMachineStore {
             last_applied,
             last_membership,
             tx,
+            feed: Arc::default(),
         })
+    }
+
+    /// The entries applied recently, for data nodes that keep a copy of the metadata.
+    pub fn feed(&self) -> Arc<Mutex<Feed>> {
+        self.feed.clone()
     }
 
     /// A receiver of the metadata, notified after every applied change.
@@ -287,25 +295,30 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let entries = entries.into_iter();
         let mut results = Vec::with_capacity(entries.size_hint().0);
         let mut changed = false;
+        let mut feed = self.feed.lock().unwrap_or_else(|e| e.into_inner());
         for entry in entries {
             self.last_applied = Some(entry.log_id);
-            let result = match entry.payload {
-                EntryPayload::Blank => CommandResult::default(),
+            // Copies the metadata only if a reader still holds the published version, i.e. at
+            // most once per batch.
+            let metadata = Arc::make_mut(&mut self.metadata);
+            let (result, cmd) = match entry.payload {
+                EntryPayload::Blank => (CommandResult::default(), None),
                 EntryPayload::Normal(cmd) => {
-                    // Copies the metadata only if a reader still holds the published version,
-                    // i.e. at most once per batch.
-                    let r = Arc::make_mut(&mut self.metadata).apply(&cmd);
+                    let r = metadata.apply(&cmd);
                     tracing::debug!(log_id = %entry.log_id, ?r, "applied controller command");
-                    changed = true;
-                    r
+                    (r, Some(cmd))
                 }
                 EntryPayload::Membership(m) => {
                     self.last_membership = StoredMembership::new(Some(entry.log_id), m);
-                    CommandResult::default()
+                    (CommandResult::default(), None)
                 }
             };
+            metadata.version = entry.log_id.index;
+            feed.push(entry.log_id.index, cmd);
+            changed = true;
             results.push(result);
         }
+        drop(feed);
         if changed {
             self.publish();
         }
@@ -359,6 +372,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.metadata = Arc::new(metadata);
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();
+        self.feed.lock().unwrap_or_else(|e| e.into_inner()).reset();
         self.publish();
         tracing::info!(snapshot = %meta, "installed controller snapshot");
         Ok(())

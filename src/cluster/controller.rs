@@ -1,0 +1,144 @@
+//! `porpoise controller`: one member of the controller raft group. It serves raft messages,
+//! controller calls and the status pages on its port, and while it leads it keeps the metadata
+//! in line with the configuration: the data nodes of `cluster.nodes` are registered
+//! ([`Command::SyncNodes`]) and the `admin` user exists.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::BasicNode;
+
+use super::{bind, controllers, http, NodeError, NodeOptions};
+use crate::config::cluster::Role;
+use crate::controller::metadata::{Command, Metadata};
+use crate::controller::raft::RaftController;
+use crate::controller::service::ControllerService;
+use crate::query::users::new_user;
+use crate::rpc::client::Peers;
+use crate::rpc::server::{serve, FlightRouter};
+use crate::standalone::DEFAULT_ADMIN;
+
+/// A running controller.
+pub struct ControllerNode {
+    pub raft: Arc<RaftController>,
+    pub addr: String,
+    options: NodeOptions,
+    listener: tokio::net::TcpListener,
+    peers: Arc<Peers>,
+}
+
+impl ControllerNode {
+    /// Opens the controller's raft member and binds its port.
+    pub async fn start(options: NodeOptions) -> Result<Self, NodeError> {
+        let entry = options.entry(Role::Controller)?.clone();
+        let listener = bind(&entry).await?;
+        let addr = super::addr_of(&entry);
+        let members: BTreeMap<u64, BasicNode> = controllers(&options.config)
+            .into_iter()
+            .map(|(id, _, a)| (id, BasicNode::new(a)))
+            .collect();
+        let id = controllers(&options.config)
+            .into_iter()
+            .find(|(_, alias, _)| *alias == options.alias)
+            .map(|(id, _, _)| id)
+            .unwrap_or(1);
+        let dir = options
+            .config
+            .controller
+            .meta_dir
+            .clone()
+            .map(|d| {
+                if d.is_relative() {
+                    options.dir().join(d)
+                } else {
+                    d
+                }
+            })
+            .unwrap_or_else(|| options.dir().join("raft"));
+        let peers = Arc::new(Peers::new());
+        let raft = Arc::new(RaftController::open(&dir, id, members, peers.clone()).await?);
+        tracing::info!(alias = %options.alias, node_id = id, %addr, "controller started");
+        Ok(ControllerNode {
+            raft,
+            addr,
+            options,
+            listener,
+            peers,
+        })
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), NodeError> {
+        let service = Arc::new(ControllerService::new(
+            self.raft.clone(),
+            self.options.alias.clone(),
+            self.addr.clone(),
+        ));
+        let duties = tokio::spawn(leader_duties(self.raft.clone(), self.options.clone()));
+        let status = http::StatusSource {
+            alias: self.options.alias.clone(),
+            config: self.options.config.clone(),
+            peers: self.peers.clone(),
+            controller: Some(service.clone()),
+            metadata: {
+                let raft = self.raft.clone();
+                Arc::new(move || raft.metadata())
+            },
+            datanode: None,
+        };
+        let router = FlightRouter::new().with(service);
+        serve(self.listener, None, router, http::router(status), shutdown).await;
+        duties.abort();
+        self.raft.shutdown().await?;
+        Ok(())
+    }
+}
+
+/// While this controller leads, registers the configured data nodes and the admin user.
+async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions) {
+    let datanodes: Vec<(String, String)> = options
+        .config
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::DataNode)
+        .map(|n| (n.alias.clone(), super::addr_of(n)))
+        .collect();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        if !raft.is_leader() {
+            continue;
+        }
+        let metadata = raft.metadata();
+        if !nodes_registered(&metadata, &datanodes) {
+            if let Err(e) = raft
+                .write(Command::SyncNodes {
+                    datanodes: datanodes.clone(),
+                })
+                .await
+            {
+                tracing::debug!(error = %e, "cannot register the data nodes yet");
+            }
+        }
+        if metadata.users.is_empty() {
+            let (name, password) = DEFAULT_ADMIN;
+            let cmd = Command::CreateUser {
+                user: new_user(name, password, true),
+                if_not_exists: true,
+            };
+            if let Err(e) = raft.write(cmd).await {
+                tracing::debug!(error = %e, "cannot create the admin user yet");
+            }
+        }
+    }
+}
+
+fn nodes_registered(metadata: &Metadata, datanodes: &[(String, String)]) -> bool {
+    datanodes
+        .iter()
+        .all(|(alias, addr)| metadata.nodes.get(alias).is_some_and(|n| &n.addr == addr))
+}

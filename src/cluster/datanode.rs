@@ -1,0 +1,114 @@
+//! `porpoise datanode`: a data node of a cluster. It keeps a copy of the controller's
+//! metadata ([`RemoteController`]), stores the partitions placed on it, coordinates the
+//! statements of its pgwire clients, and answers other data nodes' scan fragments and
+//! transaction steps.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{bind, controllers, http, NodeError, NodeOptions};
+use crate::config::cluster::Role;
+use crate::controller::client::ControllerClient;
+use crate::controller::remote::RemoteController;
+use crate::datanode::{DataNode, DataNodeOptions};
+use crate::query::service::DataService;
+use crate::query::Engine;
+use crate::rpc::client::Peers;
+use crate::rpc::server::{serve, FlightRouter};
+
+/// How long a starting data node waits for the controllers.
+const CONTROLLER_WAIT: Duration = Duration::from_secs(120);
+
+/// A running data node.
+pub struct DataNodeProcess {
+    pub node: Arc<DataNode>,
+    pub engine: Arc<Engine>,
+    pub addr: String,
+    options: NodeOptions,
+    listener: tokio::net::TcpListener,
+    peers: Arc<Peers>,
+}
+
+impl DataNodeProcess {
+    /// Binds the port, connects to the controllers, waits to be registered, opens the data.
+    pub async fn start(options: NodeOptions) -> Result<Self, NodeError> {
+        let entry = options.entry(Role::DataNode)?.clone();
+        let listener = bind(&entry).await?;
+        let addr = super::addr_of(&entry);
+        let peers = Arc::new(Peers::new());
+        let addrs = controllers(&options.config)
+            .into_iter()
+            .map(|(_, _, a)| a)
+            .collect();
+        let client = RemoteController::connect(peers.clone(), addrs, CONTROLLER_WAIT).await?;
+        let mut rx = client.subscribe();
+        let alias = options.alias.clone();
+        let registered = tokio::time::timeout(
+            CONTROLLER_WAIT,
+            rx.wait_for(|m| m.nodes.get(&alias).is_some_and(|n| n.addr == addr)),
+        )
+        .await;
+        let id = match registered {
+            Ok(Ok(m)) => m.nodes.get(&alias).map(|n| n.id),
+            _ => None,
+        }
+        .ok_or_else(|| NodeError::UnknownAlias {
+            dir: options.config.dir.clone(),
+            alias: alias.clone(),
+            role: "registered datanode",
+        })?;
+        let file = &options.config.datanode;
+        let node_options = DataNodeOptions {
+            new_value_policy: file.new_value_policy,
+            compaction_min_files: file.compaction_min_files,
+            ..DataNodeOptions::default()
+        };
+        let node = DataNode::open(
+            id,
+            &options.dir().join("data"),
+            client,
+            peers.clone(),
+            node_options,
+        )
+        .await?;
+        let engine = Engine::new(node.clone())?;
+        tracing::info!(alias = %options.alias, node_id = id, %addr, "data node started");
+        Ok(DataNodeProcess {
+            node,
+            engine,
+            addr,
+            options,
+            listener,
+            peers,
+        })
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), NodeError> {
+        let status = http::StatusSource {
+            alias: self.options.alias.clone(),
+            config: self.options.config.clone(),
+            peers: self.peers.clone(),
+            controller: None,
+            metadata: {
+                let node = self.node.clone();
+                Arc::new(move || node.controller().metadata())
+            },
+            datanode: Some(self.node.clone()),
+        };
+        let router = FlightRouter::new().with(Arc::new(DataService::new(self.engine.clone())));
+        let pg = crate::frontend::connection_handler(self.engine.clone());
+        serve(
+            self.listener,
+            Some(pg),
+            router,
+            http::router(status),
+            shutdown,
+        )
+        .await;
+        Ok(())
+    }
+}

@@ -1,0 +1,128 @@
+//! A cluster of processes described by a DolphinDB-style directory (`controller.cfg`,
+//! `cluster.nodes`, `cluster.cfg`; see [`crate::config::cluster`]):
+//! - [`controller`]: `porpoise controller`, one member of the controller raft group;
+//! - [`datanode`]: `porpoise datanode`, a data node serving pgwire;
+//! - [`up`]: `porpoise up`, every node of a directory as child processes of one command;
+//! - [`http`]: the status pages every node serves on its port.
+//!
+//! Each node serves pgwire (data nodes), Arrow Flight and HTTP on the one port `cluster.nodes`
+//! gives it, and keeps its files under `<home>/<alias>/`.
+
+pub mod controller;
+pub mod datanode;
+pub mod http;
+pub mod up;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::config::cluster::{ClusterConfig, NodeEntry, Role};
+use crate::config::ConfigError;
+use crate::controller::raft::ControllerError;
+use crate::datanode::DataNodeError;
+use crate::query::QueryError;
+
+/// Why a node could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("controller: {0}")]
+    Controller(#[from] ControllerError),
+    #[error("data node: {0}")]
+    DataNode(#[from] DataNodeError),
+    #[error("query engine: {0}")]
+    Query(#[from] QueryError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{dir}/cluster.nodes has no {role} named {alias}")]
+    UnknownAlias {
+        dir: PathBuf,
+        alias: String,
+        role: &'static str,
+    },
+    #[error("cannot start node {alias}: {source}")]
+    Spawn {
+        alias: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("node {alias} exited: {status}")]
+    Exited { alias: String, status: String },
+}
+
+/// Options every node process takes.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    pub config: ClusterConfig,
+    pub alias: String,
+    /// Files go to `<home>/<alias>/`.
+    pub home: PathBuf,
+}
+
+impl NodeOptions {
+    /// This node's line of `cluster.nodes`, checked to have `role`.
+    pub fn entry(&self, role: Role) -> Result<&NodeEntry, NodeError> {
+        self.config
+            .nodes
+            .iter()
+            .find(|n| n.alias == self.alias && n.role == role)
+            .ok_or_else(|| NodeError::UnknownAlias {
+                dir: self.config.dir.clone(),
+                alias: self.alias.clone(),
+                role: match role {
+                    Role::Controller => "controller",
+                    Role::DataNode => "datanode",
+                },
+            })
+    }
+
+    /// The node's own directory.
+    pub fn dir(&self) -> PathBuf {
+        self.home.join(&self.alias)
+    }
+}
+
+/// `host:port` of a node.
+pub fn addr_of(n: &NodeEntry) -> String {
+    format!("{}:{}", n.host, n.port)
+}
+
+/// The controllers of a cluster: raft id (1-based position in `cluster.nodes`), alias,
+/// address.
+pub fn controllers(config: &ClusterConfig) -> Vec<(u64, String, String)> {
+    config
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Controller)
+        .enumerate()
+        .map(|(i, n)| (i as u64 + 1, n.alias.clone(), addr_of(n)))
+        .collect()
+}
+
+/// Binds a node's port.
+pub async fn bind(entry: &NodeEntry) -> Result<tokio::net::TcpListener, NodeError> {
+    let addr = addr_of(entry);
+    let resolved: Vec<SocketAddr> = tokio::net::lookup_host(&addr)
+        .await
+        .map_err(|source| NodeError::Listen {
+            addr: addr.clone(),
+            source,
+        })?
+        .collect();
+    let mut last = None;
+    for a in resolved {
+        match tokio::net::TcpListener::bind(a).await {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(NodeError::Listen {
+        addr,
+        source: last.unwrap_or_else(|| std::io::Error::other("no address")),
+    })
+}

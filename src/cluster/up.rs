@@ -1,0 +1,84 @@
+//! `porpoise up DIR`: starts every node of a cluster directory on this machine as child
+//! processes of this one (`porpoise controller ...` and `porpoise datanode ...`), prints where
+//! to connect, and stops them all on Ctrl-C or when one of them exits.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio::process::{Child, Command};
+
+use super::{addr_of, NodeError};
+use crate::config::cluster::{ClusterConfig, Role};
+
+/// Runs the cluster until `shutdown` resolves or a node exits.
+pub async fn up(
+    config: &ClusterConfig,
+    home: &Path,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let exe = std::env::current_exe().map_err(|source| NodeError::Spawn {
+        alias: "porpoise".into(),
+        source,
+    })?;
+    let mut children: Vec<(String, Child)> = Vec::new();
+    // Controllers first: data nodes wait for them anyway, but the logs read better.
+    let mut nodes: Vec<_> = config.nodes.iter().collect();
+    nodes.sort_by_key(|n| n.role != Role::Controller);
+    for n in nodes {
+        let role = match n.role {
+            Role::Controller => "controller",
+            Role::DataNode => "datanode",
+        };
+        let child = Command::new(&exe)
+            .arg(role)
+            .arg(&config.dir)
+            .arg("--alias")
+            .arg(&n.alias)
+            .arg("--home")
+            .arg(home)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| NodeError::Spawn {
+                alias: n.alias.clone(),
+                source,
+            })?;
+        println!("started {role} {} at {}", n.alias, addr_of(n));
+        children.push((n.alias.clone(), child));
+    }
+    for n in config.nodes.iter().filter(|n| n.role == Role::DataNode) {
+        println!(
+            "psql \"postgres://admin:123456@{}:{}/porpoise\"   # {}",
+            n.host, n.port, n.alias
+        );
+    }
+    let first_exit = async {
+        let waits = children.iter_mut().map(|(alias, c)| {
+            let alias = alias.clone();
+            Box::pin(async move { (alias, c.wait().await) })
+        });
+        futures::future::select_all(waits).await.0
+    };
+    let result = tokio::select! {
+        _ = shutdown => Ok(()),
+        (alias, status) = first_exit => Err(NodeError::Exited {
+            alias,
+            status: match status {
+                Ok(s) => s.to_string(),
+                Err(e) => e.to_string(),
+            },
+        }),
+    };
+    for (alias, child) in &mut children {
+        if let Some(pid) = child.id() {
+            // SIGTERM lets each node stop cleanly; kill_on_drop covers the rest.
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
+        tracing::info!(%alias, "stopped");
+    }
+    result
+}

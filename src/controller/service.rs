@@ -1,0 +1,202 @@
+//! What a controller answers over Arrow Flight ([`crate::rpc`]):
+//! - `raft.append`, `raft.vote`, `raft.snapshot`: raft messages from peer controllers;
+//! - `ctl.write` ([`WriteRequest`] → [`WriteReply`]): propose a command (the leader only;
+//!   others answer with the leader's address);
+//! - `ctl.watch` ([`WatchRequest`] → [`MetadataUpdate`]): long-poll for metadata newer than a
+//!   version (any member; a follower's metadata is a prefix of the leader's);
+//! - `ctl.status` (→ [`ControllerStatus`]): raft state for the HTTP status pages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use serde::{Deserialize, Serialize};
+
+use super::feed::MetadataUpdate;
+use super::metadata::{Command, CommandResult};
+use super::raft::network::{APPEND, SNAPSHOT, VOTE};
+use super::raft::types::TypeConfig;
+use super::raft::{ControllerError, RaftController};
+use crate::catalog::NodeId;
+use crate::rpc::server::{reply, Service};
+use crate::rpc::{decode, RemoteError};
+
+pub const WRITE: &str = "ctl.write";
+pub const WATCH: &str = "ctl.watch";
+pub const STATUS: &str = "ctl.status";
+
+/// The longest a watch may wait for a change.
+pub const MAX_WATCH_WAIT: Duration = Duration::from_secs(10);
+
+/// `ctl.write`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WriteRequest {
+    pub cmd: Command,
+}
+
+/// The answer to `ctl.write`: the command's result and the metadata version that includes it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WriteReply {
+    pub result: CommandResult,
+    pub version: u64,
+}
+
+/// `ctl.watch`: wait up to `wait_ms` for metadata newer than `since`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WatchRequest {
+    pub since: u64,
+    pub wait_ms: u64,
+}
+
+/// One controller's view of the raft group.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ControllerStatus {
+    pub node_id: NodeId,
+    pub alias: String,
+    pub addr: String,
+    /// Leader, Follower, Candidate, Learner or Shutdown.
+    pub state: String,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub leader_addr: Option<String>,
+    pub last_log_index: Option<u64>,
+    pub last_applied: Option<u64>,
+    /// Voters: id and address.
+    pub members: Vec<(NodeId, String)>,
+    /// On the leader: the last log index each member is known to hold.
+    #[serde(default)]
+    pub replication: Vec<(NodeId, Option<u64>)>,
+    pub metadata_version: u64,
+}
+
+/// The controller role of a node.
+pub struct ControllerService {
+    raft: Arc<RaftController>,
+    alias: String,
+    addr: String,
+}
+
+impl ControllerService {
+    pub fn new(raft: Arc<RaftController>, alias: String, addr: String) -> Self {
+        ControllerService { raft, alias, addr }
+    }
+
+    /// This controller's status.
+    pub fn status(&self) -> ControllerStatus {
+        status_of(&self.raft, &self.alias, &self.addr)
+    }
+
+    async fn write(&self, req: WriteRequest) -> Result<WriteReply, RemoteError> {
+        match self.raft.write_at(req.cmd).await {
+            Ok((result, version)) => Ok(WriteReply { result, version }),
+            Err(e) => Err(remote(&e)),
+        }
+    }
+
+    async fn watch(&self, req: WatchRequest) -> Result<MetadataUpdate, RemoteError> {
+        let mut rx = self.raft.subscribe();
+        let wait = Duration::from_millis(req.wait_ms).min(MAX_WATCH_WAIT);
+        let newer = |m: &Arc<super::metadata::Metadata>| m.version > req.since;
+        // Timing out is a normal answer: "nothing new".
+        let _ = tokio::time::timeout(wait, rx.wait_for(newer)).await;
+        let metadata = rx.borrow().clone();
+        let changes = self
+            .raft
+            .feed()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .since(req.since, metadata.version);
+        Ok(match changes {
+            Some(c) => MetadataUpdate::Changes(c),
+            None => MetadataUpdate::Snapshot(Box::new((*metadata).clone())),
+        })
+    }
+}
+
+/// A controller's status from its raft metrics.
+pub fn status_of(raft: &RaftController, alias: &str, addr: &str) -> ControllerStatus {
+    let m = raft.metrics();
+    let members = m
+        .membership_config
+        .membership()
+        .nodes()
+        .map(|(id, n)| (*id, n.addr.clone()))
+        .collect();
+    let replication = m
+        .replication
+        .as_ref()
+        .map(|r| r.iter().map(|(id, l)| (*id, l.map(|l| l.index))).collect())
+        .unwrap_or_default();
+    let leader_addr = m
+        .current_leader
+        .and_then(|id| m.membership_config.membership().get_node(&id))
+        .map(|n| n.addr.clone());
+    ControllerStatus {
+        node_id: m.id,
+        alias: alias.to_string(),
+        addr: addr.to_string(),
+        state: format!("{:?}", m.state),
+        term: m.current_term,
+        leader: m.current_leader,
+        leader_addr,
+        last_log_index: m.last_log_index,
+        last_applied: m.last_applied.map(|l| l.index),
+        members,
+        replication,
+        metadata_version: raft.metadata().version,
+    }
+}
+
+/// A controller error as the caller sees it.
+pub fn remote(e: &ControllerError) -> RemoteError {
+    let mut r = RemoteError::new(e.sqlstate(), e.to_string());
+    r.retryable = e.retryable();
+    if let ControllerError::ForwardToLeader { leader_addr, .. } = e {
+        r.leader = leader_addr.clone();
+    }
+    r
+}
+
+fn bad_request(e: crate::rpc::RpcError) -> RemoteError {
+    RemoteError::new("08P01", format!("malformed request: {e}"))
+}
+
+#[async_trait]
+impl Service for ControllerService {
+    fn handles(&self, call: &str) -> bool {
+        call.starts_with("raft.") || call.starts_with("ctl.")
+    }
+
+    async fn action(&self, call: &str, body: Bytes) -> Bytes {
+        let raft = self.raft.raft();
+        match call {
+            APPEND => match decode::<AppendEntriesRequest<TypeConfig>>(&body) {
+                Ok(req) => reply(Ok(raft.append_entries(req).await)),
+                Err(e) => reply::<()>(Err(bad_request(e))),
+            },
+            VOTE => match decode::<VoteRequest<NodeId>>(&body) {
+                Ok(req) => reply(Ok(raft.vote(req).await)),
+                Err(e) => reply::<()>(Err(bad_request(e))),
+            },
+            SNAPSHOT => match decode::<InstallSnapshotRequest<TypeConfig>>(&body) {
+                Ok(req) => reply(Ok(raft.install_snapshot(req).await)),
+                Err(e) => reply::<()>(Err(bad_request(e))),
+            },
+            WRITE => match decode::<WriteRequest>(&body) {
+                Ok(req) => reply(self.write(req).await),
+                Err(e) => reply::<()>(Err(bad_request(e))),
+            },
+            WATCH => match decode::<WatchRequest>(&body) {
+                Ok(req) => reply(self.watch(req).await),
+                Err(e) => reply::<()>(Err(bad_request(e))),
+            },
+            STATUS => reply(Ok(self.status())),
+            other => reply::<()>(Err(RemoteError::new(
+                "0A000",
+                format!("unknown controller call {other}"),
+            ))),
+        }
+    }
+}

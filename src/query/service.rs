@@ -1,0 +1,418 @@
+//! What a data node answers other data nodes over Arrow Flight ([`crate::rpc`]):
+//! - `do_get` of a [`ScanRequest`]: a fragment of a scan another node coordinates; this node
+//!   scans its own partitions with the projection and filters pushed down and streams the
+//!   Arrow batches back;
+//! - `do_put` with a [`StageRequest`] descriptor: rows of a transaction for the partitions
+//!   this node owns (routed again here, with the same partition domains);
+//! - `q.rewrite` ([`RewriteRequest`]): this node's share of an UPDATE or DELETE;
+//! - `dn.prepare`, `dn.publish`, `dn.abort`: the participant steps of a transaction.
+//!
+//! Filters and assignments travel as DataFusion logical expressions in datafusion-proto's
+//! encoding. A scan filter this node cannot decode is dropped (scan filters are inexact: the
+//! coordinator applies them again); a DML filter it cannot decode fails the statement.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{RecordBatch, RecordBatchOptions};
+use arrow::datatypes::SchemaRef;
+use arrow_flight::decode::{DecodedPayload, FlightDataDecoder};
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use async_trait::async_trait;
+use bytes::Bytes;
+use datafusion::catalog::TableProvider;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::{SessionState, TaskContext};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
+use datafusion_proto::bytes::Serializeable;
+use futures::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use tonic::{Status, Streaming};
+
+use super::table::{PorpoiseTable, RewriteOp};
+use super::Engine;
+use crate::catalog::scheme::route;
+use crate::catalog::{NewValuePolicy, DIMENSION_PARTITION};
+use crate::datanode::{
+    DataNode, DataNodeError, StageRequest, StagedCounts, TidRequest, ABORT, PREPARE, PUBLISH,
+};
+use crate::rpc::client::Peers;
+use crate::rpc::server::{reply, to_status, FlightStream, Service};
+use crate::rpc::{decode, encode, RemoteError, RpcError};
+
+pub const REWRITE: &str = "q.rewrite";
+/// Liveness probe of a data node: answers [`PingReply`].
+pub const PING: &str = "dn.ping";
+
+/// The answer to [`PING`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PingReply {
+    pub id: u64,
+    pub metadata_version: u64,
+}
+
+/// How long a DML share may run on a remote owner.
+const REWRITE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A scan fragment (the `do_get` ticket).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScanRequest {
+    pub db: String,
+    pub table: String,
+    pub table_id: u32,
+    pub generation: u64,
+    pub projection: Option<Vec<usize>>,
+    /// datafusion-proto encoded filters over logical column names.
+    pub filters: Vec<Vec<u8>>,
+    pub limit: Option<usize>,
+    pub min_version: u64,
+}
+
+/// A remote owner's share of a DML statement.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RewriteRequest {
+    pub tid: u64,
+    pub db: String,
+    pub table: String,
+    pub table_id: u32,
+    pub generation: u64,
+    pub filters: Vec<Vec<u8>>,
+    /// `None` for DELETE; column and encoded value for UPDATE.
+    pub update: Option<Vec<(String, Vec<u8>)>>,
+    pub min_version: u64,
+}
+
+/// Encodes scan filters, leaving out those that cannot be encoded (e.g. calls of
+/// session-local functions).
+pub fn encode_exprs(filters: &[Expr]) -> Vec<Vec<u8>> {
+    filters
+        .iter()
+        .filter_map(|f| f.to_bytes().ok().map(|b| b.to_vec()))
+        .collect()
+}
+
+/// A plan node streaming a scan fragment from another data node.
+pub fn remote_scan(
+    peers: Arc<Peers>,
+    addr: String,
+    request: ScanRequest,
+    schema: SchemaRef,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let stream = RemoteScan {
+        peers,
+        addr,
+        request,
+        schema: schema.clone(),
+    };
+    Ok(Arc::new(StreamingTableExec::try_new(
+        schema,
+        vec![Arc::new(stream)],
+        None,
+        Vec::new(),
+        false,
+        None,
+    )?))
+}
+
+struct RemoteScan {
+    peers: Arc<Peers>,
+    addr: String,
+    request: ScanRequest,
+    schema: SchemaRef,
+}
+
+impl std::fmt::Debug for RemoteScan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RemoteScan({})", self.addr)
+    }
+}
+
+impl PartitionStream for RemoteScan {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (peers, addr, schema) = (self.peers.clone(), self.addr.clone(), self.schema.clone());
+        let ticket = encode(&self.request);
+        let out_schema = schema.clone();
+        let stream = futures::stream::once(async move {
+            let ticket = ticket.map_err(external)?;
+            let stream = peers.get(&addr, ticket).await.map_err(external)?;
+            let addr2 = addr.clone();
+            Ok::<_, DataFusionError>(stream.map(move |b| {
+                let b =
+                    b.map_err(|e| external(crate::rpc::client::flight_error(&addr2, "do_get", e)))?;
+                // The same columns; take this side's field names and nullability.
+                let options = RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
+                Ok(RecordBatch::try_new_with_options(
+                    schema.clone(),
+                    b.columns().to_vec(),
+                    &options,
+                )?)
+            }))
+        })
+        .try_flatten();
+        Box::pin(RecordBatchStreamAdapter::new(out_schema, stream))
+    }
+}
+
+fn external(e: RpcError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// Sends a DML share to a remote owner; returns how many rows it changed.
+pub async fn call_rewrite(node: &DataNode, addr: &str, req: &RewriteRequest) -> Result<u64> {
+    node.peers()
+        .call(addr, REWRITE, req, REWRITE_TIMEOUT)
+        .await
+        .map_err(external)
+}
+
+/// The data role of a node.
+pub struct DataService {
+    engine: Arc<Engine>,
+}
+
+impl DataService {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        DataService { engine }
+    }
+
+    fn node(&self) -> &Arc<DataNode> {
+        self.engine.node()
+    }
+
+    fn state(&self) -> SessionState {
+        self.engine.base_state()
+    }
+
+    /// This node's table at the coordinator's metadata version, if unchanged since.
+    async fn table(
+        &self,
+        min_version: u64,
+        db: &str,
+        table: &str,
+        id: u32,
+        generation: u64,
+    ) -> std::result::Result<PorpoiseTable, RemoteError> {
+        let metadata = self
+            .node()
+            .wait_version(min_version)
+            .await
+            .map_err(node_err)?;
+        match metadata.table(db, table) {
+            Some((_, def)) if def.id == id && def.generation == generation => Ok(
+                PorpoiseTable::local(db.to_string(), def.clone(), self.node().clone()),
+            ),
+            _ => Err(RemoteError::new(
+                "40001",
+                format!(
+                    "table \"{table}\" of \"{db}\" was changed by a concurrent statement; retry"
+                ),
+            )),
+        }
+    }
+
+    async fn scan(&self, ticket: Bytes) -> std::result::Result<FlightStream, RemoteError> {
+        let req: ScanRequest = decode(&ticket).map_err(bad)?;
+        let table = self
+            .table(
+                req.min_version,
+                &req.db,
+                &req.table,
+                req.table_id,
+                req.generation,
+            )
+            .await?;
+        let state = self.state();
+        let ctx = state.task_ctx();
+        let filters: Vec<Expr> = req
+            .filters
+            .iter()
+            .filter_map(|f| Expr::from_bytes_with_ctx(f, &ctx).ok())
+            .collect();
+        let plan = table
+            .scan(&state, req.projection.as_ref(), &filters, req.limit)
+            .await
+            .map_err(df_err)?;
+        let schema = plan.schema();
+        let stream = datafusion::physical_plan::execute_stream(plan, ctx).map_err(df_err)?;
+        let data = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(stream.map_err(|e| FlightError::ExternalError(Box::new(e))))
+            .map_err(|e| Status::internal(e.to_string()));
+        Ok(data.boxed())
+    }
+
+    async fn stage(
+        &self,
+        data: Streaming<FlightData>,
+    ) -> std::result::Result<StagedCounts, RemoteError> {
+        let mut decoder = FlightDataDecoder::new(data.map_err(|s| FlightError::Tonic(Box::new(s))));
+        let mut staging = None;
+        let mut req: Option<StageRequest> = None;
+        while let Some(msg) = decoder.next().await {
+            let msg = msg.map_err(|e| RemoteError::new("08P01", e.to_string()))?;
+            if req.is_none() {
+                if let Some(d) = &msg.inner.flight_descriptor {
+                    let r: StageRequest = decode(&d.cmd).map_err(bad)?;
+                    let table = self
+                        .table(r.min_version, &r.db, &r.table, r.table_id, r.generation)
+                        .await?;
+                    staging = Some(self.node().remote_staging(r.tid, &table.def));
+                    req = Some(r);
+                }
+            }
+            let DecodedPayload::RecordBatch(batch) = msg.payload else {
+                continue;
+            };
+            let (Some(r), Some(staging)) = (&req, &staging) else {
+                return Err(RemoteError::new("08P01", "rows before the stage request"));
+            };
+            let mut staging = staging.lock().await;
+            let def = staging.table().clone();
+            if def.is_dimension() {
+                staging
+                    .add(DIMENSION_PARTITION.to_string(), batch)
+                    .await
+                    .map_err(node_err)?;
+                continue;
+            }
+            let metadata = self.node().controller().metadata();
+            let db = metadata.databases.get(&r.db).ok_or_else(|| {
+                RemoteError::new("3F000", format!("database \"{}\" does not exist", r.db))
+            })?;
+            let routing = route(
+                &db.def.levels,
+                &def.partition_column_indices(),
+                &def.partition_columns,
+                &batch,
+                NewValuePolicy::Fail,
+            )
+            .map_err(|e| node_err(e.into()))?;
+            for part in routing.parts {
+                if db
+                    .def
+                    .owner(&part.partition)
+                    .is_some_and(|o| o != self.node().id)
+                {
+                    return Err(node_err(DataNodeError::Misrouted {
+                        db: r.db.clone(),
+                        partition: part.partition,
+                    }));
+                }
+                staging
+                    .add(part.partition, part.batch)
+                    .await
+                    .map_err(node_err)?;
+            }
+        }
+        match staging {
+            Some(s) => Ok(s.lock().await.counts()),
+            None => Ok(StagedCounts::default()),
+        }
+    }
+
+    async fn rewrite(&self, req: RewriteRequest) -> std::result::Result<u64, RemoteError> {
+        let table = self
+            .table(
+                req.min_version,
+                &req.db,
+                &req.table,
+                req.table_id,
+                req.generation,
+            )
+            .await?;
+        let state = self.state();
+        let ctx = state.task_ctx();
+        let expr = |b: &Vec<u8>| Expr::from_bytes_with_ctx(b, &ctx).map_err(df_err);
+        let filters = req
+            .filters
+            .iter()
+            .map(expr)
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let op = match &req.update {
+            None => RewriteOp::Delete,
+            Some(a) => RewriteOp::Update(
+                a.iter()
+                    .map(|(n, e)| Ok((n.clone(), expr(e)?)))
+                    .collect::<std::result::Result<_, RemoteError>>()?,
+            ),
+        };
+        let staging = self.node().remote_staging(req.tid, &table.def);
+        let mut staging = staging.lock().await;
+        table
+            .rewrite_local(&state, &filters, &op, &mut *staging)
+            .await
+            .map_err(df_err)
+    }
+}
+
+use arrow_flight::FlightData;
+
+fn bad(e: RpcError) -> RemoteError {
+    RemoteError::new("08P01", format!("malformed request: {e}"))
+}
+
+fn node_err(e: DataNodeError) -> RemoteError {
+    let mut r = RemoteError::new(e.sqlstate(), e.to_string());
+    r.retryable = e.sqlstate() == "40001";
+    r
+}
+
+fn df_err(e: DataFusionError) -> RemoteError {
+    let q = super::QueryError::from(e);
+    RemoteError::new(q.sqlstate(), q.to_string())
+}
+
+#[async_trait]
+impl Service for DataService {
+    fn handles(&self, call: &str) -> bool {
+        call.starts_with("dn.") || call.starts_with("q.")
+    }
+
+    async fn action(&self, call: &str, body: Bytes) -> Bytes {
+        match call {
+            PREPARE | PUBLISH | ABORT => {
+                let req: TidRequest = match decode(&body) {
+                    Ok(r) => r,
+                    Err(e) => return reply::<()>(Err(bad(e))),
+                };
+                match call {
+                    PREPARE => reply(self.node().prepare_remote(req.tid).await.map_err(node_err)),
+                    PUBLISH => reply(self.node().publish_remote(req.tid).map_err(node_err)),
+                    _ => reply(self.node().abort_remote(req.tid).map_err(node_err)),
+                }
+            }
+            PING => reply(Ok(PingReply {
+                id: self.node().id,
+                metadata_version: self.node().controller().metadata().version,
+            })),
+            REWRITE => match decode::<RewriteRequest>(&body) {
+                Ok(req) => reply(self.rewrite(req).await),
+                Err(e) => reply::<()>(Err(bad(e))),
+            },
+            other => reply::<()>(Err(RemoteError::new(
+                "0A000",
+                format!("unknown data node call {other}"),
+            ))),
+        }
+    }
+
+    fn handles_data(&self) -> bool {
+        true
+    }
+
+    async fn get(&self, ticket: Bytes) -> std::result::Result<FlightStream, Status> {
+        self.scan(ticket).await.map_err(to_status)
+    }
+
+    async fn put(&self, data: Streaming<FlightData>) -> std::result::Result<Bytes, Status> {
+        Ok(reply(self.stage(data).await))
+    }
+}

@@ -1,0 +1,163 @@
+//! Calls to other nodes. [`Peers`] keeps one gRPC channel per address (HTTP/2 multiplexes every
+//! call over it) and connects lazily, so a node that is down costs nothing until it is called.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::{Action, FlightClient, FlightData, PutResult, Ticket};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tonic::transport::{Channel, Endpoint};
+
+use super::{decode, encode, RemoteError, RpcError};
+
+/// Messages can be large (a metadata snapshot, a batch of rows); gRPC's 4 MiB default is not.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Clients of the other nodes, by `host:port`.
+#[derive(Debug, Default)]
+pub struct Peers {
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+impl Peers {
+    pub fn new() -> Self {
+        Peers::default()
+    }
+
+    fn channel(&self, addr: &str) -> Result<Channel, RpcError> {
+        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = channels.get(addr) {
+            return Ok(c.clone());
+        }
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|_| RpcError::Address {
+                addr: addr.to_string(),
+            })?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5))
+            .connect_lazy();
+        channels.insert(addr.to_string(), channel.clone());
+        Ok(channel)
+    }
+
+    /// A raw Flight client of `addr`.
+    pub fn flight(&self, addr: &str) -> Result<FlightServiceClient<Channel>, RpcError> {
+        Ok(FlightServiceClient::new(self.channel(addr)?)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+
+    /// Calls action `call` on `addr` with `req`; the remote side's error comes back as
+    /// [`RpcError::Remote`].
+    pub async fn call<Req, Resp>(
+        &self,
+        addr: &str,
+        call: &str,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, RpcError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        let body = encode(req)?;
+        let mut client = self.flight(addr)?;
+        let action = Action {
+            r#type: call.to_string(),
+            body,
+        };
+        let status = |s: tonic::Status| status_error(addr, call, s);
+        let fut = async {
+            let mut stream = client.do_action(action).await.map_err(status)?.into_inner();
+            match stream.message().await.map_err(status)? {
+                Some(r) => Ok(r.body),
+                None => Err(RpcError::Empty {
+                    addr: addr.to_string(),
+                    call: call.to_string(),
+                }),
+            }
+        };
+        let body = tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| RpcError::Timeout {
+                addr: addr.to_string(),
+                call: call.to_string(),
+                ms: timeout.as_millis() as u64,
+            })??;
+        let reply: Result<Resp, RemoteError> = decode(&body)?;
+        Ok(reply?)
+    }
+
+    /// Streams the record batches of a `do_get` with the given ticket.
+    pub async fn get(
+        &self,
+        addr: &str,
+        ticket: Bytes,
+    ) -> Result<arrow_flight::decode::FlightRecordBatchStream, RpcError> {
+        let mut client = FlightClient::new_from_inner(self.flight(addr)?);
+        client
+            .do_get(Ticket { ticket })
+            .await
+            .map_err(|e| flight_error(addr, "do_get", e))
+    }
+
+    /// Sends a stream of Flight data with `do_put`; returns the application metadata of the
+    /// server's answers. An error in `data` ends the call with that error.
+    pub async fn put<S>(&self, addr: &str, data: S) -> Result<Vec<Bytes>, RpcError>
+    where
+        S: Stream<Item = Result<FlightData, arrow_flight::error::FlightError>> + Send + 'static,
+    {
+        let mut client = FlightClient::new_from_inner(self.flight(addr)?);
+        let mut answers = client
+            .do_put(data)
+            .await
+            .map_err(|e| flight_error(addr, "do_put", e))?;
+        let mut out = Vec::new();
+        while let Some(r) = answers.next().await {
+            let r: PutResult = r.map_err(|e| flight_error(addr, "do_put", e))?;
+            out.push(r.app_metadata);
+        }
+        Ok(out)
+    }
+}
+
+/// Maps a gRPC status to our error; a status carrying a [`RemoteError`] (see
+/// [`super::server::to_status`]) becomes that error.
+pub fn status_error(addr: &str, call: &str, status: tonic::Status) -> RpcError {
+    if let Ok(remote) = decode::<RemoteError>(status.details()) {
+        return RpcError::Remote(remote);
+    }
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::Cancelled => RpcError::Unreachable {
+            addr: addr.to_string(),
+            status: Box::new(status),
+        },
+        _ => RpcError::Status {
+            addr: addr.to_string(),
+            call: call.to_string(),
+            status: Box::new(status),
+        },
+    }
+}
+
+/// Maps an error of arrow-flight's client to ours.
+pub fn flight_error(addr: &str, call: &str, e: arrow_flight::error::FlightError) -> RpcError {
+    match e {
+        arrow_flight::error::FlightError::Tonic(status) => status_error(addr, call, *status),
+        other => RpcError::Status {
+            addr: addr.to_string(),
+            call: call.to_string(),
+            status: Box::new(tonic::Status::internal(other.to_string())),
+        },
+    }
+}
