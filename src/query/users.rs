@@ -25,6 +25,7 @@ pub fn new_user(name: &str, password: &str, is_admin: bool) -> UserMeta {
         salt: salt.to_vec(),
         iterations: SCRAM_ITERATIONS,
         is_admin,
+        privileges: Default::default(),
     }
 }
 
