@@ -1,5 +1,6 @@
 //! The controller's replicated state: the catalog (databases, tables, partition domains), users
-//! and transaction ids with their outcomes, and the [`Command`]s that change it.
+//! with their per-database privileges, transaction ids with their outcomes, and the
+//! [`Command`]s that change it.
 //!
 //! [`Metadata::apply`] is the raft state machine's transition function. It must be
 //! deterministic: everything time- or node-dependent (timestamps, salts) travels inside the
@@ -8,6 +9,12 @@
 //!
 //! Format: `Metadata` is serialised into raft snapshots and `Command` into log entries; both
 //! carry [`FORMAT_VERSION`] semantics through `#[serde(default)]` on every field added later.
+//!
+//! Privileges: [`Metadata::check_privilege`] is the one rule every statement is checked
+//! against. Admins may do everything; the owner of a database (the user who created it) holds
+//! every privilege on it; anyone else needs a grant ([`Command::Grant`]) on that database or on
+//! `*` (all databases). Grants name databases, so dropping a database drops the grants on it
+//! (a later database of the same name starts with none), and dropping a user drops theirs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -85,6 +92,42 @@ pub struct UserMeta {
     pub iterations: u32,
     pub salted_password: Vec<u8>,
     pub is_admin: bool,
+    /// Granted privileges by database name (`dfs://x`), or [`ALL_DATABASES`] (`*`) for grants
+    /// on every database, present and future. A database appears only while it holds at least
+    /// one privilege; in JSON: `{"dfs://x": ["Read", "Write"], "*": ["Read"]}`. Ownership is
+    /// not recorded here (it is `DatabaseDef::owner`), nor are an admin's implied rights.
+    #[serde(default)]
+    pub privileges: BTreeMap<String, BTreeSet<Privilege>>,
+}
+
+/// The database name of grants that cover every database.
+pub const ALL_DATABASES: &str = "*";
+
+/// What a user may do in a database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Privilege {
+    /// Query its tables (`SELECT`, `loadTable`, the tables a join or subquery reads).
+    Read,
+    /// Change their rows: `INSERT`, `UPDATE`, `DELETE`, `COPY ... FROM`, `TRUNCATE`.
+    Write,
+    /// Change the schema: create, alter and drop its tables, drop the database. On `*` it
+    /// also allows `CREATE DATABASE`.
+    Ddl,
+}
+
+impl Privilege {
+    /// Every privilege, in order.
+    pub const ALL: [Privilege; 3] = [Privilege::Read, Privilege::Write, Privilege::Ddl];
+}
+
+impl std::fmt::Display for Privilege {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Privilege::Read => "READ",
+            Privilege::Write => "WRITE",
+            Privilege::Ddl => "DDL",
+        })
+    }
 }
 
 /// A transaction's state in the controller.
@@ -218,6 +261,20 @@ pub enum Command {
         name: String,
         if_exists: bool,
     },
+    /// Adds `privileges` on database `db` (or [`ALL_DATABASES`]) to a user's grants.
+    Grant {
+        user: String,
+        db: String,
+        privileges: BTreeSet<Privilege>,
+    },
+    /// Removes `privileges` from a user's grants on `db`. Only that entry changes: revoking on
+    /// a database leaves a grant on `*` in place, and revoking what was never granted is a
+    /// no-op.
+    Revoke {
+        user: String,
+        db: String,
+        privileges: BTreeSet<Privilege>,
+    },
 }
 
 /// The outcome of applying a [`Command`].
@@ -261,6 +318,21 @@ pub enum MetadataError {
     Conflict { db: String, table: String },
     #[error("partition level {level} of database \"{db}\" is not a VALUE level")]
     NotValueLevel { db: String, level: usize },
+    #[error("permission denied for {}: user \"{user}\" lacks {privilege}", database_phrase(.db))]
+    PermissionDenied {
+        user: String,
+        privilege: Privilege,
+        db: String,
+    },
+}
+
+/// `database "dfs://x"`, or `all databases` for [`ALL_DATABASES`].
+fn database_phrase(db: &str) -> String {
+    if db == ALL_DATABASES {
+        "all databases".to_string()
+    } else {
+        format!("database \"{db}\"")
+    }
 }
 
 impl MetadataError {
@@ -280,6 +352,7 @@ impl MetadataError {
             MetadataError::TxnNotActive(_) => "25P02",
             MetadataError::Conflict { .. } => "40001",
             MetadataError::NotValueLevel { .. } => "42P16",
+            MetadataError::PermissionDenied { .. } => "42501",
         }
     }
 
@@ -370,6 +443,10 @@ impl Metadata {
             Command::DropDatabase { name, if_exists } => {
                 if self.databases.remove(name).is_none() {
                     return skip_or(*if_exists, MetadataError::DatabaseNotFound(name.clone()));
+                }
+                // A database created later under the same name must not inherit them.
+                for user in self.users.values_mut() {
+                    user.privileges.remove(name);
                 }
             }
             Command::CreateTable {
@@ -598,10 +675,7 @@ impl Metadata {
                 iterations,
                 salted_password,
             } => {
-                let user = self
-                    .users
-                    .get_mut(name)
-                    .ok_or_else(|| MetadataError::UserNotFound(name.clone()))?;
+                let user = self.user_mut(name)?;
                 user.salt = salt.clone();
                 user.iterations = *iterations;
                 user.salted_password = salted_password.clone();
@@ -617,10 +691,88 @@ impl Metadata {
                     }
                     Some(_) => {}
                 }
+                // The grants are part of the user record and go with it.
                 self.users.remove(name);
+            }
+            Command::Grant {
+                user,
+                db,
+                privileges,
+            } => {
+                self.check_grant_target(user, db)?;
+                if privileges.is_empty() {
+                    return Ok(CommandResult::Ok);
+                }
+                self.user_mut(user)?
+                    .privileges
+                    .entry(db.clone())
+                    .or_default()
+                    .extend(privileges.iter().copied());
+            }
+            Command::Revoke {
+                user,
+                db,
+                privileges,
+            } => {
+                self.check_grant_target(user, db)?;
+                let grants = &mut self.user_mut(user)?.privileges;
+                if let Some(held) = grants.get_mut(db) {
+                    held.retain(|p| !privileges.contains(p));
+                    if held.is_empty() {
+                        grants.remove(db);
+                    }
+                }
             }
         }
         Ok(CommandResult::Ok)
+    }
+
+    /// Grants and revokes name an existing user and an existing database (or `*`).
+    fn check_grant_target(&self, user: &str, db: &str) -> Result<(), MetadataError> {
+        if !self.users.contains_key(user) {
+            return Err(MetadataError::UserNotFound(user.to_string()));
+        }
+        if db != ALL_DATABASES && !self.databases.contains_key(db) {
+            return Err(MetadataError::DatabaseNotFound(db.to_string()));
+        }
+        Ok(())
+    }
+
+    fn user_mut(&mut self, name: &str) -> Result<&mut UserMeta, MetadataError> {
+        self.users
+            .get_mut(name)
+            .ok_or_else(|| MetadataError::UserNotFound(name.to_string()))
+    }
+
+    /// Whether `user` may use privilege `p` on database `db` (or, with [`ALL_DATABASES`], on
+    /// every database: what `CREATE DATABASE` asks for with [`Privilege::Ddl`]).
+    ///
+    /// Admins may do everything. Otherwise a database must exist
+    /// ([`MetadataError::DatabaseNotFound`], as PostgreSQL resolves names before it checks
+    /// privileges), and its owner holds every privilege on it; anyone else needs `p` granted
+    /// on `db` or on `*`. An unknown user (dropped while connected) holds nothing.
+    pub fn check_privilege(&self, user: &str, db: &str, p: Privilege) -> Result<(), MetadataError> {
+        let Some(u) = self.users.get(user) else {
+            return Err(denied(user, db, p));
+        };
+        if u.is_admin {
+            return Ok(());
+        }
+        if db != ALL_DATABASES {
+            let database = self
+                .databases
+                .get(db)
+                .ok_or_else(|| MetadataError::DatabaseNotFound(db.to_string()))?;
+            if database.def.owner == user {
+                return Ok(());
+            }
+        }
+        let granted = |on: &str| u.privileges.get(on).is_some_and(|s| s.contains(&p));
+        if granted(db) || granted(ALL_DATABASES) {
+            Ok(())
+        } else {
+            Err(denied(user, db, p))
+        }
     }
 
     fn next_object_id(&mut self) -> u32 {
@@ -675,10 +827,349 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+fn denied(user: &str, db: &str, privilege: Privilege) -> MetadataError {
+    MetadataError::PermissionDenied {
+        user: user.to_string(),
+        privilege,
+        db: db.to_string(),
+    }
+}
+
 fn skip_or(skip: bool, err: MetadataError) -> Result<CommandResult, MetadataError> {
     if skip {
         Ok(CommandResult::Skipped)
     } else {
         Err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::ColumnType;
+
+    fn user(name: &str, is_admin: bool) -> UserMeta {
+        UserMeta {
+            name: name.to_string(),
+            salt: vec![1],
+            iterations: 1,
+            salted_password: vec![2],
+            is_admin,
+            privileges: BTreeMap::new(),
+        }
+    }
+
+    fn database(name: &str, owner: &str) -> Command {
+        Command::CreateDatabase {
+            def: DatabaseDef {
+                name: name.to_string(),
+                id: 0,
+                levels: vec![PartitionLevel::Value {
+                    key_type: ColumnType::Int,
+                    values: BTreeSet::new(),
+                }],
+                engine: "OLAP".to_string(),
+                owner: owner.to_string(),
+                created_ms: 0,
+            },
+            if_not_exists: false,
+        }
+    }
+
+    fn privs(ps: &[Privilege]) -> BTreeSet<Privilege> {
+        ps.iter().copied().collect()
+    }
+
+    fn grant(user: &str, db: &str, ps: &[Privilege]) -> Command {
+        Command::Grant {
+            user: user.to_string(),
+            db: db.to_string(),
+            privileges: privs(ps),
+        }
+    }
+
+    fn revoke(user: &str, db: &str, ps: &[Privilege]) -> Command {
+        Command::Revoke {
+            user: user.to_string(),
+            db: db.to_string(),
+            privileges: privs(ps),
+        }
+    }
+
+    /// admin, alice, bob; `dfs://a` owned by admin, `dfs://b` owned by bob.
+    fn metadata() -> Metadata {
+        let mut m = Metadata::default();
+        for cmd in [
+            Command::CreateUser {
+                user: user("admin", true),
+                if_not_exists: false,
+            },
+            Command::CreateUser {
+                user: user("alice", false),
+                if_not_exists: false,
+            },
+            Command::CreateUser {
+                user: user("bob", false),
+                if_not_exists: false,
+            },
+            database("dfs://a", "admin"),
+            database("dfs://b", "bob"),
+        ] {
+            assert_eq!(m.apply(&cmd), CommandResult::Ok, "{cmd:?}");
+        }
+        m
+    }
+
+    fn held(m: &Metadata, user: &str) -> BTreeMap<String, BTreeSet<Privilege>> {
+        m.users[user].privileges.clone()
+    }
+
+    fn is_denied(r: Result<(), MetadataError>) -> bool {
+        matches!(r, Err(MetadataError::PermissionDenied { .. }))
+    }
+
+    #[test]
+    fn grant_and_revoke_change_only_the_named_database() {
+        let mut m = metadata();
+        assert_eq!(
+            m.apply(&grant("alice", "dfs://a", &[Privilege::Read])),
+            CommandResult::Ok
+        );
+        assert_eq!(
+            m.apply(&grant(
+                "alice",
+                "dfs://a",
+                &[Privilege::Write, Privilege::Read]
+            )),
+            CommandResult::Ok
+        );
+        assert_eq!(
+            m.apply(&grant("alice", ALL_DATABASES, &[Privilege::Read])),
+            CommandResult::Ok
+        );
+        assert_eq!(
+            held(&m, "alice"),
+            BTreeMap::from([
+                ("*".to_string(), privs(&[Privilege::Read])),
+                (
+                    "dfs://a".to_string(),
+                    privs(&[Privilege::Read, Privilege::Write])
+                ),
+            ])
+        );
+        // Revoking on a database leaves `*` alone; revoking what is not held is a no-op.
+        assert_eq!(
+            m.apply(&revoke(
+                "alice",
+                "dfs://a",
+                &[Privilege::Read, Privilege::Ddl]
+            )),
+            CommandResult::Ok
+        );
+        assert_eq!(
+            m.apply(&revoke("alice", "dfs://b", &[Privilege::Read])),
+            CommandResult::Ok
+        );
+        assert_eq!(
+            held(&m, "alice"),
+            BTreeMap::from([
+                ("*".to_string(), privs(&[Privilege::Read])),
+                ("dfs://a".to_string(), privs(&[Privilege::Write])),
+            ])
+        );
+        // The last privilege on a database removes its entry.
+        m.apply(&revoke("alice", "dfs://a", &Privilege::ALL));
+        assert!(!held(&m, "alice").contains_key("dfs://a"));
+        assert!(held(&m, "bob").is_empty());
+    }
+
+    #[test]
+    fn grant_needs_an_existing_user_and_database() {
+        let mut m = metadata();
+        let before = m.clone();
+        assert_eq!(
+            m.apply(&grant("nobody", "dfs://a", &[Privilege::Read])),
+            CommandResult::Err(MetadataError::UserNotFound("nobody".into()))
+        );
+        assert_eq!(
+            m.apply(&grant("alice", "dfs://nosuch", &[Privilege::Read])),
+            CommandResult::Err(MetadataError::DatabaseNotFound("dfs://nosuch".into()))
+        );
+        assert_eq!(
+            m.apply(&revoke("alice", "dfs://nosuch", &[Privilege::Read])),
+            CommandResult::Err(MetadataError::DatabaseNotFound("dfs://nosuch".into()))
+        );
+        assert_eq!(
+            m.apply(&revoke("nobody", ALL_DATABASES, &[Privilege::Read])),
+            CommandResult::Err(MetadataError::UserNotFound("nobody".into()))
+        );
+        assert_eq!(m, before);
+    }
+
+    #[test]
+    fn dropping_a_database_or_a_user_drops_their_grants() {
+        let mut m = metadata();
+        m.apply(&grant("alice", "dfs://a", &[Privilege::Read]));
+        m.apply(&grant("alice", "dfs://b", &[Privilege::Read]));
+        m.apply(&Command::DropDatabase {
+            name: "dfs://a".into(),
+            if_exists: false,
+        });
+        assert_eq!(
+            held(&m, "alice"),
+            BTreeMap::from([("dfs://b".to_string(), privs(&[Privilege::Read]))])
+        );
+        // A new database of the same name starts without the old grants.
+        m.apply(&database("dfs://a", "admin"));
+        assert!(is_denied(m.check_privilege(
+            "alice",
+            "dfs://a",
+            Privilege::Read
+        )));
+
+        m.apply(&Command::DropUser {
+            name: "alice".into(),
+            if_exists: false,
+        });
+        m.apply(&Command::CreateUser {
+            user: user("alice", false),
+            if_not_exists: false,
+        });
+        assert!(held(&m, "alice").is_empty());
+        assert!(is_denied(m.check_privilege(
+            "alice",
+            "dfs://b",
+            Privilege::Read
+        )));
+    }
+
+    #[test]
+    fn grants_survive_a_snapshot_and_old_snapshots_have_none() {
+        let mut m = metadata();
+        m.apply(&grant("alice", ALL_DATABASES, &[Privilege::Ddl]));
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<Metadata>(&json).unwrap(), m);
+        // A user record written before privileges existed.
+        let old =
+            r#"{"name":"carol","salt":[1],"iterations":1,"salted_password":[2],"is_admin":false}"#;
+        let carol: UserMeta = serde_json::from_str(old).unwrap();
+        assert!(carol.privileges.is_empty());
+    }
+
+    #[test]
+    fn admins_pass_everything() {
+        let m = metadata();
+        for p in Privilege::ALL {
+            assert_eq!(m.check_privilege("admin", "dfs://b", p), Ok(()));
+            assert_eq!(m.check_privilege("admin", ALL_DATABASES, p), Ok(()));
+            assert_eq!(m.check_privilege("admin", "dfs://nosuch", p), Ok(()));
+        }
+    }
+
+    #[test]
+    fn owners_hold_every_privilege_on_their_database_only() {
+        let m = metadata();
+        for p in Privilege::ALL {
+            assert_eq!(m.check_privilege("bob", "dfs://b", p), Ok(()));
+            assert!(is_denied(m.check_privilege("bob", "dfs://a", p)));
+        }
+        // Owning a database does not allow creating others.
+        assert!(is_denied(m.check_privilege(
+            "bob",
+            ALL_DATABASES,
+            Privilege::Ddl
+        )));
+    }
+
+    #[test]
+    fn others_need_a_grant_on_the_database_or_on_all() {
+        let mut m = metadata();
+        assert_eq!(
+            m.check_privilege("alice", "dfs://a", Privilege::Read),
+            Err(MetadataError::PermissionDenied {
+                user: "alice".into(),
+                privilege: Privilege::Read,
+                db: "dfs://a".into()
+            })
+        );
+        m.apply(&grant("alice", "dfs://a", &[Privilege::Read]));
+        assert_eq!(
+            m.check_privilege("alice", "dfs://a", Privilege::Read),
+            Ok(())
+        );
+        assert!(is_denied(m.check_privilege(
+            "alice",
+            "dfs://a",
+            Privilege::Write
+        )));
+        assert!(is_denied(m.check_privilege(
+            "alice",
+            "dfs://b",
+            Privilege::Read
+        )));
+
+        m.apply(&grant("alice", ALL_DATABASES, &[Privilege::Write]));
+        assert_eq!(
+            m.check_privilege("alice", "dfs://a", Privilege::Write),
+            Ok(())
+        );
+        assert_eq!(
+            m.check_privilege("alice", "dfs://b", Privilege::Write),
+            Ok(())
+        );
+        assert!(is_denied(m.check_privilege(
+            "alice",
+            "dfs://b",
+            Privilege::Read
+        )));
+        // CREATE DATABASE asks for DDL on `*`; a grant on one database is not enough.
+        m.apply(&grant("alice", "dfs://a", &[Privilege::Ddl]));
+        assert!(is_denied(m.check_privilege(
+            "alice",
+            ALL_DATABASES,
+            Privilege::Ddl
+        )));
+        m.apply(&grant("alice", ALL_DATABASES, &[Privilege::Ddl]));
+        assert_eq!(
+            m.check_privilege("alice", ALL_DATABASES, Privilege::Ddl),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn unknown_databases_and_users() {
+        let m = metadata();
+        assert_eq!(
+            m.check_privilege("alice", "dfs://nosuch", Privilege::Read),
+            Err(MetadataError::DatabaseNotFound("dfs://nosuch".into()))
+        );
+        assert!(is_denied(m.check_privilege(
+            "nobody",
+            "dfs://a",
+            Privilege::Read
+        )));
+    }
+
+    #[test]
+    fn permission_denied_reads_like_postgres() {
+        let e = MetadataError::PermissionDenied {
+            user: "alice".into(),
+            privilege: Privilege::Read,
+            db: "dfs://x".into(),
+        };
+        assert_eq!(e.sqlstate(), "42501");
+        assert_eq!(
+            e.to_string(),
+            r#"permission denied for database "dfs://x": user "alice" lacks READ"#
+        );
+        let e = MetadataError::PermissionDenied {
+            user: "alice".into(),
+            privilege: Privilege::Ddl,
+            db: "*".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            r#"permission denied for all databases: user "alice" lacks DDL"#
+        );
     }
 }

@@ -1,6 +1,10 @@
 //! Carries out DDL: validates a parsed [`DdlStatement`] against the catalog model and proposes
 //! the change to the controller. Every DDL statement is one raft command, so it is atomic and
 //! durable once acknowledged.
+//!
+//! Privileges, checked first: DDL on the database for CREATE/DROP/ALTER TABLE and DROP
+//! DATABASE, WRITE for TRUNCATE (it changes rows, not the schema), and DDL on `*` (or being an
+//! admin) for CREATE DATABASE. A new database is owned by the user who created it.
 
 use std::collections::BTreeSet;
 
@@ -9,7 +13,9 @@ use super::literal::Literal;
 use super::{QueryError, Session};
 use crate::catalog::types::TypeError;
 use crate::catalog::{ColumnDef, ColumnType, DatabaseDef, KeyValue, PartitionLevel, TableDef};
-use crate::controller::metadata::{now_ms, Command, CommandResult};
+use crate::controller::metadata::{
+    now_ms, Command, CommandResult, MetadataError, Privilege, ALL_DATABASES,
+};
 
 /// Runs one DDL statement; returns its command tag.
 pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, QueryError> {
@@ -21,6 +27,7 @@ pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, Q
             levels,
             options,
         } => {
+            session.require(ALL_DATABASES, Privilege::Ddl)?;
             let mut engine = "OLAP".to_string();
             for (key, value) in options {
                 let text = literal_text(value);
@@ -78,10 +85,12 @@ pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, Q
             options,
         } => {
             let db = database_of(name)?;
+            session.require(&db, Privilege::Ddl)?;
             let metadata = session.engine().controller().metadata();
-            let database = metadata.databases.get(&db).ok_or_else(|| {
-                crate::controller::metadata::MetadataError::DatabaseNotFound(db.clone())
-            })?;
+            let database = metadata
+                .databases
+                .get(&db)
+                .ok_or_else(|| MetadataError::DatabaseNotFound(db.clone()))?;
             let mut sort_columns = Vec::new();
             for (key, value) in options {
                 match key.to_ascii_lowercase().as_str() {
@@ -127,30 +136,46 @@ pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, Q
                 "CREATE TABLE",
             )
         }
-        DdlStatement::DropDatabase { path, if_exists } => (
-            Command::DropDatabase {
-                name: path.clone(),
-                if_exists: *if_exists,
-            },
-            "DROP DATABASE",
-        ),
-        DdlStatement::DropTable { name, if_exists } => (
-            Command::DropTable {
-                db: database_of(name)?,
-                table: name.table.clone(),
-                if_exists: *if_exists,
-            },
-            "DROP TABLE",
-        ),
-        DdlStatement::TruncateTable { name } => (
-            Command::TruncateTable {
-                db: database_of(name)?,
-                table: name.table.clone(),
-            },
-            "TRUNCATE TABLE",
-        ),
+        DdlStatement::DropDatabase { path, if_exists } => {
+            match session.require(path, Privilege::Ddl) {
+                // Nothing to drop, nothing to check: the command is skipped.
+                Err(QueryError::Metadata(MetadataError::DatabaseNotFound(_))) if *if_exists => {}
+                other => other?,
+            }
+            (
+                Command::DropDatabase {
+                    name: path.clone(),
+                    if_exists: *if_exists,
+                },
+                "DROP DATABASE",
+            )
+        }
+        DdlStatement::DropTable { name, if_exists } => {
+            let db = database_of(name)?;
+            session.require(&db, Privilege::Ddl)?;
+            (
+                Command::DropTable {
+                    db,
+                    table: name.table.clone(),
+                    if_exists: *if_exists,
+                },
+                "DROP TABLE",
+            )
+        }
+        DdlStatement::TruncateTable { name } => {
+            let db = database_of(name)?;
+            session.require(&db, Privilege::Write)?;
+            (
+                Command::TruncateTable {
+                    db,
+                    table: name.table.clone(),
+                },
+                "TRUNCATE TABLE",
+            )
+        }
         DdlStatement::AlterTable { name, op } => {
             let db = database_of(name)?;
+            session.require(&db, Privilege::Ddl)?;
             let table = name.table.clone();
             let cmd = match op {
                 AlterOp::AddColumn(c) => Command::AddColumn {

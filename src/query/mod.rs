@@ -8,6 +8,13 @@
 //!   (`"dfs://testDB"`), tables are [`table::PorpoiseTable`]s, and `loadTable(db, table)` names
 //!   the same table as a table function.
 //! - A [`Session`] is one client connection's state; every statement is its own transaction.
+//!
+//! Privileges: every statement is checked against the controller's latest metadata with
+//! [`Session::require`] before it does anything — DDL and COPY where they are carried out,
+//! everything DataFusion plans in [`Session::execute_planned`] (the one way a plan is
+//! executed), from the tables its plan scans or writes. Catalog tables (`pg_catalog`,
+//! `information_schema`) are not database tables and need no privilege, so psql's `\l`, `\dn`
+//! and `\dt` work for everyone.
 
 pub mod catalog;
 pub mod copy;
@@ -25,8 +32,10 @@ pub mod users;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::source_as_provider;
 use datafusion::execution::context::SessionContext;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DFStatement;
@@ -36,6 +45,7 @@ use sqlparser::ast::{
 };
 
 use crate::controller::client::ControllerClient;
+use crate::controller::metadata::Privilege;
 use crate::datanode::DataNode;
 use crate::frontend::copy_format::CopyOptions;
 pub use error::QueryError;
@@ -173,6 +183,59 @@ impl Session {
         &self.ctx
     }
 
+    /// Fails with SQLSTATE 42501 unless the session's user holds `privilege` on database `db`
+    /// (or, for [`crate::controller::metadata::ALL_DATABASES`], on every database), and with
+    /// 3F000 if a named database does not exist. The rule is
+    /// [`crate::controller::metadata::Metadata::check_privilege`].
+    pub fn require(&self, db: &str, privilege: Privilege) -> Result<(), QueryError> {
+        Ok(self
+            .engine
+            .controller()
+            .metadata()
+            .check_privilege(&self.user, db, privilege)?)
+    }
+
+    /// Checks what a planned statement needs: WRITE on the table an INSERT, UPDATE or DELETE
+    /// changes and READ on every table it reads, in subqueries too. The rows UPDATE and
+    /// DELETE look at in their own table need only WRITE (DolphinDB's rule: writing a table
+    /// includes updating and deleting by condition).
+    fn authorize(&self, plan: &LogicalPlan) -> Result<(), QueryError> {
+        let mut needs: Vec<(String, Privilege)> = Vec::new();
+        let mut written: Option<(String, String)> = None;
+        plan.apply_with_subqueries(|node| {
+            match node {
+                LogicalPlan::Dml(dml) => {
+                    if let Some(target) = porpoise_table(&dml.target) {
+                        needs.push((target.0.clone(), Privilege::Write));
+                        if matches!(dml.op, WriteOp::Update | WriteOp::Delete) {
+                            written = Some(target);
+                        }
+                    }
+                }
+                LogicalPlan::TableScan(scan) => {
+                    if let Some(read) = porpoise_table(&scan.source) {
+                        if written.as_ref() != Some(&read) {
+                            needs.push((read.0, Privilege::Read));
+                        }
+                    }
+                }
+                _ => {}
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        // In plan order, so the target of a write is reported before the tables it reads.
+        let mut checked = Vec::new();
+        for need in needs {
+            if checked.contains(&need) {
+                continue;
+            }
+            let (db, privilege) = &need;
+            self.require(db, *privilege)?;
+            checked.push(need);
+        }
+        Ok(())
+    }
+
     /// Splits and parses a query string into statements.
     pub fn parse(&self, sql: &str) -> Result<Vec<Stmt>, QueryError> {
         let mut out = Vec::new();
@@ -237,6 +300,7 @@ impl Session {
                     return Err(QueryError::Unsupported("COPY (query) FROM".into()));
                 };
                 let (db, table) = self.resolve_table(table_name)?;
+                self.require(&db, Privilege::Write)?;
                 let options = copy::options(options, legacy_options)?;
                 Ok(Outcome::CopyIn(CopyIn {
                     db,
@@ -292,12 +356,15 @@ impl Session {
         }
     }
 
-    /// Runs a statement DataFusion has planned (parameters already bound).
+    /// Runs a statement DataFusion has planned (parameters already bound), if the user holds
+    /// the privileges it needs. Checked here rather than when planning, so a statement
+    /// prepared before a REVOKE is refused after it.
     pub async fn execute_planned(
         &self,
         stmt: &Statement,
         plan: LogicalPlan,
     ) -> Result<Outcome, QueryError> {
+        self.authorize(&plan)?;
         let verb = match stmt {
             Statement::Insert(_) => "INSERT 0",
             Statement::Update(_) => "UPDATE",
@@ -317,7 +384,7 @@ impl Session {
     }
 
     /// Executes a DataFusion plan as a result set.
-    pub async fn run(&self, plan: LogicalPlan) -> Result<Outcome, QueryError> {
+    async fn run(&self, plan: LogicalPlan) -> Result<Outcome, QueryError> {
         let df = self.ctx.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let stream = df.execute_stream().await?;
@@ -352,6 +419,16 @@ impl Session {
         }
         Ok((db, table))
     }
+}
+
+/// `(database, table)` of the porpoise table behind a plan's table source; `None` for
+/// catalog tables.
+fn porpoise_table(
+    source: &Arc<dyn datafusion::logical_expr::TableSource>,
+) -> Option<(String, String)> {
+    let provider = source_as_provider(source).ok()?;
+    let table = provider.downcast_ref::<table::PorpoiseTable>()?;
+    Some((table.db.clone(), table.def.name.clone()))
 }
 
 /// `pg_get_userbyid(oid)`: oid 10 (the owner of every catalog object) is the bootstrap admin.

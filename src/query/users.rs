@@ -1,8 +1,24 @@
-//! Users: `CREATE USER`, `ALTER USER ... PASSWORD`, `DROP USER` (also spelled with ROLE), and
-//! their `pg_roles` view for psql's `\du`.
+//! Users: `CREATE USER`, `ALTER USER ... PASSWORD`, `DROP USER` (also spelled with ROLE),
+//! `GRANT`/`REVOKE` of per-database privileges, and the `pg_roles` view for psql's `\du`.
 //!
 //! Passwords are stored as SCRAM-SHA-256 needs them (salt, iteration count, salted password),
-//! never in clear. Only an admin may create or drop users or change another user's password.
+//! never in clear. Only an admin may create or drop users, change another user's password, or
+//! grant and revoke privileges.
+//!
+//! ```text
+//! GRANT privilege [, privilege]... ON target TO user [, user]...
+//! REVOKE privilege [, privilege]... ON target FROM user [, user]... [CASCADE | RESTRICT]
+//!     privilege := READ | WRITE | DDL | ALL [PRIVILEGES]
+//!                | SELECT | INSERT | UPDATE | DELETE | TRUNCATE | CREATE      (PostgreSQL)
+//!                | DB_READ | TABLE_READ | DB_WRITE | DB_INSERT | DB_UPDATE | DB_DELETE
+//!                | TABLE_WRITE | DB_MANAGE | DBOBJ_CREATE | DBOBJ_DELETE     (DolphinDB)
+//!     target := DATABASE db | SCHEMA db | ALL TABLES IN SCHEMA db | ALL DATABASES | db
+//!     db := "dfs://x" | 'dfs://x' | "*"   (`*`: every database)
+//! ```
+//!
+//! The PostgreSQL and DolphinDB names map onto porpoise's three privileges
+//! ([`Privilege`]): reading names READ, changing rows names WRITE, creating or dropping
+//! objects names DDL. Privileges are per database; there are none per table.
 
 use async_trait::async_trait;
 use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role};
@@ -10,7 +26,10 @@ use pgwire::api::auth::sasl::scram::gen_salted_password;
 
 use super::{QueryError, Session};
 use crate::controller::client::ControllerClient;
-use crate::controller::metadata::{Command, CommandResult, UserMeta};
+use crate::controller::metadata::{
+    Command, CommandResult, MetadataError, Privilege, UserMeta, ALL_DATABASES,
+};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// SCRAM iteration count for new passwords (PostgreSQL's default).
@@ -25,6 +44,7 @@ pub fn new_user(name: &str, password: &str, is_admin: bool) -> UserMeta {
         salt: salt.to_vec(),
         iterations: SCRAM_ITERATIONS,
         is_admin,
+        privileges: Default::default(),
     }
 }
 
@@ -43,6 +63,13 @@ pub enum UserStmt {
     Drop {
         names: Vec<String>,
         if_exists: bool,
+    },
+    /// `GRANT` (`grant: true`) or `REVOKE` of privileges on a database (or `*`).
+    Grant {
+        grant: bool,
+        privileges: BTreeSet<Privilege>,
+        db: String,
+        users: Vec<String>,
     },
 }
 
@@ -144,14 +171,133 @@ fn password_of(t: Option<&Tok>) -> Result<String, QueryError> {
     }
 }
 
-/// Parses `CREATE USER|ROLE`, `ALTER USER|ROLE ... PASSWORD` and `DROP USER|ROLE`;
-/// `Ok(None)` for any other statement.
+/// What a privilege name (any spelling) stands for; `None` if it is not one.
+fn privileges_named(word: &str) -> Option<&'static [Privilege]> {
+    Some(match word.to_ascii_uppercase().as_str() {
+        "READ" | "SELECT" | "DB_READ" | "TABLE_READ" => &[Privilege::Read],
+        "WRITE" | "INSERT" | "UPDATE" | "DELETE" | "TRUNCATE" | "DB_WRITE" | "DB_INSERT"
+        | "DB_UPDATE" | "DB_DELETE" | "TABLE_WRITE" => &[Privilege::Write],
+        "DDL" | "CREATE" | "DB_MANAGE" | "DBOBJ_CREATE" | "DBOBJ_DELETE" => &[Privilege::Ddl],
+        "ALL" => &Privilege::ALL,
+        _ => return None,
+    })
+}
+
+/// A database name after `ON [DATABASE]`: a quoted path or `*`.
+fn database_name(t: Option<&Tok>) -> Result<String, QueryError> {
+    match t {
+        Some(Tok::Quoted(q)) | Some(Tok::Str(q)) if !q.is_empty() => Ok(q.clone()),
+        Some(Tok::Word(w)) => Err(QueryError::Syntax(format!(
+            "syntax error at or near \"{w}\": name the database by its quoted path, e.g. \"dfs://db\""
+        ))),
+        _ => Err(QueryError::Syntax(
+            "syntax error: expected a database, e.g. ON DATABASE \"dfs://db\"".into(),
+        )),
+    }
+}
+
+/// Parses `GRANT ... ON ... TO ...` / `REVOKE ... ON ... FROM ...` from its tokens.
+fn parse_grant(toks: &[Tok], grant: bool) -> Result<UserStmt, QueryError> {
+    let verb = if grant { "GRANT" } else { "REVOKE" };
+    let mut i = 1;
+    let mut privileges = BTreeSet::new();
+    loop {
+        let word = match toks.get(i) {
+            Some(Tok::Word(w)) => w,
+            Some(_) | None => {
+                return Err(QueryError::Syntax(format!(
+                    "syntax error in {verb}: expected a privilege (READ, WRITE, DDL or ALL)"
+                )))
+            }
+        };
+        if !grant && word.eq_ignore_ascii_case("grant") && is_kw(toks.get(i + 1), "option") {
+            return Err(QueryError::Unsupported(
+                "REVOKE GRANT OPTION FOR: only admins grant".into(),
+            ));
+        }
+        let named = privileges_named(word)
+            .ok_or_else(|| QueryError::Syntax(format!("unrecognized privilege type \"{word}\"")))?;
+        privileges.extend(named.iter().copied());
+        i += 1;
+        if word.eq_ignore_ascii_case("all") && is_kw(toks.get(i), "privileges") {
+            i += 1;
+        }
+        if toks.get(i) != Some(&Tok::Comma) {
+            break;
+        }
+        i += 1;
+    }
+    if !is_kw(toks.get(i), "on") {
+        return Err(QueryError::Syntax(format!(
+            "syntax error in {verb}: expected ON after the privileges"
+        )));
+    }
+    i += 1;
+    let db = if is_kw(toks.get(i), "database") || is_kw(toks.get(i), "schema") {
+        i += 1;
+        database_name(toks.get(i))?
+    } else if is_kw(toks.get(i), "all") && is_kw(toks.get(i + 1), "databases") {
+        i += 1;
+        ALL_DATABASES.to_string()
+    } else if is_kw(toks.get(i), "all")
+        && is_kw(toks.get(i + 1), "tables")
+        && is_kw(toks.get(i + 2), "in")
+        && is_kw(toks.get(i + 3), "schema")
+    {
+        i += 4;
+        database_name(toks.get(i))?
+    } else if is_kw(toks.get(i), "table") {
+        return Err(QueryError::Unsupported(format!(
+            "privileges on a table; {verb} them on its database: ON DATABASE \"dfs://db\""
+        )));
+    } else {
+        database_name(toks.get(i))?
+    };
+    i += 1;
+    let to = if grant { "to" } else { "from" };
+    if !is_kw(toks.get(i), to) {
+        return Err(QueryError::Syntax(format!(
+            "syntax error in {verb}: expected {} after the database",
+            to.to_ascii_uppercase()
+        )));
+    }
+    let mut users = vec![role_name(toks.get(i + 1))?];
+    i += 2;
+    while toks.get(i) == Some(&Tok::Comma) {
+        users.push(role_name(toks.get(i + 1))?);
+        i += 2;
+    }
+    if is_kw(toks.get(i), "with") && is_kw(toks.get(i + 1), "grant") {
+        return Err(QueryError::Unsupported(
+            "WITH GRANT OPTION: only admins grant".into(),
+        ));
+    }
+    // Nothing depends on a grant (there are no grant options), so both mean the same.
+    if !grant && (is_kw(toks.get(i), "cascade") || is_kw(toks.get(i), "restrict")) {
+        i += 1;
+    }
+    if i != toks.len() {
+        return Err(QueryError::Syntax(format!("syntax error at end of {verb}")));
+    }
+    Ok(UserStmt::Grant {
+        grant,
+        privileges,
+        db,
+        users,
+    })
+}
+
+/// Parses `CREATE USER|ROLE`, `ALTER USER|ROLE ... PASSWORD`, `DROP USER|ROLE`, `GRANT` and
+/// `REVOKE`; `Ok(None)` for any other statement.
 pub fn parse(sql: &str) -> Result<Option<UserStmt>, QueryError> {
     let head: Vec<String> = sql
         .split_whitespace()
         .take(2)
         .map(|w| w.to_ascii_lowercase())
         .collect();
+    if let Some(verb @ ("grant" | "revoke")) = head.first().map(String::as_str) {
+        return parse_grant(&tokens(sql)?, verb == "grant").map(Some);
+    }
     let [verb, object] = head.as_slice() else {
         return Ok(None);
     };
@@ -241,7 +387,7 @@ pub fn parse(sql: &str) -> Result<Option<UserStmt>, QueryError> {
     Ok(Some(stmt))
 }
 
-fn require_admin(session: &Session) -> Result<(), QueryError> {
+fn require_admin(session: &Session, what: &str) -> Result<(), QueryError> {
     let metadata = session.engine().controller().metadata();
     if metadata
         .users
@@ -252,7 +398,7 @@ fn require_admin(session: &Session) -> Result<(), QueryError> {
     } else {
         Err(QueryError::other(
             "42501",
-            "permission denied: only an admin can manage users",
+            format!("permission denied: only an admin can {what}"),
         ))
     }
 }
@@ -272,7 +418,7 @@ pub async fn execute(session: &Session, stmt: &UserStmt) -> Result<String, Query
             password,
             superuser,
         } => {
-            require_admin(session)?;
+            require_admin(session, "manage users")?;
             let password = password.as_ref().ok_or_else(|| {
                 QueryError::other(
                     "22023",
@@ -292,7 +438,7 @@ pub async fn execute(session: &Session, stmt: &UserStmt) -> Result<String, Query
         }
         UserStmt::AlterPassword { name, password } => {
             if name != session.user() {
-                require_admin(session)?;
+                require_admin(session, "manage users")?;
             }
             let user = new_user(name, password, false);
             write(
@@ -308,7 +454,7 @@ pub async fn execute(session: &Session, stmt: &UserStmt) -> Result<String, Query
             Ok("ALTER ROLE".into())
         }
         UserStmt::Drop { names, if_exists } => {
-            require_admin(session)?;
+            require_admin(session, "manage users")?;
             for name in names {
                 if name == session.user() {
                     return Err(QueryError::other("55006", "current user cannot be dropped"));
@@ -323,6 +469,41 @@ pub async fn execute(session: &Session, stmt: &UserStmt) -> Result<String, Query
                 .await?;
             }
             Ok("DROP ROLE".into())
+        }
+        UserStmt::Grant {
+            grant,
+            privileges,
+            db,
+            users,
+        } => {
+            require_admin(session, "grant or revoke privileges")?;
+            // Refuse the whole statement before any of it is applied when a name is unknown
+            // now; each user's change is its own command.
+            let metadata = session.engine().controller().metadata();
+            if db != ALL_DATABASES && !metadata.databases.contains_key(db) {
+                return Err(MetadataError::DatabaseNotFound(db.clone()).into());
+            }
+            if let Some(missing) = users.iter().find(|u| !metadata.users.contains_key(*u)) {
+                return Err(MetadataError::UserNotFound(missing.clone()).into());
+            }
+            for user in users {
+                let (user, db, privileges) = (user.clone(), db.clone(), privileges.clone());
+                let cmd = if *grant {
+                    Command::Grant {
+                        user,
+                        db,
+                        privileges,
+                    }
+                } else {
+                    Command::Revoke {
+                        user,
+                        db,
+                        privileges,
+                    }
+                };
+                write(session, cmd).await?;
+            }
+            Ok(if *grant { "GRANT" } else { "REVOKE" }.into())
         }
     }
 }
@@ -360,6 +541,107 @@ mod tests {
         assert!(parse("create user x password 'SCRAM-SHA-256$4096:abc'").is_err());
         assert!(parse("alter user x rename to y").is_err());
     }
+
+    fn grant(grant: bool, privileges: &[Privilege], db: &str, users: &[&str]) -> Option<UserStmt> {
+        Some(UserStmt::Grant {
+            grant,
+            privileges: privileges.iter().copied().collect(),
+            db: db.into(),
+            users: users.iter().map(|u| u.to_string()).collect(),
+        })
+    }
+
+    #[test]
+    fn parses_grant_and_revoke() {
+        use Privilege::*;
+        assert_eq!(
+            parse(r#"GRANT READ ON DATABASE "dfs://x" TO alice"#).unwrap(),
+            grant(true, &[Read], "dfs://x", &["alice"])
+        );
+        assert_eq!(
+            parse(r#"grant select, insert, ddl on schema 'dfs://x' to Alice, "Bob";"#).unwrap(),
+            grant(true, &[Read, Write, Ddl], "dfs://x", &["alice", "Bob"])
+        );
+        assert_eq!(
+            parse(r#"revoke all privileges on all tables in schema "dfs://x" from alice cascade"#)
+                .unwrap(),
+            grant(false, &[Read, Write, Ddl], "dfs://x", &["alice"])
+        );
+        assert_eq!(
+            parse("grant all on all databases to alice").unwrap(),
+            grant(true, &[Read, Write, Ddl], "*", &["alice"])
+        );
+        assert_eq!(
+            parse(r#"grant update, delete on "*" to alice"#).unwrap(),
+            grant(true, &[Write], "*", &["alice"])
+        );
+        assert_eq!(
+            parse(r#"grant create on database "*" to alice"#).unwrap(),
+            grant(true, &[Ddl], "*", &["alice"])
+        );
+    }
+
+    #[test]
+    fn maps_every_privilege_name() {
+        use Privilege::*;
+        for (names, expected) in [
+            (&["READ", "SELECT", "DB_READ", "TABLE_READ"][..], vec![Read]),
+            (
+                &[
+                    "WRITE",
+                    "INSERT",
+                    "UPDATE",
+                    "DELETE",
+                    "TRUNCATE",
+                    "DB_WRITE",
+                    "DB_INSERT",
+                    "DB_UPDATE",
+                    "DB_DELETE",
+                    "TABLE_WRITE",
+                ][..],
+                vec![Write],
+            ),
+            (
+                &["DDL", "CREATE", "DB_MANAGE", "DBOBJ_CREATE", "DBOBJ_DELETE"][..],
+                vec![Ddl],
+            ),
+            (&["ALL", "ALL PRIVILEGES"][..], vec![Read, Write, Ddl]),
+        ] {
+            for name in names {
+                for spelling in [name.to_string(), name.to_lowercase()] {
+                    let sql = format!(r#"grant {spelling} on database "dfs://x" to a"#);
+                    assert_eq!(
+                        parse(&sql).unwrap(),
+                        grant(true, &expected, "dfs://x", &["a"]),
+                        "{sql}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_bad_grants() {
+        let code = |sql: &str| parse(sql).unwrap_err().sqlstate();
+        let e = parse(r#"grant fly on database "dfs://x" to a"#).unwrap_err();
+        assert_eq!(e.sqlstate(), "42601");
+        assert!(e.to_string().contains("\"fly\""), "{e}");
+        assert_eq!(code(r#"grant read database "dfs://x" to a"#), "42601");
+        assert_eq!(code(r#"grant read on database "dfs://x" from a"#), "42601");
+        assert_eq!(code(r#"revoke read on database "dfs://x" to a"#), "42601");
+        assert_eq!(code(r#"grant read on database "dfs://x" to"#), "42601");
+        assert_eq!(code(r#"grant read on database x to a"#), "42601");
+        assert_eq!(
+            code(r#"grant read on database "dfs://x" to a extra"#),
+            "42601"
+        );
+        assert_eq!(code("grant on database \"dfs://x\" to a"), "42601");
+        assert_eq!(code(r#"grant read on table "t" to a"#), "0A000");
+        assert_eq!(
+            code(r#"grant read on database "dfs://x" to a with grant option"#),
+            "0A000"
+        );
+    }
 }
 
 /// `pg_roles` for psql's `\du`, from the controller's users.
@@ -393,7 +675,9 @@ impl PgCatalogContextProvider for Roles {
             name: u.name.clone(),
             is_superuser: u.is_admin,
             can_login: true,
-            can_create_db: u.is_admin,
+            can_create_db: metadata
+                .check_privilege(&u.name, ALL_DATABASES, Privilege::Ddl)
+                .is_ok(),
             can_create_role: u.is_admin,
             can_create_user: u.is_admin,
             can_replication: u.is_admin,

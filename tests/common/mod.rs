@@ -69,10 +69,7 @@ impl TestServer {
 
     /// A connection URL for any user.
     pub fn url_for(&self, user: &str, password: &str) -> String {
-        format!(
-            "postgres://{user}:{password}@127.0.0.1:{}/porpoise",
-            self.port
-        )
+        url(self.port, user, password)
     }
 
     /// The server's `--home`.
@@ -239,6 +236,11 @@ fn parse_listening_line(line: &str) -> Option<u16> {
         .split_whitespace()
         .next()?;
     addr.rsplit_once(':')?.1.parse().ok()
+}
+
+/// The connection URL of `user` on a server listening on 127.0.0.1:`port`.
+pub fn url(port: u16, user: &str, password: &str) -> String {
+    format!("postgres://{user}:{password}@127.0.0.1:{port}/porpoise")
 }
 
 /// Connects with a deadline and drives the connection on a spawned task.

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use porpoise::catalog::{ColumnType, DatabaseDef, PartitionLevel};
-use porpoise::controller::metadata::{Command, CommandResult, MetadataError, UserMeta};
+use porpoise::controller::metadata::{Command, CommandResult, MetadataError, Privilege, UserMeta};
 use porpoise::controller::raft::state_machine::SNAPSHOT_FILE;
 use porpoise::controller::raft::{ControllerError, RaftController};
 
@@ -54,8 +54,17 @@ fn create_user(name: &str) -> Command {
             iterations: 4096,
             salted_password: vec![9; 32],
             is_admin: true,
+            privileges: Default::default(),
         },
         if_not_exists: false,
+    }
+}
+
+fn grant_read(user: &str, db: &str) -> Command {
+    Command::Grant {
+        user: user.to_string(),
+        db: db.to_string(),
+        privileges: BTreeSet::from([Privilege::Read]),
     }
 }
 
@@ -72,6 +81,10 @@ async fn metadata_survives_restart_and_tids_continue() {
     );
     assert_eq!(
         c.write(create_db("dfs://testDB")).await.unwrap(),
+        CommandResult::Ok
+    );
+    assert_eq!(
+        c.write(grant_read("admin", "dfs://testDB")).await.unwrap(),
         CommandResult::Ok
     );
     assert_eq!(c.write(begin_txn()).await.unwrap(), CommandResult::Tid(1));
@@ -92,6 +105,10 @@ async fn metadata_survives_restart_and_tids_continue() {
     let m = c.metadata();
     assert!(m.users.contains_key("admin"));
     assert!(m.databases.contains_key("dfs://testDB"));
+    assert_eq!(
+        m.users["admin"].privileges.get("dfs://testDB"),
+        Some(&BTreeSet::from([Privilege::Read]))
+    );
     assert_eq!(m.last_tid, 2);
     assert_eq!(m.txns.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
     assert_eq!(c.write(begin_txn()).await.unwrap(), CommandResult::Tid(3));

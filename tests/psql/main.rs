@@ -1,5 +1,6 @@
 //! The real `psql` against a real server: the meta-commands users type first (`\l \dn \dt \d
-//! \d+ \du`), errors from `psql -c`, and logging in as users made with CREATE/ALTER/DROP USER.
+//! \d+ \du`), also as a user without privileges, errors from `psql -c`, and logging in as users
+//! made with CREATE/ALTER/DROP USER.
 //!
 //! psql runs with `-X -A` (no psqlrc, unaligned `|`-separated output) so lines can be matched
 //! exactly. The password travels in the child's `PGPASSWORD`. If psql is not installed the tests
@@ -481,4 +482,50 @@ async fn current_user_is_the_user_who_logged_in() {
         .await
         .expect_ok("alice logs in");
     assert_eq!(run.lines()[1..], ["alice", "(1 row)"]);
+}
+
+#[tokio::test]
+async fn meta_commands_work_for_a_user_without_privileges() {
+    let Some(psql_bin) = psql_or_skip("meta_commands_work_for_a_user_without_privileges") else {
+        return;
+    };
+    let server = server_with_tables().await;
+    psql(
+        &psql_bin,
+        &server,
+        &["create user alice with password 'pw'"],
+    )
+    .await
+    .expect_ok("create user");
+    // The catalog is readable by everyone; the tables are not.
+    let run = psql_as(&psql_bin, &server, "alice", "pw", &[r"\l"])
+        .await
+        .expect_ok(r"\l as alice");
+    assert!(run.row(&["porpoise"]).is_some(), "{}", run.stdout);
+    let run = psql_as(&psql_bin, &server, "alice", "pw", &[r"\dn"])
+        .await
+        .expect_ok(r"\dn as alice");
+    assert!(run.row(&["dfs://md2"]).is_some(), "{}", run.stdout);
+    let run = psql_as(&psql_bin, &server, "alice", "pw", &[r"\dt"])
+        .await
+        .expect_ok(r"\dt as alice");
+    assert!(
+        run.row(&["dfs://md", "bars", "table"]).is_some(),
+        "{}",
+        run.stdout
+    );
+    let run = psql_as(
+        &psql_bin,
+        &server,
+        "alice",
+        "pw",
+        &[r#"select count(*) from "dfs://md"."bars""#],
+    )
+    .await;
+    assert!(
+        !run.ok && run.stderr.contains("permission denied"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
 }

@@ -9,6 +9,12 @@
 //! `statement error 42P01: .*nosuch` (the runner matches the regex anywhere in that text) or with
 //! the runner's own `statement error (42P01)` form.
 //!
+//! Records run as the admin user (`admin`/`123456`) unless preceded by a `connection NAME` line:
+//! that record then runs on a session of its own logged in as user `NAME` with the password
+//! `NAME_pw` (create the user with that password first, e.g.
+//! `create user alice with password 'alice_pw'`). Sessions are opened on first use and kept for
+//! the rest of the file; `connection default` is the admin session.
+//!
 //! Every record of a file runs even after an earlier one failed; the test then fails naming the
 //! file and each failing record with its line. Run with `cargo test --test sql`, or one file with
 //! `cargo test --test sql -- dml`.
@@ -20,8 +26,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::TestServer;
-use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Record, Runner};
+use common::{TestServer, ADMIN_PASSWORD, ADMIN_USER};
+use sqllogictest::{AsyncDB, Connection, DBOutput, DefaultColumnType, Record, Runner};
 use tokio_postgres::SimpleQueryMessage;
 
 /// A statement still running after this long fails the record (the server is probably hung);
@@ -155,6 +161,21 @@ fn sql_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sql")
 }
 
+/// The password of the user a `connection NAME` record logs in as.
+fn password_of(user: &str) -> String {
+    format!("{user}_pw")
+}
+
+/// The connection a record runs on; `None` for records that run no SQL.
+fn connection_of<T: sqllogictest::ColumnType>(record: &Record<T>) -> Option<&Connection> {
+    match record {
+        Record::Statement { connection, .. }
+        | Record::Query { connection, .. }
+        | Record::Let { connection, .. } => Some(connection),
+        _ => None,
+    }
+}
+
 /// Runs `sql/<name>.slt` against a fresh server and panics listing every failed record.
 async fn run_slt_file(name: &str) {
     let path = sql_dir().join(format!("{name}.slt"));
@@ -163,8 +184,25 @@ async fn run_slt_file(name: &str) {
     let mut server = tokio::task::spawn_blocking(TestServer::start)
         .await
         .expect("start the server");
-    let url = server.url();
-    let mut runner = Runner::new(move || Porpoise::connect(url.clone()));
+    // sqllogictest opens a named session the first time a record uses it but does not tell
+    // the factory the name, so the loop below leaves the user of the next record here.
+    let next_user = std::sync::Arc::new(std::sync::Mutex::new(ADMIN_USER.to_owned()));
+    let port = server.port();
+    let mut runner = Runner::new({
+        let next_user = next_user.clone();
+        move || {
+            let user = next_user
+                .lock()
+                .map(|u| u.clone())
+                .unwrap_or_else(|e| e.into_inner().clone());
+            let password = if user == ADMIN_USER {
+                ADMIN_PASSWORD.to_owned()
+            } else {
+                password_of(&user)
+            };
+            Porpoise::connect(common::url(port, &user, &password))
+        }
+    });
 
     let total = records
         .iter()
@@ -174,6 +212,15 @@ async fn run_slt_file(name: &str) {
     let mut log_seen = 0;
     for record in records {
         let is_sql = matches!(record, Record::Statement { .. } | Record::Query { .. });
+        if let Some(connection) = connection_of(&record) {
+            let user = match connection {
+                Connection::Default => ADMIN_USER.to_owned(),
+                Connection::Named(name) => name.clone(),
+            };
+            if let Ok(mut next) = next_user.lock() {
+                *next = user;
+            }
+        }
         let result = runner.run_async(record).await;
         // A session task that panicked only closes the connection: show the panic with the
         // record that caused it.
@@ -250,7 +297,7 @@ macro_rules! slt_files {
     };
 }
 
-slt_files!(ddl, dml, queries, types, errors, users);
+slt_files!(ddl, dml, queries, types, errors, users, privileges);
 
 /// A new `sql/*.slt` file must be added to `slt_files!` above, or it would silently never run.
 #[test]
@@ -364,4 +411,92 @@ async fn result_columns_carry_postgres_type_oids() {
     assert_eq!(row.get::<_, i32>(2), 10);
     assert_eq!(row.get::<_, i64>(3), 100);
     assert!(row.get::<_, bool>(4));
+}
+
+// Privileges on the paths a `.slt` record cannot drive: COPY data and prepared statements.
+
+/// `alice` (password `alice_pw`) with no grants, and her session.
+async fn server_with_alice() -> (TestServer, tokio_postgres::Client, tokio_postgres::Client) {
+    let (server, admin) = server_with_trades().await;
+    admin
+        .batch_execute("create user alice with password 'alice_pw'")
+        .await
+        .expect("create alice");
+    let alice = server
+        .client_as("alice", &password_of("alice"))
+        .await
+        .expect("alice logs in");
+    (server, admin, alice)
+}
+
+fn sqlstate(e: &tokio_postgres::Error) -> Option<&str> {
+    e.as_db_error().map(|db| db.code().code())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_needs_write() {
+    use futures::SinkExt;
+    let (server, admin, alice) = server_with_alice().await;
+    let sql = r#"copy "dfs://wire"."trades"(TradeDate, SecurityID) from stdin with (format csv)"#;
+    let err = alice.copy_in::<_, bytes::Bytes>(sql).await.err();
+    assert_eq!(
+        err.as_ref().and_then(sqlstate),
+        Some("42501"),
+        "COPY without WRITE: {err:?}"
+    );
+
+    admin
+        .batch_execute(r#"grant write on database "dfs://wire" to alice"#)
+        .await
+        .expect("grant");
+    // A new session: after a COPY refused at Execute, tokio-postgres and the server disagree
+    // about the next message (true of any COPY error at that point, not of privileges).
+    let alice = server
+        .client_as("alice", &password_of("alice"))
+        .await
+        .expect("alice logs in again");
+    let sink = alice.copy_in(sql).await.expect("COPY with WRITE starts");
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(b"2023-01-02,B\n2023-01-02,C\n"))
+        .await
+        .expect("send");
+    assert_eq!(sink.as_mut().finish().await.expect("COPY commits"), 2);
+    let count: i64 = admin
+        .query_one(r#"select count(*) from "dfs://wire"."trades""#, &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(count, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_are_checked_when_they_run() {
+    let (_server, admin, alice) = server_with_alice().await;
+    let select = r#"select count(*) from "dfs://wire"."trades" where Qty > $1"#;
+    let err = alice.query_one(select, &[&0i32]).await.err();
+    assert_eq!(err.as_ref().and_then(sqlstate), Some("42501"), "{err:?}");
+
+    admin
+        .batch_execute(r#"grant read on database "dfs://wire" to alice"#)
+        .await
+        .expect("grant");
+    let statement = alice.prepare(select).await.expect("prepare");
+    let count: i64 = alice
+        .query_one(&statement, &[&0i32])
+        .await
+        .expect("select with READ")
+        .get(0);
+    assert_eq!(count, 1);
+
+    // A statement prepared while the grant held is refused once it is revoked.
+    admin
+        .batch_execute(r#"revoke read on database "dfs://wire" from alice"#)
+        .await
+        .expect("revoke");
+    let err = alice.query_one(&statement, &[&0i32]).await.err();
+    assert_eq!(err.as_ref().and_then(sqlstate), Some("42501"), "{err:?}");
+
+    let insert = r#"insert into "dfs://wire"."trades"(TradeDate, Qty) values ('2023-01-01', $1)"#;
+    let err = alice.execute(insert, &[&5i32]).await.err();
+    assert_eq!(err.as_ref().and_then(sqlstate), Some("42501"), "{err:?}");
 }
