@@ -871,6 +871,7 @@ mod tests {
                 engine: "OLAP".to_string(),
                 owner: owner.to_string(),
                 created_ms: 0,
+                placement: Vec::new(),
             },
             if_not_exists: false,
         }

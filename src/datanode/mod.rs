@@ -87,16 +87,7 @@ impl DataNodeError {
             | DataNodeError::Task(_)
             | DataNodeError::UnknownNode(_)
             | DataNodeError::Misrouted { .. } => "XX000",
-            DataNodeError::Rpc(e) => match e.sqlstate() {
-                "08006" => "08006",
-                "08P01" => "08P01",
-                "40001" => "40001",
-                "23514" => "23514",
-                "23502" => "23502",
-                "42501" => "42501",
-                "57P03" => "57P03",
-                _ => "XX000",
-            },
+            DataNodeError::Rpc(e) => crate::rpc::static_sqlstate(e.sqlstate()),
             DataNodeError::ParticipantLost { .. } | DataNodeError::Stale(_) => "40001",
         }
     }
@@ -370,6 +361,7 @@ impl DataNode {
         };
         let mut staging = staging.lock().await;
         let prepared = staging.prepare().await?;
+        crate::fault::crash_point("participant-prepared");
         Ok(PrepareReply {
             counts: staging.counts(),
             prepared,
@@ -439,6 +431,22 @@ impl DataNode {
 
     fn take_ended(&self) -> Vec<u64> {
         std::mem::take(&mut *self.ended.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Ends an aborted transaction at once (not piggybacked), so participants holding it
+    /// prepared learn soon that it will not commit.
+    fn end_now(self: &Arc<Self>, tid: u64) {
+        let node = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = node
+                .controller
+                .write(Command::EndTxns { tids: vec![tid] })
+                .await
+            {
+                tracing::debug!(tid, error = %e, "cannot end an aborted transaction yet");
+                node.push_ended(tid);
+            }
+        });
     }
 
     fn push_ended(&self, tid: u64) {

@@ -97,6 +97,11 @@ impl Staging {
         self.buffer(partition, logical).await
     }
 
+    /// Counts a DML share received from the coordinator (whether or not it changed rows here).
+    pub fn count_rewrite(&mut self) {
+        self.counts.rewrites += 1;
+    }
+
     /// Replaces the published files `old` of `partition` with `rows` (logical schema; may be
     /// empty). The caller holds the table's rewrite lock.
     pub async fn rewrite(
@@ -105,7 +110,6 @@ impl Staging {
         old: &[DataFileRef],
         rows: Vec<RecordBatch>,
     ) -> Result<(), DataNodeError> {
-        self.counts.rewrites += 1;
         for f in old {
             self.removes.push(RemovedFile {
                 table: self.key,

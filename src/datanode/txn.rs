@@ -316,7 +316,11 @@ impl WriteTxn {
         let tid = self.tid;
         if let Err(e) = self.prepare_all().await {
             self.abort_remotes();
-            node.push_ended(tid);
+            if self.remotes.is_empty() {
+                node.push_ended(tid);
+            } else {
+                node.end_now(tid);
+            }
             return Err(e);
         }
         let mut participants: Vec<NodeId> = self.remotes.keys().copied().collect();
@@ -347,7 +351,7 @@ impl WriteTxn {
             Ok(CommandResult::Err(e)) => {
                 self.local.discard()?;
                 self.abort_remotes();
-                node.push_ended(tid);
+                node.end_now(tid);
                 return Err(e.into());
             }
             Ok(_) => return Err(DataNodeError::Protocol("CommitTxn")),
@@ -455,9 +459,11 @@ impl Drop for WriteTxn {
             return;
         }
         // Not committed: the local staging discards itself; tell the others.
-        self.node.push_ended(self.tid);
-        if tokio::runtime::Handle::try_current().is_ok() {
+        if tokio::runtime::Handle::try_current().is_ok() && !self.remotes.is_empty() {
             self.abort_remotes();
+            self.node.end_now(self.tid);
+        } else {
+            self.node.push_ended(self.tid);
         }
     }
 }

@@ -113,6 +113,9 @@ fn external_sqlstate(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Opt
     if let Some(e) = e.downcast_ref::<DataFusionError>() {
         return Some(datafusion_sqlstate(e));
     }
+    if let Some(e) = e.downcast_ref::<crate::rpc::RpcError>() {
+        return Some(crate::rpc::static_sqlstate(e.sqlstate()));
+    }
     None
 }
 

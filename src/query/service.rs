@@ -346,6 +346,7 @@ impl DataService {
         };
         let staging = self.node().remote_staging(req.tid, &table.def);
         let mut staging = staging.lock().await;
+        staging.count_rewrite();
         table
             .rewrite_local(&state, &filters, &op, &mut *staging)
             .await

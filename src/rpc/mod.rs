@@ -60,6 +60,22 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RpcError> {
     Ok(envelope.body)
 }
 
+/// The SQLSTATEs a remote node may report, as static strings (errors keep `&'static str`
+/// codes); an unknown code becomes XX000.
+pub fn static_sqlstate(code: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "08006", "08P01", "0A000", "22003", "22012", "22023", "22P02", "23502", "23514", "25P02",
+        "2BP01", "3F000", "40001", "42501", "42601", "42701", "42703", "42704", "42710", "42804",
+        "42P01", "42P06", "42P07", "42P16", "53100", "53200", "57P01", "57P03", "58030", "F0000",
+        "XX001",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| **k == code)
+        .copied()
+        .unwrap_or("XX000")
+}
+
 /// An error reported by the remote node, with what the caller needs to act on it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]

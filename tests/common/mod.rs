@@ -8,6 +8,8 @@
 //! Each test binary includes this module with `mod common;` and uses part of it.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod cluster;
+
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -253,6 +255,26 @@ pub async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres
         let _ = connection.await;
     });
     Ok(client)
+}
+
+/// The names of the Parquet data files under `dir` (recursively).
+pub fn parquet_file_names(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(e.file_name().to_string_lossy().to_string());
+            }
+        }
+    }
+    out
 }
 
 /// How many Parquet data files lie under `dir` (recursively).

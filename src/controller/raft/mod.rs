@@ -142,30 +142,18 @@ impl ControllerError {
     pub fn from_rpc(e: &crate::rpc::RpcError) -> Self {
         match e {
             crate::rpc::RpcError::Remote(r) => ControllerError::Remote {
-                sqlstate: known_sqlstate(&r.sqlstate),
+                sqlstate: crate::rpc::static_sqlstate(&r.sqlstate),
                 message: r.message.clone(),
             },
             other if other.retryable() => ControllerError::Unavailable {
                 reason: other.to_string(),
             },
             other => ControllerError::Remote {
-                sqlstate: known_sqlstate(other.sqlstate()),
+                sqlstate: crate::rpc::static_sqlstate(other.sqlstate()),
                 message: other.to_string(),
             },
         }
     }
-}
-
-/// The SQLSTATEs a controller reports, as static strings.
-fn known_sqlstate(code: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "57P03", "57P01", "58030", "XX001", "F0000", "08P01", "08006", "0A000", "42501",
-    ];
-    KNOWN
-        .iter()
-        .find(|k| **k == code)
-        .copied()
-        .unwrap_or("XX000")
 }
 
 fn forward_message(leader_id: Option<NodeId>, leader_addr: Option<&str>) -> String {

@@ -1,0 +1,431 @@
+//! A cluster of real processes: controllers (1 or 3) and data nodes started from a cluster
+//! directory by [`TestCluster`] (or by `porpoise up`), used through pgwire and the HTTP status
+//! pages, with `kill -9` of controllers and data nodes in the middle of writes.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::cluster::{http_get, parquet_files_by_node, TestCluster};
+
+const DB: &str = "\"dfs://c\"";
+
+/// A database of 10 VALUE partitions (k = 0..9) and a table `t(id, k, v)` partitioned by k.
+async fn create_table(client: &tokio_postgres::Client) {
+    client
+        .batch_execute(&format!(
+            "create database {DB} partitioned by VALUE(0..9);
+             create table {DB}.\"t\"(id LONG, k INT, v DOUBLE) partitioned by k;"
+        ))
+        .await
+        .expect("create the table");
+}
+
+/// Rows `from..to` as an INSERT statement (k = id % 10 spreads them over every partition).
+fn insert_rows(from: i64, to: i64) -> String {
+    let values: Vec<String> = (from..to)
+        .map(|i| format!("({i}, {}, {}.5)", i % 10, i))
+        .collect();
+    format!("insert into {DB}.\"t\" values {}", values.join(","))
+}
+
+async fn count(client: &tokio_postgres::Client) -> Result<i64, tokio_postgres::Error> {
+    let row = client
+        .query_one(&format!("select count(*) from {DB}.\"t\""), &[])
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Every id in the table, checking none is there twice.
+async fn ids(client: &tokio_postgres::Client) -> BTreeSet<i64> {
+    let rows = client
+        .query(&format!("select id from {DB}.\"t\""), &[])
+        .await
+        .expect("read the ids");
+    let mut seen = BTreeSet::new();
+    for r in rows {
+        let id: i64 = r.get(0);
+        assert!(seen.insert(id), "id {id} is in the table twice");
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_data_node_serves_the_whole_cluster() {
+    let cluster = TestCluster::builder().controllers(1).datanodes(2).build();
+    let dn1 = cluster.client(0).await;
+    let dn2 = cluster.client(1).await;
+    create_table(&dn1).await;
+    // Written through one node, read through the other: rows land on both nodes.
+    dn2.batch_execute(&insert_rows(0, 1000)).await.unwrap();
+    assert_eq!(count(&dn1).await.unwrap(), 1000);
+    let files = parquet_files_by_node(&cluster);
+    assert!(
+        files.values().all(|n| *n > 0),
+        "partitions are spread over both data nodes: {files:?}"
+    );
+    // COPY through one node, visible on the other.
+    let sink = dn1
+        .copy_in(&format!("copy {DB}.\"t\" from stdin"))
+        .await
+        .unwrap();
+    let data: String = (1000..3000)
+        .map(|i| format!("{i}\t{}\t1\n", i % 10))
+        .collect();
+    futures::pin_mut!(sink);
+    use futures::SinkExt;
+    sink.send(bytes::Bytes::from(data)).await.unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 2000);
+    assert_eq!(count(&dn2).await.unwrap(), 3000);
+    // UPDATE and DELETE change the rows of every node in one statement.
+    let updated = dn1
+        .execute(&format!("update {DB}.\"t\" set v = -1 where id < 100"), &[])
+        .await
+        .unwrap();
+    assert_eq!(updated, 100);
+    let deleted = dn2
+        .execute(&format!("delete from {DB}.\"t\" where k = 3 or k = 4"), &[])
+        .await
+        .unwrap();
+    assert_eq!(deleted, 600);
+    let row = dn1
+        .query_one(
+            &format!("select count(*), count(*) filter (where v = -1) from {DB}.\"t\""),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (2400, 80));
+    // Filters and projection are pushed to the owners: each returns only its matching rows.
+    let row = dn2
+        .query_one(
+            "select count(*), sum(id) from loadTable('dfs://c', 't') where k = 7",
+            &[],
+        )
+        .await
+        .unwrap();
+    let expected: i64 = (0..3000).filter(|i| i % 10 == 7).sum();
+    assert_eq!(row.get::<_, i64>(0), 300);
+    assert_eq!(row.get::<_, i64>(1), expected);
+
+    // Status pages.
+    let ctl = cluster.controllers()[0].clone();
+    let (code, body) = cluster.http_get(&cluster.datanodes()[0], "/cluster/stats");
+    assert_eq!(code, 200, "{body}");
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stats["health"], "green", "{body}");
+    assert_eq!(stats["leader"], ctl.as_str(), "{body}");
+    let (code, body) = cluster.http_get(&ctl, "/datanodes");
+    assert_eq!(code, 200);
+    let nodes: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let reachable: Vec<bool> = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["reachable"].as_bool().unwrap())
+        .collect();
+    assert_eq!(reachable, vec![true, true], "{body}");
+    let (code, body) = cluster.http_get(&ctl, "/raft/stats");
+    assert_eq!(code, 200);
+    assert!(body.contains("\"state\":\"Leader\""), "{body}");
+    let (code, body) = cluster.http_get(&ctl, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        body.contains(&format!("porpoise_raft_is_leader{{node=\"{ctl}\"}} 1")),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("porpoise_tables{{node=\"{ctl}\"}} 1")),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_controller_leader_loses_and_repeats_no_write() {
+    let mut cluster = TestCluster::builder().controllers(3).datanodes(2).build();
+    let client = cluster.client(0).await;
+    create_table(&client).await;
+    let acked = Arc::new(Mutex::new(Vec::<(i64, i64)>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (acked, stop) = (acked.clone(), stop.clone());
+        let url = cluster.url(0);
+        tokio::spawn(async move {
+            let client = common::connect(&url).await.unwrap();
+            let mut next = 0i64;
+            let mut failed = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let (from, to) = (next, next + 10);
+                next = to;
+                match client.batch_execute(&insert_rows(from, to)).await {
+                    Ok(()) => acked.lock().unwrap().push((from, to)),
+                    Err(_) => failed += 1,
+                }
+            }
+            failed
+        })
+    };
+    let acks = |n: usize| {
+        let acked = acked.clone();
+        move || acked.lock().unwrap().len() >= n
+    };
+    cluster.wait_until("writes before the kill", Duration::from_secs(60), acks(20));
+    let leader = cluster.leader().expect("a leader");
+    cluster.kill9(&leader);
+    let took = cluster.wait_until("a new leader", Duration::from_secs(10), || {
+        cluster.leader().is_some_and(|l| l != leader)
+    });
+    println!("new controller leader after {took:?}");
+    let before = acked.lock().unwrap().len();
+    cluster.wait_until(
+        "writes after the kill",
+        Duration::from_secs(60),
+        acks(before + 20),
+    );
+    stop.store(true, Ordering::Relaxed);
+    let failed = writer.await.unwrap();
+    println!("statements refused around the failover: {failed}");
+    let stored = ids(&client).await;
+    for (from, to) in acked.lock().unwrap().iter() {
+        for id in *from..*to {
+            assert!(stored.contains(&id), "acknowledged id {id} is missing");
+        }
+    }
+    // The killed controller rejoins and the group is whole again.
+    cluster.start(&leader);
+    let any = cluster.datanodes()[0].clone();
+    cluster.wait_until("health green", Duration::from_secs(30), || {
+        cluster
+            .http_get(&any, "/cluster/stats")
+            .1
+            .contains("\"health\":\"green\"")
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_node_killed_mid_copy_leaves_the_copy_out_entirely() {
+    let mut cluster = TestCluster::builder().controllers(1).datanodes(2).build();
+    let client = cluster.client(0).await;
+    create_table(&client).await;
+    client.batch_execute(&insert_rows(0, 1000)).await.unwrap();
+    let dn2 = cluster.datanodes()[1].clone();
+    let sink = client
+        .copy_in(&format!("copy {DB}.\"t\" from stdin"))
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    use futures::SinkExt;
+    let chunk = |from: i64| -> bytes::Bytes {
+        (from..from + 50_000)
+            .map(|i| format!("{i}\t{}\t2\n", i % 10))
+            .collect::<String>()
+            .into()
+    };
+    sink.send(chunk(1000)).await.unwrap();
+    cluster.kill9(&dn2);
+    let mut from = 51_000;
+    let mut result = Ok(0);
+    for _ in 0..20 {
+        if let Err(e) = sink.send(chunk(from)).await {
+            result = Err(e);
+            break;
+        }
+        from += 50_000;
+    }
+    if result.is_ok() {
+        result = sink.finish().await;
+    }
+    let err = result.expect_err("a COPY whose participant died must fail");
+    println!("COPY failed: {err}");
+
+    // While the node is down, queries needing it fail with a clear error (not fewer rows).
+    let client = cluster.client(0).await;
+    let err = count(&client)
+        .await
+        .expect_err("a scan needs the down node");
+    let db = err.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "08006", "{db:?}");
+    assert!(
+        db.message().contains(&cluster.port(&dn2).to_string()),
+        "the error names the node: {}",
+        db.message()
+    );
+
+    cluster.start(&dn2);
+    cluster.wait_until("the restarted node serves", Duration::from_secs(30), || {
+        http_get(cluster.port(&dn2), "/metrics").0 == 200
+    });
+    assert_eq!(
+        count(&client).await.unwrap(),
+        1000,
+        "the failed COPY left no rows"
+    );
+    assert_eq!(ids(&client).await.len(), 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commit_point_decides_a_transaction_across_nodes() {
+    let mut cluster = TestCluster::builder().controllers(1).datanodes(2).build();
+    let (dn1, dn2) = (
+        cluster.datanodes()[0].clone(),
+        cluster.datanodes()[1].clone(),
+    );
+    let client = cluster.client(1).await;
+    create_table(&client).await;
+    client.batch_execute(&insert_rows(0, 100)).await.unwrap();
+
+    // The coordinator dies right after the commit point, before anyone published: the
+    // transaction is committed, so every row of it appears, on both nodes, exactly once.
+    cluster.kill9(&dn1);
+    cluster.start_with_env(&dn1, &[("PORPOISE_CRASH_AT", "txn-committed")]);
+    let coordinator = cluster.client(0).await;
+    let err = coordinator.batch_execute(&insert_rows(100, 200)).await;
+    assert!(err.is_err(), "the coordinator crashed before answering");
+    cluster.kill9(&dn1);
+    cluster.start(&dn1);
+    let client = cluster.client(1).await;
+    wait_for_count(&client, 200).await;
+    assert_eq!(ids(&client).await, (0..200).collect());
+
+    // A participant dies after preparing, before answering: the coordinator cannot commit,
+    // so none of the transaction's rows appear, on either node.
+    let home = cluster.home().join(&dn2);
+    let files_before: BTreeSet<String> = common::parquet_file_names(&home).into_iter().collect();
+    cluster.kill9(&dn2);
+    cluster.start_with_env(&dn2, &[("PORPOISE_CRASH_AT", "participant-prepared")]);
+    let coordinator = cluster.client(0).await;
+    let err = coordinator
+        .batch_execute(&insert_rows(200, 300))
+        .await
+        .expect_err("a participant crashed while preparing");
+    println!("refused: {err}");
+    cluster.kill9(&dn2);
+    cluster.start(&dn2);
+    let client = cluster.client(1).await;
+    assert_eq!(ids(&client).await, (0..200).collect());
+    // Once the restarted participant settled, its prepared files are gone too.
+    cluster.wait_until("aborted files removed", Duration::from_secs(30), || {
+        let now: BTreeSet<String> = common::parquet_file_names(&home).into_iter().collect();
+        now == files_before
+    });
+}
+
+/// Polls `count(*)` until it is `want` (a participant publishes a committed transaction on
+/// its own within a few seconds).
+async fn wait_for_count(client: &tokio_postgres::Client, want: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = count(client).await.unwrap_or(-1);
+        if n == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "count(*) is {n}, expected {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_cluster_restart_keeps_everything_acknowledged() {
+    let mut cluster = TestCluster::builder().controllers(3).datanodes(2).build();
+    let client = cluster.client(0).await;
+    create_table(&client).await;
+    client
+        .batch_execute(&format!(
+            "create table {DB}.\"dim\"(a INT, b STRING);
+             insert into {DB}.\"dim\" values (1, 'one'), (2, 'two');"
+        ))
+        .await
+        .unwrap();
+    for i in 0..10 {
+        client
+            .batch_execute(&insert_rows(i * 100, i * 100 + 100))
+            .await
+            .unwrap();
+    }
+    let aliases: Vec<String> = cluster.nodes.iter().map(|n| n.alias.clone()).collect();
+    for a in &aliases {
+        cluster.kill9(a);
+    }
+    // Controllers first, as `porpoise up` does; data nodes wait for a leader either way.
+    for a in &aliases {
+        cluster.start(a);
+    }
+    let client = cluster.client(1).await;
+    assert_eq!(ids(&client).await, (0..1000).collect());
+    let rows = client
+        .query(&format!("select b from {DB}.\"dim\" order by a"), &[])
+        .await
+        .unwrap();
+    let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(names, vec!["one", "two"]);
+    client
+        .batch_execute(&insert_rows(1000, 1010))
+        .await
+        .unwrap();
+    assert_eq!(count(&client).await.unwrap(), 1010);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn porpoise_up_starts_every_node_and_stops_them_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cfg");
+    std::fs::create_dir(&cfg).unwrap();
+    let ports: Vec<u16> = (0..3).map(|_| common::cluster::free_port()).collect();
+    std::fs::write(
+        cfg.join("cluster.nodes"),
+        format!(
+            "localSite,mode\n127.0.0.1:{}:up_ctl,controller\n127.0.0.1:{}:up_dn1,datanode\n127.0.0.1:{}:up_dn2,datanode\n",
+            ports[0], ports[1], ports[2]
+        ),
+    )
+    .unwrap();
+    std::fs::write(cfg.join("controller.cfg"), "mode=controller\n").unwrap();
+    std::fs::write(cfg.join("cluster.cfg"), "newValuePartitionPolicy=add\n").unwrap();
+    let mut up = std::process::Command::new(env!("CARGO_BIN_EXE_porpoise"))
+        .arg("up")
+        .arg(&cfg)
+        .arg("--home")
+        .arg(dir.path().join("home"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = common::url(ports[2], "admin", "123456");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let client = loop {
+        if let Ok(c) = common::connect(&url).await {
+            if c.simple_query("select 1").await.is_ok() {
+                break c;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "porpoise up did not serve"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    create_table(&client).await;
+    client.batch_execute(&insert_rows(0, 50)).await.unwrap();
+    let other = common::connect(&common::url(ports[1], "admin", "123456"))
+        .await
+        .unwrap();
+    assert_eq!(count(&other).await.unwrap(), 50);
+    // SIGTERM to `up` stops every node it started.
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(up.id().to_string())
+        .status()
+        .unwrap();
+    let status = up.wait().unwrap();
+    assert!(status.success(), "porpoise up exits cleanly: {status}");
+    for p in ports {
+        assert_eq!(http_get(p, "/metrics").0, 0, "port {p} still answers");
+    }
+}

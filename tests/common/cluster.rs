@@ -1,0 +1,471 @@
+//! [`TestCluster`]: a real cluster of `porpoise controller` and `porpoise datanode` processes on
+//! free loopback ports, described by a cluster directory written into a temporary directory
+//! (`cfg/` with `controller.cfg`, `cluster.nodes`, `cluster.cfg`; `home/` with each node's
+//! files; `<alias>.log` with each node's stderr).
+//!
+//! ```ignore
+//! let cluster = TestCluster::builder().controllers(3).datanodes(2).build();
+//! let client = cluster.client(0).await;       // psql-equivalent to the first data node
+//! cluster.kill9(&cluster.leader().unwrap());  // a real SIGKILL
+//! ```
+//!
+//! Every node is its own process, so tests can `kill -9` and restart any one of them on the same
+//! home. Nothing waits by sleeping: every wait polls with a deadline. Dropping the cluster kills
+//! every process and removes the directory.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::{connect, url, ADMIN_PASSWORD, ADMIN_USER};
+
+/// How long a node may take to print its listening line.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Node roles in `cluster.nodes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Controller,
+    DataNode,
+}
+
+/// One node of the cluster.
+#[derive(Debug)]
+pub struct TestNode {
+    pub alias: String,
+    pub role: Role,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+/// Builds a [`TestCluster`].
+#[derive(Clone, Debug)]
+pub struct TestClusterBuilder {
+    controllers: usize,
+    datanodes: usize,
+    prefix: String,
+    controller_cfg: Vec<(String, String)>,
+    cluster_cfg: Vec<(String, String)>,
+    env: Vec<(String, String)>,
+}
+
+impl TestClusterBuilder {
+    pub fn controllers(mut self, n: usize) -> Self {
+        self.controllers = n;
+        self
+    }
+
+    pub fn datanodes(mut self, n: usize) -> Self {
+        self.datanodes = n;
+        self
+    }
+
+    /// Aliases are `<prefix>_ctl<i>` and `<prefix>_dn<i>`.
+    pub fn prefix(mut self, p: &str) -> Self {
+        self.prefix = p.to_string();
+        self
+    }
+
+    /// A `controller.cfg` line.
+    pub fn controller_cfg(mut self, key: &str, value: &str) -> Self {
+        self.controller_cfg.push((key.into(), value.into()));
+        self
+    }
+
+    /// A `cluster.cfg` line (data node keys).
+    pub fn cluster_cfg(mut self, key: &str, value: &str) -> Self {
+        self.cluster_cfg.push((key.into(), value.into()));
+        self
+    }
+
+    /// An environment variable of every node process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Writes the cluster directory and starts every node; returns once every node listens.
+    pub fn build(self) -> TestCluster {
+        let dir = tempfile::Builder::new()
+            .prefix("porpoise-cluster-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let cfg = dir.path().join("cfg");
+        std::fs::create_dir_all(&cfg).expect("create cfg/");
+        std::fs::create_dir_all(dir.path().join("home")).expect("create home/");
+        let mut nodes = Vec::new();
+        for i in 1..=self.controllers {
+            nodes.push(TestNode {
+                alias: format!("{}_ctl{i}", self.prefix),
+                role: Role::Controller,
+                port: free_port(),
+                child: None,
+            });
+        }
+        for i in 1..=self.datanodes {
+            nodes.push(TestNode {
+                alias: format!("{}_dn{i}", self.prefix),
+                role: Role::DataNode,
+                port: free_port(),
+                child: None,
+            });
+        }
+        let mut list = String::from("localSite,mode\n");
+        for n in &nodes {
+            let role = match n.role {
+                Role::Controller => "controller",
+                Role::DataNode => "datanode",
+            };
+            list.push_str(&format!("127.0.0.1:{}:{},{role}\n", n.port, n.alias));
+        }
+        std::fs::write(cfg.join("cluster.nodes"), list).expect("write cluster.nodes");
+        let lines = |kv: &[(String, String)]| -> String {
+            kv.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+        };
+        std::fs::write(
+            cfg.join("controller.cfg"),
+            format!("mode=controller\n{}", lines(&self.controller_cfg)),
+        )
+        .expect("write controller.cfg");
+        std::fs::write(cfg.join("cluster.cfg"), lines(&self.cluster_cfg))
+            .expect("write cluster.cfg");
+        let mut cluster = TestCluster {
+            dir,
+            nodes,
+            env: self.env,
+        };
+        let pending: Vec<(String, mpsc::Receiver<String>)> = (0..cluster.nodes.len())
+            .map(|i| {
+                let alias = cluster.nodes[i].alias.clone();
+                let rx = cluster.spawn(i);
+                (alias, rx)
+            })
+            .collect();
+        for (alias, rx) in pending {
+            cluster.wait_listening(&alias, rx);
+        }
+        cluster
+    }
+}
+
+/// A running cluster. See the module documentation.
+pub struct TestCluster {
+    dir: tempfile::TempDir,
+    pub nodes: Vec<TestNode>,
+    env: Vec<(String, String)>,
+}
+
+impl TestCluster {
+    pub fn builder() -> TestClusterBuilder {
+        TestClusterBuilder {
+            controllers: 1,
+            datanodes: 2,
+            prefix: "t".into(),
+            controller_cfg: Vec::new(),
+            cluster_cfg: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    /// The cluster directory (`controller.cfg`, `cluster.nodes`, `cluster.cfg`).
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("cfg")
+    }
+
+    /// Where the nodes keep their files (`<home>/<alias>/`).
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn index(&self, alias: &str) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.alias == alias)
+            .unwrap_or_else(|| panic!("no node {alias}"))
+    }
+
+    /// The data nodes' aliases, in order.
+    pub fn datanodes(&self) -> Vec<String> {
+        self.role(Role::DataNode)
+    }
+
+    /// The controllers' aliases, in order.
+    pub fn controllers(&self) -> Vec<String> {
+        self.role(Role::Controller)
+    }
+
+    fn role(&self, role: Role) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| n.role == role)
+            .map(|n| n.alias.clone())
+            .collect()
+    }
+
+    /// A node's port.
+    pub fn port(&self, alias: &str) -> u16 {
+        self.nodes[self.index(alias)].port
+    }
+
+    /// The admin URL of the `i`-th data node.
+    pub fn url(&self, i: usize) -> String {
+        url(self.port(&self.datanodes()[i]), ADMIN_USER, ADMIN_PASSWORD)
+    }
+
+    /// An admin client of the `i`-th data node.
+    pub async fn client(&self, i: usize) -> tokio_postgres::Client {
+        connect(&self.url(i))
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to data node {i}: {e}\n{}", self.logs()))
+    }
+
+    /// A node's stderr, across restarts.
+    pub fn log(&self, alias: &str) -> String {
+        std::fs::read_to_string(self.log_path(alias)).unwrap_or_default()
+    }
+
+    /// Every node's log, for failure messages.
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("--- {} ---\n{}", n.alias, tail(&self.log(&n.alias), 60)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn log_path(&self, alias: &str) -> PathBuf {
+        self.dir.path().join(format!("{alias}.log"))
+    }
+
+    /// Kills a node with SIGKILL and waits until it is gone; its files stay.
+    pub fn kill9(&mut self, alias: &str) {
+        let i = self.index(alias);
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a stopped node again on the same port and home; waits until it listens.
+    pub fn start(&mut self, alias: &str) {
+        self.start_with_env(alias, &[]);
+    }
+
+    /// Like [`start`](Self::start), with extra environment (e.g. `PORPOISE_CRASH_AT`).
+    pub fn start_with_env(&mut self, alias: &str, env: &[(&str, &str)]) {
+        let i = self.index(alias);
+        assert!(self.nodes[i].child.is_none(), "{alias} is running");
+        let rx = self.spawn_with(i, env);
+        self.wait_listening(alias, rx);
+    }
+
+    /// Whether a node's process is running.
+    pub fn is_running(&mut self, alias: &str) -> bool {
+        let i = self.index(alias);
+        match self.nodes[i].child.as_mut() {
+            None => false,
+            Some(c) => c.try_wait().ok().flatten().is_none(),
+        }
+    }
+
+    /// `GET path` on a node's port: status code and body.
+    pub fn http_get(&self, alias: &str, path: &str) -> (u16, String) {
+        http_get(self.port(alias), path)
+    }
+
+    /// The controller leader's alias as the controllers report it (`/cluster/stats` of any
+    /// controller that answers), if there is one.
+    pub fn leader(&self) -> Option<String> {
+        for c in self.controllers() {
+            if self.nodes[self.index(&c)].child.is_none() {
+                continue;
+            }
+            let (code, body) = http_get(self.port(&c), "/cluster/stats");
+            if code != 200 {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            if let Some(l) = v["leader"].as_str() {
+                return Some(l.to_string());
+            }
+        }
+        None
+    }
+
+    /// Polls until `f` holds or `timeout` passes; the time it took.
+    pub fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut f: impl FnMut() -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            if f() {
+                return start.elapsed();
+            }
+            if start.elapsed() > timeout {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn spawn(&mut self, i: usize) -> mpsc::Receiver<String> {
+        self.spawn_with(i, &[])
+    }
+
+    fn spawn_with(&mut self, i: usize, env: &[(&str, &str)]) -> mpsc::Receiver<String> {
+        let node = &self.nodes[i];
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(&node.alias))
+            .expect("open the node log");
+        let role = match node.role {
+            Role::Controller => "controller",
+            Role::DataNode => "datanode",
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_porpoise"))
+            .arg(role)
+            .arg(self.config_dir())
+            .arg("--alias")
+            .arg(&node.alias)
+            .arg("--home")
+            .arg(self.home())
+            .env(
+                "RUST_LOG",
+                std::env::var("PORPOISE_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
+            )
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start the porpoise binary");
+        let stdout = child.stdout.take().expect("piped stdout");
+        self.nodes[i].child = Some(child);
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    }
+
+    fn wait_listening(&mut self, alias: &str, rx: mpsc::Receiver<String>) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(" listening on ") => return,
+                Ok(_) => {}
+                Err(_) => {
+                    let running = self.is_running(alias);
+                    panic!(
+                        "node {alias} did not start (running: {running})\n{}",
+                        self.logs()
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+/// A port nobody listens on right now (the kernel's pick for port 0).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("pick a free port")
+}
+
+/// A minimal HTTP/1.1 GET on 127.0.0.1:`port`: status code and body (code 0 when the node does
+/// not answer).
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(2),
+    ) else {
+        return (0, String::new());
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = match text.split_once("\r\n\r\n") {
+        Some((head, body))
+            if head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked") =>
+        {
+            dechunk(body)
+        }
+        Some((_, body)) => body.to_string(),
+        None => String::new(),
+    };
+    (code, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn tail(s: &str, lines: usize) -> String {
+    let all: Vec<&str> = s.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Files of each node's home, for tests that check where data went.
+pub fn parquet_files_by_node(cluster: &TestCluster) -> BTreeMap<String, usize> {
+    cluster
+        .datanodes()
+        .into_iter()
+        .map(|a| {
+            let n = super::parquet_files(&cluster.home().join(&a));
+            (a, n)
+        })
+        .collect()
+}
