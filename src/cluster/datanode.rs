@@ -38,7 +38,7 @@ impl DataNodeProcess {
         let peers = Arc::new(Peers::new());
         let addrs = controllers(&options.config)
             .into_iter()
-            .map(|(_, _, a)| a)
+            .map(|(_, alias, addr)| (alias, addr))
             .collect();
         let client = RemoteController::connect(peers.clone(), addrs, CONTROLLER_WAIT).await?;
         let mut rx = client.subscribe();

@@ -21,6 +21,9 @@ pub trait ControllerClient: Send + Sync + 'static {
     fn metadata(&self) -> Arc<Metadata>;
     /// Notified on every change to the metadata.
     fn subscribe(&self) -> watch::Receiver<Arc<Metadata>>;
+    /// The alias of the controller leader (`cluster.nodes`; `controller` for the one of a
+    /// standalone server).
+    async fn leader_alias(&self) -> Result<String, ControllerError>;
 }
 
 #[async_trait]
@@ -36,4 +39,11 @@ impl ControllerClient for RaftController {
     fn subscribe(&self) -> watch::Receiver<Arc<Metadata>> {
         RaftController::subscribe(self)
     }
+
+    async fn leader_alias(&self) -> Result<String, ControllerError> {
+        Ok(STANDALONE_ALIAS.to_string())
+    }
 }
+
+/// The alias `getControllerAlias()` reports for a standalone server's controller.
+pub const STANDALONE_ALIAS: &str = "controller";

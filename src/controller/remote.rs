@@ -23,7 +23,9 @@ use super::client::ControllerClient;
 use super::feed::MetadataUpdate;
 use super::metadata::{Command, CommandResult, Metadata};
 use super::raft::ControllerError;
-use super::service::{WatchRequest, WriteReply, WriteRequest, WATCH, WRITE};
+use super::service::{
+    ControllerStatus, WatchRequest, WriteReply, WriteRequest, STATUS, WATCH, WRITE,
+};
 use crate::rpc::client::Peers;
 use crate::rpc::RpcError;
 
@@ -38,6 +40,7 @@ const WATCH_WAIT: Duration = Duration::from_secs(3);
 pub struct RemoteController {
     peers: Arc<Peers>,
     controllers: Vec<String>,
+    aliases: Vec<String>,
     leader: Mutex<Option<String>>,
     next: AtomicUsize,
     client_id: u64,
@@ -55,17 +58,20 @@ impl std::fmt::Debug for RemoteController {
 }
 
 impl RemoteController {
-    /// Connects to the controller group at `controllers` (`host:port` each): waits up to
-    /// `deadline` for a first copy of the metadata, then keeps it current in the background.
+    /// Connects to the controller group at `controllers` (alias and `host:port` each): waits
+    /// up to `deadline` for a first copy of the metadata, then keeps it current in the
+    /// background.
     pub async fn connect(
         peers: Arc<Peers>,
-        controllers: Vec<String>,
+        controllers: Vec<(String, String)>,
         deadline: Duration,
     ) -> Result<Arc<Self>, ControllerError> {
         let (tx, _) = watch::channel(Arc::new(Metadata::default()));
+        let (aliases, controllers) = controllers.into_iter().unzip();
         let client = Arc::new(RemoteController {
             peers,
             controllers,
+            aliases,
             leader: Mutex::new(None),
             next: AtomicUsize::new(0),
             client_id: rand::random(),
@@ -240,5 +246,34 @@ impl ControllerClient for RemoteController {
 
     fn subscribe(&self) -> watch::Receiver<Arc<Metadata>> {
         self.tx.subscribe()
+    }
+
+    async fn leader_alias(&self) -> Result<String, ControllerError> {
+        let deadline = Instant::now() + WRITE_DEADLINE;
+        loop {
+            let addr = self.target();
+            let status: Result<ControllerStatus, RpcError> =
+                self.peers.call(&addr, STATUS, &(), CALL_TIMEOUT).await;
+            let leader = match status {
+                Ok(s) => s.leader_addr,
+                Err(e) => {
+                    self.learn(&e);
+                    None
+                }
+            };
+            if let Some(leader) = leader {
+                self.set_leader(Some(leader.clone()));
+                if let Some(i) = self.controllers.iter().position(|c| *c == leader) {
+                    return Ok(self.aliases[i].clone());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(ControllerError::ForwardToLeader {
+                    leader_id: None,
+                    leader_addr: None,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }

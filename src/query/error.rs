@@ -116,6 +116,9 @@ fn external_sqlstate(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Opt
     if let Some(e) = e.downcast_ref::<crate::rpc::RpcError>() {
         return Some(crate::rpc::static_sqlstate(e.sqlstate()));
     }
+    if let Some(e) = e.downcast_ref::<porpoise_functions::FunctionError>() {
+        return Some(crate::rpc::static_sqlstate(&e.sqlstate));
+    }
     None
 }
 

@@ -112,8 +112,17 @@ async fn every_data_node_serves_the_whole_cluster() {
     assert_eq!(row.get::<_, i64>(0), 300);
     assert_eq!(row.get::<_, i64>(1), expected);
 
-    // Status pages.
+    // Controller functions answer on any data node.
     let ctl = cluster.controllers()[0].clone();
+    for c in [&dn1, &dn2] {
+        let row = c
+            .query_one("select getControllerAlias()", &[])
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), ctl);
+    }
+
+    // Status pages.
     let (code, body) = cluster.http_get(&cluster.datanodes()[0], "/cluster/stats");
     assert_eq!(code, 200, "{body}");
     let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -180,6 +189,12 @@ async fn killing_the_controller_leader_loses_and_repeats_no_write() {
         cluster.leader().is_some_and(|l| l != leader)
     });
     println!("new controller leader after {took:?}");
+    let new_leader = cluster.leader().unwrap();
+    let row = client
+        .query_one("select getcontrolleralias()", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), new_leader);
     let before = acked.lock().unwrap().len();
     cluster.wait_until(
         "writes after the kill",
