@@ -4,6 +4,11 @@
 //! Run: `cargo bench --bench testtb` (release build; starts the real `porpoise` binary on a free
 //! port with a temporary home). Prints one line per figure; the latest figures are kept in
 //! `benches/README.md`.
+//!
+//! `PORPOISE_BENCH_CLUSTER=1 cargo bench --bench testtb` runs the same load and queries on a
+//! cluster started with `porpoise up` (one controller, two data nodes), through each data node
+//! in turn: the one that owns testTB's partition (all rows are of one day) and the one that
+//! does not, which streams every row it scans from the owner over Arrow Flight.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -57,7 +62,8 @@ fn testtb_csv() -> Vec<u8> {
 
 struct Server {
     child: Child,
-    port: u16,
+    /// pgwire ports of the data nodes.
+    ports: Vec<u16>,
     home: std::path::PathBuf,
 }
 
@@ -92,7 +98,67 @@ fn start_server() -> Server {
         .and_then(|a| a.rsplit(':').next())
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {line:?}"));
-    Server { child, port, home }
+    Server {
+        child,
+        ports: vec![port],
+        home,
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// One controller and two data nodes under `porpoise up`.
+async fn start_cluster() -> Server {
+    let home = std::env::temp_dir().join(format!("porpoise-bench-cluster-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let cfg = home.join("cfg");
+    std::fs::create_dir_all(&cfg).expect("cfg dir");
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    std::fs::write(
+        cfg.join("cluster.nodes"),
+        format!(
+            "localSite,mode\n127.0.0.1:{}:ctl,controller\n127.0.0.1:{}:dn1,datanode\n127.0.0.1:{}:dn2,datanode\n",
+            ports[0], ports[1], ports[2]
+        ),
+    )
+    .expect("cluster.nodes");
+    std::fs::write(cfg.join("controller.cfg"), "mode=controller\n").expect("controller.cfg");
+    std::fs::write(cfg.join("cluster.cfg"), "").expect("cluster.cfg");
+    let child = Command::new(env!("CARGO_BIN_EXE_porpoise"))
+        .arg("up")
+        .arg(&cfg)
+        .arg("--home")
+        .arg(home.join("data"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start porpoise up");
+    let server = Server {
+        child,
+        ports: ports[1..].to_vec(),
+        home,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for port in &server.ports {
+        loop {
+            let url = format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
+            if let Ok((c, conn)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+                tokio::spawn(conn);
+                if c.simple_query("select 1").await.is_ok() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "the cluster did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    server
 }
 
 async fn time_query(client: &tokio_postgres::Client, name: &str, sql: &str, runs: usize) {
@@ -125,10 +191,15 @@ async fn main() {
         SECURITIES * 242,
         csv.len() as f64 / 1e6
     );
-    let server = start_server();
+    let cluster = std::env::var("PORPOISE_BENCH_CLUSTER").is_ok_and(|v| v == "1");
+    let server = if cluster {
+        start_cluster().await
+    } else {
+        start_server()
+    };
     let url = format!(
         "host=127.0.0.1 port={} user=admin password=123456 dbname=porpoise",
-        server.port
+        server.ports[0]
     );
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
@@ -174,7 +245,7 @@ async fn main() {
     let status = Command::new("psql")
         .arg(format!(
             "postgres://admin@127.0.0.1:{}/porpoise",
-            server.port
+            server.ports[0]
         ))
         .arg("-c")
         .arg(format!(
@@ -192,22 +263,38 @@ async fn main() {
         other => println!("COPY (psql \\copy): not measured ({other:?})"),
     }
 
+    for (i, port) in server.ports.iter().enumerate() {
+        if server.ports.len() > 1 {
+            let url = format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
+            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            tokio::spawn(conn);
+            println!("--- queries through data node {} ---", i + 1);
+            queries(&c).await;
+        } else {
+            queries(&client).await;
+        }
+    }
+}
+
+async fn queries(client: &tokio_postgres::Client) {
     time_query(
-        &client,
+        client,
         "select count(*)",
         r#"select count(*) from "dfs://testDB"."testTB""#,
         21,
     )
     .await;
     time_query(
-        &client,
+        client,
         "group by SecurityID",
         r#"select SecurityID, avg(LastPx), sum(Volume) from "dfs://testDB"."testTB" group by SecurityID"#,
         21,
     )
     .await;
     time_query(
-        &client,
+        client,
         "range max-min",
         r#"select max(HighPx) - min(LowPx) from "dfs://testDB"."testTB" where DateTime between '2023-01-08T10:00:00' and '2023-01-08T11:00:00'"#,
         21,

@@ -2,8 +2,11 @@
 //!
 //! ```text
 //!  psql / drivers ──pgwire──► frontend ──► query (DataFusion) ──► datanode ──► storage (Parquet)
-//!                                 │              │                   │
-//!                                 └──────────────┴─► controller (openraft: catalog, users, txn ids)
+//!                                 │              │                   │    ╲
+//!                                 │              │                   │     rpc (Arrow Flight) ──► other data nodes
+//!                                 └──────────────┴─► controller client ──► controller (openraft:
+//!                                                    (in process, or      catalog, users, txn ids,
+//!                                                     remote over rpc)    data nodes)
 //! ```
 //!
 //! Module map:
@@ -16,12 +19,17 @@
 //! - [`storage`]: Parquet files and the per-node file index.
 //! - [`query`]: DataFusion sessions, the catalog provider, DDL/DML planning.
 //! - [`frontend`]: pgwire: sessions, SCRAM auth, COPY, encoding, SQLSTATE mapping.
+//! - [`rpc`]: the node-to-node transport (Arrow Flight; one port per node for pgwire, Flight
+//!   and HTTP).
 //! - [`standalone`]: one controller and one data node in one process.
+//! - [`cluster`]: node processes of a cluster directory (`controller`, `datanode`, `up`) and
+//!   their HTTP status pages.
 //! - [`fault`]: deterministic crash points for tests.
 //!
-//! Layering rule: `frontend → query → controller (client API), datanode → storage`.
-//! `controller` never imports `datanode`, `query` or `frontend`; `storage` imports nothing above
-//! it; the `porpoise-functions` crate imports nothing from this crate.
+//! Layering rule: `cluster, standalone → frontend → query → controller (client API), datanode →
+//! storage`; `controller` and `datanode` reach other nodes through `rpc`, which imports nothing
+//! above it. `controller` never imports `datanode`, `query` or `frontend`; `storage` imports
+//! nothing above it; the `porpoise-functions` crate imports nothing from this crate.
 
 pub mod catalog;
 pub mod cluster;

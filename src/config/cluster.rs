@@ -3,8 +3,8 @@
 //! for every data node). Every key is typed and documented in `config/README.md`; a key not
 //! listed here, or a value that does not parse, is an error naming the file, line and key.
 //!
-//! The cluster roles themselves (`porpoise up`, `controller`, `datanode`) are not built yet; this
-//! is their configuration, checked against the example directories in `config/`.
+//! The node processes that read it are in [`crate::cluster`] (`porpoise up`, `controller`,
+//! `datanode`); the example directories in `config/` are loaded by a test.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
