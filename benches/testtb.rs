@@ -147,7 +147,8 @@ async fn start_cluster() -> Server {
     let deadline = Instant::now() + Duration::from_secs(60);
     for port in &server.ports {
         loop {
-            let url = format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
+            let url =
+                format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
             if let Ok((c, conn)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
                 tokio::spawn(conn);
                 if c.simple_query("select 1").await.is_ok() {
@@ -265,7 +266,8 @@ async fn main() {
 
     for (i, port) in server.ports.iter().enumerate() {
         if server.ports.len() > 1 {
-            let url = format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
+            let url =
+                format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
             let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
                 .await
                 .expect("connect");

@@ -152,11 +152,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Command::Controller { dir, alias, home } => {
-            let options = NodeOptions {
-                config: ClusterConfig::read_dir(&dir)?,
-                alias,
-                home: home.unwrap_or_else(|| PathBuf::from("./porpoise-data")),
-            };
+            let options = node_options(&dir, alias, home)?;
             let node = ControllerNode::start(options.clone()).await?;
             println!(
                 "porpoise controller {} listening on {}",
@@ -166,11 +162,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Command::Datanode { dir, alias, home } => {
-            let options = NodeOptions {
-                config: ClusterConfig::read_dir(&dir)?,
-                alias,
-                home: home.unwrap_or_else(|| PathBuf::from("./porpoise-data")),
-            };
+            let options = node_options(&dir, alias, home)?;
             let node = DataNodeProcess::start(options.clone()).await?;
             println!(
                 "porpoise datanode {} listening on {}",
@@ -180,6 +172,19 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
     }
+}
+
+/// The options of one node of the cluster directory `dir`.
+fn node_options(
+    dir: &std::path::Path,
+    alias: String,
+    home: Option<PathBuf>,
+) -> Result<NodeOptions, porpoise::config::ConfigError> {
+    Ok(NodeOptions {
+        config: ClusterConfig::read_dir(dir)?,
+        alias,
+        home: home.unwrap_or_else(|| PathBuf::from("./porpoise-data")),
+    })
 }
 
 async fn shutdown_signal() {

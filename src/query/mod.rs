@@ -21,6 +21,7 @@ pub mod copy;
 pub mod ddl;
 pub mod ddl_exec;
 pub mod error;
+pub mod executor;
 pub mod insert;
 pub mod literal;
 pub mod pg_compat;
@@ -377,7 +378,9 @@ impl Session {
             Statement::Delete(_) => "DELETE",
             _ => return self.run(plan).await,
         };
-        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let stream = executor::execute(df).await?;
+        let batches = datafusion::physical_plan::common::collect(stream).await?;
         Ok(Outcome::Done(format!("{verb} {}", count_of(&batches))))
     }
 
@@ -393,7 +396,7 @@ impl Session {
     async fn run(&self, plan: LogicalPlan) -> Result<Outcome, QueryError> {
         let df = self.ctx.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let stream = df.execute_stream().await?;
+        let stream = executor::execute(df).await?;
         Ok(Outcome::Rows { schema, stream })
     }
 

@@ -241,7 +241,7 @@ impl DataService {
             .await
             .map_err(df_err)?;
         let schema = plan.schema();
-        let stream = datafusion::physical_plan::execute_stream(plan, ctx).map_err(df_err)?;
+        let stream = super::executor::execute_plan(plan, ctx).map_err(df_err)?;
         let data = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .build(stream.map_err(|e| FlightError::ExternalError(Box::new(e))))

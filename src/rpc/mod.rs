@@ -105,14 +105,14 @@ impl RemoteError {
 pub enum RpcError {
     #[error("invalid node address {addr}")]
     Address { addr: String },
-    #[error("node {addr} is unreachable: {status}")]
+    #[error("node {addr} is unreachable ({})", status.message())]
     Unreachable {
         addr: String,
         status: Box<tonic::Status>,
     },
     #[error("node {addr} did not answer {call} within {ms} ms")]
     Timeout { addr: String, call: String, ms: u64 },
-    #[error("node {addr} failed {call}: {status}")]
+    #[error("node {addr} failed {call}: {}", status.message())]
     Status {
         addr: String,
         call: String,

@@ -279,20 +279,5 @@ pub fn parquet_file_names(dir: &Path) -> Vec<String> {
 
 /// How many Parquet data files lie under `dir` (recursively).
 pub fn parquet_files(dir: &Path) -> usize {
-    let mut n = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                n += 1;
-            }
-        }
-    }
-    n
+    parquet_file_names(dir).len()
 }

@@ -1,0 +1,100 @@
+//! Query execution off the runtime that serves the network: DataFusion's CPU-heavy work
+//! (decoding Parquet, filtering, aggregating) runs on a runtime of its own, so a heavy query
+//! never delays raft messages, controller calls, pgwire I/O or Arrow Flight traffic on the
+//! main runtime.
+//!
+//! [`execute`] builds and polls the physical plan on the query runtime and hands its batches
+//! to the caller through a small bounded channel (backpressure: a slow client slows the
+//! query, nothing piles up in memory).
+
+use std::sync::OnceLock;
+
+use datafusion::dataframe::DataFrame;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
+use futures::StreamExt;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Batches in flight between the query runtime and the consumer.
+const CHANNEL_BATCHES: usize = 2;
+
+/// The query runtime (created on first use; one per process).
+fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> =
+        OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .thread_name("porpoise-query")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| DataFusionError::Execution(format!("cannot start the query runtime: {e}")))
+}
+
+/// Executes a planned query on the query runtime; its batches arrive on the returned stream.
+pub async fn execute(df: DataFrame) -> Result<SendableRecordBatchStream> {
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    runtime()?.spawn(async move {
+        let stream = match df.execute_stream().await {
+            Ok(s) => {
+                let _ = ready_tx.send(Ok(()));
+                s
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+                return;
+            }
+        };
+        pump(stream, tx).await;
+    });
+    ready_rx
+        .await
+        .map_err(|_| DataFusionError::Execution("the query runtime dropped a query".into()))??;
+    Ok(receiver_stream(schema, rx))
+}
+
+/// Executes a physical plan (all partitions, merged) on the query runtime.
+pub fn execute_plan(
+    plan: Arc<dyn ExecutionPlan>,
+    ctx: Arc<datafusion::execution::TaskContext>,
+) -> Result<SendableRecordBatchStream> {
+    let schema = plan.schema();
+    let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+    runtime()?.spawn(async move {
+        match datafusion::physical_plan::execute_stream(plan, ctx) {
+            Ok(stream) => pump(stream, tx).await,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+            }
+        }
+    });
+    Ok(receiver_stream(schema, rx))
+}
+
+/// Moves batches to the consumer until the stream ends or the consumer goes away (which drops
+/// the stream and so cancels the query).
+async fn pump(
+    mut stream: SendableRecordBatchStream,
+    tx: mpsc::Sender<Result<arrow::array::RecordBatch>>,
+) {
+    while let Some(batch) = stream.next().await {
+        if tx.send(batch).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn receiver_stream(
+    schema: arrow::datatypes::SchemaRef,
+    mut rx: mpsc::Receiver<Result<arrow::array::RecordBatch>>,
+) -> SendableRecordBatchStream {
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    Box::pin(RecordBatchStreamAdapter::new(schema, stream))
+}
