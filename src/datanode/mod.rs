@@ -33,7 +33,7 @@ use crate::storage::{FileIndex, StorageError, TableFiles, TableKey};
 
 pub use compaction::read_as;
 pub use staging::{StagedCounts, Staging};
-pub use txn::{PrepareReply, StageRequest, TidRequest, WriteTxn, ABORT, PREPARE, PUBLISH};
+pub use txn::{PrepareReply, StageRequest, TableAt, TidRequest, WriteTxn, ABORT, PREPARE, PUBLISH};
 
 /// Errors of the data node.
 #[derive(Debug, thiserror::Error)]

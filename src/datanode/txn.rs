@@ -37,16 +37,36 @@ pub const ABORT: &str = "dn.abort";
 /// How long a participant call may take (preparing waits for the last files to be written).
 const PARTICIPANT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The descriptor of a `do_put` carrying a transaction's rows for one owner.
+/// A table as the coordinator saw it, in every request it sends another data node about it.
+/// The receiver waits until its metadata is at least `min_version` (so it routes rows by the
+/// same partition domains) and refuses the request if the table has changed since.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct StageRequest {
-    pub tid: u64,
+pub struct TableAt {
     pub db: String,
     pub table: String,
     pub table_id: u32,
     pub generation: u64,
-    /// The owner waits until its metadata is at least this new before routing the rows.
     pub min_version: u64,
+}
+
+impl TableAt {
+    /// `table` of `db` at the version of `node`'s metadata now.
+    pub fn now(node: &DataNode, db: &str, table: &TableDef) -> Self {
+        TableAt {
+            db: db.to_string(),
+            table: table.name.clone(),
+            table_id: table.id,
+            generation: table.generation,
+            min_version: node.controller.metadata().version,
+        }
+    }
+}
+
+/// The descriptor of a `do_put` carrying a transaction's rows for one owner.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StageRequest {
+    pub tid: u64,
+    pub at: TableAt,
 }
 
 /// `dn.prepare`, `dn.publish`, `dn.abort`.
@@ -246,11 +266,7 @@ impl WriteTxn {
     async fn send(&mut self, owner: NodeId, batch: RecordBatch) -> Result<(), DataNodeError> {
         let request = StageRequest {
             tid: self.tid,
-            db: self.db.name.clone(),
-            table: self.table.name.clone(),
-            table_id: self.table.id,
-            generation: self.table.generation,
-            min_version: self.node.controller.metadata().version,
+            at: TableAt::now(&self.node, &self.db.name, &self.table),
         };
         let schema = self.table.logical_schema();
         let peers = self.node.peers.clone();

@@ -38,7 +38,8 @@ use super::Engine;
 use crate::catalog::scheme::route;
 use crate::catalog::{NewValuePolicy, DIMENSION_PARTITION};
 use crate::datanode::{
-    DataNode, DataNodeError, StageRequest, StagedCounts, TidRequest, ABORT, PREPARE, PUBLISH,
+    DataNode, DataNodeError, StageRequest, StagedCounts, TableAt, TidRequest, ABORT, PREPARE,
+    PUBLISH,
 };
 use crate::rpc::client::Peers;
 use crate::rpc::server::{reply, to_status, FlightStream, Service};
@@ -61,29 +62,21 @@ const REWRITE_TIMEOUT: Duration = Duration::from_secs(600);
 /// A scan fragment (the `do_get` ticket).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScanRequest {
-    pub db: String,
-    pub table: String,
-    pub table_id: u32,
-    pub generation: u64,
+    pub at: TableAt,
     pub projection: Option<Vec<usize>>,
     /// datafusion-proto encoded filters over logical column names.
     pub filters: Vec<Vec<u8>>,
     pub limit: Option<usize>,
-    pub min_version: u64,
 }
 
 /// A remote owner's share of a DML statement.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RewriteRequest {
     pub tid: u64,
-    pub db: String,
-    pub table: String,
-    pub table_id: u32,
-    pub generation: u64,
+    pub at: TableAt,
     pub filters: Vec<Vec<u8>>,
     /// `None` for DELETE; column and encoded value for UPDATE.
     pub update: Option<Vec<(String, Vec<u8>)>>,
-    pub min_version: u64,
 }
 
 /// Encodes scan filters, leaving out those that cannot be encoded (e.g. calls of
@@ -192,27 +185,21 @@ impl DataService {
     }
 
     /// This node's table at the coordinator's metadata version, if unchanged since.
-    async fn table(
-        &self,
-        min_version: u64,
-        db: &str,
-        table: &str,
-        id: u32,
-        generation: u64,
-    ) -> std::result::Result<PorpoiseTable, RemoteError> {
+    async fn table(&self, at: &TableAt) -> std::result::Result<PorpoiseTable, RemoteError> {
         let metadata = self
             .node()
-            .wait_version(min_version)
+            .wait_version(at.min_version)
             .await
             .map_err(node_err)?;
-        match metadata.table(db, table) {
-            Some((_, def)) if def.id == id && def.generation == generation => Ok(
-                PorpoiseTable::local(db.to_string(), def.clone(), self.node().clone()),
+        match metadata.table(&at.db, &at.table) {
+            Some((_, def)) if def.id == at.table_id && def.generation == at.generation => Ok(
+                PorpoiseTable::local(at.db.clone(), def.clone(), self.node().clone()),
             ),
             _ => Err(RemoteError::new(
                 "40001",
                 format!(
-                    "table \"{table}\" of \"{db}\" was changed by a concurrent statement; retry"
+                    "table \"{}\" of \"{}\" was changed by a concurrent statement; retry",
+                    at.table, at.db
                 ),
             )),
         }
@@ -220,15 +207,7 @@ impl DataService {
 
     async fn scan(&self, ticket: Bytes) -> std::result::Result<FlightStream, RemoteError> {
         let req: ScanRequest = decode(&ticket).map_err(bad)?;
-        let table = self
-            .table(
-                req.min_version,
-                &req.db,
-                &req.table,
-                req.table_id,
-                req.generation,
-            )
-            .await?;
+        let table = self.table(&req.at).await?;
         let state = self.state();
         let ctx = state.task_ctx();
         let filters: Vec<Expr> = req
@@ -261,9 +240,7 @@ impl DataService {
             if req.is_none() {
                 if let Some(d) = &msg.inner.flight_descriptor {
                     let r: StageRequest = decode(&d.cmd).map_err(bad)?;
-                    let table = self
-                        .table(r.min_version, &r.db, &r.table, r.table_id, r.generation)
-                        .await?;
+                    let table = self.table(&r.at).await?;
                     staging = Some(self.node().remote_staging(r.tid, &table.def));
                     req = Some(r);
                 }
@@ -284,8 +261,8 @@ impl DataService {
                 continue;
             }
             let metadata = self.node().controller().metadata();
-            let db = metadata.databases.get(&r.db).ok_or_else(|| {
-                RemoteError::new("3F000", format!("database \"{}\" does not exist", r.db))
+            let db = metadata.databases.get(&r.at.db).ok_or_else(|| {
+                RemoteError::new("3F000", format!("database \"{}\" does not exist", r.at.db))
             })?;
             let routing = route(
                 &db.def.levels,
@@ -302,7 +279,7 @@ impl DataService {
                     .is_some_and(|o| o != self.node().id)
                 {
                     return Err(node_err(DataNodeError::Misrouted {
-                        db: r.db.clone(),
+                        db: r.at.db.clone(),
                         partition: part.partition,
                     }));
                 }
@@ -319,15 +296,7 @@ impl DataService {
     }
 
     async fn rewrite(&self, req: RewriteRequest) -> std::result::Result<u64, RemoteError> {
-        let table = self
-            .table(
-                req.min_version,
-                &req.db,
-                &req.table,
-                req.table_id,
-                req.generation,
-            )
-            .await?;
+        let table = self.table(&req.at).await?;
         let state = self.state();
         let ctx = state.task_ctx();
         let expr = |b: &Vec<u8>| Expr::from_bytes_with_ctx(b, &ctx).map_err(df_err);

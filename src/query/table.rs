@@ -410,7 +410,7 @@ impl PorpoiseTable {
                 let addr = txn.remote_rewrite(id).map_err(ext)?;
                 let mut req = request.clone();
                 req.tid = txn.tid();
-                req.min_version = node.controller().metadata().version;
+                req.at.min_version = node.controller().metadata().version;
                 changed += super::service::call_rewrite(&node, &addr, &req).await?;
             }
             txn.commit().await.map_err(ext)?;
@@ -483,14 +483,10 @@ impl TableProvider for PorpoiseTable {
         let mut plans = vec![local];
         for (_, addr) in remote {
             let request = super::service::ScanRequest {
-                db: self.db.clone(),
-                table: self.def.name.clone(),
-                table_id: self.def.id,
-                generation: self.def.generation,
+                at: crate::datanode::TableAt::now(&self.node, &self.db, &self.def),
                 projection: projection.cloned(),
                 filters: super::service::encode_exprs(filters),
                 limit,
-                min_version: self.node.controller().metadata().version,
             };
             plans.push(super::service::remote_scan(
                 self.node.peers().clone(),
@@ -597,10 +593,13 @@ fn remote_rewrite_request(
     };
     Ok(super::service::RewriteRequest {
         tid: 0,
-        db: db.to_string(),
-        table: def.name.clone(),
-        table_id: def.id,
-        generation: def.generation,
+        at: crate::datanode::TableAt {
+            db: db.to_string(),
+            table: def.name.clone(),
+            table_id: def.id,
+            generation: def.generation,
+            min_version: 0,
+        },
         // Every filter must reach the owner, or it would change rows it should not.
         filters: filters.iter().map(encode).collect::<Result<_>>()?,
         update: match op {
@@ -611,7 +610,6 @@ fn remote_rewrite_request(
                     .collect::<Result<_>>()?,
             ),
         },
-        min_version: 0,
     })
 }
 
