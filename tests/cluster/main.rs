@@ -444,3 +444,74 @@ async fn porpoise_up_starts_every_node_and_stops_them_on_sigterm() {
         assert_eq!(http_get(p, "/metrics").0, 0, "port {p} still answers");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_node_port_gets_errors_and_hurts_nobody() {
+    use arrow_flight::flight_service_client::FlightServiceClient;
+    let cluster = TestCluster::builder().controllers(1).datanodes(1).build();
+    let client = cluster.client(0).await;
+    create_table(&client).await;
+    for alias in [
+        cluster.controllers()[0].clone(),
+        cluster.datanodes()[0].clone(),
+    ] {
+        let port = cluster.port(&alias);
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut flight = FlightServiceClient::new(channel);
+        for call in [
+            "ctl.write",
+            "ctl.watch",
+            "raft.append",
+            "dn.prepare",
+            "q.rewrite",
+            "nosuch",
+        ] {
+            let action = arrow_flight::Action {
+                r#type: call.to_string(),
+                body: bytes::Bytes::from_static(b"\x00\xffnot json"),
+            };
+            // Either the call is refused, or it answers an error in its body: never a crash.
+            if let Ok(answer) = flight.do_action(action).await {
+                let mut stream = answer.into_inner();
+                let body = stream.message().await.unwrap().unwrap().body;
+                let text = String::from_utf8_lossy(&body);
+                assert!(text.contains("\"Err\""), "{alias} {call}: {text}");
+            }
+        }
+        let ticket = arrow_flight::Ticket {
+            ticket: bytes::Bytes::from_static(b"{\"v\":1,\"body\":42}"),
+        };
+        if let Ok(r) = flight.do_get(ticket).await {
+            let mut stream = r.into_inner();
+            assert!(stream.message().await.is_err(), "a bad ticket is an error");
+        }
+        // HTTP garbage.
+        let (code, _) = http_get(port, "/nosuch");
+        assert_eq!(code, 404);
+    }
+    // Everything still works.
+    client.batch_execute(&insert_rows(0, 10)).await.unwrap();
+    assert_eq!(count(&client).await.unwrap(), 10);
+}
+
+#[test]
+fn a_node_with_an_unknown_alias_refuses_to_start() {
+    let cluster = TestCluster::builder().controllers(1).datanodes(1).build();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_porpoise"))
+        .arg("datanode")
+        .arg(cluster.config_dir())
+        .args(["--alias", "nosuch", "--home"])
+        .arg(cluster.home())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cluster.nodes has no datanode named nosuch"),
+        "{err}"
+    );
+}
