@@ -62,6 +62,10 @@ enum Command {
         alias: String,
         #[arg(long)]
         home: Option<PathBuf>,
+        /// Stop when standard input closes (`porpoise up` and tests use it, so nodes never
+        /// outlive the process that started them, even if it is killed).
+        #[arg(long, hide = true)]
+        stop_on_stdin_eof: bool,
     },
     /// One data node of a cluster directory.
     Datanode {
@@ -71,6 +75,8 @@ enum Command {
         alias: String,
         #[arg(long)]
         home: Option<PathBuf>,
+        #[arg(long, hide = true)]
+        stop_on_stdin_eof: bool,
     },
 }
 
@@ -151,24 +157,34 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             porpoise::cluster::up::up(&config, &home, shutdown_signal()).await?;
             Ok(())
         }
-        Command::Controller { dir, alias, home } => {
+        Command::Controller {
+            dir,
+            alias,
+            home,
+            stop_on_stdin_eof,
+        } => {
             let options = node_options(&dir, alias, home)?;
             let node = ControllerNode::start(options.clone()).await?;
             println!(
                 "porpoise controller {} listening on {}",
                 options.alias, node.addr
             );
-            node.run(shutdown_signal()).await?;
+            node.run(node_shutdown(stop_on_stdin_eof)).await?;
             Ok(())
         }
-        Command::Datanode { dir, alias, home } => {
+        Command::Datanode {
+            dir,
+            alias,
+            home,
+            stop_on_stdin_eof,
+        } => {
             let options = node_options(&dir, alias, home)?;
             let node = DataNodeProcess::start(options.clone()).await?;
             println!(
                 "porpoise datanode {} listening on {}",
                 options.alias, node.addr
             );
-            node.run(shutdown_signal()).await?;
+            node.run(node_shutdown(stop_on_stdin_eof)).await?;
             Ok(())
         }
     }
@@ -185,6 +201,23 @@ fn node_options(
         alias,
         home: home.unwrap_or_else(|| PathBuf::from("./porpoise-data")),
     })
+}
+
+/// A node stops on Ctrl-C or SIGTERM, and, if asked, when its standard input closes.
+async fn node_shutdown(stop_on_stdin_eof: bool) {
+    if !stop_on_stdin_eof {
+        return shutdown_signal().await;
+    }
+    let eof = async {
+        use tokio::io::AsyncReadExt;
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 64];
+        while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+    };
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = eof => tracing::info!("standard input closed: stopping"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,6 +1,7 @@
 //! `porpoise up DIR`: starts every node of a cluster directory on this machine as child
 //! processes of this one (`porpoise controller ...` and `porpoise datanode ...`), prints where
-//! to connect, and stops them all on Ctrl-C or when one of them exits.
+//! to connect, and stops them all on Ctrl-C or when one of them exits. The children also stop
+//! by themselves if this process is killed (their standard input, a pipe from here, closes).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -21,6 +22,9 @@ pub async fn up(
         source,
     })?;
     let mut children: Vec<(String, Child)> = Vec::new();
+    // The write ends of the children's standard input, held open until they should stop
+    // (`Child::wait` would close them).
+    let mut stdins = Vec::new();
     // Controllers first: data nodes wait for them anyway, but the logs read better.
     let mut nodes: Vec<_> = config.nodes.iter().collect();
     nodes.sort_by_key(|n| n.role != Role::Controller);
@@ -36,7 +40,9 @@ pub async fn up(
             .arg(&n.alias)
             .arg("--home")
             .arg(home)
-            .stdin(Stdio::null())
+            // Each node stops when this process goes away, however it ends: the pipe closes.
+            .arg("--stop-on-stdin-eof")
+            .stdin(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .map_err(|source| NodeError::Spawn {
@@ -44,6 +50,8 @@ pub async fn up(
                 source,
             })?;
         println!("started {role} {} at {}", n.alias, addr_of(n));
+        let mut child = child;
+        stdins.push(child.stdin.take());
         children.push((n.alias.clone(), child));
     }
     for n in config.nodes.iter().filter(|n| n.role == Role::DataNode) {
@@ -69,6 +77,7 @@ pub async fn up(
             },
         }),
     };
+    drop(stdins);
     for (alias, child) in &mut children {
         if let Some(pid) = child.id() {
             // SIGTERM lets each node stop cleanly; kill_on_drop covers the rest.

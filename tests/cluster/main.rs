@@ -440,8 +440,44 @@ async fn porpoise_up_starts_every_node_and_stops_them_on_sigterm() {
         .unwrap();
     let status = up.wait().unwrap();
     assert!(status.success(), "porpoise up exits cleanly: {status}");
-    for p in ports {
-        assert_eq!(http_get(p, "/metrics").0, 0, "port {p} still answers");
+    for p in &ports {
+        assert_eq!(http_get(*p, "/metrics").0, 0, "port {p} still answers");
+    }
+
+    // Even `kill -9` of `up` stops its nodes (their standard input closes), and the data is
+    // there when it starts again.
+    let mut up = std::process::Command::new(env!("CARGO_BIN_EXE_porpoise"))
+        .arg("up")
+        .arg(&cfg)
+        .arg("--home")
+        .arg(dir.path().join("home"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let client = loop {
+        if let Ok(c) = common::connect(&url).await {
+            if c.simple_query("select 1").await.is_ok() {
+                break c;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "porpoise up did not serve again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(count(&client).await.unwrap(), 50);
+    up.kill().unwrap();
+    up.wait().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ports.iter().any(|p| http_get(*p, "/metrics").0 != 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nodes outlived a killed porpoise up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -341,13 +341,15 @@ impl TestCluster {
             .arg(&node.alias)
             .arg("--home")
             .arg(self.home())
+            // The node stops if this test process dies without dropping the cluster.
+            .arg("--stop-on-stdin-eof")
             .env(
                 "RUST_LOG",
                 std::env::var("PORPOISE_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
             )
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .envs(env.iter().copied())
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
