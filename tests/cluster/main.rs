@@ -403,29 +403,9 @@ async fn porpoise_up_starts_every_node_and_stops_them_on_sigterm() {
     .unwrap();
     std::fs::write(cfg.join("controller.cfg"), "mode=controller\n").unwrap();
     std::fs::write(cfg.join("cluster.cfg"), "newValuePartitionPolicy=add\n").unwrap();
-    let mut up = std::process::Command::new(env!("CARGO_BIN_EXE_porpoise"))
-        .arg("up")
-        .arg(&cfg)
-        .arg("--home")
-        .arg(dir.path().join("home"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut up = spawn_up(&cfg, &dir.path().join("home"));
     let url = common::url(ports[2], "admin", "123456");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let client = loop {
-        if let Ok(c) = common::connect(&url).await {
-            if c.simple_query("select 1").await.is_ok() {
-                break c;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "porpoise up did not serve"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let client = wait_serving(&url).await;
     create_table(&client).await;
     client.batch_execute(&insert_rows(0, 50)).await.unwrap();
     let other = common::connect(&common::url(ports[1], "admin", "123456"))
@@ -446,28 +426,8 @@ async fn porpoise_up_starts_every_node_and_stops_them_on_sigterm() {
 
     // Even `kill -9` of `up` stops its nodes (their standard input closes), and the data is
     // there when it starts again.
-    let mut up = std::process::Command::new(env!("CARGO_BIN_EXE_porpoise"))
-        .arg("up")
-        .arg(&cfg)
-        .arg("--home")
-        .arg(dir.path().join("home"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let client = loop {
-        if let Ok(c) = common::connect(&url).await {
-            if c.simple_query("select 1").await.is_ok() {
-                break c;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "porpoise up did not serve again"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let mut up = spawn_up(&cfg, &dir.path().join("home"));
+    let client = wait_serving(&url).await;
     assert_eq!(count(&client).await.unwrap(), 50);
     up.kill().unwrap();
     up.wait().unwrap();
@@ -550,4 +510,34 @@ fn a_node_with_an_unknown_alias_refuses_to_start() {
         err.contains("cluster.nodes has no datanode named nosuch"),
         "{err}"
     );
+}
+
+/// `porpoise up` of a cluster directory, its output discarded.
+fn spawn_up(cfg: &std::path::Path, home: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_porpoise"))
+        .arg("up")
+        .arg(cfg)
+        .arg("--home")
+        .arg(home)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// A client of `url` once the node there answers queries (with a deadline).
+async fn wait_serving(url: &str) -> tokio_postgres::Client {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(c) = common::connect(url).await {
+            if c.simple_query("select 1").await.is_ok() {
+                return c;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "porpoise up did not serve {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
