@@ -1,5 +1,6 @@
 //! `porpoise standalone`: a controller (a raft group of one) and one data node in one process,
-//! talking through the same interfaces they use in a cluster, serving pgwire.
+//! talking through the same interfaces they use in a cluster, serving pgwire. Start-up errors
+//! are the cluster nodes' ([`NodeError`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,15 +8,13 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::cluster::NodeError;
 use crate::controller::client::ControllerClient;
-use crate::controller::metadata::{Command, CommandResult};
-use crate::controller::raft::{ControllerError, RaftController};
-use crate::datanode::{DataNode, DataNodeError, DataNodeOptions};
-use crate::query::users::new_user;
-use crate::query::{Engine, QueryError};
-
-/// The user created on first start, as in DolphinDB.
-pub const DEFAULT_ADMIN: (&str, &str) = ("admin", "123456");
+use crate::controller::metadata::CommandResult;
+use crate::controller::raft::RaftController;
+use crate::datanode::{DataNode, DataNodeOptions};
+use crate::query::users::bootstrap_admin;
+use crate::query::Engine;
 
 /// Options of a standalone server.
 #[derive(Clone, Debug)]
@@ -23,25 +22,6 @@ pub struct StandaloneOptions {
     pub home: PathBuf,
     pub listen: SocketAddr,
     pub datanode: DataNodeOptions,
-}
-
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("controller: {0}")]
-    Controller(#[from] ControllerError),
-    #[error("data node: {0}")]
-    DataNode(#[from] DataNodeError),
-    #[error("query engine: {0}")]
-    Query(#[from] QueryError),
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot create the admin user: {0}")]
-    Bootstrap(String),
 }
 
 /// A running standalone server.
@@ -56,16 +36,16 @@ pub struct Standalone {
 
 impl Standalone {
     /// Opens (or creates) the server's state under `options.home` and binds its port.
-    pub async fn start(options: StandaloneOptions) -> Result<Self, StartError> {
+    pub async fn start(options: StandaloneOptions) -> Result<Self, NodeError> {
         let listener =
             TcpListener::bind(options.listen)
                 .await
-                .map_err(|source| StartError::Listen {
-                    addr: options.listen,
+                .map_err(|source| NodeError::Listen {
+                    addr: options.listen.to_string(),
                     source,
                 })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Listen {
-            addr: options.listen,
+        let addr = listener.local_addr().map_err(|source| NodeError::Listen {
+            addr: options.listen.to_string(),
             source,
         })?;
         let controller = Arc::new(
@@ -73,15 +53,9 @@ impl Standalone {
                 .await?,
         );
         if controller.metadata().users.is_empty() {
-            let (name, password) = DEFAULT_ADMIN;
-            let result = controller
-                .write(Command::CreateUser {
-                    user: new_user(name, password, true),
-                    if_not_exists: true,
-                })
-                .await?;
+            let result = controller.write(bootstrap_admin()).await?;
             if let CommandResult::Err(e) = result {
-                return Err(StartError::Bootstrap(e.to_string()));
+                return Err(NodeError::Bootstrap(e.to_string()));
             }
         }
         let client: Arc<dyn ControllerClient> = controller.clone();
@@ -103,17 +77,24 @@ impl Standalone {
         })
     }
 
-    /// Serves clients until `shutdown` resolves, then stops the controller cleanly.
+    /// Serves clients until `shutdown` resolves, then stops the controller cleanly. The port
+    /// is served like a cluster node's: pgwire, plus Flight and HTTP (which answer nothing yet).
     pub async fn run(
         mut self,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) -> Result<(), StartError> {
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), NodeError> {
         let Some(listener) = self.listener.take() else {
             return Ok(());
         };
-        let server = tokio::spawn(crate::frontend::serve(listener, self.engine.clone()));
-        shutdown.await;
-        server.abort();
+        let pg = crate::frontend::connection_handler(self.engine.clone());
+        crate::rpc::server::serve(
+            listener,
+            Some(pg),
+            crate::rpc::server::FlightRouter::new(),
+            axum::Router::new(),
+            shutdown,
+        )
+        .await;
         self.controller.shutdown().await?;
         Ok(())
     }

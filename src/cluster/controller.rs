@@ -14,10 +14,9 @@ use crate::config::cluster::Role;
 use crate::controller::metadata::{Command, Metadata};
 use crate::controller::raft::RaftController;
 use crate::controller::service::ControllerService;
-use crate::query::users::new_user;
+use crate::query::users::bootstrap_admin;
 use crate::rpc::client::Peers;
 use crate::rpc::server::{serve, FlightRouter};
-use crate::standalone::DEFAULT_ADMIN;
 
 /// A running controller.
 pub struct ControllerNode {
@@ -125,12 +124,7 @@ async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions) {
             }
         }
         if metadata.users.is_empty() {
-            let (name, password) = DEFAULT_ADMIN;
-            let cmd = Command::CreateUser {
-                user: new_user(name, password, true),
-                if_not_exists: true,
-            };
-            if let Err(e) = raft.write(cmd).await {
+            if let Err(e) = raft.write(bootstrap_admin()).await {
                 tracing::debug!(error = %e, "cannot create the admin user yet");
             }
         }

@@ -53,6 +53,8 @@ pub enum NodeError {
     },
     #[error("node {alias} exited: {status}")]
     Exited { alias: String, status: String },
+    #[error("cannot create the admin user: {0}")]
+    Bootstrap(String),
 }
 
 /// Options every node process takes.

@@ -13,7 +13,7 @@ mod handler;
 
 use std::sync::Arc;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::query::Engine;
 
@@ -30,27 +30,4 @@ pub fn connection_handler(engine: Arc<Engine>) -> Arc<dyn Fn(TcpStream) + Send +
             }
         });
     })
-}
-
-/// Serves pgwire connections on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
-    let auth = Arc::new(auth::ControllerAuth::new(engine.controller().clone()));
-    loop {
-        let (socket, peer) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                // Out of file descriptors and the like: keep serving the others.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = socket.set_nodelay(true);
-        let handlers = Arc::new(handler::Handlers::new(engine.clone(), auth.clone()));
-        tokio::spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
 }

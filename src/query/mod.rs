@@ -480,7 +480,7 @@ fn owner_udf() -> datafusion::logical_expr::ScalarUDF {
             let names: StringArray = (0..oids.len())
                 .map(|i| {
                     (!oids.is_null(i)).then(|| match oids.value(i) {
-                        10 => crate::standalone::DEFAULT_ADMIN.0.to_string(),
+                        10 => users::DEFAULT_ADMIN.0.to_string(),
                         oid => format!("unknown (OID={oid})"),
                     })
                 })

@@ -32,6 +32,18 @@ use crate::controller::metadata::{
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+/// The user created when a cluster starts for the first time, as in DolphinDB.
+pub const DEFAULT_ADMIN: (&str, &str) = ("admin", "123456");
+
+/// The command that creates [`DEFAULT_ADMIN`] unless it exists.
+pub fn bootstrap_admin() -> Command {
+    let (name, password) = DEFAULT_ADMIN;
+    Command::CreateUser {
+        user: new_user(name, password, true),
+        if_not_exists: true,
+    }
+}
+
 /// SCRAM iteration count for new passwords (PostgreSQL's default).
 pub const SCRAM_ITERATIONS: u32 = 4096;
 
