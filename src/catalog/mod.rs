@@ -131,6 +131,17 @@ impl TableDef {
         ))
     }
 
+    /// The logical schema with every column nullable: the form rows take on their way into the
+    /// table (a write transaction checks NOT NULL itself, with PostgreSQL's error).
+    pub fn input_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.ty.arrow_type(), true))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
     /// The schema of the Parquet files: `c<id>` names.
     pub fn physical_schema(&self) -> SchemaRef {
         Arc::new(Schema::new(

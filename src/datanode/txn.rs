@@ -21,6 +21,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
 
 use super::staging::{StagedCounts, Staging};
 use super::{DataNode, DataNodeError};
@@ -264,24 +265,25 @@ impl WriteTxn {
 
     /// Streams rows to a remote owner; the `do_put` starts with the first batch.
     async fn send(&mut self, owner: NodeId, batch: RecordBatch) -> Result<(), DataNodeError> {
-        let request = StageRequest {
-            tid: self.tid,
-            at: TableAt::now(&self.node, &self.db.name, &self.table),
-        };
-        let schema = self.table.logical_schema();
-        let peers = self.node.peers.clone();
-        let part = self.remote(owner)?;
-        if part.tx.is_none() {
-            let (tx, rx) = mpsc::channel::<RecordBatch>(4);
+        let open = self.remotes.get(&owner).is_some_and(|p| p.tx.is_some());
+        if !open {
+            let request = StageRequest {
+                tid: self.tid,
+                at: TableAt::now(&self.node, &self.db.name, &self.table),
+            };
             let descriptor = FlightDescriptor::new_cmd(encode(&request).map_err(rpc)?);
+            let (tx, rx) = mpsc::channel::<RecordBatch>(4);
             let data = FlightDataEncoderBuilder::new()
-                .with_schema(relaxed(&schema))
+                .with_schema(self.table.input_schema())
                 .with_flight_descriptor(Some(descriptor))
-                .build(tokio_stream(rx).map(Ok));
+                .build(ReceiverStream::new(rx).map(Ok));
+            let peers = self.node.peers.clone();
+            let part = self.remote(owner)?;
             let addr = part.addr.clone();
             part.put = Some(tokio::spawn(async move { peers.put(&addr, data).await }));
             part.tx = Some(tx);
         }
+        let part = self.remote(owner)?;
         part.sent.rows += batch.num_rows() as u64;
         let sent = match &part.tx {
             Some(tx) => tx.send(batch).await.is_ok(),
@@ -484,24 +486,6 @@ impl Drop for WriteTxn {
     }
 }
 
-/// The logical schema with every column nullable (the wire form of rows).
-fn relaxed(schema: &arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
-    Arc::new(arrow::datatypes::Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect::<Vec<_>>(),
-    ))
-}
-
 fn rpc(e: RpcError) -> DataNodeError {
     DataNodeError::Rpc(Box::new(e))
-}
-
-/// An mpsc receiver as a stream.
-fn tokio_stream<T: Send + 'static>(
-    mut rx: mpsc::Receiver<T>,
-) -> impl futures::Stream<Item = T> + Send + 'static {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }

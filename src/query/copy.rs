@@ -98,7 +98,8 @@ pub struct CopySink {
     parser: CopyParser,
     /// For each table column, its position in the COPY data, if it has one.
     positions: Vec<Option<usize>>,
-    table_schema: SchemaRef,
+    /// The batches handed to the transaction (`TableDef::input_schema`).
+    input_schema: SchemaRef,
 }
 
 impl CopySink {
@@ -149,7 +150,7 @@ impl CopySink {
             txn,
             parser,
             positions,
-            table_schema,
+            input_schema: table.input_schema(),
         })
     }
 
@@ -174,20 +175,13 @@ impl CopySink {
         let columns: Vec<ArrayRef> = self
             .positions
             .iter()
-            .zip(self.table_schema.fields())
+            .zip(self.input_schema.fields())
             .map(|(p, f)| match p {
                 Some(i) => data.column(*i).clone(),
                 None => new_null_array(f.data_type(), rows),
             })
             .collect();
-        let relaxed = Arc::new(Schema::new(
-            self.table_schema
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone().with_nullable(true))
-                .collect::<Vec<_>>(),
-        ));
-        let batch = RecordBatch::try_new(relaxed, columns)
+        let batch = RecordBatch::try_new(self.input_schema.clone(), columns)
             .map_err(|e| QueryError::other("XX000", e.to_string()))?;
         self.txn.append(batch).await?;
         Ok(())

@@ -16,6 +16,7 @@ use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::StreamExt;
 use std::sync::Arc;
 use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 
 /// Batches in flight between the query runtime and the consumer.
 const CHANNEL_BATCHES: usize = 2;
@@ -93,8 +94,10 @@ async fn pump(
 
 fn receiver_stream(
     schema: arrow::datatypes::SchemaRef,
-    mut rx: mpsc::Receiver<Result<arrow::array::RecordBatch>>,
+    rx: mpsc::Receiver<Result<arrow::array::RecordBatch>>,
 ) -> SendableRecordBatchStream {
-    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    Box::pin(RecordBatchStreamAdapter::new(schema, stream))
+    Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        ReceiverStream::new(rx),
+    ))
 }

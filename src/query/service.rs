@@ -233,26 +233,27 @@ impl DataService {
         data: Streaming<FlightData>,
     ) -> std::result::Result<StagedCounts, RemoteError> {
         let mut decoder = FlightDataDecoder::new(data.map_err(|s| FlightError::Tonic(Box::new(s))));
-        let mut staging = None;
-        let mut req: Option<StageRequest> = None;
+        // Set by the first message: the request, its staging, the table and its partition
+        // columns (looked up once, not per batch).
+        let mut target = None;
         while let Some(msg) = decoder.next().await {
             let msg = msg.map_err(|e| RemoteError::new("08P01", e.to_string()))?;
-            if req.is_none() {
+            if target.is_none() {
                 if let Some(d) = &msg.inner.flight_descriptor {
                     let r: StageRequest = decode(&d.cmd).map_err(bad)?;
                     let table = self.table(&r.at).await?;
-                    staging = Some(self.node().remote_staging(r.tid, &table.def));
-                    req = Some(r);
+                    let staging = self.node().remote_staging(r.tid, &table.def);
+                    let columns = table.def.partition_column_indices();
+                    target = Some((r, staging, table.def, columns));
                 }
             }
             let DecodedPayload::RecordBatch(batch) = msg.payload else {
                 continue;
             };
-            let (Some(r), Some(staging)) = (&req, &staging) else {
+            let Some((r, staging, def, columns)) = &target else {
                 return Err(RemoteError::new("08P01", "rows before the stage request"));
             };
             let mut staging = staging.lock().await;
-            let def = staging.table().clone();
             if def.is_dimension() {
                 staging
                     .add(DIMENSION_PARTITION.to_string(), batch)
@@ -266,7 +267,7 @@ impl DataService {
             })?;
             let routing = route(
                 &db.def.levels,
-                &def.partition_column_indices(),
+                columns,
                 &def.partition_columns,
                 &batch,
                 NewValuePolicy::Fail,
@@ -289,8 +290,8 @@ impl DataService {
                     .map_err(node_err)?;
             }
         }
-        match staging {
-            Some(s) => Ok(s.lock().await.counts()),
+        match target {
+            Some((_, s, _, _)) => Ok(s.lock().await.counts()),
             None => Ok(StagedCounts::default()),
         }
     }

@@ -511,7 +511,7 @@ impl TableProvider for PorpoiseTable {
         }
         let node = self.node.clone();
         let (db, table) = (self.db.clone(), self.def.name.clone());
-        let schema = self.schema.clone();
+        let schema = self.def.input_schema();
         self.write_plan(move |ctx| async move {
             let mut txn = node.begin(&db, &table).await.map_err(ext)?;
             let partitions = input.output_partitioning().partition_count();
@@ -629,8 +629,8 @@ fn refresh(
     out
 }
 
-/// Casts an incoming batch to the table's logical schema (DataFusion already cast the
-/// values; this fixes nullability and field names).
+/// Casts an incoming batch to the table's input schema (`TableDef::input_schema`; DataFusion
+/// already cast the values, this fixes nullability and field names).
 fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     let mut columns = Vec::with_capacity(schema.fields().len());
     for (field, col) in schema.fields().iter().zip(batch.columns()) {
@@ -640,14 +640,7 @@ fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
             cast(col, field.data_type())?
         });
     }
-    let relaxed = Arc::new(Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect::<Vec<_>>(),
-    ));
-    Ok(RecordBatch::try_new(relaxed, columns)?)
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// A one-shot stream that performs a write and yields its row count.

@@ -19,10 +19,11 @@ use arrow_flight::{
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::client::MAX_MESSAGE_BYTES;
@@ -225,7 +226,7 @@ pub async fn serve(
         .accept_http1(true)
         .tcp_nodelay(true)
         .add_routes(routes)
-        .serve_with_incoming_shutdown(tokio_stream_from(rx), shutdown);
+        .serve_with_incoming_shutdown(ReceiverStream::new(rx), shutdown);
     let grpc = tokio::spawn(async move {
         if let Err(e) = grpc.await {
             tracing::warn!(error = %e, "gRPC server stopped");
@@ -265,11 +266,4 @@ pub async fn serve(
         _ = accept => {}
         _ = grpc => {}
     }
-}
-
-/// An mpsc receiver as the stream tonic takes connections from.
-fn tokio_stream_from<T: Send + 'static>(
-    mut rx: mpsc::Receiver<T>,
-) -> impl Stream<Item = T> + Send + 'static {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
 }
