@@ -5,12 +5,20 @@
 //! costs one cached lookup.
 //!
 //! Points: `txn-prepared` (a transaction's files are prepared, the controller has not committed
-//! it), `txn-committed` (committed through raft, not yet published).
+//! it), `txn-committed` (committed through raft, not yet published), `participant-prepared`.
+//!
+//! Delay points stretch a window instead: with `PORPOISE_DELAY_AT=<point>:<ms>` the process
+//! waits that long each time it passes the point. Point: `txn-published-locally` (the
+//! coordinator published its own part of a committed transaction, the other participants'
+//! parts not yet).
 
 use std::sync::OnceLock;
 
 /// Environment variable naming the crash point.
 pub const CRASH_AT: &str = "PORPOISE_CRASH_AT";
+
+/// Environment variable naming a delay point and its delay: `<point>:<milliseconds>`.
+pub const DELAY_AT: &str = "PORPOISE_DELAY_AT";
 
 /// Aborts the process if `point` is the configured crash point.
 pub fn crash_point(point: &str) {
@@ -19,5 +27,20 @@ pub fn crash_point(point: &str) {
     if configured.as_deref() == Some(point) {
         eprintln!("porpoise: crash point {point} reached, aborting");
         std::process::abort();
+    }
+}
+
+/// Waits at `point` if it is the configured delay point.
+pub async fn delay_point(point: &str) {
+    static CONFIGURED: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    let configured = CONFIGURED.get_or_init(|| {
+        let v = std::env::var(DELAY_AT).ok()?;
+        let (p, ms) = v.rsplit_once(':')?;
+        Some((p.to_string(), ms.parse().ok()?))
+    });
+    if let Some((p, ms)) = configured {
+        if p == point {
+            tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+        }
     }
 }

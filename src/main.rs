@@ -131,6 +131,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             if let Some(n) = file.compaction_min_files {
                 datanode.compaction_min_files = n;
             }
+            if let Some(d) = file.snapshot_retention {
+                datanode.snapshot_retention = d;
+            }
             let listen = SocketAddr::new(
                 host.or(file.listen_host)
                     .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),

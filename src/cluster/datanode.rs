@@ -61,6 +61,7 @@ impl DataNodeProcess {
         let node_options = DataNodeOptions {
             new_value_policy: file.new_value_policy,
             compaction_min_files: file.compaction_min_files,
+            snapshot_retention: file.snapshot_retention,
             ..DataNodeOptions::default()
         };
         let node = DataNode::open(

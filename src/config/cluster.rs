@@ -175,6 +175,8 @@ pub struct DataNodeFile {
     pub new_value_policy: NewValuePolicy,
     /// `compactionMinFiles`. Default 8.
     pub compaction_min_files: usize,
+    /// `snapshotRetentionSeconds`. Default 60.
+    pub snapshot_retention: std::time::Duration,
     /// `enableClusterReplicationSSL`. Default false.
     pub replication_ssl: bool,
 }
@@ -189,6 +191,7 @@ impl DataNodeFile {
         "clusterReplicationWorkerNum",
         "newValuePartitionPolicy",
         "compactionMinFiles",
+        "snapshotRetentionSeconds",
         "enableClusterReplicationSSL",
     ];
 
@@ -215,6 +218,9 @@ impl DataNodeFile {
                 .map_or(4, |p| p.0),
             new_value_policy: f.get("newValuePartitionPolicy")?.unwrap_or_default(),
             compaction_min_files: compaction_min_files as usize,
+            snapshot_retention: std::time::Duration::from_secs(
+                f.get::<u64>("snapshotRetentionSeconds")?.unwrap_or(60),
+            ),
             replication_ssl: f
                 .get::<CfgBool>("enableClusterReplicationSSL")?
                 .is_some_and(|b| b.0),

@@ -184,6 +184,8 @@ pub struct StandaloneFile {
     pub new_value_policy: Option<NewValuePolicy>,
     /// `compactionMinFiles`: files in a partition that trigger compaction.
     pub compaction_min_files: Option<usize>,
+    /// `snapshotRetentionSeconds`: how long replaced files stay readable by older queries.
+    pub snapshot_retention: Option<std::time::Duration>,
 }
 
 impl StandaloneFile {
@@ -193,6 +195,7 @@ impl StandaloneFile {
         "listenHost",
         "newValuePartitionPolicy",
         "compactionMinFiles",
+        "snapshotRetentionSeconds",
     ];
 
     /// Reads `<dir>/porpoise.cfg`.
@@ -212,6 +215,9 @@ impl StandaloneFile {
             listen_host: f.get("listenHost")?,
             new_value_policy: f.get("newValuePartitionPolicy")?,
             compaction_min_files,
+            snapshot_retention: f
+                .get::<u64>("snapshotRetentionSeconds")?
+                .map(std::time::Duration::from_secs),
         })
     }
 }

@@ -92,10 +92,11 @@ impl MetadataUpdate {
                         continue;
                     }
                     let m = Arc::make_mut(metadata);
+                    // As on the controllers: the version first, then the command.
+                    m.version = index;
                     if let Some(cmd) = cmd {
                         m.apply(&cmd);
                     }
-                    m.version = index;
                     changed = true;
                 }
                 changed
@@ -136,8 +137,8 @@ mod tests {
             },
         ];
         for (i, cmd) in cmds.iter().enumerate() {
-            leader.apply(cmd);
             leader.version = i as u64 + 1;
+            leader.apply(cmd);
             feed.push(leader.version, Some(cmd.clone()));
         }
         let mut replica = Arc::new(Metadata::default());

@@ -140,6 +140,9 @@ pub struct TxnMeta {
     /// transaction is forgotten when none is left.
     #[serde(default)]
     pub pending: BTreeSet<NodeId>,
+    /// The commit version: the log index of the `CommitTxn` entry (0 while active).
+    #[serde(default)]
+    pub committed_at: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,6 +289,8 @@ pub enum CommandResult {
     Skipped,
     /// A new transaction id.
     Tid(u64),
+    /// A transaction committed at this version (the log index of its commit).
+    Committed(u64),
     Err(MetadataError),
 }
 
@@ -581,6 +586,7 @@ impl Metadata {
                         state: TxnState::Active,
                         begun_ms: *now_ms,
                         pending: BTreeSet::new(),
+                        committed_at: 0,
                     },
                 );
                 return Ok(CommandResult::Tid(self.last_tid));
@@ -611,7 +617,9 @@ impl Metadata {
                 if let Some(t) = self.txns.get_mut(tid) {
                     t.state = TxnState::Committed;
                     t.pending = participants.iter().copied().collect();
+                    t.committed_at = self.version;
                 }
+                return Ok(CommandResult::Committed(self.version));
             }
             Command::Published { tid, nodes } => {
                 if let Some(t) = self.txns.get_mut(tid) {

@@ -5,7 +5,11 @@
 //! The merged file is written and fsynced first; the swap is one file-index transaction, so a
 //! reader sees either the old files or the new one, never both or neither. Readers that still
 //! hold the old files keep them until they finish (see `DataFile`). Compaction takes the
-//! table's rewrite lock, so it never races an UPDATE or DELETE replacing the same files.
+//! table's rewrite lock, so it never races an UPDATE or DELETE replacing the same files, and
+//! it leaves alone files an unfinished UPDATE or DELETE has claimed.
+//!
+//! The merged file carries the newest version of its inputs, and the inputs are removed at
+//! that version: a reader at an older version still reads the inputs it saw before.
 
 use std::sync::Weak;
 
@@ -41,9 +45,11 @@ impl DataNode {
                 let _guard = lock.lock().await;
                 let snapshot = self.snapshot(key);
                 for (partition, files) in &snapshot.partitions {
+                    // A file a transaction is replacing is left to that transaction.
                     let small: Vec<DataFileRef> = files
                         .iter()
                         .filter(|f| (f.record.rows as usize) < self.options.file_rows)
+                        .filter(|f| self.claimed([*f]).is_none())
                         .cloned()
                         .collect();
                     if small.len() < self.options.compaction_min_files {
@@ -93,6 +99,7 @@ fn merge(
             name: f.record.name.clone(),
         })
         .collect();
+    let version = files.iter().map(|f| f.record.version).max().unwrap_or(0);
     index.replace_local(
         &[StagedFile {
             table: key,
@@ -100,6 +107,7 @@ fn merge(
             record,
         }],
         &removes,
+        version,
     )?;
     tracing::debug!(partition, files = files.len(), "compacted partition");
     Ok(())

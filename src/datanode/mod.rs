@@ -29,7 +29,7 @@ use crate::controller::client::ControllerClient;
 use crate::controller::metadata::{Command, Metadata, TxnState};
 use crate::controller::raft::ControllerError;
 use crate::rpc::client::Peers;
-use crate::storage::{FileIndex, StorageError, TableFiles, TableKey};
+use crate::storage::{DataFileRef, FileIndex, StorageError, TableFiles, TableKey};
 
 pub use compaction::read_as;
 pub use staging::{StagedCounts, Staging};
@@ -107,6 +107,9 @@ pub struct DataNodeOptions {
     pub compaction_min_files: usize,
     /// How often compaction looks for work.
     pub compaction_interval: Duration,
+    /// How long files removed by a rewrite or compaction stay readable by queries at older
+    /// versions (a query whose version is older than that fails with "snapshot too old").
+    pub snapshot_retention: Duration,
 }
 
 impl Default for DataNodeOptions {
@@ -116,6 +119,7 @@ impl Default for DataNodeOptions {
             file_rows: 256 * 1024,
             compaction_min_files: 8,
             compaction_interval: Duration::from_secs(5),
+            snapshot_retention: Duration::from_secs(60),
         }
     }
 }
@@ -234,9 +238,9 @@ impl DataNode {
         for txn in self.index.prepared()? {
             prepared.insert(txn.tid);
             match metadata.txns.get(&txn.tid) {
-                Some(_) if ripe.contains(&txn.tid) => {
+                Some(t) if ripe.contains(&txn.tid) => {
                     tracing::info!(tid = txn.tid, "publishing a committed transaction");
-                    self.index.publish(txn.tid)?;
+                    self.index.publish(txn.tid, t.committed_at)?;
                     published.push(txn.tid);
                 }
                 Some(_) => {}
@@ -297,12 +301,18 @@ impl DataNode {
         }
     }
 
-    /// Settles decided transactions once a second (see [`resolve`](Self::resolve)).
+    /// Settles decided transactions once a second (see [`resolve`](Self::resolve)) and deletes
+    /// removed files past their retention.
     async fn resolve_periodically(node: std::sync::Weak<DataNode>) {
         let mut tick = tokio::time::interval(RESOLVE_INTERVAL);
         loop {
             tick.tick().await;
             let Some(node) = node.upgrade() else { return };
+            match node.index.purge(node.options.snapshot_retention) {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(files = n, "deleted removed files past retention"),
+                Err(e) => tracing::warn!(error = %e, "cannot delete removed files"),
+            }
             let metadata = node.controller.metadata();
             if node.has_undecided(&metadata) {
                 if let Err(e) = node.resolve(&metadata, false).await {
@@ -368,9 +378,57 @@ impl DataNode {
         })
     }
 
-    /// Publishes a prepared transaction (`dn.publish`); idempotent.
-    pub fn publish_remote(&self, tid: u64) -> Result<(), DataNodeError> {
-        Ok(self.index.publish(tid)?)
+    /// Publishes a prepared transaction committed at `version` (`dn.publish`); idempotent.
+    pub fn publish_remote(&self, tid: u64, version: u64) -> Result<(), DataNodeError> {
+        Ok(self.index.publish(tid, version)?)
+    }
+
+    /// Publishes every transaction prepared here that `metadata` shows committed at or before
+    /// `up_to`. Publishing a committed transaction is always allowed, so a reader does this
+    /// instead of waiting for the transaction's coordinator.
+    pub fn publish_committed(&self, metadata: &Metadata, up_to: u64) -> Result<(), DataNodeError> {
+        for tid in self.index.prepared_tids() {
+            if let Some(t) = metadata.txns.get(&tid) {
+                if t.state == TxnState::Committed && t.committed_at <= up_to {
+                    self.index.publish(tid, t.committed_at)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The files of a table generation a reader at `version` sees: every transaction committed
+    /// at or before `version` and no other, whichever node coordinated it and whether or not
+    /// its coordinator has published it yet. This node's metadata must be at `version` or
+    /// later.
+    pub fn snapshot_at(
+        &self,
+        key: TableKey,
+        version: u64,
+    ) -> Result<Vec<DataFileRef>, DataNodeError> {
+        let metadata = self.controller.metadata();
+        if metadata.version < version {
+            return Err(DataNodeError::Stale(version));
+        }
+        self.publish_committed(&metadata, version)?;
+        Ok(self.index.snapshot(key).visible_at(version)?)
+    }
+
+    /// The latest files of a table generation, after publishing every transaction known to
+    /// have committed (what a statement that replaces files reads).
+    pub fn snapshot_latest(&self, key: TableKey) -> Result<Arc<TableFiles>, DataNodeError> {
+        self.publish_committed(&self.controller.metadata(), u64::MAX)?;
+        Ok(self.index.snapshot(key))
+    }
+
+    /// The transaction holding a claim on one of `files` (it is replacing them), if any.
+    pub fn claimed<'a>(&self, files: impl IntoIterator<Item = &'a DataFileRef>) -> Option<u64> {
+        self.index.claimed(files)
+    }
+
+    /// Notified whenever a transaction releases its claims.
+    pub fn claims_released(&self) -> &tokio::sync::Notify {
+        self.index.released()
     }
 
     /// Drops a transaction coordinated elsewhere (`dn.abort`), prepared or not.

@@ -110,13 +110,16 @@ impl Staging {
         old: &[DataFileRef],
         rows: Vec<RecordBatch>,
     ) -> Result<(), DataNodeError> {
-        for f in old {
-            self.removes.push(RemovedFile {
+        let removes: Vec<RemovedFile> = old
+            .iter()
+            .map(|f| RemovedFile {
                 table: self.key,
                 partition: partition.to_string(),
                 name: f.record.name.clone(),
-            });
-        }
+            })
+            .collect();
+        self.node.index.claim(self.tid, &removes)?;
+        self.removes.extend(removes);
         for b in rows.into_iter().filter(|b| b.num_rows() > 0) {
             self.buffer(partition.to_string(), b).await?;
         }
@@ -228,10 +231,11 @@ impl Staging {
         Ok(true)
     }
 
-    /// Makes a prepared transaction visible (after the controller committed it).
-    pub fn publish(&mut self) -> Result<(), DataNodeError> {
+    /// Makes a prepared transaction visible (after the controller committed it at
+    /// `version`).
+    pub fn publish(&mut self, version: u64) -> Result<(), DataNodeError> {
         self.prepared = None;
-        Ok(self.node.index.publish(self.tid)?)
+        Ok(self.node.index.publish(self.tid, version)?)
     }
 
     /// Discards a prepared transaction (the controller refused the commit).

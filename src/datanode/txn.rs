@@ -74,6 +74,15 @@ pub struct StageRequest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TidRequest {
     pub tid: u64,
+    /// `dn.publish`: the transaction's commit version.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl TidRequest {
+    pub fn new(tid: u64) -> Self {
+        TidRequest { tid, version: 0 }
+    }
 }
 
 /// The answer to `dn.prepare`.
@@ -364,8 +373,8 @@ impl WriteTxn {
                 participants: participants.clone(),
             })
             .await;
-        match outcome {
-            Ok(CommandResult::Ok) => {}
+        let version = match outcome {
+            Ok(CommandResult::Committed(version)) => version,
             Ok(CommandResult::Err(e)) => {
                 self.local.discard()?;
                 self.abort_remotes();
@@ -376,19 +385,25 @@ impl WriteTxn {
             // In doubt: every participant keeps its prepared record and resolves it from the
             // controller's answer later.
             Err(e) => return Err(e.into()),
-        }
+        };
         crate::fault::crash_point("txn-committed");
         let mut published = Vec::new();
         if local_prepared {
-            self.local.publish()?;
+            self.local.publish(version)?;
             published.push(node.id);
         }
+        crate::fault::delay_point("txn-published-locally").await;
         let calls = self.remotes.iter().map(|(id, part)| {
             let peers = node.peers.clone();
             let addr = part.addr.clone();
             async move {
                 let r: Result<(), RpcError> = peers
-                    .call(&addr, PUBLISH, &TidRequest { tid }, PARTICIPANT_TIMEOUT)
+                    .call(
+                        &addr,
+                        PUBLISH,
+                        &TidRequest { tid, version },
+                        PARTICIPANT_TIMEOUT,
+                    )
                     .await;
                 (*id, r)
             }
@@ -429,7 +444,7 @@ impl WriteTxn {
             let sent = part.sent;
             async move {
                 let r: Result<PrepareReply, RpcError> = peers
-                    .call(&addr, PREPARE, &TidRequest { tid }, PARTICIPANT_TIMEOUT)
+                    .call(&addr, PREPARE, &TidRequest::new(tid), PARTICIPANT_TIMEOUT)
                     .await;
                 (*id, addr, sent, r)
             }
@@ -461,7 +476,7 @@ impl WriteTxn {
             let addr = part.addr.clone();
             tokio::spawn(async move {
                 let r: Result<(), RpcError> = peers
-                    .call(&addr, ABORT, &TidRequest { tid }, PARTICIPANT_TIMEOUT)
+                    .call(&addr, ABORT, &TidRequest::new(tid), PARTICIPANT_TIMEOUT)
                     .await;
                 if let Err(e) = r {
                     tracing::debug!(tid, %addr, error = %e, "abort not delivered");

@@ -207,7 +207,7 @@ impl DataService {
 
     async fn scan(&self, ticket: Bytes) -> std::result::Result<FlightStream, RemoteError> {
         let req: ScanRequest = decode(&ticket).map_err(bad)?;
-        let table = self.table(&req.at).await?;
+        let table = self.table(&req.at).await?.at_version(req.at.min_version);
         let state = self.state();
         let ctx = state.task_ctx();
         let filters: Vec<Expr> = req
@@ -356,7 +356,11 @@ impl Service for DataService {
                 };
                 match call {
                     PREPARE => reply(self.node().prepare_remote(req.tid).await.map_err(node_err)),
-                    PUBLISH => reply(self.node().publish_remote(req.tid).map_err(node_err)),
+                    PUBLISH => reply(
+                        self.node()
+                            .publish_remote(req.tid, req.version)
+                            .map_err(node_err),
+                    ),
                     _ => reply(self.node().abort_remote(req.tid).map_err(node_err)),
                 }
             }

@@ -1,6 +1,8 @@
 //! A partitioned table as DataFusion sees it.
 //!
-//! Scans take one snapshot of the table's published files, skip files whose recorded
+//! Scans read the table at one version (the coordinator's metadata version, sent to every
+//! fragment: [`DataNode::snapshot_at`]), so a query sees a transaction on every node or on none;
+//! they skip files whose recorded
 //! statistics cannot match the filters (this is the partition pruning: a partition column's
 //! min/max is the partition's key range), and read the rest with DataFusion's Parquet source,
 //! which prunes row groups with the same filters. Files store columns by physical name
@@ -42,14 +44,22 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 
 use crate::catalog::TableDef;
+use crate::controller::metadata::TxnState;
 use crate::datanode::{DataNode, DataNodeError};
-use crate::storage::DataFileRef;
+use crate::storage::{DataFileRef, StorageError};
 
 /// A filter compiled for evaluation.
 type Predicate = Arc<dyn PhysicalExpr>;
 
 /// The files of a statement's target partitions.
 type FilesByPartition = HashMap<String, Vec<DataFileRef>>;
+
+/// How long a DML statement waits for another one replacing the same files before it fails
+/// with a serialization failure (40001).
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How often a waiting DML statement looks again without being woken.
+const CLAIM_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A table of a database, bound to the data node that stores it.
 #[derive(Debug)]
@@ -60,6 +70,9 @@ pub struct PorpoiseTable {
     schema: SchemaRef,
     /// Scan only this node's partitions (a fragment of a scan another node coordinates).
     local_only: bool,
+    /// The version scans read at (a fragment's is its coordinator's); by default the version of
+    /// this node's metadata when the scan is planned.
+    read_at: Option<u64>,
 }
 
 /// How a DML statement changes the rows it matches.
@@ -84,6 +97,15 @@ impl PorpoiseTable {
             node,
             schema,
             local_only: false,
+            read_at: None,
+        }
+    }
+
+    /// This table as seen at `version` (see [`DataNode::snapshot_at`]).
+    pub fn at_version(self, version: u64) -> Self {
+        PorpoiseTable {
+            read_at: Some(version),
+            ..self
         }
     }
 
@@ -138,14 +160,13 @@ impl PorpoiseTable {
         ok.then_some(out)
     }
 
-    /// The files of the table that may hold rows matching `filters`.
+    /// The files among `files` that may hold rows matching `filters`.
     fn pruned_files(
         &self,
         state: &dyn Session,
+        files: Vec<DataFileRef>,
         filters: &[Expr],
     ) -> Result<(Vec<DataFileRef>, Option<Predicate>)> {
-        let snapshot = self.node.snapshot((self.def.id, self.def.generation));
-        let files: Vec<DataFileRef> = snapshot.files().cloned().collect();
         let physical_schema = self.def.physical_schema();
         let physical_filters: Vec<Expr> =
             filters.iter().filter_map(|f| self.to_physical(f)).collect();
@@ -368,6 +389,12 @@ impl PorpoiseTable {
     }
 
     /// Runs a DML statement's change on this node's partitions, into `txn`.
+    ///
+    /// Files another unfinished statement is replacing (claimed) are not read until it ends;
+    /// then they are read anew, so the statement applies to the rows as the other one left
+    /// them. Waits follow wait-die, so two statements never wait for each other across nodes:
+    /// an older transaction (smaller tid) waits for a younger one (at most [`CLAIM_WAIT`]), a
+    /// younger one fails at once with 40001, unless the holder has committed already.
     pub async fn rewrite_local(
         &self,
         state: &dyn Session,
@@ -375,12 +402,35 @@ impl PorpoiseTable {
         op: &RewriteOp,
         txn: &mut dyn RewriteTarget,
     ) -> Result<u64> {
-        let (targets, predicate) = self.dml_targets(state, filters)?;
         let change = self.change_fn(state, op)?;
         let lock = self.node.rewrite_lock(self.def.id);
-        let _guard = lock.lock().await;
-        // Re-read the files under the lock: a concurrent rewrite may have replaced them.
-        let targets = refresh(&self.node, &self.def, targets);
+        let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
+        let (_guard, (targets, predicate)) = loop {
+            let released = self.node.claims_released().notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            let guard = lock.lock().await;
+            // Under the lock nothing else replaces this table's files here.
+            let targets = self.dml_targets(state, filters)?;
+            let Some(holder) = self.node.claimed(targets.0.values().flatten()) else {
+                break (guard, targets);
+            };
+            drop(guard);
+            let committed = self
+                .node
+                .controller()
+                .metadata()
+                .txns
+                .get(&holder)
+                .is_some_and(|t| t.state == TxnState::Committed);
+            let now = tokio::time::Instant::now();
+            if (holder < txn.tid() && !committed) || now >= deadline {
+                return Err(ext(StorageError::Claimed { holder }.into()));
+            }
+            // Woken by the release; or look again soon, as a committed holder may be
+            // published by the next look.
+            let _ = tokio::time::timeout(CLAIM_POLL.min(deadline - now), released).await;
+        };
         Self::rewrite(&self.def, targets, predicate, &change, txn).await
     }
 
@@ -418,14 +468,18 @@ impl PorpoiseTable {
         })
     }
 
-    /// Files grouped by partition, pruned by `filters`, plus the filter as one physical
-    /// predicate over the logical schema.
+    /// The latest files grouped by partition, pruned by `filters`, plus the filter as one
+    /// physical predicate over the logical schema.
     fn dml_targets(
         &self,
         state: &dyn Session,
         filters: &[Expr],
     ) -> Result<(FilesByPartition, Option<Predicate>)> {
-        let (files, _) = self.pruned_files(state, filters)?;
+        let latest = self
+            .node
+            .snapshot_latest((self.def.id, self.def.generation))
+            .map_err(ext)?;
+        let (files, _) = self.pruned_files(state, latest.files().cloned().collect(), filters)?;
         let mut by_partition: HashMap<String, Vec<DataFileRef>> = HashMap::new();
         for f in files {
             by_partition.entry(f.partition.clone()).or_default().push(f);
@@ -469,7 +523,15 @@ impl TableProvider for PorpoiseTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let (files, predicate) = self.pruned_files(state, filters)?;
+        // One version for every fragment: the scan sees the same transactions on every node.
+        let version = self
+            .read_at
+            .unwrap_or_else(|| self.node.controller().metadata().version);
+        let files = self
+            .node
+            .snapshot_at((self.def.id, self.def.generation), version)
+            .map_err(ext)?;
+        let (files, predicate) = self.pruned_files(state, files, filters)?;
         let local = self.scan_files(state, files, predicate, projection, limit)?;
         let remote = self.remote_nodes();
         if remote.is_empty() {
@@ -482,8 +544,10 @@ impl TableProvider for PorpoiseTable {
         let schema = Arc::new(self.schema.project(&indices)?);
         let mut plans = vec![local];
         for (_, addr) in remote {
+            let mut at = crate::datanode::TableAt::now(&self.node, &self.db, &self.def);
+            at.min_version = version;
             let request = super::service::ScanRequest {
-                at: crate::datanode::TableAt::now(&self.node, &self.db, &self.def),
+                at,
                 projection: projection.cloned(),
                 filters: super::service::encode_exprs(filters),
                 limit,
@@ -548,6 +612,9 @@ impl TableProvider for PorpoiseTable {
 /// staging.
 #[async_trait]
 pub trait RewriteTarget: Send {
+    /// The transaction's id.
+    fn tid(&self) -> u64;
+
     async fn rewrite(
         &mut self,
         partition: &str,
@@ -558,6 +625,10 @@ pub trait RewriteTarget: Send {
 
 #[async_trait]
 impl RewriteTarget for crate::datanode::WriteTxn {
+    fn tid(&self) -> u64 {
+        crate::datanode::WriteTxn::tid(self)
+    }
+
     async fn rewrite(
         &mut self,
         partition: &str,
@@ -570,6 +641,10 @@ impl RewriteTarget for crate::datanode::WriteTxn {
 
 #[async_trait]
 impl RewriteTarget for crate::datanode::Staging {
+    fn tid(&self) -> u64 {
+        crate::datanode::Staging::tid(self)
+    }
+
     async fn rewrite(
         &mut self,
         partition: &str,
@@ -611,22 +686,6 @@ fn remote_rewrite_request(
             ),
         },
     })
-}
-
-/// Keeps only the files still published (under the rewrite lock, nothing else replaces them).
-fn refresh(
-    node: &DataNode,
-    def: &TableDef,
-    targets: HashMap<String, Vec<DataFileRef>>,
-) -> HashMap<String, Vec<DataFileRef>> {
-    let now = node.snapshot((def.id, def.generation));
-    let mut out = HashMap::new();
-    for partition in targets.keys() {
-        if let Some(files) = now.partitions.get(partition) {
-            out.insert(partition.clone(), files.clone());
-        }
-    }
-    out
 }
 
 /// Casts an incoming batch to the table's input schema (`TableDef::input_schema`; DataFusion

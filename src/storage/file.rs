@@ -41,6 +41,14 @@ pub struct FileRecord {
     /// Statistics by physical column name (`c<id>`).
     #[serde(default)]
     pub stats: BTreeMap<String, ColumnStats>,
+    /// The commit version (the controller's log index) that published it; 0 while staged, and
+    /// for files published before versions were recorded (visible to every reader).
+    #[serde(default)]
+    pub version: u64,
+    /// The commit version that removed it, while the index keeps it for readers of older
+    /// versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<u64>,
 }
 
 /// A published data file, shared by every snapshot that lists it. When a file is replaced
@@ -162,6 +170,8 @@ pub fn write_parquet(
         rows: batches.iter().map(|b| b.num_rows() as u64).sum(),
         tid,
         stats: column_stats(schema, batches),
+        version: 0,
+        removed: None,
     })
 }
 

@@ -5,16 +5,31 @@
 //! [`TableFiles`] per table generation that is swapped on every change, so readers take a
 //! consistent snapshot with one `Arc` clone and never see half of a transaction.
 //!
+//! Files are versioned by commit: publishing records the transaction's commit version (the
+//! controller's log index) on every file it adds, and on every file it removes. A reader at
+//! version `V` sees the files added at or before `V` and not removed at or before `V`
+//! ([`TableFiles::visible_at`]), so every node of a cluster answers a query for the same set of
+//! transactions. Removed files are kept for readers of older versions for a retention period
+//! ([`FileIndex::purge`]); after that the table's *horizon* rises and older reads fail with
+//! "snapshot too old" instead of returning a wrong answer.
+//!
 //! Tables (format version 1):
 //! - `files`: `(table_id, generation, partition, file name)` → JSON [`FileRecord`]
+//!   (`removed` set while a removed file is retained)
 //! - `prepared`: `tid` → JSON [`PreparedTxn`]
+//! - `horizons`: `(table_id, generation)` → the oldest version still readable
 //!
 //! Publishing a transaction moves its staged files into `files` and deletes its prepared record
 //! in one redb transaction: it happens exactly once, even across crashes.
+//!
+//! A transaction that removes files (UPDATE, DELETE) *claims* them when it stages; a claimed
+//! file cannot be claimed by another transaction or compacted until the claim is released
+//! (published or discarded), so two transactions never replace the same file.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -27,23 +42,58 @@ pub type TableKey = (u32, u64);
 
 const FILES: TableDefinition<(u32, u64, &str, &str), &[u8]> = TableDefinition::new("files");
 const PREPARED: TableDefinition<u64, &[u8]> = TableDefinition::new("prepared");
+const HORIZONS: TableDefinition<(u32, u64), u64> = TableDefinition::new("horizons");
 
 /// Format version of [`PreparedTxn`] records written by this build.
 pub const PREPARED_VERSION: u32 = 1;
 
+/// A removed file kept for readers of versions before its removal.
+#[derive(Debug, Clone)]
+pub struct Retired {
+    pub file: DataFileRef,
+    /// The commit version that removed it.
+    pub removed: u64,
+    /// When it was removed (or loaded at start-up), for the retention period.
+    pub since: Instant,
+}
+
 /// The files of one table generation, by partition.
 #[derive(Debug, Default, Clone)]
 pub struct TableFiles {
+    /// The live files.
     pub partitions: BTreeMap<String, Vec<DataFileRef>>,
+    /// Removed files still readable at older versions.
+    pub retired: Vec<Retired>,
+    /// Reads at versions below this fail: files they would need are deleted.
+    pub horizon: u64,
 }
 
 impl TableFiles {
+    /// The live files (the latest version).
     pub fn files(&self) -> impl Iterator<Item = &DataFileRef> {
         self.partitions.values().flatten()
     }
 
+    /// Rows of the live files.
     pub fn rows(&self) -> u64 {
         self.files().map(|f| f.record.rows).sum()
+    }
+
+    /// The files a reader at `version` sees: added at or before it, not removed at or before it.
+    pub fn visible_at(&self, version: u64) -> Result<Vec<DataFileRef>, StorageError> {
+        if version < self.horizon {
+            return Err(StorageError::SnapshotTooOld {
+                version,
+                horizon: self.horizon,
+            });
+        }
+        let live = self.files().filter(|f| f.record.version <= version);
+        let retired = self
+            .retired
+            .iter()
+            .filter(|r| r.file.record.version <= version && version < r.removed)
+            .map(|r| &r.file);
+        Ok(live.chain(retired).cloned().collect())
     }
 }
 
@@ -76,11 +126,23 @@ fn idx_err(e: impl std::fmt::Display) -> StorageError {
     StorageError::Index(e.to_string())
 }
 
+/// A file by table generation, partition and name.
+type FileKey = (TableKey, String, String);
+
 /// The index: redb on disk, snapshots in memory.
 pub struct FileIndex {
     db: Database,
     data_dir: PathBuf,
     tables: RwLock<HashMap<TableKey, Arc<TableFiles>>>,
+    /// Held across every change and its mirroring in memory, so that a change that returned
+    /// (even one found already done by another caller) is visible to the next snapshot.
+    writer: Mutex<()>,
+    /// Transactions prepared here, not yet published or discarded.
+    prepared: Mutex<BTreeSet<u64>>,
+    /// Files claimed by a transaction that replaces them, and by which.
+    claims: Mutex<HashMap<FileKey, u64>>,
+    /// Notified whenever claims are released.
+    released: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for FileIndex {
@@ -89,6 +151,14 @@ impl std::fmt::Debug for FileIndex {
             .field("data_dir", &self.data_dir)
             .finish()
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn file_key(r: &RemovedFile) -> FileKey {
+    (r.table, r.partition.clone(), r.name.clone())
 }
 
 impl FileIndex {
@@ -103,12 +173,17 @@ impl FileIndex {
             let w = db.begin_write().map_err(idx_err)?;
             w.open_table(FILES).map_err(idx_err)?;
             w.open_table(PREPARED).map_err(idx_err)?;
+            w.open_table(HORIZONS).map_err(idx_err)?;
             w.commit().map_err(idx_err)?;
         }
         let index = FileIndex {
             db,
             data_dir,
             tables: RwLock::new(HashMap::new()),
+            writer: Mutex::new(()),
+            prepared: Mutex::new(BTreeSet::new()),
+            claims: Mutex::new(HashMap::new()),
+            released: tokio::sync::Notify::new(),
         };
         index.load()?;
         Ok(index)
@@ -118,6 +193,7 @@ impl FileIndex {
         let r = self.db.begin_read().map_err(idx_err)?;
         let t = r.open_table(FILES).map_err(idx_err)?;
         let mut tables: HashMap<TableKey, TableFiles> = HashMap::new();
+        let now = Instant::now();
         for entry in t.iter().map_err(idx_err)? {
             let (k, v) = entry.map_err(idx_err)?;
             let (id, generation, partition, name) = k.value();
@@ -127,15 +203,39 @@ impl FileIndex {
                     reason: e.to_string(),
                 })?;
             let key = (id, generation);
-            let file = self.data_file(key, partition, record);
-            tables
-                .entry(key)
-                .or_default()
-                .partitions
-                .entry(partition.to_string())
-                .or_default()
-                .push(Arc::new(file));
+            let removed = record.removed;
+            let file = Arc::new(self.data_file(key, partition, record));
+            let table = tables.entry(key).or_default();
+            match removed {
+                Some(removed) => table.retired.push(Retired {
+                    file,
+                    removed,
+                    since: now,
+                }),
+                None => table
+                    .partitions
+                    .entry(partition.to_string())
+                    .or_default()
+                    .push(file),
+            }
         }
+        let h = r.open_table(HORIZONS).map_err(idx_err)?;
+        for entry in h.iter().map_err(idx_err)? {
+            let (k, v) = entry.map_err(idx_err)?;
+            if let Some(t) = tables.get_mut(&k.value()) {
+                t.horizon = v.value();
+            }
+        }
+        let prepared = self.prepared()?;
+        {
+            let mut claims = lock(&self.claims);
+            for txn in &prepared {
+                for r in &txn.removes {
+                    claims.insert(file_key(r), txn.tid);
+                }
+            }
+        }
+        *lock(&self.prepared) = prepared.iter().map(|t| t.tid).collect();
         let mut guard = self.tables.write().map_err(idx_err)?;
         *guard = tables.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
         Ok(())
@@ -175,7 +275,9 @@ impl FileIndex {
             .map_err(idx_err)?
             .insert(txn.tid, bytes.as_slice())
             .map_err(idx_err)?;
-        w.commit().map_err(idx_err)
+        w.commit().map_err(idx_err)?;
+        lock(&self.prepared).insert(txn.tid);
+        Ok(())
     }
 
     /// Prepared transactions not yet published or discarded (in-doubt after a restart).
@@ -195,27 +297,64 @@ impl FileIndex {
         Ok(out)
     }
 
-    /// Whether `tid` is prepared here.
-    pub fn is_prepared(&self, tid: u64) -> Result<bool, StorageError> {
-        let r = self.db.begin_read().map_err(idx_err)?;
-        let t = r.open_table(PREPARED).map_err(idx_err)?;
-        Ok(t.get(tid).map_err(idx_err)?.is_some())
+    /// The ids of the prepared transactions (from memory: cheap).
+    pub fn prepared_tids(&self) -> Vec<u64> {
+        lock(&self.prepared).iter().copied().collect()
     }
 
     /// Whether any transaction is prepared here (cheap).
     pub fn has_prepared(&self) -> bool {
-        let Ok(r) = self.db.begin_read() else {
-            return true;
-        };
-        let Ok(t) = r.open_table(PREPARED) else {
-            return true;
-        };
-        !matches!(redb::ReadableTableMetadata::is_empty(&t), Ok(true))
+        !lock(&self.prepared).is_empty()
     }
 
-    /// Publishes a prepared transaction: its files become visible all at once.
-    /// Publishing a transaction that is no longer prepared does nothing.
-    pub fn publish(&self, tid: u64) -> Result<(), StorageError> {
+    /// Claims `files` for transaction `tid`, all or none. Fails with the holder when another
+    /// transaction claimed one of them.
+    pub fn claim(&self, tid: u64, files: &[RemovedFile]) -> Result<(), StorageError> {
+        let mut claims = lock(&self.claims);
+        for f in files {
+            if let Some(holder) = claims.get(&file_key(f)).filter(|h| **h != tid) {
+                return Err(StorageError::Claimed { holder: *holder });
+            }
+        }
+        for f in files {
+            claims.insert(file_key(f), tid);
+        }
+        Ok(())
+    }
+
+    /// The transaction holding a claim on one of `files`, if any.
+    pub fn claimed<'a>(&self, files: impl IntoIterator<Item = &'a DataFileRef>) -> Option<u64> {
+        let claims = lock(&self.claims);
+        if claims.is_empty() {
+            return None;
+        }
+        files.into_iter().find_map(|f| {
+            claims
+                .get(&(f.table, f.partition.clone(), f.record.name.clone()))
+                .copied()
+        })
+    }
+
+    /// Notified whenever a transaction's claims are released; create the future before
+    /// checking [`claimed`](Self::claimed) so that no release is missed.
+    pub fn released(&self) -> &tokio::sync::Notify {
+        &self.released
+    }
+
+    fn release(&self, tid: u64) {
+        let mut claims = lock(&self.claims);
+        let before = claims.len();
+        claims.retain(|_, holder| *holder != tid);
+        if claims.len() != before {
+            self.released.notify_waiters();
+        }
+    }
+
+    /// Publishes a prepared transaction committed at `version`: its files become visible all
+    /// at once to readers at `version` and later. Publishing a transaction that is no longer
+    /// prepared does nothing; when this returns, the transaction is visible either way.
+    pub fn publish(&self, tid: u64, version: u64) -> Result<(), StorageError> {
+        let _writer = lock(&self.writer);
         let w = self.db.begin_write().map_err(idx_err)?;
         let txn: PreparedTxn = {
             let mut prepared = w.open_table(PREPARED).map_err(idx_err)?;
@@ -227,33 +366,57 @@ impl FileIndex {
                 reason: e.to_string(),
             })?
         };
-        self.apply_change(w, &txn.adds, &txn.removes)
+        self.apply_change(w, &txn.adds, &txn.removes, version)?;
+        lock(&self.prepared).remove(&tid);
+        self.release(tid);
+        Ok(())
     }
 
-    /// Publishes a node-local change that needs no distributed commit (compaction).
+    /// Publishes a node-local change that needs no distributed commit (compaction) at
+    /// `version`.
     pub fn replace_local(
         &self,
         adds: &[StagedFile],
         removes: &[RemovedFile],
+        version: u64,
     ) -> Result<(), StorageError> {
+        let _writer = lock(&self.writer);
         let w = self.db.begin_write().map_err(idx_err)?;
-        self.apply_change(w, adds, removes)
+        self.apply_change(w, adds, removes, version)
     }
 
+    /// Adds `adds` and retires `removes` at `version`, on disk then in memory. The caller holds
+    /// `writer`.
     fn apply_change(
         &self,
         w: redb::WriteTransaction,
         adds: &[StagedFile],
         removes: &[RemovedFile],
+        version: u64,
     ) -> Result<(), StorageError> {
+        let added: Vec<StagedFile> = adds
+            .iter()
+            .map(|a| {
+                let mut a = a.clone();
+                a.record.version = version;
+                a
+            })
+            .collect();
         {
             let mut files = w.open_table(FILES).map_err(idx_err)?;
             for r in removes {
-                files
-                    .remove((r.table.0, r.table.1, r.partition.as_str(), r.name.as_str()))
-                    .map_err(idx_err)?;
+                let key = (r.table.0, r.table.1, r.partition.as_str(), r.name.as_str());
+                let record = files
+                    .get(key)
+                    .map_err(idx_err)?
+                    .and_then(|v| serde_json::from_slice::<FileRecord>(v.value()).ok());
+                if let Some(mut record) = record {
+                    record.removed = Some(version);
+                    let bytes = serde_json::to_vec(&record).map_err(idx_err)?;
+                    files.insert(key, bytes.as_slice()).map_err(idx_err)?;
+                }
             }
-            for a in adds {
+            for a in &added {
                 let bytes = serde_json::to_vec(&a.record).map_err(idx_err)?;
                 files
                     .insert(
@@ -272,28 +435,29 @@ impl FileIndex {
 
         // Mirror the change in memory: copy-on-write of each touched table.
         let mut tables = self.tables.write().map_err(idx_err)?;
-        let touched: HashSet<TableKey> = adds
+        let touched: HashSet<TableKey> = added
             .iter()
             .map(|a| a.table)
             .chain(removes.iter().map(|r| r.table))
             .collect();
+        let now = Instant::now();
         for key in touched {
             let mut t = tables.get(&key).map(|t| (**t).clone()).unwrap_or_default();
             for r in removes.iter().filter(|r| r.table == key) {
                 if let Some(files) = t.partitions.get_mut(&r.partition) {
-                    files.retain(|f| {
-                        let gone = f.record.name == r.name;
-                        if gone {
-                            f.mark_obsolete();
-                        }
-                        !gone
-                    });
+                    if let Some(i) = files.iter().position(|f| f.record.name == r.name) {
+                        t.retired.push(Retired {
+                            file: files.remove(i),
+                            removed: version,
+                            since: now,
+                        });
+                    }
                     if files.is_empty() {
                         t.partitions.remove(&r.partition);
                     }
                 }
             }
-            for a in adds.iter().filter(|a| a.table == key) {
+            for a in added.iter().filter(|a| a.table == key) {
                 let file = self.data_file(key, &a.partition, a.record.clone());
                 t.partitions
                     .entry(a.partition.clone())
@@ -305,7 +469,76 @@ impl FileIndex {
         Ok(())
     }
 
-    /// Discards a prepared (or only partly staged) transaction: deletes its files and record.
+    /// Deletes removed files retired for at least `retention`, raising their tables'
+    /// horizons; returns how many were deleted. A running scan holding one keeps it until it
+    /// finishes.
+    pub fn purge(&self, retention: Duration) -> Result<usize, StorageError> {
+        let _writer = lock(&self.writer);
+        let ripe: Vec<(TableKey, Vec<Retired>)> = {
+            let tables = self.tables.read().map_err(idx_err)?;
+            tables
+                .iter()
+                .filter_map(|(key, t)| {
+                    let ripe: Vec<Retired> = t
+                        .retired
+                        .iter()
+                        .filter(|r| r.since.elapsed() >= retention)
+                        .cloned()
+                        .collect();
+                    (!ripe.is_empty()).then_some((*key, ripe))
+                })
+                .collect()
+        };
+        if ripe.is_empty() {
+            return Ok(0);
+        }
+        let w = self.db.begin_write().map_err(idx_err)?;
+        let mut horizons = HashMap::new();
+        {
+            let mut files = w.open_table(FILES).map_err(idx_err)?;
+            let mut stored = w.open_table(HORIZONS).map_err(idx_err)?;
+            for (key, retired) in &ripe {
+                for r in retired {
+                    let f = &r.file;
+                    files
+                        .remove((key.0, key.1, f.partition.as_str(), f.record.name.as_str()))
+                        .map_err(idx_err)?;
+                }
+                let old = stored.get(*key).map_err(idx_err)?.map(|v| v.value());
+                let horizon = retired
+                    .iter()
+                    .map(|r| r.removed)
+                    .chain(old)
+                    .max()
+                    .unwrap_or(0);
+                stored.insert(*key, horizon).map_err(idx_err)?;
+                horizons.insert(*key, horizon);
+            }
+        }
+        w.commit().map_err(idx_err)?;
+        let mut tables = self.tables.write().map_err(idx_err)?;
+        let mut purged = 0;
+        for (key, retired) in ripe {
+            let Some(current) = tables.get(&key) else {
+                continue;
+            };
+            let mut t = (**current).clone();
+            t.retired.retain(|r| {
+                let gone = retired.iter().any(|x| Arc::ptr_eq(&x.file, &r.file));
+                if gone {
+                    r.file.mark_obsolete();
+                    purged += 1;
+                }
+                !gone
+            });
+            t.horizon = t.horizon.max(horizons[&key]);
+            tables.insert(key, Arc::new(t));
+        }
+        Ok(purged)
+    }
+
+    /// Discards a prepared (or only partly staged) transaction: deletes its files and record
+    /// and releases its claims.
     pub fn discard(&self, tid: u64, staged: &[StagedFile]) -> Result<(), StorageError> {
         let w = self.db.begin_write().map_err(idx_err)?;
         let mut files: Vec<StagedFile> = staged.to_vec();
@@ -319,6 +552,8 @@ impl FileIndex {
             }
         }
         w.commit().map_err(idx_err)?;
+        lock(&self.prepared).remove(&tid);
+        self.release(tid);
         for f in files {
             let path = self.file_path(f.table, &f.partition, &f.record.name);
             if let Err(e) = std::fs::remove_file(&path) {
@@ -333,6 +568,7 @@ impl FileIndex {
     /// Forgets every table generation `keep` rejects (dropped or truncated tables) and deletes
     /// their directories once no snapshot holds their files.
     pub fn retain_tables(&self, keep: impl Fn(TableKey) -> bool) -> Result<usize, StorageError> {
+        let _writer = lock(&self.writer);
         let doomed: Vec<TableKey> = {
             let tables = self.tables.read().map_err(idx_err)?;
             tables.keys().copied().filter(|k| !keep(*k)).collect()
@@ -343,6 +579,7 @@ impl FileIndex {
         let w = self.db.begin_write().map_err(idx_err)?;
         {
             let mut files = w.open_table(FILES).map_err(idx_err)?;
+            let mut horizons = w.open_table(HORIZONS).map_err(idx_err)?;
             for (id, generation) in &doomed {
                 let keys: Vec<(String, String)> = files
                     .range((*id, *generation, "", "")..)
@@ -358,6 +595,7 @@ impl FileIndex {
                         .remove((*id, *generation, p.as_str(), n.as_str()))
                         .map_err(idx_err)?;
                 }
+                horizons.remove((*id, *generation)).map_err(idx_err)?;
             }
         }
         w.commit().map_err(idx_err)?;
@@ -365,6 +603,7 @@ impl FileIndex {
         for key in &doomed {
             if let Some(t) = tables.remove(key) {
                 t.files().for_each(|f| f.mark_obsolete());
+                t.retired.iter().for_each(|r| r.file.mark_obsolete());
             }
         }
         Ok(doomed.len())
@@ -378,6 +617,7 @@ impl FileIndex {
             let tables = self.tables.read().map_err(idx_err)?;
             for t in tables.values() {
                 known.extend(t.files().map(|f| f.path.clone()));
+                known.extend(t.retired.iter().map(|r| r.file.path.clone()));
             }
         }
         for txn in self.prepared()? {
@@ -409,5 +649,156 @@ impl FileIndex {
             }
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: TableKey = (7, 1);
+
+    fn record(name: &str, rows: u64) -> FileRecord {
+        FileRecord {
+            name: name.to_string(),
+            size: 1,
+            rows,
+            tid: 0,
+            stats: BTreeMap::new(),
+            version: 0,
+            removed: None,
+        }
+    }
+
+    fn staged(name: &str, rows: u64) -> StagedFile {
+        StagedFile {
+            table: T,
+            partition: "p".to_string(),
+            record: record(name, rows),
+        }
+    }
+
+    fn removed(name: &str) -> RemovedFile {
+        RemovedFile {
+            table: T,
+            partition: "p".to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    fn prepare(index: &FileIndex, tid: u64, adds: &[&str], removes: &[&str]) {
+        let txn = PreparedTxn {
+            version: PREPARED_VERSION,
+            tid,
+            adds: adds.iter().map(|n| staged(n, 10)).collect(),
+            removes: removes.iter().map(|n| removed(n)).collect(),
+        };
+        index.claim(tid, &txn.removes).unwrap();
+        index.prepare(&txn).unwrap();
+    }
+
+    fn names_at(index: &FileIndex, version: u64) -> Vec<String> {
+        let mut names: Vec<String> = index
+            .snapshot(T)
+            .visible_at(version)
+            .unwrap()
+            .iter()
+            .map(|f| f.record.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn readers_see_exactly_the_versions_at_or_before_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = FileIndex::open(dir.path()).unwrap();
+        prepare(&index, 1, &["a"], &[]);
+        index.publish(1, 10).unwrap();
+        prepare(&index, 2, &["b"], &[]);
+        index.publish(2, 20).unwrap();
+        // An UPDATE at 30 replaces a with c.
+        prepare(&index, 3, &["c"], &["a"]);
+        index.publish(3, 30).unwrap();
+
+        assert!(names_at(&index, 9).is_empty());
+        assert_eq!(names_at(&index, 10), ["a"]);
+        assert_eq!(names_at(&index, 29), ["a", "b"]);
+        assert_eq!(names_at(&index, 30), ["b", "c"]);
+        let live: Vec<_> = index
+            .snapshot(T)
+            .files()
+            .map(|f| f.record.name.clone())
+            .collect();
+        assert_eq!(live.len(), 2);
+
+        // Versions and retired files survive a restart.
+        drop(index);
+        let index = FileIndex::open(dir.path()).unwrap();
+        assert_eq!(names_at(&index, 29), ["a", "b"]);
+        assert_eq!(names_at(&index, 30), ["b", "c"]);
+    }
+
+    #[test]
+    fn purged_files_make_older_reads_fail_instead_of_lying() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = FileIndex::open(dir.path()).unwrap();
+        let path = index.file_path(T, "p", "a");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"x").unwrap();
+        prepare(&index, 1, &["a"], &[]);
+        index.publish(1, 10).unwrap();
+        prepare(&index, 2, &["b"], &["a"]);
+        index.publish(2, 20).unwrap();
+
+        // Still within retention: nothing is purged.
+        assert_eq!(index.purge(Duration::from_secs(3600)).unwrap(), 0);
+        assert_eq!(names_at(&index, 15), ["a"]);
+        let held = index.snapshot(T).visible_at(15).unwrap();
+
+        assert_eq!(index.purge(Duration::ZERO).unwrap(), 1);
+        let err = index.snapshot(T).visible_at(15).unwrap_err();
+        assert!(matches!(
+            err,
+            StorageError::SnapshotTooOld { horizon: 20, .. }
+        ));
+        assert_eq!(err.sqlstate(), "72000");
+        assert_eq!(names_at(&index, 20), ["b"]);
+        // A reader holding the file keeps it until done.
+        assert!(path.exists());
+        drop(held);
+        assert!(!path.exists());
+
+        // The horizon survives a restart.
+        drop(index);
+        let index = FileIndex::open(dir.path()).unwrap();
+        assert!(index.snapshot(T).visible_at(19).is_err());
+        assert_eq!(names_at(&index, 20), ["b"]);
+    }
+
+    #[test]
+    fn a_claimed_file_cannot_be_claimed_again_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = FileIndex::open(dir.path()).unwrap();
+        prepare(&index, 1, &["a"], &[]);
+        index.publish(1, 10).unwrap();
+        let a = index.snapshot(T).files().cloned().collect::<Vec<_>>();
+
+        prepare(&index, 2, &["b"], &["a"]);
+        assert_eq!(index.claimed(&a), Some(2));
+        let err = index.claim(3, &[removed("a")]).unwrap_err();
+        assert!(matches!(err, StorageError::Claimed { holder: 2 }));
+        assert_eq!(err.sqlstate(), "40001");
+
+        // Claims of prepared transactions survive a restart.
+        drop(index);
+        let index = FileIndex::open(dir.path()).unwrap();
+        assert_eq!(index.claimed(&a), Some(2));
+        assert_eq!(index.prepared_tids(), [2]);
+
+        index.discard(2, &[]).unwrap();
+        assert_eq!(index.claimed(&a), None);
+        index.claim(3, &[removed("a")]).unwrap();
+        assert!(!index.has_prepared());
     }
 }

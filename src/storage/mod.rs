@@ -16,7 +16,7 @@ pub mod index;
 use std::path::PathBuf;
 
 pub use file::{write_parquet, ColumnStats, DataFile, DataFileRef, FileRecord};
-pub use index::{FileIndex, PreparedTxn, RemovedFile, StagedFile, TableFiles, TableKey};
+pub use index::{FileIndex, PreparedTxn, RemovedFile, Retired, StagedFile, TableFiles, TableKey};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +37,10 @@ pub enum StorageError {
     Index(String),
     #[error("corrupt file index entry {key}: {reason}")]
     Corrupt { key: String, reason: String },
+    #[error("snapshot too old: files of version {version} were released (the oldest readable version is {horizon}); retry the query")]
+    SnapshotTooOld { version: u64, horizon: u64 },
+    #[error("could not serialize access due to concurrent update (transaction {holder} is replacing the same files)")]
+    Claimed { holder: u64 },
 }
 
 impl StorageError {
@@ -47,11 +51,13 @@ impl StorageError {
         }
     }
 
-    /// The PostgreSQL SQLSTATE: all of these are system errors.
+    /// The PostgreSQL SQLSTATE: system errors, except the two a retry can get past.
     pub fn sqlstate(&self) -> &'static str {
         match self {
             StorageError::Io { .. } => "58030",
             StorageError::Corrupt { .. } => "XX001",
+            StorageError::SnapshotTooOld { .. } => "72000",
+            StorageError::Claimed { .. } => "40001",
             _ => "XX000",
         }
     }

@@ -329,6 +329,135 @@ async fn the_commit_point_decides_a_transaction_across_nodes() {
     });
 }
 
+/// One reader's view of the table: row count, and the smallest and largest `v - id` (every row
+/// of a consistent state has the same one: see the test below).
+async fn view(client: &tokio_postgres::Client) -> (i64, f64, f64) {
+    let row = client
+        .query_one(
+            &format!("select count(*), min(v - id), max(v - id) from {DB}.\"t\""),
+            &[],
+        )
+        .await
+        .expect("read the table");
+    (
+        row.get(0),
+        row.get::<_, Option<f64>>(1).unwrap_or(0.5),
+        row.get::<_, Option<f64>>(2).unwrap_or(0.5),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_sees_a_transaction_on_every_node_or_on_none() {
+    // Coordinators wait 300 ms between publishing their own part of a committed transaction
+    // and telling the other node to publish its part: a query in that window must still see
+    // all of the transaction or none of it, on both nodes.
+    let cluster = TestCluster::builder()
+        .controllers(1)
+        .datanodes(2)
+        .env("PORPOISE_DELAY_AT", "txn-published-locally:300")
+        .build();
+    let writer = cluster.client(0).await;
+    create_table(&writer).await;
+    let done = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for i in 0..2 {
+        let client = cluster.client(i).await;
+        let done = done.clone();
+        readers.push(tokio::spawn(async move {
+            let mut reads = 0u32;
+            while !done.load(Ordering::Acquire) {
+                let (n, lo, hi) = view(&client).await;
+                assert_eq!(n % 100, 0, "node {i} saw part of an INSERT: {n} rows");
+                assert_eq!(
+                    lo, hi,
+                    "node {i} saw part of an UPDATE: v - id in {lo}..{hi}"
+                );
+                reads += 1;
+            }
+            reads
+        }));
+    }
+    // Each INSERT adds 100 rows spread over both nodes, with v = id + 0.5 + (UPDATEs so far);
+    // each UPDATE adds 1 to every v. So in every committed state all rows share one v - id.
+    for round in 0..8i64 {
+        // `round` UPDATEs so far.
+        let values: Vec<String> = (round * 100..round * 100 + 100)
+            .map(|i| format!("({i}, {}, {})", i % 10, i as f64 + 0.5 + round as f64))
+            .collect();
+        writer
+            .batch_execute(&format!(
+                "insert into {DB}.\"t\" values {}",
+                values.join(",")
+            ))
+            .await
+            .unwrap();
+        writer
+            .batch_execute(&format!("update {DB}.\"t\" set v = v + 1"))
+            .await
+            .unwrap();
+    }
+    done.store(true, Ordering::Release);
+    for r in readers {
+        let reads = r.await.expect("a reader saw a partial transaction");
+        assert!(reads > 10, "readers ran during the writes ({reads} reads)");
+    }
+    let files = parquet_files_by_node(&cluster);
+    assert!(
+        files.values().all(|n| *n > 0),
+        "the transactions spanned both nodes: {files:?}"
+    );
+    let client = cluster.client(1).await;
+    assert_eq!(view(&client).await, (800, 8.5, 8.5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_through_two_nodes_neither_lose_nor_duplicate_rows() {
+    let cluster = TestCluster::builder().controllers(1).datanodes(2).build();
+    let client = cluster.client(0).await;
+    create_table(&client).await;
+    client.batch_execute(&insert_rows(0, 1000)).await.unwrap();
+    // Two statements replacing the same files on both nodes at once: each must apply to the
+    // rows as the other left them (or fail with 40001 and be retried), never to a stale copy.
+    let mut writers = Vec::new();
+    for i in 0..2 {
+        let client = cluster.client(i).await;
+        writers.push(tokio::spawn(async move {
+            let mut refused = 0;
+            for _ in 0..6 {
+                loop {
+                    match client
+                        .batch_execute(&format!("update {DB}.\"t\" set v = v + 1"))
+                        .await
+                    {
+                        Ok(()) => break,
+                        Err(e)
+                            if e.code()
+                                == Some(
+                                    &tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE,
+                                ) =>
+                        {
+                            refused += 1;
+                            assert!(refused < 100, "node {i}: refused 100 times: {e}");
+                        }
+                        Err(e) => panic!("node {i}: {e}"),
+                    }
+                }
+            }
+            refused
+        }));
+    }
+    let mut refused = 0;
+    for w in writers {
+        refused += w.await.expect("a writer failed");
+    }
+    println!("serialization failures retried: {refused}");
+    for i in 0..2 {
+        let client = cluster.client(i).await;
+        assert_eq!(view(&client).await, (1000, 12.5, 12.5), "through node {i}");
+        assert_eq!(ids(&client).await.len(), 1000);
+    }
+}
+
 /// Polls `count(*)` until it is `want` (a participant publishes a committed transaction on
 /// its own within a few seconds).
 async fn wait_for_count(client: &tokio_postgres::Client, want: i64) {

@@ -35,6 +35,8 @@ pub struct TestServer {
     child: Option<Child>,
     /// Extra environment of the next start (e.g. a crash point).
     env: Vec<(String, String)>,
+    /// `porpoise.cfg` lines, if the server gets a config directory.
+    config: Vec<(String, String)>,
     port: u16,
     /// Holds `home/` (the server's data) and `server.log` (its stderr, across restarts).
     dir: tempfile::TempDir,
@@ -44,6 +46,11 @@ impl TestServer {
     /// Starts a server in a fresh temporary home. Blocks until it listens (or panics after
     /// [`START_TIMEOUT`] with the server's log).
     pub fn start() -> TestServer {
+        Self::start_with_config(&[])
+    }
+
+    /// Starts a server whose `porpoise.cfg` holds `config` (`key=value` lines).
+    pub fn start_with_config(config: &[(&str, &str)]) -> TestServer {
         let dir = tempfile::Builder::new()
             .prefix("porpoise-test-")
             .tempdir()
@@ -52,6 +59,10 @@ impl TestServer {
         let mut server = TestServer {
             child: None,
             env: Vec::new(),
+            config: config
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             port: 0,
             dir,
         };
@@ -162,8 +173,20 @@ impl TestServer {
             .append(true)
             .open(self.log_path())
             .expect("open the server log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_porpoise"))
-            .arg("standalone")
+        let mut command = Command::new(env!("CARGO_BIN_EXE_porpoise"));
+        command.arg("standalone");
+        if !self.config.is_empty() {
+            let cfg = self.dir.path().join("cfg");
+            std::fs::create_dir_all(&cfg).expect("create cfg/");
+            let lines: String = self
+                .config
+                .iter()
+                .map(|(k, v)| format!("{k}={v}\n"))
+                .collect();
+            std::fs::write(cfg.join("porpoise.cfg"), lines).expect("write porpoise.cfg");
+            command.arg("--config").arg(cfg);
+        }
+        let mut child = command
             .arg("--port")
             .arg("0")
             .arg("--home")

@@ -11,7 +11,8 @@ use tokio_postgres::types::Type;
 
 #[tokio::test]
 async fn small_inserts_are_compacted_without_disturbing_readers() {
-    let server = TestServer::start();
+    // Replaced files are deleted at once (by default they stay a minute for older queries).
+    let server = TestServer::start_with_config(&[("snapshotRetentionSeconds", "0")]);
     let client = server.client().await;
     client
         .batch_execute(

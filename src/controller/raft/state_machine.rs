@@ -301,6 +301,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             // Copies the metadata only if a reader still holds the published version, i.e. at
             // most once per batch.
             let metadata = Arc::make_mut(&mut self.metadata);
+            // Set first: a command's effects carry the version of the entry that made them
+            // (a transaction's commit version).
+            metadata.version = entry.log_id.index;
             let (result, cmd) = match entry.payload {
                 EntryPayload::Blank => (CommandResult::default(), None),
                 EntryPayload::Normal(cmd) => {
@@ -313,7 +316,6 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     (CommandResult::default(), None)
                 }
             };
-            metadata.version = entry.log_id.index;
             feed.push(entry.log_id.index, cmd);
             changed = true;
             results.push(result);
