@@ -124,7 +124,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let home = home
                 .or(file.home)
                 .unwrap_or_else(|| PathBuf::from("./porpoise-data"));
-            let mut datanode = DataNodeOptions::default();
+            let mut datanode = DataNodeOptions {
+                replication_dir: home.join("clusterReplication"),
+                ..DataNodeOptions::default()
+            };
             if let Some(p) = new_value_policy.or(file.new_value_policy) {
                 datanode.new_value_policy = p;
             }

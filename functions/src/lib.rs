@@ -2,13 +2,22 @@
 //! `TableFunctionImpl` style. The crate is pure: it reaches the cluster only through the
 //! [`Cluster`] trait the server implements, and imports nothing from the server.
 //!
-//! Functions that need the cluster (the controller, other nodes) are async scalar functions:
-//! DataFusion awaits them during execution, so a call never blocks a runtime thread.
+//! Functions that need the cluster (the controller, other nodes) are async: commands are async
+//! scalar functions DataFusion awaits during execution, and table functions fetch their rows
+//! when the query is planned; a call never blocks a runtime thread ([`support`]).
 //!
 //! Names are DolphinDB's (`getControllerAlias`); each is also registered in lower case, since
-//! PostgreSQL clients fold unquoted names.
+//! PostgreSQL clients fold unquoted names. Who may call what (replication functions are for
+//! admins) and on which cluster is the server's business, behind [`Cluster`].
 
 pub mod get_controller_alias;
+pub mod get_database_cluster_replication_status;
+pub mod get_master_replication_status;
+pub mod set_database_cluster_replication_execution_set;
+pub mod set_database_for_cluster_replication;
+pub mod start_cluster_replication;
+pub mod stop_cluster_replication;
+pub mod support;
 
 use std::sync::Arc;
 
@@ -21,6 +30,32 @@ use datafusion::logical_expr::async_udf::AsyncScalarUDF;
 pub trait Cluster: Send + Sync + std::fmt::Debug + 'static {
     /// The alias of the controller leader (`cluster.nodes`).
     async fn controller_alias(&self) -> Result<String, FunctionError>;
+
+    /// Switches replication of database `db` on or off (master).
+    async fn set_database_replication(&self, db: &str, enabled: bool) -> Result<(), FunctionError>;
+
+    /// Puts a replicated database in execution set `set` (0 or 1) (master).
+    async fn set_execution_set(&self, db: &str, set: u8) -> Result<(), FunctionError>;
+
+    /// Every database's replication settings (master).
+    async fn database_replication(
+        &self,
+    ) -> Result<Vec<get_database_cluster_replication_status::DatabaseReplication>, FunctionError>;
+
+    /// The master's queued tasks and the most recent truncated ones, in any order; `function`
+    /// names the caller for error messages.
+    async fn master_tasks(
+        &self,
+        function: &str,
+    ) -> Result<Vec<get_master_replication_status::MasterTask>, FunctionError>;
+
+    /// `startClusterReplication()` (`running`) or `stopClusterReplication()`, on whichever role
+    /// this cluster has; `function` names the caller for error messages.
+    async fn set_replication_running(
+        &self,
+        function: &str,
+        running: bool,
+    ) -> Result<(), FunctionError>;
 }
 
 /// A function's failure, with the SQLSTATE the client sees.
@@ -38,11 +73,65 @@ impl std::fmt::Display for FunctionError {
 
 impl std::error::Error for FunctionError {}
 
-/// Registers every function on `ctx`.
+impl FunctionError {
+    /// A failure that is the server's fault (XX000).
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        FunctionError {
+            sqlstate: "XX000".into(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A function's names: DolphinDB's, and in lower case.
+type Names = [&'static str; 2];
+type CommandCtor = fn(Arc<dyn Cluster>, &'static str) -> datafusion::logical_expr::ScalarUDF;
+type TableCtor = fn(Arc<dyn Cluster>) -> Arc<support::TableFn>;
+
+/// Registers every function on `ctx`, under its name and in lower case.
 pub fn register(ctx: &SessionContext, cluster: Arc<dyn Cluster>) {
     use get_controller_alias::GetControllerAlias;
     for name in GetControllerAlias::NAMES {
         let f = GetControllerAlias::new(cluster.clone(), name);
         ctx.register_udf(AsyncScalarUDF::new(Arc::new(f)).into_scalar_udf());
+    }
+    let commands: [(Names, CommandCtor); 4] = [
+        (
+            set_database_for_cluster_replication::NAMES,
+            set_database_for_cluster_replication::udf,
+        ),
+        (
+            set_database_cluster_replication_execution_set::NAMES,
+            set_database_cluster_replication_execution_set::udf,
+        ),
+        (
+            start_cluster_replication::NAMES,
+            start_cluster_replication::udf,
+        ),
+        (
+            stop_cluster_replication::NAMES,
+            stop_cluster_replication::udf,
+        ),
+    ];
+    for (names, udf) in commands {
+        for name in names {
+            ctx.register_udf(udf(cluster.clone(), name));
+        }
+    }
+    let tables: [(Names, TableCtor); 2] = [
+        (
+            get_database_cluster_replication_status::NAMES,
+            get_database_cluster_replication_status::function,
+        ),
+        (
+            get_master_replication_status::NAMES,
+            get_master_replication_status::function,
+        ),
+    ];
+    for (names, function) in tables {
+        let f = function(cluster.clone());
+        for name in names {
+            ctx.register_udtf(name, f.clone());
+        }
     }
 }

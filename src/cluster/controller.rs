@@ -10,9 +10,10 @@ use std::time::Duration;
 use openraft::BasicNode;
 
 use super::{bind, controllers, http, NodeError, NodeOptions};
-use crate::config::cluster::Role;
+use crate::config::cluster::{ReplicationMode, Role};
 use crate::controller::metadata::{Command, Metadata};
 use crate::controller::raft::RaftController;
+use crate::controller::replication;
 use crate::controller::service::ControllerService;
 use crate::query::users::bootstrap_admin;
 use crate::rpc::client::Peers;
@@ -97,7 +98,8 @@ impl ControllerNode {
     }
 }
 
-/// While this controller leads, registers the configured data nodes and the admin user.
+/// While this controller leads, registers the configured data nodes, the replication role and
+/// the admin user.
 async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions) {
     let datanodes: Vec<(String, String)> = options
         .config
@@ -106,6 +108,11 @@ async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions) {
         .filter(|n| n.role == Role::DataNode)
         .map(|n| (n.alias.clone(), super::addr_of(n)))
         .collect();
+    let role = options.config.datanode.replication_mode.map(|m| match m {
+        ReplicationMode::Master => replication::Role::Master,
+        ReplicationMode::Slave => replication::Role::Slave,
+    });
+    let slave_num = options.config.controller.replication_slave_num;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tick.tick().await;
@@ -113,6 +120,15 @@ async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions) {
             continue;
         }
         let metadata = raft.metadata();
+        let r = &metadata.replication;
+        if r.role != role || r.slave_num != slave_num {
+            if let Err(e) = raft
+                .write(Command::ConfigureReplication { role, slave_num })
+                .await
+            {
+                tracing::debug!(error = %e, "cannot record the replication role yet");
+            }
+        }
         if !nodes_registered(&metadata, &datanodes) {
             if let Err(e) = raft
                 .write(Command::SyncNodes {

@@ -62,6 +62,11 @@ impl DataNodeProcess {
             new_value_policy: file.new_value_policy,
             compaction_min_files: file.compaction_min_files,
             snapshot_retention: file.snapshot_retention,
+            replication_dir: file
+                .replication_work_dir
+                .clone()
+                .unwrap_or_else(|| options.dir().join("clusterReplication")),
+            replication_sync: file.replication_sync_persistence,
             ..DataNodeOptions::default()
         };
         let node = DataNode::open(

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::replication::{DbReplication, Replication, ReplicationState, Role, TxnTask};
 use crate::catalog::{ColumnDef, DatabaseDef, KeyValue, NodeId, PartitionLevel, TableDef};
 
 /// Version of the persisted metadata format written by this build.
@@ -53,6 +54,13 @@ pub struct Metadata {
     /// answered without being applied twice.
     #[serde(default)]
     pub sessions: BTreeMap<u64, ClientSession>,
+    /// The time of the latest [`Command::Stamped`] entry (ns since the epoch): the clock of
+    /// everything the metadata records (task submission times).
+    #[serde(default)]
+    pub clock_ns: i64,
+    /// Cross-cluster replication ([`super::replication`]).
+    #[serde(default)]
+    pub replication: Replication,
 }
 
 /// A data node of the cluster.
@@ -81,6 +89,9 @@ const MAX_SESSIONS: usize = 1024;
 pub struct DatabaseMeta {
     pub def: DatabaseDef,
     pub tables: BTreeMap<String, TableDef>,
+    /// Present while cluster replication is enabled on the database.
+    #[serde(default)]
+    pub replication: Option<DbReplication>,
 }
 
 /// A user. The password is stored as SCRAM-SHA-256 needs it: salt, iterations and the salted
@@ -222,6 +233,9 @@ pub enum Command {
         tables: Vec<TableVersion>,
         #[serde(default)]
         participants: Vec<NodeId>,
+        /// The replication task of a transaction on a replicated database.
+        #[serde(default)]
+        task: Option<TxnTask>,
     },
     /// Participants that have published a committed transaction.
     Published {
@@ -278,6 +292,30 @@ pub enum Command {
         db: String,
         privileges: BTreeSet<Privilege>,
     },
+    /// A command stamped with the leader's clock when it was proposed.
+    Stamped {
+        at_ns: i64,
+        cmd: Box<Command>,
+    },
+    /// Records the cluster's configured replication role (sent by the controller leader).
+    ConfigureReplication {
+        role: Option<Role>,
+        slave_num: u32,
+    },
+    /// `setDatabaseForClusterReplication(db, enabled)`.
+    SetDatabaseReplication {
+        db: String,
+        enabled: bool,
+    },
+    /// `setDatabaseClusterReplicationExecutionSet(db, set)`.
+    SetExecutionSet {
+        db: String,
+        set: u8,
+    },
+    /// `startClusterReplication()` / `stopClusterReplication()` on a master.
+    SetMasterState {
+        state: ReplicationState,
+    },
 }
 
 /// The outcome of applying a [`Command`].
@@ -289,8 +327,12 @@ pub enum CommandResult {
     Skipped,
     /// A new transaction id.
     Tid(u64),
-    /// A transaction committed at this version (the log index of its commit).
-    Committed(u64),
+    /// A transaction committed at `version` (the log index of its commit), queued as
+    /// replication task `task` if its database is replicated.
+    Committed {
+        version: u64,
+        task: Option<u64>,
+    },
     Err(MetadataError),
 }
 
@@ -329,6 +371,14 @@ pub enum MetadataError {
         privilege: Privilege,
         db: String,
     },
+    #[error("Replication is not enabled. Specify the configuration parameters first.")]
+    ReplicationNotConfigured,
+    #[error("{} must be executed on the controller of the {} cluster. RefId:S01024", if .function.is_empty() { "this function" } else { .function.as_str() }, .role.name())]
+    WrongRole { function: String, role: Role },
+    #[error("cluster replication is not enabled on database \"{0}\"; call setDatabaseForClusterReplication first")]
+    NotReplicated(String),
+    #[error("cluster replication of database \"{0}\" was switched on while the transaction ran; retry it")]
+    ReplicationSwitchedOn(String),
 }
 
 /// `database "dfs://x"`, or `all databases` for [`ALL_DATABASES`].
@@ -358,12 +408,19 @@ impl MetadataError {
             MetadataError::Conflict { .. } => "40001",
             MetadataError::NotValueLevel { .. } => "42P16",
             MetadataError::PermissionDenied { .. } => "42501",
+            MetadataError::ReplicationNotConfigured
+            | MetadataError::WrongRole { .. }
+            | MetadataError::NotReplicated(_) => "55000",
+            MetadataError::ReplicationSwitchedOn(_) => "40001",
         }
     }
 
     /// Whether the statement may succeed if simply retried.
     pub fn retryable(&self) -> bool {
-        matches!(self, MetadataError::Conflict { .. })
+        matches!(
+            self,
+            MetadataError::Conflict { .. } | MetadataError::ReplicationSwitchedOn(_)
+        )
     }
 }
 
@@ -379,8 +436,20 @@ impl Metadata {
         {
             return self.apply_once(*client, *seq, *acked_below, cmd);
         }
+        if let Command::Stamped { at_ns, cmd } = cmd {
+            self.clock_ns = self.clock_ns.max(*at_ns);
+            return self.apply(cmd);
+        }
+        // Checked before: a dropped database is no longer there to ask afterwards.
+        let ddl_task = self.ddl_task_of(cmd);
         match self.try_apply(cmd) {
-            Ok(r) => r,
+            Ok(CommandResult::Skipped) => CommandResult::Skipped,
+            Ok(r) => {
+                if let Some((db, table, op)) = ddl_task {
+                    self.queue_ddl(db, table, op, cmd);
+                }
+                r
+            }
             Err(e) => CommandResult::Err(e),
         }
     }
@@ -442,6 +511,7 @@ impl Metadata {
                     DatabaseMeta {
                         def,
                         tables: BTreeMap::new(),
+                        replication: None,
                     },
                 );
             }
@@ -595,11 +665,12 @@ impl Metadata {
                 tid,
                 tables,
                 participants,
+                task,
             } => {
-                match self.txns.get(tid) {
-                    Some(t) if t.state == TxnState::Active => {}
+                let coordinator = match self.txns.get(tid) {
+                    Some(t) if t.state == TxnState::Active => t.coordinator,
                     _ => return Err(MetadataError::TxnNotActive(*tid)),
-                }
+                };
                 for v in tables {
                     let current = self
                         .databases
@@ -614,12 +685,39 @@ impl Metadata {
                         });
                     }
                 }
+                // A replicated write needs its task data, which the coordinator keeps only if
+                // replication was on when the transaction began.
+                if let Some(v) = tables.iter().find(|v| self.replicated_db(&v.db).is_some()) {
+                    if task.is_none() {
+                        self.txns.remove(tid);
+                        return Err(MetadataError::ReplicationSwitchedOn(v.db.clone()));
+                    }
+                }
                 if let Some(t) = self.txns.get_mut(tid) {
                     t.state = TxnState::Committed;
                     t.pending = participants.iter().copied().collect();
                     t.committed_at = self.version;
                 }
-                return Ok(CommandResult::Committed(self.version));
+                let task = task
+                    .as_ref()
+                    .and_then(|task| self.queue_txn(*tid, coordinator, task));
+                return Ok(CommandResult::Committed {
+                    version: self.version,
+                    task,
+                });
+            }
+            Command::Stamped { cmd, .. } => return Ok(self.apply(cmd)),
+            Command::ConfigureReplication { role, slave_num } => {
+                self.replication.role = *role;
+                self.replication.slave_num = *slave_num;
+            }
+            Command::SetDatabaseReplication { db, enabled } => {
+                self.set_db_replication(db, *enabled)?;
+            }
+            Command::SetExecutionSet { db, set } => self.set_execution_set(db, *set)?,
+            Command::SetMasterState { state } => {
+                self.require_role(Role::Master)?;
+                self.replication.master.state = *state;
             }
             Command::Published { tid, nodes } => {
                 if let Some(t) = self.txns.get_mut(tid) {

@@ -7,4 +7,5 @@ pub mod feed;
 pub mod metadata;
 pub mod raft;
 pub mod remote;
+pub mod replication;
 pub mod service;

@@ -17,6 +17,7 @@
 
 mod compaction;
 mod staging;
+pub mod task_data;
 mod txn;
 
 use std::collections::{BTreeSet, HashMap};
@@ -110,6 +111,10 @@ pub struct DataNodeOptions {
     /// How long files removed by a rewrite or compaction stay readable by queries at older
     /// versions (a query whose version is older than that fails with "snapshot too old").
     pub snapshot_retention: Duration,
+    /// `clusterReplicationWorkDir`: where task data of replicated writes is kept.
+    pub replication_dir: PathBuf,
+    /// `clusterReplicationSyncPersistence`: task data is durable before the commit.
+    pub replication_sync: bool,
 }
 
 impl Default for DataNodeOptions {
@@ -120,6 +125,8 @@ impl Default for DataNodeOptions {
             compaction_min_files: 8,
             compaction_interval: Duration::from_secs(5),
             snapshot_retention: Duration::from_secs(60),
+            replication_dir: PathBuf::from("clusterReplication"),
+            replication_sync: false,
         }
     }
 }
@@ -193,6 +200,10 @@ impl DataNode {
             })
             .await?;
         self.resolve(&self.controller.metadata(), true).await?;
+        let unfinished = task_data::remove_unfinished(&self.options.replication_dir)?;
+        if unfinished > 0 {
+            tracing::info!(unfinished, "removed unfinished task data files");
+        }
         let orphans = self.index.remove_orphans()?;
         if orphans > 0 {
             tracing::info!(orphans, "removed data files of unfinished transactions");

@@ -24,10 +24,12 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::staging::{StagedCounts, Staging};
+use super::task_data::{self, TaskDataWriter};
 use super::{DataNode, DataNodeError};
 use crate::catalog::scheme::route;
 use crate::catalog::{DatabaseDef, NodeId, TableDef, DIMENSION_PARTITION};
 use crate::controller::metadata::{now_ms, Command, CommandResult, TableVersion};
+use crate::controller::replication::{Chunks, OpType, TaskPayload, TxnTask};
 use crate::rpc::{decode, encode, RemoteError, RpcError};
 
 /// Action names of the participant calls.
@@ -111,6 +113,17 @@ pub struct WriteTxn {
     rows: u64,
     local_prepared: bool,
     done: bool,
+    /// Set when the database is replicated (this cluster is an enabled master).
+    replicating: Option<Replicating>,
+}
+
+/// What a transaction on a replicated database records for its replication task.
+struct Replicating {
+    /// The appended rows (`<tid>.task`), opened with the first rows.
+    data: Option<TaskDataWriter>,
+    chunks: Chunks,
+    /// UPDATE or DELETE: the statement.
+    rewrite: Option<(OpType, TaskPayload)>,
 }
 
 impl WriteTxn {
@@ -127,6 +140,11 @@ impl WriteTxn {
             }
         })?;
         let (dbdef, tdef) = (dbdef.clone(), tdef.clone());
+        let replicating = metadata.replicated_db(db).map(|_| Replicating {
+            data: None,
+            chunks: Chunks::default(),
+            rewrite: None,
+        });
         let ended = node.take_ended();
         let result = node
             .controller
@@ -149,7 +167,51 @@ impl WriteTxn {
             rows: 0,
             local_prepared: false,
             done: false,
+            replicating,
         })
+    }
+
+    /// Records the statement of an UPDATE or DELETE for its replication task (a no-op unless
+    /// the database is replicated).
+    pub fn replicate_rewrite(
+        &mut self,
+        op: OpType,
+        filters: Vec<Vec<u8>>,
+        update: Option<Vec<(String, Vec<u8>)>>,
+    ) {
+        if let Some(r) = &mut self.replicating {
+            r.chunks
+                .tables
+                .insert(format!("{}/{}", self.db.name, self.table.name));
+            r.rewrite = Some((op, TaskPayload::Rewrite { filters, update }));
+        }
+    }
+
+    /// Keeps appended rows as task data and notes their partitions (replicated databases).
+    async fn record(
+        &mut self,
+        batch: &RecordBatch,
+        partitions: impl Iterator<Item = &str>,
+    ) -> Result<(), DataNodeError> {
+        let Some(r) = &mut self.replicating else {
+            return Ok(());
+        };
+        for p in partitions {
+            r.chunks
+                .partitions
+                .insert(format!("{}/{}/{p}", self.db.name, self.table.name));
+        }
+        if r.data.is_none() {
+            r.data = Some(TaskDataWriter::create(
+                &self.node.options.replication_dir,
+                self.tid,
+                self.table.input_schema(),
+            )?);
+        }
+        match &mut r.data {
+            Some(w) => w.write(batch.clone()).await,
+            None => Ok(()),
+        }
     }
 
     pub fn tid(&self) -> u64 {
@@ -189,6 +251,8 @@ impl WriteTxn {
         }
         if self.table.is_dimension() {
             self.rows += batch.num_rows() as u64;
+            self.record(&batch, std::iter::once(DIMENSION_PARTITION))
+                .await?;
             return self.add(DIMENSION_PARTITION.to_string(), batch).await;
         }
         let columns = self.table.partition_column_indices();
@@ -216,6 +280,12 @@ impl WriteTxn {
                     return Err(e.into());
                 }
             }
+        }
+        if self.replicating.is_some() {
+            let partitions: Vec<String> =
+                routing.parts.iter().map(|p| p.partition.clone()).collect();
+            self.record(&batch, partitions.iter().map(String::as_str))
+                .await?;
         }
         for part in routing.parts {
             self.rows += part.batch.num_rows() as u64;
@@ -341,6 +411,7 @@ impl WriteTxn {
         self.done = true;
         let node = self.node.clone();
         let tid = self.tid;
+        let (task, task_data) = self.replication_task();
         if let Err(e) = self.prepare_all().await {
             self.abort_remotes();
             if self.remotes.is_empty() {
@@ -360,6 +431,15 @@ impl WriteTxn {
             return Ok(self.rows);
         }
         crate::fault::crash_point("txn-prepared");
+        // Synchronous persistence: the task data is durable before the commit point.
+        let sync = node.options.replication_sync;
+        let task_data = match task_data {
+            Some(data) if sync => {
+                data.persist().await?;
+                None
+            }
+            other => other,
+        };
         let outcome = node
             .controller
             .write(Command::CommitTxn {
@@ -371,11 +451,32 @@ impl WriteTxn {
                     generation: self.table.generation,
                 }],
                 participants: participants.clone(),
+                task,
             })
             .await;
         let version = match outcome {
-            Ok(CommandResult::Committed(version)) => version,
+            Ok(CommandResult::Committed { version, task }) => {
+                match (task, task_data) {
+                    // Asynchronous persistence: after the commit, off the statement's path.
+                    (Some(_), Some(data)) => {
+                        tokio::spawn(async move {
+                            if let Err(e) = data.persist().await {
+                                tracing::error!(tid, error = %e, "[asyncReplication] Failed to write task {tid}, with error: {e}. RefId:S01035");
+                            }
+                        });
+                    }
+                    // Not queued (replication was switched off meanwhile).
+                    (None, _) if sync => {
+                        task_data::remove_persisted(&node.options.replication_dir, tid)
+                    }
+                    _ => {}
+                }
+                version
+            }
             Ok(CommandResult::Err(e)) => {
+                if sync {
+                    task_data::remove_persisted(&node.options.replication_dir, tid);
+                }
                 self.local.discard()?;
                 self.abort_remotes();
                 node.end_now(tid);
@@ -428,6 +529,26 @@ impl WriteTxn {
             tracing::warn!(tid, error = %e, "cannot report published participants");
         }
         Ok(self.rows)
+    }
+
+    /// The replication task to commit with, and the task data to persist.
+    fn replication_task(&mut self) -> (Option<TxnTask>, Option<TaskDataWriter>) {
+        let Some(r) = self.replicating.take() else {
+            return (None, None);
+        };
+        let (op, payload) = match r.rewrite {
+            Some(rewrite) => rewrite,
+            None => (OpType::Append, TaskPayload::Append),
+        };
+        let task = TxnTask {
+            op,
+            db: self.db.name.clone(),
+            table: self.table.name.clone(),
+            chunks: r.chunks,
+            payload,
+            rows: self.rows,
+        };
+        (Some(task), r.data)
     }
 
     /// Closes the row streams and prepares every participant, checking that each holds what

@@ -22,6 +22,7 @@ pub mod ddl;
 pub mod ddl_exec;
 pub mod error;
 pub mod executor;
+mod functions;
 pub mod insert;
 pub mod literal;
 pub mod pg_compat;
@@ -118,12 +119,6 @@ impl Engine {
             users::Roles::new(node.controller().clone()),
         )
         .map_err(|e| QueryError::DataFusion(*e))?;
-        porpoise_functions::register(
-            &base,
-            Arc::new(ClusterAccess {
-                controller: node.controller().clone(),
-            }),
-        );
         // Every catalog object is reported as owned by oid 10, the bootstrap admin.
         base.register_udf(owner_udf());
         // Drivers parse version() to learn which PostgreSQL they talk to.
@@ -162,6 +157,14 @@ impl Engine {
         for name in ["current_user", "session_user", "user", "current_role"] {
             ctx.register_udf(constant_udf(name, user));
         }
+        // Built-in functions act as the session's user.
+        porpoise_functions::register(
+            &ctx,
+            Arc::new(functions::ClusterAccess::new(
+                self.node.controller().clone(),
+                user,
+            )),
+        );
         Session {
             engine: self.clone(),
             ctx,
@@ -438,30 +441,6 @@ fn porpoise_table(
     let provider = source_as_provider(source).ok()?;
     let table = provider.downcast_ref::<table::PorpoiseTable>()?;
     Some((table.db.clone(), table.def.name.clone()))
-}
-
-/// What the built-in functions of `porpoise-functions` reach through this node.
-struct ClusterAccess {
-    controller: Arc<dyn ControllerClient>,
-}
-
-impl std::fmt::Debug for ClusterAccess {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ClusterAccess")
-    }
-}
-
-#[async_trait::async_trait]
-impl porpoise_functions::Cluster for ClusterAccess {
-    async fn controller_alias(&self) -> Result<String, porpoise_functions::FunctionError> {
-        self.controller
-            .leader_alias()
-            .await
-            .map_err(|e| porpoise_functions::FunctionError {
-                sqlstate: e.sqlstate().to_string(),
-                message: e.to_string(),
-            })
-    }
 }
 
 /// `pg_get_userbyid(oid)`: oid 10 (the owner of every catalog object) is the bootstrap admin.

@@ -45,6 +45,7 @@ use futures::StreamExt;
 
 use crate::catalog::TableDef;
 use crate::controller::metadata::TxnState;
+use crate::controller::replication::OpType;
 use crate::datanode::{DataNode, DataNodeError};
 use crate::storage::{DataFileRef, StorageError};
 
@@ -455,6 +456,15 @@ impl PorpoiseTable {
         self.write_plan(move |_| async move {
             let node = local.node.clone();
             let mut txn = node.begin(&local.db, &local.def.name).await.map_err(ext)?;
+            let replicated_op = match op {
+                RewriteOp::Delete => OpType::SqlDelete,
+                RewriteOp::Update(_) => OpType::SqlUpdate,
+            };
+            txn.replicate_rewrite(
+                replicated_op,
+                request.filters.clone(),
+                request.update.clone(),
+            );
             let mut changed = local.rewrite_local(&state, &filters, &op, &mut txn).await?;
             for (id, _) in remote {
                 let addr = txn.remote_rewrite(id).map_err(ext)?;

@@ -446,6 +446,14 @@ impl RaftController {
     /// Like [`write`](Self::write), also returning the log index the command was applied at
     /// (the metadata version that includes it).
     pub async fn write_at(&self, cmd: Command) -> Result<(CommandResult, u64), ControllerError> {
+        // The leader's clock travels in the entry, so applying it stays deterministic.
+        let at_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
+        let cmd = Command::Stamped {
+            at_ns,
+            cmd: Box::new(cmd),
+        };
         let resp = self.raft.client_write(cmd).await?;
         Ok((resp.data, resp.log_id.index))
     }

@@ -1,0 +1,295 @@
+//! The two shapes every function here takes, so each function file only says what it does:
+//! - [`CommandFn`]: a DolphinDB command, called as `select f(args)`; it runs once, for its
+//!   effect, and returns NULL (like a PostgreSQL `void` function);
+//! - [`TableFn`]: a function returning a table, called as `select * from f(args)`.
+//!
+//! Arguments must be constants (any constant expression: `-1`, `'dfs://db'`, `true`); they
+//! reach the function as [`ScalarValue`]s.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl};
+use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::logical_expr::async_udf::{AsyncScalarUDF, AsyncScalarUDFImpl};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::{Cluster, FunctionError};
+
+/// What a function's body returns.
+pub type Pending<T> = Pin<Box<dyn Future<Output = Result<T, FunctionError>> + Send>>;
+
+/// A command's body: the cluster and the constant arguments.
+pub type CommandBody = fn(Arc<dyn Cluster>, Vec<ScalarValue>) -> Pending<()>;
+
+/// A table function's body.
+pub type TableBody = fn(Arc<dyn Cluster>, Vec<ScalarValue>) -> Pending<RecordBatch>;
+
+/// An invalid argument (SQLSTATE 22023).
+pub fn bad_argument(message: impl Into<String>) -> FunctionError {
+    FunctionError {
+        sqlstate: "22023".into(),
+        message: message.into(),
+    }
+}
+
+/// Fails unless there are at most `max` arguments.
+pub fn at_most(name: &str, args: &[ScalarValue], max: usize) -> Result<(), FunctionError> {
+    if args.len() > max {
+        return Err(bad_argument(format!(
+            "{name} takes at most {max} argument{}, got {}",
+            if max == 1 { "" } else { "s" },
+            args.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Argument `i` as text.
+pub fn text_arg(
+    name: &str,
+    args: &[ScalarValue],
+    i: usize,
+    what: &str,
+) -> Result<String, FunctionError> {
+    match args.get(i) {
+        Some(ScalarValue::Utf8(Some(s)))
+        | Some(ScalarValue::LargeUtf8(Some(s)))
+        | Some(ScalarValue::Utf8View(Some(s))) => Ok(s.clone()),
+        _ => Err(bad_argument(format!(
+            "{name}: argument {} ({what}) must be a string",
+            i + 1
+        ))),
+    }
+}
+
+/// Argument `i` as a boolean.
+pub fn bool_arg(
+    name: &str,
+    args: &[ScalarValue],
+    i: usize,
+    what: &str,
+) -> Result<bool, FunctionError> {
+    match args.get(i) {
+        Some(ScalarValue::Boolean(Some(b))) => Ok(*b),
+        _ => Err(bad_argument(format!(
+            "{name}: argument {} ({what}) must be a boolean",
+            i + 1
+        ))),
+    }
+}
+
+/// Argument `i` as an integer, if given.
+pub fn int_arg(
+    name: &str,
+    args: &[ScalarValue],
+    i: usize,
+    what: &str,
+) -> Result<Option<i64>, FunctionError> {
+    let Some(v) = args.get(i) else {
+        return Ok(None);
+    };
+    let n = match v {
+        ScalarValue::Int8(Some(n)) => Some(i64::from(*n)),
+        ScalarValue::Int16(Some(n)) => Some(i64::from(*n)),
+        ScalarValue::Int32(Some(n)) => Some(i64::from(*n)),
+        ScalarValue::Int64(Some(n)) => Some(*n),
+        ScalarValue::UInt8(Some(n)) => Some(i64::from(*n)),
+        ScalarValue::UInt16(Some(n)) => Some(i64::from(*n)),
+        ScalarValue::UInt32(Some(n)) => Some(i64::from(*n)),
+        ScalarValue::UInt64(Some(n)) => i64::try_from(*n).ok(),
+        ScalarValue::Decimal128(Some(n), _, 0) => i64::try_from(*n).ok(),
+        _ => None,
+    };
+    n.map(Some).ok_or_else(|| {
+        bad_argument(format!(
+            "{name}: argument {} ({what}) must be an integer",
+            i + 1
+        ))
+    })
+}
+
+/// A DolphinDB command as an async scalar function. See the module documentation.
+#[derive(Debug)]
+pub struct CommandFn {
+    name: &'static str,
+    cluster: Arc<dyn Cluster>,
+    body: CommandBody,
+    signature: Signature,
+}
+
+impl CommandFn {
+    pub fn udf(name: &'static str, cluster: Arc<dyn Cluster>, body: CommandBody) -> ScalarUDF {
+        let signature = Signature::one_of(
+            vec![TypeSignature::Nullary, TypeSignature::VariadicAny],
+            Volatility::Volatile,
+        );
+        let f = CommandFn {
+            name,
+            cluster,
+            body,
+            signature,
+        };
+        AsyncScalarUDF::new(Arc::new(f)).into_scalar_udf()
+    }
+}
+
+impl PartialEq for CommandFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && Arc::ptr_eq(&self.cluster, &other.cluster)
+    }
+}
+
+impl Eq for CommandFn {}
+
+impl std::hash::Hash for CommandFn {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for CommandFn {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Err(DataFusionError::Internal(format!(
+            "{} is evaluated asynchronously",
+            self.name
+        )))
+    }
+}
+
+#[async_trait]
+impl AsyncScalarUDFImpl for CommandFn {
+    async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if args.number_rows > 1 {
+            return Err(external(bad_argument(format!(
+                "{} is a command: call it on its own, as select {}(...)",
+                self.name, self.name
+            ))));
+        }
+        let values = args
+            .args
+            .iter()
+            .map(|a| match a {
+                ColumnarValue::Scalar(s) => Ok(s.clone()),
+                ColumnarValue::Array(a) => ScalarValue::try_from_array(a, 0),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        (self.body)(self.cluster.clone(), values)
+            .await
+            .map_err(external)?;
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
+    }
+}
+
+/// A function returning a table. See the module documentation.
+#[derive(Debug)]
+pub struct TableFn {
+    cluster: Arc<dyn Cluster>,
+    schema: SchemaRef,
+    body: TableBody,
+}
+
+impl TableFn {
+    pub fn new(cluster: Arc<dyn Cluster>, schema: SchemaRef, body: TableBody) -> Arc<Self> {
+        Arc::new(TableFn {
+            cluster,
+            schema,
+            body,
+        })
+    }
+}
+
+impl TableFunctionImpl for TableFn {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let values = constants(args.exprs(), args.session())?;
+        Ok(Arc::new(FnTable {
+            cluster: self.cluster.clone(),
+            schema: self.schema.clone(),
+            body: self.body,
+            args: values,
+        }))
+    }
+}
+
+/// One call of a [`TableFn`]: its rows are fetched when the query is planned.
+#[derive(Debug)]
+struct FnTable {
+    cluster: Arc<dyn Cluster>,
+    schema: SchemaRef,
+    body: TableBody,
+    args: Vec<ScalarValue>,
+}
+
+#[async_trait]
+impl TableProvider for FnTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let batch = (self.body)(self.cluster.clone(), self.args.clone())
+            .await
+            .map_err(external)?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.schema.clone(),
+            projection.cloned(),
+        )?)
+    }
+}
+
+/// Evaluates constant arguments.
+fn constants(exprs: &[Expr], session: &dyn Session) -> Result<Vec<ScalarValue>> {
+    let schema = DFSchema::empty();
+    let one_row = RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        vec![],
+        &RecordBatchOptions::new().with_row_count(Some(1)),
+    )?;
+    exprs
+        .iter()
+        .map(|e| {
+            let physical = session.create_physical_expr(e.clone(), &schema)?;
+            match physical.evaluate(&one_row)? {
+                ColumnarValue::Scalar(s) => Ok(s),
+                ColumnarValue::Array(a) => ScalarValue::try_from_array(&a, 0),
+            }
+        })
+        .collect()
+}
+
+fn external(e: FunctionError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}

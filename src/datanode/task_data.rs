@@ -1,0 +1,160 @@
+//! Task data of replicated writes on a master data node: the rows a transaction appended,
+//! kept as `<clusterReplicationWorkDir>/<tid>.task` (an Arrow IPC stream in the table's input
+//! schema) until every slave has applied the task.
+//!
+//! Rows are written to `<tid>.task.tmp` on the blocking pool while the statement runs. With
+//! `clusterReplicationSyncPersistence=true` the file is fsynced and renamed into place before
+//! the commit, so a committed task always has its data. Otherwise (DolphinDB's default) that
+//! happens after the commit, off the statement's path: a crash in between loses the task data,
+//! and the slave reports "Missing taskData" for it. A `.tmp` file left by a crash is deleted
+//! at start-up.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::writer::StreamWriter;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::DataNodeError;
+use crate::storage::StorageError;
+
+/// The file of a task's data.
+pub fn task_path(dir: &Path, tid: u64) -> PathBuf {
+    dir.join(format!("{tid}.task"))
+}
+
+fn tmp_path(dir: &Path, tid: u64) -> PathBuf {
+    dir.join(format!("{tid}.task.tmp"))
+}
+
+/// Rows on their way into a task data file.
+pub struct TaskDataWriter {
+    dir: PathBuf,
+    tid: u64,
+    tx: Option<mpsc::Sender<RecordBatch>>,
+    writer: Option<JoinHandle<Result<(), StorageError>>>,
+}
+
+impl TaskDataWriter {
+    /// Starts `<tid>.task.tmp` in `dir`.
+    pub fn create(dir: &Path, tid: u64, schema: SchemaRef) -> Result<Self, DataNodeError> {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        let path = tmp_path(dir, tid);
+        let file = File::create(&path).map_err(|e| StorageError::io(&path, e))?;
+        let (tx, mut rx) = mpsc::channel::<RecordBatch>(4);
+        let writer = tokio::task::spawn_blocking(move || {
+            let ipc = |e: arrow::error::ArrowError| {
+                StorageError::io(&path, std::io::Error::other(e.to_string()))
+            };
+            let mut w = StreamWriter::try_new(BufWriter::new(file), &schema).map_err(ipc)?;
+            while let Some(batch) = rx.blocking_recv() {
+                w.write(&batch).map_err(ipc)?;
+            }
+            w.finish().map_err(ipc)?;
+            let file = w
+                .into_inner()
+                .map_err(ipc)?
+                .into_inner()
+                .map_err(|e| StorageError::io(&path, e.into_error()))?;
+            file.sync_all().map_err(|e| StorageError::io(&path, e))
+        });
+        Ok(TaskDataWriter {
+            dir: dir.to_path_buf(),
+            tid,
+            tx: Some(tx),
+            writer: Some(writer),
+        })
+    }
+
+    /// Adds rows.
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<(), DataNodeError> {
+        let sent = match &self.tx {
+            Some(tx) => tx.send(batch).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped: its error says why.
+        self.tx = None;
+        match self.writer.take() {
+            Some(w) => match w.await {
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(DataNodeError::Task(e.to_string())),
+                Ok(Ok(())) => Err(DataNodeError::Task("task data writer stopped".into())),
+            },
+            None => Err(DataNodeError::Task("task data writer stopped".into())),
+        }
+    }
+
+    /// Finishes the file (fsynced) and moves it to `<tid>.task`.
+    pub async fn persist(mut self) -> Result<(), DataNodeError> {
+        self.tx = None;
+        if let Some(w) = self.writer.take() {
+            w.await.map_err(|e| DataNodeError::Task(e.to_string()))??;
+        }
+        let (from, to) = (
+            tmp_path(&self.dir, self.tid),
+            task_path(&self.dir, self.tid),
+        );
+        std::fs::rename(&from, &to).map_err(|e| StorageError::io(&to, e))?;
+        crate::storage::sync_dir(&self.dir)?;
+        Ok(())
+    }
+}
+
+impl Drop for TaskDataWriter {
+    /// Not persisted: the transaction did not commit, or its task was not queued.
+    fn drop(&mut self) {
+        if self.writer.is_none() {
+            return;
+        }
+        self.tx = None;
+        let path = tmp_path(&self.dir, self.tid);
+        if let Some(w) = self.writer.take() {
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    let _ = w.await;
+                    remove(&path);
+                });
+                return;
+            }
+        }
+        remove(&path);
+    }
+}
+
+fn remove(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete task data");
+        }
+    }
+}
+
+/// Deletes a persisted task data file whose transaction did not commit (or was not queued).
+pub fn remove_persisted(dir: &Path, tid: u64) {
+    remove(&task_path(dir, tid));
+}
+
+/// Deletes unfinished task data files (`*.task.tmp`) a crash left in `dir`.
+pub fn remove_unfinished(dir: &Path) -> Result<usize, DataNodeError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(StorageError::io(dir, e).into()),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let path = entry.map_err(|e| StorageError::io(dir, e))?.path();
+        if path.to_string_lossy().ends_with(".task.tmp") {
+            std::fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

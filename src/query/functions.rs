@@ -1,0 +1,188 @@
+//! What the built-in functions of `porpoise-functions` reach through this node, acting as the
+//! session's user: the controller (routed to its leader) and the metadata copy.
+//!
+//! Replication functions are for admins (42501 otherwise) and for the cluster role they belong
+//! to: on a cluster without replication configured they fail with DolphinDB's "Replication is
+//! not enabled. Specify the configuration parameters first.", and on the other role with
+//! "`<function>` must be executed on the controller of the master cluster. RefId:S01024"
+//! (both SQLSTATE 55000). A function called on a data node runs on the controller leader
+//! through the data node's controller client; no `rpc` is needed.
+
+use std::sync::Arc;
+
+use porpoise_functions::get_database_cluster_replication_status::DatabaseReplication;
+use porpoise_functions::get_master_replication_status::MasterTask;
+use porpoise_functions::FunctionError;
+
+use crate::controller::client::ControllerClient;
+use crate::controller::metadata::{Command, CommandResult, Metadata, MetadataError};
+use crate::controller::raft::ControllerError;
+use crate::controller::replication::{ReplicationState, Role};
+
+/// The cluster as one session's user sees it.
+pub struct ClusterAccess {
+    controller: Arc<dyn ControllerClient>,
+    user: String,
+}
+
+impl std::fmt::Debug for ClusterAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterAccess")
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+fn metadata_error(function: &str, e: MetadataError) -> FunctionError {
+    let e = match e {
+        MetadataError::WrongRole { role, .. } => MetadataError::WrongRole {
+            function: function.to_string(),
+            role,
+        },
+        e => e,
+    };
+    FunctionError {
+        sqlstate: e.sqlstate().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn controller_error(e: ControllerError) -> FunctionError {
+    FunctionError {
+        sqlstate: e.sqlstate().to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl ClusterAccess {
+    pub fn new(controller: Arc<dyn ControllerClient>, user: &str) -> Self {
+        ClusterAccess {
+            controller,
+            user: user.to_string(),
+        }
+    }
+
+    /// The metadata, if the user is an admin and this cluster has replication `role`.
+    fn replication(&self, function: &str, role: Role) -> Result<Arc<Metadata>, FunctionError> {
+        let metadata = self.controller.metadata();
+        if !metadata.users.get(&self.user).is_some_and(|u| u.is_admin) {
+            return Err(FunctionError {
+                sqlstate: "42501".into(),
+                message: format!("only administrators may call {function}"),
+            });
+        }
+        metadata
+            .require_role(role)
+            .map_err(|e| metadata_error(function, e))?;
+        Ok(metadata)
+    }
+
+    /// Proposes `cmd`, turning a refusal into the function's error.
+    async fn write(&self, function: &str, cmd: Command) -> Result<(), FunctionError> {
+        match self.controller.write(cmd).await.map_err(controller_error)? {
+            CommandResult::Err(e) => Err(metadata_error(function, e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl porpoise_functions::Cluster for ClusterAccess {
+    async fn controller_alias(&self) -> Result<String, FunctionError> {
+        self.controller
+            .leader_alias()
+            .await
+            .map_err(controller_error)
+    }
+
+    async fn set_database_replication(&self, db: &str, enabled: bool) -> Result<(), FunctionError> {
+        const F: &str = "setDatabaseForClusterReplication";
+        self.replication(F, Role::Master)?;
+        let cmd = Command::SetDatabaseReplication {
+            db: db.to_string(),
+            enabled,
+        };
+        self.write(F, cmd).await
+    }
+
+    async fn set_execution_set(&self, db: &str, set: u8) -> Result<(), FunctionError> {
+        const F: &str = "setDatabaseClusterReplicationExecutionSet";
+        self.replication(F, Role::Master)?;
+        let cmd = Command::SetExecutionSet {
+            db: db.to_string(),
+            set,
+        };
+        self.write(F, cmd).await
+    }
+
+    async fn database_replication(&self) -> Result<Vec<DatabaseReplication>, FunctionError> {
+        let metadata = self.replication("getDatabaseClusterReplicationStatus", Role::Master)?;
+        Ok(metadata
+            .databases
+            .values()
+            .map(|d| DatabaseReplication {
+                db_name: d.def.name.clone(),
+                enabled: d.replication.is_some(),
+                execution_set: d
+                    .replication
+                    .as_ref()
+                    .map_or(0, |r| i32::from(r.execution_set)),
+            })
+            .collect())
+    }
+
+    async fn master_tasks(&self, function: &str) -> Result<Vec<MasterTask>, FunctionError> {
+        let metadata = self.replication(function, Role::Master)?;
+        Ok(metadata
+            .replication
+            .master
+            .tasks
+            .values()
+            .map(|t| {
+                let (ip, port) = t
+                    .src
+                    .and_then(|id| metadata.node(id))
+                    .and_then(|n| n.addr.rsplit_once(':'))
+                    .map_or((String::new(), 0), |(ip, port)| {
+                        (ip.to_string(), port.parse().unwrap_or(0))
+                    });
+                MasterTask {
+                    task_id: t.task_id as i64,
+                    tid: t.tid as i64,
+                    group_id: t.group_id as i64,
+                    operation_type: t.op.name().to_string(),
+                    submit_time_ns: t.submit_ns,
+                    db_name: t.db.clone(),
+                    table_name: t.table.clone(),
+                    src_ip: ip,
+                    src_port: port,
+                    is_truncated: t.truncated,
+                }
+            })
+            .collect())
+    }
+
+    async fn set_replication_running(
+        &self,
+        function: &str,
+        running: bool,
+    ) -> Result<(), FunctionError> {
+        let metadata = self.controller.metadata();
+        match metadata.replication.role {
+            Some(Role::Slave) => Err(FunctionError {
+                sqlstate: "0A000".into(),
+                message: format!("{function} on a slave cluster is not built yet"),
+            }),
+            _ => {
+                self.replication(function, Role::Master)?;
+                let state = if running {
+                    ReplicationState::Enabled
+                } else {
+                    ReplicationState::Disabled
+                };
+                self.write(function, Command::SetMasterState { state })
+                    .await
+            }
+        }
+    }
+}

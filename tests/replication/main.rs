@@ -1,0 +1,316 @@
+//! Cross-cluster replication through real processes: master and slave clusters from
+//! [`TestCluster`], driven with the SQL functions a DolphinDB user knows.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::TestCluster;
+
+/// A master cluster (1 controller, 2 data nodes).
+fn master(sync_persistence: bool) -> TestCluster {
+    TestCluster::builder()
+        .prefix("m")
+        .controllers(1)
+        .datanodes(2)
+        .cluster_cfg("clusterReplicationMode", "master")
+        .cluster_cfg(
+            "clusterReplicationSyncPersistence",
+            if sync_persistence { "true" } else { "false" },
+        )
+        .build()
+}
+
+/// One row of `getMasterReplicationStatus()`.
+#[derive(Debug, Clone, PartialEq)]
+struct Task {
+    task_id: i64,
+    tid: i64,
+    group_id: i64,
+    op: String,
+    db: String,
+    table: String,
+    src: String,
+    truncated: bool,
+}
+
+async fn master_tasks(client: &tokio_postgres::Client) -> Vec<Task> {
+    client
+        .query("select * from getMasterReplicationStatus()", &[])
+        .await
+        .expect("getMasterReplicationStatus")
+        .iter()
+        .map(|r| Task {
+            task_id: r.get("taskId"),
+            tid: r.get("tid"),
+            group_id: r.get("groupId"),
+            op: r.get("operationType"),
+            db: r.get("dbName"),
+            table: r.get("tableName"),
+            src: format!(
+                "{}:{}",
+                r.get::<_, String>("srcIP"),
+                r.get::<_, i32>("srcPort")
+            ),
+            truncated: r.get("isTruncated"),
+        })
+        .collect()
+}
+
+/// Waits until the controller leader has recorded the cluster's replication role.
+async fn wait_for_role(client: &tokio_postgres::Client) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match client
+            .query("select * from getDatabaseClusterReplicationStatus()", &[])
+            .await
+        {
+            Ok(_) => return,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "the replication role was never recorded: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn ops(tasks: &[Task]) -> Vec<&str> {
+    tasks.iter().map(|t| t.op.as_str()).collect()
+}
+
+/// Rows of the Arrow IPC stream in a task data file.
+fn rows_in_task_file(path: &std::path::Path) -> usize {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    arrow::ipc::reader::StreamReader::try_new(file, None)
+        .expect("an Arrow IPC stream")
+        .map(|b| b.expect("a batch").num_rows())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_queues_one_task_per_committed_transaction() {
+    let cluster = master(true);
+    let dn1 = cluster.datanodes()[0].clone();
+    let client = cluster.client(0).await;
+    wait_for_role(&client).await;
+
+    client
+        .batch_execute(
+            r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31)"#,
+        )
+        .await
+        .unwrap();
+    // Not replicated yet: nothing is queued.
+    assert!(master_tasks(&client).await.is_empty());
+    client
+        .batch_execute("select setDatabaseForClusterReplication('dfs://testDB', true)")
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            r#"create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day"#,
+        )
+        .await
+        .unwrap();
+    let values: Vec<String> = (0..1000)
+        .map(|i| format!("(date '2023-01-{:02}', {i}, {i}.5)", i % 20 + 1))
+        .collect();
+    client
+        .batch_execute(&format!(
+            r#"insert into "dfs://testDB"."testTB" values {}"#,
+            values.join(",")
+        ))
+        .await
+        .unwrap();
+
+    let tasks = master_tasks(&client).await;
+    assert_eq!(
+        ops(&tasks),
+        ["CREATE_DOMAIN", "CREATE_PARTITIONED_TABLE", "APPEND"]
+    );
+    assert_eq!(
+        tasks
+            .iter()
+            .map(|t| (t.task_id, t.group_id))
+            .collect::<Vec<_>>(),
+        [(1, 1), (2, 2), (3, 3)]
+    );
+    assert!(tasks.iter().all(|t| t.db == "dfs://testDB" && !t.truncated));
+    assert_eq!(tasks[0].table, "");
+    assert_eq!(tasks[2].table, "testTB");
+    // The APPEND's data is on the data node that ran it, durable (sync persistence).
+    assert_eq!(tasks[2].src, format!("127.0.0.1:{}", cluster.port(&dn1)));
+    let task_file = cluster
+        .home()
+        .join(&dn1)
+        .join("clusterReplication")
+        .join(format!("{}.task", tasks[2].tid));
+    assert_eq!(rows_in_task_file(&task_file), 1000);
+
+    let status = client
+        .query("select * from getdatabaseclusterreplicationstatus()", &[])
+        .await
+        .unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0].get::<_, String>("dbName"), "dfs://testDB");
+    assert!(status[0].get::<_, bool>("enabled"));
+    assert_eq!(status[0].get::<_, i32>("executionSet"), 0);
+
+    // Appends to other partitions join the newest group (the first APPEND's); an UPDATE may
+    // touch any partition, so it starts a new one, and so does the DELETE after it.
+    client
+        .batch_execute(
+            r#"insert into "dfs://testDB"."testTB" values (date '2023-03-01', 5000, 1.0);
+               insert into "dfs://testDB"."testTB" values (date '2023-03-02', 5001, 1.0);
+               update "dfs://testDB"."testTB" set v = v + 1 where id < 10;
+               delete from "dfs://testDB"."testTB" where id = 5000;"#,
+        )
+        .await
+        .unwrap();
+    let tasks = master_tasks(&client).await;
+    assert_eq!(
+        ops(&tasks[3..]),
+        ["APPEND", "APPEND", "SQL_UPDATE", "SQL_DELETE"]
+    );
+    let groups: Vec<i64> = tasks[3..].iter().map(|t| t.group_id).collect();
+    assert_eq!(groups, [3, 3, 4, 5]);
+    // Task ids follow commit order; transaction ids are the master's.
+    assert!(tasks.windows(2).all(|w| w[0].task_id + 1 == w[1].task_id));
+    assert!(tasks.windows(2).all(|w| w[0].tid < w[1].tid));
+
+    // Stopped (DISABLED): what commits meanwhile is never queued.
+    client
+        .batch_execute(
+            r#"select stopClusterReplication();
+               insert into "dfs://testDB"."testTB" values (date '2023-04-01', 6000, 1.0);
+               select startClusterReplication();
+               insert into "dfs://testDB"."testTB" values (date '2023-04-02', 6001, 1.0);"#,
+        )
+        .await
+        .unwrap();
+    let tasks = master_tasks(&client).await;
+    assert_eq!(tasks.len(), 8, "{tasks:?}");
+    // Replication switched off for the database: nothing more is queued.
+    client
+        .batch_execute(
+            r#"select setDatabaseForClusterReplication('dfs://testDB', false);
+               insert into "dfs://testDB"."testTB" values (date '2023-04-03', 6002, 1.0);
+               alter table "dfs://testDB"."testTB" add column w INT;"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(master_tasks(&client).await.len(), 8);
+    // Every transaction of the database is there on the master itself.
+    let n: i64 = client
+        .query_one(r#"select count(*) from "dfs://testDB"."testTB""#, &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1004);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_functions_check_the_caller_and_the_cluster() {
+    let cluster = master(false);
+    let client = cluster.client(0).await;
+    wait_for_role(&client).await;
+    client
+        .batch_execute(
+            r#"create database "dfs://d" partitioned by VALUE(1..3);
+               create user alice with password 'alice_pw';"#,
+        )
+        .await
+        .unwrap();
+    let err = |r: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>| {
+        let e = r.expect_err("refused");
+        let db = e.as_db_error().expect("a server error").clone();
+        (db.code().code().to_string(), db.message().to_string())
+    };
+    let (code, message) = err(client
+        .query(
+            "select setDatabaseClusterReplicationExecutionSet('dfs://d', 1)",
+            &[],
+        )
+        .await);
+    assert_eq!(code, "55000");
+    assert!(message.contains("not enabled on database"), "{message}");
+    let (code, _) = err(client
+        .query(
+            "select setDatabaseClusterReplicationExecutionSet('dfs://d', 2)",
+            &[],
+        )
+        .await);
+    assert_eq!(code, "22023");
+    let (code, _) = err(client
+        .query(
+            "select setDatabaseForClusterReplication('dfs://nope', true)",
+            &[],
+        )
+        .await);
+    assert_eq!(code, "3F000");
+    let (code, _) = err(client
+        .query("select setDatabaseForClusterReplication('dfs://d')", &[])
+        .await);
+    assert_eq!(code, "22023");
+
+    let alice = tokio_postgres::connect(
+        &common::url(cluster.port(&cluster.datanodes()[0]), "alice", "alice_pw"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .map(|(c, conn)| {
+        tokio::spawn(conn);
+        c
+    })
+    .expect("alice connects");
+    let (code, message) = err(alice
+        .query("select * from getMasterReplicationStatus()", &[])
+        .await);
+    assert_eq!(code, "42501", "{message}");
+
+    // A cluster without replication configured.
+    let plain = TestCluster::builder()
+        .prefix("p")
+        .controllers(1)
+        .datanodes(1)
+        .build();
+    let client = plain.client(0).await;
+    let (code, message) = err(client
+        .query("select * from getMasterReplicationStatus()", &[])
+        .await);
+    assert_eq!(code, "55000");
+    assert_eq!(
+        message,
+        "Replication is not enabled. Specify the configuration parameters first."
+    );
+
+    // A slave calling a master function.
+    let slave = TestCluster::builder()
+        .prefix("s")
+        .controllers(1)
+        .datanodes(1)
+        .cluster_cfg("clusterReplicationMode", "slave")
+        .controller_cfg(
+            "clusterReplicationMasterCtl",
+            &format!("127.0.0.1:{}", cluster.port(&cluster.controllers()[0])),
+        )
+        .build();
+    let client = slave.client(0).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let message = loop {
+        let (code, message) = err(client
+            .query("select * from getMasterReplicationStatus()", &[])
+            .await);
+        if message.contains("S01024") || Instant::now() > deadline {
+            assert_eq!(code, "55000");
+            break message;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        message,
+        "getMasterReplicationStatus must be executed on the controller of the master cluster. RefId:S01024"
+    );
+}
