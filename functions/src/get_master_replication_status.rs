@@ -16,7 +16,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::ScalarValue;
 
-use crate::support::{at_most, bad_argument, int_arg, Pending, TableFn};
+use crate::support::{at_most, limit_arg, Pending, TableFn};
 use crate::{Cluster, FunctionError};
 
 /// DolphinDB's name, and the one PostgreSQL clients fold unquoted names to.
@@ -80,15 +80,7 @@ pub fn select(mut tasks: Vec<MasterTask>, limit: Option<usize>) -> Vec<MasterTas
 fn run(cluster: Arc<dyn Cluster>, args: Vec<ScalarValue>) -> Pending<RecordBatch> {
     Box::pin(async move {
         at_most(NAME, &args, 1)?;
-        let limit = match int_arg(NAME, &args, 0, "limit")? {
-            None | Some(-1) => None,
-            Some(n) if n >= 0 => Some(n as usize),
-            Some(_) => {
-                return Err(bad_argument(format!(
-                    "{NAME}: limit must be -1 or at least 0"
-                )))
-            }
-        };
+        let limit = limit_arg(NAME, &args, 0)?;
         let rows = select(cluster.master_tasks(NAME).await?, limit);
         let columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.task_id))),

@@ -10,11 +10,15 @@
 //! PostgreSQL clients fold unquoted names. Who may call what (replication functions are for
 //! admins) and on which cluster is the server's business, behind [`Cluster`].
 
+pub mod get_cluster_replication_metrics;
 pub mod get_controller_alias;
 pub mod get_database_cluster_replication_status;
 pub mod get_master_replication_status;
+pub mod get_recent_slave_replication_info;
+pub mod get_slave_replication_status;
 pub mod set_database_cluster_replication_execution_set;
 pub mod set_database_for_cluster_replication;
+pub mod skip_cluster_replication_task;
 pub mod start_cluster_replication;
 pub mod stop_cluster_replication;
 pub mod support;
@@ -48,6 +52,27 @@ pub trait Cluster: Send + Sync + std::fmt::Debug + 'static {
         &self,
         function: &str,
     ) -> Result<Vec<get_master_replication_status::MasterTask>, FunctionError>;
+
+    /// The tasks this slave pulled (the most recent finished ones and every unfinished one),
+    /// in any order.
+    async fn slave_tasks(
+        &self,
+        function: &str,
+    ) -> Result<Vec<get_slave_replication_status::SlaveTask>, FunctionError>;
+
+    /// Marks slave tasks finished without running them.
+    async fn skip_tasks(&self, ids: &[u64]) -> Result<(), FunctionError>;
+
+    /// The slave clusters that pulled from this master.
+    async fn slaves(
+        &self,
+    ) -> Result<Vec<get_recent_slave_replication_info::SlaveInfo>, FunctionError>;
+
+    /// The slave's state and throughput over the last `secs` seconds (`None`: all kept).
+    async fn replication_metrics(
+        &self,
+        secs: Option<i64>,
+    ) -> Result<get_cluster_replication_metrics::Metrics, FunctionError>;
 
     /// `startClusterReplication()` (`running`) or `stopClusterReplication()`, on whichever role
     /// this cluster has; `function` names the caller for error messages.
@@ -95,7 +120,7 @@ pub fn register(ctx: &SessionContext, cluster: Arc<dyn Cluster>) {
         let f = GetControllerAlias::new(cluster.clone(), name);
         ctx.register_udf(AsyncScalarUDF::new(Arc::new(f)).into_scalar_udf());
     }
-    let commands: [(Names, CommandCtor); 4] = [
+    let commands: [(Names, CommandCtor); 5] = [
         (
             set_database_for_cluster_replication::NAMES,
             set_database_for_cluster_replication::udf,
@@ -112,13 +137,21 @@ pub fn register(ctx: &SessionContext, cluster: Arc<dyn Cluster>) {
             stop_cluster_replication::NAMES,
             stop_cluster_replication::udf,
         ),
+        (
+            skip_cluster_replication_task::NAMES,
+            skip_cluster_replication_task::udf,
+        ),
     ];
     for (names, udf) in commands {
         for name in names {
             ctx.register_udf(udf(cluster.clone(), name));
         }
     }
-    let tables: [(Names, TableCtor); 2] = [
+    let tables: [(Names, TableCtor); 5] = [
+        (
+            get_cluster_replication_metrics::NAMES,
+            get_cluster_replication_metrics::function,
+        ),
         (
             get_database_cluster_replication_status::NAMES,
             get_database_cluster_replication_status::function,
@@ -126,6 +159,14 @@ pub fn register(ctx: &SessionContext, cluster: Arc<dyn Cluster>) {
         (
             get_master_replication_status::NAMES,
             get_master_replication_status::function,
+        ),
+        (
+            get_slave_replication_status::NAMES,
+            get_slave_replication_status::function,
+        ),
+        (
+            get_recent_slave_replication_info::NAMES,
+            get_recent_slave_replication_info::function,
         ),
     ];
     for (names, function) in tables {

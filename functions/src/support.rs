@@ -119,6 +119,21 @@ pub fn int_arg(
     })
 }
 
+/// Argument `i` as a row limit: absent or -1 means none.
+pub fn limit_arg(
+    name: &str,
+    args: &[ScalarValue],
+    i: usize,
+) -> Result<Option<usize>, FunctionError> {
+    match int_arg(name, args, i, "limit")? {
+        None | Some(-1) => Ok(None),
+        Some(n) if n >= 0 => Ok(Some(n as usize)),
+        Some(_) => Err(bad_argument(format!(
+            "{name}: limit must be -1 or at least 0"
+        ))),
+    }
+}
+
 /// A DolphinDB command as an async scalar function. See the module documentation.
 #[derive(Debug)]
 pub struct CommandFn {

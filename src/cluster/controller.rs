@@ -79,6 +79,26 @@ impl ControllerNode {
             self.addr.clone(),
         ));
         let duties = tokio::spawn(leader_duties(self.raft.clone(), self.options.clone()));
+        let config = &self.options.config;
+        let slave = match (
+            config.datanode.replication_mode,
+            config.controller.replication_master_ctl,
+        ) {
+            (Some(ReplicationMode::Slave), Some(master)) => {
+                let options = super::replication::SlaveOptions {
+                    master_ctl: master.to_string(),
+                    addr: self.addr.clone(),
+                    wait_ms: u64::from(config.controller.replication_pull_wait_ms),
+                    batch: config.controller.replication_pull_batch,
+                };
+                Some(tokio::spawn(super::replication::run_slave(
+                    self.raft.clone(),
+                    self.peers.clone(),
+                    options,
+                )))
+            }
+            _ => None,
+        };
         let status = http::StatusSource {
             alias: self.options.alias.clone(),
             config: self.options.config.clone(),
@@ -93,6 +113,9 @@ impl ControllerNode {
         let router = FlightRouter::new().with(service);
         serve(self.listener, None, router, http::router(status), shutdown).await;
         duties.abort();
+        if let Some(slave) = slave {
+            slave.abort();
+        }
         self.raft.shutdown().await?;
         Ok(())
     }
@@ -108,11 +131,17 @@ async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions) {
         .filter(|n| n.role == Role::DataNode)
         .map(|n| (n.alias.clone(), super::addr_of(n)))
         .collect();
-    let role = options.config.datanode.replication_mode.map(|m| match m {
-        ReplicationMode::Master => replication::Role::Master,
-        ReplicationMode::Slave => replication::Role::Slave,
-    });
-    let slave_num = options.config.controller.replication_slave_num;
+    let controller = &options.config.controller;
+    let mut config = replication::ReplicationConfig {
+        role: options.config.datanode.replication_mode.map(|m| match m {
+            ReplicationMode::Master => replication::Role::Master,
+            ReplicationMode::Slave => replication::Role::Slave,
+        }),
+        slave_num: controller.replication_slave_num,
+        queues: controller.replication_queue.unwrap_or(0),
+        db_scope: controller.slave_db_scope.clone(),
+        cluster_id: String::new(),
+    };
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tick.tick().await;
@@ -120,10 +149,10 @@ async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions) {
             continue;
         }
         let metadata = raft.metadata();
-        let r = &metadata.replication;
-        if r.role != role || r.slave_num != slave_num {
+        if !metadata.replication.configured_as(&config) {
+            config.cluster_id = random_id();
             if let Err(e) = raft
-                .write(Command::ConfigureReplication { role, slave_num })
+                .write(Command::ConfigureReplication(config.clone()))
                 .await
             {
                 tracing::debug!(error = %e, "cannot record the replication role yet");
@@ -151,4 +180,16 @@ fn nodes_registered(metadata: &Metadata, datanodes: &[(String, String)]) -> bool
     datanodes
         .iter()
         .all(|(alias, addr)| metadata.nodes.get(alias).is_some_and(|n| &n.addr == addr))
+}
+
+/// A random identity for this cluster (16 hex digits).
+fn random_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", h.finish())
 }

@@ -67,6 +67,11 @@ impl DataNodeProcess {
                 .clone()
                 .unwrap_or_else(|| options.dir().join("clusterReplication")),
             replication_sync: file.replication_sync_persistence,
+            replication_user: (
+                file.replication_execution_user.clone(),
+                file.replication_execution_password.clone(),
+            ),
+            replication_workers: file.replication_worker_num as usize,
             ..DataNodeOptions::default()
         };
         let node = DataNode::open(

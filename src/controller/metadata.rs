@@ -20,7 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::replication::{DbReplication, Replication, ReplicationState, Role, TxnTask};
+use super::replication::{
+    DbReplication, PulledTask, Replication, ReplicationConfig, ReplicationState, Role,
+    SlaveProgress, TxnTask,
+};
 use crate::catalog::{ColumnDef, DatabaseDef, KeyValue, NodeId, PartitionLevel, TableDef};
 
 /// Version of the persisted metadata format written by this build.
@@ -236,6 +239,10 @@ pub enum Command {
         /// The replication task of a transaction on a replicated database.
         #[serde(default)]
         task: Option<TxnTask>,
+        /// The slave task this transaction applies, and the data node applying it: the task
+        /// is finished by this very entry, or the commit is refused if it already was.
+        #[serde(default)]
+        applies: Option<(u64, String)>,
     },
     /// Participants that have published a committed transaction.
     Published {
@@ -297,10 +304,41 @@ pub enum Command {
         at_ns: i64,
         cmd: Box<Command>,
     },
-    /// Records the cluster's configured replication role (sent by the controller leader).
-    ConfigureReplication {
-        role: Option<Role>,
-        slave_num: u32,
+    /// Records the cluster's configured replication settings (sent by the controller leader).
+    ConfigureReplication(ReplicationConfig),
+    /// A slave pulled (master): its progress.
+    SlaveProgress {
+        slave: String,
+        progress: SlaveProgress,
+    },
+    /// Tasks pulled from the master (slave).
+    PulledTasks {
+        tasks: Vec<PulledTask>,
+    },
+    /// A data node started a slave task.
+    TaskStarted {
+        task_id: u64,
+        node: String,
+    },
+    /// A slave task failed on a data node.
+    TaskFailed {
+        task_id: u64,
+        node: String,
+        details: String,
+    },
+    /// Applies a DDL task on a slave and finishes it, in one entry.
+    ApplyTask {
+        task_id: u64,
+        node: String,
+        cmd: Box<Command>,
+    },
+    /// `skipClusterReplicationTask(ids)`.
+    SkipTasks {
+        ids: Vec<u64>,
+    },
+    /// `startClusterReplication()` / `stopClusterReplication()` on a slave.
+    SetSlaveState {
+        state: ReplicationState,
     },
     /// `setDatabaseForClusterReplication(db, enabled)`.
     SetDatabaseReplication {
@@ -379,6 +417,12 @@ pub enum MetadataError {
     NotReplicated(String),
     #[error("cluster replication of database \"{0}\" was switched on while the transaction ran; retry it")]
     ReplicationSwitchedOn(String),
+    #[error("at most {0} slave clusters may attach (clusterReplicationSlaveNum)")]
+    TooManySlaves(u32),
+    #[error("The task with ID {task_id} on node {node} is finished or invalid. RefId:S01025")]
+    TaskDone { task_id: u64, node: String },
+    #[error("The chunk {0} is being replicated in the slave cluster for cluster replication. Please stop cluster replication first. RefId:S01023")]
+    Replica(String),
 }
 
 /// `database "dfs://x"`, or `all databases` for [`ALL_DATABASES`].
@@ -410,8 +454,11 @@ impl MetadataError {
             MetadataError::PermissionDenied { .. } => "42501",
             MetadataError::ReplicationNotConfigured
             | MetadataError::WrongRole { .. }
-            | MetadataError::NotReplicated(_) => "55000",
+            | MetadataError::NotReplicated(_)
+            | MetadataError::TooManySlaves(_)
+            | MetadataError::TaskDone { .. } => "55000",
             MetadataError::ReplicationSwitchedOn(_) => "40001",
+            MetadataError::Replica(_) => "25006",
         }
     }
 
@@ -666,11 +713,18 @@ impl Metadata {
                 tables,
                 participants,
                 task,
+                applies,
             } => {
                 let coordinator = match self.txns.get(tid) {
                     Some(t) if t.state == TxnState::Active => t.coordinator,
                     _ => return Err(MetadataError::TxnNotActive(*tid)),
                 };
+                if let Some((task_id, node)) = applies {
+                    if let Err(e) = self.finish_task(*task_id, node) {
+                        self.txns.remove(tid);
+                        return Err(e);
+                    }
+                }
                 for v in tables {
                     let current = self
                         .databases
@@ -707,10 +761,28 @@ impl Metadata {
                 });
             }
             Command::Stamped { cmd, .. } => return Ok(self.apply(cmd)),
-            Command::ConfigureReplication { role, slave_num } => {
-                self.replication.role = *role;
-                self.replication.slave_num = *slave_num;
+            Command::ConfigureReplication(config) => self.configure_replication(config),
+            Command::SlaveProgress { slave, progress } => {
+                self.record_slave(slave, progress.clone())?;
             }
+            Command::PulledTasks { tasks } => self.record_pulled(tasks)?,
+            Command::TaskStarted { task_id, node } => self.start_task(*task_id, node)?,
+            Command::TaskFailed {
+                task_id,
+                node,
+                details,
+            } => self.fail_task(*task_id, node, details)?,
+            Command::ApplyTask { task_id, node, cmd } => {
+                self.check_task_open(*task_id, node)?;
+                let result = self.apply(cmd);
+                if let CommandResult::Err(e) = result {
+                    return Err(e);
+                }
+                self.finish_task(*task_id, node)?;
+                return Ok(result);
+            }
+            Command::SkipTasks { ids } => self.skip_tasks(ids)?,
+            Command::SetSlaveState { state } => self.set_slave_state(*state)?,
             Command::SetDatabaseReplication { db, enabled } => {
                 self.set_db_replication(db, *enabled)?;
             }

@@ -202,15 +202,145 @@ pub struct MasterQueue {
 /// most recent finished ones).
 pub const TRUNCATED_KEPT: usize = 10_000;
 
+/// What a master knows of one slave cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaveProgress {
+    /// The slave controller that pulled last (`host:port`).
+    pub connected: String,
+    /// The slave's controllers.
+    pub controllers: Vec<String>,
+    /// Every task up to this one is finished on the slave.
+    pub finished: u64,
+    /// The master's clock at the last recorded pull.
+    pub last_pull_ns: i64,
+}
+
+/// A slave task's state (§5.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskState {
+    Waiting,
+    Executing,
+    Finished,
+    Failed,
+}
+
+impl TaskState {
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskState::Waiting => "WAITING",
+            TaskState::Executing => "EXECUTING",
+            TaskState::Finished => "FINISHED",
+            TaskState::Failed => "FAILED",
+        }
+    }
+}
+
+/// A task pulled from the master, with where its data is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PulledTask {
+    pub task: MasterTask,
+    /// The master data node holding the task data (`host:port`; empty for DDL).
+    pub src_addr: String,
+}
+
+/// A task as the slave runs it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SlaveTask {
+    pub task: MasterTask,
+    pub src_addr: String,
+    /// When the slave recorded it.
+    pub create_ns: i64,
+    pub queue_id: u32,
+    pub state: TaskState,
+    /// Failed executions so far.
+    pub attempts: u32,
+    /// Why it failed, or a note on how it finished.
+    pub details: String,
+    pub finish_ns: i64,
+    /// The data node that ran it last.
+    pub execution_node: String,
+}
+
+/// A slave's pulled tasks and their progress.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlaveQueue {
+    pub state: ReplicationState,
+    /// The last task pulled from the master.
+    pub last_pulled: u64,
+    /// Pulled tasks: unfinished ones, and the most recent finished ones (at most
+    /// [`TRUNCATED_KEPT`]).
+    pub tasks: BTreeMap<u64, SlaveTask>,
+    /// Databases replication writes to: clients may not (S01023).
+    pub databases: BTreeSet<String>,
+}
+
+/// After this many failed executions of one task a slave stops (state STOPPED).
+pub const MAX_ATTEMPTS: u32 = 30;
+
 /// The replication part of the metadata.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Replication {
     /// `None` until the controller leader records the configured role (and when replication
     /// is not configured).
     pub role: Option<Role>,
+    /// This cluster's identity towards the other cluster (random, set once).
+    #[serde(default)]
+    pub cluster_id: String,
     /// `clusterReplicationSlaveNum` (master).
     pub slave_num: u32,
+    /// `clusterReplicationQueue` (slave): execution queues per execution set.
+    #[serde(default)]
+    pub queues: u32,
+    /// `slaveReplicationDBScope` (slave): the databases replayed; all when `None`.
+    #[serde(default)]
+    pub db_scope: Option<Vec<String>>,
     pub master: MasterQueue,
+    /// Attached slaves by cluster id (master).
+    #[serde(default)]
+    pub slaves: BTreeMap<String, SlaveProgress>,
+    #[serde(default)]
+    pub slave: SlaveQueue,
+}
+
+/// The settings of [`Command::ConfigureReplication`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplicationConfig {
+    pub role: Option<Role>,
+    pub slave_num: u32,
+    pub queues: u32,
+    pub db_scope: Option<Vec<String>>,
+    /// Used only if the cluster has no id yet.
+    pub cluster_id: String,
+}
+
+impl Replication {
+    /// Whether `config` is what is recorded.
+    pub fn configured_as(&self, config: &ReplicationConfig) -> bool {
+        self.role == config.role
+            && self.slave_num == config.slave_num
+            && self.queues == config.queues
+            && self.db_scope == config.db_scope
+            && !self.cluster_id.is_empty()
+    }
+
+    fn configure(&mut self, config: &ReplicationConfig) {
+        self.role = config.role;
+        self.slave_num = config.slave_num;
+        self.queues = config.queues;
+        self.db_scope = config.db_scope.clone();
+        if self.cluster_id.is_empty() {
+            self.cluster_id = config.cluster_id.clone();
+        }
+    }
+
+    /// Every task up to this one is finished here (slave).
+    pub fn finished_watermark(&self) -> u64 {
+        let s = &self.slave;
+        s.tasks
+            .values()
+            .find(|t| t.state != TaskState::Finished)
+            .map_or(s.last_pulled, |t| t.task.task_id - 1)
+    }
 }
 
 impl MasterQueue {
@@ -360,9 +490,10 @@ impl Metadata {
         let Some(meta) = self.databases.get(db).cloned() else {
             return Ok(());
         };
+        // Switched on again after a pause, the database is there on the slave already.
         let create = Command::CreateDatabase {
             def: meta.def.clone(),
-            if_not_exists: false,
+            if_not_exists: true,
         };
         self.queue_ddl(db.to_string(), String::new(), OpType::CreateDomain, &create);
         for def in meta.tables.values() {
@@ -394,6 +525,222 @@ impl Metadata {
         }
     }
 
+    /// Records the configured replication settings (the controller leader sends them).
+    pub(super) fn configure_replication(&mut self, config: &ReplicationConfig) {
+        self.replication.configure(config);
+    }
+
+    /// A slave's pull (master): records its progress and truncates what every slave has
+    /// finished.
+    pub(super) fn record_slave(
+        &mut self,
+        slave: &str,
+        progress: SlaveProgress,
+    ) -> Result<(), MetadataError> {
+        self.require_role(Role::Master)?;
+        let r = &mut self.replication;
+        if !r.slaves.contains_key(slave) && r.slaves.len() >= r.slave_num as usize {
+            return Err(MetadataError::TooManySlaves(r.slave_num));
+        }
+        r.slaves.insert(
+            slave.to_string(),
+            SlaveProgress {
+                last_pull_ns: self.clock_ns,
+                ..progress
+            },
+        );
+        let done = r.slaves.values().map(|s| s.finished).min().unwrap_or(0);
+        let q = &mut r.master;
+        for t in q.tasks.range_mut(..=done).map(|(_, t)| t) {
+            if !t.truncated {
+                t.truncated = true;
+                // The slaves need it no more.
+                t.payload = TaskPayload::Append;
+                t.chunks = Chunks::default();
+            }
+        }
+        let truncated = q.tasks.values().filter(|t| t.truncated).count();
+        let excess: Vec<u64> = q
+            .tasks
+            .values()
+            .filter(|t| t.truncated)
+            .take(truncated.saturating_sub(TRUNCATED_KEPT))
+            .map(|t| t.task_id)
+            .collect();
+        for id in excess {
+            q.tasks.remove(&id);
+        }
+        Ok(())
+    }
+
+    /// Tasks pulled from the master (slave): queued by execution set and database.
+    pub(super) fn record_pulled(&mut self, tasks: &[PulledTask]) -> Result<(), MetadataError> {
+        self.require_role(Role::Slave)?;
+        let queues = self.slave_queues();
+        let now = self.clock_ns;
+        let r = &mut self.replication;
+        for p in tasks {
+            let id = p.task.task_id;
+            if id <= r.slave.last_pulled {
+                continue;
+            }
+            r.slave.last_pulled = id;
+            if r.db_scope
+                .as_ref()
+                .is_some_and(|scope| !scope.contains(&p.task.db))
+            {
+                continue;
+            }
+            let set = u32::from(p.task.execution_set.min(1));
+            let queue_id = set * queues + (fnv(&p.task.db) % u64::from(queues)) as u32;
+            r.slave.databases.insert(p.task.db.clone());
+            r.slave.tasks.insert(
+                id,
+                SlaveTask {
+                    task: p.task.clone(),
+                    src_addr: p.src_addr.clone(),
+                    create_ns: now,
+                    queue_id,
+                    state: TaskState::Waiting,
+                    attempts: 0,
+                    details: String::new(),
+                    finish_ns: 0,
+                    execution_node: String::new(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Execution queues per execution set: `clusterReplicationQueue`, by default 4 per data
+    /// node.
+    pub fn slave_queues(&self) -> u32 {
+        match self.replication.queues {
+            0 => 4 * (self.nodes.len().max(1) as u32),
+            n => n,
+        }
+    }
+
+    /// The slave task `task_id`, unless it is finished (S01025).
+    fn open_task(&mut self, task_id: u64, node: &str) -> Result<&mut SlaveTask, MetadataError> {
+        match self.replication.slave.tasks.get_mut(&task_id) {
+            Some(t) if t.state != TaskState::Finished => Ok(t),
+            _ => Err(MetadataError::TaskDone {
+                task_id,
+                node: node.to_string(),
+            }),
+        }
+    }
+
+    /// Marks a task finished by `node`: in the same log entry as its effect (exactly once).
+    pub(super) fn finish_task(&mut self, task_id: u64, node: &str) -> Result<(), MetadataError> {
+        let now = self.clock_ns;
+        let t = self.open_task(task_id, node)?;
+        t.state = TaskState::Finished;
+        t.finish_ns = now;
+        t.execution_node = node.to_string();
+        t.details.clear();
+        self.trim_finished();
+        Ok(())
+    }
+
+    /// Fails unless task `task_id` may still be applied (before applying a DDL task).
+    pub(super) fn check_task_open(
+        &mut self,
+        task_id: u64,
+        node: &str,
+    ) -> Result<(), MetadataError> {
+        self.open_task(task_id, node).map(|_| ())
+    }
+
+    pub(super) fn start_task(&mut self, task_id: u64, node: &str) -> Result<(), MetadataError> {
+        let t = self.open_task(task_id, node)?;
+        t.state = TaskState::Executing;
+        t.execution_node = node.to_string();
+        Ok(())
+    }
+
+    /// A failed execution: after [`MAX_ATTEMPTS`] the slave stops.
+    pub(super) fn fail_task(
+        &mut self,
+        task_id: u64,
+        node: &str,
+        details: &str,
+    ) -> Result<(), MetadataError> {
+        let t = self.open_task(task_id, node)?;
+        t.state = TaskState::Failed;
+        t.attempts += 1;
+        t.details = details.to_string();
+        t.execution_node = node.to_string();
+        if t.attempts >= MAX_ATTEMPTS {
+            self.replication.slave.state = ReplicationState::Stopped;
+        }
+        Ok(())
+    }
+
+    /// `skipClusterReplicationTask`: the tasks count as finished without running.
+    pub(super) fn skip_tasks(&mut self, ids: &[u64]) -> Result<(), MetadataError> {
+        self.require_role(Role::Slave)?;
+        let now = self.clock_ns;
+        for id in ids {
+            if let Some(t) = self.replication.slave.tasks.get_mut(id) {
+                if t.state != TaskState::Finished {
+                    t.state = TaskState::Finished;
+                    t.finish_ns = now;
+                    t.details = "skipped by skipClusterReplicationTask".into();
+                }
+            }
+        }
+        self.trim_finished();
+        Ok(())
+    }
+
+    /// `startClusterReplication` / `stopClusterReplication` on a slave. Starting re-runs
+    /// failed tasks from a fresh count.
+    pub(super) fn set_slave_state(&mut self, state: ReplicationState) -> Result<(), MetadataError> {
+        self.require_role(Role::Slave)?;
+        let s = &mut self.replication.slave;
+        s.state = state;
+        if state == ReplicationState::Enabled {
+            for t in s.tasks.values_mut() {
+                if t.state == TaskState::Failed {
+                    t.attempts = 0;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps at most [`TRUNCATED_KEPT`] finished tasks below the first unfinished one.
+    fn trim_finished(&mut self) {
+        let s = &mut self.replication.slave;
+        let finished: Vec<u64> = s
+            .tasks
+            .values()
+            .take_while(|t| t.state == TaskState::Finished)
+            .map(|t| t.task.task_id)
+            .collect();
+        for id in finished
+            .iter()
+            .take(finished.len().saturating_sub(TRUNCATED_KEPT))
+        {
+            s.tasks.remove(id);
+        }
+    }
+
+    /// Fails with S01023 if `db` is written by replication on this slave (unless replication
+    /// is stopped with `stopClusterReplication`): clients may only read it.
+    pub fn check_not_replica(&self, db: &str) -> Result<(), MetadataError> {
+        let r = &self.replication;
+        if r.role == Some(Role::Slave)
+            && r.slave.state != ReplicationState::Disabled
+            && r.slave.databases.contains(db)
+        {
+            return Err(MetadataError::Replica(db.to_string()));
+        }
+        Ok(())
+    }
+
     /// Fails unless replication is configured with `role`.
     pub fn require_role(&self, role: Role) -> Result<(), MetadataError> {
         match self.replication.role {
@@ -405,6 +752,16 @@ impl Metadata {
             }),
         }
     }
+}
+
+/// FNV-1a: stable across builds, so every replica maps a database to the same queue.
+fn fnv(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
 }
 
 #[cfg(test)]

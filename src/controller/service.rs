@@ -4,7 +4,9 @@
 //!   others answer with the leader's address);
 //! - `ctl.watch` ([`WatchRequest`] → [`MetadataUpdate`]): long-poll for metadata newer than a
 //!   version (any member; a follower's metadata is a prefix of the leader's);
-//! - `ctl.status` (→ [`ControllerStatus`]): raft state for the HTTP status pages.
+//! - `ctl.status` (→ [`ControllerStatus`]): raft state for the HTTP status pages;
+//! - `repl.pull` ([`PullRequest`] → [`PullReply`]): a slave cluster's long-poll for tasks,
+//!   carrying its progress (a master's leader only).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +21,7 @@ use super::metadata::{Command, CommandResult};
 use super::raft::network::{APPEND, SNAPSHOT, VOTE};
 use super::raft::types::TypeConfig;
 use super::raft::{ControllerError, RaftController};
+use super::replication::{PulledTask, Role, SlaveProgress};
 use crate::catalog::NodeId;
 use crate::rpc::server::{reply, Service};
 use crate::rpc::{decode, RemoteError};
@@ -26,6 +29,33 @@ use crate::rpc::{decode, RemoteError};
 pub const WRITE: &str = "ctl.write";
 pub const WATCH: &str = "ctl.watch";
 pub const STATUS: &str = "ctl.status";
+pub const PULL: &str = "repl.pull";
+
+/// A slave's unchanged progress is still recorded this often (its `lastPullTime`).
+const PROGRESS_EVERY_NS: i64 = 5_000_000_000;
+
+/// The longest a pull may wait for new tasks.
+pub const MAX_PULL_WAIT: Duration = Duration::from_secs(10);
+
+/// A slave's pull.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PullRequest {
+    /// The slave cluster's id.
+    pub slave: String,
+    /// Where it is (`finished`: every task up to it is done there).
+    pub progress: SlaveProgress,
+    /// The last task it holds.
+    pub after: u64,
+    pub wait_ms: u64,
+    pub max: u32,
+}
+
+/// Tasks after `PullRequest::after`, in order, and the master's controllers (to fail over).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PullReply {
+    pub tasks: Vec<PulledTask>,
+    pub controllers: Vec<String>,
+}
 
 /// The longest a watch may wait for a change.
 pub const MAX_WATCH_WAIT: Duration = Duration::from_secs(10);
@@ -93,6 +123,78 @@ impl ControllerService {
             Ok((result, version)) => Ok(WriteReply { result, version }),
             Err(e) => Err(remote(&e)),
         }
+    }
+
+    /// A slave's pull: records its progress (through raft, when it changed or every few
+    /// seconds for `lastPullTime`), then waits up to `wait_ms` for tasks after `after`.
+    async fn pull(&self, req: PullRequest) -> Result<PullReply, RemoteError> {
+        if !self.raft.is_leader() {
+            let mut e = RemoteError::new("57P03", "this controller is not the leader");
+            e.retryable = true;
+            e.leader = self.raft.leader().map(|(_, addr)| addr);
+            return Err(e);
+        }
+        let metadata = self.raft.metadata();
+        if metadata.replication.role != Some(Role::Master) {
+            return Err(RemoteError::new(
+                "55000",
+                "the cluster clusterReplicationMasterCtl names is not a master cluster",
+            ));
+        }
+        let stale = match metadata.replication.slaves.get(&req.slave) {
+            Some(known) => {
+                known.finished != req.progress.finished
+                    || known.connected != req.progress.connected
+                    || known.controllers != req.progress.controllers
+                    || metadata.clock_ns - known.last_pull_ns > PROGRESS_EVERY_NS
+            }
+            None => true,
+        };
+        if stale {
+            let cmd = Command::SlaveProgress {
+                slave: req.slave.clone(),
+                progress: req.progress.clone(),
+            };
+            match self.raft.write(cmd).await {
+                Ok(CommandResult::Err(e)) => {
+                    return Err(RemoteError::new(e.sqlstate(), e.to_string()))
+                }
+                Ok(_) => {}
+                Err(e) => return Err(remote(&e)),
+            }
+        }
+        let mut rx = self.raft.subscribe();
+        let wait = Duration::from_millis(req.wait_ms).min(MAX_PULL_WAIT);
+        let newer =
+            |m: &Arc<super::metadata::Metadata>| m.replication.master.last_task_id > req.after;
+        let _ = tokio::time::timeout(wait, rx.wait_for(newer)).await;
+        let metadata = rx.borrow().clone();
+        let tasks = metadata
+            .replication
+            .master
+            .tasks
+            .range(req.after + 1..)
+            .map(|(_, t)| t)
+            .filter(|t| !t.truncated)
+            .take(req.max.max(1) as usize)
+            .map(|t| PulledTask {
+                src_addr: t
+                    .src
+                    .and_then(|id| metadata.node(id))
+                    .map(|n| n.addr.clone())
+                    .unwrap_or_default(),
+                task: t.clone(),
+            })
+            .collect();
+        let controllers = self
+            .raft
+            .metrics()
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(_, n)| n.addr.clone())
+            .collect();
+        Ok(PullReply { tasks, controllers })
     }
 
     async fn watch(&self, req: WatchRequest) -> Result<MetadataUpdate, RemoteError> {
@@ -166,7 +268,7 @@ fn bad_request(e: crate::rpc::RpcError) -> RemoteError {
 #[async_trait]
 impl Service for ControllerService {
     fn handles(&self, call: &str) -> bool {
-        call.starts_with("raft.") || call.starts_with("ctl.")
+        call.starts_with("raft.") || call.starts_with("ctl.") || call == PULL
     }
 
     async fn action(&self, call: &str, body: Bytes) -> Bytes {
@@ -193,6 +295,10 @@ impl Service for ControllerService {
                 Err(e) => reply::<()>(Err(bad_request(e))),
             },
             STATUS => reply(Ok(self.status())),
+            PULL => match decode::<PullRequest>(&body) {
+                Ok(req) => reply(self.pull(req).await),
+                Err(e) => reply::<()>(Err(bad_request(e))),
+            },
             other => reply::<()>(Err(RemoteError::new(
                 "0A000",
                 format!("unknown controller call {other}"),

@@ -115,6 +115,11 @@ pub struct DataNodeOptions {
     pub replication_dir: PathBuf,
     /// `clusterReplicationSyncPersistence`: task data is durable before the commit.
     pub replication_sync: bool,
+    /// `clusterReplicationExecutionUsername` / `Password`: who applies replication tasks
+    /// (slave).
+    pub replication_user: (String, String),
+    /// `clusterReplicationWorkerNum`: replication tasks applied at once (slave).
+    pub replication_workers: usize,
 }
 
 impl Default for DataNodeOptions {
@@ -127,6 +132,8 @@ impl Default for DataNodeOptions {
             snapshot_retention: Duration::from_secs(60),
             replication_dir: PathBuf::from("clusterReplication"),
             replication_sync: false,
+            replication_user: ("admin".into(), "123456".into()),
+            replication_workers: 4,
         }
     }
 }
@@ -312,8 +319,8 @@ impl DataNode {
         }
     }
 
-    /// Settles decided transactions once a second (see [`resolve`](Self::resolve)) and deletes
-    /// removed files past their retention.
+    /// Settles decided transactions once a second (see [`resolve`](Self::resolve)), deletes
+    /// removed files past their retention and task data no slave needs any more.
     async fn resolve_periodically(node: std::sync::Weak<DataNode>) {
         let mut tick = tokio::time::interval(RESOLVE_INTERVAL);
         loop {
@@ -325,6 +332,10 @@ impl DataNode {
                 Err(e) => tracing::warn!(error = %e, "cannot delete removed files"),
             }
             let metadata = node.controller.metadata();
+            let removed = task_data::collect(&node.options.replication_dir, &metadata);
+            if removed > 0 {
+                tracing::debug!(removed, "deleted task data every slave has applied");
+            }
             if node.has_undecided(&metadata) {
                 if let Err(e) = node.resolve(&metadata, false).await {
                     tracing::warn!(error = %e, "cannot resolve prepared transactions");

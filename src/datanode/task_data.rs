@@ -22,6 +22,9 @@ use tokio::task::JoinHandle;
 use super::DataNodeError;
 use crate::storage::StorageError;
 
+/// The SQLSTATE of "task data does not exist" (undefined_file).
+pub const MISSING_SQLSTATE: &str = "58P01";
+
 /// The file of a task's data.
 pub fn task_path(dir: &Path, tid: u64) -> PathBuf {
     dir.join(format!("{tid}.task"))
@@ -157,4 +160,76 @@ pub fn remove_unfinished(dir: &Path) -> Result<usize, DataNodeError> {
         }
     }
     Ok(removed)
+}
+
+/// Reads `<tid>.task` on the blocking pool: its schema and its batches, or `None` if there is
+/// no such file.
+#[allow(clippy::type_complexity)]
+pub fn read(
+    dir: &Path,
+    tid: u64,
+) -> Result<Option<(SchemaRef, mpsc::Receiver<Result<RecordBatch, StorageError>>)>, DataNodeError> {
+    let path = task_path(dir, tid);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StorageError::io(&path, e).into()),
+    };
+    let ipc = move |e: arrow::error::ArrowError| {
+        StorageError::io(&path, std::io::Error::other(e.to_string()))
+    };
+    let reader = arrow::ipc::reader::StreamReader::try_new(std::io::BufReader::new(file), None)
+        .map_err(ipc.clone())?;
+    let schema = reader.schema();
+    let (tx, rx) = mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        for batch in reader {
+            let batch = batch.map_err(&ipc);
+            let failed = batch.is_err();
+            if tx.blocking_send(batch).is_err() || failed {
+                return;
+            }
+        }
+    });
+    Ok(Some((schema, rx)))
+}
+
+/// Deletes the task data no slave needs any more: of truncated tasks, and of transactions
+/// that ended without a task (not committed, or not queued). Returns how many files went.
+pub fn collect(dir: &Path, metadata: &crate::controller::metadata::Metadata) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let tasks: std::collections::HashMap<u64, bool> = metadata
+        .replication
+        .master
+        .tasks
+        .values()
+        .map(|t| (t.tid, t.truncated))
+        .collect();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(tid) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".task"))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let unneeded = match tasks.get(&tid) {
+            Some(truncated) => *truncated,
+            None => tid <= metadata.last_tid && !metadata.txns.contains_key(&tid),
+        };
+        if unneeded {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) => tracing::warn!(
+                    "[asyncReplication] Failed to remove task data file {}, with error: {e}. RefId:S01036",
+                    entry.path().display()
+                ),
+            }
+        }
+    }
+    removed
 }

@@ -115,6 +115,8 @@ pub struct WriteTxn {
     done: bool,
     /// Set when the database is replicated (this cluster is an enabled master).
     replicating: Option<Replicating>,
+    /// The slave task this transaction applies, with this node's alias.
+    applies: Option<(u64, String)>,
 }
 
 /// What a transaction on a replicated database records for its replication task.
@@ -168,7 +170,14 @@ impl WriteTxn {
             local_prepared: false,
             done: false,
             replicating,
+            applies: None,
         })
+    }
+
+    /// Makes this transaction the application of slave task `task_id` by data node `node`:
+    /// its commit finishes the task, and is refused if the task was finished already.
+    pub fn applies_task(&mut self, task_id: u64, node: String) {
+        self.applies = Some((task_id, node));
     }
 
     /// Records the statement of an UPDATE or DELETE for its replication task (a no-op unless
@@ -426,7 +435,7 @@ impl WriteTxn {
         if local_prepared {
             participants.push(node.id);
         }
-        if participants.is_empty() {
+        if participants.is_empty() && self.applies.is_none() {
             node.push_ended(tid);
             return Ok(self.rows);
         }
@@ -452,6 +461,7 @@ impl WriteTxn {
                 }],
                 participants: participants.clone(),
                 task,
+                applies: self.applies.take(),
             })
             .await;
         let version = match outcome {

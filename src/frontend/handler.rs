@@ -208,8 +208,16 @@ impl SimpleQueryHandler for Connection {
             return Ok(vec![Response::EmptyQuery]);
         }
         let mut responses = Vec::with_capacity(stmts.len());
-        for stmt in &stmts {
-            let result = match guarded(session.execute(stmt)).await {
+        for (i, stmt) in stmts.iter().enumerate() {
+            let executed = guarded(session.execute(stmt)).await;
+            // Rows are streamed to the client after the last statement; run an earlier
+            // statement's query to the end now, so statements take effect in order (a
+            // function called for its effect, such as startClusterReplication()).
+            let executed = match executed {
+                Ok(outcome) if i + 1 < stmts.len() => materialize(outcome).await,
+                other => other,
+            };
+            let result = match executed {
                 Ok(outcome) => {
                     self.respond(&session, stmt, outcome, &Format::UnifiedText)
                         .await
@@ -457,4 +465,21 @@ impl ExtendedQueryHandler for Connection {
         };
         result.map_err(|e| pg_error(&e))
     }
+}
+
+/// The outcome with its rows computed and held in memory.
+async fn materialize(outcome: Outcome) -> Result<Outcome, QueryError> {
+    let Outcome::Rows { schema, stream } = outcome else {
+        return Ok(outcome);
+    };
+    use futures::TryStreamExt;
+    let batches: Vec<arrow::array::RecordBatch> = stream.try_collect().await?;
+    let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+        schema.clone(),
+        futures::stream::iter(batches.into_iter().map(Ok)),
+    );
+    Ok(Outcome::Rows {
+        schema,
+        stream: Box::pin(stream),
+    })
 }

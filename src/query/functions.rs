@@ -10,14 +10,25 @@
 
 use std::sync::Arc;
 
+use porpoise_functions::get_cluster_replication_metrics::Metrics;
 use porpoise_functions::get_database_cluster_replication_status::DatabaseReplication;
 use porpoise_functions::get_master_replication_status::MasterTask;
+use porpoise_functions::get_recent_slave_replication_info::SlaveInfo;
+use porpoise_functions::get_slave_replication_status::SlaveTask;
 use porpoise_functions::FunctionError;
 
 use crate::controller::client::ControllerClient;
 use crate::controller::metadata::{Command, CommandResult, Metadata, MetadataError};
 use crate::controller::raft::ControllerError;
-use crate::controller::replication::{ReplicationState, Role};
+use crate::controller::replication::{ReplicationState, Role, TaskState};
+
+/// `host:port` as (host, port).
+fn split_addr(addr: &str) -> (String, i32) {
+    addr.rsplit_once(':')
+        .map_or((String::new(), 0), |(ip, port)| {
+            (ip.to_string(), port.parse().unwrap_or(0))
+        })
+}
 
 /// The cluster as one session's user sees it.
 pub struct ClusterAccess {
@@ -142,10 +153,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
                 let (ip, port) = t
                     .src
                     .and_then(|id| metadata.node(id))
-                    .and_then(|n| n.addr.rsplit_once(':'))
-                    .map_or((String::new(), 0), |(ip, port)| {
-                        (ip.to_string(), port.parse().unwrap_or(0))
-                    });
+                    .map_or((String::new(), 0), |n| split_addr(&n.addr));
                 MasterTask {
                     task_id: t.task_id as i64,
                     tid: t.tid as i64,
@@ -168,21 +176,119 @@ impl porpoise_functions::Cluster for ClusterAccess {
         running: bool,
     ) -> Result<(), FunctionError> {
         let metadata = self.controller.metadata();
+        let state = if running {
+            ReplicationState::Enabled
+        } else {
+            ReplicationState::Disabled
+        };
         match metadata.replication.role {
-            Some(Role::Slave) => Err(FunctionError {
-                sqlstate: "0A000".into(),
-                message: format!("{function} on a slave cluster is not built yet"),
-            }),
+            Some(Role::Slave) => {
+                self.replication(function, Role::Slave)?;
+                self.write(function, Command::SetSlaveState { state }).await
+            }
             _ => {
                 self.replication(function, Role::Master)?;
-                let state = if running {
-                    ReplicationState::Enabled
-                } else {
-                    ReplicationState::Disabled
-                };
                 self.write(function, Command::SetMasterState { state })
                     .await
             }
         }
+    }
+
+    async fn slave_tasks(&self, function: &str) -> Result<Vec<SlaveTask>, FunctionError> {
+        let metadata = self.replication(function, Role::Slave)?;
+        let s = &metadata.replication.slave;
+        Ok(s.tasks
+            .values()
+            .map(|t| {
+                let (ip, port) = split_addr(&t.src_addr);
+                SlaveTask {
+                    task_id: t.task.task_id as i64,
+                    master_tid: t.task.tid as i64,
+                    group_id: t.task.group_id as i64,
+                    execution_set: i32::from(t.task.execution_set),
+                    queue_id: t.queue_id as i32,
+                    operation_type: t.task.op.name().to_string(),
+                    create_time_ns: t.create_ns,
+                    db_name: t.task.db.clone(),
+                    table_name: t.task.table.clone(),
+                    src_ip: ip,
+                    src_port: port,
+                    finish_time_ns: (t.state == TaskState::Finished).then_some(t.finish_ns),
+                    execution_node: t.execution_node.clone(),
+                    state: t.state.name().to_string(),
+                    details: t.details.clone(),
+                    master_commit_time_ns: t.task.submit_ns,
+                }
+            })
+            .collect())
+    }
+
+    async fn skip_tasks(&self, ids: &[u64]) -> Result<(), FunctionError> {
+        const F: &str = "skipClusterReplicationTask";
+        self.replication(F, Role::Slave)?;
+        self.write(F, Command::SkipTasks { ids: ids.to_vec() })
+            .await
+    }
+
+    async fn slaves(&self) -> Result<Vec<SlaveInfo>, FunctionError> {
+        let metadata = self.replication("getRecentSlaveReplicationInfo", Role::Master)?;
+        let r = &metadata.replication;
+        Ok(r.slaves
+            .values()
+            .map(|s| SlaveInfo {
+                connected_controller: s.connected.clone(),
+                all_controllers: s.controllers.join(","),
+                last_finished_task_id: s.finished as i64,
+                last_pull_time_ns: s.last_pull_ns,
+                tasks_behind: r.master.last_task_id.saturating_sub(s.finished) as i64,
+            })
+            .collect())
+    }
+
+    async fn replication_metrics(&self, secs: Option<i64>) -> Result<Metrics, FunctionError> {
+        let metadata = self.replication("getClusterReplicationMetrics", Role::Slave)?;
+        let s = &metadata.replication.slave;
+        let now = metadata.clock_ns;
+        let since = secs.map_or(i64::MIN, |secs| now - secs * 1_000_000_000);
+        let finished: Vec<_> = s
+            .tasks
+            .values()
+            .filter(|t| t.state == TaskState::Finished && t.finish_ns >= since)
+            .collect();
+        let costs: Vec<i64> = finished.iter().map(|t| t.finish_ns - t.create_ns).collect();
+        let groups: std::collections::BTreeSet<(u32, u64)> = finished
+            .iter()
+            .map(|t| (t.queue_id, t.task.group_id))
+            .collect();
+        let n = finished.len() as i64;
+        let window_secs = match secs {
+            Some(secs) => secs as f64,
+            None => finished
+                .iter()
+                .map(|t| t.create_ns)
+                .min()
+                .map_or(1.0, |first| ((now - first) as f64 / 1e9).max(1.0)),
+        };
+        Ok(Metrics {
+            status: s.state.name().to_string(),
+            finished_tasks: n,
+            unfinished_tasks: s
+                .tasks
+                .values()
+                .filter(|t| t.state != TaskState::Finished)
+                .count() as i64,
+            finished_tasks_per_sec: n as f64 / window_secs,
+            max_cost_ns: costs.iter().copied().max().unwrap_or(0),
+            avg_cost_ns: if n > 0 {
+                costs.iter().sum::<i64>() / n
+            } else {
+                0
+            },
+            average_group_size: if groups.is_empty() {
+                0.0
+            } else {
+                n as f64 / groups.len() as f64
+            },
+        })
     }
 }

@@ -26,6 +26,7 @@ mod functions;
 pub mod insert;
 pub mod literal;
 pub mod pg_compat;
+pub mod replica;
 pub mod service;
 pub mod split;
 pub mod table;
@@ -198,11 +199,12 @@ impl Session {
     /// 3F000 if a named database does not exist. The rule is
     /// [`crate::controller::metadata::Metadata::check_privilege`].
     pub fn require(&self, db: &str, privilege: Privilege) -> Result<(), QueryError> {
-        Ok(self
-            .engine
-            .controller()
-            .metadata()
-            .check_privilege(&self.user, db, privilege)?)
+        let metadata = self.engine.controller().metadata();
+        metadata.check_privilege(&self.user, db, privilege)?;
+        if privilege != Privilege::Read {
+            metadata.check_not_replica(db)?;
+        }
+        Ok(())
     }
 
     /// Checks what a planned statement needs: WRITE on the table an INSERT, UPDATE or DELETE

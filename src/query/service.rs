@@ -37,6 +37,7 @@ use super::table::{PorpoiseTable, RewriteOp};
 use super::Engine;
 use crate::catalog::scheme::route;
 use crate::catalog::{NewValuePolicy, DIMENSION_PARTITION};
+use crate::datanode::task_data;
 use crate::datanode::{
     DataNode, DataNodeError, StageRequest, StagedCounts, TableAt, TidRequest, ABORT, PREPARE,
     PUBLISH,
@@ -44,6 +45,7 @@ use crate::datanode::{
 use crate::rpc::client::Peers;
 use crate::rpc::server::{reply, to_status, FlightStream, Service};
 use crate::rpc::{decode, encode, RemoteError, RpcError};
+use tokio_stream::wrappers::ReceiverStream;
 
 pub const REWRITE: &str = "q.rewrite";
 /// Liveness probe of a data node: answers [`PingReply`].
@@ -67,6 +69,15 @@ pub struct ScanRequest {
     /// datafusion-proto encoded filters over logical column names.
     pub filters: Vec<Vec<u8>>,
     pub limit: Option<usize>,
+}
+
+/// What a `do_get` asks a data node for.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum DataTicket {
+    /// A scan fragment.
+    Scan(ScanRequest),
+    /// The task data of a replicated write (master data nodes).
+    TaskData { tid: u64 },
 }
 
 /// A remote owner's share of a DML statement.
@@ -131,7 +142,7 @@ impl PartitionStream for RemoteScan {
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let (peers, addr, schema) = (self.peers.clone(), self.addr.clone(), self.schema.clone());
-        let ticket = encode(&self.request);
+        let ticket = encode(&DataTicket::Scan(self.request.clone()));
         let out_schema = schema.clone();
         let stream = futures::stream::once(async move {
             let ticket = ticket.map_err(external)?;
@@ -169,11 +180,17 @@ pub async fn call_rewrite(node: &DataNode, addr: &str, req: &RewriteRequest) -> 
 /// The data role of a node.
 pub struct DataService {
     engine: Arc<Engine>,
+    /// At most `clusterReplicationWorkerNum` replication tasks at once.
+    workers: Arc<tokio::sync::Semaphore>,
 }
 
 impl DataService {
     pub fn new(engine: Arc<Engine>) -> Self {
-        DataService { engine }
+        let workers = engine.node().options().replication_workers.max(1);
+        DataService {
+            engine,
+            workers: Arc::new(tokio::sync::Semaphore::new(workers)),
+        }
     }
 
     fn node(&self) -> &Arc<DataNode> {
@@ -205,8 +222,7 @@ impl DataService {
         }
     }
 
-    async fn scan(&self, ticket: Bytes) -> std::result::Result<FlightStream, RemoteError> {
-        let req: ScanRequest = decode(&ticket).map_err(bad)?;
+    async fn scan(&self, req: ScanRequest) -> std::result::Result<FlightStream, RemoteError> {
         let table = self.table(&req.at).await?.at_version(req.at.min_version);
         let state = self.state();
         let ctx = state.task_ctx();
@@ -224,6 +240,31 @@ impl DataService {
         let data = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .build(stream.map_err(|e| FlightError::ExternalError(Box::new(e))))
+            .map_err(|e| Status::internal(e.to_string()));
+        Ok(data.boxed())
+    }
+
+    /// Streams `<tid>.task` (S01040 when it is not there).
+    async fn task_data(&self, tid: u64) -> std::result::Result<FlightStream, RemoteError> {
+        let dir = &self.node().options().replication_dir;
+        let Some((schema, batches)) = task_data::read(dir, tid).map_err(node_err)? else {
+            let site = self
+                .node()
+                .controller()
+                .metadata()
+                .node(self.node().id)
+                .map(|n| n.addr.clone())
+                .unwrap_or_default();
+            return Err(RemoteError::new(
+                task_data::MISSING_SQLSTATE,
+                format!("[asyncReplication] Skipped task {tid}. Task data does not exist on site {site}. RefId:S01040"),
+            ));
+        };
+        let data = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(
+                ReceiverStream::new(batches).map_err(|e| FlightError::ExternalError(Box::new(e))),
+            )
             .map_err(|e| Status::internal(e.to_string()));
         Ok(data.boxed())
     }
@@ -299,21 +340,8 @@ impl DataService {
     async fn rewrite(&self, req: RewriteRequest) -> std::result::Result<u64, RemoteError> {
         let table = self.table(&req.at).await?;
         let state = self.state();
-        let ctx = state.task_ctx();
-        let expr = |b: &Vec<u8>| Expr::from_bytes_with_ctx(b, &ctx).map_err(df_err);
-        let filters = req
-            .filters
-            .iter()
-            .map(expr)
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let op = match &req.update {
-            None => RewriteOp::Delete,
-            Some(a) => RewriteOp::Update(
-                a.iter()
-                    .map(|(n, e)| Ok((n.clone(), expr(e)?)))
-                    .collect::<std::result::Result<_, RemoteError>>()?,
-            ),
-        };
+        let (filters, op) =
+            decode_rewrite(&state, &req.filters, req.update.as_deref()).map_err(df_err)?;
         let staging = self.node().remote_staging(req.tid, &table.def);
         let mut staging = staging.lock().await;
         staging.count_rewrite();
@@ -322,6 +350,26 @@ impl DataService {
             .await
             .map_err(df_err)
     }
+}
+
+/// A DML statement's filters and assignments from their encoding.
+pub fn decode_rewrite(
+    state: &SessionState,
+    filters: &[Vec<u8>],
+    update: Option<&[(String, Vec<u8>)]>,
+) -> Result<(Vec<Expr>, RewriteOp)> {
+    let ctx = state.task_ctx();
+    let expr = |b: &Vec<u8>| Expr::from_bytes_with_ctx(b, &ctx);
+    let filters = filters.iter().map(expr).collect::<Result<Vec<_>>>()?;
+    let op = match update {
+        None => RewriteOp::Delete,
+        Some(a) => RewriteOp::Update(
+            a.iter()
+                .map(|(n, e)| Ok((n.clone(), expr(e)?)))
+                .collect::<Result<_>>()?,
+        ),
+    };
+    Ok((filters, op))
 }
 
 use arrow_flight::FlightData;
@@ -344,7 +392,7 @@ fn df_err(e: DataFusionError) -> RemoteError {
 #[async_trait]
 impl Service for DataService {
     fn handles(&self, call: &str) -> bool {
-        call.starts_with("dn.") || call.starts_with("q.")
+        call.starts_with("dn.") || call.starts_with("q.") || call == super::replica::APPLY
     }
 
     async fn action(&self, call: &str, body: Bytes) -> Bytes {
@@ -368,6 +416,13 @@ impl Service for DataService {
                 id: self.node().id,
                 metadata_version: self.node().controller().metadata().version,
             })),
+            super::replica::APPLY => match decode::<super::replica::ApplyRequest>(&body) {
+                Ok(req) => {
+                    let _worker = self.workers.acquire().await;
+                    reply(super::replica::apply(&self.engine, req).await)
+                }
+                Err(e) => reply::<()>(Err(bad(e))),
+            },
             REWRITE => match decode::<RewriteRequest>(&body) {
                 Ok(req) => reply(self.rewrite(req).await),
                 Err(e) => reply::<()>(Err(bad(e))),
@@ -384,7 +439,12 @@ impl Service for DataService {
     }
 
     async fn get(&self, ticket: Bytes) -> std::result::Result<FlightStream, Status> {
-        self.scan(ticket).await.map_err(to_status)
+        let result = match decode::<DataTicket>(&ticket) {
+            Ok(DataTicket::Scan(req)) => self.scan(req).await,
+            Ok(DataTicket::TaskData { tid }) => self.task_data(tid).await,
+            Err(e) => Err(bad(e)),
+        };
+        result.map_err(to_status)
     }
 
     async fn put(&self, data: Streaming<FlightData>) -> std::result::Result<Bytes, Status> {

@@ -444,38 +444,52 @@ impl PorpoiseTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         // Check the statement here, so errors come at planning.
         let _checked = self.change_fn(state, &op)?;
-        let remote = self.remote_nodes();
-        let request = remote_rewrite_request(&self.db, &self.def, &filters, &op)?;
-        let local = PorpoiseTable::local(self.db.clone(), self.def.clone(), self.node.clone());
+        let table = PorpoiseTable::new(self.db.clone(), self.def.clone(), self.node.clone());
         let state = state
             .as_any()
             .downcast_ref::<datafusion::execution::SessionState>()
             .cloned();
         let state =
             state.ok_or_else(|| DataFusionError::Internal("unexpected session type".into()))?;
-        self.write_plan(move |_| async move {
-            let node = local.node.clone();
-            let mut txn = node.begin(&local.db, &local.def.name).await.map_err(ext)?;
-            let replicated_op = match op {
-                RewriteOp::Delete => OpType::SqlDelete,
-                RewriteOp::Update(_) => OpType::SqlUpdate,
-            };
-            txn.replicate_rewrite(
-                replicated_op,
-                request.filters.clone(),
-                request.update.clone(),
-            );
-            let mut changed = local.rewrite_local(&state, &filters, &op, &mut txn).await?;
-            for (id, _) in remote {
-                let addr = txn.remote_rewrite(id).map_err(ext)?;
-                let mut req = request.clone();
-                req.tid = txn.tid();
-                req.at.min_version = node.controller().metadata().version;
-                changed += super::service::call_rewrite(&node, &addr, &req).await?;
-            }
-            txn.commit().await.map_err(ext)?;
-            Ok(changed)
-        })
+        self.write_plan(move |_| async move { table.run_dml(&state, &filters, &op, None).await })
+    }
+
+    /// Runs a DML statement as one transaction over every data node holding the table;
+    /// returns how many rows it changed. `applies`: the slave task it applies (see
+    /// [`crate::datanode::WriteTxn::applies_task`]).
+    pub async fn run_dml(
+        &self,
+        state: &dyn Session,
+        filters: &[Expr],
+        op: &RewriteOp,
+        applies: Option<(u64, String)>,
+    ) -> Result<u64> {
+        let request = remote_rewrite_request(&self.db, &self.def, filters, op)?;
+        let local = PorpoiseTable::local(self.db.clone(), self.def.clone(), self.node.clone());
+        let node = &self.node;
+        let mut txn = node.begin(&self.db, &self.def.name).await.map_err(ext)?;
+        if let Some((task_id, alias)) = applies {
+            txn.applies_task(task_id, alias);
+        }
+        let replicated_op = match op {
+            RewriteOp::Delete => OpType::SqlDelete,
+            RewriteOp::Update(_) => OpType::SqlUpdate,
+        };
+        txn.replicate_rewrite(
+            replicated_op,
+            request.filters.clone(),
+            request.update.clone(),
+        );
+        let mut changed = local.rewrite_local(state, filters, op, &mut txn).await?;
+        for (id, _) in self.remote_nodes() {
+            let addr = txn.remote_rewrite(id).map_err(ext)?;
+            let mut req = request.clone();
+            req.tid = txn.tid();
+            req.at.min_version = node.controller().metadata().version;
+            changed += super::service::call_rewrite(node, &addr, &req).await?;
+        }
+        txn.commit().await.map_err(ext)?;
+        Ok(changed)
     }
 
     /// The latest files grouped by partition, pruned by `filters`, plus the filter as one

@@ -60,6 +60,11 @@ pub fn new_user(name: &str, password: &str, is_admin: bool) -> UserMeta {
     }
 }
 
+/// Whether `password` is `user`'s.
+pub fn verify_password(user: &UserMeta, password: &str) -> bool {
+    gen_salted_password(password, &user.salt, user.iterations as usize) == user.salted_password
+}
+
 /// A user statement, parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserStmt {

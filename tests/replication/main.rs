@@ -314,3 +314,296 @@ async fn replication_functions_check_the_caller_and_the_cluster() {
         "getMasterReplicationStatus must be executed on the controller of the master cluster. RefId:S01024"
     );
 }
+
+/// A slave cluster (1 controller, 2 data nodes) pulling from `master`'s controller.
+fn slave_of(master: &TestCluster) -> TestCluster {
+    TestCluster::builder()
+        .prefix("s")
+        .controllers(1)
+        .datanodes(2)
+        .cluster_cfg("clusterReplicationMode", "slave")
+        .controller_cfg(
+            "clusterReplicationMasterCtl",
+            &format!("127.0.0.1:{}", master.port(&master.controllers()[0])),
+        )
+        .build()
+}
+
+/// Every row of testTB, sorted (an order-independent comparison).
+async fn content(
+    client: &tokio_postgres::Client,
+) -> Result<Vec<(i64, String, f64)>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            r#"select id, cast(day as varchar), v from "dfs://testDB"."testTB" order by id"#,
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// Polls until the slave's testTB equals `want`.
+async fn wait_for_content(slave: &tokio_postgres::Client, want: &[(i64, String, f64)]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = content(slave).await;
+        if got.as_deref().is_ok_and(|g| g == want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slave never caught up: it has {:?} rows, the master {}",
+            got.map(|g| g.len()),
+            want.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slave_replays_the_masters_database() {
+    let master = master(true);
+    let slave = slave_of(&master);
+    let m = master.client(0).await;
+    let s = slave.client(1).await;
+    wait_for_role(&m).await;
+    m.batch_execute(
+        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
+           select setDatabaseForClusterReplication('dfs://testDB', true);
+           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;"#,
+    )
+    .await
+    .unwrap();
+    let values: Vec<String> = (0..2000)
+        .map(|i| format!("(date '2023-02-{:02}', {i}, {i}.5)", i % 28 + 1))
+        .collect();
+    m.batch_execute(&format!(
+        r#"insert into "dfs://testDB"."testTB" values {}"#,
+        values.join(",")
+    ))
+    .await
+    .unwrap();
+    let want = content(&m).await.unwrap();
+    assert_eq!(want.len(), 2000);
+    wait_for_content(&s, &want).await;
+
+    // The slave's view of the three tasks, and the master's once the slave reported back.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let slave_rows = loop {
+        let rows = s
+            .query("select * from getSlaveReplicationStatus()", &[])
+            .await
+            .unwrap();
+        if rows
+            .iter()
+            .all(|r| r.get::<_, String>("state") == "FINISHED")
+            || Instant::now() > deadline
+        {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let ops: Vec<String> = slave_rows.iter().map(|r| r.get("operationType")).collect();
+    assert_eq!(ops, ["CREATE_DOMAIN", "CREATE_PARTITIONED_TABLE", "APPEND"]);
+    for r in &slave_rows {
+        assert_eq!(r.get::<_, String>("state"), "FINISHED");
+        assert!(slave
+            .datanodes()
+            .contains(&r.get::<_, String>("executionNode")));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let tasks = master_tasks(&m).await;
+        if tasks.iter().all(|t| t.truncated) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never truncated: {tasks:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Truncated tasks drop their data on the master.
+    let workdir = master
+        .home()
+        .join(&master.datanodes()[0])
+        .join("clusterReplication");
+    master.wait_until("task data deleted", Duration::from_secs(30), || {
+        std::fs::read_dir(&workdir).map_or(0, |d| d.count()) == 0
+    });
+    let info = m
+        .query("select * from getRecentSlaveReplicationInfo()", &[])
+        .await
+        .unwrap();
+    assert_eq!(info.len(), 1);
+    assert_eq!(info[0].get::<_, i64>("lastFinishedTaskId"), 3);
+    assert_eq!(info[0].get::<_, i64>("tasksBehind"), 0);
+
+    // UPDATE and DELETE replay as statements; the slave converges again.
+    m.batch_execute(
+        r#"update "dfs://testDB"."testTB" set v = v * 2 where id % 3 = 0;
+           delete from "dfs://testDB"."testTB" where id % 7 = 0;
+           insert into "dfs://testDB"."testTB" values (date '2023-05-05', 9999, 1.25);"#,
+    )
+    .await
+    .unwrap();
+    let want = content(&m).await.unwrap();
+    wait_for_content(&s, &want).await;
+
+    // Clients may read the replicated database on the slave, not write it.
+    let e = s
+        .batch_execute(r#"insert into "dfs://testDB"."testTB" values (date '2023-05-06', 1, 1.0)"#)
+        .await
+        .expect_err("a slave refuses writes to a replicated database");
+    let e = e.as_db_error().expect("a server error");
+    assert_eq!(e.code().code(), "25006");
+    assert!(e.message().contains("RefId:S01023"), "{}", e.message());
+}
+
+/// One task's row in `getSlaveReplicationStatus()`: operation, state, details.
+async fn slave_task_states(client: &tokio_postgres::Client) -> Vec<(String, String, String)> {
+    client
+        .query("select * from getSlaveReplicationStatus()", &[])
+        .await
+        .expect("getSlaveReplicationStatus")
+        .iter()
+        .map(|r| (r.get("operationType"), r.get("state"), r.get("details")))
+        .collect()
+}
+
+async fn slave_status(client: &tokio_postgres::Client) -> String {
+    client
+        .query_one("select status from getClusterReplicationMetrics(-1)", &[])
+        .await
+        .expect("getClusterReplicationMetrics")
+        .get(0)
+}
+
+/// Polls `f` until it returns true.
+async fn wait_for<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_task_stops_replication_until_it_is_repaired_or_skipped() {
+    let master = master(false);
+    // The slave replays as `repl`, who may create databases and tables but not write rows.
+    let slave = TestCluster::builder()
+        .prefix("s")
+        .controllers(1)
+        .datanodes(1)
+        .cluster_cfg("clusterReplicationMode", "slave")
+        .cluster_cfg("clusterReplicationExecutionUsername", "repl")
+        .cluster_cfg("clusterReplicationExecutionPassword", "repl_pw")
+        .controller_cfg(
+            "clusterReplicationMasterCtl",
+            &format!("127.0.0.1:{}", master.port(&master.controllers()[0])),
+        )
+        .build();
+    let s = slave.client(0).await;
+    s.batch_execute(
+        r#"create user repl with password 'repl_pw';
+           grant ddl on all databases to repl;"#,
+    )
+    .await
+    .unwrap();
+    let m = master.client(0).await;
+    wait_for_role(&m).await;
+    m.batch_execute(
+        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
+           select setDatabaseForClusterReplication('dfs://testDB', true);
+           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;
+           insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5);
+           alter table "dfs://testDB"."testTB" add column w INT;"#,
+    )
+    .await
+    .unwrap();
+
+    // The APPEND fails for want of WRITE, 30 times, and replication stops; the ADD_COLUMN
+    // after it (a later group) waits.
+    wait_for("replication to stop", || async {
+        slave_status(&s).await == "STOPPED"
+    })
+    .await;
+    let states = slave_task_states(&s).await;
+    assert_eq!(states.len(), 4, "{states:?}");
+    assert_eq!(states[0].1, "FINISHED");
+    assert_eq!(states[1].1, "FINISHED");
+    assert_eq!(states[2].0, "APPEND");
+    assert_eq!(states[2].1, "FAILED");
+    assert!(states[2].2.contains("WRITE"), "details: {}", states[2].2);
+    assert_eq!(states[3].0, "ADD_COLUMN");
+    assert_eq!(states[3].1, "WAITING");
+
+    // Repaired: the privilege, then startClusterReplication() re-runs the failed task.
+    s.batch_execute(
+        r#"grant write on all databases to repl;
+           select startClusterReplication();"#,
+    )
+    .await
+    .unwrap();
+    wait_for("the tasks to finish", || async {
+        slave_task_states(&s)
+            .await
+            .iter()
+            .all(|t| t.1 == "FINISHED")
+    })
+    .await;
+    assert_eq!(slave_status(&s).await, "ENABLED");
+    let n: i64 = s
+        .query_one(
+            r#"select count(*) from "dfs://testDB"."testTB" where w is null"#,
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+
+    // A task that cannot be repaired is skipped: stop, skip, start.
+    s.batch_execute("revoke write on all databases from repl")
+        .await
+        .unwrap();
+    m.batch_execute(r#"insert into "dfs://testDB"."testTB" values (date '2023-01-02', 2, 2.5, 7)"#)
+        .await
+        .unwrap();
+    wait_for("the new task to fail", || async {
+        slave_task_states(&s)
+            .await
+            .last()
+            .is_some_and(|t| t.1 == "FAILED")
+    })
+    .await;
+    let id: i64 = s
+        .query_one(
+            "select taskId from getSlaveReplicationStatus() where state = 'FAILED'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    s.batch_execute(&format!(
+        "select stopClusterReplication(); select skipClusterReplicationTask({id}); select startClusterReplication();"
+    ))
+    .await
+    .unwrap();
+    let states = slave_task_states(&s).await;
+    let skipped = states.last().unwrap();
+    assert_eq!(skipped.1, "FINISHED");
+    assert!(skipped.2.contains("skipped"), "{skipped:?}");
+    // Skipped: its row never arrives.
+    let n: i64 = s
+        .query_one(r#"select count(*) from "dfs://testDB"."testTB""#, &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
