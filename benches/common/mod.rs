@@ -1,0 +1,176 @@
+//! What the benchmarks share: the testTB rows and clusters of real processes started with
+//! `porpoise up`.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SECURITIES: usize = 5000;
+
+/// The 242 trading minutes of 2023-01-08: 09:30–11:30 and 13:00–15:00 (inclusive ends).
+pub fn minutes() -> Vec<(u32, u32)> {
+    let mut out = Vec::with_capacity(242);
+    for m in (9 * 60 + 30)..=(11 * 60 + 30) {
+        out.push((m / 60, m % 60));
+    }
+    for m in (13 * 60)..=(15 * 60) {
+        out.push((m / 60, m % 60));
+    }
+    out
+}
+
+/// The whole table as CSV (deterministic: prices derive from the row's position).
+pub fn testtb_csv() -> Vec<u8> {
+    let minutes = minutes();
+    assert_eq!(minutes.len(), 242);
+    let mut out = Vec::with_capacity(SECURITIES * minutes.len() * 90);
+    for s in 0..SECURITIES {
+        let base = 10.0 + (s % 97) as f64;
+        for (i, (h, m)) in minutes.iter().enumerate() {
+            let wiggle = ((s * 31 + i * 17) % 100) as f64 / 100.0;
+            let open = base + wiggle;
+            let _ = writeln!(
+                out,
+                "{:06},2023-01-08 {:02}:{:02}:00,{:.2},{:.2},{:.2},{:.2},{:.2},{},{:.2}",
+                s + 1,
+                h,
+                m,
+                base,
+                open,
+                open + 0.5,
+                open - 0.5,
+                open + 0.1,
+                100 + (s + i) % 1000,
+                (open + 0.1) * (100 + (s + i) % 1000) as f64
+            );
+        }
+    }
+    out
+}
+
+pub struct Server {
+    pub child: Child,
+    /// pgwire ports of the data nodes.
+    pub ports: Vec<u16>,
+    /// The controller's port (clusters).
+    pub controller: u16,
+    pub home: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SIGTERM lets `porpoise up` stop its nodes; SIGKILL if it does not exit.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
+pub fn start_server() -> Server {
+    let home = std::env::temp_dir().join(format!("porpoise-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_porpoise"))
+        .args(["standalone", "--port", "0", "--home"])
+        .arg(&home)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start porpoise");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read port line");
+    let port = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    Server {
+        child,
+        ports: vec![port],
+        controller: 0,
+        home,
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// One controller and two data nodes under `porpoise up`.
+pub async fn start_cluster() -> Server {
+    start_cluster_with("cluster", "", "").await
+}
+
+/// One controller and two data nodes under `porpoise up`, with extra `controller.cfg` and
+/// `cluster.cfg` lines; `name` tells clusters of one run apart.
+pub async fn start_cluster_with(name: &str, controller_cfg: &str, cluster_cfg: &str) -> Server {
+    let home = std::env::temp_dir().join(format!("porpoise-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let cfg = home.join("cfg");
+    std::fs::create_dir_all(&cfg).expect("cfg dir");
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    std::fs::write(
+        cfg.join("cluster.nodes"),
+        format!(
+            "localSite,mode\n127.0.0.1:{}:ctl,controller\n127.0.0.1:{}:dn1,datanode\n127.0.0.1:{}:dn2,datanode\n",
+            ports[0], ports[1], ports[2]
+        ),
+    )
+    .expect("cluster.nodes");
+    std::fs::write(
+        cfg.join("controller.cfg"),
+        format!("mode=controller\n{controller_cfg}"),
+    )
+    .expect("controller.cfg");
+    std::fs::write(cfg.join("cluster.cfg"), cluster_cfg).expect("cluster.cfg");
+    let child = Command::new(env!("CARGO_BIN_EXE_porpoise"))
+        .arg("up")
+        .arg(&cfg)
+        .arg("--home")
+        .arg(home.join("data"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start porpoise up");
+    let server = Server {
+        child,
+        ports: ports[1..].to_vec(),
+        controller: ports[0],
+        home,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for port in &server.ports {
+        loop {
+            let url =
+                format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
+            if let Ok((c, conn)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+                tokio::spawn(conn);
+                if c.simple_query("select 1").await.is_ok() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "the cluster did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    server
+}

@@ -1,0 +1,210 @@
+//! Replication benchmark: a master and a slave cluster (one controller and two data nodes
+//! each, started with `porpoise up`) on this machine.
+//!
+//! 1. The testTB APPEND: 1,210,000 rows COPYed into the master in one transaction; the time
+//!    from the COPY's acknowledgement until the slave answers `count(*)` with every row, and
+//!    the task's own `finishTime - masterCommitTime` on the slave.
+//! 2. Lag under a steady writer: 100 transactions of 1,000 rows per second (100k rows/s) for
+//!    `PORPOISE_BENCH_LAG_SECS` seconds (default 60); p50/p99/max of each task's
+//!    `finishTime - masterCommitTime` (both clocks are this machine's).
+//!
+//! Run: `cargo bench --bench replication`. Figures go to `benches/README.md`.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::SinkExt;
+
+use common::{start_cluster_with, testtb_csv};
+
+async fn connect(port: u16) -> tokio_postgres::Client {
+    let url = format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+}
+
+async fn copy(client: &tokio_postgres::Client, table: &str, csv: &[u8]) {
+    let sink = client
+        .copy_in(&format!(
+            r#"COPY "dfs://testDB"."{table}" FROM STDIN WITH (FORMAT csv)"#
+        ))
+        .await
+        .expect("copy_in");
+    futures::pin_mut!(sink);
+    for chunk in csv.chunks(64 * 1024) {
+        sink.send(Bytes::copy_from_slice(chunk))
+            .await
+            .expect("send");
+    }
+    sink.finish().await.expect("finish");
+}
+
+/// Polls `sql` (one bigint) on `client` until it returns `want`.
+async fn wait_for(client: &tokio_postgres::Client, sql: &str, want: i64, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(row) = client.query_one(sql, &[]).await {
+            if row.get::<_, i64>(0) == want {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out: {sql} never gave {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Lags (ms) of the finished tasks of `table`, from the slave's status.
+async fn lags(slave: &tokio_postgres::Client, table: &str) -> Vec<f64> {
+    slave
+        .query(
+            "select finishTime, masterCommitTime from getSlaveReplicationStatus() \
+             where tableName = $1 and operationType = 'APPEND' and state = 'FINISHED'",
+            &[&table],
+        )
+        .await
+        .expect("getSlaveReplicationStatus")
+        .iter()
+        .map(|r| {
+            let f: chrono::NaiveDateTime = r.get(0);
+            let c: chrono::NaiveDateTime = r.get(1);
+            (f - c).num_microseconds().unwrap_or(0) as f64 / 1000.0
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+#[tokio::main]
+async fn main() {
+    let master = start_cluster_with(
+        "master",
+        "",
+        "clusterReplicationMode=master\nclusterReplicationSyncPersistence=true\n",
+    )
+    .await;
+    let slave = start_cluster_with(
+        "slave",
+        &format!(
+            "clusterReplicationMasterCtl=127.0.0.1:{}\n",
+            master.controller
+        ),
+        "clusterReplicationMode=slave\n",
+    )
+    .await;
+    let m = connect(master.ports[0]).await;
+    let s = connect(slave.ports[0]).await;
+    // The controller leader records the replication role shortly after start.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while m
+        .simple_query("select * from getDatabaseClusterReplicationStatus()")
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the master never took its role");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    m.batch_execute(
+        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
+           select setDatabaseForClusterReplication('dfs://testDB', true);
+           create table "dfs://testDB"."testTB"(SecurityID SYMBOL, DateTime DATETIME,
+             PreClosePx DOUBLE, OpenPx DOUBLE, HighPx DOUBLE, LowPx DOUBLE, LastPx DOUBLE,
+             Volume INT, Amount DOUBLE) partitioned by DateTime;
+           create table "dfs://testDB"."steady"(SecurityID SYMBOL, DateTime DATETIME,
+             PreClosePx DOUBLE, OpenPx DOUBLE, HighPx DOUBLE, LowPx DOUBLE, LastPx DOUBLE,
+             Volume INT, Amount DOUBLE) partitioned by DateTime;"#,
+    )
+    .await
+    .expect("create");
+    wait_for(
+        &s,
+        "select count(*) from getSlaveReplicationStatus() where state = 'FINISHED'",
+        4,
+        Duration::from_secs(60),
+    )
+    .await;
+
+    // 1. The testTB APPEND.
+    let csv = testtb_csv();
+    let rows = csv.iter().filter(|b| **b == b'\n').count() as i64;
+    let t = Instant::now();
+    copy(&m, "testTB", &csv).await;
+    let copied = t.elapsed();
+    let acked = Instant::now();
+    wait_for(
+        &s,
+        r#"select count(*) from "dfs://testDB"."testTB""#,
+        rows,
+        Duration::from_secs(300),
+    )
+    .await;
+    let visible = acked.elapsed();
+    let task_lag = lags(&s, "testTB").await;
+    println!(
+        "testTB APPEND ({rows} rows): COPY on the master {:.0} ms; from its acknowledgement until the slave serves every row {:.0} ms; the task's finishTime - masterCommitTime {:.0} ms",
+        copied.as_secs_f64() * 1000.0,
+        visible.as_secs_f64() * 1000.0,
+        task_lag.first().copied().unwrap_or(f64::NAN)
+    );
+
+    // 2. Lag under a steady writer: 1,000-row transactions, 100 a second.
+    let secs: u64 = std::env::var("PORPOISE_BENCH_LAG_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let lines: Vec<&[u8]> = csv.split_inclusive(|b| *b == b'\n').collect();
+    let start = Instant::now();
+    let mut sent = 0usize;
+    let mut behind = 0u32;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    while start.elapsed() < Duration::from_secs(secs) {
+        tick.tick().await;
+        let batch: Vec<u8> = lines[(sent * 1000) % lines.len()..]
+            .iter()
+            .take(1000)
+            .flat_map(|l| l.iter().copied())
+            .collect();
+        let t = Instant::now();
+        copy(&m, "steady", &batch).await;
+        if t.elapsed() > Duration::from_millis(10) {
+            behind += 1;
+        }
+        sent += 1;
+    }
+    let written = start.elapsed();
+    let txns = sent as i64;
+    wait_for(
+        &s,
+        "select count(*) from getSlaveReplicationStatus() where tableName = 'steady' and state = 'FINISHED'",
+        txns,
+        Duration::from_secs(300),
+    )
+    .await;
+    let mut lag = lags(&s, "steady").await;
+    lag.sort_by(f64::total_cmp);
+    println!(
+        "steady writer: {txns} transactions of 1000 rows in {:.1} s ({:.0} rows/s offered; {behind} COPYs took over 10 ms); lag commit -> visible on the slave: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {} tasks",
+        written.as_secs_f64(),
+        (txns * 1000) as f64 / written.as_secs_f64(),
+        percentile(&lag, 0.5),
+        percentile(&lag, 0.99),
+        lag.last().copied().unwrap_or(f64::NAN),
+        lag.len()
+    );
+    drop(slave);
+    drop(master);
+}
