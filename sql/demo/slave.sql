@@ -11,7 +11,8 @@ select count(*), sum(Volume), round(sum(Amount), 2), min(DateTime), max(DateTime
 
 -- The three tasks, FINISHED, with the data node that ran each.
 select taskId, masterTid, groupId, queueId, operationType, dbName, tableName, executionNode,
-       state, details, finishTime - masterCommitTime as lag
+       state, details,
+       (cast(finishTime as bigint) - cast(masterCommitTime as bigint)) / 1000000 as lag_ms
   from getSlaveReplicationStatus();
 
 select * from getClusterReplicationMetrics(-1);

@@ -607,3 +607,80 @@ async fn a_failing_task_stops_replication_until_it_is_repaired_or_skipped() {
         .get(0);
     assert_eq!(n, 1);
 }
+
+/// The one row of `sql`, as text.
+async fn summary_text(client: &tokio_postgres::Client, sql: &str) -> Option<Vec<String>> {
+    let messages = client.simple_query(sql).await.ok()?;
+    messages.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+            (0..r.len())
+                .map(|i| r.get(i).unwrap_or("").to_string())
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
+/// Runs a script with psql from the repository root; returns (success, stdout, stderr).
+fn psql(port: u16, script: &str, stop_on_error: bool) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new("psql");
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg(common::url(port, "admin", "123456"))
+        .args(["-X", "-f", script]);
+    if stop_on_error {
+        cmd.args(["-v", "ON_ERROR_STOP=1"]);
+    }
+    let out = cmd.output().expect("run psql");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_scripts_replicate_testtb_through_psql() {
+    let master = master(false);
+    let slave = slave_of(&master);
+    let m = master.client(0).await;
+    wait_for_role(&m).await;
+    let (ok, out, err) = psql(
+        master.port(&master.datanodes()[0]),
+        "sql/demo/master.sql",
+        true,
+    );
+    assert!(ok, "master.sql failed:\n{out}\n{err}");
+    assert!(out.contains("1210000"), "{out}");
+    let s = slave.client(0).await;
+    let summary = r#"select count(*), sum(Volume), round(sum(Amount), 2), count(distinct SecurityID)
+                     from "dfs://testDB"."testTB""#;
+    let want = summary_text(&m, summary)
+        .await
+        .expect("the master's summary");
+    assert_eq!(want[0], "1210000");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = summary_text(&s, summary).await;
+        if got.as_ref() == Some(&want) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slave has {got:?}, the master {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, out, err) = psql(
+        slave.port(&slave.datanodes()[0]),
+        "sql/demo/slave.sql",
+        false,
+    );
+    assert!(out.contains("1210000"), "{out}");
+    assert_eq!(out.matches("FINISHED").count(), 3, "{out}");
+    assert!(err.contains("RefId:S01023"), "{err}");
+    // Every task is truncated on the master once the slave reported back.
+    wait_for("the master to truncate", || async {
+        master_tasks(&m).await.iter().all(|t| t.truncated)
+    })
+    .await;
+}
