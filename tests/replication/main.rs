@@ -684,3 +684,75 @@ async fn the_demo_scripts_replicate_testtb_through_psql() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slave_data_node_killed_while_applying_applies_the_task_once() {
+    let master = master(true);
+    let mut slave = slave_of(&master);
+    let m = master.client(0).await;
+    wait_for_role(&m).await;
+    m.batch_execute(
+        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
+           select setDatabaseForClusterReplication('dfs://testDB', true);
+           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;"#,
+    )
+    .await
+    .unwrap();
+    // One large APPEND over 28 partitions, so both slave data nodes take part in applying it.
+    let sink = m
+        .copy_in(r#"copy "dfs://testDB"."testTB" from stdin"#)
+        .await
+        .unwrap();
+    let data: String = (0..300_000)
+        .map(|i| format!("2023-02-{:02}\t{i}\t{i}.5\n", i % 28 + 1))
+        .collect();
+    {
+        use futures::SinkExt;
+        futures::pin_mut!(sink);
+        sink.send(bytes::Bytes::from(data)).await.unwrap();
+        sink.finish().await.unwrap();
+    }
+    // Kill the data node applying it as soon as it starts.
+    let status = slave.client(0).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let node = loop {
+        let rows = status
+            .query(
+                "select executionNode from getSlaveReplicationStatus() where operationType = 'APPEND' and state = 'EXECUTING'",
+                &[],
+            )
+            .await
+            .unwrap_or_default();
+        if let Some(r) = rows.first() {
+            break r.get::<_, String>(0);
+        }
+        assert!(Instant::now() < deadline, "the APPEND never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    slave.kill9(&node);
+    slave.start(&node);
+    let other = slave
+        .datanodes()
+        .into_iter()
+        .position(|n| n != node)
+        .unwrap();
+    let s = slave.client(other).await;
+    wait_for("the APPEND to finish on the slave", || async {
+        slave_task_states(&s)
+            .await
+            .iter()
+            .all(|t| t.1 == "FINISHED")
+    })
+    .await;
+    let rows = s
+        .query(r#"select id from "dfs://testDB"."testTB""#, &[])
+        .await
+        .unwrap();
+    let mut ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    ids.sort_unstable();
+    assert_eq!(ids.len(), 300_000, "every row exactly once");
+    assert!(
+        ids.iter().enumerate().all(|(i, id)| i as i64 == *id),
+        "no duplicate, no gap"
+    );
+}
