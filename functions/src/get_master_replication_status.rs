@@ -16,16 +16,13 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::ScalarValue;
 
-use crate::support::{at_most, limit_arg, Pending, TableFn};
+use crate::support::{at_most, finished_first, limit_arg, Pending, TableFn};
 use crate::{Cluster, FunctionError};
 
 /// DolphinDB's name, and the one PostgreSQL clients fold unquoted names to.
 pub const NAMES: [&str; 2] = ["getMasterReplicationStatus", "getmasterreplicationstatus"];
 
 const NAME: &str = NAMES[0];
-
-/// At most this many finished tasks are listed.
-pub const FINISHED_SHOWN: usize = 10_000;
 
 /// One task of the send queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,15 +63,8 @@ pub fn function(cluster: Arc<dyn Cluster>) -> Arc<TableFn> {
 }
 
 /// Orders and caps the rows as DolphinDB does (see the module documentation).
-pub fn select(mut tasks: Vec<MasterTask>, limit: Option<usize>) -> Vec<MasterTask> {
-    tasks.sort_by_key(|t| t.task_id);
-    let (finished, unfinished): (Vec<_>, Vec<_>) = tasks.into_iter().partition(|t| t.is_truncated);
-    let skip = finished.len().saturating_sub(FINISHED_SHOWN);
-    let rows = finished.into_iter().skip(skip).chain(unfinished);
-    match limit {
-        Some(n) => rows.take(n).collect(),
-        None => rows.collect(),
-    }
+pub fn select(tasks: Vec<MasterTask>, limit: Option<usize>) -> Vec<MasterTask> {
+    finished_first(tasks, |t| t.task_id, |t| t.is_truncated, limit)
 }
 
 fn run(cluster: Arc<dyn Cluster>, args: Vec<ScalarValue>) -> Pending<RecordBatch> {

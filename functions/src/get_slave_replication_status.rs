@@ -16,7 +16,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::ScalarValue;
 
-use crate::support::{at_most, limit_arg, Pending, TableFn};
+use crate::support::{at_most, finished_first, limit_arg, Pending, TableFn};
 use crate::{Cluster, FunctionError};
 
 /// DolphinDB's name, and the one PostgreSQL clients fold unquoted names to.
@@ -76,18 +76,8 @@ pub fn function(cluster: Arc<dyn Cluster>) -> Arc<TableFn> {
 }
 
 /// Finished tasks first (the most recent 10,000), then unfinished ones, capped at `limit`.
-pub fn select(mut tasks: Vec<SlaveTask>, limit: Option<usize>) -> Vec<SlaveTask> {
-    tasks.sort_by_key(|t| t.task_id);
-    let (finished, unfinished): (Vec<_>, Vec<_>) =
-        tasks.into_iter().partition(|t| t.state == "FINISHED");
-    let skip = finished
-        .len()
-        .saturating_sub(crate::get_master_replication_status::FINISHED_SHOWN);
-    let rows = finished.into_iter().skip(skip).chain(unfinished);
-    match limit {
-        Some(n) => rows.take(n).collect(),
-        None => rows.collect(),
-    }
+pub fn select(tasks: Vec<SlaveTask>, limit: Option<usize>) -> Vec<SlaveTask> {
+    finished_first(tasks, |t| t.task_id, |t| t.state == "FINISHED", limit)
 }
 
 fn run(cluster: Arc<dyn Cluster>, args: Vec<ScalarValue>) -> Pending<RecordBatch> {

@@ -10,6 +10,7 @@
 //! PostgreSQL clients fold unquoted names. Who may call what (replication functions are for
 //! admins) and on which cluster is the server's business, behind [`Cluster`].
 
+pub mod get_cluster_replication_lag;
 pub mod get_cluster_replication_metrics;
 pub mod get_controller_alias;
 pub mod get_database_cluster_replication_status;
@@ -73,6 +74,10 @@ pub trait Cluster: Send + Sync + std::fmt::Debug + 'static {
         &self,
         secs: Option<i64>,
     ) -> Result<get_cluster_replication_metrics::Metrics, FunctionError>;
+
+    /// Each attached slave's lag per replicated database (master).
+    async fn replication_lag(&self)
+        -> Result<Vec<get_cluster_replication_lag::Lag>, FunctionError>;
 
     /// `startClusterReplication()` (`running`) or `stopClusterReplication()`, on whichever role
     /// this cluster has; `function` names the caller for error messages.
@@ -147,7 +152,11 @@ pub fn register(ctx: &SessionContext, cluster: Arc<dyn Cluster>) {
             ctx.register_udf(udf(cluster.clone(), name));
         }
     }
-    let tables: [(Names, TableCtor); 5] = [
+    let tables: [(Names, TableCtor); 6] = [
+        (
+            get_cluster_replication_lag::NAMES,
+            get_cluster_replication_lag::function,
+        ),
         (
             get_cluster_replication_metrics::NAMES,
             get_cluster_replication_metrics::function,

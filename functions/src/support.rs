@@ -134,6 +134,27 @@ pub fn limit_arg(
     }
 }
 
+/// Task rows as DolphinDB lists them: finished ones first (the most recent 10,000), then
+/// unfinished ones from the earliest, at most `limit` in all.
+pub fn finished_first<T>(
+    mut rows: Vec<T>,
+    id: fn(&T) -> i64,
+    finished: fn(&T) -> bool,
+    limit: Option<usize>,
+) -> Vec<T> {
+    rows.sort_by_key(id);
+    let (done, open): (Vec<T>, Vec<T>) = rows.into_iter().partition(finished);
+    let skip = done.len().saturating_sub(FINISHED_SHOWN);
+    let rows = done.into_iter().skip(skip).chain(open);
+    match limit {
+        Some(n) => rows.take(n).collect(),
+        None => rows.collect(),
+    }
+}
+
+/// At most this many finished tasks are listed.
+pub const FINISHED_SHOWN: usize = 10_000;
+
 /// A DolphinDB command as an async scalar function. See the module documentation.
 #[derive(Debug)]
 pub struct CommandFn {

@@ -261,5 +261,35 @@ async fn metrics(State(s): State<Arc<StatusSource>>) -> impl IntoResponse {
             node.id as f64,
         );
     }
+    // Replication lag per slave and database (a master's).
+    let lag = metadata.replication_lag(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64),
+    );
+    if !lag.is_empty() {
+        let _ = writeln!(
+            out,
+            "# HELP porpoise_replication_tasks_behind Queued tasks a slave has not finished.\n# TYPE porpoise_replication_tasks_behind gauge"
+        );
+        for l in &lag {
+            let _ = writeln!(
+                out,
+                "porpoise_replication_tasks_behind{{node=\"{}\",slave=\"{}\",db=\"{}\"}} {}",
+                s.alias, l.slave, l.db, l.tasks_behind
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP porpoise_replication_seconds_behind Age of the oldest task a slave has not finished.\n# TYPE porpoise_replication_seconds_behind gauge"
+        );
+        for l in &lag {
+            let _ = writeln!(
+                out,
+                "porpoise_replication_seconds_behind{{node=\"{}\",slave=\"{}\",db=\"{}\"}} {}",
+                s.alias, l.slave, l.db, l.seconds_behind
+            );
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

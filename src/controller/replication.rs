@@ -302,6 +302,16 @@ pub struct Replication {
     pub slave: SlaveQueue,
 }
 
+/// One slave's lag on one database (see [`Metadata::replication_lag`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lag {
+    pub slave: String,
+    pub connected: String,
+    pub db: String,
+    pub tasks_behind: u64,
+    pub seconds_behind: f64,
+}
+
 /// The settings of [`Command::ConfigureReplication`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReplicationConfig {
@@ -726,6 +736,36 @@ impl Metadata {
         {
             s.tasks.remove(id);
         }
+    }
+
+    /// How far each attached slave is behind, per database with queued tasks it has not
+    /// finished (master): tasks behind, and the age at `now_ns` of the oldest of them.
+    pub fn replication_lag(&self, now_ns: i64) -> Vec<Lag> {
+        let r = &self.replication;
+        let mut out = Vec::new();
+        for (id, slave) in &r.slaves {
+            let mut per_db: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
+            for t in r.master.tasks.range(slave.finished + 1..).map(|(_, t)| t) {
+                let e = per_db.entry(t.db.as_str()).or_insert((0, t.submit_ns));
+                e.0 += 1;
+                e.1 = e.1.min(t.submit_ns);
+            }
+            for (db, meta) in &self.databases {
+                if meta.replication.is_some() {
+                    per_db.entry(db.as_str()).or_insert((0, now_ns));
+                }
+            }
+            for (db, (tasks, oldest)) in per_db {
+                out.push(Lag {
+                    slave: id.clone(),
+                    connected: slave.connected.clone(),
+                    db: db.to_string(),
+                    tasks_behind: tasks,
+                    seconds_behind: (now_ns - oldest).max(0) as f64 / 1e9,
+                });
+            }
+        }
+        out
     }
 
     /// Fails with S01023 if `db` is written by replication on this slave (unless replication

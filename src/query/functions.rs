@@ -22,6 +22,13 @@ use crate::controller::metadata::{Command, CommandResult, Metadata, MetadataErro
 use crate::controller::raft::ControllerError;
 use crate::controller::replication::{ReplicationState, Role, TaskState};
 
+/// The wall clock (ns since the epoch).
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
 /// `host:port` as (host, port).
 fn split_addr(addr: &str) -> (String, i32) {
     addr.rsplit_once(':')
@@ -290,5 +297,22 @@ impl porpoise_functions::Cluster for ClusterAccess {
                 n as f64 / groups.len() as f64
             },
         })
+    }
+
+    async fn replication_lag(
+        &self,
+    ) -> Result<Vec<porpoise_functions::get_cluster_replication_lag::Lag>, FunctionError> {
+        let metadata = self.replication("getClusterReplicationLag", Role::Master)?;
+        Ok(metadata
+            .replication_lag(now_ns())
+            .into_iter()
+            .map(|l| porpoise_functions::get_cluster_replication_lag::Lag {
+                slave: l.slave,
+                connected_controller: l.connected,
+                db_name: l.db,
+                tasks_behind: l.tasks_behind as i64,
+                seconds_behind: l.seconds_behind,
+            })
+            .collect())
     }
 }

@@ -438,6 +438,21 @@ async fn a_slave_replays_the_masters_database() {
     assert_eq!(info.len(), 1);
     assert_eq!(info[0].get::<_, i64>("lastFinishedTaskId"), 3);
     assert_eq!(info[0].get::<_, i64>("tasksBehind"), 0);
+    let lag = m
+        .query("select * from getClusterReplicationLag()", &[])
+        .await
+        .unwrap();
+    assert_eq!(lag.len(), 1);
+    assert_eq!(lag[0].get::<_, String>("dbName"), "dfs://testDB");
+    assert_eq!(lag[0].get::<_, i64>("tasksBehind"), 0);
+    assert_eq!(lag[0].get::<_, f64>("secondsBehind"), 0.0);
+    let (code, metrics) = master.http_get(&master.controllers()[0], "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("porpoise_replication_tasks_behind{")
+            && metrics.contains("db=\"dfs://testDB\"} 0"),
+        "{metrics}"
+    );
 
     // UPDATE and DELETE replay as statements; the slave converges again.
     m.batch_execute(
