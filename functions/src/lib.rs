@@ -16,6 +16,7 @@ pub mod get_controller_alias;
 pub mod get_database_cluster_replication_status;
 pub mod get_master_replication_status;
 pub mod get_recent_slave_replication_info;
+pub mod get_slave_replication_queue_status;
 pub mod get_slave_replication_status;
 pub mod set_database_cluster_replication_execution_set;
 pub mod set_database_for_cluster_replication;
@@ -60,6 +61,11 @@ pub trait Cluster: Send + Sync + std::fmt::Debug + 'static {
         &self,
         function: &str,
     ) -> Result<Vec<get_slave_replication_status::SlaveTask>, FunctionError>;
+
+    /// The slave's execution queues.
+    async fn slave_queues(
+        &self,
+    ) -> Result<Vec<get_slave_replication_queue_status::Queue>, FunctionError>;
 
     /// Marks slave tasks finished without running them.
     async fn skip_tasks(&self, ids: &[u64]) -> Result<(), FunctionError>;
@@ -152,7 +158,11 @@ pub fn register(ctx: &SessionContext, cluster: Arc<dyn Cluster>) {
             ctx.register_udf(udf(cluster.clone(), name));
         }
     }
-    let tables: [(Names, TableCtor); 6] = [
+    let tables: [(Names, TableCtor); 7] = [
+        (
+            get_slave_replication_queue_status::NAMES,
+            get_slave_replication_queue_status::function,
+        ),
         (
             get_cluster_replication_lag::NAMES,
             get_cluster_replication_lag::function,

@@ -315,4 +315,51 @@ impl porpoise_functions::Cluster for ClusterAccess {
             })
             .collect())
     }
+
+    async fn slave_queues(
+        &self,
+    ) -> Result<Vec<porpoise_functions::get_slave_replication_queue_status::Queue>, FunctionError>
+    {
+        use porpoise_functions::get_slave_replication_queue_status::Queue;
+        let metadata = self.replication("getSlaveReplicationQueueStatus", Role::Slave)?;
+        let s = &metadata.replication.slave;
+        let per_set = metadata.slave_queues();
+        let mut nodes: Vec<_> = metadata.nodes.values().collect();
+        nodes.sort_by_key(|n| n.id);
+        let now = now_ns();
+        Ok((0..2 * per_set)
+            .map(|queue_id| {
+                let unfinished: Vec<_> = s
+                    .tasks
+                    .values()
+                    .filter(|t| t.queue_id == queue_id && t.state != TaskState::Finished)
+                    .collect();
+                let group = unfinished.first().map(|t| t.task.group_id);
+                let current: Vec<_> = unfinished
+                    .iter()
+                    .filter(|t| Some(t.task.group_id) == group)
+                    .collect();
+                let failed = current.iter().any(|t| t.state == TaskState::Failed);
+                let status = match (unfinished.is_empty(), failed, s.state) {
+                    (true, _, _) => "FINISHED",
+                    (false, true, ReplicationState::Stopped) => "STOPPED",
+                    (false, true, _) => "FAILED",
+                    (false, false, _) => "EXECUTING",
+                };
+                Queue {
+                    execution_set: (queue_id / per_set) as i32,
+                    queue_id: queue_id as i32,
+                    unfinished_tasks: unfinished.len() as i64,
+                    execution_group_id: group.map_or(-1, |g| g as i64),
+                    execution_node: if nodes.is_empty() {
+                        String::new()
+                    } else {
+                        nodes[queue_id as usize % nodes.len()].alias.clone()
+                    },
+                    execution_time_ns: current.iter().map(|t| now - t.create_ns).max().unwrap_or(0),
+                    status: status.to_string(),
+                }
+            })
+            .collect())
+    }
 }

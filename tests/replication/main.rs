@@ -557,6 +557,18 @@ async fn a_failing_task_stops_replication_until_it_is_repaired_or_skipped() {
     assert!(states[2].2.contains("WRITE"), "details: {}", states[2].2);
     assert_eq!(states[3].0, "ADD_COLUMN");
     assert_eq!(states[3].1, "WAITING");
+    let stopped: i64 = s
+        .query_one(
+            "select count(*) from getSlaveReplicationQueueStatus() where status = 'STOPPED' and unfinishedTasks = 2",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        stopped, 1,
+        "the queue of testDB is STOPPED with two tasks left"
+    );
 
     // Repaired: the privilege, then startClusterReplication() re-runs the failed task.
     s.batch_execute(
@@ -614,6 +626,16 @@ async fn a_failing_task_stops_replication_until_it_is_repaired_or_skipped() {
     let skipped = states.last().unwrap();
     assert_eq!(skipped.1, "FINISHED");
     assert!(skipped.2.contains("skipped"), "{skipped:?}");
+    // One data node, the default 4 queues per set: 8 queues, all done.
+    let queues = s
+        .query("select * from getSlaveReplicationQueueStatus()", &[])
+        .await
+        .unwrap();
+    assert_eq!(queues.len(), 8);
+    assert!(queues
+        .iter()
+        .all(|q| q.get::<_, String>("status") == "FINISHED"
+            && q.get::<_, i64>("executionGroupId") == -1));
     // Skipped: its row never arrives.
     let n: i64 = s
         .query_one(r#"select count(*) from "dfs://testDB"."testTB""#, &[])
