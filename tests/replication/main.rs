@@ -465,6 +465,34 @@ async fn a_slave_replays_the_masters_database() {
     let want = content(&m).await.unwrap();
     wait_for_content(&s, &want).await;
 
+    // Execution set 1: the database's next tasks run in set 1's queues on the slave (ids 8..15
+    // with 2 data nodes: 4 queues per data node per set).
+    m.batch_execute(
+        r#"select setDatabaseClusterReplicationExecutionSet('dfs://testDB', 1);
+           insert into "dfs://testDB"."testTB" values (date '2023-05-07', 10000, 2.5);"#,
+    )
+    .await
+    .unwrap();
+    let want = content(&m).await.unwrap();
+    wait_for_content(&s, &want).await;
+    let last = s
+        .query_one(
+            "select executionSet, queueId from getSlaveReplicationStatus() order by taskId desc limit 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(last.get::<_, i32>(0), 1);
+    assert!((8..16).contains(&last.get::<_, i32>(1)));
+    let status = m
+        .query_one(
+            "select executionSet from getDatabaseClusterReplicationStatus()",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.get::<_, i32>(0), 1);
+
     // Clients may read the replicated database on the slave, not write it.
     let e = s
         .batch_execute(r#"insert into "dfs://testDB"."testTB" values (date '2023-05-06', 1, 1.0)"#)
