@@ -15,10 +15,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures::SinkExt;
-
-use common::{start_cluster_with, testtb_csv};
+use common::{copy_csv, start_cluster_with, testtb_csv};
 
 async fn connect(port: u16) -> tokio_postgres::Client {
     let url = format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
@@ -27,22 +24,6 @@ async fn connect(port: u16) -> tokio_postgres::Client {
         .expect("connect");
     tokio::spawn(conn);
     client
-}
-
-async fn copy(client: &tokio_postgres::Client, table: &str, csv: &[u8]) {
-    let sink = client
-        .copy_in(&format!(
-            r#"COPY "dfs://testDB"."{table}" FROM STDIN WITH (FORMAT csv)"#
-        ))
-        .await
-        .expect("copy_in");
-    futures::pin_mut!(sink);
-    for chunk in csv.chunks(64 * 1024) {
-        sink.send(Bytes::copy_from_slice(chunk))
-            .await
-            .expect("send");
-    }
-    sink.finish().await.expect("finish");
 }
 
 /// Polls `sql` (one bigint) on `client` until it returns `want`.
@@ -142,7 +123,7 @@ async fn main() {
     let csv = testtb_csv();
     let rows = csv.iter().filter(|b| **b == b'\n').count() as i64;
     let t = Instant::now();
-    copy(&m, "testTB", &csv).await;
+    copy_csv(&m, "testTB", &csv).await;
     let copied = t.elapsed();
     let acked = Instant::now();
     wait_for(
@@ -179,7 +160,7 @@ async fn main() {
             .flat_map(|l| l.iter().copied())
             .collect();
         let t = Instant::now();
-        copy(&m, "steady", &batch).await;
+        copy_csv(&m, "steady", &batch).await;
         if t.elapsed() > Duration::from_millis(10) {
             behind += 1;
         }

@@ -13,13 +13,10 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures::SinkExt;
-
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{start_cluster, start_server, testtb_csv, SECURITIES};
+use common::{copy_csv, start_cluster, start_server, testtb_csv, SECURITIES};
 
 async fn time_query(client: &tokio_postgres::Client, name: &str, sql: &str, runs: usize) {
     // One warm-up run, then the median of `runs`.
@@ -80,17 +77,7 @@ async fn main() {
 
     // COPY through tokio-postgres, 64 KiB CopyData messages.
     let t = Instant::now();
-    let sink = client
-        .copy_in(r#"COPY "dfs://testDB"."testTB" FROM STDIN WITH (FORMAT csv)"#)
-        .await
-        .expect("copy_in");
-    futures::pin_mut!(sink);
-    for chunk in csv.chunks(64 * 1024) {
-        sink.send(Bytes::copy_from_slice(chunk))
-            .await
-            .expect("copy data");
-    }
-    let rows = sink.finish().await.expect("copy finish");
+    let rows = copy_csv(&client, "testTB", &csv).await;
     let copy = t.elapsed();
     println!(
         "COPY (tokio-postgres) of {rows} rows: {:.0} ms ({:.2} M rows/s)",

@@ -107,6 +107,25 @@ pub fn start_server() -> Server {
     }
 }
 
+/// COPYs `csv` into `table` of `dfs://testDB` through tokio-postgres, in 64 KiB CopyData
+/// messages; returns the row count the server reports.
+pub async fn copy_csv(client: &tokio_postgres::Client, table: &str, csv: &[u8]) -> u64 {
+    use futures::SinkExt;
+    let sink = client
+        .copy_in(&format!(
+            r#"COPY "dfs://testDB"."{table}" FROM STDIN WITH (FORMAT csv)"#
+        ))
+        .await
+        .expect("copy_in");
+    futures::pin_mut!(sink);
+    for chunk in csv.chunks(64 * 1024) {
+        sink.send(bytes::Bytes::copy_from_slice(chunk))
+            .await
+            .expect("copy data");
+    }
+    sink.finish().await.expect("copy finish")
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

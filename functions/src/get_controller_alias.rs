@@ -3,80 +3,25 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{DataFusionError, Result, ScalarValue};
-use datafusion::logical_expr::async_udf::AsyncScalarUDFImpl;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::ScalarUDF;
 
+use crate::support::{at_most, ClusterFn, Pending};
 use crate::Cluster;
 
-/// `getControllerAlias()`.
-#[derive(Debug)]
-pub struct GetControllerAlias {
-    cluster: Arc<dyn Cluster>,
-    signature: Signature,
-    name: &'static str,
+/// DolphinDB's name, and the one PostgreSQL clients fold unquoted names to.
+pub const NAMES: [&str; 2] = ["getControllerAlias", "getcontrolleralias"];
+
+const NAME: &str = NAMES[0];
+
+pub fn udf(cluster: Arc<dyn Cluster>, name: &'static str) -> ScalarUDF {
+    ClusterFn::value(name, cluster, DataType::Utf8, run)
 }
 
-impl GetControllerAlias {
-    /// The function under `name` (DolphinDB's, or the folded one).
-    pub fn new(cluster: Arc<dyn Cluster>, name: &'static str) -> Self {
-        GetControllerAlias {
-            cluster,
-            signature: Signature::nullary(Volatility::Volatile),
-            name,
-        }
-    }
-
-    /// Its names.
-    pub const NAMES: [&'static str; 2] = ["getControllerAlias", "getcontrolleralias"];
-}
-
-impl PartialEq for GetControllerAlias {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && Arc::ptr_eq(&self.cluster, &other.cluster)
-    }
-}
-
-impl Eq for GetControllerAlias {}
-
-impl std::hash::Hash for GetControllerAlias {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name().hash(state);
-    }
-}
-
-impl ScalarUDFImpl for GetControllerAlias {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        Err(DataFusionError::Internal(
-            "getControllerAlias is evaluated asynchronously".into(),
-        ))
-    }
-}
-
-#[async_trait]
-impl AsyncScalarUDFImpl for GetControllerAlias {
-    async fn invoke_async_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let alias = self
-            .cluster
-            .controller_alias()
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(alias))))
-    }
+fn run(cluster: Arc<dyn Cluster>, args: Vec<ScalarValue>) -> Pending<ScalarValue> {
+    Box::pin(async move {
+        at_most(NAME, &args, 0)?;
+        Ok(ScalarValue::Utf8(Some(cluster.controller_alias().await?)))
+    })
 }

@@ -29,7 +29,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::execution::context::SessionContext;
-use datafusion::logical_expr::async_udf::AsyncScalarUDF;
 
 /// What the functions need from the cluster.
 #[async_trait]
@@ -121,17 +120,13 @@ impl FunctionError {
 
 /// A function's names: DolphinDB's, and in lower case.
 type Names = [&'static str; 2];
-type CommandCtor = fn(Arc<dyn Cluster>, &'static str) -> datafusion::logical_expr::ScalarUDF;
+type ScalarCtor = fn(Arc<dyn Cluster>, &'static str) -> datafusion::logical_expr::ScalarUDF;
 type TableCtor = fn(Arc<dyn Cluster>) -> Arc<support::TableFn>;
 
 /// Registers every function on `ctx`, under its name and in lower case.
 pub fn register(ctx: &SessionContext, cluster: Arc<dyn Cluster>) {
-    use get_controller_alias::GetControllerAlias;
-    for name in GetControllerAlias::NAMES {
-        let f = GetControllerAlias::new(cluster.clone(), name);
-        ctx.register_udf(AsyncScalarUDF::new(Arc::new(f)).into_scalar_udf());
-    }
-    let commands: [(Names, CommandCtor); 5] = [
+    let scalars: [(Names, ScalarCtor); 6] = [
+        (get_controller_alias::NAMES, get_controller_alias::udf),
         (
             set_database_for_cluster_replication::NAMES,
             set_database_for_cluster_replication::udf,
@@ -153,7 +148,7 @@ pub fn register(ctx: &SessionContext, cluster: Arc<dyn Cluster>) {
             skip_cluster_replication_task::udf,
         ),
     ];
-    for (names, udf) in commands {
+    for (names, udf) in scalars {
         for name in names {
             ctx.register_udf(udf(cluster.clone(), name));
         }

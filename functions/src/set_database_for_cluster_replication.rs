@@ -7,7 +7,7 @@ use std::sync::Arc;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::ScalarUDF;
 
-use crate::support::{at_most, bool_arg, text_arg, CommandFn, Pending};
+use crate::support::{at_most, bool_arg, text_arg, ClusterFn, Pending};
 use crate::Cluster;
 
 /// DolphinDB's name, and the one PostgreSQL clients fold unquoted names to.
@@ -19,7 +19,7 @@ pub const NAMES: [&str; 2] = [
 const NAME: &str = NAMES[0];
 
 pub fn udf(cluster: Arc<dyn Cluster>, name: &'static str) -> ScalarUDF {
-    CommandFn::udf(name, cluster, run)
+    ClusterFn::command(name, cluster, run)
 }
 
 fn run(cluster: Arc<dyn Cluster>, args: Vec<ScalarValue>) -> Pending<()> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::ScalarUDF;
 
-use crate::support::{at_most, bad_argument, int_arg, CommandFn, Pending};
+use crate::support::{at_most, bad_argument, int_arg, ClusterFn, Pending};
 use crate::Cluster;
 
 /// DolphinDB's name, and the one PostgreSQL clients fold unquoted names to.
@@ -16,7 +16,7 @@ pub const NAMES: [&str; 2] = ["skipClusterReplicationTask", "skipclusterreplicat
 const NAME: &str = NAMES[0];
 
 pub fn udf(cluster: Arc<dyn Cluster>, name: &'static str) -> ScalarUDF {
-    CommandFn::udf(name, cluster, run)
+    ClusterFn::command(name, cluster, run)
 }
 
 fn run(cluster: Arc<dyn Cluster>, args: Vec<ScalarValue>) -> Pending<()> {

@@ -1,6 +1,7 @@
 //! The two shapes every function here takes, so each function file only says what it does:
-//! - [`CommandFn`]: a DolphinDB command, called as `select f(args)`; it runs once, for its
-//!   effect, and returns NULL (like a PostgreSQL `void` function);
+//! - [`ClusterFn`]: a scalar function the cluster answers: a DolphinDB command, called as
+//!   `select f(args)`, that runs once for its effect and returns NULL (like a PostgreSQL `void`
+//!   function), or a value such as `getControllerAlias()`;
 //! - [`TableFn`]: a function returning a table, called as `select * from f(args)`.
 //!
 //! Arguments must be constants (any constant expression: `-1`, `'dfs://db'`, `true`); they
@@ -31,6 +32,9 @@ pub type Pending<T> = Pin<Box<dyn Future<Output = Result<T, FunctionError>> + Se
 
 /// A command's body: the cluster and the constant arguments.
 pub type CommandBody = fn(Arc<dyn Cluster>, Vec<ScalarValue>) -> Pending<()>;
+
+/// A value function's body.
+pub type ValueBody = fn(Arc<dyn Cluster>, Vec<ScalarValue>) -> Pending<ScalarValue>;
 
 /// A table function's body.
 pub type TableBody = fn(Arc<dyn Cluster>, Vec<ScalarValue>) -> Pending<RecordBatch>;
@@ -155,46 +159,76 @@ pub fn finished_first<T>(
 /// At most this many finished tasks are listed.
 pub const FINISHED_SHOWN: usize = 10_000;
 
-/// A DolphinDB command as an async scalar function. See the module documentation.
+/// A scalar function answered by the cluster: a DolphinDB command (returns NULL) or a value.
+/// See the module documentation.
 #[derive(Debug)]
-pub struct CommandFn {
+pub struct ClusterFn {
     name: &'static str,
     cluster: Arc<dyn Cluster>,
-    body: CommandBody,
+    body: Body,
+    returns: DataType,
     signature: Signature,
 }
 
-impl CommandFn {
-    pub fn udf(name: &'static str, cluster: Arc<dyn Cluster>, body: CommandBody) -> ScalarUDF {
+/// What a [`ClusterFn`] runs.
+#[derive(Debug, Clone, Copy)]
+enum Body {
+    Command(CommandBody),
+    Value(ValueBody),
+}
+
+impl ClusterFn {
+    /// A command: runs once, for its effect, and returns NULL text.
+    pub fn command(name: &'static str, cluster: Arc<dyn Cluster>, body: CommandBody) -> ScalarUDF {
+        Self::udf(name, cluster, Body::Command(body), DataType::Utf8)
+    }
+
+    /// A function whose value (of type `returns`) the cluster gives.
+    pub fn value(
+        name: &'static str,
+        cluster: Arc<dyn Cluster>,
+        returns: DataType,
+        body: ValueBody,
+    ) -> ScalarUDF {
+        Self::udf(name, cluster, Body::Value(body), returns)
+    }
+
+    fn udf(
+        name: &'static str,
+        cluster: Arc<dyn Cluster>,
+        body: Body,
+        returns: DataType,
+    ) -> ScalarUDF {
         let signature = Signature::one_of(
             vec![TypeSignature::Nullary, TypeSignature::VariadicAny],
             Volatility::Volatile,
         );
-        let f = CommandFn {
+        let f = ClusterFn {
             name,
             cluster,
             body,
+            returns,
             signature,
         };
         AsyncScalarUDF::new(Arc::new(f)).into_scalar_udf()
     }
 }
 
-impl PartialEq for CommandFn {
+impl PartialEq for ClusterFn {
     fn eq(&self, other: &Self) -> bool {
         self.name == other.name && Arc::ptr_eq(&self.cluster, &other.cluster)
     }
 }
 
-impl Eq for CommandFn {}
+impl Eq for ClusterFn {}
 
-impl std::hash::Hash for CommandFn {
+impl std::hash::Hash for ClusterFn {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.name.hash(state);
     }
 }
 
-impl ScalarUDFImpl for CommandFn {
+impl ScalarUDFImpl for ClusterFn {
     fn name(&self) -> &str {
         self.name
     }
@@ -204,7 +238,7 @@ impl ScalarUDFImpl for CommandFn {
     }
 
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
+        Ok(self.returns.clone())
     }
 
     fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -216,9 +250,9 @@ impl ScalarUDFImpl for CommandFn {
 }
 
 #[async_trait]
-impl AsyncScalarUDFImpl for CommandFn {
+impl AsyncScalarUDFImpl for ClusterFn {
     async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if args.number_rows > 1 {
+        if matches!(self.body, Body::Command(_)) && args.number_rows > 1 {
             return Err(external(bad_argument(format!(
                 "{} is a command: call it on its own, as select {}(...)",
                 self.name, self.name
@@ -232,10 +266,14 @@ impl AsyncScalarUDFImpl for CommandFn {
                 ColumnarValue::Array(a) => ScalarValue::try_from_array(a, 0),
             })
             .collect::<Result<Vec<_>>>()?;
-        (self.body)(self.cluster.clone(), values)
-            .await
-            .map_err(external)?;
-        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
+        let cluster = self.cluster.clone();
+        let value = match self.body {
+            Body::Command(body) => body(cluster, values)
+                .await
+                .map(|()| ScalarValue::Utf8(None)),
+            Body::Value(body) => body(cluster, values).await,
+        };
+        Ok(ColumnarValue::Scalar(value.map_err(external)?))
     }
 }
 

@@ -50,14 +50,20 @@ impl DatabaseDef {
         if self.placement.is_empty() {
             return None;
         }
-        // FNV-1a: stable across builds and platforms, unlike std's hasher.
-        let mut h: u64 = 0xcbf29ce484222325;
-        for b in partition.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x100000001b3);
-        }
+        let h = fnv1a(partition.as_bytes());
         Some(self.placement[(h % self.placement.len() as u64) as usize])
     }
+}
+
+/// FNV-1a: stable across builds and platforms (unlike std's hasher), so every node and every
+/// replica of the metadata computes the same placement from the same name.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
 }
 
 fn default_engine() -> String {

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::config::cluster::ClusterConfig;
 use crate::controller::metadata::{Metadata, TxnState};
+use crate::controller::replication::Lag;
 use crate::controller::service::{ControllerService, ControllerStatus, STATUS};
 use crate::datanode::DataNode;
 use crate::query::service::{PingReply, PING};
@@ -187,6 +188,9 @@ async fn raft_stats(State(s): State<Arc<StatusSource>>) -> impl IntoResponse {
     }
 }
 
+/// A per-slave, per-database gauge: name, help, value.
+type LagGauge = (&'static str, &'static str, fn(&Lag) -> f64);
+
 async fn metrics(State(s): State<Arc<StatusSource>>) -> impl IntoResponse {
     let metadata = (s.metadata)();
     let mut out = String::new();
@@ -262,32 +266,29 @@ async fn metrics(State(s): State<Arc<StatusSource>>) -> impl IntoResponse {
         );
     }
     // Replication lag per slave and database (a master's).
-    let lag = metadata.replication_lag(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i64),
-    );
-    if !lag.is_empty() {
-        let _ = writeln!(
-            out,
-            "# HELP porpoise_replication_tasks_behind Queued tasks a slave has not finished.\n# TYPE porpoise_replication_tasks_behind gauge"
-        );
+    let lag = metadata.replication_lag(crate::controller::metadata::now_ns());
+    let per_slave: [LagGauge; 2] = [
+        (
+            "porpoise_replication_tasks_behind",
+            "Queued tasks a slave has not finished.",
+            |l| l.tasks_behind as f64,
+        ),
+        (
+            "porpoise_replication_seconds_behind",
+            "Age of the oldest task a slave has not finished.",
+            |l| l.seconds_behind,
+        ),
+    ];
+    for (name, help, value) in per_slave.iter().filter(|_| !lag.is_empty()) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
         for l in &lag {
             let _ = writeln!(
                 out,
-                "porpoise_replication_tasks_behind{{node=\"{}\",slave=\"{}\",db=\"{}\"}} {}",
-                s.alias, l.slave, l.db, l.tasks_behind
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP porpoise_replication_seconds_behind Age of the oldest task a slave has not finished.\n# TYPE porpoise_replication_seconds_behind gauge"
-        );
-        for l in &lag {
-            let _ = writeln!(
-                out,
-                "porpoise_replication_seconds_behind{{node=\"{}\",slave=\"{}\",db=\"{}\"}} {}",
-                s.alias, l.slave, l.db, l.seconds_behind
+                "{name}{{node=\"{}\",slave=\"{}\",db=\"{}\"}} {}",
+                s.alias,
+                l.slave,
+                l.db,
+                value(l)
             );
         }
     }

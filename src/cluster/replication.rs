@@ -65,13 +65,7 @@ async fn pull_loop(raft: Arc<RaftController>, peers: Arc<Peers>, options: SlaveO
             tokio::time::sleep(IDLE).await;
             continue;
         }
-        let controllers: Vec<String> = raft
-            .metrics()
-            .membership_config
-            .membership()
-            .nodes()
-            .map(|(_, n)| n.addr.clone())
-            .collect();
+        let controllers = raft.member_addrs();
         let req = PullRequest {
             slave: r.cluster_id.clone(),
             progress: SlaveProgress {

@@ -996,8 +996,15 @@ impl Metadata {
     }
 }
 
-/// Wall-clock milliseconds since the epoch, for the timestamps commands carry (`apply` itself
+/// Wall-clock nanoseconds since the epoch, for the timestamps commands carry (`apply` itself
 /// never reads the clock).
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Wall-clock milliseconds since the epoch, likewise.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

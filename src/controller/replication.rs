@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::metadata::{Command, Metadata, MetadataError};
-use crate::catalog::NodeId;
+use crate::catalog::{fnv1a, NodeId};
 
 /// A cluster's replication role (`clusterReplicationMode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -602,7 +602,7 @@ impl Metadata {
                 continue;
             }
             let set = u32::from(p.task.execution_set.min(1));
-            let queue_id = set * queues + (fnv(&p.task.db) % u64::from(queues)) as u32;
+            let queue_id = set * queues + (fnv1a(p.task.db.as_bytes()) % u64::from(queues)) as u32;
             r.slave.databases.insert(p.task.db.clone());
             r.slave.tasks.insert(
                 id,
@@ -792,16 +792,6 @@ impl Metadata {
             }),
         }
     }
-}
-
-/// FNV-1a: stable across builds, so every replica maps a database to the same queue.
-fn fnv(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
 }
 
 #[cfg(test)]

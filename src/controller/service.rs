@@ -186,14 +186,7 @@ impl ControllerService {
                 task: t.clone(),
             })
             .collect();
-        let controllers = self
-            .raft
-            .metrics()
-            .membership_config
-            .membership()
-            .nodes()
-            .map(|(_, n)| n.addr.clone())
-            .collect();
+        let controllers = self.raft.member_addrs();
         Ok(PullReply { tasks, controllers })
     }
 

@@ -18,16 +18,9 @@ use porpoise_functions::get_slave_replication_status::SlaveTask;
 use porpoise_functions::FunctionError;
 
 use crate::controller::client::ControllerClient;
-use crate::controller::metadata::{Command, CommandResult, Metadata, MetadataError};
+use crate::controller::metadata::{now_ns, Command, CommandResult, Metadata, MetadataError};
 use crate::controller::raft::ControllerError;
 use crate::controller::replication::{ReplicationState, Role, TaskState};
-
-/// The wall clock (ns since the epoch).
-pub fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
 
 /// `host:port` as (host, port).
 fn split_addr(addr: &str) -> (String, i32) {

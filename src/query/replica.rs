@@ -53,8 +53,32 @@ fn is_done(e: &MetadataError) -> bool {
     matches!(e, MetadataError::TaskDone { .. })
 }
 
+/// The execution user's password check, remembered: it is a PBKDF2 derivation (4096 rounds),
+/// too slow to repeat for every task. Redone when the user's stored password changes.
+#[derive(Debug, Default)]
+pub struct ExecUser {
+    /// The stored salted password last found to match the configured password.
+    verified: std::sync::Mutex<Option<Vec<u8>>>,
+}
+
+impl ExecUser {
+    fn password_ok(&self, user: &crate::controller::metadata::UserMeta, password: &str) -> bool {
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.as_deref() == Some(user.salted_password.as_slice()) {
+            return true;
+        }
+        let ok = super::users::verify_password(user, password);
+        *verified = ok.then(|| user.salted_password.clone());
+        ok
+    }
+}
+
 /// Applies one task. See the module documentation.
-pub async fn apply(engine: &Arc<Engine>, req: ApplyRequest) -> Result<Applied, RemoteError> {
+pub async fn apply(
+    engine: &Arc<Engine>,
+    exec_user: &ExecUser,
+    req: ApplyRequest,
+) -> Result<Applied, RemoteError> {
     let node = engine.node();
     let task = &req.task.task;
     let task_id = task.task_id;
@@ -63,7 +87,7 @@ pub async fn apply(engine: &Arc<Engine>, req: ApplyRequest) -> Result<Applied, R
         .node(node.id)
         .map(|n| n.alias.clone())
         .unwrap_or_else(|| node.id.to_string());
-    check_user(engine, &metadata, task.op, &task.db)?;
+    check_user(engine, exec_user, &metadata, task.op, &task.db)?;
     match node
         .controller()
         .write(Command::TaskStarted {
@@ -89,9 +113,9 @@ pub async fn apply(engine: &Arc<Engine>, req: ApplyRequest) -> Result<Applied, R
                 .await
                 .map_err(failure)?;
             match r {
-                CommandResult::Err(e) if is_done(&e) => return Ok(already_done(task_id)),
+                CommandResult::Err(e) if is_done(&e) => Ok(Applied::AlreadyDone),
                 CommandResult::Err(e) => Err(failure(e)),
-                _ => Ok(()),
+                _ => Ok(Applied::Done),
             }
         }
         TaskPayload::Append => append(engine, &req.task, alias).await,
@@ -110,16 +134,35 @@ pub async fn apply(engine: &Arc<Engine>, req: ApplyRequest) -> Result<Applied, R
                 .run_dml(&state, &filters, &op, Some((task_id, alias)))
                 .await
             {
-                Ok(_) => Ok(()),
+                Ok(_) => Ok(Applied::Done),
+                Err(e) if refused_as_done(&e) => Ok(Applied::AlreadyDone),
                 Err(e) => Err(dml_failure(e)),
             }
         }
     };
     match result {
-        Ok(()) => Ok(Applied::Done),
-        Err(e) if e.message.contains("RefId:S01025") => Ok(already_done(task_id)),
-        Err(e) => Err(e),
+        Ok(Applied::AlreadyDone) => Ok(already_done(task_id)),
+        other => other,
     }
+}
+
+/// Whether `e` is the controller refusing the commit because the task was finished already
+/// (S01025), however deeply it is wrapped.
+fn refused_as_done(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(e);
+    while let Some(e) = current {
+        if e.downcast_ref::<MetadataError>().is_some_and(is_done) {
+            return true;
+        }
+        if let Some(DataNodeError::Metadata(m)) = e.downcast_ref::<DataNodeError>() {
+            return is_done(m);
+        }
+        current = match e.downcast_ref::<datafusion::error::DataFusionError>() {
+            Some(datafusion::error::DataFusionError::External(inner)) => Some(inner.as_ref()),
+            _ => e.source(),
+        };
+    }
+    false
 }
 
 fn already_done(task_id: u64) -> Applied {
@@ -138,6 +181,7 @@ fn dml_failure(e: datafusion::error::DataFusionError) -> RemoteError {
 /// task needs.
 fn check_user(
     engine: &Engine,
+    exec_user: &ExecUser,
     metadata: &Metadata,
     op: OpType,
     db: &str,
@@ -146,7 +190,7 @@ fn check_user(
     let ok = metadata
         .users
         .get(name)
-        .is_some_and(|u| super::users::verify_password(u, password));
+        .is_some_and(|u| exec_user.password_ok(u, password));
     if !ok {
         return Err(failure(format!(
             "the replication execution user \"{name}\" does not exist or its password (clusterReplicationExecutionPassword) is wrong"
@@ -166,7 +210,11 @@ fn check_user(
 
 /// Fetches an APPEND's rows from the master data node and appends them in one transaction
 /// that finishes the task.
-async fn append(engine: &Arc<Engine>, task: &SlaveTask, alias: String) -> Result<(), RemoteError> {
+async fn append(
+    engine: &Arc<Engine>,
+    task: &SlaveTask,
+    alias: String,
+) -> Result<Applied, RemoteError> {
     let node = engine.node();
     let t = &task.task;
     let ticket = encode(&DataTicket::TaskData { tid: t.tid }).map_err(failure)?;
@@ -189,11 +237,11 @@ async fn append(engine: &Arc<Engine>, task: &SlaveTask, alias: String) -> Result
         let batch = by_name(&batch, &schema).map_err(failure)?;
         txn.append(batch).await.map_err(failure)?;
     }
-    txn.commit().await.map_err(|e| match e {
-        DataNodeError::Metadata(m) => failure(m),
-        e => failure(e),
-    })?;
-    Ok(())
+    match txn.commit().await {
+        Ok(_) => Ok(Applied::Done),
+        Err(e) if refused_as_done(&e) => Ok(Applied::AlreadyDone),
+        Err(e) => Err(failure(e)),
+    }
 }
 
 /// Task data that is gone reads "Missing taskData" in `details`, as in DolphinDB.

@@ -182,6 +182,7 @@ pub struct DataService {
     engine: Arc<Engine>,
     /// At most `clusterReplicationWorkerNum` replication tasks at once.
     workers: Arc<tokio::sync::Semaphore>,
+    exec_user: super::replica::ExecUser,
 }
 
 impl DataService {
@@ -190,6 +191,7 @@ impl DataService {
         DataService {
             engine,
             workers: Arc::new(tokio::sync::Semaphore::new(workers)),
+            exec_user: super::replica::ExecUser::default(),
         }
     }
 
@@ -419,7 +421,7 @@ impl Service for DataService {
             super::replica::APPLY => match decode::<super::replica::ApplyRequest>(&body) {
                 Ok(req) => {
                     let _worker = self.workers.acquire().await;
-                    reply(super::replica::apply(&self.engine, req).await)
+                    reply(super::replica::apply(&self.engine, &self.exec_user, req).await)
                 }
                 Err(e) => reply::<()>(Err(bad(e))),
             },

@@ -447,11 +447,8 @@ impl RaftController {
     /// (the metadata version that includes it).
     pub async fn write_at(&self, cmd: Command) -> Result<(CommandResult, u64), ControllerError> {
         // The leader's clock travels in the entry, so applying it stays deterministic.
-        let at_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i64);
         let cmd = Command::Stamped {
-            at_ns,
+            at_ns: crate::controller::metadata::now_ns(),
             cmd: Box::new(cmd),
         };
         let resp = self.raft.client_write(cmd).await?;
@@ -466,6 +463,17 @@ impl RaftController {
     /// This node's latest raft metrics.
     pub fn metrics(&self) -> RaftMetrics {
         self.metrics.borrow().clone()
+    }
+
+    /// The addresses of the group's members.
+    pub fn member_addrs(&self) -> Vec<String> {
+        self.metrics
+            .borrow()
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(_, n)| n.addr.clone())
+            .collect()
     }
 
     /// The current leader's id and address, as far as this node knows.
