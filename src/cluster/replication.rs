@@ -4,15 +4,16 @@
 //!   `clusterReplicationMasterCtl` and following leader changes and the master's other
 //!   controllers), reporting how far this cluster got, and records pulled tasks through raft;
 //! - **schedule**: for each execution queue, runs the tasks of its first unfinished group,
-//!   in parallel, on the queue's data node (`repl.apply`); a failed task is recorded and
+//!   in parallel, on the queue's data node (`repl.apply`), consecutive APPEND tasks of one
+//!   table together in one transaction (see [`runnable`]); a failed task is recorded and
 //!   retried until it has failed [`MAX_ATTEMPTS`] times, when the state becomes STOPPED and
 //!   only `startClusterReplication()` resumes. Later groups of a queue wait for earlier ones.
 //!
 //! Queues are mapped onto the data nodes registered now (queue id modulo their number), so a
 //! data node that joins takes queues too.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -21,7 +22,7 @@ use tokio::time::Instant;
 use crate::controller::metadata::{Command, Metadata};
 use crate::controller::raft::RaftController;
 use crate::controller::replication::{
-    ReplicationState, Role, SlaveProgress, SlaveTask, TaskState, MAX_ATTEMPTS,
+    OpType, ReplicationState, Role, SlaveProgress, SlaveTask, TaskState, MAX_ATTEMPTS,
 };
 use crate::controller::service::{PullReply, PullRequest, PULL};
 use crate::query::replica::{Applied, ApplyRequest, APPLY, APPLY_TIMEOUT};
@@ -121,18 +122,28 @@ fn leader_hint(e: &RpcError) -> Option<String> {
     }
 }
 
-/// A task running on a data node.
+/// At most this many APPEND tasks, and this many rows, are applied in one transaction.
+const MAX_BATCH_TASKS: usize = 64;
+const MAX_BATCH_ROWS: u64 = 2_000_000;
+
+/// A request running on a data node.
 struct Running {
+    tasks: Vec<u64>,
     handle: JoinHandle<()>,
 }
 
+/// Tasks that failed together in one request, to run one by one until they finished: so a
+/// failure is recorded against the task that caused it.
+type Singles = Arc<Mutex<HashSet<u64>>>;
+
 async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) {
-    let mut running: HashMap<u64, Running> = HashMap::new();
+    let mut running: Vec<Running> = Vec::new();
     let mut retry_at: HashMap<u64, Instant> = HashMap::new();
+    let singles: Singles = Arc::default();
     let mut rx = raft.subscribe();
     loop {
         let _ = tokio::time::timeout(IDLE, rx.changed()).await;
-        running.retain(|_, r| !r.handle.is_finished());
+        running.retain(|r| !r.handle.is_finished());
         let metadata = raft.metadata();
         let r = &metadata.replication;
         if !raft.is_leader()
@@ -142,43 +153,97 @@ async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) {
             continue;
         }
         let now = Instant::now();
-        for task in runnable(&metadata) {
-            let id = task.task.task_id;
-            if running.contains_key(&id) || retry_at.get(&id).is_some_and(|t| *t > now) {
+        let busy: HashSet<u64> = running.iter().flat_map(|r| r.tasks.clone()).collect();
+        let alone = lock(&singles).clone();
+        for batch in runnable(&metadata, &alone) {
+            let blocked = batch.iter().any(|t| {
+                let id = t.task.task_id;
+                busy.contains(&id) || retry_at.get(&id).is_some_and(|at| *at > now)
+            });
+            if blocked || batch.iter().any(|t| gave_up(t)) {
                 continue;
             }
-            if task.state == TaskState::Failed && task.attempts >= MAX_ATTEMPTS {
-                continue;
-            }
-            let Some(addr) = queue_node(&metadata, task.queue_id) else {
+            let Some(node) = queue_node(&metadata, batch[0].queue_id) else {
                 continue;
             };
-            retry_at.insert(id, now + RETRY_AFTER);
-            let handle = tokio::spawn(run_task(raft.clone(), peers.clone(), addr, task.clone()));
-            running.insert(id, Running { handle });
+            let tasks: Vec<u64> = batch.iter().map(|t| t.task.task_id).collect();
+            for id in &tasks {
+                retry_at.insert(*id, now + RETRY_AFTER);
+            }
+            let batch = batch.into_iter().cloned().collect();
+            let handle = tokio::spawn(run_batch(
+                raft.clone(),
+                peers.clone(),
+                node,
+                batch,
+                singles.clone(),
+            ));
+            running.push(Running { tasks, handle });
         }
-        retry_at.retain(|id, _| {
+        let open = |id: &u64| {
             r.slave
                 .tasks
                 .get(id)
                 .is_some_and(|t| t.state != TaskState::Finished)
-        });
+        };
+        retry_at.retain(|id, _| open(id));
+        lock(&singles).retain(open);
     }
 }
 
-/// The tasks that may run now: in each queue, the unfinished tasks of its first unfinished
-/// group.
-fn runnable(metadata: &Metadata) -> Vec<&SlaveTask> {
-    let mut first_group: BTreeMap<u32, u64> = BTreeMap::new();
-    let mut out = Vec::new();
+fn lock(singles: &Singles) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+    singles.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A task that failed [`MAX_ATTEMPTS`] times waits for `startClusterReplication()`.
+fn gave_up(t: &SlaveTask) -> bool {
+    t.state == TaskState::Failed && t.attempts >= MAX_ATTEMPTS
+}
+
+/// The requests that may run now, each one task or several applied together. In each queue,
+/// the tasks of its first unfinished group may run, in parallel. Its first task, when an
+/// APPEND, takes the APPEND tasks of the same table that follow it in the queue along, even
+/// from later groups: appends commute with each other, and every task between them comes
+/// along too. Tasks that failed, or in `alone`, run by themselves.
+fn runnable<'m>(metadata: &'m Metadata, alone: &HashSet<u64>) -> Vec<Vec<&'m SlaveTask>> {
+    let mut queues: BTreeMap<u32, Vec<&SlaveTask>> = BTreeMap::new();
     for t in metadata.replication.slave.tasks.values() {
-        if t.state == TaskState::Finished {
-            continue;
+        if t.state != TaskState::Finished {
+            queues.entry(t.queue_id).or_default().push(t);
         }
-        let group = *first_group.entry(t.queue_id).or_insert(t.task.group_id);
-        if t.task.group_id == group {
-            out.push(t);
+    }
+    let batchable = |t: &SlaveTask| {
+        t.task.op == OpType::Append
+            && t.state != TaskState::Failed
+            && !alone.contains(&t.task.task_id)
+    };
+    let mut out = Vec::new();
+    for tasks in queues.values() {
+        let head = tasks[0];
+        let mut batch = vec![head];
+        if batchable(head) {
+            let mut rows = head.task.rows;
+            for t in &tasks[1..] {
+                let same_table = t.task.db == head.task.db && t.task.table == head.task.table;
+                if batch.len() >= MAX_BATCH_TASKS
+                    || !batchable(t)
+                    || !same_table
+                    || rows + t.task.rows > MAX_BATCH_ROWS
+                {
+                    break;
+                }
+                rows += t.task.rows;
+                batch.push(t);
+            }
         }
+        let taken = batch.len();
+        out.push(batch);
+        out.extend(
+            tasks[taken..]
+                .iter()
+                .take_while(|t| t.task.group_id == head.task.group_id)
+                .map(|t| vec![*t]),
+        );
     }
     out
 }
@@ -194,22 +259,43 @@ fn queue_node(metadata: &Metadata, queue_id: u32) -> Option<(String, String)> {
     Some((n.alias.clone(), n.addr.clone()))
 }
 
-/// Runs one task on a data node and records a failure.
-async fn run_task(
+/// Runs tasks on a data node, recording that they started (alongside, not before) and a
+/// failure. A failed request of several tasks is not recorded: its tasks run again one by
+/// one, so the failure is recorded against the task that causes it.
+async fn run_batch(
     raft: Arc<RaftController>,
     peers: Arc<Peers>,
     (alias, addr): (String, String),
-    task: SlaveTask,
+    tasks: Vec<SlaveTask>,
+    singles: Singles,
 ) {
-    let task_id = task.task.task_id;
-    let result: Result<Applied, RpcError> = peers
-        .call(&addr, APPLY, &ApplyRequest { task }, APPLY_TIMEOUT)
-        .await;
+    let ids: Vec<u64> = tasks.iter().map(|t| t.task.task_id).collect();
+    let started = async {
+        let cmd = Command::TaskStarted {
+            task_ids: ids.clone(),
+            node: alias.clone(),
+        };
+        if let Err(e) = raft.write(cmd).await {
+            tracing::debug!(tasks = ?ids, error = %e, "cannot record started tasks");
+        }
+    };
+    let req = ApplyRequest { tasks };
+    let apply = peers.call::<_, Applied>(&addr, APPLY, &req, APPLY_TIMEOUT);
+    let ((), result) = tokio::join!(started, apply);
     let details = match result {
         Ok(_) => return,
         Err(RpcError::Remote(e)) => e.message,
         Err(e) => e.to_string(),
     };
+    if ids.len() > 1 {
+        tracing::info!(tasks = ?ids, node = %alias, error = %details, "tasks applied together failed; running them one by one");
+        lock(&singles).extend(ids.iter().copied());
+        if let Err(e) = raft.write(Command::TasksRequeued { task_ids: ids }).await {
+            tracing::debug!(error = %e, "cannot record requeued tasks");
+        }
+        return;
+    }
+    let task_id = ids[0];
     tracing::warn!(
         task_id,
         node = %alias,
@@ -222,5 +308,119 @@ async fn run_task(
     };
     if let Err(e) = raft.write(cmd).await {
         tracing::debug!(task_id, error = %e, "cannot record a failed task");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::replication::{Chunks, MasterTask, TaskPayload};
+
+    fn task(id: u64, group: u64, op: OpType, table: &str, queue: u32) -> SlaveTask {
+        SlaveTask {
+            task: MasterTask {
+                task_id: id,
+                tid: id,
+                group_id: group,
+                op,
+                submit_ns: 0,
+                db: "dfs://d".into(),
+                table: table.into(),
+                src: Some(1),
+                execution_set: 0,
+                chunks: Chunks::default(),
+                payload: TaskPayload::Append,
+                rows: 10,
+                truncated: false,
+            },
+            src_addr: String::new(),
+            create_ns: 0,
+            queue_id: queue,
+            state: TaskState::Waiting,
+            attempts: 0,
+            details: String::new(),
+            finish_ns: 0,
+            execution_node: String::new(),
+        }
+    }
+
+    fn ids(batches: Vec<Vec<&SlaveTask>>) -> Vec<Vec<u64>> {
+        batches
+            .into_iter()
+            .map(|b| b.iter().map(|t| t.task.task_id).collect())
+            .collect()
+    }
+
+    fn metadata(tasks: Vec<SlaveTask>) -> Metadata {
+        let mut m = Metadata::default();
+        for t in tasks {
+            m.replication.slave.tasks.insert(t.task.task_id, t);
+        }
+        m
+    }
+
+    #[test]
+    fn consecutive_appends_of_a_table_run_together_across_groups() {
+        let m = metadata(vec![
+            task(1, 1, OpType::Append, "t", 0),
+            task(2, 2, OpType::Append, "t", 0),
+            task(3, 3, OpType::Append, "t", 0),
+            task(4, 4, OpType::AddColumn, "t", 0),
+            task(5, 5, OpType::Append, "t", 0),
+        ]);
+        assert_eq!(ids(runnable(&m, &HashSet::new())), vec![vec![1, 2, 3]]);
+    }
+
+    #[test]
+    fn another_table_ends_the_batch_and_the_first_group_runs_in_parallel() {
+        let m = metadata(vec![
+            task(1, 1, OpType::Append, "t", 0),
+            task(2, 1, OpType::Append, "u", 0),
+            task(3, 1, OpType::Append, "t", 0),
+            task(4, 2, OpType::Append, "t", 0),
+            task(7, 3, OpType::Append, "t", 1),
+        ]);
+        assert_eq!(
+            ids(runnable(&m, &HashSet::new())),
+            vec![vec![1], vec![2], vec![3], vec![7]]
+        );
+    }
+
+    #[test]
+    fn failed_and_singled_out_tasks_run_alone() {
+        let mut tasks = vec![
+            task(1, 1, OpType::Append, "t", 0),
+            task(2, 2, OpType::Append, "t", 0),
+            task(3, 3, OpType::Append, "t", 0),
+        ];
+        tasks[0].state = TaskState::Failed;
+        let m = metadata(tasks);
+        assert_eq!(ids(runnable(&m, &HashSet::new())), vec![vec![1]]);
+        let mut m = m;
+        m.replication.slave.tasks.get_mut(&1).unwrap().state = TaskState::Finished;
+        assert_eq!(ids(runnable(&m, &HashSet::from([2]))), vec![vec![2]]);
+        assert_eq!(ids(runnable(&m, &HashSet::from([3]))), vec![vec![2]]);
+        assert_eq!(ids(runnable(&m, &HashSet::new())), vec![vec![2, 3]]);
+    }
+
+    #[test]
+    fn a_batch_is_bounded_in_tasks_and_rows() {
+        let m = metadata(
+            (1..=100)
+                .map(|i| task(i, i, OpType::Append, "t", 0))
+                .collect(),
+        );
+        let batches = ids(runnable(&m, &HashSet::new()));
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].len(), MAX_BATCH_TASKS);
+        let mut big = vec![
+            task(1, 1, OpType::Append, "t", 0),
+            task(2, 2, OpType::Append, "t", 0),
+        ];
+        big[0].task.rows = MAX_BATCH_ROWS - 5;
+        assert_eq!(
+            ids(runnable(&metadata(big), &HashSet::new())),
+            vec![vec![1]]
+        );
     }
 }

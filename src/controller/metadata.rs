@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::replication::{
-    DbReplication, PulledTask, Replication, ReplicationConfig, ReplicationState, Role,
+    Applies, DbReplication, PulledTask, Replication, ReplicationConfig, ReplicationState, Role,
     SlaveProgress, TxnTask,
 };
 use crate::catalog::{ColumnDef, DatabaseDef, KeyValue, NodeId, PartitionLevel, TableDef};
@@ -239,10 +239,10 @@ pub enum Command {
         /// The replication task of a transaction on a replicated database.
         #[serde(default)]
         task: Option<TxnTask>,
-        /// The slave task this transaction applies, and the data node applying it: the task
-        /// is finished by this very entry, or the commit is refused if it already was.
+        /// The slave tasks this transaction applies, and the data node applying them: they
+        /// are finished by this very entry, or the commit is refused if one already was.
         #[serde(default)]
-        applies: Option<(u64, String)>,
+        applies: Option<Applies>,
     },
     /// Participants that have published a committed transaction.
     Published {
@@ -315,10 +315,14 @@ pub enum Command {
     PulledTasks {
         tasks: Vec<PulledTask>,
     },
-    /// A data node started a slave task.
+    /// The slave's scheduler sent tasks to a data node.
     TaskStarted {
-        task_id: u64,
+        task_ids: Vec<u64>,
         node: String,
+    },
+    /// Tasks sent together failed together; they wait to run one by one.
+    TasksRequeued {
+        task_ids: Vec<u64>,
     },
     /// A slave task failed on a data node.
     TaskFailed {
@@ -719,8 +723,8 @@ impl Metadata {
                     Some(t) if t.state == TxnState::Active => t.coordinator,
                     _ => return Err(MetadataError::TxnNotActive(*tid)),
                 };
-                if let Some((task_id, node)) = applies {
-                    if let Err(e) = self.finish_task(*task_id, node) {
+                if let Some(applies) = applies {
+                    if let Err(e) = self.finish_tasks(&applies.task_ids, &applies.node) {
                         self.txns.remove(tid);
                         return Err(e);
                     }
@@ -766,7 +770,8 @@ impl Metadata {
                 self.record_slave(slave, progress.clone())?;
             }
             Command::PulledTasks { tasks } => self.record_pulled(tasks)?,
-            Command::TaskStarted { task_id, node } => self.start_task(*task_id, node)?,
+            Command::TaskStarted { task_ids, node } => self.start_tasks(task_ids, node)?,
+            Command::TasksRequeued { task_ids } => self.requeue_tasks(task_ids)?,
             Command::TaskFailed {
                 task_id,
                 node,

@@ -153,6 +153,14 @@ pub enum TaskPayload {
     },
 }
 
+/// The slave tasks a transaction applies, and the data node applying them (see
+/// [`Metadata::finish_tasks`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applies {
+    pub task_ids: Vec<u64>,
+    pub node: String,
+}
+
 /// What a committing write transaction tells the controller for its replication task.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TxnTask {
@@ -586,6 +594,11 @@ impl Metadata {
     /// Tasks pulled from the master (slave): queued by execution set and database.
     pub(super) fn record_pulled(&mut self, tasks: &[PulledTask]) -> Result<(), MetadataError> {
         self.require_role(Role::Slave)?;
+        // A pull answered after `stopClusterReplication()`: its tasks are pulled again once
+        // replication starts.
+        if self.replication.slave.state == ReplicationState::Disabled {
+            return Ok(());
+        }
         let queues = self.slave_queues();
         let now = self.clock_ns;
         let r = &mut self.replication;
@@ -663,10 +676,47 @@ impl Metadata {
         self.open_task(task_id, node).map(|_| ())
     }
 
-    pub(super) fn start_task(&mut self, task_id: u64, node: &str) -> Result<(), MetadataError> {
-        let t = self.open_task(task_id, node)?;
-        t.state = TaskState::Executing;
-        t.execution_node = node.to_string();
+    /// Marks tasks finished together, in one log entry (a transaction applying several
+    /// APPEND tasks): all of them, or none if one is finished already.
+    pub(super) fn finish_tasks(
+        &mut self,
+        task_ids: &[u64],
+        node: &str,
+    ) -> Result<(), MetadataError> {
+        for id in task_ids {
+            self.open_task(*id, node)?;
+        }
+        for id in task_ids {
+            self.finish_task(*id, node)?;
+        }
+        Ok(())
+    }
+
+    /// The scheduler sent `task_ids` to data node `node`; those finished meanwhile are left
+    /// as they are.
+    pub(super) fn start_tasks(
+        &mut self,
+        task_ids: &[u64],
+        node: &str,
+    ) -> Result<(), MetadataError> {
+        for id in task_ids {
+            if let Ok(t) = self.open_task(*id, node) {
+                t.state = TaskState::Executing;
+                t.execution_node = node.to_string();
+            }
+        }
+        Ok(())
+    }
+
+    /// Tasks sent together that failed together wait again, to run one by one.
+    pub(super) fn requeue_tasks(&mut self, task_ids: &[u64]) -> Result<(), MetadataError> {
+        for id in task_ids {
+            if let Some(t) = self.replication.slave.tasks.get_mut(id) {
+                if t.state == TaskState::Executing {
+                    t.state = TaskState::Waiting;
+                }
+            }
+        }
         Ok(())
     }
 

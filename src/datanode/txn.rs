@@ -29,7 +29,7 @@ use super::{DataNode, DataNodeError};
 use crate::catalog::scheme::route;
 use crate::catalog::{DatabaseDef, NodeId, TableDef, DIMENSION_PARTITION};
 use crate::controller::metadata::{now_ms, Command, CommandResult, TableVersion};
-use crate::controller::replication::{Chunks, OpType, TaskPayload, TxnTask};
+use crate::controller::replication::{Applies, Chunks, OpType, TaskPayload, TxnTask};
 use crate::rpc::{decode, encode, RemoteError, RpcError};
 
 /// Action names of the participant calls.
@@ -115,8 +115,8 @@ pub struct WriteTxn {
     done: bool,
     /// Set when the database is replicated (this cluster is an enabled master).
     replicating: Option<Replicating>,
-    /// The slave task this transaction applies, with this node's alias.
-    applies: Option<(u64, String)>,
+    /// The slave tasks this transaction applies, with this node's alias.
+    applies: Option<Applies>,
 }
 
 /// What a transaction on a replicated database records for its replication task.
@@ -174,10 +174,10 @@ impl WriteTxn {
         })
     }
 
-    /// Makes this transaction the application of slave task `task_id` by data node `node`:
-    /// its commit finishes the task, and is refused if the task was finished already.
-    pub fn applies_task(&mut self, task_id: u64, node: String) {
-        self.applies = Some((task_id, node));
+    /// Makes this transaction the application of slave tasks by a data node: its commit
+    /// finishes them, and is refused if one was finished already.
+    pub fn applies_tasks(&mut self, applies: Applies) {
+        self.applies = Some(applies);
     }
 
     /// Records the statement of an UPDATE or DELETE for its replication task (a no-op unless

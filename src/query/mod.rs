@@ -61,6 +61,8 @@ pub struct Engine {
     node: Arc<DataNode>,
     base: SessionContext,
     parser: PostgresCompatibilityParser,
+    /// Replication tasks this node applies (a slave data node).
+    replica: replica::Replica,
 }
 
 impl std::fmt::Debug for Engine {
@@ -131,10 +133,12 @@ impl Engine {
                 datafusion::DATAFUSION_VERSION
             ),
         ));
+        let replica = replica::Replica::new(node.options().replication_workers);
         Ok(Arc::new(Engine {
             node,
             base,
             parser: PostgresCompatibilityParser::new(),
+            replica,
         }))
     }
 
@@ -144,6 +148,10 @@ impl Engine {
 
     pub fn controller(&self) -> &Arc<dyn ControllerClient> {
         self.node.controller()
+    }
+
+    pub fn replica(&self) -> &replica::Replica {
+        &self.replica
     }
 
     /// A session state with every function registered, for work no client session owns

@@ -1,42 +1,53 @@
 //! A slave data node applying replication tasks (`repl.apply`, sent by the slave controller's
-//! scheduler): each task runs as one local transaction, as the execution user
-//! (`clusterReplicationExecutionUsername`), and finishes the task in the same controller log
+//! scheduler): each request runs as one local transaction, as the execution user
+//! (`clusterReplicationExecutionUsername`), and finishes its tasks in the same controller log
 //! entry as its commit. A task delivered again after it finished is refused by that entry
 //! (S01025) and its transaction rolled back, so every task is applied exactly once.
 //!
 //! - DDL: the master's command, applied by the controller with the task ([`Command::ApplyTask`]).
 //! - APPEND: the rows are fetched from the master data node that holds them
-//!   (`<tid>.task`, streamed over Flight) and appended.
+//!   (`<tid>.task`, streamed over Flight) and appended. Consecutive APPEND tasks of one table
+//!   come in one request and are applied in one transaction; each task's rows are fetched
+//!   ahead of the appending (prefetch), so the next task's data arrives while one is appended.
 //! - SQL_UPDATE / SQL_DELETE: the statement runs again (its filters and assignments).
+//!
+//! At most `clusterReplicationWorkerNum` requests run at once, each on a numbered worker;
+//! `getSlaveReplicationExecutionStatus()` shows each worker's tasks ([`Replica::executions`]).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::{new_null_array, RecordBatch};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
 use super::service::{decode_rewrite, DataTicket};
 use super::table::PorpoiseTable;
 use super::Engine;
 use crate::controller::metadata::{Command, CommandResult, Metadata, MetadataError, Privilege};
-use crate::controller::replication::{OpType, SlaveTask, TaskPayload};
+use crate::controller::replication::{Applies, OpType, SlaveTask, TaskPayload, TaskState};
 use crate::datanode::{task_data, DataNodeError};
+use crate::rpc::client::Peers;
 use crate::rpc::{encode, RemoteError, RpcError};
 
-/// The action applying one task.
+/// The action applying tasks.
 pub const APPLY: &str = "repl.apply";
 
-/// How long one task may take.
+/// How long one request may take.
 pub const APPLY_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// `repl.apply`.
+/// How many record batches of a task's rows are fetched ahead of the appending.
+const PREFETCH_BATCHES: usize = 8;
+
+/// `repl.apply`: one task, or consecutive APPEND tasks of one table.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ApplyRequest {
-    pub task: SlaveTask,
+    pub tasks: Vec<SlaveTask>,
 }
 
-/// How a task ended on the data node.
+/// How a request ended on the data node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Applied {
     Done,
@@ -56,9 +67,9 @@ fn is_done(e: &MetadataError) -> bool {
 /// The execution user's password check, remembered: it is a PBKDF2 derivation (4096 rounds),
 /// too slow to repeat for every task. Redone when the user's stored password changes.
 #[derive(Debug, Default)]
-pub struct ExecUser {
+struct ExecUser {
     /// The stored salted password last found to match the configured password.
-    verified: std::sync::Mutex<Option<Vec<u8>>>,
+    verified: Mutex<Option<Vec<u8>>>,
 }
 
 impl ExecUser {
@@ -73,40 +84,191 @@ impl ExecUser {
     }
 }
 
-/// Applies one task. See the module documentation.
-pub async fn apply(
-    engine: &Arc<Engine>,
-    exec_user: &ExecUser,
-    req: ApplyRequest,
-) -> Result<Applied, RemoteError> {
+/// Where a task is on its worker (`getSlaveReplicationExecutionStatus().state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExecState {
+    /// Its data has arrived; it waits for its turn.
+    Transmitted,
+    /// Being applied.
+    Executing,
+}
+
+impl ExecState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecState::Transmitted => "TRANSMITTED",
+            ExecState::Executing => "EXECUTING",
+        }
+    }
+}
+
+/// A task on a worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Execution {
+    pub execution_set: u8,
+    pub worker: u32,
+    pub task_id: u64,
+    pub state: ExecState,
+}
+
+/// This node's replication workers and the tasks on them.
+#[derive(Debug)]
+pub struct Replica {
+    exec_user: ExecUser,
+    workers: tokio::sync::Semaphore,
+    state: Mutex<Workers>,
+}
+
+#[derive(Debug, Default)]
+struct Workers {
+    /// Worker numbers in use, each with the request it runs.
+    busy: BTreeMap<u32, u64>,
+    /// The last request number given.
+    last_run: u64,
+    /// Tasks on workers, by task id, with their request.
+    tasks: BTreeMap<u64, (u64, Execution)>,
+}
+
+impl Replica {
+    /// `workers`: `clusterReplicationWorkerNum`.
+    pub fn new(workers: usize) -> Self {
+        Replica {
+            exec_user: ExecUser::default(),
+            workers: tokio::sync::Semaphore::new(workers.max(1)),
+            state: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Workers> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The tasks on this node's workers, by worker.
+    pub fn executions(&self) -> Vec<Execution> {
+        let mut out: Vec<Execution> = self.lock().tasks.values().map(|(_, e)| e.clone()).collect();
+        out.sort_by_key(|e| (e.worker, e.task_id));
+        out
+    }
+
+    /// Waits for a free worker.
+    async fn worker(&self) -> Result<Worker<'_>, RemoteError> {
+        let permit = self.workers.acquire().await.map_err(failure)?;
+        let mut state = self.lock();
+        let number = (0..).find(|n| !state.busy.contains_key(n)).unwrap_or(0);
+        state.last_run += 1;
+        let run = state.last_run;
+        state.busy.insert(number, run);
+        Ok(Worker {
+            replica: self,
+            number,
+            run,
+            _permit: permit,
+        })
+    }
+
+    /// Shows `task` in `state` on the worker running request `run`, if it still does;
+    /// `only_new`: unless the task is shown already.
+    fn show(&self, (number, run): (u32, u64), task: &SlaveTask, state: ExecState, only_new: bool) {
+        let mut workers = self.lock();
+        if workers.busy.get(&number) != Some(&run)
+            || (only_new && workers.tasks.contains_key(&task.task.task_id))
+        {
+            return;
+        }
+        let execution = Execution {
+            execution_set: task.task.execution_set,
+            worker: number,
+            task_id: task.task.task_id,
+            state,
+        };
+        workers.tasks.insert(task.task.task_id, (run, execution));
+    }
+}
+
+/// A worker taken for one request: its tasks leave the status when it is dropped.
+struct Worker<'a> {
+    replica: &'a Replica,
+    number: u32,
+    run: u64,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl Worker<'_> {
+    fn id(&self) -> (u32, u64) {
+        (self.number, self.run)
+    }
+
+    fn show(&self, task: &SlaveTask, state: ExecState) {
+        self.replica.show(self.id(), task, state, false);
+    }
+}
+
+impl Drop for Worker<'_> {
+    fn drop(&mut self) {
+        let mut state = self.replica.lock();
+        state.tasks.retain(|_, (run, _)| *run != self.run);
+        state.busy.remove(&self.number);
+    }
+}
+
+/// Whether this node's copy of the metadata shows task `task_id` finished (a re-delivery; the
+/// commit would refuse it anyway).
+fn finished_here(metadata: &Metadata, task_id: u64) -> bool {
+    metadata
+        .replication
+        .slave
+        .tasks
+        .get(&task_id)
+        .is_some_and(|t| t.state == TaskState::Finished)
+}
+
+/// Applies one request. See the module documentation.
+pub async fn apply(engine: &Arc<Engine>, req: ApplyRequest) -> Result<Applied, RemoteError> {
+    let replica = engine.replica();
+    let worker = replica.worker().await?;
     let node = engine.node();
-    let task = &req.task.task;
-    let task_id = task.task_id;
     let metadata = node.controller().metadata();
     let alias = metadata
         .node(node.id)
         .map(|n| n.alias.clone())
         .unwrap_or_else(|| node.id.to_string());
-    check_user(engine, exec_user, &metadata, task.op, &task.db)?;
-    match node
-        .controller()
-        .write(Command::TaskStarted {
-            task_id,
-            node: alias.clone(),
-        })
-        .await
-        .map_err(failure)?
-    {
-        CommandResult::Err(e) if is_done(&e) => return Ok(already_done(task_id)),
-        CommandResult::Err(e) => return Err(failure(e)),
-        _ => {}
+    let tasks: Vec<&SlaveTask> = req
+        .tasks
+        .iter()
+        .filter(|t| !finished_here(&metadata, t.task.task_id))
+        .collect();
+    let Some(first) = tasks.first().map(|t| &t.task) else {
+        let id = req.tasks.first().map_or(0, |t| t.task.task_id);
+        return Ok(already_done(id));
+    };
+    for t in &tasks {
+        check_user(engine, &metadata, t.task.op, &t.task.db)?;
     }
-    let result = match &task.payload {
+    let applies = Applies {
+        task_ids: tasks.iter().map(|t| t.task.task_id).collect(),
+        node: alias.clone(),
+    };
+    let result = match &first.payload {
+        TaskPayload::Append
+            if tasks.iter().all(|t| {
+                t.task.payload == TaskPayload::Append
+                    && t.task.db == first.db
+                    && t.task.table == first.table
+            }) =>
+        {
+            append(engine, &tasks, applies, &worker).await
+        }
+        _ if tasks.len() > 1 => Err(RemoteError::new(
+            "XX000",
+            "only APPEND tasks of one table are applied together",
+        )),
+        TaskPayload::Append => unreachable!("a single APPEND task is handled above"),
         TaskPayload::Command(cmd) => {
+            worker.show(tasks[0], ExecState::Executing);
             let r = node
                 .controller()
                 .write(Command::ApplyTask {
-                    task_id,
+                    task_id: first.task_id,
                     node: alias,
                     cmd: cmd.clone(),
                 })
@@ -118,22 +280,19 @@ pub async fn apply(
                 _ => Ok(Applied::Done),
             }
         }
-        TaskPayload::Append => append(engine, &req.task, alias).await,
         TaskPayload::Rewrite { filters, update } => {
+            worker.show(tasks[0], ExecState::Executing);
             let state = engine.base_state();
             let (filters, op) =
                 decode_rewrite(&state, filters, update.as_deref()).map_err(failure)?;
-            let Some((_, def)) = metadata.table(&task.db, &task.table) else {
+            let Some((_, def)) = metadata.table(&first.db, &first.table) else {
                 return Err(failure(MetadataError::TableNotFound {
-                    db: task.db.clone(),
-                    table: task.table.clone(),
+                    db: first.db.clone(),
+                    table: first.table.clone(),
                 }));
             };
-            let table = PorpoiseTable::new(task.db.clone(), def.clone(), node.clone());
-            match table
-                .run_dml(&state, &filters, &op, Some((task_id, alias)))
-                .await
-            {
+            let table = PorpoiseTable::new(first.db.clone(), def.clone(), node.clone());
+            match table.run_dml(&state, &filters, &op, Some(applies)).await {
                 Ok(_) => Ok(Applied::Done),
                 Err(e) if refused_as_done(&e) => Ok(Applied::AlreadyDone),
                 Err(e) => Err(dml_failure(e)),
@@ -141,7 +300,7 @@ pub async fn apply(
         }
     };
     match result {
-        Ok(Applied::AlreadyDone) => Ok(already_done(task_id)),
+        Ok(Applied::AlreadyDone) => Ok(already_done(first.task_id)),
         other => other,
     }
 }
@@ -181,7 +340,6 @@ fn dml_failure(e: datafusion::error::DataFusionError) -> RemoteError {
 /// task needs.
 fn check_user(
     engine: &Engine,
-    exec_user: &ExecUser,
     metadata: &Metadata,
     op: OpType,
     db: &str,
@@ -190,7 +348,7 @@ fn check_user(
     let ok = metadata
         .users
         .get(name)
-        .is_some_and(|u| exec_user.password_ok(u, password));
+        .is_some_and(|u| engine.replica().exec_user.password_ok(u, password));
     if !ok {
         return Err(failure(format!(
             "the replication execution user \"{name}\" does not exist or its password (clusterReplicationExecutionPassword) is wrong"
@@ -208,39 +366,84 @@ fn check_user(
         .map_err(failure)
 }
 
-/// Fetches an APPEND's rows from the master data node and appends them in one transaction
-/// that finishes the task.
+/// Appends the rows of APPEND tasks of one table, fetched from the master data nodes that
+/// hold them, in one transaction that finishes the tasks.
 async fn append(
     engine: &Arc<Engine>,
-    task: &SlaveTask,
-    alias: String,
+    tasks: &[&SlaveTask],
+    applies: Applies,
+    worker: &Worker<'_>,
 ) -> Result<Applied, RemoteError> {
     let node = engine.node();
-    let t = &task.task;
-    let ticket = encode(&DataTicket::TaskData { tid: t.tid }).map_err(failure)?;
-    let mut stream = node
-        .peers()
-        .get(&task.src_addr, ticket)
-        .await
-        .map_err(missing_or_failure)?;
-    let mut txn = node.begin(&t.db, &t.table).await.map_err(failure)?;
-    txn.applies_task(t.task_id, alias);
+    // One reader per task, each a few batches ahead; dropping `feeds` stops them.
+    let feeds: Vec<_> = tasks
+        .iter()
+        .map(|t| {
+            let (tx, rx) = mpsc::channel(PREFETCH_BATCHES);
+            let reader = tokio::spawn(fetch(engine.clone(), worker.id(), (*t).clone(), tx));
+            (t, rx, AbortOnDrop(reader))
+        })
+        .collect();
+    let first = &tasks[0].task;
+    let mut txn = node.begin(&first.db, &first.table).await.map_err(failure)?;
+    txn.applies_tasks(applies);
     let schema = txn.table().input_schema();
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| {
-            missing_or_failure(crate::rpc::client::flight_error(
-                &task.src_addr,
-                "do_get",
-                e,
-            ))
-        })?;
-        let batch = by_name(&batch, &schema).map_err(failure)?;
-        txn.append(batch).await.map_err(failure)?;
+    for (task, mut rx, _reader) in feeds {
+        worker.show(task, ExecState::Executing);
+        while let Some(batch) = rx.recv().await {
+            let batch = by_name(&batch?, &schema).map_err(failure)?;
+            txn.append(batch).await.map_err(failure)?;
+        }
     }
     match txn.commit().await {
         Ok(_) => Ok(Applied::Done),
         Err(e) if refused_as_done(&e) => Ok(Applied::AlreadyDone),
         Err(e) => Err(failure(e)),
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Streams one APPEND task's rows from the master data node into `tx`; the task shows as
+/// TRANSMITTED once they have all arrived (unless it is being appended already). A channel
+/// that ends without an error carried every row.
+async fn fetch(
+    engine: Arc<Engine>,
+    worker: (u32, u64),
+    task: SlaveTask,
+    tx: mpsc::Sender<Result<RecordBatch, RemoteError>>,
+) {
+    let peers: &Arc<Peers> = engine.node().peers();
+    let src = &task.src_addr;
+    let result = async {
+        let ticket = encode(&DataTicket::TaskData { tid: task.task.tid }).map_err(failure)?;
+        let mut stream = peers.get(src, ticket).await.map_err(missing_or_failure)?;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|e| {
+                missing_or_failure(crate::rpc::client::flight_error(src, "do_get", e))
+            })?;
+            if tx.send(Ok(batch)).await.is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+    .await;
+    match result {
+        Ok(true) => engine
+            .replica()
+            .show(worker, &task, ExecState::Transmitted, true),
+        Ok(false) => {}
+        Err(e) => {
+            let _ = tx.send(Err(e)).await;
+        }
     }
 }
 

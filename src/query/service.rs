@@ -180,19 +180,11 @@ pub async fn call_rewrite(node: &DataNode, addr: &str, req: &RewriteRequest) -> 
 /// The data role of a node.
 pub struct DataService {
     engine: Arc<Engine>,
-    /// At most `clusterReplicationWorkerNum` replication tasks at once.
-    workers: Arc<tokio::sync::Semaphore>,
-    exec_user: super::replica::ExecUser,
 }
 
 impl DataService {
     pub fn new(engine: Arc<Engine>) -> Self {
-        let workers = engine.node().options().replication_workers.max(1);
-        DataService {
-            engine,
-            workers: Arc::new(tokio::sync::Semaphore::new(workers)),
-            exec_user: super::replica::ExecUser::default(),
-        }
+        DataService { engine }
     }
 
     fn node(&self) -> &Arc<DataNode> {
@@ -419,10 +411,7 @@ impl Service for DataService {
                 metadata_version: self.node().controller().metadata().version,
             })),
             super::replica::APPLY => match decode::<super::replica::ApplyRequest>(&body) {
-                Ok(req) => {
-                    let _worker = self.workers.acquire().await;
-                    reply(super::replica::apply(&self.engine, &self.exec_user, req).await)
-                }
+                Ok(req) => reply(super::replica::apply(&self.engine, req).await),
                 Err(e) => reply::<()>(Err(bad(e))),
             },
             REWRITE => match decode::<RewriteRequest>(&body) {

@@ -45,7 +45,7 @@ use futures::StreamExt;
 
 use crate::catalog::TableDef;
 use crate::controller::metadata::TxnState;
-use crate::controller::replication::OpType;
+use crate::controller::replication::{Applies, OpType};
 use crate::datanode::{DataNode, DataNodeError};
 use crate::storage::{DataFileRef, StorageError};
 
@@ -456,20 +456,20 @@ impl PorpoiseTable {
 
     /// Runs a DML statement as one transaction over every data node holding the table;
     /// returns how many rows it changed. `applies`: the slave task it applies (see
-    /// [`crate::datanode::WriteTxn::applies_task`]).
+    /// [`crate::datanode::WriteTxn::applies_tasks`]).
     pub async fn run_dml(
         &self,
         state: &dyn Session,
         filters: &[Expr],
         op: &RewriteOp,
-        applies: Option<(u64, String)>,
+        applies: Option<Applies>,
     ) -> Result<u64> {
         let request = remote_rewrite_request(&self.db, &self.def, filters, op)?;
         let local = PorpoiseTable::local(self.db.clone(), self.def.clone(), self.node.clone());
         let node = &self.node;
         let mut txn = node.begin(&self.db, &self.def.name).await.map_err(ext)?;
-        if let Some((task_id, alias)) = applies {
-            txn.applies_task(task_id, alias);
+        if let Some(applies) = applies {
+            txn.applies_tasks(applies);
         }
         let replicated_op = match op {
             RewriteOp::Delete => OpType::SqlDelete,

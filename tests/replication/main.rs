@@ -1,6 +1,7 @@
 //! Cross-cluster replication through real processes: master and slave clusters from
 //! [`TestCluster`], driven with the SQL functions a DolphinDB user knows.
 
+mod batch;
 #[path = "../common/mod.rs"]
 mod common;
 
