@@ -16,6 +16,7 @@ pub mod get_controller_alias;
 pub mod get_database_cluster_replication_status;
 pub mod get_master_replication_status;
 pub mod get_recent_slave_replication_info;
+pub mod get_slave_replication_execution_status;
 pub mod get_slave_replication_queue_status;
 pub mod get_slave_replication_status;
 pub mod set_database_cluster_replication_execution_set;
@@ -65,6 +66,11 @@ pub trait Cluster: Send + Sync + std::fmt::Debug + 'static {
     async fn slave_queues(
         &self,
     ) -> Result<Vec<get_slave_replication_queue_status::Queue>, FunctionError>;
+
+    /// The replication tasks on this slave data node's workers.
+    async fn slave_executions(
+        &self,
+    ) -> Result<Vec<get_slave_replication_execution_status::Execution>, FunctionError>;
 
     /// Marks slave tasks finished without running them.
     async fn skip_tasks(&self, ids: &[u64]) -> Result<(), FunctionError>;
@@ -153,7 +159,11 @@ pub fn register(ctx: &SessionContext, cluster: Arc<dyn Cluster>) {
             ctx.register_udf(udf(cluster.clone(), name));
         }
     }
-    let tables: [(Names, TableCtor); 7] = [
+    let tables: [(Names, TableCtor); 8] = [
+        (
+            get_slave_replication_execution_status::NAMES,
+            get_slave_replication_execution_status::function,
+        ),
         (
             get_slave_replication_queue_status::NAMES,
             get_slave_replication_queue_status::function,

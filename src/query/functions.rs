@@ -14,6 +14,7 @@ use porpoise_functions::get_cluster_replication_metrics::Metrics;
 use porpoise_functions::get_database_cluster_replication_status::DatabaseReplication;
 use porpoise_functions::get_master_replication_status::MasterTask;
 use porpoise_functions::get_recent_slave_replication_info::SlaveInfo;
+use porpoise_functions::get_slave_replication_execution_status::Execution;
 use porpoise_functions::get_slave_replication_status::SlaveTask;
 use porpoise_functions::FunctionError;
 
@@ -21,6 +22,7 @@ use crate::controller::client::ControllerClient;
 use crate::controller::metadata::{now_ns, Command, CommandResult, Metadata, MetadataError};
 use crate::controller::raft::ControllerError;
 use crate::controller::replication::{ReplicationState, Role, TaskState};
+use crate::query::replica::Replica;
 
 /// `host:port` as (host, port).
 fn split_addr(addr: &str) -> (String, i32) {
@@ -34,6 +36,8 @@ fn split_addr(addr: &str) -> (String, i32) {
 pub struct ClusterAccess {
     controller: Arc<dyn ControllerClient>,
     user: String,
+    /// This node's replication workers (a data node's sessions).
+    replica: Option<Arc<Replica>>,
 }
 
 impl std::fmt::Debug for ClusterAccess {
@@ -70,7 +74,14 @@ impl ClusterAccess {
         ClusterAccess {
             controller,
             user: user.to_string(),
+            replica: None,
         }
+    }
+
+    /// Sessions of a data node also see its replication workers.
+    pub fn with_replica(mut self, replica: Arc<Replica>) -> Self {
+        self.replica = Some(replica);
+        self
     }
 
     /// The metadata, if the user is an admin and this cluster has replication `role`.
@@ -305,6 +316,21 @@ impl porpoise_functions::Cluster for ClusterAccess {
                 db_name: l.db,
                 tasks_behind: l.tasks_behind as i64,
                 seconds_behind: l.seconds_behind,
+            })
+            .collect())
+    }
+
+    async fn slave_executions(&self) -> Result<Vec<Execution>, FunctionError> {
+        self.replication("getSlaveReplicationExecutionStatus", Role::Slave)?;
+        let executions = self.replica.as_ref().map(|r| r.executions());
+        Ok(executions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| Execution {
+                execution_set: i32::from(e.execution_set),
+                worker: e.worker as i32,
+                task_id: e.task_id as i64,
+                state: e.state.as_str().to_string(),
             })
             .collect())
     }

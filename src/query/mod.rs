@@ -62,7 +62,7 @@ pub struct Engine {
     base: SessionContext,
     parser: PostgresCompatibilityParser,
     /// Replication tasks this node applies (a slave data node).
-    replica: replica::Replica,
+    replica: Arc<replica::Replica>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -133,7 +133,7 @@ impl Engine {
                 datafusion::DATAFUSION_VERSION
             ),
         ));
-        let replica = replica::Replica::new(node.options().replication_workers);
+        let replica = Arc::new(replica::Replica::new(node.options().replication_workers));
         Ok(Arc::new(Engine {
             node,
             base,
@@ -169,10 +169,10 @@ impl Engine {
         // Built-in functions act as the session's user.
         porpoise_functions::register(
             &ctx,
-            Arc::new(functions::ClusterAccess::new(
-                self.node.controller().clone(),
-                user,
-            )),
+            Arc::new(
+                functions::ClusterAccess::new(self.node.controller().clone(), user)
+                    .with_replica(self.replica.clone()),
+            ),
         );
         Session {
             engine: self.clone(),

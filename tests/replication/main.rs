@@ -271,6 +271,16 @@ async fn replication_functions_check_the_caller_and_the_cluster() {
         .await);
     assert_eq!(code, "42501", "{message}");
 
+    // A master calling a slave data node's function.
+    let (code, message) = err(client
+        .query("select * from getSlaveReplicationExecutionStatus()", &[])
+        .await);
+    assert_eq!(code, "55000");
+    assert_eq!(
+        message,
+        "getSlaveReplicationExecutionStatus must be executed on the controller of the slave cluster. RefId:S01024"
+    );
+
     // A cluster without replication configured.
     let plain = TestCluster::builder()
         .prefix("p")
@@ -795,6 +805,26 @@ async fn a_slave_data_node_killed_while_applying_applies_the_task_once() {
         assert!(Instant::now() < deadline, "the APPEND never started");
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
+    // The node shows the task on one of its workers.
+    let executing = slave
+        .client(slave.datanodes().iter().position(|n| *n == node).unwrap())
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows = executing
+            .query("select * from getSlaveReplicationExecutionStatus()", &[])
+            .await
+            .unwrap();
+        if let Some(r) = rows.first() {
+            assert_eq!(rows.len(), 1);
+            assert_eq!(r.get::<_, i32>("executionSet"), 0);
+            assert_eq!(r.get::<_, i32>("worker"), 0);
+            assert_eq!(r.get::<_, String>("state"), "EXECUTING");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no worker shows the APPEND");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     slave.kill9(&node);
     slave.start(&node);
     let other = slave
@@ -817,6 +847,11 @@ async fn a_slave_data_node_killed_while_applying_applies_the_task_once() {
     let mut ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
     ids.sort_unstable();
     assert_eq!(ids.len(), 300_000, "every row exactly once");
+    let idle = s
+        .query("select * from getSlaveReplicationExecutionStatus()", &[])
+        .await
+        .unwrap();
+    assert!(idle.is_empty(), "no task left on a worker");
     assert!(
         ids.iter().enumerate().all(|(i, id)| i as i64 == *id),
         "no duplicate, no gap"
