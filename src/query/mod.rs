@@ -161,10 +161,7 @@ impl Engine {
         // Built-in functions act as the session's user.
         porpoise_functions::register(
             &ctx,
-            Arc::new(functions::ClusterAccess::new(
-                self.node.controller().clone(),
-                user,
-            )),
+            Arc::new(functions::ClusterAccess::new(self.node.clone(), user)),
         );
         Session {
             engine: self.clone(),

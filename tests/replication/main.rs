@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod functions;
 
 use std::time::{Duration, Instant};
 
