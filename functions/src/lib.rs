@@ -15,10 +15,13 @@ pub mod get_cluster_replication_metrics;
 pub mod get_controller_alias;
 pub mod get_database_cluster_replication_status;
 pub mod get_master_replication_status;
+pub mod get_node_alias;
 pub mod get_recent_slave_replication_info;
 pub mod get_slave_replication_execution_status;
 pub mod get_slave_replication_queue_status;
 pub mod get_slave_replication_status;
+pub mod rpc;
+pub mod schema;
 pub mod set_database_cluster_replication_execution_set;
 pub mod set_database_for_cluster_replication;
 pub mod skip_cluster_replication_task;
@@ -36,6 +39,24 @@ use datafusion::execution::context::SessionContext;
 pub trait Cluster: Send + Sync + std::fmt::Debug + 'static {
     /// The alias of the controller leader (`cluster.nodes`).
     async fn controller_alias(&self) -> Result<String, FunctionError>;
+
+    /// The alias of the data node the session is on.
+    fn node_alias(&self) -> String;
+
+    /// Where node `alias` of this cluster is, for `rpc` (42704 if there is no such node).
+    fn locate(&self, alias: &str) -> Result<rpc::Node, FunctionError>;
+
+    /// Runs built-in `function` on data node `alias` as this user ([`rpc::Builtins::call`]
+    /// there) and returns its result.
+    async fn call_on(
+        &self,
+        alias: &str,
+        function: &str,
+        args: Vec<datafusion::common::ScalarValue>,
+    ) -> Result<datafusion::arrow::array::RecordBatch, FunctionError>;
+
+    /// Database `db` as `schema(db)` shows it, if the user holds a privilege on it.
+    async fn database_schema(&self, db: &str) -> Result<schema::DatabaseSchema, FunctionError>;
 
     /// Switches replication of database `db` on or off (master).
     async fn set_database_replication(&self, db: &str, enabled: bool) -> Result<(), FunctionError>;
@@ -129,10 +150,10 @@ type Names = [&'static str; 2];
 type ScalarCtor = fn(Arc<dyn Cluster>, &'static str) -> datafusion::logical_expr::ScalarUDF;
 type TableCtor = fn(Arc<dyn Cluster>) -> Arc<support::TableFn>;
 
-/// Registers every function on `ctx`, under its name and in lower case.
-pub fn register(ctx: &SessionContext, cluster: Arc<dyn Cluster>) {
-    let scalars: [(Names, ScalarCtor); 6] = [
+fn scalars() -> [(Names, ScalarCtor); 7] {
+    [
         (get_controller_alias::NAMES, get_controller_alias::udf),
+        (get_node_alias::NAMES, get_node_alias::udf),
         (
             set_database_for_cluster_replication::NAMES,
             set_database_for_cluster_replication::udf,
@@ -153,13 +174,11 @@ pub fn register(ctx: &SessionContext, cluster: Arc<dyn Cluster>) {
             skip_cluster_replication_task::NAMES,
             skip_cluster_replication_task::udf,
         ),
-    ];
-    for (names, udf) in scalars {
-        for name in names {
-            ctx.register_udf(udf(cluster.clone(), name));
-        }
-    }
-    let tables: [(Names, TableCtor); 8] = [
+    ]
+}
+
+fn tables() -> [(Names, TableCtor); 9] {
+    [
         (
             get_slave_replication_execution_status::NAMES,
             get_slave_replication_execution_status::function,
@@ -192,11 +211,38 @@ pub fn register(ctx: &SessionContext, cluster: Arc<dyn Cluster>) {
             get_recent_slave_replication_info::NAMES,
             get_recent_slave_replication_info::function,
         ),
-    ];
-    for (names, function) in tables {
+        (schema::NAMES, schema::function),
+    ]
+}
+
+/// Every built-in function (but `rpc`) acting through `cluster`, by name: what `rpc` calls,
+/// here or, for another node's `rpc`, on that node.
+pub fn builtins(cluster: Arc<dyn Cluster>) -> rpc::Builtins {
+    let mut builtins = rpc::Builtins::new(cluster.clone());
+    for (names, udf) in scalars() {
+        builtins.add_scalar(udf(cluster.clone(), names[0]));
+    }
+    for (names, function) in tables() {
+        builtins.add_table(names[0], function(cluster.clone()));
+    }
+    builtins
+}
+
+/// Registers every function on `ctx`, under its name and in lower case.
+pub fn register(ctx: &SessionContext, cluster: Arc<dyn Cluster>) {
+    for (names, udf) in scalars() {
+        for name in names {
+            ctx.register_udf(udf(cluster.clone(), name));
+        }
+    }
+    for (names, function) in tables() {
         let f = function(cluster.clone());
         for name in names {
             ctx.register_udtf(name, f.clone());
         }
     }
+    let builtins = Arc::new(builtins(cluster));
+    ctx.register_udf(rpc::udf(builtins.clone()));
+    ctx.register_udtf(rpc::NAMES[0], rpc::RpcTable::new(builtins.clone()));
+    ctx.add_analyzer_rule(rpc::ControllerTarget::new(builtins));
 }

@@ -295,6 +295,18 @@ impl TableFn {
     }
 }
 
+impl TableFn {
+    /// The columns of its result.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Runs the function with constant arguments (what a scan of its table does).
+    pub fn run(&self, args: Vec<ScalarValue>) -> Pending<RecordBatch> {
+        (self.body)(self.cluster.clone(), args)
+    }
+}
+
 impl TableFunctionImpl for TableFn {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let values = constants(args.exprs(), args.session())?;
@@ -345,7 +357,7 @@ impl TableProvider for FnTable {
 }
 
 /// Evaluates constant arguments.
-fn constants(exprs: &[Expr], session: &dyn Session) -> Result<Vec<ScalarValue>> {
+pub(crate) fn constants(exprs: &[Expr], session: &dyn Session) -> Result<Vec<ScalarValue>> {
     let schema = DFSchema::empty();
     let one_row = RecordBatch::try_new_with_options(
         Arc::new(Schema::empty()),
@@ -364,6 +376,6 @@ fn constants(exprs: &[Expr], session: &dyn Session) -> Result<Vec<ScalarValue>> 
         .collect()
 }
 
-fn external(e: FunctionError) -> DataFusionError {
+pub(crate) fn external(e: FunctionError) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }

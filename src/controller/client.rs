@@ -24,6 +24,8 @@ pub trait ControllerClient: Send + Sync + 'static {
     /// The alias of the controller leader (`cluster.nodes`; `controller` for the one of a
     /// standalone server).
     async fn leader_alias(&self) -> Result<String, ControllerError>;
+    /// The aliases of every controller of the cluster (`cluster.nodes`).
+    fn controller_aliases(&self) -> Vec<String>;
 }
 
 #[async_trait]
@@ -42,6 +44,10 @@ impl ControllerClient for RaftController {
 
     async fn leader_alias(&self) -> Result<String, ControllerError> {
         Ok(STANDALONE_ALIAS.to_string())
+    }
+
+    fn controller_aliases(&self) -> Vec<String> {
+        vec![STANDALONE_ALIAS.to_string()]
     }
 }
 

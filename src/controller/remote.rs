@@ -248,6 +248,10 @@ impl ControllerClient for RemoteController {
         self.tx.subscribe()
     }
 
+    fn controller_aliases(&self) -> Vec<String> {
+        self.aliases.clone()
+    }
+
     async fn leader_alias(&self) -> Result<String, ControllerError> {
         let deadline = Instant::now() + WRITE_DEADLINE;
         loop {

@@ -7,22 +7,44 @@
 //! "`<function>` must be executed on the controller of the master cluster. RefId:S01024"
 //! (both SQLSTATE 55000). A function called on a data node runs on the controller leader
 //! through the data node's controller client; no `rpc` is needed.
+//!
+//! `schema(db)` is open to every user holding a privilege on the database (42501 otherwise,
+//! 3F000 if there is no such database). `rpc` to another data node runs the function there
+//! ([`serve_call`], through a Flight `do_get`) as this session's user.
 
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{lit, Expr};
+use datafusion_proto::bytes::Serializeable;
+use futures::StreamExt;
 use porpoise_functions::get_cluster_replication_metrics::Metrics;
 use porpoise_functions::get_database_cluster_replication_status::DatabaseReplication;
 use porpoise_functions::get_master_replication_status::MasterTask;
 use porpoise_functions::get_recent_slave_replication_info::SlaveInfo;
 use porpoise_functions::get_slave_replication_execution_status::Execution;
 use porpoise_functions::get_slave_replication_status::SlaveTask;
+use porpoise_functions::rpc::Node;
+use porpoise_functions::schema::DatabaseSchema;
 use porpoise_functions::FunctionError;
 
+use super::literal::Literal;
+use super::service::{CallRequest, DataTicket};
+use super::Engine;
+use crate::catalog::{ColumnType, KeyValue, PartitionLevel};
 use crate::controller::client::ControllerClient;
-use crate::controller::metadata::{now_ns, Command, CommandResult, Metadata, MetadataError};
+use crate::controller::metadata::{
+    now_ns, Command, CommandResult, Metadata, MetadataError, Privilege,
+};
 use crate::controller::raft::ControllerError;
 use crate::controller::replication::{ReplicationState, Role, TaskState};
+use crate::datanode::DataNode;
 use crate::query::replica::Replica;
+use crate::rpc::{RemoteError, RpcError};
+
+/// What `getNodeAlias()` answers on a standalone server, whose one data node has no alias.
+const STANDALONE_NODE_ALIAS: &str = "datanode";
 
 /// `host:port` as (host, port).
 fn split_addr(addr: &str) -> (String, i32) {
@@ -34,6 +56,7 @@ fn split_addr(addr: &str) -> (String, i32) {
 
 /// The cluster as one session's user sees it.
 pub struct ClusterAccess {
+    node: Arc<DataNode>,
     controller: Arc<dyn ControllerClient>,
     user: String,
     /// This node's replication workers (a data node's sessions).
@@ -70,9 +93,10 @@ fn controller_error(e: ControllerError) -> FunctionError {
 }
 
 impl ClusterAccess {
-    pub fn new(controller: Arc<dyn ControllerClient>, user: &str) -> Self {
+    pub fn new(node: Arc<DataNode>, user: &str) -> Self {
         ClusterAccess {
-            controller,
+            controller: node.controller().clone(),
+            node,
             user: user.to_string(),
             replica: None,
         }
@@ -108,6 +132,113 @@ impl ClusterAccess {
     }
 }
 
+/// An `rpc` that failed on its way to data node `alias` or there.
+fn rpc_error(alias: &str, e: RpcError) -> FunctionError {
+    match e {
+        // The function's own error, as it would be here.
+        RpcError::Remote(e) => FunctionError {
+            sqlstate: e.sqlstate,
+            message: e.message,
+        },
+        e => FunctionError {
+            sqlstate: e.sqlstate().to_string(),
+            message: format!("rpc on {alias}: {e}"),
+        },
+    }
+}
+
+/// A node alias this cluster does not have (42704, undefined_object).
+fn unknown_node(alias: &str) -> FunctionError {
+    FunctionError {
+        sqlstate: "42704".into(),
+        message: format!("rpc: node \"{alias}\" is not a node of this cluster (see cluster.nodes)"),
+    }
+}
+
+/// A partition key as DolphinDB prints it in a vector: `2023.01.01`, `2023.01M`, `5`, `"A"`.
+fn key_text(key: ColumnType, value: &KeyValue) -> String {
+    let v = match value {
+        KeyValue::Str(s) => return format!("{s:?}"),
+        KeyValue::Int(v) => *v,
+    };
+    let narrow = |v: i64| i32::try_from(v).ok();
+    let literal = match key {
+        ColumnType::Date => narrow(v).map(Literal::Date),
+        ColumnType::Month => narrow(v).map(Literal::Month),
+        ColumnType::Minute => narrow(v).map(Literal::Minute),
+        ColumnType::Second => narrow(v).map(Literal::Second),
+        ColumnType::Time => Some(Literal::Time(v)),
+        ColumnType::DateTime => Some(Literal::DateTime(v)),
+        ColumnType::Timestamp => Some(Literal::Timestamp(v)),
+        ColumnType::NanoTimestamp => Some(Literal::NanoTimestamp(v)),
+        _ => None,
+    };
+    literal.map_or_else(|| v.to_string(), |l| l.to_string())
+}
+
+/// A partition level as `schema(db)` shows it.
+fn level_schema(level: &PartitionLevel) -> porpoise_functions::schema::PartitionLevel {
+    let key = level.key_type();
+    let vector = |keys: &mut dyn Iterator<Item = &KeyValue>| {
+        format!(
+            "[{}]",
+            keys.map(|k| key_text(key, k)).collect::<Vec<_>>().join(",")
+        )
+    };
+    let (type_id, scheme) = match level {
+        PartitionLevel::Value { values, .. } => (1, vector(&mut values.iter())),
+        PartitionLevel::Range { bounds, .. } => (2, vector(&mut bounds.iter())),
+        PartitionLevel::List { lists, .. } => (
+            3,
+            format!(
+                "({})",
+                lists
+                    .iter()
+                    .map(|l| vector(&mut l.iter()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        ),
+        PartitionLevel::Hash { buckets, .. } => (5, buckets.to_string()),
+    };
+    porpoise_functions::schema::PartitionLevel {
+        type_id,
+        type_name: level.type_name().to_string(),
+        column_type: key.dolphin_id(),
+        scheme,
+    }
+}
+
+/// Runs a built-in function for another data node's `rpc` ([`CallRequest`]), as the user it
+/// names.
+pub async fn serve_call(
+    engine: &Arc<Engine>,
+    req: CallRequest,
+) -> Result<RecordBatch, RemoteError> {
+    let error = |e: FunctionError| RemoteError::new(&e.sqlstate, e.message);
+    if !engine.controller().metadata().users.contains_key(&req.user) {
+        let e = MetadataError::UserNotFound(req.user.clone());
+        return Err(RemoteError::new(e.sqlstate(), e.to_string()));
+    }
+    let ctx = engine.base_state().task_ctx();
+    let args = req
+        .args
+        .iter()
+        .map(|b| match Expr::from_bytes_with_ctx(b, &ctx) {
+            Ok(Expr::Literal(v, _)) => Ok(v),
+            _ => Err(RemoteError::new(
+                "08P01",
+                "rpc: an argument is not a constant",
+            )),
+        })
+        .collect::<Result<Vec<ScalarValue>, _>>()?;
+    let cluster = Arc::new(ClusterAccess::new(engine.node().clone(), &req.user));
+    porpoise_functions::builtins(cluster)
+        .call(&req.function, args)
+        .await
+        .map_err(error)
+}
+
 #[async_trait::async_trait]
 impl porpoise_functions::Cluster for ClusterAccess {
     async fn controller_alias(&self) -> Result<String, FunctionError> {
@@ -115,6 +246,119 @@ impl porpoise_functions::Cluster for ClusterAccess {
             .leader_alias()
             .await
             .map_err(controller_error)
+    }
+
+    fn node_alias(&self) -> String {
+        self.controller
+            .metadata()
+            .node(self.node.id)
+            .map_or_else(|| STANDALONE_NODE_ALIAS.to_string(), |n| n.alias.clone())
+    }
+
+    fn locate(&self, alias: &str) -> Result<Node, FunctionError> {
+        if self
+            .controller
+            .controller_aliases()
+            .iter()
+            .any(|a| a == alias)
+        {
+            return Ok(Node::Controller);
+        }
+        if alias == self.node_alias() {
+            return Ok(Node::Local);
+        }
+        match self.controller.metadata().nodes.get(alias) {
+            Some(_) => Ok(Node::Remote),
+            None => Err(unknown_node(alias)),
+        }
+    }
+
+    async fn call_on(
+        &self,
+        alias: &str,
+        function: &str,
+        args: Vec<ScalarValue>,
+    ) -> Result<RecordBatch, FunctionError> {
+        let addr = self
+            .controller
+            .metadata()
+            .nodes
+            .get(alias)
+            .map(|n| n.addr.clone())
+            .ok_or_else(|| unknown_node(alias))?;
+        let args = args
+            .into_iter()
+            .map(|v| lit(v).to_bytes().map(|b| b.to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(FunctionError::internal)?;
+        let ticket = crate::rpc::encode(&DataTicket::Call(CallRequest {
+            user: self.user.clone(),
+            function: function.to_string(),
+            args,
+        }))
+        .map_err(|e| rpc_error(alias, e))?;
+        let mut stream = self
+            .node
+            .peers()
+            .get(&addr, ticket)
+            .await
+            .map_err(|e| rpc_error(alias, e))?;
+        let mut batches = Vec::new();
+        while let Some(b) = stream.next().await {
+            let b = b.map_err(|e| {
+                rpc_error(alias, crate::rpc::client::flight_error(&addr, "do_get", e))
+            })?;
+            batches.push(b);
+        }
+        let schema = match (batches.first(), stream.schema()) {
+            (Some(b), _) => b.schema(),
+            (None, Some(s)) => s.clone(),
+            (None, None) => {
+                return Err(FunctionError::internal(format!(
+                    "rpc on {alias}: empty answer"
+                )))
+            }
+        };
+        arrow::compute::concat_batches(&schema, &batches).map_err(FunctionError::internal)
+    }
+
+    async fn database_schema(&self, db: &str) -> Result<DatabaseSchema, FunctionError> {
+        const F: &str = "schema";
+        let metadata = self.controller.metadata();
+        let Some(database) = metadata.databases.get(db) else {
+            return Err(metadata_error(
+                F,
+                MetadataError::DatabaseNotFound(db.to_string()),
+            ));
+        };
+        // Any privilege on the database will do: it describes the database, not its rows.
+        let mut refused = None;
+        for p in Privilege::ALL {
+            match metadata.check_privilege(&self.user, db, p) {
+                Ok(()) => {
+                    refused = None;
+                    break;
+                }
+                Err(e) => {
+                    refused.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = refused {
+            return Err(metadata_error(F, e));
+        }
+        let def = &database.def;
+        Ok(DatabaseSchema {
+            database_dir: def.name.clone(),
+            levels: def.levels.iter().map(level_schema).collect(),
+            partition_sites: Vec::new(),
+            atomic: "TRANS".into(),
+            // Concurrent writes conflict per table, never per partition across tables.
+            chunk_granularity: "TABLE".into(),
+            cluster_replication_enabled: database.replication.is_some(),
+            owner: def.owner.clone(),
+            engine: def.engine.clone(),
+        })
     }
 
     async fn set_database_replication(&self, db: &str, enabled: bool) -> Result<(), FunctionError> {

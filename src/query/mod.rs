@@ -170,7 +170,7 @@ impl Engine {
         porpoise_functions::register(
             &ctx,
             Arc::new(
-                functions::ClusterAccess::new(self.node.controller().clone(), user)
+                functions::ClusterAccess::new(self.node.clone(), user)
                     .with_replica(self.replica.clone()),
             ),
         );

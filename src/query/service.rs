@@ -5,6 +5,8 @@
 //! - `do_put` with a [`StageRequest`] descriptor: rows of a transaction for the partitions
 //!   this node owns (routed again here, with the same partition domains);
 //! - `q.rewrite` ([`RewriteRequest`]): this node's share of an UPDATE or DELETE;
+//! - `do_get` of a [`CallRequest`]: another node's `rpc(thisNode, 'function', args...)`; this
+//!   node runs the built-in function as the calling user and streams its result;
 //! - `dn.prepare`, `dn.publish`, `dn.abort`: the participant steps of a transaction.
 //!
 //! Filters and assignments travel as DataFusion logical expressions in datafusion-proto's
@@ -78,6 +80,19 @@ pub enum DataTicket {
     Scan(ScanRequest),
     /// The task data of a replicated write (master data nodes).
     TaskData { tid: u64 },
+    /// A built-in function to run here for another node's `rpc`.
+    Call(CallRequest),
+}
+
+/// `rpc(alias, 'function', args...)` sent to the data node `alias`. The user is taken on
+/// trust, like every inter-node call (inter-node traffic is not authenticated yet); the
+/// function checks their rights as it would for a local call.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CallRequest {
+    pub user: String,
+    pub function: String,
+    /// Constant arguments, as datafusion-proto encoded literal expressions.
+    pub args: Vec<Vec<u8>>,
 }
 
 /// A remote owner's share of a DML statement.
@@ -263,6 +278,16 @@ impl DataService {
         Ok(data.boxed())
     }
 
+    /// Runs a built-in function for another node's `rpc`; streams its result.
+    async fn call(&self, req: CallRequest) -> std::result::Result<FlightStream, RemoteError> {
+        let batch = super::functions::serve_call(&self.engine, req).await?;
+        let data = FlightDataEncoderBuilder::new()
+            .with_schema(batch.schema())
+            .build(futures::stream::iter([Ok(batch)]))
+            .map_err(|e| Status::internal(e.to_string()));
+        Ok(data.boxed())
+    }
+
     async fn stage(
         &self,
         data: Streaming<FlightData>,
@@ -433,6 +458,7 @@ impl Service for DataService {
         let result = match decode::<DataTicket>(&ticket) {
             Ok(DataTicket::Scan(req)) => self.scan(req).await,
             Ok(DataTicket::TaskData { tid }) => self.task_data(tid).await,
+            Ok(DataTicket::Call(req)) => self.call(req).await,
             Err(e) => Err(bad(e)),
         };
         result.map_err(to_status)

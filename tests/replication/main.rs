@@ -4,6 +4,7 @@
 mod batch;
 #[path = "../common/mod.rs"]
 mod common;
+mod functions;
 
 use std::time::{Duration, Instant};
 
