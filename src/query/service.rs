@@ -248,6 +248,7 @@ impl DataService {
 
     /// Streams `<tid>.task` (S01040 when it is not there).
     async fn task_data(&self, tid: u64) -> std::result::Result<FlightStream, RemoteError> {
+        crate::fault::delay_point("task-data-served").await;
         let dir = &self.node().options().replication_dir;
         let Some((schema, batches)) = task_data::read(dir, tid).map_err(node_err)? else {
             let site = self

@@ -3,6 +3,8 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod faults;
+mod ops;
 
 use std::time::{Duration, Instant};
 
