@@ -1,6 +1,6 @@
 //! Replication through `kill -9`: of the slave's controller leader while the master keeps
 //! committing, and of the master data node holding task data, with synchronous and with
-//! asynchronous task data persistence.
+//! asynchronous task data persistence; and task data that is late rather than lost.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
@@ -295,6 +295,53 @@ async fn with_async_persistence_lost_task_data_fails_the_task_until_it_is_skippe
     );
     wait_for("the master to truncate", || async {
         master_tasks(&k.m).await.iter().all(|t| t.truncated)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_data_still_being_written_is_late_not_missing() {
+    // Every asynchronous task data write on the master takes 3 s more; the slave asks at once.
+    let master = TestCluster::builder()
+        .prefix("m")
+        .controllers(1)
+        .datanodes(2)
+        .cluster_cfg("clusterReplicationMode", "master")
+        .cluster_cfg("clusterReplicationSyncPersistence", "false")
+        .env("PORPOISE_DELAY_AT", "task-data-async-persist:3000")
+        .build();
+    let slave = slave_of(&master);
+    let m = master.client(0).await;
+    let s = slave.client(0).await;
+    wait_for_role(&m).await;
+    m.batch_execute(
+        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
+           select setDatabaseForClusterReplication('dfs://testDB', true);
+           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;
+           insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5), (date '2023-01-02', 2, 2.5);"#,
+    )
+    .await
+    .unwrap();
+    // While the data is on its way the slave's attempts fail, saying so (S01044) rather than
+    // "Missing taskData", which tells an operator to skip the task and lose its rows.
+    wait_for("the APPEND to wait for its data", || async {
+        slave_task_states(&s)
+            .await
+            .get(2)
+            .is_some_and(|t| t.1 == "FAILED")
+    })
+    .await;
+    let (op, _, details) = slave_task_states(&s).await[2].clone();
+    assert_eq!(op, "APPEND");
+    assert!(details.contains("RefId:S01044"), "{details}");
+    assert!(!details.contains("Missing taskData"), "{details}");
+    // Persisted: the same task succeeds.
+    wait_for_content(&s, &content(&m).await.unwrap()).await;
+    wait_for("the APPEND to finish", || async {
+        slave_task_states(&s)
+            .await
+            .iter()
+            .all(|t| t.1 == "FINISHED")
     })
     .await;
 }
