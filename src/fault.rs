@@ -8,9 +8,11 @@
 //! it), `txn-committed` (committed through raft, not yet published), `participant-prepared`.
 //!
 //! Delay points stretch a window instead: with `PORPOISE_DELAY_AT=<point>:<ms>` the process
-//! waits that long each time it passes the point. Point: `txn-published-locally` (the
+//! waits that long each time it passes the point. Points: `txn-published-locally` (the
 //! coordinator published its own part of a committed transaction, the other participants'
-//! parts not yet).
+//! parts not yet), `task-data-async-persist` (a transaction committed with asynchronous task
+//! data persistence, its `<tid>.task` not yet written), `task-data-served` (a master data node
+//! was asked for a task's data and has not sent it yet).
 
 use std::sync::OnceLock;
 

@@ -594,8 +594,8 @@ impl Metadata {
     /// Tasks pulled from the master (slave): queued by execution set and database.
     pub(super) fn record_pulled(&mut self, tasks: &[PulledTask]) -> Result<(), MetadataError> {
         self.require_role(Role::Slave)?;
-        // A pull answered after `stopClusterReplication()`: its tasks are pulled again once
-        // replication starts.
+        // Stopped by stopClusterReplication(): a pull that was under way then brings nothing
+        // in; its tasks are pulled again once replication starts.
         if self.replication.slave.state == ReplicationState::Disabled {
             return Ok(());
         }
@@ -872,6 +872,30 @@ mod tests {
             rows: 0,
             truncated: false,
         }
+    }
+
+    #[test]
+    fn a_stopped_slave_records_no_pulled_task() {
+        let mut m = Metadata::default();
+        m.replication.role = Some(Role::Slave);
+        let pulled = |id| PulledTask {
+            task: MasterTask {
+                task_id: id,
+                ..task(chunks(&[], &["d/t/1"]))
+            },
+            src_addr: "127.0.0.1:1".into(),
+        };
+        m.record_pulled(&[pulled(1)]).unwrap();
+        m.set_slave_state(ReplicationState::Disabled).unwrap();
+        // A pull that was under way when replication stopped.
+        m.record_pulled(&[pulled(2)]).unwrap();
+        assert_eq!(m.replication.slave.last_pulled, 1);
+        assert_eq!(m.replication.slave.tasks.len(), 1);
+        // Pulled again after startClusterReplication().
+        m.set_slave_state(ReplicationState::Enabled).unwrap();
+        m.record_pulled(&[pulled(2)]).unwrap();
+        assert_eq!(m.replication.slave.last_pulled, 2);
+        assert_eq!(m.replication.slave.tasks.len(), 2);
     }
 
     #[test]

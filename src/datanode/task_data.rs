@@ -6,8 +6,9 @@
 //! `clusterReplicationSyncPersistence=true` the file is fsynced and renamed into place before
 //! the commit, so a committed task always has its data. Otherwise (DolphinDB's default) that
 //! happens after the commit, off the statement's path: a crash in between loses the task data,
-//! and the slave reports "Missing taskData" for it. A `.tmp` file left by a crash is deleted
-//! at start-up.
+//! and the slave reports "Missing taskData" for it. Asked before the file is in place, the
+//! node answers that it is not persisted yet (S01044) and the slave tries again. A `.tmp` file
+//! left by a crash is deleted at start-up.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -24,6 +25,17 @@ use crate::storage::StorageError;
 
 /// The SQLSTATE of "task data does not exist" (undefined_file).
 pub const MISSING_SQLSTATE: &str = "58P01";
+
+/// The SQLSTATE of "task data not persisted yet" (S01044; object_not_in_prerequisite_state):
+/// the slave asks again later.
+pub const PENDING_SQLSTATE: &str = "55000";
+
+/// Whether the data of transaction `tid` is still being written: committed with asynchronous
+/// persistence and not yet moved into place. (A crash removes such files at start-up, so after
+/// a restart the data is missing, not pending.)
+pub fn is_pending(dir: &Path, tid: u64) -> bool {
+    tmp_path(dir, tid).exists()
+}
 
 /// The file of a task's data.
 pub fn task_path(dir: &Path, tid: u64) -> PathBuf {

@@ -470,6 +470,7 @@ impl WriteTxn {
                     // Asynchronous persistence: after the commit, off the statement's path.
                     (Some(_), Some(data)) => {
                         tokio::spawn(async move {
+                            crate::fault::delay_point("task-data-async-persist").await;
                             if let Err(e) = data.persist().await {
                                 tracing::error!(tid, error = %e, "[asyncReplication] Failed to write task {tid}, with error: {e}. RefId:S01035");
                             }

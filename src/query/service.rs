@@ -253,9 +253,21 @@ impl DataService {
         Ok(data.boxed())
     }
 
-    /// Streams `<tid>.task` (S01040 when it is not there).
+    /// Streams `<tid>.task` (S01044 while it is still being written, S01040 when it is not
+    /// there).
     async fn task_data(&self, tid: u64) -> std::result::Result<FlightStream, RemoteError> {
+        crate::fault::delay_point("task-data-served").await;
         let dir = &self.node().options().replication_dir;
+        // Checked first: the rename into place is atomic, so once the unfinished file is gone
+        // the data is either there or lost.
+        if task_data::is_pending(dir, tid) {
+            let mut e = RemoteError::new(
+                task_data::PENDING_SQLSTATE,
+                format!("[asyncReplication] Data of task {tid} has not been persisted on the master cluster. Will retry. RefId:S01044"),
+            );
+            e.retryable = true;
+            return Err(e);
+        }
         let Some((schema, batches)) = task_data::read(dir, tid).map_err(node_err)? else {
             let site = self
                 .node()

@@ -4,7 +4,9 @@
 mod batch;
 #[path = "../common/mod.rs"]
 mod common;
+mod faults;
 mod functions;
+mod ops;
 
 use std::time::{Duration, Instant};
 

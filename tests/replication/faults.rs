@@ -1,0 +1,347 @@
+//! Replication through `kill -9`: of the slave's controller leader while the master keeps
+//! committing, and of the master data node holding task data, with synchronous and with
+//! asynchronous task data persistence; and task data that is late rather than lost.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+use super::common::cluster::TestCluster;
+use super::{
+    content, master, master_tasks, slave_of, slave_task_states, wait_for, wait_for_content,
+    wait_for_role,
+};
+
+/// Tasks the slave finished (0 while its controllers cannot answer, e.g. during an
+/// election).
+async fn finished(s: &tokio_postgres::Client) -> usize {
+    s.query_one(
+        "select count(*) from getSlaveReplicationStatus() where state = 'FINISHED'",
+        &[],
+    )
+    .await
+    .map_or(0, |r| r.get::<_, i64>(0) as usize)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_slave_controller_leader_killed_mid_stream_loses_and_repeats_nothing() {
+    let master = master(true);
+    let mut slave = TestCluster::builder()
+        .prefix("s")
+        .controllers(3)
+        .datanodes(2)
+        .cluster_cfg("clusterReplicationMode", "slave")
+        .controller_cfg(
+            "clusterReplicationMasterCtl",
+            &format!("127.0.0.1:{}", master.port(&master.controllers()[0])),
+        )
+        .build();
+    let m = master.client(0).await;
+    let s = slave.client(0).await;
+    wait_for_role(&m).await;
+    m.batch_execute(
+        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
+           select setDatabaseForClusterReplication('dfs://testDB', true);
+           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;"#,
+    )
+    .await
+    .unwrap();
+
+    // A writer commits one small transaction after another, through both master data nodes.
+    let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(AtomicI64::new(0));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (stop, committed) = (stop.clone(), committed.clone());
+            let url = master.url(w);
+            tokio::spawn(async move {
+                let client = super::common::connect(&url).await.expect("connect");
+                let mut i = w as i64;
+                while !stop.load(Ordering::Relaxed) {
+                    client
+                        .batch_execute(&format!(
+                            r#"insert into "dfs://testDB"."testTB" values
+                                 (date '2023-03-{:02}', {i}, {i}.5), (date '2023-04-{:02}', {}, 0.25)"#,
+                            i % 28 + 1,
+                            i % 28 + 1,
+                            i + 1_000_000
+                        ))
+                        .await
+                        .expect("the master commits");
+                    committed.fetch_add(1, Ordering::Relaxed);
+                    i += 2;
+                }
+            })
+        })
+        .collect();
+
+    wait_for("the slave to replicate a few transactions", || async {
+        finished(&s).await >= 15
+    })
+    .await;
+    let leader = slave.leader().expect("a slave controller leader");
+    let at_kill = finished(&s).await;
+    let committed_at_kill = committed.load(Ordering::Relaxed);
+    slave.kill9(&leader);
+    // A new leader takes over pulling and scheduling while the master keeps committing.
+    wait_for("replication to continue under a new leader", || async {
+        finished(&s).await >= at_kill + 15
+    })
+    .await;
+    let new_leader = slave.leader().expect("a new slave controller leader");
+    assert_ne!(new_leader, leader);
+    assert!(committed.load(Ordering::Relaxed) > committed_at_kill);
+    slave.start(&leader);
+    wait_for("more transactions after the restart", || async {
+        finished(&s).await >= at_kill + 30
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.expect("the writer");
+    }
+
+    let want = content(&m).await.unwrap();
+    let n = committed.load(Ordering::Relaxed) as usize;
+    assert_eq!(want.len(), 2 * n);
+    wait_for_content(&s, &want).await;
+    // Every task once, finished: the slave's ids are the master's, without repeats.
+    // The data node answering reads its copy of the controller's metadata, which may trail
+    // the other writer's last commit for a moment.
+    wait_for("the master to list every task", || async {
+        master_tasks(&m).await.len() >= 2 + n
+    })
+    .await;
+    let tasks = master_tasks(&m).await;
+    // CREATE_DOMAIN, CREATE_PARTITIONED_TABLE, then one APPEND per transaction.
+    assert_eq!(tasks.len(), 2 + n);
+    wait_for("every task to finish", || async {
+        finished(&s).await == tasks.len()
+    })
+    .await;
+    let ids: Vec<i64> = s
+        .query(
+            "select taskId from getSlaveReplicationStatus() order by taskId",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        ids,
+        tasks.iter().map(|t| t.task_id).collect::<Vec<_>>(),
+        "each task pulled once"
+    );
+    // No row twice, none missing: `content` is ordered by id.
+    assert!(
+        want.windows(2).all(|w| w[0].0 < w[1].0),
+        "the master's ids are unique"
+    );
+    let got = content(&s).await.unwrap();
+    assert_eq!(got, want);
+}
+
+/// What the test of a killed master data node leaves: the master, the slave, their clients
+/// (the master's through its second data node) and the task id of the APPEND whose data the
+/// killed node held.
+struct Killed {
+    master: TestCluster,
+    _slave: TestCluster,
+    m: tokio_postgres::Client,
+    s: tokio_postgres::Client,
+    task_id: i64,
+    rows_lost_if_missing: Vec<(i64, String, f64)>,
+}
+
+/// Replicates a table, stops the slave, commits an APPEND through the master's first data
+/// node with its asynchronous task data write held back (`task-data-async-persist`), kills
+/// that node with SIGKILL as soon as the commit is acknowledged, restarts it, and starts the
+/// slave again.
+async fn kill_the_node_holding_task_data(sync_persistence: bool) -> Killed {
+    let mut master = master(sync_persistence);
+    let slave = slave_of(&master);
+    let dn1 = master.datanodes()[0].clone();
+    // The first data node holds back every asynchronous task data write for a minute.
+    master.kill9(&dn1);
+    master.start_with_env(
+        &dn1,
+        &[("PORPOISE_DELAY_AT", "task-data-async-persist:60000")],
+    );
+    let m = master.client(1).await;
+    let s = slave.client(0).await;
+    wait_for_role(&m).await;
+    m.batch_execute(
+        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
+           select setDatabaseForClusterReplication('dfs://testDB', true);
+           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;
+           insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5), (date '2023-01-02', 2, 2.5);"#,
+    )
+    .await
+    .unwrap();
+    wait_for_content(&s, &content(&m).await.unwrap()).await;
+    // The slave waits, so the task data is needed after the kill.
+    s.batch_execute("select stopClusterReplication()")
+        .await
+        .unwrap();
+
+    let m1 = master.client(0).await;
+    m1.batch_execute(
+        r#"insert into "dfs://testDB"."testTB" values
+             (date '2023-01-03', 3, 3.5), (date '2023-01-04', 4, 4.5), (date '2023-01-05', 5, 5.5)"#,
+    )
+    .await
+    .unwrap();
+    drop(m1);
+    let task = master_tasks(&m).await.last().cloned().unwrap();
+    assert_eq!(task.op, "APPEND");
+    assert_eq!(task.src, format!("127.0.0.1:{}", master.port(&dn1)));
+    let task_file = master
+        .home()
+        .join(&dn1)
+        .join("clusterReplication")
+        .join(format!("{}.task", task.tid));
+    assert_eq!(
+        task_file.exists(),
+        sync_persistence,
+        "the task data file right after the commit"
+    );
+    master.kill9(&dn1);
+    master.start(&dn1);
+    assert_eq!(
+        task_file.exists(),
+        sync_persistence,
+        "the task data file after the restart"
+    );
+
+    let rows_lost_if_missing = content(&m)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| (3..=5).contains(&r.0))
+        .collect();
+    s.batch_execute("select startClusterReplication()")
+        .await
+        .unwrap();
+    Killed {
+        master,
+        _slave: slave,
+        m,
+        s,
+        task_id: task.task_id,
+        rows_lost_if_missing,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_sync_persistence_a_killed_master_data_node_loses_no_task_data() {
+    let k = kill_the_node_holding_task_data(true).await;
+    let want = content(&k.m).await.unwrap();
+    assert_eq!(want.len(), 5);
+    wait_for_content(&k.s, &want).await;
+    wait_for("every task to finish", || async {
+        let states = slave_task_states(&k.s).await;
+        states.len() == 4 && states.iter().all(|t| t.1 == "FINISHED")
+    })
+    .await;
+    let details = slave_task_states(&k.s).await;
+    assert_eq!(details[3].0, "APPEND");
+    assert_eq!(details[3].2, "", "applied, not skipped");
+    wait_for("the master to truncate", || async {
+        master_tasks(&k.m).await.iter().all(|t| t.truncated)
+    })
+    .await;
+    drop(k.master);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_async_persistence_lost_task_data_fails_the_task_until_it_is_skipped() {
+    let k = kill_the_node_holding_task_data(false).await;
+    let id = k.task_id;
+    wait_for("the task to fail for its missing data", || async {
+        slave_task_states(&k.s)
+            .await
+            .get(id as usize - 1)
+            .is_some_and(|t| t.1 == "FAILED" && t.2.contains("Missing taskData"))
+    })
+    .await;
+    let (_, _, details) = slave_task_states(&k.s).await[id as usize - 1].clone();
+    assert!(details.contains("RefId:S01040"), "{details}");
+
+    // The operator accepts the loss: stop, skip, start. Later tasks replicate again.
+    k.s.batch_execute(&format!(
+        "select stopClusterReplication(); select skipClusterReplicationTask({id}); select startClusterReplication();"
+    ))
+    .await
+    .unwrap();
+    k.m.batch_execute(r#"insert into "dfs://testDB"."testTB" values (date '2023-01-06', 6, 6.5)"#)
+        .await
+        .unwrap();
+    let master_rows = content(&k.m).await.unwrap();
+    assert_eq!(master_rows.len(), 6);
+    let want: Vec<_> = master_rows
+        .into_iter()
+        .filter(|r| !k.rows_lost_if_missing.contains(r))
+        .collect();
+    assert_eq!(want.len(), 3);
+    wait_for_content(&k.s, &want).await;
+    let states = slave_task_states(&k.s).await;
+    assert_eq!(states.len(), 5, "{states:?}");
+    assert!(states.iter().all(|t| t.1 == "FINISHED"), "{states:?}");
+    assert!(
+        states[id as usize - 1].2.contains("skipped"),
+        "{:?}",
+        states[id as usize - 1]
+    );
+    wait_for("the master to truncate", || async {
+        master_tasks(&k.m).await.iter().all(|t| t.truncated)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_data_still_being_written_is_late_not_missing() {
+    // Every asynchronous task data write on the master takes 3 s more; the slave asks at once.
+    let master = TestCluster::builder()
+        .prefix("m")
+        .controllers(1)
+        .datanodes(2)
+        .cluster_cfg("clusterReplicationMode", "master")
+        .cluster_cfg("clusterReplicationSyncPersistence", "false")
+        .env("PORPOISE_DELAY_AT", "task-data-async-persist:3000")
+        .build();
+    let slave = slave_of(&master);
+    let m = master.client(0).await;
+    let s = slave.client(0).await;
+    wait_for_role(&m).await;
+    m.batch_execute(
+        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
+           select setDatabaseForClusterReplication('dfs://testDB', true);
+           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;
+           insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5), (date '2023-01-02', 2, 2.5);"#,
+    )
+    .await
+    .unwrap();
+    // While the data is on its way the slave's attempts fail, saying so (S01044) rather than
+    // "Missing taskData", which tells an operator to skip the task and lose its rows.
+    wait_for("the APPEND to wait for its data", || async {
+        slave_task_states(&s)
+            .await
+            .get(2)
+            .is_some_and(|t| t.1 == "FAILED")
+    })
+    .await;
+    let (op, _, details) = slave_task_states(&s).await[2].clone();
+    assert_eq!(op, "APPEND");
+    assert!(details.contains("RefId:S01044"), "{details}");
+    assert!(!details.contains("Missing taskData"), "{details}");
+    // Persisted: the same task succeeds.
+    wait_for_content(&s, &content(&m).await.unwrap()).await;
+    wait_for("the APPEND to finish", || async {
+        slave_task_states(&s)
+            .await
+            .iter()
+            .all(|t| t.1 == "FINISHED")
+    })
+    .await;
+}
