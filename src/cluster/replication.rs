@@ -25,6 +25,7 @@ use crate::controller::replication::{
     OpType, ReplicationState, Role, SlaveProgress, SlaveTask, TaskState, MAX_ATTEMPTS,
 };
 use crate::controller::service::{PullReply, PullRequest, PULL};
+use crate::datanode::task_data;
 use crate::query::replica::{Applied, ApplyRequest, APPLY, APPLY_TIMEOUT};
 use crate::rpc::client::Peers;
 use crate::rpc::RpcError;
@@ -284,6 +285,12 @@ async fn run_batch(
     let ((), result) = tokio::join!(started, apply);
     let details = match result {
         Ok(_) => return,
+        // The master has not persisted the data yet (S01044): not a failure; tried again
+        // after RETRY_AFTER.
+        Err(RpcError::Remote(e)) if task_data::is_pending_error(&e) => {
+            tracing::debug!(tasks = ?ids, "{}", e.message);
+            return;
+        }
         Err(RpcError::Remote(e)) => e.message,
         Err(e) => e.to_string(),
     };

@@ -30,6 +30,11 @@ pub const MISSING_SQLSTATE: &str = "58P01";
 /// the slave asks again later.
 pub const PENDING_SQLSTATE: &str = "55000";
 
+/// Whether a data node's answer is "not persisted yet" (see [`PENDING_SQLSTATE`]).
+pub fn is_pending_error(e: &crate::rpc::RemoteError) -> bool {
+    e.retryable && e.sqlstate == PENDING_SQLSTATE
+}
+
 /// Whether the data of transaction `tid` is still being written: committed with asynchronous
 /// persistence and not yet moved into place. (A crash removes such files at start-up, so after
 /// a restart the data is missing, not pending.)

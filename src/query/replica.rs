@@ -450,6 +450,8 @@ async fn fetch(
 /// Task data that is gone reads "Missing taskData" in `details`, as in DolphinDB.
 fn missing_or_failure(e: RpcError) -> RemoteError {
     match &e {
+        // Not persisted yet: passed on as it is, for the scheduler to try again.
+        RpcError::Remote(r) if task_data::is_pending_error(r) => r.clone(),
         RpcError::Remote(r) if r.sqlstate == task_data::MISSING_SQLSTATE => RemoteError::new(
             task_data::MISSING_SQLSTATE,
             format!("Missing taskData: {}", r.message),
