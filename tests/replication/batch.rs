@@ -43,13 +43,7 @@ async fn appends_apply_together_and_a_failing_one_is_singled_out() {
     let m = master.client(0).await;
     let s = slave.client(0).await;
     wait_for_role(&m).await;
-    m.batch_execute(
-        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
-           select setDatabaseForClusterReplication('dfs://testDB', true);
-           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;"#,
-    )
-    .await
-    .unwrap();
+    m.batch_execute(TESTDB).await.unwrap();
     wait_for("the tables on the slave", || async {
         let tasks = slave_task_states(&s).await;
         tasks.len() == 2 && tasks.iter().all(|(_, state, _)| state == "FINISHED")

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::common::cluster::TestCluster;
 use super::{
     content, master, master_tasks, slave_of, slave_task_states, wait_for, wait_for_content,
-    wait_for_role,
+    wait_for_role, TESTDB,
 };
 
 /// Tasks the slave finished (0 while its controllers cannot answer, e.g. during an
@@ -39,13 +39,7 @@ async fn the_slave_controller_leader_killed_mid_stream_loses_and_repeats_nothing
     let m = master.client(0).await;
     let s = slave.client(0).await;
     wait_for_role(&m).await;
-    m.batch_execute(
-        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
-           select setDatabaseForClusterReplication('dfs://testDB', true);
-           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;"#,
-    )
-    .await
-    .unwrap();
+    m.batch_execute(TESTDB).await.unwrap();
 
     // A writer commits one small transaction after another, through both master data nodes.
     let stop = Arc::new(AtomicBool::new(false));
@@ -173,10 +167,8 @@ async fn kill_the_node_holding_task_data(sync_persistence: bool) -> Killed {
     let s = slave.client(0).await;
     wait_for_role(&m).await;
     m.batch_execute(
-        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
-           select setDatabaseForClusterReplication('dfs://testDB', true);
-           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;
-           insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5), (date '2023-01-02', 2, 2.5);"#,
+        &[TESTDB, r#"
+           insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5), (date '2023-01-02', 2, 2.5);"#].concat(),
     )
     .await
     .unwrap();
@@ -316,10 +308,8 @@ async fn task_data_still_being_written_is_late_not_missing() {
     let s = slave.client(0).await;
     wait_for_role(&m).await;
     m.batch_execute(
-        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
-           select setDatabaseForClusterReplication('dfs://testDB', true);
-           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;
-           insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5), (date '2023-01-02', 2, 2.5);"#,
+        &[TESTDB, r#"
+           insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5), (date '2023-01-02', 2, 2.5);"#].concat(),
     )
     .await
     .unwrap();

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::{Client, Row};
 
 use super::common::{self, cluster::TestCluster};
-use super::{master, wait_for, wait_for_role};
+use super::{master, wait_for, wait_for_role, TESTDB};
 
 /// SQLSTATE and message of a refused statement.
 async fn refused(client: &Client, sql: &str) -> (String, String) {
@@ -208,10 +208,12 @@ async fn rpc_runs_functions_on_the_controller_and_on_other_data_nodes() {
     let m = master.client(0).await;
     wait_for_role(&m).await;
     m.batch_execute(
-        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
-           select setDatabaseForClusterReplication('dfs://testDB', true);
-           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;
+        &[
+            TESTDB,
+            r#"
            insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5);"#,
+        ]
+        .concat(),
     )
     .await
     .unwrap();

@@ -12,6 +12,11 @@ use std::time::{Duration, Instant};
 
 use common::cluster::TestCluster;
 
+/// `"dfs://testDB"`, replicated, with `testTB(day, id, v)` partitioned by day.
+const TESTDB: &str = r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
+    select setDatabaseForClusterReplication('dfs://testDB', true);
+    create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;"#;
+
 /// A master cluster (1 controller, 2 data nodes).
 fn master(sync_persistence: bool) -> TestCluster {
     TestCluster::builder()
@@ -384,13 +389,7 @@ async fn a_slave_replays_the_masters_database() {
     let m = master.client(0).await;
     let s = slave.client(1).await;
     wait_for_role(&m).await;
-    m.batch_execute(
-        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
-           select setDatabaseForClusterReplication('dfs://testDB', true);
-           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;"#,
-    )
-    .await
-    .unwrap();
+    m.batch_execute(TESTDB).await.unwrap();
     let values: Vec<String> = (0..2000)
         .map(|i| format!("(date '2023-02-{:02}', {i}, {i}.5)", i % 28 + 1))
         .collect();
@@ -575,11 +574,13 @@ async fn a_failing_task_stops_replication_until_it_is_repaired_or_skipped() {
     let m = master.client(0).await;
     wait_for_role(&m).await;
     m.batch_execute(
-        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
-           select setDatabaseForClusterReplication('dfs://testDB', true);
-           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;
+        &[
+            TESTDB,
+            r#"
            insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5);
            alter table "dfs://testDB"."testTB" add column w INT;"#,
+        ]
+        .concat(),
     )
     .await
     .unwrap();
@@ -770,13 +771,7 @@ async fn a_slave_data_node_killed_while_applying_applies_the_task_once() {
     let mut slave = slave_of(&master);
     let m = master.client(0).await;
     wait_for_role(&m).await;
-    m.batch_execute(
-        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
-           select setDatabaseForClusterReplication('dfs://testDB', true);
-           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;"#,
-    )
-    .await
-    .unwrap();
+    m.batch_execute(TESTDB).await.unwrap();
     // One large APPEND over 28 partitions, so both slave data nodes take part in applying it.
     let sink = m
         .copy_in(r#"copy "dfs://testDB"."testTB" from stdin"#)

@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use super::common::cluster::TestCluster;
-use super::{master, master_tasks, ops, slave_of, slave_task_states, wait_for, wait_for_role};
+use super::{
+    master, master_tasks, ops, slave_of, slave_task_states, wait_for, wait_for_role, TESTDB,
+};
 
 /// Every row of a query, as text (`None` for NULL): compares tables of any schema.
 async fn rows(
@@ -298,11 +300,9 @@ async fn with_two_slaves_a_task_is_truncated_once_both_finished_it() {
     let sb = b.client(0).await;
     wait_for_role(&m).await;
     m.batch_execute(
-        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
-           select setDatabaseForClusterReplication('dfs://testDB', true);
-           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;
+        &[TESTDB, r#"
            insert into "dfs://testDB"."testTB" values
-             (date '2023-01-01', 1, 1.5), (date '2023-01-02', 2, 2.5), (date '2023-01-03', 3, 3.5);"#,
+             (date '2023-01-01', 1, 1.5), (date '2023-01-02', 2, 2.5), (date '2023-01-03', 3, 3.5);"#].concat(),
     )
     .await
     .unwrap();
@@ -402,10 +402,8 @@ async fn a_stopped_slave_pulls_nothing_and_finishes_what_it_runs() {
     let s = slave.client(0).await;
     wait_for_role(&m).await;
     m.batch_execute(
-        r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
-           select setDatabaseForClusterReplication('dfs://testDB', true);
-           create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;
-           insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5), (date '2023-01-02', 2, 2.5);"#,
+        &[TESTDB, r#"
+           insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5), (date '2023-01-02', 2, 2.5);"#].concat(),
     )
     .await
     .unwrap();
