@@ -1,8 +1,8 @@
-//! Replication through `kill -9`: of the slave's controller leader while the master keeps
-//! committing, and of the master data node holding task data, with synchronous and with
+//! Replication through `kill -9`: of the slave's or the master's controller leader while the
+//! master keeps committing, and of the master data node holding task data, with synchronous and with
 //! asynchronous task data persistence; and task data that is late rather than lost.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,10 +25,37 @@ async fn finished(s: &tokio_postgres::Client) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_slave_controller_leader_killed_mid_stream_loses_and_repeats_nothing() {
-    let master = master(true);
+    leader_killed_mid_stream(Side::Slave).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_controller_leader_killed_mid_stream_loses_and_repeats_nothing() {
+    leader_killed_mid_stream(Side::Master).await;
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Master,
+    Slave,
+}
+
+/// Three controllers on `side`, one on the other; writers commit small transactions on the
+/// master through both its data nodes while `side`'s controller leader is killed with
+/// `kill -9` and later restarted. Replication goes on under the new leader (a slave follows
+/// the master's leader change to another controller than the one configured), and in the
+/// end the slave holds the master's rows, every task once.
+async fn leader_killed_mid_stream(side: Side) {
+    let controllers = |s: Side| if s == side { 3 } else { 1 };
+    let mut master = TestCluster::builder()
+        .prefix("m")
+        .controllers(controllers(Side::Master))
+        .datanodes(2)
+        .cluster_cfg("clusterReplicationMode", "master")
+        .cluster_cfg("clusterReplicationSyncPersistence", "true")
+        .build();
     let mut slave = TestCluster::builder()
         .prefix("s")
-        .controllers(3)
+        .controllers(controllers(Side::Slave))
         .datanodes(2)
         .cluster_cfg("clusterReplicationMode", "slave")
         .controller_cfg(
@@ -41,18 +68,20 @@ async fn the_slave_controller_leader_killed_mid_stream_loses_and_repeats_nothing
     wait_for_role(&m).await;
     m.batch_execute(TESTDB).await.unwrap();
 
-    // A writer commits one small transaction after another, through both master data nodes.
+    // Writers commit one small transaction after another, through both master data nodes,
+    // recording the first id of each acknowledged one. While the master elects a leader its
+    // writes fail; a failed one may still have committed, so only acknowledged ones count.
     let stop = Arc::new(AtomicBool::new(false));
-    let committed = Arc::new(AtomicI64::new(0));
+    let acked = Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
     let writers: Vec<_> = (0..2)
         .map(|w| {
-            let (stop, committed) = (stop.clone(), committed.clone());
+            let (stop, acked) = (stop.clone(), acked.clone());
             let url = master.url(w);
             tokio::spawn(async move {
                 let client = super::common::connect(&url).await.expect("connect");
                 let mut i = w as i64;
                 while !stop.load(Ordering::Relaxed) {
-                    client
+                    let r = client
                         .batch_execute(&format!(
                             r#"insert into "dfs://testDB"."testTB" values
                                  (date '2023-03-{:02}', {i}, {i}.5), (date '2023-04-{:02}', {}, 0.25)"#,
@@ -60,32 +89,47 @@ async fn the_slave_controller_leader_killed_mid_stream_loses_and_repeats_nothing
                             i % 28 + 1,
                             i + 1_000_000
                         ))
-                        .await
-                        .expect("the master commits");
-                    committed.fetch_add(1, Ordering::Relaxed);
+                        .await;
+                    match r {
+                        Ok(()) => acked.lock().unwrap().push(i),
+                        Err(e) => {
+                            assert!(side == Side::Master, "the master refused a write: {e}");
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
                     i += 2;
                 }
             })
         })
         .collect();
+    let acked_now = || acked.lock().unwrap().len();
 
     wait_for("the slave to replicate a few transactions", || async {
         finished(&s).await >= 15
     })
     .await;
-    let leader = slave.leader().expect("a slave controller leader");
+    let killed_side = if side == Side::Master {
+        &mut master
+    } else {
+        &mut slave
+    };
+    let leader = killed_side.leader().expect("a controller leader");
     let at_kill = finished(&s).await;
-    let committed_at_kill = committed.load(Ordering::Relaxed);
-    slave.kill9(&leader);
-    // A new leader takes over pulling and scheduling while the master keeps committing.
+    let acked_at_kill = acked_now();
+    killed_side.kill9(&leader);
+    // A new leader takes over while the master keeps committing.
     wait_for("replication to continue under a new leader", || async {
-        finished(&s).await >= at_kill + 15
+        finished(&s).await >= at_kill + 15 && acked_now() > acked_at_kill
     })
     .await;
-    let new_leader = slave.leader().expect("a new slave controller leader");
+    let killed_side = if side == Side::Master {
+        &mut master
+    } else {
+        &mut slave
+    };
+    let new_leader = killed_side.leader().expect("a new controller leader");
     assert_ne!(new_leader, leader);
-    assert!(committed.load(Ordering::Relaxed) > committed_at_kill);
-    slave.start(&leader);
+    killed_side.start(&leader);
     wait_for("more transactions after the restart", || async {
         finished(&s).await >= at_kill + 30
     })
@@ -96,18 +140,33 @@ async fn the_slave_controller_leader_killed_mid_stream_loses_and_repeats_nothing
     }
 
     let want = content(&m).await.unwrap();
-    let n = committed.load(Ordering::Relaxed) as usize;
-    assert_eq!(want.len(), 2 * n);
+    // No row twice (`content` is ordered by id), every acknowledged one there.
+    assert!(
+        want.windows(2).all(|w| w[0].0 < w[1].0),
+        "the master's ids are unique"
+    );
+    let ids: std::collections::BTreeSet<i64> = want.iter().map(|r| r.0).collect();
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked
+            .iter()
+            .all(|i| ids.contains(i) && ids.contains(&(i + 1_000_000))),
+        "an acknowledged transaction is missing on the master"
+    );
+    if side == Side::Slave {
+        assert_eq!(want.len(), 2 * acked.len());
+    }
     wait_for_content(&s, &want).await;
     // Every task once, finished: the slave's ids are the master's, without repeats.
+    // CREATE_DOMAIN, CREATE_PARTITIONED_TABLE, then one APPEND per committed transaction.
     // The data node answering reads its copy of the controller's metadata, which may trail
     // the other writer's last commit for a moment.
+    let n = want.len() / 2;
     wait_for("the master to list every task", || async {
         master_tasks(&m).await.len() >= 2 + n
     })
     .await;
     let tasks = master_tasks(&m).await;
-    // CREATE_DOMAIN, CREATE_PARTITIONED_TABLE, then one APPEND per transaction.
     assert_eq!(tasks.len(), 2 + n);
     wait_for("every task to finish", || async {
         finished(&s).await == tasks.len()
@@ -128,13 +187,7 @@ async fn the_slave_controller_leader_killed_mid_stream_loses_and_repeats_nothing
         tasks.iter().map(|t| t.task_id).collect::<Vec<_>>(),
         "each task pulled once"
     );
-    // No row twice, none missing: `content` is ordered by id.
-    assert!(
-        want.windows(2).all(|w| w[0].0 < w[1].0),
-        "the master's ids are unique"
-    );
-    let got = content(&s).await.unwrap();
-    assert_eq!(got, want);
+    assert_eq!(content(&s).await.unwrap(), want);
 }
 
 /// What the test of a killed master data node leaves: the master, the slave, their clients
