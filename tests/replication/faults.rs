@@ -348,12 +348,7 @@ async fn with_async_persistence_lost_task_data_fails_the_task_until_it_is_skippe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_data_still_being_written_is_late_not_missing() {
     // Every asynchronous task data write on the master takes 3 s more; the slave asks at once.
-    let master = TestCluster::builder()
-        .prefix("m")
-        .controllers(1)
-        .datanodes(2)
-        .cluster_cfg("clusterReplicationMode", "master")
-        .cluster_cfg("clusterReplicationSyncPersistence", "false")
+    let master = super::master_builder(false)
         .env("PORPOISE_DELAY_AT", "task-data-async-persist:3000")
         .build();
     let slave = slave_of(&master);

@@ -19,6 +19,11 @@ const TESTDB: &str = r#"create database "dfs://testDB" partitioned by VALUE(2023
 
 /// A master cluster (1 controller, 2 data nodes).
 fn master(sync_persistence: bool) -> TestCluster {
+    master_builder(sync_persistence).build()
+}
+
+/// A master cluster's builder, for tests that configure more.
+fn master_builder(sync_persistence: bool) -> common::cluster::TestClusterBuilder {
     TestCluster::builder()
         .prefix("m")
         .controllers(1)
@@ -28,7 +33,6 @@ fn master(sync_persistence: bool) -> TestCluster {
             "clusterReplicationSyncPersistence",
             if sync_persistence { "true" } else { "false" },
         )
-        .build()
 }
 
 /// One row of `getMasterReplicationStatus()`.

@@ -389,12 +389,7 @@ async fn last_pulled(s: &tokio_postgres::Client) -> i64 {
 async fn a_stopped_slave_pulls_nothing_and_finishes_what_it_runs() {
     // Each task's data is served 3 s late, so a task is certainly running when the slave
     // stops.
-    let master = TestCluster::builder()
-        .prefix("m")
-        .controllers(1)
-        .datanodes(2)
-        .cluster_cfg("clusterReplicationMode", "master")
-        .cluster_cfg("clusterReplicationSyncPersistence", "true")
+    let master = super::master_builder(true)
         .env("PORPOISE_DELAY_AT", "task-data-served:3000")
         .build();
     let slave = slave_of(&master);
