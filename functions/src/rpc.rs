@@ -28,12 +28,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
-use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
-use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::{TableProvider, TableType};
+use datafusion::datasource::TableProvider;
 use datafusion::logical_expr::async_udf::{AsyncScalarUDF, AsyncScalarUDFImpl};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
@@ -42,9 +41,8 @@ use datafusion::logical_expr::{
     ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
-use datafusion::physical_plan::ExecutionPlan;
 
-use crate::support::{bad_argument, constants, external, TableFn};
+use crate::support::{bad_argument, constants, external, PlannedTable, TableFn};
 use crate::{get_controller_alias, Cluster, FunctionError};
 
 /// DolphinDB's name (already lower case).
@@ -283,53 +281,16 @@ impl TableFunctionImpl for RpcTable {
         let function = text(rest.first(), "function name", 2).map_err(external)?;
         rest.remove(0);
         let schema = self.builtins.result_schema(&function).map_err(external)?;
-        Ok(Arc::new(RpcCall {
-            builtins: self.builtins.clone(),
-            target,
-            function,
-            args: rest,
-            schema,
+        let builtins = self.builtins.clone();
+        Ok(PlannedTable::new(schema, move || {
+            let (builtins, target, function, args) = (
+                builtins.clone(),
+                target.clone(),
+                function.clone(),
+                rest.clone(),
+            );
+            Box::pin(async move { builtins.dispatch(&target, &function, args).await })
         }))
-    }
-}
-
-/// One call of the table form: it runs when the query is planned, like [`TableFn`]'s.
-#[derive(Debug)]
-struct RpcCall {
-    builtins: Arc<Builtins>,
-    target: Target,
-    function: String,
-    args: Vec<ScalarValue>,
-    schema: SchemaRef,
-}
-
-#[async_trait]
-impl TableProvider for RpcCall {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Temporary
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self
-            .builtins
-            .dispatch(&self.target, &self.function, self.args.clone())
-            .await
-            .map_err(external)?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
     }
 }
 

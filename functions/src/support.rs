@@ -310,26 +310,42 @@ impl TableFn {
 impl TableFunctionImpl for TableFn {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let values = constants(args.exprs(), args.session())?;
-        Ok(Arc::new(FnTable {
-            cluster: self.cluster.clone(),
-            schema: self.schema.clone(),
-            body: self.body,
-            args: values,
+        let (cluster, body) = (self.cluster.clone(), self.body);
+        Ok(PlannedTable::new(self.schema.clone(), move || {
+            body(cluster.clone(), values.clone())
         }))
     }
 }
 
-/// One call of a [`TableFn`]: its rows are fetched when the query is planned.
-#[derive(Debug)]
-struct FnTable {
-    cluster: Arc<dyn Cluster>,
+/// One call of a table function: a table whose rows are fetched when the query is planned
+/// (its scan), as one batch.
+pub(crate) struct PlannedTable {
     schema: SchemaRef,
-    body: TableBody,
-    args: Vec<ScalarValue>,
+    rows: Box<dyn Fn() -> Pending<RecordBatch> + Send + Sync>,
+}
+
+impl PlannedTable {
+    pub(crate) fn new(
+        schema: SchemaRef,
+        rows: impl Fn() -> Pending<RecordBatch> + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(PlannedTable {
+            schema,
+            rows: Box::new(rows),
+        })
+    }
+}
+
+impl std::fmt::Debug for PlannedTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlannedTable")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
 }
 
 #[async_trait]
-impl TableProvider for FnTable {
+impl TableProvider for PlannedTable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -345,9 +361,7 @@ impl TableProvider for FnTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = (self.body)(self.cluster.clone(), self.args.clone())
-            .await
-            .map_err(external)?;
+        let batch = (self.rows)().await.map_err(external)?;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![batch]],
             self.schema.clone(),
