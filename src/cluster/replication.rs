@@ -13,7 +13,9 @@
 //! data node that joins takes queues too.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use futures::FutureExt;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -127,24 +129,31 @@ fn leader_hint(e: &RpcError) -> Option<String> {
 const MAX_BATCH_TASKS: usize = 64;
 const MAX_BATCH_ROWS: u64 = 2_000_000;
 
-/// A request running on a data node.
+/// A request running on a data node; its task ends with whether it was a request of several
+/// tasks that failed.
 struct Running {
     tasks: Vec<u64>,
-    handle: JoinHandle<()>,
+    handle: JoinHandle<bool>,
 }
-
-/// Tasks that failed together in one request, to run one by one until they finished: so a
-/// failure is recorded against the task that caused it.
-type Singles = Arc<Mutex<HashSet<u64>>>;
 
 async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) {
     let mut running: Vec<Running> = Vec::new();
     let mut retry_at: HashMap<u64, Instant> = HashMap::new();
-    let singles: Singles = Arc::default();
+    // Tasks that failed together, to run one by one until they finished: so a failure is
+    // recorded against the task that caused it.
+    let mut alone: HashSet<u64> = HashSet::new();
     let mut rx = raft.subscribe();
     loop {
         let _ = tokio::time::timeout(IDLE, rx.changed()).await;
-        running.retain(|r| !r.handle.is_finished());
+        running.retain_mut(|r| match (&mut r.handle).now_or_never() {
+            None => true,
+            Some(failed_together) => {
+                if failed_together.unwrap_or(false) {
+                    alone.extend(&r.tasks);
+                }
+                false
+            }
+        });
         let metadata = raft.metadata();
         let r = &metadata.replication;
         if !raft.is_leader()
@@ -155,7 +164,6 @@ async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) {
         }
         let now = Instant::now();
         let busy: HashSet<u64> = running.iter().flat_map(|r| r.tasks.clone()).collect();
-        let alone = lock(&singles).clone();
         for batch in runnable(&metadata, &alone) {
             let blocked = batch.iter().any(|t| {
                 let id = t.task.task_id;
@@ -172,13 +180,7 @@ async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) {
                 retry_at.insert(*id, now + RETRY_AFTER);
             }
             let batch = batch.into_iter().cloned().collect();
-            let handle = tokio::spawn(run_batch(
-                raft.clone(),
-                peers.clone(),
-                node,
-                batch,
-                singles.clone(),
-            ));
+            let handle = tokio::spawn(run_batch(raft.clone(), peers.clone(), node, batch));
             running.push(Running { tasks, handle });
         }
         let open = |id: &u64| {
@@ -188,12 +190,8 @@ async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) {
                 .is_some_and(|t| t.state != TaskState::Finished)
         };
         retry_at.retain(|id, _| open(id));
-        lock(&singles).retain(open);
+        alone.retain(open);
     }
-}
-
-fn lock(singles: &Singles) -> std::sync::MutexGuard<'_, HashSet<u64>> {
-    singles.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A task that failed [`MAX_ATTEMPTS`] times waits for `startClusterReplication()`.
@@ -261,15 +259,15 @@ fn queue_node(metadata: &Metadata, queue_id: u32) -> Option<(String, String)> {
 }
 
 /// Runs tasks on a data node, recording that they started (alongside, not before) and a
-/// failure. A failed request of several tasks is not recorded: its tasks run again one by
-/// one, so the failure is recorded against the task that causes it.
+/// failure. A failed request of several tasks is not recorded: its tasks wait again and it
+/// returns true, for them to run one by one, so the failure is recorded against the task
+/// that causes it.
 async fn run_batch(
     raft: Arc<RaftController>,
     peers: Arc<Peers>,
     (alias, addr): (String, String),
     tasks: Vec<SlaveTask>,
-    singles: Singles,
-) {
+) -> bool {
     let ids: Vec<u64> = tasks.iter().map(|t| t.task.task_id).collect();
     let started = async {
         let cmd = Command::TaskStarted {
@@ -284,23 +282,22 @@ async fn run_batch(
     let apply = peers.call::<_, Applied>(&addr, APPLY, &req, APPLY_TIMEOUT);
     let ((), result) = tokio::join!(started, apply);
     let details = match result {
-        Ok(_) => return,
+        Ok(_) => return false,
         // The master has not persisted the data yet (S01044): not a failure; tried again
         // after RETRY_AFTER.
         Err(RpcError::Remote(e)) if task_data::is_pending_error(&e) => {
             tracing::debug!(tasks = ?ids, "{}", e.message);
-            return;
+            return false;
         }
         Err(RpcError::Remote(e)) => e.message,
         Err(e) => e.to_string(),
     };
     if ids.len() > 1 {
         tracing::info!(tasks = ?ids, node = %alias, error = %details, "tasks applied together failed; running them one by one");
-        lock(&singles).extend(ids.iter().copied());
         if let Err(e) = raft.write(Command::TasksRequeued { task_ids: ids }).await {
             tracing::debug!(error = %e, "cannot record requeued tasks");
         }
-        return;
+        return true;
     }
     let task_id = ids[0];
     tracing::warn!(
@@ -316,6 +313,7 @@ async fn run_batch(
     if let Err(e) = raft.write(cmd).await {
         tracing::debug!(task_id, error = %e, "cannot record a failed task");
     }
+    false
 }
 
 #[cfg(test)]

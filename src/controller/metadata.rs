@@ -783,7 +783,7 @@ impl Metadata {
                 if let CommandResult::Err(e) = result {
                     return Err(e);
                 }
-                self.finish_task(*task_id, node)?;
+                self.finish_tasks(&[*task_id], node)?;
                 return Ok(result);
             }
             Command::SkipTasks { ids } => self.skip_tasks(ids)?,

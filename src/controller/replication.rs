@@ -655,18 +655,6 @@ impl Metadata {
         }
     }
 
-    /// Marks a task finished by `node`: in the same log entry as its effect (exactly once).
-    pub(super) fn finish_task(&mut self, task_id: u64, node: &str) -> Result<(), MetadataError> {
-        let now = self.clock_ns;
-        let t = self.open_task(task_id, node)?;
-        t.state = TaskState::Finished;
-        t.finish_ns = now;
-        t.execution_node = node.to_string();
-        t.details.clear();
-        self.trim_finished();
-        Ok(())
-    }
-
     /// Fails unless task `task_id` may still be applied (before applying a DDL task).
     pub(super) fn check_task_open(
         &mut self,
@@ -676,8 +664,9 @@ impl Metadata {
         self.open_task(task_id, node).map(|_| ())
     }
 
-    /// Marks tasks finished together, in one log entry (a transaction applying several
-    /// APPEND tasks): all of them, or none if one is finished already.
+    /// Marks tasks finished by `node`, in the same log entry as their effect (exactly once):
+    /// all of them, or none if one is finished already (a transaction applying several APPEND
+    /// tasks).
     pub(super) fn finish_tasks(
         &mut self,
         task_ids: &[u64],
@@ -686,9 +675,15 @@ impl Metadata {
         for id in task_ids {
             self.open_task(*id, node)?;
         }
+        let now = self.clock_ns;
         for id in task_ids {
-            self.finish_task(*id, node)?;
+            let t = self.open_task(*id, node)?;
+            t.state = TaskState::Finished;
+            t.finish_ns = now;
+            t.execution_node = node.to_string();
+            t.details.clear();
         }
+        self.trim_finished();
         Ok(())
     }
 
@@ -773,18 +768,13 @@ impl Metadata {
 
     /// Keeps at most [`TRUNCATED_KEPT`] finished tasks below the first unfinished one.
     fn trim_finished(&mut self) {
-        let s = &mut self.replication.slave;
-        let finished: Vec<u64> = s
-            .tasks
+        let tasks = &mut self.replication.slave.tasks;
+        let finished = tasks
             .values()
             .take_while(|t| t.state == TaskState::Finished)
-            .map(|t| t.task.task_id)
-            .collect();
-        for id in finished
-            .iter()
-            .take(finished.len().saturating_sub(TRUNCATED_KEPT))
-        {
-            s.tasks.remove(id);
+            .count();
+        for _ in TRUNCATED_KEPT..finished {
+            tasks.pop_first();
         }
     }
 

@@ -241,28 +241,24 @@ pub async fn apply(engine: &Arc<Engine>, req: ApplyRequest) -> Result<Applied, R
         let id = req.tasks.first().map_or(0, |t| t.task.task_id);
         return Ok(already_done(id));
     };
-    for t in &tasks {
-        check_user(engine, &metadata, t.task.op, &t.task.db)?;
+    // Several tasks come together only as APPENDs to one table: one user check covers them.
+    let together = |t: &&SlaveTask| {
+        t.task.payload == TaskPayload::Append
+            && t.task.db == first.db
+            && t.task.table == first.table
+    };
+    if tasks.len() > 1 && !tasks.iter().all(together) {
+        return Err(failure(
+            "only APPEND tasks of one table are applied together",
+        ));
     }
+    check_user(engine, &metadata, first.op, &first.db)?;
     let applies = Applies {
         task_ids: tasks.iter().map(|t| t.task.task_id).collect(),
         node: alias.clone(),
     };
     let result = match &first.payload {
-        TaskPayload::Append
-            if tasks.iter().all(|t| {
-                t.task.payload == TaskPayload::Append
-                    && t.task.db == first.db
-                    && t.task.table == first.table
-            }) =>
-        {
-            append(engine, &tasks, applies, &worker).await
-        }
-        _ if tasks.len() > 1 => Err(RemoteError::new(
-            "XX000",
-            "only APPEND tasks of one table are applied together",
-        )),
-        TaskPayload::Append => unreachable!("a single APPEND task is handled above"),
+        TaskPayload::Append => append(engine, &tasks, applies, &worker).await,
         TaskPayload::Command(cmd) => {
             worker.show(tasks[0], ExecState::Executing);
             let r = node
