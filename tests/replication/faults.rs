@@ -219,12 +219,9 @@ async fn kill_the_node_holding_task_data(sync_persistence: bool) -> Killed {
     let m = master.client(1).await;
     let s = slave.client(0).await;
     wait_for_role(&m).await;
-    m.batch_execute(
-        &[TESTDB, r#"
-           insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5), (date '2023-01-02', 2, 2.5);"#].concat(),
-    )
-    .await
-    .unwrap();
+    m.batch_execute(&[TESTDB, super::TWO_ROWS].concat())
+        .await
+        .unwrap();
     wait_for_content(&s, &content(&m).await.unwrap()).await;
     // The slave waits, so the task data is needed after the kill.
     s.batch_execute("select stopClusterReplication()")
@@ -351,16 +348,7 @@ async fn task_data_still_being_written_is_late_not_missing() {
     let master = super::master_builder(false)
         .env("PORPOISE_DELAY_AT", "task-data-async-persist:3000")
         .build();
-    let slave = slave_of(&master);
-    let m = master.client(0).await;
-    let s = slave.client(0).await;
-    wait_for_role(&m).await;
-    m.batch_execute(
-        &[TESTDB, r#"
-           insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5), (date '2023-01-02', 2, 2.5);"#].concat(),
-    )
-    .await
-    .unwrap();
+    let (_slave, m, s) = super::slave_with_two_rows(&master).await;
     // While the data is on its way (S01044) the task is late, not failed: it never shows
     // FAILED, nor "Missing taskData", which tells an operator to skip the task and lose its
     // rows; once the data is persisted it finishes.

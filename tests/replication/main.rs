@@ -17,6 +17,22 @@ const TESTDB: &str = r#"create database "dfs://testDB" partitioned by VALUE(2023
     select setDatabaseForClusterReplication('dfs://testDB', true);
     create table "dfs://testDB"."testTB"(day DATE, id LONG, v DOUBLE) partitioned by day;"#;
 
+/// Two rows for testTB, in two partitions.
+const TWO_ROWS: &str = r#"insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5), (date '2023-01-02', 2, 2.5);"#;
+
+/// A slave of `master`, once TESTDB and TWO_ROWS were committed on the master: the slave and
+/// clients of the master and the slave (their first data nodes).
+async fn slave_with_two_rows(
+    master: &TestCluster,
+) -> (TestCluster, tokio_postgres::Client, tokio_postgres::Client) {
+    let slave = slave_of(master);
+    let m = master.client(0).await;
+    let s = slave.client(0).await;
+    wait_for_role(&m).await;
+    m.batch_execute(&[TESTDB, TWO_ROWS].concat()).await.unwrap();
+    (slave, m, s)
+}
+
 /// A master cluster (1 controller, 2 data nodes).
 fn master(sync_persistence: bool) -> TestCluster {
     master_builder(sync_persistence).build()

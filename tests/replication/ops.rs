@@ -392,16 +392,7 @@ async fn a_stopped_slave_pulls_nothing_and_finishes_what_it_runs() {
     let master = super::master_builder(true)
         .env("PORPOISE_DELAY_AT", "task-data-served:3000")
         .build();
-    let slave = slave_of(&master);
-    let m = master.client(0).await;
-    let s = slave.client(0).await;
-    wait_for_role(&m).await;
-    m.batch_execute(
-        &[TESTDB, r#"
-           insert into "dfs://testDB"."testTB" values (date '2023-01-01', 1, 1.5), (date '2023-01-02', 2, 2.5);"#].concat(),
-    )
-    .await
-    .unwrap();
+    let (_slave, m, s) = super::slave_with_two_rows(&master).await;
     wait_for("the APPEND to run on the slave", || async {
         slave_task_states(&s)
             .await
