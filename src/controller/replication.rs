@@ -569,24 +569,18 @@ impl Metadata {
         );
         let done = r.slaves.values().map(|s| s.finished).min().unwrap_or(0);
         let q = &mut r.master;
-        for t in q.tasks.range_mut(..=done).map(|(_, t)| t) {
-            if !t.truncated {
-                t.truncated = true;
-                // The slaves need it no more.
-                t.payload = TaskPayload::Append;
-                t.chunks = Chunks::default();
-            }
+        // Truncated tasks are a prefix of the queue (each truncation covers `..=done`): only
+        // the newly finished ones are visited, and the excess is popped from the front.
+        let newly = q.tasks.range_mut(..=done).rev().map(|(_, t)| t);
+        for t in newly.take_while(|t| !t.truncated) {
+            t.truncated = true;
+            // The slaves need it no more.
+            t.payload = TaskPayload::Append;
+            t.chunks = Chunks::default();
         }
-        let truncated = q.tasks.values().filter(|t| t.truncated).count();
-        let excess: Vec<u64> = q
-            .tasks
-            .values()
-            .filter(|t| t.truncated)
-            .take(truncated.saturating_sub(TRUNCATED_KEPT))
-            .map(|t| t.task_id)
-            .collect();
-        for id in excess {
-            q.tasks.remove(&id);
+        let truncated = q.tasks.values().take_while(|t| t.truncated).count();
+        for _ in TRUNCATED_KEPT..truncated {
+            q.tasks.pop_first();
         }
         Ok(())
     }
@@ -903,5 +897,74 @@ mod tests {
         assert_eq!(groups, [1, 2, 2, 3, 3, 4, 5, 6]);
         let ids: Vec<u64> = q.tasks.keys().copied().collect();
         assert_eq!(ids, (1..=8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_task_is_truncated_once_every_slave_finished_it_and_at_most_so_many_are_kept() {
+        let mut m = Metadata::default();
+        m.replication.role = Some(Role::Master);
+        m.replication.slave_num = 2;
+        let n = TRUNCATED_KEPT as u64 + 5;
+        for _ in 0..n {
+            m.replication.master.push(task(chunks(&[], &["d/t/1"])));
+        }
+        let at = |finished| SlaveProgress {
+            finished,
+            ..SlaveProgress::default()
+        };
+        let truncated = |m: &Metadata| -> Vec<u64> {
+            let q = &m.replication.master.tasks;
+            q.values()
+                .filter(|t| t.truncated)
+                .map(|t| t.task_id)
+                .collect()
+        };
+        m.record_slave("a", at(10)).unwrap();
+        assert_eq!(truncated(&m), (1..=10).collect::<Vec<_>>());
+        // A second slave attaches behind: nothing more until it catches up.
+        m.record_slave("b", at(3)).unwrap();
+        m.record_slave("a", at(20)).unwrap();
+        assert_eq!(truncated(&m), (1..=10).collect::<Vec<_>>());
+        m.record_slave("b", at(15)).unwrap();
+        assert_eq!(truncated(&m), (1..=15).collect::<Vec<_>>());
+        assert!(m.replication.master.tasks[&15].chunks.partitions.is_empty());
+        assert!(!m.replication.master.tasks[&16].chunks.partitions.is_empty());
+        // All finished: the oldest truncated tasks beyond the kept number are dropped.
+        m.record_slave("a", at(n)).unwrap();
+        m.record_slave("b", at(n)).unwrap();
+        let q = &m.replication.master.tasks;
+        assert_eq!(q.len(), TRUNCATED_KEPT);
+        assert_eq!(q.keys().next(), Some(&6));
+        assert!(q.values().all(|t| t.truncated));
+    }
+
+    #[test]
+    fn tasks_finish_together_or_not_at_all_and_at_most_so_many_are_kept() {
+        let mut m = Metadata::default();
+        m.replication.role = Some(Role::Slave);
+        let n = TRUNCATED_KEPT as u64 + 5;
+        let pulled: Vec<PulledTask> = (1..=n)
+            .map(|id| PulledTask {
+                task: MasterTask {
+                    task_id: id,
+                    ..task(chunks(&[], &["d/t/1"]))
+                },
+                src_addr: "127.0.0.1:1".into(),
+            })
+            .collect();
+        m.record_pulled(&pulled).unwrap();
+        m.finish_tasks(&[1, 2], "dn1").unwrap();
+        // Task 2 is finished already: 3 is not finished with it.
+        assert!(matches!(
+            m.finish_tasks(&[2, 3], "dn1"),
+            Err(MetadataError::TaskDone { task_id: 2, .. })
+        ));
+        assert_eq!(m.replication.slave.tasks[&3].state, TaskState::Waiting);
+        let rest: Vec<u64> = (3..=n).collect();
+        m.finish_tasks(&rest, "dn2").unwrap();
+        let tasks = &m.replication.slave.tasks;
+        assert_eq!(tasks.len(), TRUNCATED_KEPT);
+        assert_eq!(tasks.keys().next(), Some(&6));
+        assert_eq!(tasks[&n].execution_node, "dn2");
     }
 }
