@@ -5,7 +5,9 @@
 //! costs one cached lookup.
 //!
 //! Points: `txn-prepared` (a transaction's files are prepared, the controller has not committed
-//! it), `txn-committed` (committed through raft, not yet published), `participant-prepared`.
+//! it), `txn-committed` (committed through raft, not yet published), `participant-prepared`,
+//! `ctl-commit-received` (a controller received a transaction's commit and has not written it
+//! to its log).
 //!
 //! Delay points stretch a window instead: with `PORPOISE_DELAY_AT=<point>:<ms>` the process
 //! waits that long each time it passes the point. Points: `txn-published-locally` (the

@@ -73,11 +73,14 @@ impl ControllerNode {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), NodeError> {
-        let service = Arc::new(ControllerService::new(
-            self.raft.clone(),
-            self.options.alias.clone(),
-            self.addr.clone(),
-        ));
+        let service = Arc::new(
+            ControllerService::new(
+                self.raft.clone(),
+                self.options.alias.clone(),
+                self.addr.clone(),
+            )
+            .with_public_addrs(self.options.config.public_addrs()),
+        );
         let duties = tokio::spawn(leader_duties(self.raft.clone(), self.options.clone()));
         let config = &self.options.config;
         let slave = match (

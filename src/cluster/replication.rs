@@ -289,6 +289,13 @@ async fn run_batch(
             tracing::debug!(tasks = ?ids, "{}", e.message);
             return false;
         }
+        // The data node, or the master data node it fetches from, could not be reached: the
+        // tasks were not tried, so this is no failure of theirs either (a network cut or a
+        // restart must not use up their attempts); tried again after RETRY_AFTER.
+        Err(e) if unreachable(&e) => {
+            tracing::info!(tasks = ?ids, node = %alias, error = %e, "cannot run replication tasks now; trying again");
+            return false;
+        }
         Err(RpcError::Remote(e)) => e.message,
         Err(e) => e.to_string(),
     };
@@ -314,6 +321,15 @@ async fn run_batch(
         tracing::debug!(task_id, error = %e, "cannot record a failed task");
     }
     false
+}
+
+/// Whether a call failed for want of a connection: to the data node itself, or (passed on
+/// by it as a retryable connection failure) to the master data node holding the task data.
+fn unreachable(e: &RpcError) -> bool {
+    match e {
+        RpcError::Remote(r) => r.retryable && r.sqlstate.starts_with("08"),
+        other => other.retryable(),
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! The node processes that read it are in [`crate::cluster`] (`porpoise up`, `controller`,
 //! `datanode`); the example directories in `config/` are loaded by a test.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -84,6 +85,32 @@ impl FromStr for DbScope {
     }
 }
 
+/// `clusterReplicationPublicSites`: comma-separated `host:port:alias` sites.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicSites(pub Vec<(String, u16, String)>);
+
+impl FromStr for PublicSites {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || "expected comma-separated host:port:alias sites".to_string();
+        s.split(',')
+            .map(|site| {
+                let parts: Vec<&str> = site.trim().split(':').collect();
+                let [host, port, alias] = parts.as_slice() else {
+                    return Err(bad());
+                };
+                let port = port.parse().map_err(|_| bad())?;
+                if host.is_empty() || alias.is_empty() {
+                    return Err(bad());
+                }
+                Ok((host.to_string(), port, alias.to_string()))
+            })
+            .collect::<Result<_, _>>()
+            .map(PublicSites)
+    }
+}
+
 /// `controller.cfg`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ControllerFile {
@@ -105,6 +132,9 @@ pub struct ControllerFile {
     pub replication_pull_batch: u32,
     /// `enableClusterReplicationSSL`. Default false.
     pub replication_ssl: bool,
+    /// `clusterReplicationPublicSites` (master, ours): the addresses slaves reach some of this
+    /// cluster's nodes at, when they differ from `cluster.nodes` (NAT, a proxy).
+    pub replication_public_sites: Vec<(String, u16, String)>,
 }
 
 impl ControllerFile {
@@ -120,6 +150,7 @@ impl ControllerFile {
         "clusterReplicationPullWaitMs",
         "clusterReplicationPullBatchSize",
         "enableClusterReplicationSSL",
+        "clusterReplicationPublicSites",
     ];
 
     pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
@@ -151,6 +182,9 @@ impl ControllerFile {
             replication_ssl: f
                 .get::<CfgBool>("enableClusterReplicationSSL")?
                 .is_some_and(|b| b.0),
+            replication_public_sites: f
+                .get::<PublicSites>("clusterReplicationPublicSites")?
+                .map_or_else(Vec::new, |s| s.0),
         })
     }
 }
@@ -377,7 +411,37 @@ impl ClusterConfig {
                 reason: "a slave cluster (clusterReplicationMode=slave) needs the master controller's ip:port".into(),
             });
         }
+        if let Some((_, _, alias)) = config
+            .controller
+            .replication_public_sites
+            .iter()
+            .find(|(_, _, alias)| !config.nodes.iter().any(|n| n.alias == *alias))
+        {
+            return Err(ConfigError::BadValue {
+                path: dir.join("controller.cfg"),
+                line: 0,
+                key: "clusterReplicationPublicSites".into(),
+                value: alias.clone(),
+                reason: "no node of cluster.nodes has this alias".into(),
+            });
+        }
         Ok(config)
+    }
+
+    /// Each node's address as slaves reach it, by its `cluster.nodes` address, for the nodes
+    /// `clusterReplicationPublicSites` names.
+    pub fn public_addrs(&self) -> HashMap<String, String> {
+        self.controller
+            .replication_public_sites
+            .iter()
+            .filter_map(|(host, port, alias)| {
+                let node = self.nodes.iter().find(|n| n.alias == *alias)?;
+                Some((
+                    format!("{}:{}", node.host, node.port),
+                    format!("{host}:{port}"),
+                ))
+            })
+            .collect()
     }
 
     /// The number of execution queues a slave runs (`clusterReplicationQueue`, default
@@ -486,5 +550,35 @@ mod tests {
         let f =
             CfgFile::parse(Path::new("controller.cfg"), "slaveReplicationDBScope=db1\n").unwrap();
         assert!(ControllerFile::from_file(&f).is_err());
+    }
+
+    #[test]
+    fn public_sites_map_cluster_addresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/master");
+        for f in ["cluster.nodes", "cluster.cfg", "controller.cfg"] {
+            std::fs::copy(shipped.join(f), dir.path().join(f)).unwrap();
+        }
+        let with_sites = |sites: &str| {
+            let cfg = std::fs::read_to_string(shipped.join("controller.cfg")).unwrap();
+            let cfg = format!("{cfg}\nclusterReplicationPublicSites={sites}\n");
+            std::fs::write(dir.path().join("controller.cfg"), cfg).unwrap();
+            ClusterConfig::read_dir(dir.path()).map_err(|e| e.to_string())
+        };
+        let config = with_sites("10.0.0.1:7000:master_dn1, 10.0.0.1:7001:master_ctl").unwrap();
+        let map = config.public_addrs();
+        assert_eq!(map.len(), 2);
+        assert_eq!(map["127.0.0.1:8902"], "10.0.0.1:7000");
+        assert_eq!(map["127.0.0.1:8900"], "10.0.0.1:7001");
+        let e = with_sites("10.0.0.1:7000:nobody").unwrap_err();
+        assert!(e.contains("no node of cluster.nodes has this alias"), "{e}");
+        for bad in [
+            "10.0.0.1:master_dn1",
+            "10.0.0.1:x:master_dn1",
+            ":7000:master_dn1",
+        ] {
+            let e = with_sites(bad).unwrap_err();
+            assert!(e.contains("host:port:alias"), "{bad}: {e}");
+        }
     }
 }

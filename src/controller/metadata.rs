@@ -267,6 +267,11 @@ pub enum Command {
     EndTxns {
         tids: Vec<u64>,
     },
+    /// Settles a transaction whose commit went unanswered: aborts it if it is still active;
+    /// answers `Committed` with its version if it committed.
+    AbortTxn {
+        tid: u64,
+    },
     /// Aborts every active transaction of a coordinator (it restarted and lost them).
     AbortCoordinatorTxns {
         coordinator: NodeId,
@@ -835,6 +840,18 @@ impl Metadata {
                     self.txns.remove(tid);
                 }
             }
+            Command::AbortTxn { tid } => match self.txns.get(tid) {
+                Some(t) if t.state == TxnState::Committed => {
+                    return Ok(CommandResult::Committed {
+                        version: t.committed_at,
+                        task: None,
+                    })
+                }
+                Some(_) => {
+                    self.txns.remove(tid);
+                }
+                None => {}
+            },
             Command::AbortCoordinatorTxns { coordinator } => {
                 self.txns
                     .retain(|_, t| !(t.coordinator == *coordinator && t.state == TxnState::Active));

@@ -8,6 +8,7 @@
 //! - `repl.pull` ([`PullRequest`] → [`PullReply`]): a slave cluster's long-poll for tasks,
 //!   carrying its progress (a master's leader only).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,11 +107,29 @@ pub struct ControllerService {
     raft: Arc<RaftController>,
     alias: String,
     addr: String,
+    /// `clusterReplicationPublicSites`: the address a slave uses for a node, by its address.
+    public_addrs: HashMap<String, String>,
 }
 
 impl ControllerService {
     pub fn new(raft: Arc<RaftController>, alias: String, addr: String) -> Self {
-        ControllerService { raft, alias, addr }
+        ControllerService {
+            raft,
+            alias,
+            addr,
+            public_addrs: HashMap::new(),
+        }
+    }
+
+    /// Addresses to hand slaves instead of the nodes' own (`clusterReplicationPublicSites`).
+    pub fn with_public_addrs(mut self, public_addrs: HashMap<String, String>) -> Self {
+        self.public_addrs = public_addrs;
+        self
+    }
+
+    /// The address a slave reaches the node at `addr` by.
+    fn public(&self, addr: String) -> String {
+        self.public_addrs.get(&addr).cloned().unwrap_or(addr)
     }
 
     /// This controller's status.
@@ -119,6 +138,13 @@ impl ControllerService {
     }
 
     async fn write(&self, req: WriteRequest) -> Result<WriteReply, RemoteError> {
+        let inner = match &req.cmd {
+            Command::Once { cmd, .. } => cmd.as_ref(),
+            cmd => cmd,
+        };
+        if matches!(inner, Command::CommitTxn { .. }) {
+            crate::fault::crash_point("ctl-commit-received");
+        }
         match self.raft.write_at(req.cmd).await {
             Ok((result, version)) => Ok(WriteReply { result, version }),
             Err(e) => Err(remote(&e)),
@@ -131,7 +157,7 @@ impl ControllerService {
         if !self.raft.is_leader() {
             let mut e = RemoteError::new("57P03", "this controller is not the leader");
             e.retryable = true;
-            e.leader = self.raft.leader().map(|(_, addr)| addr);
+            e.leader = self.raft.leader().map(|(_, addr)| self.public(addr));
             return Err(e);
         }
         let metadata = self.raft.metadata();
@@ -181,12 +207,17 @@ impl ControllerService {
                 src_addr: t
                     .src
                     .and_then(|id| metadata.node(id))
-                    .map(|n| n.addr.clone())
+                    .map(|n| self.public(n.addr.clone()))
                     .unwrap_or_default(),
                 task: t.clone(),
             })
             .collect();
-        let controllers = self.raft.member_addrs();
+        let controllers = self
+            .raft
+            .member_addrs()
+            .into_iter()
+            .map(|a| self.public(a))
+            .collect();
         Ok(PullReply { tasks, controllers })
     }
 

@@ -43,9 +43,17 @@ impl DataNode {
                 let key = (table.id, table.generation);
                 let lock = self.rewrite_lock(table.id);
                 let _guard = lock.lock().await;
-                let snapshot = self.snapshot(key);
-                for (partition, files) in &snapshot.partitions {
-                    // A file a transaction is replacing is left to that transaction.
+                let partitions: Vec<String> =
+                    self.snapshot(key).partitions.keys().cloned().collect();
+                for partition in partitions {
+                    // The partition's files now, not at the start of the pass: a transaction
+                    // may have replaced some meanwhile. A file a transaction is replacing is
+                    // left to that transaction. (The swap checks again that every input is
+                    // still live.)
+                    let snapshot = self.snapshot(key);
+                    let Some(files) = snapshot.partitions.get(&partition) else {
+                        continue;
+                    };
                     let small: Vec<DataFileRef> = files
                         .iter()
                         .filter(|f| (f.record.rows as usize) < self.options.file_rows)
@@ -58,13 +66,12 @@ impl DataNode {
                     let schema = table.physical_schema();
                     let sort_by = table.sort_column_indices();
                     let index = self.index.clone();
-                    let partition = partition.clone();
-                    tokio::task::spawn_blocking(move || {
+                    let swapped = tokio::task::spawn_blocking(move || {
                         merge(&index, key, &partition, &small, &schema, &sort_by)
                     })
                     .await
                     .map_err(|e| DataNodeError::Task(e.to_string()))??;
-                    compacted += 1;
+                    compacted += usize::from(swapped);
                 }
             }
         }
@@ -79,7 +86,7 @@ fn merge(
     files: &[DataFileRef],
     schema: &SchemaRef,
     sort_by: &[usize],
-) -> Result<(), StorageError> {
+) -> Result<bool, StorageError> {
     let mut batches = Vec::new();
     for f in files {
         batches.extend(read_as(&f.path, schema)?);
@@ -100,7 +107,7 @@ fn merge(
         })
         .collect();
     let version = files.iter().map(|f| f.record.version).max().unwrap_or(0);
-    index.replace_local(
+    let swapped = index.replace_local(
         &[StagedFile {
             table: key,
             partition: partition.to_string(),
@@ -109,8 +116,19 @@ fn merge(
         &removes,
         version,
     )?;
-    tracing::debug!(partition, files = files.len(), "compacted partition");
-    Ok(())
+    if !swapped {
+        // An input was replaced while it was read: try again on the next pass.
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove an unused merged file");
+        }
+        tracing::debug!(
+            partition,
+            "compaction lost a race with a rewrite; retried later"
+        );
+        return Ok(false);
+    }
+    tracing::debug!(partition, files = ?files.iter().map(|f| &f.record.name).collect::<Vec<_>>(), into = name, "compacted partition");
+    Ok(true)
 }
 
 /// Reads a data file into `schema`: columns are matched by physical name; a column the file

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use crate::catalog::{NewValuePolicy, NodeId, TableDef};
 use crate::controller::client::ControllerClient;
-use crate::controller::metadata::{Command, Metadata, TxnState};
+use crate::controller::metadata::{Command, CommandResult, Metadata, TxnState};
 use crate::controller::raft::ControllerError;
 use crate::rpc::client::Peers;
 use crate::storage::{DataFileRef, FileIndex, StorageError, TableFiles, TableKey};
@@ -155,6 +155,9 @@ pub struct DataNode {
     remote_txns: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<Staging>>>>,
     /// Others' committed transactions waiting for this node at the last resolve pass.
     seen_committed: Mutex<BTreeSet<u64>>,
+    /// Transactions coordinated here whose commit went unanswered (see
+    /// [`settle_in_doubt`](Self::settle_in_doubt)).
+    in_doubt: Mutex<BTreeSet<u64>>,
 }
 
 impl std::fmt::Debug for DataNode {
@@ -189,6 +192,7 @@ impl DataNode {
             peers,
             remote_txns: Mutex::new(HashMap::new()),
             seen_committed: Mutex::new(BTreeSet::new()),
+            in_doubt: Mutex::new(BTreeSet::new()),
         });
         node.recover().await?;
         node.collect_garbage(&node.controller.metadata())?;
@@ -336,6 +340,7 @@ impl DataNode {
             if removed > 0 {
                 tracing::debug!(removed, "deleted task data every slave has applied");
             }
+            node.settle_in_doubt().await;
             if node.has_undecided(&metadata) {
                 if let Err(e) = node.resolve(&metadata, false).await {
                     tracing::warn!(error = %e, "cannot resolve prepared transactions");
@@ -346,6 +351,64 @@ impl DataNode {
 
     /// Whether some prepared or staged transaction of another coordinator may have been
     /// decided (cheap: checked on every metadata change).
+    /// Decides the transactions coordinated here whose commit went unanswered (the controller
+    /// leader changed or could not be reached): aborts each that is still active, or
+    /// publishes this node's share of one that committed. The other participants settle
+    /// theirs by [`resolve`](Self::resolve) once the outcome is recorded. Until then the
+    /// prepared files keep their claims, so nothing else rewrites the same files.
+    async fn settle_in_doubt(&self) {
+        let tids: Vec<u64> = self
+            .in_doubt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        for tid in tids {
+            let settled = match self.controller.write(Command::AbortTxn { tid }).await {
+                Ok(CommandResult::Committed { version, .. }) => {
+                    tracing::info!(tid, "publishing a transaction whose commit went unanswered");
+                    match self.index.publish(tid, version) {
+                        Ok(()) => self
+                            .controller
+                            .write(Command::Published {
+                                tid,
+                                nodes: vec![self.id],
+                            })
+                            .await
+                            .map(|_| ())
+                            .map_err(DataNodeError::from),
+                        Err(e) => Err(e.into()),
+                    }
+                }
+                Ok(CommandResult::Err(e)) => Err(e.into()),
+                Ok(_) => {
+                    tracing::info!(tid, "aborted a transaction whose commit went unanswered");
+                    task_data::remove_persisted(&self.options.replication_dir, tid);
+                    self.index.discard(tid, &[]).map_err(DataNodeError::from)
+                }
+                Err(e) => Err(e.into()),
+            };
+            match settled {
+                Ok(()) => {
+                    self.in_doubt
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&tid);
+                }
+                Err(e) => tracing::debug!(tid, error = %e, "cannot settle a transaction yet"),
+            }
+        }
+    }
+
+    /// Remembers a transaction coordinated here whose commit went unanswered.
+    fn push_in_doubt(&self, tid: u64) {
+        self.in_doubt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tid);
+    }
+
     fn has_undecided(&self, metadata: &Metadata) -> bool {
         let staged = !self
             .remote_txns

@@ -119,6 +119,7 @@ impl Staging {
             })
             .collect();
         self.node.index.claim(self.tid, &removes)?;
+        tracing::debug!(tid = self.tid, partition, old = ?removes.iter().map(|r| &r.name).collect::<Vec<_>>(), rows = rows.iter().map(|b| b.num_rows()).sum::<usize>(), "staged a rewrite");
         self.removes.extend(removes);
         for b in rows.into_iter().filter(|b| b.num_rows() > 0) {
             self.buffer(partition.to_string(), b).await?;

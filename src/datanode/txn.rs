@@ -494,9 +494,12 @@ impl WriteTxn {
                 return Err(e.into());
             }
             Ok(_) => return Err(DataNodeError::Protocol("CommitTxn")),
-            // In doubt: every participant keeps its prepared record and resolves it from the
-            // controller's answer later.
-            Err(e) => return Err(e.into()),
+            // In doubt: every participant keeps its prepared record until this node settles
+            // the outcome with the controller (`DataNode::settle_in_doubt`).
+            Err(e) => {
+                node.push_in_doubt(tid);
+                return Err(e.into());
+            }
         };
         crate::fault::crash_point("txn-committed");
         let mut published = Vec::new();

@@ -452,6 +452,14 @@ fn missing_or_failure(e: RpcError) -> RemoteError {
             task_data::MISSING_SQLSTATE,
             format!("Missing taskData: {}", r.message),
         ),
+        // The master data node is out of reach: passed on as a connection failure, for the
+        // scheduler to try again without counting it against the task.
+        RpcError::Remote(_) => failure(e),
+        _ if e.retryable() => {
+            let mut r = RemoteError::new(e.sqlstate(), e.to_string());
+            r.retryable = true;
+            r
+        }
         _ => failure(e),
     }
 }

@@ -366,6 +366,7 @@ impl FileIndex {
                 reason: e.to_string(),
             })?
         };
+        tracing::debug!(tid, version, adds = txn.adds.len(), removes = ?txn.removes.iter().map(|r| (&r.partition, &r.name)).collect::<Vec<_>>(), "publishing");
         self.apply_change(w, &txn.adds, &txn.removes, version)?;
         lock(&self.prepared).remove(&tid);
         self.release(tid);
@@ -373,16 +374,33 @@ impl FileIndex {
     }
 
     /// Publishes a node-local change that needs no distributed commit (compaction) at
-    /// `version`.
+    /// `version`, if every file of `removes` is still live; returns false, changing nothing,
+    /// when one of them was removed meanwhile (a transaction replaced it after the change
+    /// read it: the change's files would bring its old rows back).
     pub fn replace_local(
         &self,
         adds: &[StagedFile],
         removes: &[RemovedFile],
         version: u64,
-    ) -> Result<(), StorageError> {
+    ) -> Result<bool, StorageError> {
         let _writer = lock(&self.writer);
         let w = self.db.begin_write().map_err(idx_err)?;
-        self.apply_change(w, adds, removes, version)
+        {
+            let files = w.open_table(FILES).map_err(idx_err)?;
+            for r in removes {
+                let key = (r.table.0, r.table.1, r.partition.as_str(), r.name.as_str());
+                let live = files
+                    .get(key)
+                    .map_err(idx_err)?
+                    .and_then(|v| serde_json::from_slice::<FileRecord>(v.value()).ok())
+                    .is_some_and(|record| record.removed.is_none());
+                if !live {
+                    return Ok(false);
+                }
+            }
+        }
+        self.apply_change(w, adds, removes, version)?;
+        Ok(true)
     }
 
     /// Adds `adds` and retires `removes` at `version`, on disk then in memory. The caller holds
@@ -540,6 +558,7 @@ impl FileIndex {
     /// Discards a prepared (or only partly staged) transaction: deletes its files and record
     /// and releases its claims.
     pub fn discard(&self, tid: u64, staged: &[StagedFile]) -> Result<(), StorageError> {
+        tracing::debug!(tid, "discarding");
         let w = self.db.begin_write().map_err(idx_err)?;
         let mut files: Vec<StagedFile> = staged.to_vec();
         {
@@ -774,6 +793,30 @@ mod tests {
         let index = FileIndex::open(dir.path()).unwrap();
         assert!(index.snapshot(T).visible_at(19).is_err());
         assert_eq!(names_at(&index, 20), ["b"]);
+    }
+
+    /// Compaction read `a` and `b`; a transaction replaced `a` before the swap. The swap must
+    /// not happen: the merged file would bring `a`'s old rows back next to their new version.
+    #[test]
+    fn a_local_replace_of_a_file_removed_meanwhile_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = FileIndex::open(dir.path()).unwrap();
+        prepare(&index, 1, &["a", "b"], &[]);
+        index.publish(1, 10).unwrap();
+        prepare(&index, 2, &["a2"], &["a"]);
+        index.publish(2, 11).unwrap();
+        let merged = [staged("ab", 20)];
+        assert!(!index
+            .replace_local(&merged, &[removed("a"), removed("b")], 10)
+            .unwrap());
+        assert_eq!(names_at(&index, 11), ["a2", "b"]);
+        assert!(index
+            .replace_local(&[staged("b2", 10)], &[removed("b")], 10)
+            .unwrap());
+        assert_eq!(names_at(&index, 11), ["a2", "b2"]);
+        drop(index);
+        let index = FileIndex::open(dir.path()).unwrap();
+        assert_eq!(names_at(&index, 11), ["a2", "b2"]);
     }
 
     #[test]

@@ -329,6 +329,57 @@ async fn the_commit_point_decides_a_transaction_across_nodes() {
     });
 }
 
+/// The controller dies on receiving an UPDATE's commit and stays down until the data node
+/// gives up waiting: the data node cannot know whether the UPDATE committed. It settles that
+/// with the controller once it is back (the UPDATE did not commit: it is aborted), so its
+/// claim on the files it was replacing goes, and the next UPDATE of the same rows goes
+/// through, with the data node never restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_left_unanswered_is_settled_by_the_running_coordinator() {
+    let mut cluster = TestCluster::builder().controllers(1).datanodes(1).build();
+    let ctl = cluster.controllers()[0].clone();
+    let client = cluster.client(0).await;
+    create_table(&client).await;
+    client.batch_execute(&insert_rows(0, 100)).await.unwrap();
+
+    cluster.kill9(&ctl);
+    cluster.start_with_env(&ctl, &[("PORPOISE_CRASH_AT", "ctl-commit-received")]);
+    let update = format!("update {DB}.\"t\" set v = -1 where k = 3");
+    let err = client
+        .batch_execute(&update)
+        .await
+        .expect_err("the controller died before committing");
+    println!("in doubt: {err}");
+    assert!(
+        !cluster.is_running(&ctl),
+        "the controller crashed on the commit"
+    );
+    cluster.kill9(&ctl); // reaps it
+    cluster.start(&ctl);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match client.batch_execute(&update).await {
+            Ok(()) => break,
+            Err(e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the UPDATE in doubt still blocks the same rows: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let row = client
+        .query_one(
+            &format!("select count(*), count(*) filter (where v = -1) from {DB}.\"t\""),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (100, 10));
+}
+
 /// One reader's view of the table: row count, and the smallest and largest `v - id` (every row
 /// of a consistent state has the same one: see the test below).
 async fn view(client: &tokio_postgres::Client) -> (i64, f64, f64) {

@@ -91,8 +91,10 @@ impl TestClusterBuilder {
 
     /// Writes the cluster directory and starts every node; returns once every node listens.
     pub fn build(self) -> TestCluster {
+        // PORPOISE_TEST_KEEP=1 keeps the directory (homes and logs) for a post-mortem.
         let dir = tempfile::Builder::new()
             .prefix("porpoise-cluster-")
+            .disable_cleanup(std::env::var_os("PORPOISE_TEST_KEEP").is_some())
             .tempdir()
             .expect("create a temporary directory");
         let cfg = dir.path().join("cfg");
@@ -249,6 +251,30 @@ impl TestCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Stops a node with SIGSTOP (it keeps its sockets and answers nothing) until
+    /// [`resume`](Self::resume).
+    pub fn pause(&mut self, alias: &str) {
+        self.signal(alias, "-STOP");
+    }
+
+    /// Continues a node stopped by [`pause`](Self::pause) (SIGCONT).
+    pub fn resume(&mut self, alias: &str) {
+        self.signal(alias, "-CONT");
+    }
+
+    fn signal(&mut self, alias: &str, signal: &str) {
+        let i = self.index(alias);
+        let Some(child) = self.nodes[i].child.as_ref() else {
+            return;
+        };
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {alias} failed");
     }
 
     /// Starts a stopped node again on the same port and home; waits until it listens.

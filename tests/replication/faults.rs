@@ -376,3 +376,64 @@ async fn task_data_still_being_written_is_late_not_missing() {
     );
     wait_for_content(&s, &content(&m).await.unwrap()).await;
 }
+
+/// The master data node holding a task's data is down for longer than the slave's 30 tries:
+/// the task could not be tried, which is no failure of the task, so replication does not
+/// stop; it finishes the task once the node is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_data_node_down_for_long_does_not_stop_replication() {
+    let mut master = master(true);
+    let slave = slave_of(&master);
+    let dn1 = master.datanodes()[0].clone();
+    let m = master.client(1).await;
+    let s = slave.client(0).await;
+    wait_for_role(&m).await;
+    m.batch_execute(&[TESTDB, super::TWO_ROWS].concat())
+        .await
+        .unwrap();
+    wait_for_content(&s, &content(&m).await.unwrap()).await;
+    s.batch_execute("select stopClusterReplication()")
+        .await
+        .unwrap();
+    let m1 = master.client(0).await;
+    m1.batch_execute(r#"insert into "dfs://testDB"."testTB" values (date '2023-01-03', 3, 3.5)"#)
+        .await
+        .unwrap();
+    drop(m1);
+    let task = master_tasks(&m).await.last().cloned().unwrap();
+    assert_eq!(task.src, format!("127.0.0.1:{}", master.port(&dn1)));
+    master.kill9(&dn1);
+    s.batch_execute("select startClusterReplication()")
+        .await
+        .unwrap();
+
+    // Every try is logged by the slave's controller; wait for more than 30.
+    let ctl = slave.controllers()[0].clone();
+    let tries = || {
+        slave
+            .log(&ctl)
+            .lines()
+            .filter(|l| l.contains("cannot run replication tasks now"))
+            .count()
+    };
+    slave.wait_until("40 tries of the task", Duration::from_secs(60), || {
+        tries() >= 40
+    });
+    let states = slave_task_states(&s).await;
+    let last = states.last().unwrap();
+    assert_ne!(last.1, "FAILED", "{states:?}");
+    assert_eq!(last.2, "", "no failure recorded: {states:?}");
+    assert_ne!(super::slave_status(&s).await, "STOPPED");
+
+    master.start(&dn1);
+    let want = content(&m).await.unwrap();
+    assert_eq!(want.len(), 3);
+    wait_for_content(&s, &want).await;
+    wait_for("the task to finish", || async {
+        slave_task_states(&s)
+            .await
+            .last()
+            .is_some_and(|t| t.1 == "FINISHED")
+    })
+    .await;
+}
