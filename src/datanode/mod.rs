@@ -205,12 +205,28 @@ impl DataNode {
     /// Resolves prepared transactions against the controller. This node coordinates its own
     /// transactions, so any of them still active lost its coordinator: abort them first.
     async fn recover(&self) -> Result<(), DataNodeError> {
-        self.controller
-            .write(Command::AbortCoordinatorTxns {
-                coordinator: self.id,
-            })
-            .await?;
-        self.resolve(&self.controller.metadata(), true).await?;
+        // A controller group that is electing or overloaded is waited for: a data node that
+        // gave up would stay down until restarted by hand.
+        loop {
+            let settled = match self
+                .controller
+                .write(Command::AbortCoordinatorTxns {
+                    coordinator: self.id,
+                })
+                .await
+            {
+                Ok(_) => self.resolve(&self.controller.metadata(), true).await,
+                Err(e) => Err(e.into()),
+            };
+            match settled {
+                Ok(()) => break,
+                Err(DataNodeError::Controller(ControllerError::Unavailable { reason })) => {
+                    tracing::warn!(%reason, "the controller is unavailable; waiting for it to recover prepared transactions");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let unfinished = task_data::remove_unfinished(&self.options.replication_dir)?;
         if unfinished > 0 {
             tracing::info!(unfinished, "removed unfinished task data files");

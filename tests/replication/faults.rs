@@ -383,23 +383,18 @@ async fn task_data_still_being_written_is_late_not_missing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_data_node_down_for_long_does_not_stop_replication() {
     let mut master = master(true);
-    let slave = slave_of(&master);
     let dn1 = master.datanodes()[0].clone();
-    let m = master.client(1).await;
-    let s = slave.client(0).await;
-    wait_for_role(&m).await;
-    m.batch_execute(&[TESTDB, super::TWO_ROWS].concat())
-        .await
-        .unwrap();
-    wait_for_content(&s, &content(&m).await.unwrap()).await;
+    let (slave, m1, s) = super::slave_with_two_rows(&master).await;
+    wait_for_content(&s, &content(&m1).await.unwrap()).await;
     s.batch_execute("select stopClusterReplication()")
         .await
         .unwrap();
-    let m1 = master.client(0).await;
+    // Through the first data node, which keeps the task data.
     m1.batch_execute(r#"insert into "dfs://testDB"."testTB" values (date '2023-01-03', 3, 3.5)"#)
         .await
         .unwrap();
     drop(m1);
+    let m = master.client(1).await;
     let task = master_tasks(&m).await.last().cloned().unwrap();
     assert_eq!(task.src, format!("127.0.0.1:{}", master.port(&dn1)));
     master.kill9(&dn1);
