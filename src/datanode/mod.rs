@@ -20,7 +20,7 @@ mod staging;
 pub mod task_data;
 mod txn;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -155,9 +155,9 @@ pub struct DataNode {
     remote_txns: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<Staging>>>>,
     /// Others' committed transactions waiting for this node at the last resolve pass.
     seen_committed: Mutex<BTreeSet<u64>>,
-    /// Transactions coordinated here whose commit went unanswered (see
-    /// [`settle_in_doubt`](Self::settle_in_doubt)).
-    in_doubt: Mutex<BTreeSet<u64>>,
+    /// Transactions coordinated here whose commit went unanswered, with the task data they
+    /// are to write once committed (see [`settle_in_doubt`](Self::settle_in_doubt)).
+    in_doubt: Mutex<BTreeMap<u64, Option<task_data::TaskDataWriter>>>,
 }
 
 impl std::fmt::Debug for DataNode {
@@ -192,7 +192,7 @@ impl DataNode {
             peers,
             remote_txns: Mutex::new(HashMap::new()),
             seen_committed: Mutex::new(BTreeSet::new()),
-            in_doubt: Mutex::new(BTreeSet::new()),
+            in_doubt: Mutex::new(BTreeMap::new()),
         });
         node.recover().await?;
         node.collect_garbage(&node.controller.metadata())?;
@@ -369,60 +369,54 @@ impl DataNode {
     /// decided (cheap: checked on every metadata change).
     /// Decides the transactions coordinated here whose commit went unanswered (the controller
     /// leader changed or could not be reached): aborts each that is still active, or
-    /// publishes this node's share of one that committed. The other participants settle
-    /// theirs by [`resolve`](Self::resolve) once the outcome is recorded. Until then the
-    /// prepared files keep their claims, so nothing else rewrites the same files.
+    /// publishes this node's share of one that committed (and writes its task data, if that
+    /// was left to after the commit). The other participants settle theirs by
+    /// [`resolve`](Self::resolve) once the outcome is recorded. Until then the prepared files
+    /// keep their claims, so nothing else rewrites the same files.
     async fn settle_in_doubt(&self) {
-        let tids: Vec<u64> = self
-            .in_doubt
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .copied()
-            .collect();
+        let tids: Vec<u64> = lock(&self.in_doubt).keys().copied().collect();
         for tid in tids {
-            let settled = match self.controller.write(Command::AbortTxn { tid }).await {
-                Ok(CommandResult::Committed { version, .. }) => {
-                    tracing::info!(tid, "publishing a transaction whose commit went unanswered");
-                    match self.index.publish(tid, version) {
-                        Ok(()) => self
-                            .controller
-                            .write(Command::Published {
-                                tid,
-                                nodes: vec![self.id],
-                            })
-                            .await
-                            .map(|_| ())
-                            .map_err(DataNodeError::from),
-                        Err(e) => Err(e.into()),
-                    }
-                }
-                Ok(CommandResult::Err(e)) => Err(e.into()),
-                Ok(_) => {
-                    tracing::info!(tid, "aborted a transaction whose commit went unanswered");
-                    task_data::remove_persisted(&self.options.replication_dir, tid);
-                    self.index.discard(tid, &[]).map_err(DataNodeError::from)
-                }
-                Err(e) => Err(e.into()),
-            };
-            match settled {
+            match self.settle(tid).await {
                 Ok(()) => {
-                    self.in_doubt
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&tid);
+                    lock(&self.in_doubt).remove(&tid);
                 }
                 Err(e) => tracing::debug!(tid, error = %e, "cannot settle a transaction yet"),
             }
         }
     }
 
-    /// Remembers a transaction coordinated here whose commit went unanswered.
-    fn push_in_doubt(&self, tid: u64) {
-        self.in_doubt
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(tid);
+    async fn settle(&self, tid: u64) -> Result<(), DataNodeError> {
+        match self.controller.write(Command::AbortTxn { tid }).await? {
+            CommandResult::Committed { version, .. } => {
+                tracing::info!(tid, "publishing a transaction whose commit went unanswered");
+                self.index.publish(tid, version)?;
+                let data = lock(&self.in_doubt).get_mut(&tid).and_then(Option::take);
+                if let Some(data) = data {
+                    if let Err(e) = data.persist().await {
+                        tracing::error!(tid, error = %e, "[asyncReplication] Failed to write task {tid}, with error: {e}. RefId:S01035");
+                    }
+                }
+                self.controller
+                    .write(Command::Published {
+                        tid,
+                        nodes: vec![self.id],
+                    })
+                    .await?;
+            }
+            CommandResult::Err(e) => return Err(e.into()),
+            _ => {
+                tracing::info!(tid, "aborted a transaction whose commit went unanswered");
+                task_data::remove_persisted(&self.options.replication_dir, tid);
+                self.index.discard(tid, &[])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Remembers a transaction coordinated here whose commit went unanswered, with its task
+    /// data if that was to be written after the commit.
+    fn push_in_doubt(&self, tid: u64, task_data: Option<task_data::TaskDataWriter>) {
+        lock(&self.in_doubt).insert(tid, task_data);
     }
 
     fn has_undecided(&self, metadata: &Metadata) -> bool {
@@ -614,4 +608,8 @@ impl DataNode {
             .unwrap_or_else(|e| e.into_inner())
             .push(tid);
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -497,7 +497,7 @@ impl WriteTxn {
             // In doubt: every participant keeps its prepared record until this node settles
             // the outcome with the controller (`DataNode::settle_in_doubt`).
             Err(e) => {
-                node.push_in_doubt(tid);
+                node.push_in_doubt(tid, task_data);
                 return Err(e.into());
             }
         };
