@@ -283,16 +283,9 @@ async fn run_batch(
     let ((), result) = tokio::join!(started, apply);
     let details = match result {
         Ok(_) => return false,
-        // The master has not persisted the data yet (S01044): not a failure; tried again
-        // after RETRY_AFTER.
-        Err(RpcError::Remote(e)) if task_data::is_pending_error(&e) => {
-            tracing::debug!(tasks = ?ids, "{}", e.message);
-            return false;
-        }
-        // The data node, or the master data node it fetches from, could not be reached: the
-        // tasks were not tried, so this is no failure of theirs either (a network cut or a
-        // restart must not use up their attempts); tried again after RETRY_AFTER.
-        Err(e) if unreachable(&e) => {
+        // The tasks could not be tried, which is no failure of theirs: tried again after
+        // RETRY_AFTER without using up an attempt.
+        Err(e) if not_tried(&e) => {
             tracing::info!(tasks = ?ids, node = %alias, error = %e, "cannot run replication tasks now; trying again");
             return false;
         }
@@ -323,11 +316,15 @@ async fn run_batch(
     false
 }
 
-/// Whether a call failed for want of a connection: to the data node itself, or (passed on
-/// by it as a retryable connection failure) to the master data node holding the task data.
-fn unreachable(e: &RpcError) -> bool {
+/// Whether an apply failed before its tasks could be tried: the master has not persisted
+/// their data yet (S01044), or there was no connection to the data node or, passed on by it
+/// as a retryable connection failure, to the master data node holding the data (a network
+/// cut or a restart must not use up the tasks' attempts).
+fn not_tried(e: &RpcError) -> bool {
     match e {
-        RpcError::Remote(r) => r.retryable && r.sqlstate.starts_with("08"),
+        RpcError::Remote(r) => {
+            task_data::is_pending_error(r) || (r.retryable && r.sqlstate.starts_with("08"))
+        }
         other => other.retryable(),
     }
 }

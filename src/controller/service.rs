@@ -155,8 +155,7 @@ impl ControllerService {
     /// seconds for `lastPullTime`), then waits up to `wait_ms` for tasks after `after`.
     async fn pull(&self, req: PullRequest) -> Result<PullReply, RemoteError> {
         if !self.raft.is_leader() {
-            let mut e = RemoteError::new("57P03", "this controller is not the leader");
-            e.retryable = true;
+            let mut e = RemoteError::retryable("57P03", "this controller is not the leader");
             e.leader = self.raft.leader().map(|(_, addr)| self.public(addr));
             return Err(e);
         }

@@ -455,11 +455,7 @@ fn missing_or_failure(e: RpcError) -> RemoteError {
         // The master data node is out of reach: passed on as a connection failure, for the
         // scheduler to try again without counting it against the task.
         RpcError::Remote(_) => failure(e),
-        _ if e.retryable() => {
-            let mut r = RemoteError::new(e.sqlstate(), e.to_string());
-            r.retryable = true;
-            r
-        }
+        _ if e.retryable() => RemoteError::retryable(e.sqlstate(), e.to_string()),
         _ => failure(e),
     }
 }

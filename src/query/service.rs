@@ -261,12 +261,10 @@ impl DataService {
         // Checked first: the rename into place is atomic, so once the unfinished file is gone
         // the data is either there or lost.
         if task_data::is_pending(dir, tid) {
-            let mut e = RemoteError::new(
+            return Err(RemoteError::retryable(
                 task_data::PENDING_SQLSTATE,
                 format!("[asyncReplication] Data of task {tid} has not been persisted on the master cluster. Will retry. RefId:S01044"),
-            );
-            e.retryable = true;
-            return Err(e);
+            ));
         }
         let Some((schema, batches)) = task_data::read(dir, tid).map_err(node_err)? else {
             let site = self

@@ -98,6 +98,14 @@ impl RemoteError {
             leader: None,
         }
     }
+
+    /// An error after which the same call may succeed later (or on another node).
+    pub fn retryable(sqlstate: &str, message: impl Into<String>) -> Self {
+        RemoteError {
+            retryable: true,
+            ..Self::new(sqlstate, message)
+        }
+    }
 }
 
 /// Why a call to another node failed.
