@@ -5,8 +5,10 @@
 //! The merged file is written and fsynced first; the swap is one file-index transaction, so a
 //! reader sees either the old files or the new one, never both or neither. Readers that still
 //! hold the old files keep them until they finish (see `DataFile`). Compaction takes the
-//! table's rewrite lock, so it never races an UPDATE or DELETE replacing the same files, and
-//! it leaves alone files an unfinished UPDATE or DELETE has claimed.
+//! table's rewrite lock, so no UPDATE or DELETE claims files while it picks them, and it leaves
+//! alone files an unfinished UPDATE or DELETE has claimed. One that publishes (without the lock)
+//! while the inputs are read may still replace one of them: then the swap does not happen
+//! (`FileIndex::replace_local` swaps only live files), or its old rows would come back.
 //!
 //! The merged file carries the newest version of its inputs, and the inputs are removed at
 //! that version: a reader at an older version still reads the inputs it saw before.
@@ -43,17 +45,10 @@ impl DataNode {
                 let key = (table.id, table.generation);
                 let lock = self.rewrite_lock(table.id);
                 let _guard = lock.lock().await;
-                let partitions: Vec<String> =
-                    self.snapshot(key).partitions.keys().cloned().collect();
-                for partition in partitions {
-                    // The partition's files now, not at the start of the pass: a transaction
-                    // may have replaced some meanwhile. A file a transaction is replacing is
-                    // left to that transaction. (The swap checks again that every input is
-                    // still live.)
-                    let snapshot = self.snapshot(key);
-                    let Some(files) = snapshot.partitions.get(&partition) else {
-                        continue;
-                    };
+                let snapshot = self.snapshot(key);
+                for (partition, files) in &snapshot.partitions {
+                    // A file a transaction is replacing is left to that transaction. One that
+                    // was replaced since the snapshot makes the swap fail (see `merge`).
                     let small: Vec<DataFileRef> = files
                         .iter()
                         .filter(|f| (f.record.rows as usize) < self.options.file_rows)
@@ -66,6 +61,7 @@ impl DataNode {
                     let schema = table.physical_schema();
                     let sort_by = table.sort_column_indices();
                     let index = self.index.clone();
+                    let partition = partition.clone();
                     let swapped = tokio::task::spawn_blocking(move || {
                         merge(&index, key, &partition, &small, &schema, &sort_by)
                     })
