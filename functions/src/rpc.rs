@@ -42,7 +42,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 
-use crate::support::{bad_argument, constants, external, PlannedTable, TableFn};
+use crate::support::{bad_argument, constants, external, first_row, PlannedTable, TableFn};
 use crate::{get_controller_alias, Cluster, FunctionError};
 
 /// DolphinDB's name (already lower case).
@@ -391,14 +391,7 @@ impl AsyncScalarUDFImpl for RpcFn {
                 "rpc runs a function once: call it on its own, as select rpc(...)",
             )));
         }
-        let mut values = args
-            .args
-            .iter()
-            .map(|a| match a {
-                ColumnarValue::Scalar(s) => Ok(s.clone()),
-                ColumnarValue::Array(a) => ScalarValue::try_from_array(a, 0),
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut values = first_row(&args)?;
         let target = if self.on_controller {
             Target::Controller
         } else {

@@ -249,6 +249,18 @@ impl ScalarUDFImpl for ClusterFn {
     }
 }
 
+/// The arguments of an asynchronous scalar function's first row (the functions run once per
+/// statement).
+pub fn first_row(args: &ScalarFunctionArgs) -> Result<Vec<ScalarValue>> {
+    args.args
+        .iter()
+        .map(|a| match a {
+            ColumnarValue::Scalar(s) => Ok(s.clone()),
+            ColumnarValue::Array(a) => ScalarValue::try_from_array(a, 0),
+        })
+        .collect()
+}
+
 #[async_trait]
 impl AsyncScalarUDFImpl for ClusterFn {
     async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -258,14 +270,7 @@ impl AsyncScalarUDFImpl for ClusterFn {
                 self.name, self.name
             ))));
         }
-        let values = args
-            .args
-            .iter()
-            .map(|a| match a {
-                ColumnarValue::Scalar(s) => Ok(s.clone()),
-                ColumnarValue::Array(a) => ScalarValue::try_from_array(a, 0),
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let values = first_row(&args)?;
         let cluster = self.cluster.clone();
         let value = match self.body {
             Body::Command(body) => body(cluster, values)
