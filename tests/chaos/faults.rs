@@ -5,8 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -246,17 +244,10 @@ impl World {
     }
 }
 
-/// Runs the schedule (until it ends or `stop`); the number of faults injected by kind.
-pub fn run(
-    world: &mut World,
-    steps: &[Step],
-    stop: &Arc<AtomicBool>,
-) -> BTreeMap<&'static str, usize> {
+/// Runs the schedule; the number of faults injected by kind.
+pub fn run(world: &mut World, steps: &[Step]) -> BTreeMap<&'static str, usize> {
     let mut by_kind = BTreeMap::new();
     for (i, step) in steps.iter().enumerate() {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
         std::thread::sleep(step.gap);
         let what = world.inject(&step.fault);
         eprintln!("chaos: fault {i}: {} ({what})", step.fault);

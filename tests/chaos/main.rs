@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::cluster::TestCluster;
+use common::wait_for;
 use faults::World;
 use proxy::FaultProxy;
 use workload::{History, WriterKind};
@@ -145,8 +146,7 @@ async fn chaos(default_faults: usize) {
     };
     let started = Instant::now();
     let (mut world, by_kind) = tokio::task::spawn_blocking(move || {
-        let never = Arc::new(AtomicBool::new(false));
-        let by_kind = faults::run(&mut world, &steps, &never);
+        let by_kind = faults::run(&mut world, &steps);
         (world, by_kind)
     })
     .await
@@ -161,7 +161,7 @@ async fn chaos(default_faults: usize) {
             assert!(cluster.is_running(&alias), "{alias} is down after healing");
         }
     }
-    let history = history.lock().unwrap().clone();
+    let history = std::mem::take(&mut *history.lock().unwrap());
     let acked = history.iter().filter(|t| t.acked).count();
 
     // Replication drains: the slave holds what the master holds, and every status says so.
@@ -353,17 +353,4 @@ async fn status_check(m: &tokio_postgres::Client, s: &tokio_postgres::Client) ->
         ));
     }
     wrong.join("\n")
-}
-
-/// Polls `f` until it holds (panics after a minute).
-async fn wait_for<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -268,6 +268,19 @@ pub fn url(port: u16, user: &str, password: &str) -> String {
     format!("postgres://{user}:{password}@127.0.0.1:{port}/porpoise")
 }
 
+/// Polls `f` until it returns true; panics after a minute.
+pub async fn wait_for<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Connects with a deadline and drives the connection on a spawned task.
 pub async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let mut config: tokio_postgres::Config = url.parse()?;

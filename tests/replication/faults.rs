@@ -53,15 +53,8 @@ async fn leader_killed_mid_stream(side: Side) {
         .cluster_cfg("clusterReplicationMode", "master")
         .cluster_cfg("clusterReplicationSyncPersistence", "true")
         .build();
-    let mut slave = TestCluster::builder()
-        .prefix("s")
+    let mut slave = super::slave_builder(&master)
         .controllers(controllers(Side::Slave))
-        .datanodes(2)
-        .cluster_cfg("clusterReplicationMode", "slave")
-        .controller_cfg(
-            "clusterReplicationMasterCtl",
-            &format!("127.0.0.1:{}", master.port(&master.controllers()[0])),
-        )
         .build();
     let m = master.client(0).await;
     let s = slave.client(0).await;

@@ -180,17 +180,9 @@ async fn text(client: &Client, sql: &str) -> Option<String> {
 async fn rpc_runs_functions_on_the_controller_and_on_other_data_nodes() {
     let master = master(false);
     // The slave replays as `repl`, who lacks WRITE: the APPEND fails until it is skipped.
-    let mut slave = TestCluster::builder()
-        .prefix("s")
-        .controllers(1)
-        .datanodes(2)
-        .cluster_cfg("clusterReplicationMode", "slave")
+    let mut slave = super::slave_builder(&master)
         .cluster_cfg("clusterReplicationExecutionUsername", "repl")
         .cluster_cfg("clusterReplicationExecutionPassword", "repl_pw")
-        .controller_cfg(
-            "clusterReplicationMasterCtl",
-            &format!("127.0.0.1:{}", master.port(&master.controllers()[0])),
-        )
         .build();
     let (ctl, dn1, dn2) = (
         slave.controllers()[0].clone(),

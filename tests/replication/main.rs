@@ -11,6 +11,7 @@ mod ops;
 use std::time::{Duration, Instant};
 
 use common::cluster::TestCluster;
+use common::wait_for;
 
 /// `"dfs://testDB"`, replicated, with `testTB(day, id, v)` partitioned by day.
 const TESTDB: &str = r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
@@ -326,16 +327,7 @@ async fn replication_functions_check_the_caller_and_the_cluster() {
     );
 
     // A slave calling a master function.
-    let slave = TestCluster::builder()
-        .prefix("s")
-        .controllers(1)
-        .datanodes(1)
-        .cluster_cfg("clusterReplicationMode", "slave")
-        .controller_cfg(
-            "clusterReplicationMasterCtl",
-            &format!("127.0.0.1:{}", cluster.port(&cluster.controllers()[0])),
-        )
-        .build();
+    let slave = slave_builder(&cluster).datanodes(1).build();
     let client = slave.client(0).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let message = loop {
@@ -356,6 +348,11 @@ async fn replication_functions_check_the_caller_and_the_cluster() {
 
 /// A slave cluster (1 controller, 2 data nodes) pulling from `master`'s controller.
 fn slave_of(master: &TestCluster) -> TestCluster {
+    slave_builder(master).build()
+}
+
+/// The builder of [`slave_of`]'s cluster, for tests that configure more.
+fn slave_builder(master: &TestCluster) -> common::cluster::TestClusterBuilder {
     TestCluster::builder()
         .prefix("s")
         .controllers(1)
@@ -365,7 +362,6 @@ fn slave_of(master: &TestCluster) -> TestCluster {
             "clusterReplicationMasterCtl",
             &format!("127.0.0.1:{}", master.port(&master.controllers()[0])),
         )
-        .build()
 }
 
 /// Every row of testTB, sorted (an order-independent comparison).
@@ -555,34 +551,14 @@ async fn slave_status(client: &tokio_postgres::Client) -> String {
         .get(0)
 }
 
-/// Polls `f` until it returns true.
-async fn wait_for<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_task_stops_replication_until_it_is_repaired_or_skipped() {
     let master = master(false);
     // The slave replays as `repl`, who may create databases and tables but not write rows.
-    let slave = TestCluster::builder()
-        .prefix("s")
-        .controllers(1)
+    let slave = slave_builder(&master)
         .datanodes(1)
-        .cluster_cfg("clusterReplicationMode", "slave")
         .cluster_cfg("clusterReplicationExecutionUsername", "repl")
         .cluster_cfg("clusterReplicationExecutionPassword", "repl_pw")
-        .controller_cfg(
-            "clusterReplicationMasterCtl",
-            &format!("127.0.0.1:{}", master.port(&master.controllers()[0])),
-        )
         .build();
     let s = slave.client(0).await;
     s.batch_execute(

@@ -258,15 +258,9 @@ fn master_of_two() -> TestCluster {
 
 /// A slave cluster named `prefix` (1 controller, 1 data node) pulling from `master`.
 fn slave_named(master: &TestCluster, prefix: &str) -> TestCluster {
-    TestCluster::builder()
+    super::slave_builder(master)
         .prefix(prefix)
-        .controllers(1)
         .datanodes(1)
-        .cluster_cfg("clusterReplicationMode", "slave")
-        .controller_cfg(
-            "clusterReplicationMasterCtl",
-            &format!("127.0.0.1:{}", master.port(&master.controllers()[0])),
-        )
         .build()
 }
 
