@@ -10,7 +10,8 @@
 //! to its log).
 //!
 //! Delay points stretch a window instead: with `PORPOISE_DELAY_AT=<point>:<ms>` the process
-//! waits that long each time it passes the point. Points: `txn-published-locally` (the
+//! waits that long each time it passes the point (and says so on stderr). Points:
+//! `txn-prepared` (as the crash point), `txn-published-locally` (the
 //! coordinator published its own part of a committed transaction, the other participants'
 //! parts not yet), `task-data-async-persist` (a transaction committed with asynchronous task
 //! data persistence, its `<tid>.task` not yet written), `task-data-served` (a master data node
@@ -44,6 +45,7 @@ pub async fn delay_point(point: &str) {
     });
     if let Some((p, ms)) = configured {
         if p == point {
+            eprintln!("porpoise: delay point {point} reached, waiting {ms} ms");
             tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
         }
     }

@@ -416,7 +416,17 @@ impl WriteTxn {
 
     /// Makes the transaction durable and visible on every participant; returns the number of
     /// rows written.
-    pub async fn commit(mut self) -> Result<u64, DataNodeError> {
+    ///
+    /// The commit runs to its end even if the caller stops waiting (a client that went away,
+    /// a call that timed out): dropped halfway, it would leave the transaction active with
+    /// its files prepared and claimed, and no one left to settle it.
+    pub async fn commit(self) -> Result<u64, DataNodeError> {
+        tokio::spawn(self.run_commit())
+            .await
+            .map_err(|e| DataNodeError::Task(e.to_string()))?
+    }
+
+    async fn run_commit(mut self) -> Result<u64, DataNodeError> {
         self.done = true;
         let node = self.node.clone();
         let tid = self.tid;
@@ -440,6 +450,7 @@ impl WriteTxn {
             return Ok(self.rows);
         }
         crate::fault::crash_point("txn-prepared");
+        crate::fault::delay_point("txn-prepared").await;
         // Synchronous persistence: the task data is durable before the commit point.
         let sync = node.options.replication_sync;
         let task_data = match task_data {

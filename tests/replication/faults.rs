@@ -425,3 +425,47 @@ async fn a_master_data_node_down_for_long_does_not_stop_replication() {
     })
     .await;
 }
+
+/// The slave's controller dies while a slave data node is between preparing and committing
+/// a replicated UPDATE, so the call that runs the task is cut off. The commit still runs to
+/// its end: nothing stays prepared and claimed, and the task finishes once the controller is
+/// back (a commit dropped halfway left the rows claimed for good, and the task failed until
+/// replication stopped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_caller_went_away_still_completes() {
+    let master = master(true);
+    let (mut slave, m, s) = super::slave_with_two_rows(&master).await;
+    wait_for_content(&s, &content(&m).await.unwrap()).await;
+    // Every slave data node now waits 3 s between preparing and committing.
+    for dn in slave.datanodes() {
+        slave.kill9(&dn);
+        slave.start_with_env(&dn, &[("PORPOISE_DELAY_AT", "txn-prepared:3000")]);
+    }
+    let s = slave.client(0).await;
+    m.batch_execute(r#"update "dfs://testDB"."testTB" set v = -1"#)
+        .await
+        .unwrap();
+    let delayed = |slave: &TestCluster| {
+        slave
+            .datanodes()
+            .iter()
+            .any(|dn| slave.log(dn).contains("delay point txn-prepared reached"))
+    };
+    slave.wait_until(
+        "a slave data node to prepare the UPDATE",
+        Duration::from_secs(60),
+        || delayed(&slave),
+    );
+    let ctl = slave.controllers()[0].clone();
+    slave.kill9(&ctl);
+    slave.start(&ctl);
+
+    let want = content(&m).await.unwrap();
+    assert!(want.iter().all(|r| r.2 == -1.0));
+    wait_for_content(&s, &want).await;
+    wait_for("every task to finish", || async {
+        let states = slave_task_states(&s).await;
+        !states.is_empty() && states.iter().all(|t| t.1 == "FINISHED")
+    })
+    .await;
+}
