@@ -1,0 +1,226 @@
+//! A bound on the work of parsing one statement.
+//!
+//! sqlparser 0.62 (the version DataFusion 55 brings) parses some nestings in time exponential
+//! in their depth: PostgreSQL's dialect allows `f(expr => value)`, so every function argument
+//! is parsed once to look for the `=>` and again as a plain argument, and `CAST(CASE (...`
+//! chains fall back and retry on top of that. A 130-byte `select abs(abs(...)))` 30 calls deep,
+//! or 40 bytes of `CAST(CASE (`, keeps a core busy for hours and cannot be cancelled.
+//!
+//! [`check`] parses a statement once with [`BudgetedPostgreSql`], PostgreSQL's dialect plus a
+//! count of the expressions the parser starts, and stops the parse once the count passes a
+//! budget proportional to the statement's length: such a statement is refused with SQLSTATE
+//! 54001 before the real parser sees it. The real parse starts the same expressions, so it is
+//! bounded by the same budget. Ordinary statements start a few expressions per token and never
+//! come near it.
+//!
+//! Fixed upstream in sqlparser 0.63 (`parse_function_args` parses an argument once); this
+//! module can go when DataFusion brings that version.
+
+use std::any::TypeId;
+use std::cell::Cell;
+
+use sqlparser::ast::Expr;
+use sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+
+use super::QueryError;
+
+/// Expressions a statement may start regardless of its length.
+const BASE_BUDGET: u64 = 100_000;
+/// Expressions it may start per token.
+const BUDGET_PER_TOKEN: u64 = 16;
+
+/// The budget of a statement of `tokens` tokens.
+fn budget(tokens: usize) -> u64 {
+    BASE_BUDGET.saturating_add(BUDGET_PER_TOKEN.saturating_mul(tokens as u64))
+}
+
+/// Refuses (54001) a statement whose parse would start more expressions than its budget.
+/// Statements that do not tokenize or parse pass: the real parser reports their error.
+pub fn check(sql: &str) -> Result<(), QueryError> {
+    let dialect = BudgetedPostgreSql::default();
+    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize_with_location() else {
+        return Ok(());
+    };
+    if expressions_started(&dialect, tokens) > dialect.budget.get() {
+        return Err(QueryError::other(
+            "54001",
+            "statement too complex: function calls or CASE/CAST expressions are nested too deeply",
+        ));
+    }
+    Ok(())
+}
+
+/// How many expressions parsing `tokens` starts, counting at most one past the budget.
+fn expressions_started(dialect: &BudgetedPostgreSql, tokens: Vec<TokenWithSpan>) -> u64 {
+    let words = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .count();
+    dialect.budget.set(budget(words));
+    let _ = Parser::new(dialect)
+        .with_tokens_with_locations(tokens)
+        .parse_statements();
+    dialect.started.get()
+}
+
+/// PostgreSQL's dialect, counting the expressions the parser starts and failing every one past
+/// the budget. Past the budget the parse fails fast: the parser never backtracks over a
+/// recursion-limit error, which is the error it gets.
+#[derive(Debug, Default)]
+pub struct BudgetedPostgreSql {
+    started: Cell<u64>,
+    budget: Cell<u64>,
+}
+
+/// Boolean dialect options, as PostgreSQL's dialect sets them.
+macro_rules! postgres_options {
+    ($($option:ident),* $(,)?) => {
+        $(
+            fn $option(&self) -> bool {
+                PostgreSqlDialect {}.$option()
+            }
+        )*
+    };
+}
+
+impl Dialect for BudgetedPostgreSql {
+    /// The parser asks `dialect.is::<PostgreSqlDialect>()` in places; answer as PostgreSQL.
+    fn dialect(&self) -> TypeId {
+        TypeId::of::<PostgreSqlDialect>()
+    }
+
+    fn parse_prefix(&self, _parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+        let started = self.started.get() + 1;
+        self.started.set(started);
+        if started > self.budget.get() {
+            // PostgreSQL's dialect has no prefix parser of its own: `None` is its answer.
+            return Some(Err(ParserError::RecursionLimitExceeded));
+        }
+        None
+    }
+
+    fn identifier_quote_style(&self, identifier: &str) -> Option<char> {
+        PostgreSqlDialect {}.identifier_quote_style(identifier)
+    }
+
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        PostgreSqlDialect {}.is_delimited_identifier_start(ch)
+    }
+
+    fn is_identifier_start(&self, ch: char) -> bool {
+        PostgreSqlDialect {}.is_identifier_start(ch)
+    }
+
+    fn is_identifier_part(&self, ch: char) -> bool {
+        PostgreSqlDialect {}.is_identifier_part(ch)
+    }
+
+    fn is_reserved_for_identifier(&self, kw: Keyword) -> bool {
+        PostgreSqlDialect {}.is_reserved_for_identifier(kw)
+    }
+
+    fn is_custom_operator_part(&self, ch: char) -> bool {
+        PostgreSqlDialect {}.is_custom_operator_part(ch)
+    }
+
+    fn get_next_precedence(&self, parser: &Parser) -> Option<Result<u8, ParserError>> {
+        PostgreSqlDialect {}.get_next_precedence(parser)
+    }
+
+    fn prec_value(&self, prec: Precedence) -> u8 {
+        PostgreSqlDialect {}.prec_value(prec)
+    }
+
+    postgres_options!(
+        supports_unicode_string_literal,
+        supports_filter_during_aggregation,
+        supports_group_by_expr,
+        allow_extract_custom,
+        allow_extract_single_quotes,
+        supports_create_index_with_clause,
+        supports_explain_with_utility_options,
+        supports_listen_notify,
+        supports_factorial_operator,
+        supports_bitwise_shift_operators,
+        supports_comment_on,
+        supports_load_extension,
+        supports_named_fn_args_with_colon_operator,
+        supports_named_fn_args_with_expr_name,
+        supports_empty_projections,
+        supports_nested_comments,
+        supports_string_escape_constant,
+        supports_numeric_literal_underscores,
+        supports_array_typedef_with_brackets,
+        supports_geometric_types,
+        supports_set_names,
+        supports_alter_column_type_using,
+        supports_notnull_operator,
+        supports_interval_options,
+        supports_insert_table_alias,
+        supports_create_table_like_parenthesized,
+        supports_select_wildcard_with_alias,
+        supports_comma_separated_trim,
+        supports_xml_expressions,
+        supports_comment_optimizer_hint,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested_calls(depth: usize) -> String {
+        format!("select {}1{}", "abs(".repeat(depth), ")".repeat(depth))
+    }
+
+    #[test]
+    fn parses_like_postgresql() {
+        for sql in [
+            "select a::int, b ->> 'x', c @> d, e || f from t where g !~ 'x' limit 1",
+            "select count(*) filter (where a > 1), extract('day' from now()), 5!",
+            "select $$dollar$$, E'\\n', U&'\\0041', 1_000 from \"dfs://x\".\"t\"",
+        ] {
+            let dialect = BudgetedPostgreSql::default();
+            dialect.budget.set(u64::MAX);
+            let ours = Parser::parse_sql(&dialect, sql).unwrap();
+            let theirs = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
+            assert_eq!(ours, theirs, "{sql}");
+        }
+    }
+
+    #[test]
+    fn ordinary_statements_stay_far_below_the_budget() {
+        let long_insert = format!(
+            "insert into t values {}",
+            vec!["(1, 'a', abs(-2.5), cast('2023-01-01' as date))"; 2000].join(", ")
+        );
+        for sql in [
+            nested_calls(10).as_str(),
+            "select a, sum(b) from t where c in (select d from u where e = 1) group by a",
+            long_insert.as_str(),
+        ] {
+            let dialect = BudgetedPostgreSql::default();
+            let tokens = Tokenizer::new(&dialect, sql)
+                .tokenize_with_location()
+                .unwrap();
+            let started = expressions_started(&dialect, tokens);
+            let budget = dialect.budget.get();
+            assert!(started * 10 < budget, "{started} of {budget}: {sql:.80}");
+            assert!(check(sql).is_ok());
+        }
+    }
+
+    #[test]
+    fn exponential_nestings_are_refused_quickly() {
+        let cast_case = format!("select {}1{}", "CAST(CASE (".repeat(40), ")".repeat(120));
+        for sql in [nested_calls(40), cast_case] {
+            let start = std::time::Instant::now();
+            let e = check(&sql).unwrap_err();
+            assert_eq!(e.sqlstate(), "54001");
+            assert!(start.elapsed() < std::time::Duration::from_secs(10));
+        }
+    }
+}
