@@ -1,4 +1,7 @@
-//! A bound on the work of parsing one statement.
+//! Bounds on what parsing one statement may cost: the work of the parse, and the depth of the
+//! tree it builds.
+//!
+//! # Work
 //!
 //! sqlparser 0.62 (the version DataFusion 55 brings) parses some nestings in time exponential
 //! in their depth: PostgreSQL's dialect allows `f(expr => value)`, so every function argument
@@ -14,7 +17,19 @@
 //! come near it.
 //!
 //! Fixed upstream in sqlparser 0.63 (`parse_function_args` parses an argument once); this
-//! module can go when DataFusion brings that version.
+//! part can go when DataFusion brings that version.
+//!
+//! # Depth
+//!
+//! The parser builds `1 + 1 + ... + 1` or `a = 1 or a = 2 or ...` without recursing, as a tree
+//! as deep as the chain is long, but cloning, planning and dropping that tree recurse (derived
+//! `Clone` and `Drop` do, and so does DataFusion), and a few hundred levels overflow a 2 MiB
+//! stack and abort the node. The runtimes give their threads [`THREAD_STACK_SIZE`] of stack,
+//! enough for [`MAX_DEPTH`] levels, and before anything is parsed [`check`] bounds the depth
+//! of the tree from the tokens: every level of an expression tree takes an operator, a keyword
+//! or a bracket, so the operators and keywords between two commas at one bracket level, plus
+//! the deepest bracket among them, bound the depth. A statement over [`MAX_DEPTH`] is refused
+//! with 54001, as PostgreSQL refuses one that exceeds its stack depth; no tree is built for it.
 
 use std::any::TypeId;
 use std::cell::Cell;
@@ -32,18 +47,38 @@ const BASE_BUDGET: u64 = 100_000;
 /// Expressions it may start per token.
 const BUDGET_PER_TOKEN: u64 = 16;
 
+/// How deeply expressions may nest in a statement.
+pub const MAX_DEPTH: usize = 1_000;
+
+/// The stack of the runtime threads that parse, plan and run statements. DataFusion's planning
+/// recurses once per level of an expression with frames of several KiB in a debug build, so
+/// [`MAX_DEPTH`] levels need more than the 2 MiB a thread gets by default. Only the pages a
+/// thread touches are backed by memory.
+pub const THREAD_STACK_SIZE: usize = 16 << 20;
+
 /// The budget of a statement of `tokens` tokens.
 fn budget(tokens: usize) -> u64 {
     BASE_BUDGET.saturating_add(BUDGET_PER_TOKEN.saturating_mul(tokens as u64))
 }
 
-/// Refuses (54001) a statement whose parse would start more expressions than its budget.
-/// Statements that do not tokenize or parse pass: the real parser reports their error.
+/// Refuses (54001) a statement whose tree could nest deeper than [`MAX_DEPTH`], or whose parse
+/// would start more expressions than its budget. Statements that do not tokenize or parse
+/// pass: the real parser reports their error.
 pub fn check(sql: &str) -> Result<(), QueryError> {
     let dialect = BudgetedPostgreSql::default();
     let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize_with_location() else {
         return Ok(());
     };
+    let depth = depth_bound(tokens.iter().map(|t| &t.token));
+    if depth > MAX_DEPTH {
+        return Err(QueryError::other(
+            "54001",
+            format!(
+                "statement too complex: expressions may nest {depth} deep, more than {MAX_DEPTH} \
+                 (a long chain of operators? use IN (...) for long lists)"
+            ),
+        ));
+    }
     if expressions_started(&dialect, tokens) > dialect.budget.get() {
         return Err(QueryError::other(
             "54001",
@@ -51,6 +86,81 @@ pub fn check(sql: &str) -> Result<(), QueryError> {
         ));
     }
     Ok(())
+}
+
+/// An upper bound of the nesting depth of the tree `tokens` parse into: per bracket level, the
+/// operators and keywords since the last comma plus the deepest bracket among them.
+fn depth_bound<'a>(tokens: impl Iterator<Item = &'a Token>) -> usize {
+    /// One open bracket.
+    #[derive(Default)]
+    struct Level {
+        /// Operators and keywords since the last comma.
+        ops: usize,
+        /// The deepest bracket closed since the last comma.
+        inner: usize,
+        /// The deepest comma-separated part so far.
+        deepest: usize,
+    }
+    impl Level {
+        fn part(&self) -> usize {
+            self.ops + self.inner
+        }
+    }
+    let mut levels = vec![Level::default()];
+    let mut bound = 0;
+    for token in tokens {
+        match token {
+            Token::LParen | Token::LBracket | Token::LBrace => levels.push(Level::default()),
+            Token::RParen | Token::RBracket | Token::RBrace if levels.len() > 1 => {
+                let closed = levels.pop().unwrap_or_default();
+                let depth = closed.deepest.max(closed.part()) + 1;
+                if let Some(top) = levels.last_mut() {
+                    top.inner = top.inner.max(depth);
+                }
+            }
+            Token::Comma | Token::SemiColon => {
+                if let Some(top) = levels.last_mut() {
+                    top.deepest = top.deepest.max(top.part());
+                    top.ops = 0;
+                    top.inner = 0;
+                }
+            }
+            t if is_operand(t) => {}
+            _ => {
+                if let Some(top) = levels.last_mut() {
+                    top.ops += 1;
+                }
+            }
+        }
+        if let Some(top) = levels.last() {
+            bound = bound.max(top.part());
+        }
+    }
+    // Brackets left open still count.
+    while let Some(closed) = levels.pop() {
+        let depth = closed.deepest.max(closed.part()) + levels.len();
+        bound = bound.max(depth);
+    }
+    bound
+}
+
+/// Tokens that are operands (names and literals), not operators or keywords.
+fn is_operand(token: &Token) -> bool {
+    match token {
+        Token::Whitespace(_) | Token::EOF => true,
+        Token::Word(w) => w.keyword == Keyword::NoKeyword || w.quote_style.is_some(),
+        Token::Number(..)
+        | Token::Char(_)
+        | Token::SingleQuotedString(_)
+        | Token::DoubleQuotedString(_)
+        | Token::DollarQuotedString(_)
+        | Token::NationalStringLiteral(_)
+        | Token::EscapedStringLiteral(_)
+        | Token::UnicodeStringLiteral(_)
+        | Token::HexStringLiteral(_)
+        | Token::Placeholder(_) => true,
+        _ => false,
+    }
 }
 
 /// How many expressions parsing `tokens` starts, counting at most one past the budget.
@@ -222,5 +332,39 @@ mod tests {
             assert_eq!(e.sqlstate(), "54001");
             assert!(start.elapsed() < std::time::Duration::from_secs(10));
         }
+    }
+
+    fn bound(sql: &str) -> usize {
+        let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+            .tokenize()
+            .unwrap();
+        depth_bound(tokens.iter())
+    }
+
+    #[test]
+    fn depth_bound_follows_chains_and_brackets() {
+        assert_eq!(bound("select a, b from t"), 1);
+        assert_eq!(bound("select 1 + 1 + 1"), 3);
+        // `select` + the bracket, one deeper than the two `+` in it.
+        assert_eq!(bound("select f(1 + 1 + 1), 2"), 4);
+        assert_eq!(bound("insert into t values (1, 'a'), (2, 'b')"), 4);
+        assert_eq!(bound("select ((1"), 2);
+    }
+
+    #[test]
+    fn deep_chains_are_refused_before_they_are_parsed() {
+        let at_limit = format!("select 1{}", " + 1".repeat(MAX_DEPTH - 1));
+        assert!(check(&at_limit).is_ok());
+        let long_list = format!("select 1 where 1 in ({})", vec!["1"; 100_000].join(", "));
+        assert!(check(&long_list).is_ok());
+        // Far deeper than a recursive drop survives on a 2 MiB stack, and unfinished.
+        let deep = format!("select 1{} )", " + 1".repeat(300_000));
+        let e = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || check(&deep).unwrap_err())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(e.sqlstate(), "54001");
     }
 }
