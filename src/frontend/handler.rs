@@ -134,6 +134,19 @@ async fn guarded<T>(
     }
 }
 
+/// The error for a result set whose RowDescription cannot be built: a column of a type
+/// arrow-pg has no PostgreSQL type for (`select 1e38 * 10` is a `Decimal256`).
+fn unsendable(e: PgWireError) -> QueryError {
+    let why = match e {
+        PgWireError::UserError(info) => info.message,
+        other => other.to_string(),
+    };
+    QueryError::other(
+        "0A000",
+        format!("cannot send this result to the client: {why}"),
+    )
+}
+
 /// A command tag from the query layer's text (`INSERT 0 5`, `CREATE TABLE`).
 fn tag(text: &str) -> Tag {
     let mut words: Vec<&str> = text.split(' ').collect();
@@ -165,10 +178,7 @@ impl Connection {
                 };
                 let schema = rename(&schema, names.as_deref());
                 // Only the RowDescription carries the names; the rows are encoded by position.
-                Response::Query(
-                    query_response(&schema, stream, format)
-                        .map_err(|e| QueryError::other("XX000", e.to_string()))?,
-                )
+                Response::Query(query_response(&schema, stream, format).map_err(unsendable)?)
             }
             Outcome::Done(text) => Response::Execution(tag(&text)),
             Outcome::CopyIn(copy) => {
@@ -393,6 +403,7 @@ impl QueryParser for Parser {
                 let names = pg_column_names(stmt, schema.fields().len());
                 let schema = rename(&Arc::new(schema), names.as_deref());
                 fields(&schema, format.unwrap_or(&Format::UnifiedText))
+                    .map_err(|e| pg_error(&unsendable(e)))
             }
             _ => Ok(vec![]),
         }
