@@ -173,10 +173,16 @@ pub fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
             } else if m.contains("overflow")
                 || m.contains("Can't cast value")
                 || m.contains("too large to store")
+                // `round(0, 2147483648)`
+                || m.contains("out of supported")
             {
                 "22003"
             } else if m.contains("Cast error") || m.contains("Cannot cast") {
                 "22P02"
+            } else if m.starts_with("[return_type]") {
+                // A function with no version for its argument types (`sum($1)` of an
+                // untyped parameter): PostgreSQL's "function sum(unknown) does not exist".
+                "42883"
             } else if m.to_ascii_lowercase().contains("unsupported data type") {
                 // A function called with an argument type it does not take, found when it
                 // runs (`to_timestamp(0, NULL)`).

@@ -88,6 +88,13 @@ async fn bad_input_gets_its_sqlstate_not_an_internal_error() {
         .await,
         "42804"
     );
+    assert_eq!(
+        sqlstate(&client, "select round(0, 2147483648)").await,
+        "22003"
+    );
+    // No `sum` for an untyped parameter (Parse of the extended protocol).
+    let e = client.prepare("select sum($1)").await.unwrap_err();
+    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("42883"));
     // A 39-digit literal is a Decimal256, which has no PostgreSQL type to be sent as.
     assert_eq!(
         sqlstate(
