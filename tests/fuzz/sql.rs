@@ -691,11 +691,21 @@ fn parsers_never_panic() {
     });
 }
 
-/// What the server answered to one query string.
+/// What the server answered to one query string, run as a simple query and prepared through
+/// the extended protocol (Parse and Describe).
 async fn run_one(client: &tokio_postgres::Client, sql: &str) -> Result<(), TestCaseError> {
     let answer = tokio::time::timeout(CASE_TIMEOUT, client.simple_query(sql))
         .await
         .map_err(|_| TestCaseError::fail("no answer within the deadline (a hang)"))?;
+    answered(sql, answer.map(drop))?;
+    let prepared = tokio::time::timeout(CASE_TIMEOUT, client.prepare(sql))
+        .await
+        .map_err(|_| TestCaseError::fail("no answer to Parse within the deadline (a hang)"))?;
+    answered(sql, prepared.map(drop))
+}
+
+/// Success, or an ErrorResponse with a SQLSTATE that is not an internal error.
+fn answered(sql: &str, answer: Result<(), tokio_postgres::Error>) -> Result<(), TestCaseError> {
     let Err(e) = answer else {
         return Ok(());
     };
