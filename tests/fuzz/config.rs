@@ -325,3 +325,61 @@ fn random_cluster_directories_load_or_fail_cleanly() {
         Ok(())
     });
 }
+
+/// The binary itself, given bad files: it exits with an error naming the file, and does not
+/// panic.
+#[test]
+fn the_binary_refuses_bad_config_files_without_panicking() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let cfg = dir.path().join("cfg");
+    std::fs::create_dir(&cfg).expect("create cfg/");
+    let cluster = dir.path().join("cluster");
+    std::fs::create_dir(&cluster).expect("create cluster/");
+    for (file, text) in [
+        ("porpoise.cfg", "port=99999\n"),
+        ("porpoise.cfg", "listenHost=::x\n"),
+        ("porpoise.cfg", "compactionMinFiles=1\n"),
+        ("porpoise.cfg", "\u{feff}port=1\n"),
+        ("porpoise.cfg", "home\n"),
+        (
+            "porpoise.cfg",
+            "snapshotRetentionSeconds=18446744073709551616\n",
+        ),
+    ] {
+        std::fs::write(cfg.join(file), text).expect("write the file");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_porpoise"))
+            .args(["standalone", "--port", "0", "--config"])
+            .arg(&cfg)
+            .arg("--home")
+            .arg(dir.path().join("home"))
+            .output()
+            .expect("run porpoise");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{text:?} was accepted");
+        assert!(!stderr.contains("panicked"), "{text:?}: {stderr}");
+        assert!(stderr.contains("porpoise.cfg"), "{text:?}: {stderr}");
+    }
+    for (controller, nodes) in [
+        ("", "127.0.0.1:1:c1,controller\n"),
+        ("", "127.0.0.1:1:c1,controller\n127.0.0.1:1:d1,datanode\n"),
+        ("clusterReplicationQueue=0\n", "x"),
+        (
+            "",
+            "127.0.0.1:1:c1,controller\n127.0.0.1:2:d1,datanode\n127.0.0.1:3:d1,datanode\n",
+        ),
+    ] {
+        std::fs::write(cluster.join("controller.cfg"), controller).expect("write");
+        std::fs::write(cluster.join("cluster.nodes"), nodes).expect("write");
+        std::fs::write(cluster.join("cluster.cfg"), "").expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_porpoise"))
+            .arg("up")
+            .arg(&cluster)
+            .arg("--home")
+            .arg(dir.path().join("up-home"))
+            .output()
+            .expect("run porpoise");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{nodes:?} was accepted");
+        assert!(!stderr.contains("panicked"), "{nodes:?}: {stderr}");
+    }
+}
