@@ -359,8 +359,12 @@ impl Row {
                 "s" => render_field(&self.s, csv, String::clone),
                 "v" => render_field(&self.v, csv, String::clone),
                 "dt" => render_field(&self.dt, csv, |d| {
-                    d.format(if sp.is_multiple_of(2) { "%Y-%m-%d" } else { "%Y.%m.%d" })
-                        .to_string()
+                    d.format(if sp.is_multiple_of(2) {
+                        "%Y-%m-%d"
+                    } else {
+                        "%Y.%m.%d"
+                    })
+                    .to_string()
                 }),
                 "ts" => render_field(&self.ts, csv, |t| {
                     t.format(if sp.is_multiple_of(2) {
@@ -480,9 +484,10 @@ async fn copy_in(
     sink.finish().await
 }
 
-/// The rows of `table` as `(id, fields...)`, ordered by id.
+/// The rows of `table` as `(id, fields...)`, ordered by id. (A COPY cut short may store a
+/// row whose id is NULL.)
 type Visible = (
-    i64,
+    Option<i64>,
     Option<i32>,
     Option<f64>,
     Option<String>,
@@ -539,7 +544,7 @@ fn expected(id: usize, row: &Row, columns: &[&str]) -> Visible {
     }
     let has = |c: &str| columns.contains(&c);
     (
-        id as i64,
+        Some(id as i64),
         value(&row.k, has("k")),
         value(&row.d, has("d")),
         value(&row.s, has("s")),
