@@ -657,3 +657,51 @@ fn messages_after_login_never_break_the_server() {
         })
     });
 }
+
+/// Waits (without closing our side) until the server closes the connection; what it sent.
+async fn closed_by_server(socket: &mut TcpStream) -> Vec<u8> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, socket.read(&mut buf)).await {
+            Err(_) => {
+                panic!("the server waited on a length it should have refused; sent {received:?}")
+            }
+            Ok(Ok(0)) | Ok(Err(_)) => return received,
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn huge_length_fields_are_refused_at_once() {
+    let server = super::common::TestServer::start();
+    // A startup packet announcing 2 GiB: refused before anything more arrives.
+    let mut socket = TcpStream::connect(("127.0.0.1", server.port()))
+        .await
+        .unwrap();
+    socket
+        .write_all(&0x7fff_fff0u32.to_be_bytes())
+        .await
+        .unwrap();
+    socket.write_all(&PROTOCOL_3_0.to_be_bytes()).await.unwrap();
+    closed_by_server(&mut socket).await;
+    // A Query announcing 2 GiB after a login: an ErrorResponse, or the connection closed.
+    let mut socket = login(server.port()).await.unwrap();
+    socket.write_all(b"Q").await.unwrap();
+    socket
+        .write_all(&0x7fff_fff0u32.to_be_bytes())
+        .await
+        .unwrap();
+    socket.write_all(b"select 1").await.unwrap();
+    let received = closed_by_server(&mut socket).await;
+    for m in backend_messages(&received) {
+        if m.tag == b'E' {
+            assert_ne!(error_code(&m.body).as_deref(), Some("XX000"));
+        }
+    }
+    let client = server.client().await;
+    client.simple_query("select 1").await.unwrap();
+}
