@@ -333,10 +333,29 @@ pub struct Parser {
     cell: Arc<SessionCell>,
 }
 
+/// Statements DataFusion plans when they are prepared, so that Describe can report their
+/// parameters and result columns. Everything that returns rows must be here: a statement
+/// described with no columns must not send rows when it runs.
 fn plannable(stmt: &Statement) -> bool {
     matches!(
         stmt,
-        Statement::Query(_) | Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
+        Statement::Query(_)
+            | Statement::Insert(_)
+            | Statement::Update(_)
+            | Statement::Delete(_)
+            | Statement::Explain { .. }
+            | Statement::ExplainTable { .. }
+            | Statement::ShowVariable { .. }
+            | Statement::ShowTables { .. }
+            | Statement::ShowColumns { .. }
+    )
+}
+
+/// Whether a planned statement returns rows (rather than a command tag).
+fn returns_rows(stmt: &Statement) -> bool {
+    !matches!(
+        stmt,
+        Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
     )
 }
 
@@ -398,7 +417,7 @@ impl QueryParser for Parser {
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         match stmt {
-            Prepared::Planned { stmt, plan, .. } if matches!(**stmt, Statement::Query(_)) => {
+            Prepared::Planned { stmt, plan, .. } if returns_rows(stmt) => {
                 let schema: Schema = plan.schema().as_arrow().clone();
                 let names = pg_column_names(stmt, schema.fields().len());
                 let schema = rename(&Arc::new(schema), names.as_deref());

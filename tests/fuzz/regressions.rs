@@ -141,3 +141,17 @@ async fn a_copy_failing_after_a_full_batch_leaves_no_rows() {
         "0"
     );
 }
+
+#[tokio::test]
+async fn explain_and_show_describe_the_rows_they_send() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    // Described as returning no rows, these sent rows anyway, which broke the client.
+    for sql in ["explain select 0", "show tables"] {
+        let statement = client.prepare(sql).await.unwrap();
+        assert!(!statement.columns().is_empty(), "{sql}");
+        let rows = client.query(&statement, &[]).await.unwrap();
+        assert!(!rows.is_empty(), "{sql}");
+        assert_eq!(rows[0].len(), statement.columns().len(), "{sql}");
+    }
+}
