@@ -90,6 +90,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(porpoise::query::parse_budget::THREAD_STACK_SIZE)
         .enable_all()
         .build()
     {

@@ -134,6 +134,19 @@ async fn guarded<T>(
     }
 }
 
+/// The error for a result set whose RowDescription cannot be built: a column of a type
+/// arrow-pg has no PostgreSQL type for (`select 1e38 * 10` is a `Decimal256`).
+fn unsendable(e: PgWireError) -> QueryError {
+    let why = match e {
+        PgWireError::UserError(info) => info.message,
+        other => other.to_string(),
+    };
+    QueryError::other(
+        "0A000",
+        format!("cannot send this result to the client: {why}"),
+    )
+}
+
 /// A command tag from the query layer's text (`INSERT 0 5`, `CREATE TABLE`).
 fn tag(text: &str) -> Tag {
     let mut words: Vec<&str> = text.split(' ').collect();
@@ -165,10 +178,7 @@ impl Connection {
                 };
                 let schema = rename(&schema, names.as_deref());
                 // Only the RowDescription carries the names; the rows are encoded by position.
-                Response::Query(
-                    query_response(&schema, stream, format)
-                        .map_err(|e| QueryError::other("XX000", e.to_string()))?,
-                )
+                Response::Query(query_response(&schema, stream, format).map_err(unsendable)?)
             }
             Outcome::Done(text) => Response::Execution(tag(&text)),
             Outcome::CopyIn(copy) => {
@@ -323,10 +333,29 @@ pub struct Parser {
     cell: Arc<SessionCell>,
 }
 
+/// Statements DataFusion plans when they are prepared, so that Describe can report their
+/// parameters and result columns. Everything that returns rows must be here: a statement
+/// described with no columns must not send rows when it runs.
 fn plannable(stmt: &Statement) -> bool {
     matches!(
         stmt,
-        Statement::Query(_) | Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
+        Statement::Query(_)
+            | Statement::Insert(_)
+            | Statement::Update(_)
+            | Statement::Delete(_)
+            | Statement::Explain { .. }
+            | Statement::ExplainTable { .. }
+            | Statement::ShowVariable { .. }
+            | Statement::ShowTables { .. }
+            | Statement::ShowColumns { .. }
+    )
+}
+
+/// Whether a planned statement returns rows (rather than a command tag).
+fn returns_rows(stmt: &Statement) -> bool {
+    !matches!(
+        stmt,
+        Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
     )
 }
 
@@ -388,11 +417,12 @@ impl QueryParser for Parser {
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         match stmt {
-            Prepared::Planned { stmt, plan, .. } if matches!(**stmt, Statement::Query(_)) => {
+            Prepared::Planned { stmt, plan, .. } if returns_rows(stmt) => {
                 let schema: Schema = plan.schema().as_arrow().clone();
                 let names = pg_column_names(stmt, schema.fields().len());
                 let schema = rename(&Arc::new(schema), names.as_deref());
                 fields(&schema, format.unwrap_or(&Format::UnifiedText))
+                    .map_err(|e| pg_error(&unsendable(e)))
             }
             _ => Ok(vec![]),
         }

@@ -164,16 +164,32 @@ pub fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
         DataFusionError::IoError(_) => "58030",
         DataFusionError::ResourcesExhausted(_) => "53200",
         DataFusionError::External(inner) => external_sqlstate(inner.as_ref()).unwrap_or("XX000"),
+        // DataFusion reports some type mismatches as internal errors
+        // (`ts between 'x' and 0`); to the user they are a type mismatch.
+        DataFusionError::Internal(m) if m.contains("Failed to coerce") => "42804",
         DataFusionError::Execution(m) => {
             if m.contains("Divide by zero") || m.contains("division by zero") {
                 "22012"
             } else if m.contains("overflow")
                 || m.contains("Can't cast value")
                 || m.contains("too large to store")
+                // `round(0, 2147483648)`
+                || m.contains("out of supported")
             {
                 "22003"
             } else if m.contains("Cast error") || m.contains("Cannot cast") {
                 "22P02"
+            } else if m.starts_with("[return_type]") {
+                // A function with no version for its argument types (`sum($1)` of an
+                // untyped parameter): PostgreSQL's "function sum(unknown) does not exist".
+                "42883"
+            } else if m.to_ascii_lowercase().contains("unsupported data type") {
+                // A function called with an argument type it does not take, found when it
+                // runs (`to_timestamp(0, NULL)`).
+                "42804"
+            } else if m.starts_with("Placeholder") && m.contains("not provided a value") {
+                // `select $1` without parameters: PostgreSQL's "there is no parameter $1".
+                "42P02"
             } else {
                 "XX000"
             }

@@ -29,6 +29,7 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime> {
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .thread_name("porpoise-query")
+                .thread_stack_size(super::parse_budget::THREAD_STACK_SIZE)
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())

@@ -25,6 +25,7 @@ pub mod executor;
 mod functions;
 pub mod insert;
 pub mod literal;
+pub mod parse_budget;
 pub mod pg_compat;
 pub mod replica;
 pub mod service;
@@ -268,6 +269,7 @@ impl Session {
                 out.push(Stmt::Ddl(d));
                 continue;
             }
+            parse_budget::check(piece)?;
             let parsed = self
                 .engine
                 .parser

@@ -1,0 +1,157 @@
+//! Inputs the properties found that broke the server or got the wrong SQLSTATE, each kept as a
+//! plain test, plus a COPY larger than one internal batch (the properties' COPYs are small).
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::SinkExt;
+use tokio_postgres::SimpleQueryMessage;
+
+use super::common::TestServer;
+
+/// The SQLSTATE `sql` fails with.
+async fn sqlstate(client: &tokio_postgres::Client, sql: &str) -> String {
+    let e = client
+        .simple_query(sql)
+        .await
+        .expect_err("the statement should fail");
+    let db = e
+        .as_db_error()
+        .unwrap_or_else(|| panic!("no ErrorResponse: {e:?}"));
+    db.code().code().to_owned()
+}
+
+/// The first column of the first row `sql` returns.
+async fn value(client: &tokio_postgres::Client, sql: &str) -> String {
+    let messages = client.simple_query(sql).await.expect("the statement runs");
+    messages
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .expect("a row")
+}
+
+#[tokio::test]
+async fn nested_calls_are_refused_not_parsed_for_hours() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    let start = Instant::now();
+    let calls = format!("select {}1{}", "abs(".repeat(40), ")".repeat(40));
+    assert_eq!(sqlstate(&client, &calls).await, "54001");
+    let cast_case = format!("select {}1{}", "CAST(CASE (".repeat(30), ")".repeat(90));
+    assert_eq!(sqlstate(&client, &cast_case).await, "54001");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    // Ordinary nesting still works.
+    let ten = format!("select {}-1{}", "abs(".repeat(10), ")".repeat(10));
+    assert_eq!(value(&client, &ten).await, "1");
+}
+
+#[tokio::test]
+async fn deep_chains_are_refused_and_the_server_lives() {
+    let mut server = TestServer::start();
+    let client = server.client().await;
+    // 300 terms used to overflow a runtime thread's stack and abort the process.
+    let concat = format!("select 'a'{}", " || 'a'".repeat(299));
+    assert_eq!(value(&client, &concat).await, "a".repeat(300));
+    let sum = format!("select 1{}", " + 1".repeat(998));
+    assert_eq!(value(&client, &sum).await, "999");
+    let deeper = format!("select 1{}", " + 1".repeat(5_000));
+    assert_eq!(sqlstate(&client, &deeper).await, "54001");
+    let unfinished = format!("select 1{} )", " + 1".repeat(300_000));
+    assert_eq!(sqlstate(&client, &unfinished).await, "54001");
+    assert!(server.exit_status().is_none(), "{}", server.log());
+    assert_eq!(value(&client, "select 1").await, "1");
+}
+
+#[tokio::test]
+async fn bad_input_gets_its_sqlstate_not_an_internal_error() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    // PostgreSQL: there is no parameter $1.
+    assert_eq!(sqlstate(&client, "select $1").await, "42P02");
+    // A function called with an argument type it does not take.
+    assert_eq!(
+        sqlstate(&client, "select to_timestamp(0, NULL)").await,
+        "42804"
+    );
+    assert_eq!(
+        sqlstate(
+            &client,
+            "select TIMESTAMP '2023-01-02 09:30:00' between 'x' and 0"
+        )
+        .await,
+        "42804"
+    );
+    assert_eq!(
+        sqlstate(&client, "select round(0, 2147483648)").await,
+        "22003"
+    );
+    // No `sum` for an untyped parameter (Parse of the extended protocol).
+    let e = client.prepare("select sum($1)").await.unwrap_err();
+    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("42883"));
+    // A 39-digit literal is a Decimal256, which has no PostgreSQL type to be sent as.
+    assert_eq!(
+        sqlstate(
+            &client,
+            "select coalesce(100000000000000000000000000000000000000)"
+        )
+        .await,
+        "0A000"
+    );
+    assert_eq!(value(&client, "select 1").await, "1");
+}
+
+#[tokio::test]
+async fn a_copy_failing_after_a_full_batch_leaves_no_rows() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            r#"create database "dfs://big" partitioned by HASH([INT, 4]);
+               create table "dfs://big"."t"(k INT, v STRING) partitioned by k;"#,
+        )
+        .await
+        .unwrap();
+    // More rows than one batch the COPY hands its transaction (64 Ki), then a bad one.
+    let mut data = String::new();
+    for i in 0..70_000 {
+        data.push_str(&format!("{i}\tv{i}\n"));
+    }
+    data.push_str("oops\tbad\n");
+    let sink = client
+        .copy_in::<_, Bytes>(r#"copy "dfs://big"."t" from stdin"#)
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    let sent = sink.send(Bytes::from(data)).await;
+    let result = match sent {
+        Ok(()) => sink.finish().await,
+        Err(e) => Err(e),
+    };
+    let e = result.expect_err("the bad row fails the COPY");
+    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("22P02"));
+    assert_eq!(
+        value(&client, r#"select count(*) from "dfs://big"."t""#).await,
+        "0"
+    );
+}
+
+#[tokio::test]
+async fn explain_and_show_describe_the_rows_they_send() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    // Described as returning no rows, these sent rows anyway, which broke the client.
+    for sql in ["explain select 0", "show tables"] {
+        let statement = client.prepare(sql).await.unwrap();
+        assert!(!statement.columns().is_empty(), "{sql}");
+        let rows = client.query(&statement, &[]).await.unwrap();
+        assert!(!rows.is_empty(), "{sql}");
+        assert_eq!(rows[0].len(), statement.columns().len(), "{sql}");
+    }
+}
