@@ -15,7 +15,8 @@
 //! coordinator published its own part of a committed transaction, the other participants'
 //! parts not yet), `task-data-async-persist` (a transaction committed with asynchronous task
 //! data persistence, its `<tid>.task` not yet written), `task-data-served` (a master data node
-//! was asked for a task's data and has not sent it yet).
+//! was asked for a task's data and has not sent it yet), `file-served` (the same for one of
+//! its data files).
 
 use std::sync::OnceLock;
 

@@ -53,6 +53,17 @@ impl DatabaseDef {
         let h = fnv1a(partition.as_bytes());
         Some(self.placement[(h % self.placement.len() as u64) as usize])
     }
+
+    /// Whether `partition` (level components joined by `/`) is in the domain now.
+    pub fn has_partition(&self, partition: &str) -> bool {
+        let components: Vec<&str> = partition.split('/').collect();
+        components.len() == self.levels.len()
+            && self
+                .levels
+                .iter()
+                .zip(components)
+                .all(|(level, c)| level.names_partition(c))
+    }
 }
 
 /// FNV-1a: stable across builds and platforms (unlike std's hasher), so every node and every

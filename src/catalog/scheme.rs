@@ -129,6 +129,30 @@ impl PartitionLevel {
         Ok(())
     }
 
+    /// Whether `component` names one of this level's partitions now, as [`route`] names them.
+    pub fn names_partition(&self, component: &str) -> bool {
+        if component == "NULL" {
+            return true;
+        }
+        let numbered = |prefix: &str, count: usize| {
+            component
+                .strip_prefix(prefix)
+                .and_then(|i| i.parse::<usize>().ok())
+                .is_some_and(|i| i < count && component == format!("{prefix}{i}"))
+        };
+        match self {
+            PartitionLevel::Value { key_type, values } => {
+                values.iter().any(|v| key_name(*key_type, v) == component)
+            }
+            PartitionLevel::Range { key_type, bounds } => bounds.windows(2).any(|w| {
+                let name = |v| key_name(*key_type, v);
+                format!("{}_{}", name(&w[0]), name(&w[1])) == component
+            }),
+            PartitionLevel::List { lists, .. } => numbered("List", lists.len()),
+            PartitionLevel::Hash { buckets, .. } => numbered("Key", (*buckets as usize).max(1)),
+        }
+    }
+
     /// The number of partitions this level defines now (VALUE grows; HASH is fixed).
     pub fn partition_count(&self) -> usize {
         match self {
@@ -558,6 +582,44 @@ mod tests {
         assert_eq!(total, 4);
         assert!(r.parts.iter().all(|p| p.partition.contains("/Key")));
         assert!(r.parts.iter().any(|p| p.partition.starts_with("NULL/")));
+        // Every name the router gives is in the domain, and nothing else is.
+        let db = crate::catalog::DatabaseDef {
+            name: "dfs://d".into(),
+            id: 1,
+            levels: levels.clone(),
+            engine: "OLAP".into(),
+            owner: "admin".into(),
+            created_ms: 0,
+            placement: vec![1, 2],
+        };
+        for p in &r.parts {
+            assert!(db.has_partition(&p.partition), "{}", p.partition);
+        }
+        for name in [
+            "List2/Key0",
+            "List0/Key3",
+            "List0",
+            "List0/Key0/x",
+            "List01/Key0",
+        ] {
+            assert!(!db.has_partition(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn value_and_range_names_are_in_the_domain_until_they_are_not() {
+        let value = PartitionLevel::Value {
+            key_type: ColumnType::Date,
+            values: [day(19365)].into_iter().collect(),
+        };
+        assert!(value.names_partition("20230108"));
+        assert!(!value.names_partition("20230109"));
+        let range = PartitionLevel::Range {
+            key_type: ColumnType::Int,
+            bounds: vec![KeyValue::Int(0), KeyValue::Int(5), KeyValue::Int(10)],
+        };
+        assert!(range.names_partition("0_5") && range.names_partition("5_10"));
+        assert!(!range.names_partition("0_10"));
     }
 
     #[test]

@@ -264,6 +264,32 @@ async fn metrics(State(s): State<Arc<StatusSource>>) -> impl IntoResponse {
             "This data node's id.",
             node.id as f64,
         );
+        let received = &node.received;
+        let counters = [
+            (
+                "porpoise_replication_files_received_total",
+                "Data files of replicated APPENDs taken from the master as they are.",
+                &received.files,
+            ),
+            (
+                "porpoise_replication_file_bytes_received_total",
+                "Bytes of those files.",
+                &received.bytes,
+            ),
+            (
+                "porpoise_replication_rows_received_total",
+                "Rows of replicated APPENDs fetched from the master's task data instead.",
+                &received.rows,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{node=\"{}\"}} {}",
+                s.alias,
+                value.load(std::sync::atomic::Ordering::Relaxed)
+            );
+        }
     }
     // Replication lag per slave and database (a master's).
     let lag = metadata.replication_lag(crate::controller::metadata::now_ns());

@@ -763,7 +763,7 @@ impl Metadata {
                 }
                 let task = task
                     .as_ref()
-                    .and_then(|task| self.queue_txn(*tid, coordinator, task));
+                    .and_then(|task| self.queue_txn(*tid, coordinator, participants, task));
                 return Ok(CommandResult::Committed {
                     version: self.version,
                     task,

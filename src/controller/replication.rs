@@ -188,6 +188,10 @@ pub struct MasterTask {
     /// The data node holding the task data (its coordinator); `None` for DDL, whose payload
     /// is in the task.
     pub src: Option<NodeId>,
+    /// APPEND: the data nodes that wrote the transaction's Parquet files (its participants).
+    /// A slave takes those files as they are when it can ([`crate::query::replica`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holders: Vec<NodeId>,
     pub execution_set: u8,
     pub chunks: Chunks,
     pub payload: TaskPayload,
@@ -249,6 +253,9 @@ pub struct PulledTask {
     pub task: MasterTask,
     /// The master data node holding the task data (`host:port`; empty for DDL).
     pub src_addr: String,
+    /// The master data nodes holding an APPEND's Parquet files (`host:port`).
+    #[serde(default)]
+    pub holder_addrs: Vec<String>,
 }
 
 /// A task as the slave runs it.
@@ -256,6 +263,8 @@ pub struct PulledTask {
 pub struct SlaveTask {
     pub task: MasterTask,
     pub src_addr: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holder_addrs: Vec<String>,
     /// When the slave recorded it.
     pub create_ns: i64,
     pub queue_id: u32,
@@ -451,6 +460,7 @@ impl Metadata {
             db,
             table,
             src: None,
+            holders: Vec::new(),
             execution_set,
             chunks: Chunks::ddl(),
             payload: TaskPayload::Command(Box::new(cmd.clone())),
@@ -461,7 +471,13 @@ impl Metadata {
     }
 
     /// Queues the task of a committed write transaction; returns its task id.
-    pub(super) fn queue_txn(&mut self, tid: u64, src: NodeId, task: &TxnTask) -> Option<u64> {
+    pub(super) fn queue_txn(
+        &mut self,
+        tid: u64,
+        src: NodeId,
+        holders: &[NodeId],
+        task: &TxnTask,
+    ) -> Option<u64> {
         let execution_set = self.replicated_db(&task.db)?.execution_set;
         let task = MasterTask {
             task_id: 0,
@@ -472,6 +488,10 @@ impl Metadata {
             db: task.db.clone(),
             table: task.table.clone(),
             src: Some(src),
+            holders: match task.payload {
+                TaskPayload::Append => holders.to_vec(),
+                _ => Vec::new(),
+            },
             execution_set,
             chunks: task.chunks.clone(),
             payload: task.payload.clone(),
@@ -616,6 +636,7 @@ impl Metadata {
                 SlaveTask {
                     task: p.task.clone(),
                     src_addr: p.src_addr.clone(),
+                    holder_addrs: p.holder_addrs.clone(),
                     create_ns: now,
                     queue_id,
                     state: TaskState::Waiting,
@@ -850,6 +871,7 @@ mod tests {
             db: "dfs://d".into(),
             table: "t".into(),
             src: None,
+            holders: Vec::new(),
             execution_set: 0,
             chunks: c,
             payload: TaskPayload::Append,
@@ -868,6 +890,7 @@ mod tests {
                 ..task(chunks(&[], &["d/t/1"]))
             },
             src_addr: "127.0.0.1:1".into(),
+            holder_addrs: Vec::new(),
         };
         m.record_pulled(&[pulled(1)]).unwrap();
         m.set_slave_state(ReplicationState::Disabled).unwrap();
@@ -950,6 +973,7 @@ mod tests {
                     ..task(chunks(&[], &["d/t/1"]))
                 },
                 src_addr: "127.0.0.1:1".into(),
+                holder_addrs: Vec::new(),
             })
             .collect();
         m.record_pulled(&pulled).unwrap();

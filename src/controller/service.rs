@@ -202,13 +202,15 @@ impl ControllerService {
             .map(|(_, t)| t)
             .filter(|t| !t.truncated)
             .take(req.max.max(1) as usize)
-            .map(|t| PulledTask {
-                src_addr: t
-                    .src
-                    .and_then(|id| metadata.node(id))
-                    .map(|n| self.public(n.addr.clone()))
-                    .unwrap_or_default(),
-                task: t.clone(),
+            .map(|t| {
+                let addr = |id: crate::catalog::NodeId| {
+                    metadata.node(id).map(|n| self.public(n.addr.clone()))
+                };
+                PulledTask {
+                    src_addr: t.src.and_then(addr).unwrap_or_default(),
+                    holder_addrs: t.holders.iter().filter_map(|id| addr(*id)).collect(),
+                    task: t.clone(),
+                }
             })
             .collect();
         let controllers = self

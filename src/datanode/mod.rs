@@ -16,6 +16,7 @@
 //! lock, so two of them never replace the same files; appends need no lock.
 
 mod compaction;
+pub mod shipped;
 mod staging;
 pub mod task_data;
 mod txn;
@@ -158,6 +159,8 @@ pub struct DataNode {
     /// Transactions coordinated here whose commit went unanswered, with the task data they
     /// are to write once committed (see [`settle_in_doubt`](Self::settle_in_doubt)).
     in_doubt: Mutex<BTreeMap<u64, Option<task_data::TaskDataWriter>>>,
+    /// How this node (a slave's) received replicated APPENDs.
+    pub received: shipped::Received,
 }
 
 impl std::fmt::Debug for DataNode {
@@ -193,6 +196,7 @@ impl DataNode {
             remote_txns: Mutex::new(HashMap::new()),
             seen_committed: Mutex::new(BTreeSet::new()),
             in_doubt: Mutex::new(BTreeMap::new()),
+            received: shipped::Received::default(),
         });
         node.recover().await?;
         node.collect_garbage(&node.controller.metadata())?;

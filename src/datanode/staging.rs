@@ -7,6 +7,7 @@
 //! controller no longer knows the transaction ([`super::DataNode`] resolves it).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -17,7 +18,8 @@ use super::{DataNode, DataNodeError};
 use crate::catalog::TableDef;
 use crate::storage::index::PREPARED_VERSION;
 use crate::storage::{
-    write_parquet, DataFileRef, PreparedTxn, RemovedFile, StagedFile, StorageError, TableKey,
+    write_parquet, DataFileRef, FileRecord, PreparedTxn, RemovedFile, StagedFile, StorageError,
+    TableKey,
 };
 
 type Pending = JoinHandle<Result<StagedFile, StorageError>>;
@@ -97,6 +99,41 @@ impl Staging {
         self.buffer(partition, logical).await
     }
 
+    /// Stages a data file of another cluster's data node (a replicated APPEND; see
+    /// [`super::shipped`]), fetched from `src` as it is, in the background like a file being
+    /// encoded.
+    pub async fn adopt(
+        &mut self,
+        src: String,
+        file: super::shipped::ShippedFile,
+    ) -> Result<(), DataNodeError> {
+        self.counts.rows += file.record.rows;
+        self.seq += 1;
+        let name = format!("{}-{}.parquet", self.tid, self.seq);
+        let path = self.node.index.file_path(self.key, &file.partition, &name);
+        let node = self.node.clone();
+        let (tid, table, physical) = (self.tid, self.key, self.physical.clone());
+        self.pending.push(tokio::spawn(async move {
+            let size = super::shipped::fetch(node.peers(), &src, &file, &path, &physical).await?;
+            node.received.files.fetch_add(1, Ordering::Relaxed);
+            node.received.bytes.fetch_add(size, Ordering::Relaxed);
+            Ok(StagedFile {
+                table,
+                partition: file.partition,
+                record: FileRecord {
+                    name,
+                    size,
+                    rows: file.record.rows,
+                    tid,
+                    stats: file.record.stats,
+                    version: 0,
+                    removed: None,
+                },
+            })
+        }));
+        self.wait_pending().await
+    }
+
     /// Counts a DML share received from the coordinator (whether or not it changed rows here).
     pub fn count_rewrite(&mut self) {
         self.counts.rewrites += 1;
@@ -154,6 +191,11 @@ impl Staging {
             self.buffered_rows -= rows;
             self.spawn_write(partition, batches);
         }
+        self.wait_pending().await
+    }
+
+    /// Waits for the oldest files being written until at most [`MAX_BUFFERED_FILES`] are.
+    async fn wait_pending(&mut self) -> Result<(), DataNodeError> {
         while self.pending.len() > MAX_BUFFERED_FILES {
             let oldest = self.pending.remove(0);
             match oldest.await {

@@ -241,6 +241,66 @@ impl WriteTxn {
         self.rows
     }
 
+    /// The data node owning `partition` (`None` if it is not in the database's domain).
+    pub fn owner(&self, partition: &str) -> Option<NodeId> {
+        let metadata = self.node.controller.metadata();
+        let db = metadata.databases.get(&self.db.name)?;
+        if !self.table.is_dimension() && !db.def.has_partition(partition) {
+            return None;
+        }
+        db.def.owner(partition)
+    }
+
+    /// Whether rows of this transaction may come as another cluster's data files
+    /// ([`Self::adopt`]): not when they must be kept as task data for a slave of this cluster.
+    pub fn can_adopt(&self) -> bool {
+        self.replicating.is_none()
+    }
+
+    /// Adds the rows of another cluster's data files (a replicated APPEND; see
+    /// [`super::shipped`]) of one partition, fetched from `src` by the partition's owner.
+    pub async fn adopt(
+        &mut self,
+        src: &str,
+        partition: &str,
+        files: Vec<super::shipped::ShippedFile>,
+    ) -> Result<(), DataNodeError> {
+        if !self.can_adopt() {
+            return Err(DataNodeError::Task(
+                "a replicated database's rows cannot come as data files".into(),
+            ));
+        }
+        let owner = self
+            .owner(partition)
+            .ok_or_else(|| DataNodeError::Misrouted {
+                db: self.db.name.clone(),
+                partition: partition.to_string(),
+            })?;
+        let rows: u64 = files.iter().map(|f| f.record.rows).sum();
+        self.rows += rows;
+        if owner == self.node.id {
+            for file in files {
+                self.local.adopt(src.to_string(), file).await?;
+            }
+            return Ok(());
+        }
+        let request = super::shipped::AdoptRequest {
+            tid: self.tid,
+            at: TableAt::now(&self.node, &self.db.name, &self.table),
+            src: src.to_string(),
+            files,
+        };
+        let peers = self.node.peers.clone();
+        let part = self.remote(owner)?;
+        part.sent.rows += rows;
+        let addr = part.addr.clone();
+        let _: StagedCounts = peers
+            .call(&addr, super::shipped::ADOPT, &request, PARTICIPANT_TIMEOUT)
+            .await
+            .map_err(rpc)?;
+        Ok(())
+    }
+
     /// The data node owning `partition` when it is not this one.
     pub fn remote_owner(&self, partition: &str) -> Option<NodeId> {
         self.db.owner(partition).filter(|o| *o != self.node.id)

@@ -5,10 +5,12 @@
 //! (S01025) and its transaction rolled back, so every task is applied exactly once.
 //!
 //! - DDL: the master's command, applied by the controller with the task ([`Command::ApplyTask`]).
-//! - APPEND: the rows are fetched from the master data node that holds them
-//!   (`<tid>.task`, streamed over Flight) and appended. Consecutive APPEND tasks of one table
-//!   come in one request and are applied in one transaction; each task's rows are fetched
-//!   ahead of the appending (prefetch), so the next task's data arrives while one is appended.
+//! - APPEND: the master's Parquet files of the task are fetched as they are and staged by
+//!   the partitions' owners ([`crate::datanode::shipped`]); when they cannot be used, the rows
+//!   are fetched from the master data node that holds them (`<tid>.task`, streamed over
+//!   Flight) and appended. Consecutive APPEND tasks of one table come in one request and are
+//!   applied in one transaction; each task's rows are fetched ahead of the appending
+//!   (prefetch), so the next task's data arrives while one is appended.
 //! - SQL_UPDATE / SQL_DELETE: the statement runs again (its filters and assignments).
 //!
 //! At most `clusterReplicationWorkerNum` requests run at once, each on a numbered worker;
@@ -28,7 +30,7 @@ use super::table::PorpoiseTable;
 use super::Engine;
 use crate::controller::metadata::{Command, CommandResult, Metadata, MetadataError, Privilege};
 use crate::controller::replication::{Applies, OpType, SlaveTask, TaskPayload, TaskState};
-use crate::datanode::{task_data, DataNodeError};
+use crate::datanode::{shipped, task_data, DataNodeError, WriteTxn};
 use crate::rpc::client::Peers;
 use crate::rpc::{encode, RemoteError, RpcError};
 
@@ -37,6 +39,9 @@ pub const APPLY: &str = "repl.apply";
 
 /// How long one request may take.
 pub const APPLY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How long a master data node may take to list a task's files.
+const TASK_FILES_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How many record batches of a task's rows are fetched ahead of the appending.
 const PREFETCH_BATCHES: usize = 8;
@@ -362,8 +367,9 @@ fn check_user(
         .map_err(failure)
 }
 
-/// Appends the rows of APPEND tasks of one table, fetched from the master data nodes that
-/// hold them, in one transaction that finishes the tasks.
+/// Appends the rows of APPEND tasks of one table in one transaction that finishes the tasks:
+/// as the master's data files where it can ([`shipped`]), otherwise as rows fetched from the
+/// master data node that holds the task data.
 async fn append(
     engine: &Arc<Engine>,
     tasks: &[&SlaveTask],
@@ -371,18 +377,31 @@ async fn append(
     worker: &Worker<'_>,
 ) -> Result<Applied, RemoteError> {
     let node = engine.node();
-    // One reader per task, each a few batches ahead; dropping `feeds` stops them.
+    let first = &tasks[0].task;
+    let mut txn = node.begin(&first.db, &first.table).await.map_err(failure)?;
+    txn.applies_tasks(applies);
+    let files = futures::future::join_all(tasks.iter().map(|t| task_files(engine, &txn, t))).await;
+    // The other tasks' rows: one reader per task, each a few batches ahead; dropping `feeds`
+    // stops them.
     let feeds: Vec<_> = tasks
         .iter()
-        .map(|t| {
+        .zip(&files)
+        .filter(|(_, files)| files.is_none())
+        .map(|(t, _)| {
             let (tx, rx) = mpsc::channel(PREFETCH_BATCHES);
             let reader = tokio::spawn(fetch(engine.clone(), worker.id(), (*t).clone(), tx));
             (t, rx, AbortOnDrop(reader))
         })
         .collect();
-    let first = &tasks[0].task;
-    let mut txn = node.begin(&first.db, &first.table).await.map_err(failure)?;
-    txn.applies_tasks(applies);
+    for (task, files) in tasks.iter().zip(files) {
+        let Some(files) = files else {
+            continue;
+        };
+        worker.show(task, ExecState::Executing);
+        for ((src, partition), files) in files {
+            txn.adopt(&src, &partition, files).await.map_err(failure)?;
+        }
+    }
     let schema = txn.table().input_schema();
     for (task, mut rx, _reader) in feeds {
         worker.show(task, ExecState::Executing);
@@ -396,6 +415,68 @@ async fn append(
         Err(e) if refused_as_done(&e) => Ok(Applied::AlreadyDone),
         Err(e) => Err(failure(e)),
     }
+}
+
+/// An APPEND task's data files on the master, by holder and partition, if the slave can take
+/// them as they are ([`shipped`]): every holder answered, the files hold all of the task's
+/// rows, in this table's physical columns, and every partition is in this database's domain.
+/// Only a task's first try takes files: a task that failed once fetches its rows, so a file
+/// that cannot be fetched costs one try, not all of them.
+async fn task_files(
+    engine: &Engine,
+    txn: &WriteTxn,
+    task: &SlaveTask,
+) -> Option<BTreeMap<(String, String), Vec<shipped::ShippedFile>>> {
+    if task.attempts > 0 || task.holder_addrs.is_empty() || !txn.can_adopt() {
+        return None;
+    }
+    let mut addrs = task.holder_addrs.clone();
+    if !addrs.contains(&task.src_addr) {
+        addrs.push(task.src_addr.clone());
+    }
+    let peers = engine.node().peers();
+    let asks = addrs.iter().map(|addr| {
+        let req = shipped::TaskFilesRequest {
+            tid: task.task.tid,
+            db: task.task.db.clone(),
+            table: task.task.table.clone(),
+            source: *addr == task.src_addr,
+        };
+        async move {
+            let r: Result<shipped::TaskFiles, RpcError> = peers
+                .call(addr, shipped::TASK_FILES, &req, TASK_FILES_TIMEOUT)
+                .await;
+            (addr, r)
+        }
+    });
+    let columns = shipped::columns(&txn.table().physical_schema());
+    let mut out: BTreeMap<(String, String), Vec<shipped::ShippedFile>> = BTreeMap::new();
+    let mut rows = 0;
+    for (addr, answer) in futures::future::join_all(asks).await {
+        let answer = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(task_id = task.task.task_id, %addr, error = %e, "task files not available; fetching rows");
+                return None;
+            }
+        };
+        if !answer.files.is_empty() && answer.columns != columns {
+            tracing::debug!(
+                task_id = task.task.task_id,
+                "the master's columns differ; fetching rows"
+            );
+            return None;
+        }
+        for f in answer.files {
+            // A partition this database does not know yet.
+            txn.owner(&f.partition)?;
+            rows += f.record.rows;
+            out.entry((addr.clone(), f.partition.clone()))
+                .or_default()
+                .push(f);
+        }
+    }
+    (rows == task.task.rows).then_some(out)
 }
 
 /// Aborts a spawned task when dropped.
@@ -425,9 +506,15 @@ async fn fetch(
             let batch = batch.map_err(|e| {
                 missing_or_failure(crate::rpc::client::flight_error(src, "do_get", e))
             })?;
+            let rows = batch.num_rows() as u64;
             if tx.send(Ok(batch)).await.is_err() {
                 return Ok(false);
             }
+            engine
+                .node()
+                .received
+                .rows
+                .fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(true)
     }

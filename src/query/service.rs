@@ -39,7 +39,7 @@ use super::table::{PorpoiseTable, RewriteOp};
 use super::Engine;
 use crate::catalog::scheme::route;
 use crate::catalog::{NewValuePolicy, DIMENSION_PARTITION};
-use crate::datanode::task_data;
+use crate::datanode::{shipped, task_data};
 use crate::datanode::{
     DataNode, DataNodeError, StageRequest, StagedCounts, TableAt, TidRequest, ABORT, PREPARE,
     PUBLISH,
@@ -80,6 +80,8 @@ pub enum DataTicket {
     Scan(ScanRequest),
     /// The task data of a replicated write (master data nodes).
     TaskData { tid: u64 },
+    /// The bytes of a data file (master data nodes, for a slave taking an APPEND's files).
+    File(shipped::FileTicket),
     /// A built-in function to run here for another node's `rpc`.
     Call(CallRequest),
 }
@@ -366,6 +368,50 @@ impl DataService {
         }
     }
 
+    /// `dn.adopt`: stages data files of another cluster, fetched from its data node.
+    async fn adopt(
+        &self,
+        req: shipped::AdoptRequest,
+    ) -> std::result::Result<StagedCounts, RemoteError> {
+        let table = self.table(&req.at).await?;
+        let metadata = self.node().controller().metadata();
+        for f in &req.files {
+            let owner = metadata
+                .databases
+                .get(&req.at.db)
+                .and_then(|db| db.def.owner(&f.partition));
+            if owner != Some(self.node().id) {
+                return Err(node_err(DataNodeError::Misrouted {
+                    db: req.at.db.clone(),
+                    partition: f.partition.clone(),
+                }));
+            }
+        }
+        let staging = self.node().remote_staging(req.tid, &table.def);
+        let mut staging = staging.lock().await;
+        for f in req.files {
+            staging.adopt(req.src.clone(), f).await.map_err(node_err)?;
+        }
+        Ok(staging.counts())
+    }
+
+    /// The bytes of a data file, one Flight message per chunk.
+    async fn file(
+        &self,
+        t: &shipped::FileTicket,
+    ) -> std::result::Result<FlightStream, RemoteError> {
+        crate::fault::delay_point("file-served").await;
+        let chunks = self.node().file_chunks(t).map_err(|e| node_err(e.into()))?;
+        let stream = ReceiverStream::new(chunks).map(|chunk| match chunk {
+            Ok(body) => Ok(FlightData {
+                data_body: body,
+                ..FlightData::default()
+            }),
+            Err(e) => Err(to_status(node_err(e.into()))),
+        });
+        Ok(stream.boxed())
+    }
+
     async fn rewrite(&self, req: RewriteRequest) -> std::result::Result<u64, RemoteError> {
         let table = self.table(&req.at).await?;
         let state = self.state();
@@ -449,6 +495,14 @@ impl Service for DataService {
                 Ok(req) => reply(super::replica::apply(&self.engine, req).await),
                 Err(e) => reply::<()>(Err(bad(e))),
             },
+            shipped::TASK_FILES => match decode::<shipped::TaskFilesRequest>(&body) {
+                Ok(req) => reply(self.node().task_files(&req)),
+                Err(e) => reply::<()>(Err(bad(e))),
+            },
+            shipped::ADOPT => match decode::<shipped::AdoptRequest>(&body) {
+                Ok(req) => reply(self.adopt(req).await),
+                Err(e) => reply::<()>(Err(bad(e))),
+            },
             REWRITE => match decode::<RewriteRequest>(&body) {
                 Ok(req) => reply(self.rewrite(req).await),
                 Err(e) => reply::<()>(Err(bad(e))),
@@ -468,6 +522,7 @@ impl Service for DataService {
         let result = match decode::<DataTicket>(&ticket) {
             Ok(DataTicket::Scan(req)) => self.scan(req).await,
             Ok(DataTicket::TaskData { tid }) => self.task_data(tid).await,
+            Ok(DataTicket::File(t)) => self.file(&t).await,
             Ok(DataTicket::Call(req)) => self.call(req).await,
             Err(e) => Err(bad(e)),
         };
@@ -476,5 +531,29 @@ impl Service for DataService {
 
     async fn put(&self, data: Streaming<FlightData>) -> std::result::Result<Bytes, Status> {
         Ok(reply(self.stage(data).await))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_node_asks_for_a_file_with_the_ticket_this_service_reads() {
+        let t = shipped::FileTicket {
+            table: (16385, 2),
+            partition: "20230108".into(),
+            name: "7-1.parquet".into(),
+        };
+        let asked = encode(&shipped::Ticket::File(&t)).unwrap();
+        match decode::<DataTicket>(&asked).unwrap() {
+            DataTicket::File(read) => {
+                assert_eq!(
+                    (read.table, read.partition, read.name),
+                    (t.table, t.partition, t.name)
+                )
+            }
+            other => panic!("read as {other:?}"),
+        }
     }
 }

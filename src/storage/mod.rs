@@ -39,6 +39,8 @@ pub enum StorageError {
     Corrupt { key: String, reason: String },
     #[error("snapshot too old: files of version {version} were released (the oldest readable version is {horizon}); retry the query")]
     SnapshotTooOld { version: u64, horizon: u64 },
+    #[error("data file {path} did not arrive whole: {reason}")]
+    Transfer { path: PathBuf, reason: String },
     #[error("could not serialize access due to concurrent update (transaction {holder} is replacing the same files)")]
     Claimed { holder: u64 },
 }
@@ -58,6 +60,7 @@ impl StorageError {
             StorageError::Corrupt { .. } => "XX001",
             StorageError::SnapshotTooOld { .. } => "72000",
             StorageError::Claimed { .. } => "40001",
+            StorageError::Transfer { .. } => "08006",
             _ => "XX000",
         }
     }

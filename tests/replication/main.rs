@@ -5,6 +5,7 @@ mod batch;
 #[path = "../common/mod.rs"]
 mod common;
 mod faults;
+mod files;
 mod functions;
 mod ops;
 
@@ -763,7 +764,11 @@ async fn the_demo_scripts_replicate_testtb_through_psql() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slave_data_node_killed_while_applying_applies_the_task_once() {
-    let master = master(true);
+    // Each data file takes a second to be served: the slave is still applying the APPEND
+    // when it is killed.
+    let master = master_builder(true)
+        .env("PORPOISE_DELAY_AT", "file-served:1000")
+        .build();
     let mut slave = slave_of(&master);
     let m = master.client(0).await;
     wait_for_role(&m).await;
