@@ -40,8 +40,9 @@ pub const APPLY: &str = "repl.apply";
 /// How long one request may take.
 pub const APPLY_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// How long a master data node may take to list a task's files.
-const TASK_FILES_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a master data node may take to list a task's files, and how long the slave waits
+/// for them to be published there.
+const TASK_FILES_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How many record batches of a task's rows are fetched ahead of the appending.
 const PREFETCH_BATCHES: usize = 8;
@@ -443,10 +444,22 @@ async fn task_files(
             source: *addr == task.src_addr,
         };
         async move {
-            let r: Result<shipped::TaskFiles, RpcError> = peers
-                .call(addr, shipped::TASK_FILES, &req, TASK_FILES_TIMEOUT)
-                .await;
-            (addr, r)
+            // A participant publishes just after the commit; asked first, it says to wait.
+            let deadline = tokio::time::Instant::now() + TASK_FILES_TIMEOUT;
+            loop {
+                let r: Result<shipped::TaskFiles, RpcError> = peers
+                    .call(addr, shipped::TASK_FILES, &req, TASK_FILES_TIMEOUT)
+                    .await;
+                match r {
+                    Err(RpcError::Remote(e))
+                        if task_data::is_pending_error(&e)
+                            && tokio::time::Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    r => return (addr, r),
+                }
+            }
         }
     });
     let columns = shipped::columns(&txn.table().physical_schema());
