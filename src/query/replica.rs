@@ -44,6 +44,11 @@ pub const APPLY_TIMEOUT: Duration = Duration::from_secs(600);
 /// for them to be published there.
 const TASK_FILES_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The rows a task's data files must hold on average to be taken as they are. Each file costs
+/// a fetch and an fsync; the rows of small ones are cheaper to take as rows, merged with the
+/// other tasks of the request into one file per partition.
+const FILE_ROWS_WORTH_TAKING: u64 = 8 * 1024;
+
 /// How many record batches of a task's rows are fetched ahead of the appending.
 const PREFETCH_BATCHES: usize = 8;
 
@@ -420,8 +425,8 @@ async fn append(
 
 /// An APPEND task's data files on the master, by holder and partition, if the slave can take
 /// them as they are ([`shipped`]): every holder answered, the files hold all of the task's
-/// rows, in this table's physical columns, and every partition is in this database's domain.
-/// Only a task's first try takes files: a task that failed once fetches its rows, so a file
+/// rows, in this table's physical columns, every partition is in this database's domain, and
+/// the files are big enough to be worth it. Only a task's first try takes files: a task that failed once fetches its rows, so a file
 /// that cannot be fetched costs one try, not all of them.
 async fn task_files(
     engine: &Engine,
@@ -489,7 +494,8 @@ async fn task_files(
                 .push(f);
         }
     }
-    (rows == task.task.rows).then_some(out)
+    let files: usize = out.values().map(Vec::len).sum();
+    (rows == task.task.rows && rows >= FILE_ROWS_WORTH_TAKING * files as u64).then_some(out)
 }
 
 /// Aborts a spawned task when dropped.
