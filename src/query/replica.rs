@@ -433,7 +433,11 @@ async fn task_files(
     txn: &WriteTxn,
     task: &SlaveTask,
 ) -> Option<BTreeMap<(String, String), Vec<shipped::ShippedFile>>> {
-    if task.attempts > 0 || task.holder_addrs.is_empty() || !txn.can_adopt() {
+    if task.attempts > 0
+        || task.task.rows < FILE_ROWS_WORTH_TAKING
+        || task.holder_addrs.is_empty()
+        || !txn.can_adopt()
+    {
         return None;
     }
     let mut addrs = task.holder_addrs.clone();
