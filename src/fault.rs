@@ -16,7 +16,8 @@
 //! parts not yet), `task-data-async-persist` (a transaction committed with asynchronous task
 //! data persistence, its `<tid>.task` not yet written), `task-data-served` (a master data node
 //! was asked for a task's data and has not sent it yet), `file-served` (the same for one of
-//! its data files).
+//! its data files), `metadata-received` (a data node received a metadata change from the
+//! controller and has not applied it to its copy yet).
 
 use std::sync::OnceLock;
 

@@ -278,7 +278,12 @@ async fn run_batch(
             tracing::debug!(tasks = ?ids, error = %e, "cannot record started tasks");
         }
     };
-    let req = ApplyRequest { tasks };
+    // Everything the scheduler has seen finished (the DDL of earlier groups above all) must be
+    // in the data node's metadata before it runs these tasks.
+    let req = ApplyRequest {
+        tasks,
+        min_version: raft.metadata().version,
+    };
     let apply = peers.call::<_, Applied>(&addr, APPLY, &req, APPLY_TIMEOUT);
     let ((), result) = tokio::join!(started, apply);
     let details = match result {

@@ -137,6 +137,7 @@ impl RemoteController {
             .await;
         match update {
             Ok(update) => {
+                crate::fault::delay_point("metadata-received").await;
                 let mut copy = self.tx.borrow().clone();
                 if update.apply_to(&mut copy) {
                     self.tx.send_replace(copy);

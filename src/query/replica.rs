@@ -56,6 +56,10 @@ const PREFETCH_BATCHES: usize = 8;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ApplyRequest {
     pub tasks: Vec<SlaveTask>,
+    /// The slave controller's metadata version when it sent the request: the data node waits
+    /// for its copy to get there, so it sees what earlier groups' tasks did.
+    #[serde(default)]
+    pub min_version: u64,
 }
 
 /// How a request ended on the data node.
@@ -238,7 +242,12 @@ pub async fn apply(engine: &Arc<Engine>, req: ApplyRequest) -> Result<Applied, R
     let replica = engine.replica();
     let worker = replica.worker().await?;
     let node = engine.node();
-    let metadata = node.controller().metadata();
+    // A node whose copy of the metadata does not catch up has lost its controller: the
+    // tasks could not be tried, which does not count against them.
+    let metadata = node
+        .wait_version(req.min_version)
+        .await
+        .map_err(|e| RemoteError::retryable("08006", e.to_string()))?;
     let alias = metadata
         .node(node.id)
         .map(|n| n.alias.clone())

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::common::cluster::TestCluster;
 use super::{
-    content, master, master_tasks, slave_of, slave_task_states, wait_for, wait_for_content,
-    wait_for_role, TESTDB,
+    content, master, master_tasks, slave_builder, slave_of, slave_task_states, wait_for,
+    wait_for_content, wait_for_role, TESTDB, TWO_ROWS,
 };
 
 /// Tasks the slave finished (0 while its controllers cannot answer, e.g. during an
@@ -468,4 +468,30 @@ async fn a_commit_whose_caller_went_away_still_completes() {
         !states.is_empty() && states.iter().all(|t| t.1 == "FINISHED")
     })
     .await;
+}
+
+/// A data node sees the slave's metadata changes a little after the controller: a task must
+/// not run there before the node has seen what earlier groups did (the table an APPEND goes
+/// to, created by the task before it). It used to fail with "table does not exist" until the
+/// node caught up, each try counting against the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_waits_for_its_data_node_to_see_the_ddl_before_it() {
+    let master = master(true);
+    let slave = slave_builder(&master)
+        .env("PORPOISE_DELAY_AT", "metadata-received:1000")
+        .build();
+    let m = master.client(0).await;
+    let s = slave.client(0).await;
+    wait_for_role(&m).await;
+    m.batch_execute(TESTDB).await.unwrap();
+    m.batch_execute(TWO_ROWS).await.unwrap();
+    let want = content(&m).await.unwrap();
+    wait_for_content(&s, &want).await;
+    let states = slave_task_states(&s).await;
+    assert!(states.iter().all(|t| t.1 == "FINISHED"), "{states:?}");
+    let log = slave.log(&slave.controllers()[0]);
+    assert!(
+        !log.contains("Failed to execute task"),
+        "a task failed:\n{log}"
+    );
 }
