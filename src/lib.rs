@@ -31,6 +31,12 @@
 //! above it. `controller` never imports `datanode`, `query` or `frontend`; `storage` imports
 //! nothing above it; the `porpoise-functions` crate imports nothing from this crate.
 
+/// Locks a std mutex, carrying on past a panic of an earlier holder (the data it guards is
+/// kept consistent by its users, not by unwinding).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub mod catalog;
 pub mod cluster;
 pub mod config;

@@ -30,6 +30,7 @@ use crate::catalog::{NewValuePolicy, NodeId, TableDef};
 use crate::controller::client::ControllerClient;
 use crate::controller::metadata::{Command, CommandResult, Metadata, TxnState};
 use crate::controller::raft::ControllerError;
+use crate::lock;
 use crate::rpc::client::Peers;
 use crate::storage::{DataFileRef, FileIndex, StorageError, TableFiles, TableKey};
 
@@ -369,8 +370,6 @@ impl DataNode {
         }
     }
 
-    /// Whether some prepared or staged transaction of another coordinator may have been
-    /// decided (cheap: checked on every metadata change).
     /// Decides the transactions coordinated here whose commit went unanswered (the controller
     /// leader changed or could not be reached): aborts each that is still active, or
     /// publishes this node's share of one that committed (and writes its task data, if that
@@ -423,6 +422,8 @@ impl DataNode {
         lock(&self.in_doubt).insert(tid, task_data);
     }
 
+    /// Whether some prepared or staged transaction of another coordinator may have been
+    /// decided (cheap: checked on every metadata change).
     fn has_undecided(&self, metadata: &Metadata) -> bool {
         let staged = !self
             .remote_txns
@@ -612,8 +613,4 @@ impl DataNode {
             .unwrap_or_else(|e| e.into_inner())
             .push(tid);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

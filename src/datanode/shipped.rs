@@ -246,11 +246,14 @@ pub async fn fetch(
                 file.record.name, file.record.size
             )));
         }
+        // The footer check and the directory's fsync block: off the runtime's threads.
         let (path, physical, rows) = (path.to_path_buf(), physical.clone(), file.record.rows);
-        tokio::task::spawn_blocking(move || check(&path, &physical, rows))
-            .await
-            .map_err(|e| StorageError::Index(e.to_string()))??;
-        sync_dir(dir)?;
+        tokio::task::spawn_blocking(move || {
+            check(&path, &physical, rows)?;
+            path.parent().map_or(Ok(()), sync_dir)
+        })
+        .await
+        .map_err(|e| StorageError::Index(e.to_string()))??;
         Ok(size)
     }
     .await;

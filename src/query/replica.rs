@@ -16,7 +16,7 @@
 //! At most `clusterReplicationWorkerNum` requests run at once, each on a numbered worker;
 //! `getSlaveReplicationExecutionStatus()` shows each worker's tasks ([`Replica::executions`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -435,8 +435,9 @@ async fn append(
 /// An APPEND task's data files on the master, by holder and partition, if the slave can take
 /// them as they are ([`shipped`]): every holder answered, the files hold all of the task's
 /// rows, in this table's physical columns, every partition is in this database's domain, and
-/// the files are big enough to be worth it. Only a task's first try takes files: a task that failed once fetches its rows, so a file
-/// that cannot be fetched costs one try, not all of them.
+/// the files are big enough to be worth it. Only a task's first try takes files: a task that
+/// failed once fetches its rows, so a file that cannot be fetched costs one try, not all of
+/// them.
 async fn task_files(
     engine: &Engine,
     txn: &WriteTxn,
@@ -499,13 +500,17 @@ async fn task_files(
             return None;
         }
         for f in answer.files {
-            // A partition this database does not know yet.
-            txn.owner(&f.partition)?;
             rows += f.record.rows;
             out.entry((addr.clone(), f.partition.clone()))
                 .or_default()
                 .push(f);
         }
+    }
+    // A partition this database does not know yet (each checked once: the check walks the
+    // domain).
+    let partitions: BTreeSet<&str> = out.keys().map(|(_, p)| p.as_str()).collect();
+    if partitions.into_iter().any(|p| txn.owner(p).is_none()) {
+        return None;
     }
     let files: usize = out.values().map(Vec::len).sum();
     (rows == task.task.rows && rows >= FILE_ROWS_WORTH_TAKING * files as u64).then_some(out)

@@ -38,7 +38,7 @@ use tonic::{Status, Streaming};
 use super::table::{PorpoiseTable, RewriteOp};
 use super::Engine;
 use crate::catalog::scheme::route;
-use crate::catalog::{NewValuePolicy, DIMENSION_PARTITION};
+use crate::catalog::{DatabaseDef, NewValuePolicy, DIMENSION_PARTITION};
 use crate::datanode::{shipped, task_data};
 use crate::datanode::{
     DataNode, DataNodeError, StageRequest, StagedCounts, TableAt, TidRequest, ABORT, PREPARE,
@@ -346,16 +346,7 @@ impl DataService {
             )
             .map_err(|e| node_err(e.into()))?;
             for part in routing.parts {
-                if db
-                    .def
-                    .owner(&part.partition)
-                    .is_some_and(|o| o != self.node().id)
-                {
-                    return Err(node_err(DataNodeError::Misrouted {
-                        db: r.at.db.clone(),
-                        partition: part.partition,
-                    }));
-                }
+                self.owned(&db.def, &part.partition)?;
                 staging
                     .add(part.partition, part.batch)
                     .await
@@ -368,6 +359,18 @@ impl DataService {
         }
     }
 
+    /// Refuses rows or files of a partition another data node owns (the coordinator routed
+    /// them by metadata this node does not share).
+    fn owned(&self, db: &DatabaseDef, partition: &str) -> std::result::Result<(), RemoteError> {
+        if db.owner(partition).is_some_and(|o| o != self.node().id) {
+            return Err(node_err(DataNodeError::Misrouted {
+                db: db.name.clone(),
+                partition: partition.to_string(),
+            }));
+        }
+        Ok(())
+    }
+
     /// `dn.adopt`: stages data files of another cluster, fetched from its data node.
     async fn adopt(
         &self,
@@ -375,17 +378,14 @@ impl DataService {
     ) -> std::result::Result<StagedCounts, RemoteError> {
         let table = self.table(&req.at).await?;
         let metadata = self.node().controller().metadata();
+        let db = metadata.databases.get(&req.at.db).ok_or_else(|| {
+            RemoteError::new(
+                "3F000",
+                format!("database \"{}\" does not exist", req.at.db),
+            )
+        })?;
         for f in &req.files {
-            let owner = metadata
-                .databases
-                .get(&req.at.db)
-                .and_then(|db| db.def.owner(&f.partition));
-            if owner != Some(self.node().id) {
-                return Err(node_err(DataNodeError::Misrouted {
-                    db: req.at.db.clone(),
-                    partition: f.partition.clone(),
-                }));
-            }
+            self.owned(&db.def, &f.partition)?;
         }
         let staging = self.node().remote_staging(req.tid, &table.def);
         let mut staging = staging.lock().await;

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use super::file::{DataFile, DataFileRef, FileRecord};
 use super::{partition_dir, StorageError};
+use crate::lock;
 
 /// A table generation: `(table id, generation)`.
 pub type TableKey = (u32, u64);
@@ -151,10 +152,6 @@ impl std::fmt::Debug for FileIndex {
             .field("data_dir", &self.data_dir)
             .finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn file_key(r: &RemovedFile) -> FileKey {
