@@ -288,22 +288,15 @@ async fn status_check(m: &tokio_postgres::Client, s: &tokio_postgres::Client) ->
             r.get::<_, String>(2)
         ));
     }
-    let skipped = s
-        .query_one(
-            "select count(*) from getSlaveReplicationStatus() where details like '%skip%'",
-            &[],
-        )
-        .await
-        .expect("getSlaveReplicationStatus")
-        .get::<_, i64>(0);
+    let skipped = one_number(
+        s,
+        "select count(*) from getSlaveReplicationStatus() where details like '%skip%'",
+    )
+    .await;
     if skipped > 0 {
         wrong.push(format!("{skipped} tasks were skipped"));
     }
-    let last_task: i64 = m
-        .query_one("select max(taskId) from getMasterReplicationStatus()", &[])
-        .await
-        .expect("getMasterReplicationStatus")
-        .get(0);
+    let last_task = one_number(m, "select max(taskId) from getMasterReplicationStatus()").await;
     let deadline = Instant::now() + Duration::from_secs(30);
     // The master hears of the slave's progress on its next pull.
     loop {
@@ -326,31 +319,34 @@ async fn status_check(m: &tokio_postgres::Client, s: &tokio_postgres::Client) ->
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let behind: i64 = m
-        .query_one(
-            "select coalesce(sum(tasksBehind), 0) from getClusterReplicationLag()",
-            &[],
-        )
-        .await
-        .expect("getClusterReplicationLag")
-        .get(0);
+    let behind = one_number(
+        m,
+        "select coalesce(sum(tasksBehind), 0) from getClusterReplicationLag()",
+    )
+    .await;
     if behind != 0 {
         wrong.push(format!(
             "getClusterReplicationLag says {behind} tasks behind"
         ));
     }
-    let unfinished: i64 = s
-        .query_one(
-            "select coalesce(sum(unfinishedTasks), 0) from getSlaveReplicationQueueStatus()",
-            &[],
-        )
-        .await
-        .expect("getSlaveReplicationQueueStatus")
-        .get(0);
+    let unfinished = one_number(
+        s,
+        "select coalesce(sum(unfinishedTasks), 0) from getSlaveReplicationQueueStatus()",
+    )
+    .await;
     if unfinished != 0 {
         wrong.push(format!(
             "getSlaveReplicationQueueStatus says {unfinished} unfinished"
         ));
     }
     wrong.join("\n")
+}
+
+/// The one bigint `sql` returns.
+async fn one_number(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client
+        .query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
 }

@@ -354,16 +354,14 @@ fn the_binary_refuses_bad_config_files_without_panicking() {
         ),
     ] {
         std::fs::write(cfg.join(file), text).expect("write the file");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_porpoise"))
-            .args(["standalone", "--port", "0", "--config"])
-            .arg(&cfg)
-            .arg("--home")
-            .arg(dir.path().join("home"))
-            .output()
-            .expect("run porpoise");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{text:?} was accepted");
-        assert!(!stderr.contains("panicked"), "{text:?}: {stderr}");
+        let stderr = refused(
+            porpoise()
+                .args(["standalone", "--port", "0", "--config"])
+                .arg(&cfg)
+                .arg("--home")
+                .arg(dir.path().join("home")),
+            text,
+        );
         assert!(stderr.contains("porpoise.cfg"), "{text:?}: {stderr}");
     }
     for (controller, nodes) in [
@@ -378,15 +376,27 @@ fn the_binary_refuses_bad_config_files_without_panicking() {
         std::fs::write(cluster.join("controller.cfg"), controller).expect("write");
         std::fs::write(cluster.join("cluster.nodes"), nodes).expect("write");
         std::fs::write(cluster.join("cluster.cfg"), "").expect("write");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_porpoise"))
-            .arg("up")
-            .arg(&cluster)
-            .arg("--home")
-            .arg(dir.path().join("up-home"))
-            .output()
-            .expect("run porpoise");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{nodes:?} was accepted");
-        assert!(!stderr.contains("panicked"), "{nodes:?}: {stderr}");
+        refused(
+            porpoise()
+                .arg("up")
+                .arg(&cluster)
+                .arg("--home")
+                .arg(dir.path().join("up-home")),
+            nodes,
+        );
     }
+}
+
+fn porpoise() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_porpoise"))
+}
+
+/// Runs `command`, which must fail without panicking; returns its stderr. `given` names the
+/// input in assertion messages.
+fn refused(command: &mut std::process::Command, given: &str) -> String {
+    let out = command.output().expect("run porpoise");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{given:?} was accepted");
+    assert!(!stderr.contains("panicked"), "{given:?}: {stderr}");
+    stderr
 }
