@@ -221,6 +221,78 @@ async fn killing_the_controller_leader_loses_and_repeats_no_write() {
     });
 }
 
+/// A controller leader that cannot commit (both followers paused) answers a write with
+/// 57P03 when its wait ends instead of holding the caller: a command whose log entry a
+/// snapshot later replaces would otherwise never be answered, and the replication scheduler
+/// waited on such a write for good. The command stays in the leader's log and is applied
+/// once the followers are back, as the answer says it may be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_leader_that_cannot_commit_answers_writes_in_bounded_time() {
+    use porpoise::controller::metadata::{Command, UserMeta};
+    use porpoise::controller::service::{WriteReply, WriteRequest, WRITE};
+    use porpoise::rpc::{client::Peers, RpcError};
+
+    let mut cluster = TestCluster::builder().controllers(3).datanodes(1).build();
+    let leader = cluster.leader().expect("a leader");
+    let followers: Vec<String> = cluster
+        .controllers()
+        .into_iter()
+        .filter(|c| *c != leader)
+        .collect();
+    let req = WriteRequest {
+        cmd: Command::CreateUser {
+            user: UserMeta {
+                name: "bounded".to_string(),
+                salt: vec![1, 2, 3],
+                iterations: 4096,
+                salted_password: vec![9; 32],
+                is_admin: false,
+                privileges: Default::default(),
+            },
+            if_not_exists: false,
+        },
+    };
+    let peers = Peers::new();
+    let addr = format!("127.0.0.1:{}", cluster.port(&leader));
+    for f in &followers {
+        cluster.pause(f);
+    }
+    // Far longer than the leader waits: a caller timeout here means the leader never answered.
+    let answer = peers
+        .call::<_, WriteReply>(&addr, WRITE, &req, Duration::from_secs(60))
+        .await;
+    for f in &followers {
+        cluster.resume(f);
+    }
+    match answer {
+        Err(RpcError::Remote(e)) => {
+            assert_eq!(e.sqlstate, "57P03", "{e:?}");
+            assert!(e.retryable, "{e:?}");
+            assert!(e.message.contains("may still be"), "{e:?}");
+        }
+        other => panic!("expected 57P03 from the leader, got {other:?}"),
+    }
+    // The group commits again once the followers are back (under the same leader or a new
+    // one); whether the unanswered command made it is what the answer left open.
+    let mut addr = addr;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match peers
+            .call::<_, WriteReply>(&addr, WRITE, &req, Duration::from_secs(30))
+            .await
+        {
+            Ok(_) => break,
+            Err(e) if e.retryable() && std::time::Instant::now() < deadline => {
+                if let RpcError::Remote(r) = &e {
+                    addr = r.leader.clone().unwrap_or(addr);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the group does not commit again: {e}\n{}", cluster.logs()),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_node_killed_mid_copy_leaves_the_copy_out_entirely() {
     let mut cluster = TestCluster::builder().controllers(1).datanodes(2).build();

@@ -57,6 +57,12 @@ pub const SNAPSHOT_EVERY_LOGS: u64 = 5000;
 /// re-apply its log.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long [`RaftController::write`] waits for its command to be committed and applied. A
+/// leader that loses its leadership may never answer a command it appended: when the new
+/// leader's log overwrites the entry the caller hears of it, but not when a snapshot replaces
+/// it.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why a controller operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
@@ -438,7 +444,8 @@ impl RaftController {
     ///
     /// A command the metadata refuses is still committed and answers
     /// [`CommandResult::Err`]; an `Err` here means the command may not have been applied
-    /// (e.g. [`ControllerError::ForwardToLeader`] on a follower).
+    /// (e.g. [`ControllerError::ForwardToLeader`] on a follower), or that it was not applied
+    /// within [`WRITE_TIMEOUT`] ([`ControllerError::Unavailable`]; it may still be).
     pub async fn write(&self, cmd: Command) -> Result<CommandResult, ControllerError> {
         Ok(self.write_at(cmd).await?.0)
     }
@@ -451,7 +458,14 @@ impl RaftController {
             at_ns: crate::controller::metadata::now_ns(),
             cmd: Box::new(cmd),
         };
-        let resp = self.raft.client_write(cmd).await?;
+        let resp = tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(cmd))
+            .await
+            .map_err(|_| ControllerError::Unavailable {
+                reason: format!(
+                    "a write was not applied within {} s; it may still be",
+                    WRITE_TIMEOUT.as_secs()
+                ),
+            })??;
         Ok((resp.data, resp.log_id.index))
     }
 
