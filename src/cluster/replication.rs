@@ -379,7 +379,10 @@ mod tests {
     fn metadata(tasks: Vec<SlaveTask>) -> Metadata {
         let mut m = Metadata::default();
         for t in tasks {
-            m.replication.slave.tasks.insert(t.task.task_id, t);
+            m.replication
+                .slave
+                .tasks
+                .insert(t.task.task_id, Arc::new(t));
         }
         m
     }
@@ -422,7 +425,7 @@ mod tests {
         let m = metadata(tasks);
         assert_eq!(ids(runnable(&m, &HashSet::new())), vec![vec![1]]);
         let mut m = m;
-        m.replication.slave.tasks.get_mut(&1).unwrap().state = TaskState::Finished;
+        Arc::make_mut(m.replication.slave.tasks.get_mut(&1).unwrap()).state = TaskState::Finished;
         assert_eq!(ids(runnable(&m, &HashSet::from([2]))), vec![vec![2]]);
         assert_eq!(ids(runnable(&m, &HashSet::from([3]))), vec![vec![2]]);
         assert_eq!(ids(runnable(&m, &HashSet::new())), vec![vec![2, 3]]);

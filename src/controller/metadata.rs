@@ -17,6 +17,7 @@
 //! (a later database of the same name starts with none), and dropping a user drops theirs.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +36,7 @@ pub struct Metadata {
     #[serde(default)]
     pub format_version: u32,
     /// Databases by name (`dfs://x`).
-    pub databases: BTreeMap<String, DatabaseMeta>,
+    pub databases: BTreeMap<String, Arc<DatabaseMeta>>,
     pub users: BTreeMap<String, UserMeta>,
     /// Transactions that have begun and not yet been ended by their coordinator.
     pub txns: BTreeMap<u64, TxnMeta>,
@@ -564,11 +565,11 @@ impl Metadata {
                 def.placement = placement;
                 self.databases.insert(
                     def.name.clone(),
-                    DatabaseMeta {
+                    Arc::new(DatabaseMeta {
                         def,
                         tables: BTreeMap::new(),
                         replication: None,
-                    },
+                    }),
                 );
             }
             Command::DropDatabase { name, if_exists } => {
@@ -981,9 +982,11 @@ impl Metadata {
         self.last_object_id
     }
 
-    fn database_mut(&mut self, db: &str) -> Result<&mut DatabaseMeta, MetadataError> {
+    /// A database to change (copied first if a reader still holds it).
+    pub(super) fn database_mut(&mut self, db: &str) -> Result<&mut DatabaseMeta, MetadataError> {
         self.databases
             .get_mut(db)
+            .map(Arc::make_mut)
             .ok_or_else(|| MetadataError::DatabaseNotFound(db.to_string()))
     }
 

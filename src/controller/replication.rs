@@ -12,6 +12,7 @@
 //! controller and every data node's copy agree on it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -207,7 +208,7 @@ pub struct MasterQueue {
     pub last_task_id: u64,
     pub last_group_id: u64,
     /// Queued tasks, and the most recent truncated ones (at most [`TRUNCATED_KEPT`]).
-    pub tasks: BTreeMap<u64, MasterTask>,
+    pub tasks: BTreeMap<u64, Arc<MasterTask>>,
 }
 
 /// Truncated tasks still listed by `getMasterReplicationStatus` (DolphinDB shows the 10,000
@@ -286,7 +287,7 @@ pub struct SlaveQueue {
     pub last_pulled: u64,
     /// Pulled tasks: unfinished ones, and the most recent finished ones (at most
     /// [`TRUNCATED_KEPT`]).
-    pub tasks: BTreeMap<u64, SlaveTask>,
+    pub tasks: BTreeMap<u64, Arc<SlaveTask>>,
     /// Databases replication writes to: clients may not (S01023).
     pub databases: BTreeSet<String>,
 }
@@ -394,7 +395,7 @@ impl MasterQueue {
             self.last_group_id += 1;
         }
         task.group_id = self.last_group_id;
-        self.tasks.insert(task.task_id, task);
+        self.tasks.insert(task.task_id, Arc::new(task));
         self.last_task_id
     }
 }
@@ -510,10 +511,7 @@ impl Metadata {
         enabled: bool,
     ) -> Result<(), MetadataError> {
         self.require_role(Role::Master)?;
-        let meta = self
-            .databases
-            .get_mut(db)
-            .ok_or_else(|| MetadataError::DatabaseNotFound(db.to_string()))?;
+        let meta = self.database_mut(db)?;
         if !enabled {
             meta.replication = None;
             return Ok(());
@@ -550,10 +548,7 @@ impl Metadata {
     /// `setDatabaseClusterReplicationExecutionSet`.
     pub(super) fn set_execution_set(&mut self, db: &str, set: u8) -> Result<(), MetadataError> {
         self.require_role(Role::Master)?;
-        let meta = self
-            .databases
-            .get_mut(db)
-            .ok_or_else(|| MetadataError::DatabaseNotFound(db.to_string()))?;
+        let meta = self.database_mut(db)?;
         match meta.replication.as_mut() {
             Some(r) => {
                 r.execution_set = set;
@@ -593,6 +588,7 @@ impl Metadata {
         // the newly finished ones are visited, and the excess is popped from the front.
         let newly = q.tasks.range_mut(..=done).rev().map(|(_, t)| t);
         for t in newly.take_while(|t| !t.truncated) {
+            let t = Arc::make_mut(t);
             t.truncated = true;
             // The slaves need it no more.
             t.payload = TaskPayload::Append;
@@ -633,7 +629,7 @@ impl Metadata {
             r.slave.databases.insert(p.task.db.clone());
             r.slave.tasks.insert(
                 id,
-                SlaveTask {
+                Arc::new(SlaveTask {
                     task: p.task.clone(),
                     src_addr: p.src_addr.clone(),
                     holder_addrs: p.holder_addrs.clone(),
@@ -644,7 +640,7 @@ impl Metadata {
                     details: String::new(),
                     finish_ns: 0,
                     execution_node: String::new(),
-                },
+                }),
             );
         }
         Ok(())
@@ -662,7 +658,7 @@ impl Metadata {
     /// The slave task `task_id`, unless it is finished (S01025).
     fn open_task(&mut self, task_id: u64, node: &str) -> Result<&mut SlaveTask, MetadataError> {
         match self.replication.slave.tasks.get_mut(&task_id) {
-            Some(t) if t.state != TaskState::Finished => Ok(t),
+            Some(t) if t.state != TaskState::Finished => Ok(Arc::make_mut(t)),
             _ => Err(MetadataError::TaskDone {
                 task_id,
                 node: node.to_string(),
@@ -723,7 +719,7 @@ impl Metadata {
         for id in task_ids {
             if let Some(t) = self.replication.slave.tasks.get_mut(id) {
                 if t.state == TaskState::Executing {
-                    t.state = TaskState::Waiting;
+                    Arc::make_mut(t).state = TaskState::Waiting;
                 }
             }
         }
@@ -755,6 +751,7 @@ impl Metadata {
         for id in ids {
             if let Some(t) = self.replication.slave.tasks.get_mut(id) {
                 if t.state != TaskState::Finished {
+                    let t = Arc::make_mut(t);
                     t.state = TaskState::Finished;
                     t.finish_ns = now;
                     t.details = "skipped by skipClusterReplicationTask".into();
@@ -774,7 +771,7 @@ impl Metadata {
         if state == ReplicationState::Enabled {
             for t in s.tasks.values_mut() {
                 if t.state == TaskState::Failed {
-                    t.attempts = 0;
+                    Arc::make_mut(t).attempts = 0;
                 }
             }
         }

@@ -22,7 +22,7 @@ use super::metadata::{Command, CommandResult};
 use super::raft::network::{APPEND, SNAPSHOT, VOTE};
 use super::raft::types::TypeConfig;
 use super::raft::{ControllerError, RaftController};
-use super::replication::{PulledTask, Role, SlaveProgress};
+use super::replication::{MasterTask, PulledTask, Role, SlaveProgress};
 use crate::catalog::NodeId;
 use crate::rpc::server::{reply, Service};
 use crate::rpc::{decode, RemoteError};
@@ -209,7 +209,7 @@ impl ControllerService {
                 PulledTask {
                     src_addr: t.src.and_then(addr).unwrap_or_default(),
                     holder_addrs: t.holders.iter().filter_map(|id| addr(*id)).collect(),
-                    task: t.clone(),
+                    task: MasterTask::clone(t),
                 }
             })
             .collect();

@@ -239,8 +239,10 @@ fn finished_here(metadata: &Metadata, task_id: u64) -> bool {
 
 /// Applies one request. See the module documentation.
 pub async fn apply(engine: &Arc<Engine>, req: ApplyRequest) -> Result<Applied, RemoteError> {
+    let started = std::time::Instant::now();
     let replica = engine.replica();
     let worker = replica.worker().await?;
+    let queued = started.elapsed();
     let node = engine.node();
     // A node whose copy of the metadata does not catch up has lost its controller: the
     // tasks could not be tried, which does not count against them.
@@ -248,6 +250,7 @@ pub async fn apply(engine: &Arc<Engine>, req: ApplyRequest) -> Result<Applied, R
         .wait_version(req.min_version)
         .await
         .map_err(|e| RemoteError::retryable("08006", e.to_string()))?;
+    let caught_up = started.elapsed();
     let alias = metadata
         .node(node.id)
         .map(|n| n.alias.clone())
@@ -315,6 +318,15 @@ pub async fn apply(engine: &Arc<Engine>, req: ApplyRequest) -> Result<Applied, R
             }
         }
     };
+    tracing::debug!(
+        tasks = ?req.tasks.iter().map(|t| t.task.task_id).collect::<Vec<_>>(),
+        op = first.op.name(),
+        ok = result.is_ok(),
+        worker_wait = ?queued,
+        metadata_wait = ?caught_up - queued,
+        total = ?started.elapsed(),
+        "repl.apply"
+    );
     match result {
         Ok(Applied::AlreadyDone) => Ok(already_done(first.task_id)),
         other => other,
@@ -393,7 +405,9 @@ async fn append(
 ) -> Result<Applied, RemoteError> {
     let node = engine.node();
     let first = &tasks[0].task;
+    let started = std::time::Instant::now();
     let mut txn = node.begin(&first.db, &first.table).await.map_err(failure)?;
+    let begun = started.elapsed();
     txn.applies_tasks(applies);
     let files = futures::future::join_all(tasks.iter().map(|t| task_files(engine, &txn, t))).await;
     // The other tasks' rows: one reader per task, each a few batches ahead; dropping `feeds`
@@ -425,7 +439,16 @@ async fn append(
             txn.append(batch).await.map_err(failure)?;
         }
     }
-    match txn.commit().await {
+    let appended = started.elapsed();
+    let committed = txn.commit().await;
+    tracing::debug!(
+        task_id = first.task_id,
+        begin = ?begun,
+        data = ?appended - begun,
+        commit = ?started.elapsed() - appended,
+        "repl.apply APPEND"
+    );
+    match committed {
         Ok(_) => Ok(Applied::Done),
         Err(e) if refused_as_done(&e) => Ok(Applied::AlreadyDone),
         Err(e) => Err(failure(e)),
