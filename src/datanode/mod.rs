@@ -72,6 +72,15 @@ pub enum DataNodeError {
     Misrouted { db: String, partition: String },
     #[error("this data node's metadata did not reach version {0} in time")]
     Stale(u64),
+    /// The controller did not answer the commit: the transaction may have committed or not.
+    /// It is settled later either way ([`DataNode::settle_in_doubt`]); the client must check
+    /// before repeating it.
+    #[error("the outcome of transaction {tid} is unknown: it may have committed ({source})")]
+    InDoubt {
+        tid: u64,
+        #[source]
+        source: ControllerError,
+    },
 }
 
 impl DataNodeError {
@@ -92,6 +101,8 @@ impl DataNodeError {
             | DataNodeError::Misrouted { .. } => "XX000",
             DataNodeError::Rpc(e) => crate::rpc::static_sqlstate(e.sqlstate()),
             DataNodeError::ParticipantLost { .. } | DataNodeError::Stale(_) => "40001",
+            // transaction_resolution_unknown
+            DataNodeError::InDoubt { .. } => "08007",
         }
     }
 }

@@ -567,9 +567,9 @@ impl WriteTxn {
             Ok(_) => return Err(DataNodeError::Protocol("CommitTxn")),
             // In doubt: every participant keeps its prepared record until this node settles
             // the outcome with the controller (`DataNode::settle_in_doubt`).
-            Err(e) => {
+            Err(source) => {
                 node.push_in_doubt(tid, task_data);
-                return Err(e.into());
+                return Err(DataNodeError::InDoubt { tid, source });
             }
         };
         crate::fault::crash_point("txn-committed");

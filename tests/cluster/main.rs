@@ -422,6 +422,11 @@ async fn a_commit_left_unanswered_is_settled_by_the_running_coordinator() {
         .await
         .expect_err("the controller died before committing");
     println!("in doubt: {err}");
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::TRANSACTION_RESOLUTION_UNKNOWN),
+        "{err:?}"
+    );
     assert!(
         !cluster.is_running(&ctl),
         "the controller crashed on the commit"
