@@ -11,6 +11,7 @@
 //! Everything here changes only through [`Command`]s applied by [`Metadata::apply`], so every
 //! controller and every data node's copy agree on it.
 
+use imbl::OrdMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -208,12 +209,19 @@ pub struct MasterQueue {
     pub last_task_id: u64,
     pub last_group_id: u64,
     /// Queued tasks, and the most recent truncated ones (at most [`TRUNCATED_KEPT`]).
-    pub tasks: BTreeMap<u64, Arc<MasterTask>>,
+    pub tasks: OrdMap<u64, Arc<MasterTask>>,
 }
 
 /// Truncated tasks still listed by `getMasterReplicationStatus` (DolphinDB shows the 10,000
 /// most recent finished ones).
 pub const TRUNCATED_KEPT: usize = 10_000;
+
+/// Removes the lowest task of a queue.
+fn pop_first<T: Clone>(tasks: &mut OrdMap<u64, T>) {
+    if let Some(id) = tasks.get_min().map(|(id, _)| *id) {
+        tasks.remove(&id);
+    }
+}
 
 /// What a master knows of one slave cluster.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,7 +295,7 @@ pub struct SlaveQueue {
     pub last_pulled: u64,
     /// Pulled tasks: unfinished ones, and the most recent finished ones (at most
     /// [`TRUNCATED_KEPT`]).
-    pub tasks: BTreeMap<u64, Arc<SlaveTask>>,
+    pub tasks: OrdMap<u64, Arc<SlaveTask>>,
     /// Databases replication writes to: clients may not (S01023).
     pub databases: BTreeSet<String>,
 }
@@ -586,17 +594,25 @@ impl Metadata {
         let q = &mut r.master;
         // Truncated tasks are a prefix of the queue (each truncation covers `..=done`): only
         // the newly finished ones are visited, and the excess is popped from the front.
-        let newly = q.tasks.range_mut(..=done).rev().map(|(_, t)| t);
-        for t in newly.take_while(|t| !t.truncated) {
-            let t = Arc::make_mut(t);
-            t.truncated = true;
-            // The slaves need it no more.
-            t.payload = TaskPayload::Append;
-            t.chunks = Chunks::default();
+        let newly: Vec<u64> = q
+            .tasks
+            .range(..=done)
+            .rev()
+            .take_while(|(_, t)| !t.truncated)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in newly {
+            if let Some(t) = q.tasks.get_mut(&id) {
+                let t = Arc::make_mut(t);
+                t.truncated = true;
+                // The slaves need it no more.
+                t.payload = TaskPayload::Append;
+                t.chunks = Chunks::default();
+            }
         }
         let truncated = q.tasks.values().take_while(|t| t.truncated).count();
         for _ in TRUNCATED_KEPT..truncated {
-            q.tasks.pop_first();
+            pop_first(&mut q.tasks);
         }
         Ok(())
     }
@@ -769,8 +785,14 @@ impl Metadata {
         let s = &mut self.replication.slave;
         s.state = state;
         if state == ReplicationState::Enabled {
-            for t in s.tasks.values_mut() {
-                if t.state == TaskState::Failed {
+            let failed: Vec<u64> = s
+                .tasks
+                .iter()
+                .filter(|(_, t)| t.state == TaskState::Failed)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in failed {
+                if let Some(t) = s.tasks.get_mut(&id) {
                     Arc::make_mut(t).attempts = 0;
                 }
             }
@@ -786,7 +808,7 @@ impl Metadata {
             .take_while(|t| t.state == TaskState::Finished)
             .count();
         for _ in TRUNCATED_KEPT..finished {
-            tasks.pop_first();
+            pop_first(tasks);
         }
     }
 
