@@ -1010,4 +1010,32 @@ mod tests {
         assert_eq!(tasks.keys().next(), Some(&6));
         assert_eq!(tasks[&n].execution_node, "dn2");
     }
+
+    /// The metadata is copied for every applied raft batch while readers hold the previous
+    /// version: the copy must share what the batch does not change, not clone it.
+    #[test]
+    fn a_metadata_copy_shares_the_tasks_a_change_leaves_alone() {
+        let mut m = Metadata::default();
+        m.replication.role = Some(Role::Slave);
+        let pulled: Vec<PulledTask> = (1..=1000)
+            .map(|id| PulledTask {
+                task: MasterTask {
+                    task_id: id,
+                    ..task(chunks(&[], &["d/t/1"]))
+                },
+                src_addr: "127.0.0.1:1".into(),
+                holder_addrs: Vec::new(),
+            })
+            .collect();
+        m.record_pulled(&pulled).unwrap();
+        let before = Arc::new(m);
+        let mut after = before.clone();
+        Arc::make_mut(&mut after).finish_tasks(&[1], "dn1").unwrap();
+        let (old, new) = (&before.replication.slave.tasks, &after.replication.slave.tasks);
+        assert_eq!(old[&1].state, TaskState::Waiting);
+        assert_eq!(new[&1].state, TaskState::Finished);
+        for id in 2..=1000 {
+            assert!(Arc::ptr_eq(&old[&id], &new[&id]), "task {id} was cloned");
+        }
+    }
 }
