@@ -980,11 +980,10 @@ mod tests {
         assert!(q.values().all(|t| t.truncated));
     }
 
-    #[test]
-    fn tasks_finish_together_or_not_at_all_and_at_most_so_many_are_kept() {
+    /// A slave that pulled tasks 1..=n, all waiting.
+    fn slave_with(n: u64) -> Metadata {
         let mut m = Metadata::default();
         m.replication.role = Some(Role::Slave);
-        let n = TRUNCATED_KEPT as u64 + 5;
         let pulled: Vec<PulledTask> = (1..=n)
             .map(|id| PulledTask {
                 task: MasterTask {
@@ -996,6 +995,13 @@ mod tests {
             })
             .collect();
         m.record_pulled(&pulled).unwrap();
+        m
+    }
+
+    #[test]
+    fn tasks_finish_together_or_not_at_all_and_at_most_so_many_are_kept() {
+        let n = TRUNCATED_KEPT as u64 + 5;
+        let mut m = slave_with(n);
         m.finish_tasks(&[1, 2], "dn1").unwrap();
         // Task 2 is finished already: 3 is not finished with it.
         assert!(matches!(
@@ -1015,23 +1021,13 @@ mod tests {
     /// version: the copy must share what the batch does not change, not clone it.
     #[test]
     fn a_metadata_copy_shares_the_tasks_a_change_leaves_alone() {
-        let mut m = Metadata::default();
-        m.replication.role = Some(Role::Slave);
-        let pulled: Vec<PulledTask> = (1..=1000)
-            .map(|id| PulledTask {
-                task: MasterTask {
-                    task_id: id,
-                    ..task(chunks(&[], &["d/t/1"]))
-                },
-                src_addr: "127.0.0.1:1".into(),
-                holder_addrs: Vec::new(),
-            })
-            .collect();
-        m.record_pulled(&pulled).unwrap();
-        let before = Arc::new(m);
+        let before = Arc::new(slave_with(1000));
         let mut after = before.clone();
         Arc::make_mut(&mut after).finish_tasks(&[1], "dn1").unwrap();
-        let (old, new) = (&before.replication.slave.tasks, &after.replication.slave.tasks);
+        let (old, new) = (
+            &before.replication.slave.tasks,
+            &after.replication.slave.tasks,
+        );
         assert_eq!(old[&1].state, TaskState::Waiting);
         assert_eq!(new[&1].state, TaskState::Finished);
         for id in 2..=1000 {
