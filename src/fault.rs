@@ -7,7 +7,7 @@
 //! Points: `txn-prepared` (a transaction's files are prepared, the controller has not committed
 //! it), `txn-committed` (committed through raft, not yet published), `participant-prepared`,
 //! `ctl-commit-received` (a controller received a transaction's commit and has not written it
-//! to its log).
+//! to its log), `ctl-commit-applied` (the commit is in its log and applied, not yet answered).
 //!
 //! Delay points stretch a window instead: with `PORPOISE_DELAY_AT=<point>:<ms>` the process
 //! waits that long each time it passes the point (and says so on stderr). Points:

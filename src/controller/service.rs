@@ -142,11 +142,17 @@ impl ControllerService {
             Command::Once { cmd, .. } => cmd.as_ref(),
             cmd => cmd,
         };
-        if matches!(inner, Command::CommitTxn { .. }) {
+        let commit = matches!(inner, Command::CommitTxn { .. });
+        if commit {
             crate::fault::crash_point("ctl-commit-received");
         }
         match self.raft.write_at(req.cmd).await {
-            Ok((result, version)) => Ok(WriteReply { result, version }),
+            Ok((result, version)) => {
+                if commit {
+                    crate::fault::crash_point("ctl-commit-applied");
+                }
+                Ok(WriteReply { result, version })
+            }
             Err(e) => Err(remote(&e)),
         }
     }

@@ -293,6 +293,42 @@ async fn a_controller_leader_that_cannot_commit_answers_writes_in_bounded_time()
     }
 }
 
+/// A data node restarted while its controller group cannot commit (both followers paused: the
+/// leader answers reads, no write) waits for the group: it used to give up on recovering its
+/// transactions after the 20-s write deadline and stay down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_node_restarted_while_the_controllers_cannot_commit_waits_for_them() {
+    let mut cluster = TestCluster::builder().controllers(3).datanodes(1).build();
+    let client = cluster.client(0).await;
+    create_table(&client).await;
+    client.batch_execute(&insert_rows(0, 10)).await.unwrap();
+    drop(client);
+    let dn = cluster.datanodes()[0].clone();
+    let leader = cluster.leader().expect("a leader");
+    let followers: Vec<String> = cluster
+        .controllers()
+        .into_iter()
+        .filter(|c| *c != leader)
+        .collect();
+    cluster.kill9(&dn);
+    for f in &followers {
+        cluster.pause(f);
+    }
+    let started = cluster.start_in_background(&dn);
+    cluster.wait_until(
+        "the data node to wait for its controllers past the write deadline",
+        Duration::from_secs(90),
+        || cluster.log(&dn).contains("waiting for it to recover"),
+    );
+    assert!(cluster.is_running(&dn), "{}", cluster.log(&dn));
+    for f in &followers {
+        cluster.resume(f);
+    }
+    cluster.wait_started(&dn, started);
+    let client = cluster.client(0).await;
+    assert_eq!(count(&client).await.unwrap(), 10);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_node_killed_mid_copy_leaves_the_copy_out_entirely() {
     let mut cluster = TestCluster::builder().controllers(1).datanodes(2).build();

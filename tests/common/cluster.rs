@@ -290,6 +290,20 @@ impl TestCluster {
         self.wait_listening(alias, rx);
     }
 
+    /// Starts a stopped node again without waiting for it to listen; pass the result to
+    /// [`wait_started`](Self::wait_started).
+    pub fn start_in_background(&mut self, alias: &str) -> mpsc::Receiver<String> {
+        let i = self.index(alias);
+        assert!(self.nodes[i].child.is_none(), "{alias} is running");
+        self.spawn_with(i, &[])
+    }
+
+    /// Waits until a node started by [`start_in_background`](Self::start_in_background)
+    /// listens.
+    pub fn wait_started(&mut self, alias: &str, started: mpsc::Receiver<String>) {
+        self.wait_listening(alias, started);
+    }
+
     /// Whether a node's process is running.
     pub fn is_running(&mut self, alias: &str) -> bool {
         let i = self.index(alias);

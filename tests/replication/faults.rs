@@ -335,6 +335,45 @@ async fn with_async_persistence_lost_task_data_fails_the_task_until_it_is_skippe
     .await;
 }
 
+/// A master INSERT whose commit the controller applied but never answered (it crashed, and
+/// stayed down past the data node's write deadline) is in doubt for its client (08007). With
+/// asynchronous task data persistence its data node keeps the task data until it learns the
+/// outcome, then writes it: the slave gets the rows, not "Missing taskData".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_doubt_commit_that_went_through_keeps_its_task_data() {
+    let mut master = master(false);
+    let (_slave, m, s) = super::slave_with_two_rows(&master).await;
+    wait_for_content(&s, &content(&m).await.unwrap()).await;
+    let ctl = master.controllers()[0].clone();
+    master.kill9(&ctl);
+    master.start_with_env(&ctl, &[("PORPOISE_CRASH_AT", "ctl-commit-applied")]);
+    let err = m
+        .batch_execute(
+            r#"insert into "dfs://testDB"."testTB" values (date '2023-01-03', 3, 3.5), (date '2023-01-04', 4, 4.5)"#,
+        )
+        .await
+        .expect_err("the controller crashed before answering the commit");
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::TRANSACTION_RESOLUTION_UNKNOWN),
+        "{err:?}"
+    );
+    master.kill9(&ctl); // reaps it
+    master.start(&ctl);
+    // It committed: the master shows its rows once its data node settled it, and the slave
+    // applies the task with them.
+    wait_for("the master to show the settled INSERT", || async {
+        content(&m).await.is_ok_and(|rows| rows.len() == 4)
+    })
+    .await;
+    wait_for_content(&s, &content(&m).await.unwrap()).await;
+    let states = slave_task_states(&s).await;
+    assert!(
+        states.iter().all(|t| t.1 == "FINISHED" && t.2.is_empty()),
+        "{states:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_data_still_being_written_is_late_not_missing() {
     // Every asynchronous task data write on the master takes 3 s more; the slave asks at once.
