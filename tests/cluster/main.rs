@@ -234,11 +234,7 @@ async fn a_controller_leader_that_cannot_commit_answers_writes_in_bounded_time()
 
     let mut cluster = TestCluster::builder().controllers(3).datanodes(1).build();
     let leader = cluster.leader().expect("a leader");
-    let followers: Vec<String> = cluster
-        .controllers()
-        .into_iter()
-        .filter(|c| *c != leader)
-        .collect();
+    let followers = cluster.followers();
     let req = WriteRequest {
         cmd: Command::CreateUser {
             user: UserMeta {
@@ -304,12 +300,7 @@ async fn a_data_node_restarted_while_the_controllers_cannot_commit_waits_for_the
     client.batch_execute(&insert_rows(0, 10)).await.unwrap();
     drop(client);
     let dn = cluster.datanodes()[0].clone();
-    let leader = cluster.leader().expect("a leader");
-    let followers: Vec<String> = cluster
-        .controllers()
-        .into_iter()
-        .filter(|c| *c != leader)
-        .collect();
+    let followers = cluster.followers();
     cluster.kill9(&dn);
     for f in &followers {
         cluster.pause(f);

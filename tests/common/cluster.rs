@@ -337,6 +337,15 @@ impl TestCluster {
         None
     }
 
+    /// The controllers other than the current leader.
+    pub fn followers(&self) -> Vec<String> {
+        let leader = self.leader().expect("a controller leader");
+        self.controllers()
+            .into_iter()
+            .filter(|c| *c != leader)
+            .collect()
+    }
+
     /// Polls until `f` holds or `timeout` passes; the time it took.
     pub fn wait_until(
         &self,
