@@ -209,6 +209,10 @@ pub struct MasterQueue {
     pub last_task_id: u64,
     pub last_group_id: u64,
     /// Queued tasks, and the most recent truncated ones (at most [`TRUNCATED_KEPT`]).
+    ///
+    /// The metadata is copied for every applied raft batch, so both task lists are persistent
+    /// maps (a copy shares them) of `Arc`s (a change copies one path of map nodes, whose
+    /// entries are then pointers, not whole tasks).
     pub tasks: OrdMap<u64, Arc<MasterTask>>,
 }
 
@@ -294,7 +298,7 @@ pub struct SlaveQueue {
     /// The last task pulled from the master.
     pub last_pulled: u64,
     /// Pulled tasks: unfinished ones, and the most recent finished ones (at most
-    /// [`TRUNCATED_KEPT`]).
+    /// [`TRUNCATED_KEPT`]). Shared between metadata copies as [`MasterQueue::tasks`] is.
     pub tasks: OrdMap<u64, Arc<SlaveTask>>,
     /// Databases replication writes to: clients may not (S01023).
     pub databases: BTreeSet<String>,

@@ -284,18 +284,20 @@ impl TestCluster {
 
     /// Like [`start`](Self::start), with extra environment (e.g. `PORPOISE_CRASH_AT`).
     pub fn start_with_env(&mut self, alias: &str, env: &[(&str, &str)]) {
-        let i = self.index(alias);
-        assert!(self.nodes[i].child.is_none(), "{alias} is running");
-        let rx = self.spawn_with(i, env);
-        self.wait_listening(alias, rx);
+        let started = self.restart(alias, env);
+        self.wait_listening(alias, started);
     }
 
     /// Starts a stopped node again without waiting for it to listen; pass the result to
     /// [`wait_started`](Self::wait_started).
     pub fn start_in_background(&mut self, alias: &str) -> mpsc::Receiver<String> {
+        self.restart(alias, &[])
+    }
+
+    fn restart(&mut self, alias: &str, env: &[(&str, &str)]) -> mpsc::Receiver<String> {
         let i = self.index(alias);
         assert!(self.nodes[i].child.is_none(), "{alias} is running");
-        self.spawn_with(i, &[])
+        self.spawn_with(i, env)
     }
 
     /// Waits until a node started by [`start_in_background`](Self::start_in_background)
