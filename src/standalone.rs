@@ -15,6 +15,7 @@ use crate::controller::raft::RaftController;
 use crate::datanode::{DataNode, DataNodeOptions};
 use crate::query::users::bootstrap_admin;
 use crate::query::Engine;
+use crate::rpc::tls::ServerTls;
 
 /// Options of a standalone server.
 #[derive(Clone, Debug)]
@@ -22,6 +23,8 @@ pub struct StandaloneOptions {
     pub home: PathBuf,
     pub listen: SocketAddr,
     pub datanode: DataNodeOptions,
+    /// Serve TLS (`enableHTTPS`) with the certificate in `<home>/keys`.
+    pub tls: bool,
 }
 
 /// A running standalone server.
@@ -32,6 +35,7 @@ pub struct Standalone {
     /// Where pgwire listens (the real port when 0 was asked for).
     pub addr: SocketAddr,
     listener: Option<TcpListener>,
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl Standalone {
@@ -68,12 +72,23 @@ impl Standalone {
         )
         .await?;
         let engine = Engine::new(node.clone())?;
+        let tls = if options.tls {
+            let host = addr.ip().to_string();
+            Some(ServerTls::load_or_create(
+                &options.home.join("keys"),
+                "standalone",
+                &[host],
+            )?)
+        } else {
+            None
+        };
         Ok(Standalone {
             controller,
             node,
             engine,
             addr,
             listener: Some(listener),
+            tls,
         })
     }
 
@@ -86,10 +101,11 @@ impl Standalone {
         let Some(listener) = self.listener.take() else {
             return Ok(());
         };
-        let pg = crate::frontend::connection_handler(self.engine.clone());
+        let pg = crate::frontend::connection_handler(self.engine.clone(), self.tls.clone());
         crate::rpc::server::serve(
             listener,
             Some(pg),
+            self.tls.clone(),
             crate::rpc::server::FlightRouter::new(),
             axum::Router::new(),
             shutdown,

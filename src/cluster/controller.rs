@@ -18,6 +18,7 @@ use crate::controller::service::ControllerService;
 use crate::query::users::bootstrap_admin;
 use crate::rpc::client::Peers;
 use crate::rpc::server::{serve, FlightRouter};
+use crate::rpc::tls::ServerTls;
 
 /// A running controller.
 pub struct ControllerNode {
@@ -26,6 +27,9 @@ pub struct ControllerNode {
     options: NodeOptions,
     listener: tokio::net::TcpListener,
     peers: Arc<Peers>,
+    /// How a slave controller reaches the master's (over TLS with replication SSL).
+    master_peers: Arc<Peers>,
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl ControllerNode {
@@ -57,6 +61,9 @@ impl ControllerNode {
             })
             .unwrap_or_else(|| options.dir().join("raft"));
         let peers = Arc::new(Peers::new());
+        let settings = &options.config.controller.tls;
+        let tls = options.server_tls(settings, &entry)?;
+        let master_peers = options.master_peers(settings, &peers)?;
         let raft = Arc::new(RaftController::open(&dir, id, members, peers.clone()).await?);
         tracing::info!(alias = %options.alias, node_id = id, %addr, "controller started");
         Ok(ControllerNode {
@@ -65,6 +72,8 @@ impl ControllerNode {
             options,
             listener,
             peers,
+            master_peers,
+            tls,
         })
     }
 
@@ -97,6 +106,7 @@ impl ControllerNode {
                 Some(tokio::spawn(super::replication::run_slave(
                     self.raft.clone(),
                     self.peers.clone(),
+                    self.master_peers.clone(),
                     options,
                 )))
             }
@@ -113,8 +123,18 @@ impl ControllerNode {
             },
             datanode: None,
         };
-        let router = FlightRouter::new().with(service);
-        serve(self.listener, None, router, http::router(status), shutdown).await;
+        let router = FlightRouter::new()
+            .with(service)
+            .replication_over_tls_only(config.controller.tls.replication_ssl);
+        serve(
+            self.listener,
+            None,
+            self.tls.clone(),
+            router,
+            http::router(status),
+            shutdown,
+        )
+        .await;
         duties.abort();
         if let Some(slave) = slave {
             slave.abort();

@@ -15,6 +15,7 @@ use crate::query::service::DataService;
 use crate::query::Engine;
 use crate::rpc::client::Peers;
 use crate::rpc::server::{serve, FlightRouter};
+use crate::rpc::tls::ServerTls;
 
 /// How long a starting data node waits for the controllers.
 const CONTROLLER_WAIT: Duration = Duration::from_secs(120);
@@ -27,6 +28,7 @@ pub struct DataNodeProcess {
     options: NodeOptions,
     listener: tokio::net::TcpListener,
     peers: Arc<Peers>,
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl DataNodeProcess {
@@ -58,6 +60,7 @@ impl DataNodeProcess {
             role: "registered datanode",
         })?;
         let file = &options.config.datanode;
+        let tls = options.server_tls(&file.tls, &entry)?;
         let node_options = DataNodeOptions {
             new_value_policy: file.new_value_policy,
             compaction_min_files: file.compaction_min_files,
@@ -72,6 +75,7 @@ impl DataNodeProcess {
                 file.replication_execution_password.clone(),
             ),
             replication_workers: file.replication_worker_num as usize,
+            master_peers: Some(options.master_peers(&file.tls, &peers)?),
             ..DataNodeOptions::default()
         };
         let node = DataNode::open(
@@ -91,6 +95,7 @@ impl DataNodeProcess {
             options,
             listener,
             peers,
+            tls,
         })
     }
 
@@ -110,11 +115,14 @@ impl DataNodeProcess {
             },
             datanode: Some(self.node.clone()),
         };
-        let router = FlightRouter::new().with(Arc::new(DataService::new(self.engine.clone())));
-        let pg = crate::frontend::connection_handler(self.engine.clone());
+        let router = FlightRouter::new()
+            .with(Arc::new(DataService::new(self.engine.clone())))
+            .replication_over_tls_only(self.options.config.datanode.tls.replication_ssl);
+        let pg = crate::frontend::connection_handler(self.engine.clone(), self.tls.clone());
         serve(
             self.listener,
             Some(pg),
+            self.tls.clone(),
             router,
             http::router(status),
             shutdown,

@@ -16,12 +16,15 @@ pub mod up;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::config::cluster::{ClusterConfig, NodeEntry, Role};
+use crate::config::cluster::{ClusterConfig, NodeEntry, Role, TlsSettings};
 use crate::config::ConfigError;
 use crate::controller::raft::ControllerError;
 use crate::datanode::DataNodeError;
 use crate::query::QueryError;
+use crate::rpc::client::Peers;
+use crate::rpc::tls::{ServerTls, TlsError};
 
 /// Why a node could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +59,8 @@ pub enum NodeError {
     Exited { alias: String, status: String },
     #[error("cannot create the admin user: {0}")]
     Bootstrap(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// Options every node process takes.
@@ -87,6 +92,50 @@ impl NodeOptions {
     /// The node's own directory.
     pub fn dir(&self) -> PathBuf {
         self.home.join(&self.alias)
+    }
+
+    /// The TLS server side of a node whose `settings` say it serves TLS: its certificate in
+    /// `<dir>/keys`, made for the names the node is reached by when there is none.
+    pub fn server_tls(
+        &self,
+        settings: &TlsSettings,
+        entry: &NodeEntry,
+    ) -> Result<Option<Arc<ServerTls>>, NodeError> {
+        if !settings.serves() {
+            return Ok(None);
+        }
+        let mut hosts = vec![entry.host.clone()];
+        if let Some(public) = self.config.public_addrs().get(&addr_of(entry)) {
+            if let Some((host, _)) = public.rsplit_once(':') {
+                hosts.push(host.trim_matches(['[', ']']).to_string());
+            }
+        }
+        Ok(Some(ServerTls::load_or_create(
+            &self.dir().join("keys"),
+            &self.alias,
+            &hosts,
+        )?))
+    }
+
+    /// The peers a slave node reaches the master's nodes through: over TLS with
+    /// `enableClusterReplicationSSL=true`, else `plain`.
+    pub fn master_peers(
+        &self,
+        settings: &TlsSettings,
+        plain: &Arc<Peers>,
+    ) -> Result<Arc<Peers>, NodeError> {
+        if !settings.replication_ssl {
+            return Ok(plain.clone());
+        }
+        let ca = settings.replication_ca_file.as_ref().map(|p| {
+            if p.is_relative() {
+                self.config.dir.join(p)
+            } else {
+                p.clone()
+            }
+        });
+        let config = crate::rpc::tls::client_config(ca.as_deref())?;
+        Ok(Arc::new(Peers::with_tls(config)))
     }
 }
 

@@ -38,6 +38,9 @@ const RETRY_AFTER: Duration = Duration::from_millis(250);
 /// How long the loops wait when there is nothing to do (not leader, stopped, unreachable).
 const IDLE: Duration = Duration::from_millis(200);
 
+/// How often a master that cannot be pulled from is logged as a warning.
+const WARN_EVERY: Duration = Duration::from_secs(30);
+
 /// Settings of the slave loops.
 #[derive(Clone, Debug)]
 pub struct SlaveOptions {
@@ -48,9 +51,16 @@ pub struct SlaveOptions {
     pub batch: u32,
 }
 
-/// Runs the pull and schedule loops until the task is dropped.
-pub async fn run_slave(raft: Arc<RaftController>, peers: Arc<Peers>, options: SlaveOptions) {
-    let pull = tokio::spawn(pull_loop(raft.clone(), peers.clone(), options));
+/// Runs the pull and schedule loops until the task is dropped: pulls go through `master`
+/// (TLS peers with `enableClusterReplicationSSL`), calls to this cluster's data nodes through
+/// `peers`.
+pub async fn run_slave(
+    raft: Arc<RaftController>,
+    peers: Arc<Peers>,
+    master: Arc<Peers>,
+    options: SlaveOptions,
+) {
+    let pull = tokio::spawn(pull_loop(raft.clone(), master, options));
     schedule_loop(raft, peers).await;
     pull.abort();
 }
@@ -58,6 +68,7 @@ pub async fn run_slave(raft: Arc<RaftController>, peers: Arc<Peers>, options: Sl
 async fn pull_loop(raft: Arc<RaftController>, peers: Arc<Peers>, options: SlaveOptions) {
     let mut masters = vec![options.master_ctl.clone()];
     let mut target = 0;
+    let mut last_warning: Option<Instant> = None;
     loop {
         let metadata = raft.metadata();
         let r = &metadata.replication;
@@ -108,10 +119,19 @@ async fn pull_loop(raft: Arc<RaftController>, peers: Arc<Peers>, options: SlaveO
                             masters.push(leader.clone());
                         }
                         target = masters.iter().position(|m| *m == leader).unwrap_or(0);
+                        tracing::debug!(master = %addr, error = %e, "cannot pull from the master");
                     }
-                    None => target += 1,
+                    None => {
+                        target += 1;
+                        // Unreachable or refused: worth an operator's eye, once in a while.
+                        if last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+                            tracing::warn!(master = %addr, error = %e, "cannot pull from the master");
+                            last_warning = Some(Instant::now());
+                        } else {
+                            tracing::debug!(master = %addr, error = %e, "cannot pull from the master");
+                        }
+                    }
                 }
-                tracing::debug!(master = %addr, error = %e, "cannot pull from the master");
                 tokio::time::sleep(IDLE).await;
             }
         }

@@ -111,6 +111,38 @@ impl FromStr for PublicSites {
     }
 }
 
+/// The TLS keys, the same in `controller.cfg` and `cluster.cfg`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TlsSettings {
+    /// `enableHTTPS`: the node serves TLS on its port (pgwire SSL, HTTPS pages, Flight).
+    /// Default false.
+    pub https: bool,
+    /// `enableClusterReplicationSSL`: replication between clusters runs over TLS. A master's
+    /// nodes serve TLS and refuse the plain calls of slaves; a slave's nodes reach the master
+    /// over TLS. Default false.
+    pub replication_ssl: bool,
+    /// `clusterReplicationSSLCAFile` (slave, ours): PEM certificates to verify the master's
+    /// nodes against. Unset: the traffic is encrypted but the master is not verified.
+    pub replication_ca_file: Option<PathBuf>,
+}
+
+impl TlsSettings {
+    fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
+        let flag =
+            |key| -> Result<bool, ConfigError> { Ok(f.get::<CfgBool>(key)?.is_some_and(|b| b.0)) };
+        Ok(TlsSettings {
+            https: flag("enableHTTPS")?,
+            replication_ssl: flag("enableClusterReplicationSSL")?,
+            replication_ca_file: f.get("clusterReplicationSSLCAFile")?,
+        })
+    }
+
+    /// Whether the node serves TLS on its port.
+    pub fn serves(&self) -> bool {
+        self.https || self.replication_ssl
+    }
+}
+
 /// `controller.cfg`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ControllerFile {
@@ -130,8 +162,8 @@ pub struct ControllerFile {
     pub replication_pull_wait_ms: u32,
     /// `clusterReplicationPullBatchSize` (slave, ours): most tasks per pull. Default 256.
     pub replication_pull_batch: u32,
-    /// `enableClusterReplicationSSL`. Default false.
-    pub replication_ssl: bool,
+    /// `enableHTTPS`, `enableClusterReplicationSSL`, `clusterReplicationSSLCAFile`.
+    pub tls: TlsSettings,
     /// `clusterReplicationPublicSites` (master, ours): the addresses slaves reach some of this
     /// cluster's nodes at, when they differ from `cluster.nodes` (NAT, a proxy).
     pub replication_public_sites: Vec<(String, u16, String)>,
@@ -149,7 +181,9 @@ impl ControllerFile {
         "slaveReplicationDBScope",
         "clusterReplicationPullWaitMs",
         "clusterReplicationPullBatchSize",
+        "enableHTTPS",
         "enableClusterReplicationSSL",
+        "clusterReplicationSSLCAFile",
         "clusterReplicationPublicSites",
     ];
 
@@ -179,9 +213,7 @@ impl ControllerFile {
             replication_pull_batch: f
                 .get::<Positive>("clusterReplicationPullBatchSize")?
                 .map_or(256, |p| p.0),
-            replication_ssl: f
-                .get::<CfgBool>("enableClusterReplicationSSL")?
-                .is_some_and(|b| b.0),
+            tls: TlsSettings::from_file(f)?,
             replication_public_sites: f
                 .get::<PublicSites>("clusterReplicationPublicSites")?
                 .map_or_else(Vec::new, |s| s.0),
@@ -211,8 +243,8 @@ pub struct DataNodeFile {
     pub compaction_min_files: usize,
     /// `snapshotRetentionSeconds`. Default 60.
     pub snapshot_retention: std::time::Duration,
-    /// `enableClusterReplicationSSL`. Default false.
-    pub replication_ssl: bool,
+    /// `enableHTTPS`, `enableClusterReplicationSSL`, `clusterReplicationSSLCAFile`.
+    pub tls: TlsSettings,
 }
 
 impl DataNodeFile {
@@ -226,7 +258,9 @@ impl DataNodeFile {
         "newValuePartitionPolicy",
         "compactionMinFiles",
         "snapshotRetentionSeconds",
+        "enableHTTPS",
         "enableClusterReplicationSSL",
+        "clusterReplicationSSLCAFile",
     ];
 
     pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
@@ -255,9 +289,7 @@ impl DataNodeFile {
             snapshot_retention: std::time::Duration::from_secs(
                 f.get::<u64>("snapshotRetentionSeconds")?.unwrap_or(60),
             ),
-            replication_ssl: f
-                .get::<CfgBool>("enableClusterReplicationSSL")?
-                .is_some_and(|b| b.0),
+            tls: TlsSettings::from_file(f)?,
         })
     }
 }

@@ -186,6 +186,8 @@ pub struct StandaloneFile {
     pub compaction_min_files: Option<usize>,
     /// `snapshotRetentionSeconds`: how long replaced files stay readable by older queries.
     pub snapshot_retention: Option<std::time::Duration>,
+    /// `enableHTTPS`: serve TLS (pgwire SSL) with `<home>/keys/server.crt`. Default false.
+    pub enable_https: bool,
 }
 
 impl StandaloneFile {
@@ -196,6 +198,7 @@ impl StandaloneFile {
         "newValuePartitionPolicy",
         "compactionMinFiles",
         "snapshotRetentionSeconds",
+        "enableHTTPS",
     ];
 
     /// Reads `<dir>/porpoise.cfg`.
@@ -218,6 +221,9 @@ impl StandaloneFile {
             snapshot_retention: f
                 .get::<u64>("snapshotRetentionSeconds")?
                 .map(std::time::Duration::from_secs),
+            enable_https: f
+                .get::<cluster::CfgBool>("enableHTTPS")?
+                .is_some_and(|b| b.0),
         })
     }
 }

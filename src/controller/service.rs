@@ -24,7 +24,7 @@ use super::raft::types::TypeConfig;
 use super::raft::{ControllerError, RaftController};
 use super::replication::{MasterTask, PulledTask, Role, SlaveProgress};
 use crate::catalog::NodeId;
-use crate::rpc::server::{reply, Service};
+use crate::rpc::server::{reply, Call, Service};
 use crate::rpc::{decode, RemoteError};
 
 pub const WRITE: &str = "ctl.write";
@@ -300,6 +300,10 @@ fn bad_request(e: crate::rpc::RpcError) -> RemoteError {
 impl Service for ControllerService {
     fn handles(&self, call: &str) -> bool {
         call.starts_with("raft.") || call.starts_with("ctl.") || call == PULL
+    }
+
+    fn is_slave_call(&self, call: Call<'_>) -> bool {
+        matches!(call, Call::Action(PULL))
     }
 
     async fn action(&self, call: &str, body: Bytes) -> Bytes {

@@ -133,6 +133,9 @@ pub struct DataNodeOptions {
     pub replication_user: (String, String),
     /// `clusterReplicationWorkerNum`: replication tasks applied at once (slave).
     pub replication_workers: usize,
+    /// How a slave's node reaches the master's data nodes, when not with its own peers
+    /// (over TLS with `enableClusterReplicationSSL`).
+    pub master_peers: Option<Arc<Peers>>,
 }
 
 impl Default for DataNodeOptions {
@@ -147,6 +150,7 @@ impl Default for DataNodeOptions {
             replication_sync: false,
             replication_user: ("admin".into(), "123456".into()),
             replication_workers: 4,
+            master_peers: None,
         }
     }
 }
@@ -571,6 +575,11 @@ impl DataNode {
     /// The peers this node calls.
     pub fn peers(&self) -> &Arc<Peers> {
         &self.peers
+    }
+
+    /// The peers a slave's node fetches task data and files from the master's through.
+    pub fn master_peers(&self) -> &Arc<Peers> {
+        self.options.master_peers.as_ref().unwrap_or(&self.peers)
     }
 
     /// The controller this node uses.

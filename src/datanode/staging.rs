@@ -114,7 +114,8 @@ impl Staging {
         let node = self.node.clone();
         let (tid, table, physical) = (self.tid, self.key, self.physical.clone());
         self.pending.push(tokio::spawn(async move {
-            let size = super::shipped::fetch(node.peers(), &src, &file, &path, &physical).await?;
+            let size =
+                super::shipped::fetch(node.master_peers(), &src, &file, &path, &physical).await?;
             node.received.files.fetch_add(1, Ordering::Relaxed);
             node.received.bytes.fetch_add(size, Ordering::Relaxed);
             Ok(StagedFile {

@@ -16,16 +16,23 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 
 use crate::query::Engine;
+use crate::rpc::tls::ServerTls;
 
-/// A function that serves one pgwire connection (on a task of its own).
-pub fn connection_handler(engine: Arc<Engine>) -> Arc<dyn Fn(TcpStream) + Send + Sync> {
+/// A function that serves one pgwire connection (on a task of its own); with `tls`, a client's
+/// SSLRequest is accepted.
+pub fn connection_handler(
+    engine: Arc<Engine>,
+    tls: Option<Arc<ServerTls>>,
+) -> Arc<dyn Fn(TcpStream) + Send + Sync> {
     let auth = Arc::new(auth::ControllerAuth::new(engine.controller().clone()));
+    let acceptor = tls.map(|t| t.acceptor().clone());
     Arc::new(move |socket: TcpStream| {
         let _ = socket.set_nodelay(true);
         let peer = socket.peer_addr().ok();
         let handlers = Arc::new(handler::Handlers::new(engine.clone(), auth.clone()));
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+            if let Err(e) = pgwire::tokio::process_socket(socket, acceptor, handlers).await {
                 tracing::debug!(?peer, error = %e, "connection ended with an error");
             }
         });

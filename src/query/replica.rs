@@ -477,7 +477,7 @@ async fn task_files(
     if !addrs.contains(&task.src_addr) {
         addrs.push(task.src_addr.clone());
     }
-    let peers = engine.node().peers();
+    let peers = engine.node().master_peers();
     let asks = addrs.iter().map(|addr| {
         let req = shipped::TaskFilesRequest {
             tid: task.task.tid,
@@ -557,7 +557,7 @@ async fn fetch(
     task: SlaveTask,
     tx: mpsc::Sender<Result<RecordBatch, RemoteError>>,
 ) {
-    let peers: &Arc<Peers> = engine.node().peers();
+    let peers: &Arc<Peers> = engine.node().master_peers();
     let src = &task.src_addr;
     let result = async {
         let ticket = encode(&DataTicket::TaskData { tid: task.task.tid }).map_err(failure)?;

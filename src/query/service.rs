@@ -45,7 +45,7 @@ use crate::datanode::{
     PUBLISH,
 };
 use crate::rpc::client::Peers;
-use crate::rpc::server::{reply, to_status, FlightStream, Service};
+use crate::rpc::server::{reply, to_status, Call, FlightStream, Service};
 use crate::rpc::{decode, encode, RemoteError, RpcError};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -516,6 +516,16 @@ impl Service for DataService {
 
     fn handles_data(&self) -> bool {
         true
+    }
+
+    fn is_slave_call(&self, call: Call<'_>) -> bool {
+        match call {
+            Call::Action(name) => name == shipped::TASK_FILES,
+            Call::Get(ticket) => matches!(
+                decode::<DataTicket>(ticket),
+                Ok(DataTicket::TaskData { .. } | DataTicket::File(_))
+            ),
+        }
     }
 
     async fn get(&self, ticket: Bytes) -> std::result::Result<FlightStream, Status> {

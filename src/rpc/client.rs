@@ -1,8 +1,9 @@
 //! Calls to other nodes. [`Peers`] keeps one gRPC channel per address (HTTP/2 multiplexes every
 //! call over it) and connects lazily, so a node that is down costs nothing until it is called.
+//! [`Peers::with_tls`] makes every connection a TLS one (a slave's calls to the master).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow_flight::flight_service_client::FlightServiceClient;
@@ -25,6 +26,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Default)]
 pub struct Peers {
     channels: Mutex<HashMap<String, Channel>>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Peers {
@@ -32,20 +34,31 @@ impl Peers {
         Peers::default()
     }
 
+    /// Peers reached over TLS with `config`.
+    pub fn with_tls(config: Arc<rustls::ClientConfig>) -> Self {
+        Peers {
+            channels: Mutex::default(),
+            tls: Some(config),
+        }
+    }
+
     fn channel(&self, addr: &str) -> Result<Channel, RpcError> {
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = channels.get(addr) {
             return Ok(c.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|_| RpcError::Address {
                 addr: addr.to_string(),
             })?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_timeout(Duration::from_secs(5))
-            .connect_lazy();
+            .keep_alive_timeout(Duration::from_secs(5));
+        let channel = match &self.tls {
+            None => endpoint.connect_lazy(),
+            Some(config) => endpoint.connect_with_connector_lazy(tls_connector(config.clone())),
+        };
         channels.insert(addr.to_string(), channel.clone());
         Ok(channel)
     }
@@ -129,6 +142,46 @@ impl Peers {
         }
         Ok(out)
     }
+}
+
+/// Connects over TCP, then TLS, to the `host:port` of a channel's URI. HTTP/2 then runs
+/// inside the TLS session without ALPN, as it does over plain TCP.
+fn tls_connector(
+    config: Arc<rustls::ClientConfig>,
+) -> impl tower::Service<
+    tonic::codegen::http::Uri,
+    Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    Error = std::io::Error,
+    Future = impl Send,
+> + Send
+       + Clone
+       + 'static {
+    let connector = tokio_rustls::TlsConnector::from(config);
+    tower::service_fn(move |uri: tonic::codegen::http::Uri| {
+        let connector = connector.clone();
+        async move {
+            let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+            let port = uri.port_u16().unwrap_or(80);
+            let tcp = tokio::net::TcpStream::connect((host, port)).await?;
+            tcp.set_nodelay(true)?;
+            let name = rustls::pki_types::ServerName::try_from(host.to_string())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            let tls = connector.connect(name, tcp).await.map_err(|e| {
+                // A node without TLS hangs up on the handshake.
+                let hint = match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => {
+                        " (does it set enableClusterReplicationSSL=true?)"
+                    }
+                    _ => "",
+                };
+                std::io::Error::new(
+                    e.kind(),
+                    format!("TLS handshake with {host}:{port} failed: {e}{hint}"),
+                )
+            })?;
+            Ok(hyper_util::rt::TokioIo::new(tls))
+        }
+    })
 }
 
 /// Maps a gRPC status to our error; a status carrying a [`RemoteError`] (see

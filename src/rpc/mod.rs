@@ -16,6 +16,7 @@
 
 pub mod client;
 pub mod server;
+pub mod tls;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;

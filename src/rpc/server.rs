@@ -6,9 +6,14 @@
 //! The gRPC side is one Arrow Flight service, [`FlightRouter`], that passes each call to the
 //! node role ([`Service`]) that answers it: the controller answers `raft.*` and `ctl.*`, a data
 //! node `dn.*`, scans (`do_get`) and row streams (`do_put`).
+//!
+//! A node with TLS ([`super::tls`]) also takes a TLS handshake (first byte `0x16`) on the
+//! port and serves gRPC/HTTP inside it. The calls slave clusters make ([`Call::is_slave_call`])
+//! can be refused unless they came over TLS ([`FlightRouter::replication_over_tls_only`]).
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
@@ -21,12 +26,15 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::Stream;
 use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::Connected;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::client::MAX_MESSAGE_BYTES;
+use super::tls::ServerTls;
 use super::{encode, RemoteError};
 
 /// A stream of Flight data answering a `do_get`.
@@ -46,6 +54,11 @@ pub trait Service: Send + Sync + 'static {
         false
     }
 
+    /// Whether `call` is one that slave clusters make (pulling tasks, fetching task data).
+    fn is_slave_call(&self, _call: Call<'_>) -> bool {
+        false
+    }
+
     /// Streams the answer to a `do_get`.
     async fn get(&self, _ticket: Bytes) -> Result<FlightStream, Status> {
         Err(Status::unimplemented("do_get"))
@@ -55,6 +68,13 @@ pub trait Service: Send + Sync + 'static {
     async fn put(&self, _data: Streaming<FlightData>) -> Result<Bytes, Status> {
         Err(Status::unimplemented("do_put"))
     }
+}
+
+/// A call as [`Service::is_slave_call`] sees it.
+#[derive(Clone, Copy, Debug)]
+pub enum Call<'a> {
+    Action(&'a str),
+    Get(&'a [u8]),
 }
 
 /// Encodes an action's answer.
@@ -78,6 +98,7 @@ pub fn to_status(e: RemoteError) -> Status {
 #[derive(Clone, Default)]
 pub struct FlightRouter {
     services: Vec<Arc<dyn Service>>,
+    replication_tls_only: bool,
 }
 
 impl FlightRouter {
@@ -88,6 +109,32 @@ impl FlightRouter {
     pub fn with(mut self, service: Arc<dyn Service>) -> Self {
         self.services.push(service);
         self
+    }
+
+    /// Refuses the calls of slave clusters that did not come over TLS (a master with
+    /// `enableClusterReplicationSSL=true`).
+    pub fn replication_over_tls_only(mut self, yes: bool) -> Self {
+        self.replication_tls_only = yes;
+        self
+    }
+
+    /// The error for a slave's call that came in plain when TLS is required.
+    fn check_origin<T>(
+        &self,
+        service: &Arc<dyn Service>,
+        request: &Request<T>,
+        call: Call<'_>,
+    ) -> Result<(), RemoteError> {
+        let tls = request.extensions().get::<Origin>().is_some_and(|o| o.tls);
+        if self.replication_tls_only && !tls && service.is_slave_call(call) {
+            return Err(RemoteError::new(
+                "28000",
+                "This master cluster requires SSL for cluster replication \
+                 (enableClusterReplicationSSL=true): set enableClusterReplicationSSL=true \
+                 on the slave cluster too",
+            ));
+        }
+        Ok(())
     }
 
     fn data_service(&self) -> Result<&Arc<dyn Service>, Status> {
@@ -150,6 +197,8 @@ impl FlightService for FlightRouter {
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
         let service = self.data_service()?;
+        self.check_origin(service, &request, Call::Get(&request.get_ref().ticket))
+            .map_err(to_status)?;
         let stream = service.get(request.into_inner().ticket).await?;
         Ok(Response::new(Box::pin(stream)))
     }
@@ -179,15 +228,22 @@ impl FlightService for FlightRouter {
         &self,
         request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
-        let action = request.into_inner();
         let service = self
             .services
             .iter()
-            .find(|s| s.handles(&action.r#type))
+            .find(|s| s.handles(&request.get_ref().r#type))
             .ok_or_else(|| {
-                Status::unimplemented(format!("this node does not answer {}", action.r#type))
+                Status::unimplemented(format!(
+                    "this node does not answer {}",
+                    request.get_ref().r#type
+                ))
             })?;
-        let body = service.action(&action.r#type, action.body).await;
+        let refused = self.check_origin(service, &request, Call::Action(&request.get_ref().r#type));
+        let action = request.into_inner();
+        let body = match refused {
+            Ok(()) => service.action(&action.r#type, action.body).await,
+            Err(e) => reply::<()>(Err(e)),
+        };
         Ok(Response::new(Box::pin(futures::stream::once(async {
             Ok(arrow_flight::Result { body })
         }))))
@@ -204,19 +260,23 @@ impl FlightService for FlightRouter {
 /// Where a node hands pgwire connections.
 pub type PgHandler = Arc<dyn Fn(TcpStream) + Send + Sync>;
 
-/// How long a new connection may take to send its first byte.
+/// How long a new connection may take to send its first byte, or to finish a TLS handshake.
 const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
 /// Serves pgwire (when `pg` is given), Arrow Flight and the HTTP pages of `http` on
-/// `listener` until `shutdown` resolves.
+/// `listener` until `shutdown` resolves; with `tls`, Flight and HTTP over TLS too.
 pub async fn serve(
     listener: TcpListener,
     pg: Option<PgHandler>,
+    tls: Option<Arc<ServerTls>>,
     flight: FlightRouter,
     http: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    let (tx, rx) = mpsc::channel::<Result<TcpStream, std::io::Error>>(64);
+    let (tx, rx) = mpsc::channel::<Result<Conn, std::io::Error>>(64);
     let routes = tonic::service::Routes::from(http).add_service(
         FlightServiceServer::new(flight)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -244,26 +304,133 @@ pub async fn serve(
                 }
             };
             let _ = socket.set_nodelay(true);
-            let (pg, tx) = (pg.clone(), tx.clone());
+            let (pg, tls, tx) = (pg.clone(), tls.clone(), tx.clone());
             tokio::spawn(async move {
                 let mut first = [0u8; 1];
                 let peeked =
                     tokio::time::timeout(FIRST_BYTE_TIMEOUT, socket.peek(&mut first)).await;
-                match peeked {
-                    Ok(Ok(1)) if first[0] == 0 => match pg {
-                        Some(pg) => pg(socket),
-                        None => tracing::debug!(%peer, "pgwire connection to a node without SQL"),
-                    },
-                    Ok(Ok(1)) => {
-                        let _ = tx.send(Ok(socket)).await;
+                let conn = match peeked {
+                    Ok(Ok(1)) if first[0] == 0 => {
+                        match pg {
+                            Some(pg) => pg(socket),
+                            None => {
+                                tracing::debug!(%peer, "pgwire connection to a node without SQL")
+                            }
+                        }
+                        return;
                     }
-                    _ => tracing::debug!(%peer, "connection closed before its first byte"),
-                }
+                    Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {
+                        let Some(tls) = tls else {
+                            tracing::debug!(%peer, "TLS handshake to a node without TLS");
+                            return;
+                        };
+                        let accepted =
+                            tokio::time::timeout(FIRST_BYTE_TIMEOUT, tls.acceptor().accept(socket))
+                                .await;
+                        match accepted {
+                            Ok(Ok(stream)) => Conn::Tls(Box::new(stream)),
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        }
+                    }
+                    Ok(Ok(1)) => Conn::Plain(socket),
+                    _ => {
+                        tracing::debug!(%peer, "connection closed before its first byte");
+                        return;
+                    }
+                };
+                let _ = tx.send(Ok(conn)).await;
             });
         }
     };
     tokio::select! {
         _ = accept => {}
         _ = grpc => {}
+    }
+}
+
+/// A connection the gRPC/HTTP server serves: plain, or inside TLS.
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// What a request knows of its connection (in its extensions).
+#[derive(Clone, Copy, Debug)]
+pub struct Origin {
+    pub tls: bool,
+}
+
+impl Connected for Conn {
+    type ConnectInfo = Origin;
+
+    fn connect_info(&self) -> Origin {
+        Origin {
+            tls: matches!(self, Conn::Tls(_)),
+        }
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Plain(s) => s.is_write_vectored(),
+            Conn::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
     }
 }

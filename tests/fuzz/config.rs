@@ -32,7 +32,9 @@ fn valid_value(key: &'static str) -> BoxedStrategy<String> {
         .prop_map(str::to_owned)
         .boxed();
     match key {
-        "home" | "dfsMetaDir" | "clusterReplicationWorkDir" => "[a-z/._-]{1,30}".boxed(),
+        "home" | "dfsMetaDir" | "clusterReplicationWorkDir" | "clusterReplicationSSLCAFile" => {
+            "[a-z/._-]{1,30}".boxed()
+        }
         "port" => any::<u16>().prop_map(|p| p.to_string()).boxed(),
         "listenHost" => prop::sample::select(vec!["127.0.0.1", "0.0.0.0", "::1", "::"])
             .prop_map(str::to_owned)
@@ -60,7 +62,9 @@ fn valid_value(key: &'static str) -> BoxedStrategy<String> {
         "clusterReplicationMode" => prop::sample::select(vec!["master", "slave"])
             .prop_map(str::to_owned)
             .boxed(),
-        "clusterReplicationSyncPersistence" | "enableClusterReplicationSSL" => boolean,
+        "clusterReplicationSyncPersistence" | "enableClusterReplicationSSL" | "enableHTTPS" => {
+            boolean
+        }
         "clusterReplicationExecutionUsername" | "clusterReplicationExecutionPassword" => {
             "[A-Za-z0-9_]{1,12}".boxed()
         }

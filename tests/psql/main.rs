@@ -529,3 +529,85 @@ async fn meta_commands_work_for_a_user_without_privileges() {
         run.stderr
     );
 }
+
+#[tokio::test]
+async fn with_enable_https_psql_verifies_the_servers_certificate_and_encrypts() {
+    let Some(psql_bin) =
+        psql_or_skip("with_enable_https_psql_verifies_the_servers_certificate_and_encrypts")
+    else {
+        return;
+    };
+    let server =
+        tokio::task::spawn_blocking(|| TestServer::start_with_config(&[("enableHTTPS", "true")]))
+            .await
+            .unwrap();
+    // The server made itself a certificate for 127.0.0.1; psql checks it and the name.
+    let cert = server.home().join("keys").join("server.crt");
+    let connect = |sslmode: &str, root: &std::path::Path| {
+        let mut cmd = tokio::process::Command::new(&psql_bin);
+        cmd.args([
+            "-X",
+            "-A",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.port().to_string(),
+        ])
+        .args([
+            "-U",
+            ADMIN_USER,
+            "-d",
+            "porpoise",
+            "-c",
+            r"\conninfo",
+            "-c",
+            "select 42",
+        ])
+        .env("PGPASSWORD", ADMIN_PASSWORD)
+        .env("PGSSLMODE", sslmode)
+        .env("PGSSLROOTCERT", root)
+        .env_remove("PGSERVICE")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+        async move {
+            let out = tokio::time::timeout(PSQL_TIMEOUT, cmd.output())
+                .await
+                .expect("psql finishes")
+                .expect("run psql");
+            Run::from(out)
+        }
+    };
+    let run = connect("verify-full", &cert).await.expect_ok("verify-full");
+    assert!(
+        run.stdout.contains("SSL connection (protocol: TLSv1.3"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.row(&["42"]).is_some(), "{}", run.stdout);
+
+    // Another certificate does not verify it.
+    let other = tempfile::tempdir().unwrap();
+    let other_cert = other.path().join("other.crt");
+    std::fs::write(&other_cert, OTHER_CERT).unwrap();
+    let run = connect("verify-full", &other_cert).await;
+    assert!(!run.ok, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("certificate verify failed"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A self-signed certificate for 127.0.0.1 that no server here serves (made with openssl).
+const OTHER_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBiTCCAS6gAwIBAgIUaFgIx9XgcAI2wL2tmEWWK/JultAwCgYIKoZIzj0EAwIw
+EDEOMAwGA1UEAwwFb3RoZXIwIBcNMjYxMTIyMDUxNzU4WhgPMjEyNjEwMjkwNTE3
+NThaMBAxDjAMBgNVBAMMBW90aGVyMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE
+F8lDNWCoZCQmGn4Ep1ucufZThRfPX/TXDisbwf8sBRDfxoIxnCxKE3saqG+sik15
+EsSlbXyLC5rAORaTm1c2+KNkMGIwHQYDVR0OBBYEFFhGZJWPVLkp6wdBsuwnoPWx
+Uq5YMB8GA1UdIwQYMBaAFFhGZJWPVLkp6wdBsuwnoPWxUq5YMA8GA1UdEwEB/wQF
+MAMBAf8wDwYDVR0RBAgwBocEfwAAATAKBggqhkjOPQQDAgNJADBGAiEAtGT3f/5H
+6LhLl0f3MtNH6M1sZ6BEJc25L3BDON8FGVcCIQD1vRn6Q+uTmhxbhGNJgu1OCQl+
+O4Q9RfUDMacR140wOw==
+-----END CERTIFICATE-----
+";
