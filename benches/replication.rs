@@ -4,10 +4,11 @@
 //! 1. The testTB APPEND: 1,210,000 rows COPYed into the master in one transaction; the time
 //!    from the COPY's acknowledgement until the slave answers `count(*)` with every row, and
 //!    the task's own `finishTime - masterCommitTime` on the slave.
-//! 2. Lag under a steady writer: 100 transactions of 1,000 rows per second (100k rows/s),
-//!    shared by `PORPOISE_BENCH_WRITERS` connections (default 4, spread over the master's
-//!    data nodes), for `PORPOISE_BENCH_LAG_SECS` seconds (default 60); p50/p99/max of each task's
-//!    `finishTime - masterCommitTime` (both clocks are this machine's).
+//! 2. Lag under a steady writer: 100k rows/s in transactions of `PORPOISE_BENCH_TXN_ROWS` rows
+//!    (default 1,000: 100 a second), shared by `PORPOISE_BENCH_WRITERS` connections (default 4,
+//!    spread over the master's data nodes), for `PORPOISE_BENCH_LAG_SECS` seconds (default 60);
+//!    p50/p99/max of each task's `finishTime - masterCommitTime` (both clocks are this
+//!    machine's).
 //!
 //! Run: `cargo bench --bench replication`. Figures go to `benches/README.md`.
 
@@ -144,7 +145,7 @@ async fn main() {
         task_lag.first().copied().unwrap_or(f64::NAN)
     );
 
-    // 2. Lag under a steady writer: 1,000-row transactions, 100 a second.
+    // 2. Lag under a steady writer: 100k rows/s in transactions of `txn_rows` rows.
     let secs: u64 = std::env::var("PORPOISE_BENCH_LAG_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -154,6 +155,11 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(4);
+    let txn_rows: usize = std::env::var("PORPOISE_BENCH_TXN_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1000);
     let lines: Arc<Vec<Vec<u8>>> = Arc::new(
         csv.split_inclusive(|b| *b == b'\n')
             .map(<[u8]>::to_vec)
@@ -167,15 +173,16 @@ async fn main() {
         handles.push(tokio::spawn(async move {
             let mut sent = 0usize;
             let mut behind = 0u32;
-            let period = Duration::from_millis(10 * writers as u64);
+            let period = Duration::from_secs_f64((writers * txn_rows) as f64 / 100_000.0);
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while start.elapsed() < Duration::from_secs(secs) {
                 tick.tick().await;
-                let first = ((sent * writers + w) * 1000) % lines.len();
+                let first = ((sent * writers + w) * txn_rows) % lines.len();
                 let batch: Vec<u8> = lines[first..]
                     .iter()
-                    .take(1000)
+                    .chain(lines.iter())
+                    .take(txn_rows)
                     .flatten()
                     .copied()
                     .collect();
@@ -208,9 +215,9 @@ async fn main() {
     let mut lag = lags(&s, "steady").await;
     lag.sort_by(f64::total_cmp);
     println!(
-        "steady writer: {writers} connections, {txns} transactions of 1000 rows in {:.1} s ({:.0} rows/s reached; {behind} COPYs took longer than their slot); lag commit -> visible on the slave: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {} tasks",
+        "steady writer: {writers} connections, {txns} transactions of {txn_rows} rows in {:.1} s ({:.0} rows/s reached; {behind} COPYs took longer than their slot); lag commit -> visible on the slave: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {} tasks",
         written.as_secs_f64(),
-        (txns * 1000) as f64 / written.as_secs_f64(),
+        (txns as usize * txn_rows) as f64 / written.as_secs_f64(),
         percentile(&lag, 0.5),
         percentile(&lag, 0.99),
         lag.last().copied().unwrap_or(f64::NAN),
