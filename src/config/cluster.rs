@@ -130,11 +130,20 @@ impl TlsSettings {
     fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
         let flag =
             |key| -> Result<bool, ConfigError> { Ok(f.get::<CfgBool>(key)?.is_some_and(|b| b.0)) };
-        Ok(TlsSettings {
+        let settings = TlsSettings {
             https: flag("enableHTTPS")?,
             replication_ssl: flag("enableClusterReplicationSSL")?,
             replication_ca_file: f.get("clusterReplicationSSLCAFile")?,
-        })
+        };
+        // A CA file without SSL would leave an operator believing the master is verified
+        // while the traffic is plain.
+        if settings.replication_ca_file.is_some() && !settings.replication_ssl {
+            return Err(f.bad_value(
+                "clusterReplicationSSLCAFile",
+                "it takes effect only with enableClusterReplicationSSL=true",
+            ));
+        }
+        Ok(settings)
     }
 
     /// Whether the node serves TLS on its port.
@@ -582,6 +591,21 @@ mod tests {
         let f =
             CfgFile::parse(Path::new("controller.cfg"), "slaveReplicationDBScope=db1\n").unwrap();
         assert!(ControllerFile::from_file(&f).is_err());
+        let ca = "clusterReplicationSSLCAFile=ca.pem\n";
+        let f = CfgFile::parse(Path::new("cluster.cfg"), ca).unwrap();
+        let e = DataNodeFile::from_file(&f).unwrap_err().to_string();
+        assert!(
+            e.contains("only with enableClusterReplicationSSL=true"),
+            "{e}"
+        );
+        let both = format!("{ca}enableClusterReplicationSSL=true\n");
+        let f = CfgFile::parse(Path::new("cluster.cfg"), &both).unwrap();
+        let tls = DataNodeFile::from_file(&f).unwrap().tls;
+        assert_eq!(
+            tls.replication_ca_file.as_deref(),
+            Some(Path::new("ca.pem"))
+        );
+        assert!(tls.serves() && !tls.https);
     }
 
     #[test]

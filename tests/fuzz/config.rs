@@ -147,7 +147,17 @@ fn valid_cfg(keys: &'static [&'static str]) -> impl Strategy<Value = String> {
                 .map(|k| valid_value(k).prop_map(move |v| format!("{k} = {v}")))
                 .collect::<Vec<_>>()
         })
-        .prop_map(|lines| lines.join("\n"))
+        .prop_map(|mut lines| {
+            // A CA file is valid only with replication SSL on.
+            if lines
+                .iter()
+                .any(|l| l.starts_with("clusterReplicationSSLCAFile "))
+            {
+                lines.retain(|l| !l.starts_with("enableClusterReplicationSSL "));
+                lines.push("enableClusterReplicationSSL = true".into());
+            }
+            lines.join("\n")
+        })
 }
 
 /// An error's text names the file it is about.
