@@ -4,7 +4,7 @@
 use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};
 
-use arrow::datatypes::{DataType, Schema};
+use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use datafusion::logical_expr::LogicalPlan;
 use futures::{Sink, SinkExt};
@@ -323,6 +323,8 @@ pub enum Prepared {
         stmt: Box<Statement>,
         plan: Box<LogicalPlan>,
         params: Vec<Option<DataType>>,
+        /// The rows' schema, as Describe reports it (see `Session::result_schema`).
+        schema: SchemaRef,
     },
     /// Anything else (DDL, users, COPY, BEGIN ...): no parameters.
     Other(Box<Stmt>),
@@ -388,10 +390,12 @@ impl QueryParser for Parser {
                 let s = Box::new(session.prepare(&s).map_err(|e| pg_error(&e))?);
                 let plan = session.plan(&s).await.map_err(|e| pg_error(&e))?;
                 let params = parameter_types(&plan).map_err(|e| pg_error(&e))?;
+                let schema = session.result_schema(&plan);
                 Ok(Some(Prepared::Planned {
                     stmt: s,
                     plan: Box::new(plan),
                     params,
+                    schema,
                 }))
             }
             other => Ok(Some(Prepared::Other(Box::new(other)))),
@@ -417,10 +421,9 @@ impl QueryParser for Parser {
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         match stmt {
-            Prepared::Planned { stmt, plan, .. } if returns_rows(stmt) => {
-                let schema: Schema = plan.schema().as_arrow().clone();
+            Prepared::Planned { stmt, schema, .. } if returns_rows(stmt) => {
                 let names = pg_column_names(stmt, schema.fields().len());
-                let schema = rename(&Arc::new(schema), names.as_deref());
+                let schema = rename(schema, names.as_deref());
                 fields(&schema, format.unwrap_or(&Format::UnifiedText))
                     .map_err(|e| pg_error(&unsendable(e)))
             }
@@ -468,7 +471,9 @@ impl ExtendedQueryHandler for Connection {
     {
         let session = self.cell.get(client);
         let result = match &portal.statement.statement {
-            Prepared::Planned { stmt, plan, params } => {
+            Prepared::Planned {
+                stmt, plan, params, ..
+            } => {
                 let types: Vec<Option<&DataType>> = params.iter().map(|t| t.as_ref()).collect();
                 let values = arrow_pg::datatypes::df::deserialize_parameters(portal, &types)?;
                 let plan = plan

@@ -38,15 +38,16 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime> {
         .map_err(|e| DataFusionError::Execution(format!("cannot start the query runtime: {e}")))
 }
 
-/// Executes a planned query on the query runtime; its batches arrive on the returned stream.
+/// Executes a planned query on the query runtime; its batches arrive on the returned stream,
+/// whose schema is the executed plan's (after type coercion, which the DataFrame's own schema
+/// may predate).
 pub async fn execute(df: DataFrame) -> Result<SendableRecordBatchStream> {
-    let schema = Arc::new(df.schema().as_arrow().clone());
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     runtime()?.spawn(async move {
         let stream = match df.execute_stream().await {
             Ok(s) => {
-                let _ = ready_tx.send(Ok(()));
+                let _ = ready_tx.send(Ok(s.schema()));
                 s
             }
             Err(e) => {
@@ -56,7 +57,7 @@ pub async fn execute(df: DataFrame) -> Result<SendableRecordBatchStream> {
         };
         pump(stream, tx).await;
     });
-    ready_rx
+    let schema = ready_rx
         .await
         .map_err(|_| DataFusionError::Execution("the query runtime dropped a query".into()))??;
     Ok(receiver_stream(schema, rx))

@@ -407,11 +407,28 @@ impl Session {
             .await?)
     }
 
+    /// The schema of a plan's rows as they will be executed: after the analyzer's type
+    /// coercion, which can change it (`case when c then 0 else 0.0 end` is Int64 before and
+    /// Decimal after). A plan the analyzer cannot take yet (parameters of unknown type) keeps
+    /// its own until it is executed.
+    pub fn result_schema(&self, plan: &LogicalPlan) -> SchemaRef {
+        let state = self.ctx.state();
+        let analyzed =
+            state
+                .analyzer()
+                .execute_and_check(plan.clone(), state.config_options(), |_, _| {});
+        let schema = match &analyzed {
+            Ok(p) => p.schema(),
+            Err(_) => plan.schema(),
+        };
+        Arc::new(schema.as_arrow().clone())
+    }
+
     /// Executes a DataFusion plan as a result set.
     async fn run(&self, plan: LogicalPlan) -> Result<Outcome, QueryError> {
         let df = self.ctx.execute_logical_plan(plan).await?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let stream = executor::execute(df).await?;
+        let schema = stream.schema();
         Ok(Outcome::Rows { schema, stream })
     }
 

@@ -155,3 +155,40 @@ async fn explain_and_show_describe_the_rows_they_send() {
         assert_eq!(rows[0].len(), statement.columns().len(), "{sql}");
     }
 }
+
+#[tokio::test]
+async fn a_result_is_described_with_the_types_it_is_sent_in() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    // The branches coerce to numeric; the plan's schema before coercion said int8, and the
+    // rows failed to encode (XX000) in both protocols.
+    let sql = "select case when NULL in (0) then 0 else 0.0 end, 1 + 1";
+    let messages = client
+        .simple_query(sql)
+        .await
+        .expect("the simple query runs");
+    let row = messages
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some((r.get(0), r.get(1))),
+            _ => None,
+        })
+        .expect("a row");
+    assert_eq!(row, (Some("0.0"), Some("2")));
+    let statement = client.prepare(sql).await.expect("Parse and Describe");
+    let types: Vec<_> = statement
+        .columns()
+        .iter()
+        .map(|c| c.type_().clone())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            tokio_postgres::types::Type::NUMERIC,
+            tokio_postgres::types::Type::INT8
+        ]
+    );
+    let rows = client.query(&statement, &[]).await.expect("Execute");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, i64>(1), 2);
+}
