@@ -183,9 +183,11 @@ pub fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
                 // A function with no version for its argument types (`sum($1)` of an
                 // untyped parameter): PostgreSQL's "function sum(unknown) does not exist".
                 "42883"
-            } else if m.to_ascii_lowercase().contains("unsupported data type") {
+            } else if m.to_ascii_lowercase().contains("unsupported data type")
+                || m.contains("Accumulator for (")
+            {
                 // A function called with an argument type it does not take, found when it
-                // runs (`to_timestamp(0, NULL)`).
+                // runs (`to_timestamp(0, NULL)`, `avg(NULL)`).
                 "42804"
             } else if m.starts_with("Placeholder") && m.contains("not provided a value") {
                 // `select $1` without parameters: PostgreSQL's "there is no parameter $1".

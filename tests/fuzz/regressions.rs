@@ -80,6 +80,7 @@ async fn bad_input_gets_its_sqlstate_not_an_internal_error() {
         sqlstate(&client, "select to_timestamp(0, NULL)").await,
         "42804"
     );
+    assert_eq!(sqlstate(&client, "select avg(NULL)").await, "42804");
     assert_eq!(
         sqlstate(
             &client,
