@@ -374,6 +374,9 @@ impl Session {
                 }
                 reject_subqueries(d.selection.as_ref(), "DELETE")
             }
+            Statement::Query(q) if selects_into(&q.body) => Err(QueryError::Unsupported(
+                "SELECT INTO (create the table, then INSERT INTO ... SELECT)".into(),
+            )),
             _ => Ok(()),
         }
     }
@@ -529,6 +532,17 @@ fn count_of(batches: &[arrow::array::RecordBatch]) -> u64 {
                 .map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>())
         })
         .sum()
+}
+
+/// Whether a query body has a `SELECT ... INTO table` (which would create a table).
+fn selects_into(body: &sqlparser::ast::SetExpr) -> bool {
+    use sqlparser::ast::SetExpr;
+    match body {
+        SetExpr::Select(s) => s.into.is_some(),
+        SetExpr::SetOperation { left, right, .. } => selects_into(left) || selects_into(right),
+        SetExpr::Query(q) => selects_into(&q.body),
+        _ => false,
+    }
 }
 
 /// DataFusion would pick only the target-table part of a WHERE with subqueries; refuse rather

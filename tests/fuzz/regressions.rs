@@ -81,6 +81,8 @@ async fn bad_input_gets_its_sqlstate_not_an_internal_error() {
         "42804"
     );
     assert_eq!(sqlstate(&client, "select avg(NULL)").await, "42804");
+    // SELECT INTO would create a table: not supported, said so.
+    assert_eq!(sqlstate(&client, "select user into BOOL").await, "0A000");
     assert_eq!(
         sqlstate(
             &client,
