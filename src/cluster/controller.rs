@@ -51,14 +51,9 @@ impl ControllerNode {
             .config
             .controller
             .meta_dir
-            .clone()
-            .map(|d| {
-                if d.is_relative() {
-                    options.dir().join(d)
-                } else {
-                    d
-                }
-            })
+            .as_ref()
+            // Relative to the node's directory (an absolute path replaces it).
+            .map(|d| options.dir().join(d))
             .unwrap_or_else(|| options.dir().join("raft"));
         let peers = Arc::new(Peers::new());
         let settings = &options.config.controller.tls;

@@ -127,13 +127,11 @@ impl NodeOptions {
         if !settings.replication_ssl {
             return Ok(plain.clone());
         }
-        let ca = settings.replication_ca_file.as_ref().map(|p| {
-            if p.is_relative() {
-                self.config.dir.join(p)
-            } else {
-                p.clone()
-            }
-        });
+        // Relative to the cluster directory (an absolute path replaces it).
+        let ca = settings
+            .replication_ca_file
+            .as_ref()
+            .map(|p| self.config.dir.join(p));
         let config = crate::rpc::tls::client_config(ca.as_deref())?;
         Ok(Arc::new(Peers::with_tls(config)))
     }

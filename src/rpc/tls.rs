@@ -53,7 +53,6 @@ fn provider() -> Arc<CryptoProvider> {
 /// A node's TLS server side: the acceptor for its port.
 pub struct ServerTls {
     acceptor: TlsAcceptor,
-    cert: PathBuf,
 }
 
 impl ServerTls {
@@ -105,22 +104,18 @@ impl ServerTls {
             .with_single_cert(chain, private)?;
         Ok(Arc::new(ServerTls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
-            cert,
         }))
     }
 
     pub fn acceptor(&self) -> &TlsAcceptor {
         &self.acceptor
     }
-
-    /// The certificate file it serves.
-    pub fn cert_path(&self) -> &Path {
-        &self.cert
-    }
 }
 
 /// Makes a self-signed certificate and its key. Each file is written whole under a temporary
-/// name and renamed into place, the key first, so a crash leaves no half-written file.
+/// name and renamed into place, the key first: a crash leaves no half-written file, but one
+/// between the two renames leaves the key alone, which the next start refuses by name
+/// ([`TlsError::HalfPair`]: delete it to have a new pair made).
 fn create(
     keys: &Path,
     cert: &Path,

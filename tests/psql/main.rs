@@ -79,14 +79,15 @@ impl Run {
     }
 }
 
-/// Runs psql as `user` with `commands` (each one `-c`), in unaligned output.
-async fn psql_as(
+/// psql as `user` with `commands` (each one `-c`), in unaligned output, from a clean
+/// environment (no service file, no `PGSSLMODE`: a caller may set its own).
+fn psql_command(
     psql: &PathBuf,
     server: &TestServer,
     user: &str,
     password: &str,
     commands: &[&str],
-) -> Run {
+) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(psql);
     cmd.args(["-X", "-A", "-P", "pager=off", "-v", "ON_ERROR_STOP=1"])
         .args(["-h", "127.0.0.1", "-p", &server.port().to_string()])
@@ -100,10 +101,26 @@ async fn psql_as(
     for c in commands {
         cmd.arg("-c").arg(c);
     }
+    cmd
+}
+
+/// Runs a psql command, with a deadline.
+async fn run_psql(mut cmd: tokio::process::Command) -> Run {
     match tokio::time::timeout(PSQL_TIMEOUT, cmd.output()).await {
         Ok(output) => Run::from(output.expect("run psql")),
-        Err(_) => panic!("psql {commands:?} did not finish within {PSQL_TIMEOUT:?}"),
+        Err(_) => panic!("psql {cmd:?} did not finish within {PSQL_TIMEOUT:?}"),
     }
+}
+
+/// Runs psql as `user` with `commands` (each one `-c`), in unaligned output.
+async fn psql_as(
+    psql: &PathBuf,
+    server: &TestServer,
+    user: &str,
+    password: &str,
+    commands: &[&str],
+) -> Run {
+    run_psql(psql_command(psql, server, user, password, commands)).await
 }
 
 async fn psql(psql: &PathBuf, server: &TestServer, commands: &[&str]) -> Run {
@@ -544,38 +561,10 @@ async fn with_enable_https_psql_verifies_the_servers_certificate_and_encrypts() 
     // The server made itself a certificate for 127.0.0.1; psql checks it and the name.
     let cert = server.home().join("keys").join("server.crt");
     let connect = |sslmode: &str, root: &std::path::Path| {
-        let mut cmd = tokio::process::Command::new(&psql_bin);
-        cmd.args([
-            "-X",
-            "-A",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &server.port().to_string(),
-        ])
-        .args([
-            "-U",
-            ADMIN_USER,
-            "-d",
-            "porpoise",
-            "-c",
-            r"\conninfo",
-            "-c",
-            "select 42",
-        ])
-        .env("PGPASSWORD", ADMIN_PASSWORD)
-        .env("PGSSLMODE", sslmode)
-        .env("PGSSLROOTCERT", root)
-        .env_remove("PGSERVICE")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-        async move {
-            let out = tokio::time::timeout(PSQL_TIMEOUT, cmd.output())
-                .await
-                .expect("psql finishes")
-                .expect("run psql");
-            Run::from(out)
-        }
+        let commands = [r"\conninfo", "select 42"];
+        let mut cmd = psql_command(&psql_bin, &server, ADMIN_USER, ADMIN_PASSWORD, &commands);
+        cmd.env("PGSSLMODE", sslmode).env("PGSSLROOTCERT", root);
+        run_psql(cmd)
     };
     let run = connect("verify-full", &cert).await.expect_ok("verify-full");
     assert!(

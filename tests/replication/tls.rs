@@ -3,6 +3,7 @@
 //! master's certificates when `clusterReplicationSSLCAFile` names them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::common::cluster::{TestCluster, TestClusterBuilder};
 use super::{content, master_builder, slave_builder, wait_for_content, wait_for_role};
@@ -39,16 +40,12 @@ fn certificates(cluster: &TestCluster, aliases: &[String], name: &str) -> PathBu
 }
 
 /// Waits until `alias`'s log says `what`.
-async fn wait_for_log(cluster: &TestCluster, alias: &str, what: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !cluster.log(alias).contains(what) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{alias} never logged {what:?}:\n{}",
-            cluster.log(alias)
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+fn wait_for_log(cluster: &TestCluster, alias: &str, what: &str) {
+    cluster.wait_until(
+        &format!("{alias} to log {what:?}"),
+        Duration::from_secs(60),
+        || cluster.log(alias).contains(what),
+    );
 }
 
 /// psql's `\conninfo` on the `i`-th data node of `cluster` with `sslmode`.
@@ -94,7 +91,7 @@ async fn a_master_with_replication_ssl_serves_slaves_over_tls_only() {
 
     // The plain slave is told why it gets nothing.
     let plain_ctl = &plain.controllers()[0];
-    wait_for_log(&plain, plain_ctl, "requires SSL for cluster replication").await;
+    wait_for_log(&plain, plain_ctl, "requires SSL for cluster replication");
     let p = plain.client(0).await;
     let tasks = p
         .query("select * from getSlaveReplicationStatus()", &[])
@@ -141,7 +138,7 @@ async fn a_slave_does_not_pull_from_a_master_it_cannot_verify() {
     m.batch_execute(&[TESTDB, TWO_ROWS].concat()).await.unwrap();
 
     let ctl = &slave.controllers()[0];
-    wait_for_log(&slave, ctl, "TLS handshake with").await;
+    wait_for_log(&slave, ctl, "TLS handshake with");
     assert!(
         slave
             .log(ctl)
