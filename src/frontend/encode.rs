@@ -169,9 +169,10 @@ fn pg_fraction(nanos: u32) -> String {
     text.trim_end_matches('0').to_string()
 }
 
-/// Rewrites the text-format columns whose pgwire text form differs from PostgreSQL's (floats,
-/// timestamps, times) into PostgreSQL's text; the RowDescription keeps their real types.
-fn pg_text_columns(
+/// Rewrites the columns whose arrow-pg form differs from PostgreSQL's: text-format floats,
+/// timestamps and times into PostgreSQL's text, and decimals (and lists of them) in either
+/// format (see [`super::numeric`]). The RowDescription keeps their real types.
+fn pg_wire_columns(
     batch: &arrow::array::RecordBatch,
     format: &Format,
 ) -> Result<arrow::array::RecordBatch, arrow::error::ArrowError> {
@@ -182,7 +183,13 @@ fn pg_text_columns(
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
     let mut changed = false;
     for (i, col) in batch.columns().iter().enumerate() {
-        if !matches!(format.format_for(i), FieldFormat::Text) {
+        let is_text = matches!(format.format_for(i), FieldFormat::Text);
+        if let Some(decimals) = super::numeric::wire_decimals(col, is_text)? {
+            changed = true;
+            columns.push(decimals);
+            continue;
+        }
+        if !is_text {
             columns.push(col.clone());
             continue;
         }
@@ -265,6 +272,23 @@ fn pg_text_columns(
     arrow::array::RecordBatch::try_new(Arc::new(schema), columns)
 }
 
+/// A batch's rows encoded by arrow-pg. A panic in the encoder (a value it cannot represent)
+/// ends the result with an internal error instead of taking the connection with it.
+fn encoded_rows(
+    fields: Arc<Vec<FieldInfo>>,
+    batch: arrow::array::RecordBatch,
+) -> Vec<PgWireResult<pgwire::messages::data::DataRow>> {
+    let encode = std::panic::AssertUnwindSafe(move || {
+        arrow_pg::datatypes::encode_recordbatch(fields, batch).collect::<Vec<_>>()
+    });
+    std::panic::catch_unwind(encode).unwrap_or_else(|panic| {
+        let what = super::error::panic_message(panic.as_ref());
+        tracing::error!(panic = %what, "encoding a result row panicked");
+        let e = QueryError::other("XX000", format!("internal error encoding a row: {what}"));
+        vec![Err(pg_error(&e))]
+    })
+}
+
 /// Streams a result set to the client. Errors raised while the rows are produced reach the
 /// client with their SQLSTATE.
 pub fn query_response(
@@ -277,13 +301,10 @@ pub fn query_response(
     let format = format.clone();
     let rows = stream
         .map(move |batch| {
-            let batch = batch.and_then(|b| Ok(pg_text_columns(&b, &format)?));
-            let rows: Box<dyn Iterator<Item = PgWireResult<_>> + Send + Sync> = match batch {
-                Ok(b) => Box::new(arrow_pg::datatypes::encode_recordbatch(
-                    row_fields.clone(),
-                    b,
-                )),
-                Err(e) => Box::new(std::iter::once(Err(pg_error(&QueryError::DataFusion(e))))),
+            let batch = batch.and_then(|b| Ok(pg_wire_columns(&b, &format)?));
+            let rows = match batch {
+                Ok(b) => encoded_rows(row_fields.clone(), b),
+                Err(e) => vec![Err(pg_error(&QueryError::DataFusion(e)))],
             };
             futures::stream::iter(rows)
         })
@@ -315,6 +336,33 @@ mod tests {
         assert_eq!(
             pg_float_text(0.1f32 as f64, || format!("{:e}", 0.1f32)),
             "0.1"
+        );
+    }
+
+    #[test]
+    fn a_panicking_encoder_ends_the_result_with_an_error() {
+        use std::sync::Arc;
+
+        use arrow::array::{Array, Decimal128Builder, ListBuilder, RecordBatch};
+        use arrow::datatypes::{DataType, Field, Schema};
+        use pgwire::api::portal::Format;
+
+        // arrow-pg panics on a list of decimals beyond 28 digits (query_response rewrites
+        // those first; this batch goes to arrow-pg as it is).
+        let decimals = Decimal128Builder::new().with_data_type(DataType::Decimal128(38, 0));
+        let mut list = ListBuilder::new(decimals);
+        list.values().append_value(i128::MAX / 2);
+        list.append(true);
+        let list = list.finish();
+        let schema = Schema::new(vec![Field::new("l", list.data_type().clone(), true)]);
+        let batch = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(list)]).unwrap();
+        let fields = Arc::new(super::fields(&batch.schema(), &Format::UnifiedText).unwrap());
+        let rows = super::encoded_rows(fields, batch);
+        assert_eq!(rows.len(), 1);
+        let error = rows[0].as_ref().expect_err("an error, not a row");
+        assert!(
+            error.to_string().contains("internal error encoding a row"),
+            "{error}"
         );
     }
 }

@@ -22,3 +22,12 @@ pub fn error_info(e: &QueryError) -> ErrorInfo {
 pub fn pg_error(e: &QueryError) -> PgWireError {
     PgWireError::UserError(Box::new(error_info(e)))
 }
+
+/// What a caught panic said, for the internal error that replaces it.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}

@@ -120,11 +120,7 @@ async fn guarded<T>(
     match std::panic::AssertUnwindSafe(work).catch_unwind().await {
         Ok(r) => r,
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let what = super::error::panic_message(panic.as_ref());
             tracing::error!(panic = %what, "statement panicked");
             Err(QueryError::other(
                 "XX000",

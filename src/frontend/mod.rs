@@ -10,6 +10,7 @@ pub mod copy_format;
 pub mod encode;
 pub mod error;
 mod handler;
+mod numeric;
 
 use std::sync::Arc;
 

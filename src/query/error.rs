@@ -139,6 +139,14 @@ fn arrow_sqlstate(e: &ArrowError) -> &'static str {
             }
         }
         ArrowError::ArithmeticOverflow(_) => "22003",
+        // A DataFusion function's error carried through an arrow kernel (`sqrt(-1)`).
+        ArrowError::ComputeError(m) if m.starts_with(EXECUTION_PREFIX) => {
+            execution_sqlstate(&m[EXECUTION_PREFIX.len()..])
+        }
+        // `abs(-9223372036854775808)`, `round(9223372036854775807, -1)`, `date + 2147483648`.
+        ArrowError::ComputeError(m) if m.to_ascii_lowercase().contains("overflow") => {
+            overflow_sqlstate(m)
+        }
         ArrowError::ExternalError(inner) => external_sqlstate(inner.as_ref()).unwrap_or("XX000"),
         ArrowError::IoError(..) => "58030",
         ArrowError::MemoryError(_) => "53200",
@@ -167,36 +175,61 @@ pub fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
         // DataFusion reports some type mismatches as internal errors
         // (`ts between 'x' and 0`); to the user they are a type mismatch.
         DataFusionError::Internal(m) if m.contains("Failed to coerce") => "42804",
-        DataFusionError::Execution(m) => {
-            if m.contains("Divide by zero") || m.contains("division by zero") {
-                "22012"
-            } else if m.contains("overflow")
-                || m.contains("Can't cast value")
-                || m.contains("too large to store")
-                // `round(0, 2147483648)`
-                || m.contains("out of supported")
-            {
-                "22003"
-            } else if m.contains("Cast error") || m.contains("Cannot cast") {
-                "22P02"
-            } else if m.starts_with("[return_type]") {
-                // A function with no version for its argument types (`sum($1)` of an
-                // untyped parameter): PostgreSQL's "function sum(unknown) does not exist".
-                "42883"
-            } else if m.to_ascii_lowercase().contains("unsupported data type")
-                || m.contains("Accumulator for (")
-            {
-                // A function called with an argument type it does not take, found when it
-                // runs (`to_timestamp(0, NULL)`, `avg(NULL)`).
-                "42804"
-            } else if m.starts_with("Placeholder") && m.contains("not provided a value") {
-                // `select $1` without parameters: PostgreSQL's "there is no parameter $1".
-                "42P02"
-            } else {
-                "XX000"
-            }
-        }
+        DataFusionError::Execution(m) => execution_sqlstate(m),
         _ => "XX000",
+    }
+}
+
+/// How arrow's `ComputeError` shows a DataFusion execution error it carries.
+const EXECUTION_PREFIX: &str = "Execution error: ";
+
+/// The SQLSTATE of a DataFusion execution error. DataFusion raises these for malformed input
+/// found while running (its documented contract; its own invariant failures are `Internal`),
+/// so what no rule below names is a data exception (22000) rather than an internal error.
+fn execution_sqlstate(m: &str) -> &'static str {
+    let lower = m.to_ascii_lowercase();
+    if lower.contains("divide by zero") || lower.contains("division by zero") {
+        "22012"
+    } else if lower.contains("overflow")
+        || m.contains("Can't cast value")
+        || m.contains("too large to store")
+        // `round(0, 2147483648)`
+        || m.contains("out of supported")
+    {
+        overflow_sqlstate(m)
+    } else if m.contains("Cast error") || m.contains("Cannot cast") {
+        "22P02"
+    } else if m.starts_with("[return_type]") {
+        // A function with no version for its argument types (`sum($1)` of an
+        // untyped parameter): PostgreSQL's "function sum(unknown) does not exist".
+        "42883"
+    } else if lower.contains("unsupported data type") || m.contains("Accumulator for (") {
+        // A function called with an argument type it does not take, found when it
+        // runs (`to_timestamp(0, NULL)`, `avg(NULL)`).
+        "42804"
+    } else if m.starts_with("Placeholder") && m.contains("not provided a value") {
+        // `select $1` without parameters: PostgreSQL's "there is no parameter $1".
+        "42P02"
+    } else if m.contains("square root of a negative number") {
+        // PostgreSQL's code for the same message.
+        "2201F"
+    } else if m.starts_with("Error parsing timestamp") || lower.contains("invalid timestamp") {
+        // `to_timestamp('x', 'y')`: PostgreSQL's invalid_datetime_format.
+        "22007"
+    } else if lower.contains("granularity") || lower.contains("must be") {
+        // `date_trunc('x', ts)`: PostgreSQL's `unit "x" not recognized`.
+        "22023"
+    } else {
+        "22000"
+    }
+}
+
+/// The SQLSTATE of an overflow: of a date or time (22008) or of a number (22003).
+fn overflow_sqlstate(m: &str) -> &'static str {
+    if m.contains("Interval") || m.contains("Timestamp") || m.contains("Date") {
+        "22008"
+    } else {
+        "22003"
     }
 }
 
@@ -241,6 +274,7 @@ fn datafusion_message(e: &DataFusionError) -> String {
         DataFusionError::SchemaError(s, _) => s.to_string(),
         DataFusionError::ArrowError(a, _) => match a.as_ref() {
             ArrowError::ExternalError(inner) => inner.to_string(),
+            ArrowError::ComputeError(m) => m.trim_start_matches(EXECUTION_PREFIX).to_string(),
             other => other.to_string(),
         },
         DataFusionError::External(inner) => inner.to_string(),

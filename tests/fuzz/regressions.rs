@@ -107,6 +107,21 @@ async fn bad_input_gets_its_sqlstate_not_an_internal_error() {
         .await,
         "0A000"
     );
+    // Values a function cannot take, found while it runs, with PostgreSQL's codes.
+    for (sql, code) in [
+        ("select sqrt(-1)", "2201F"),
+        ("select abs(-9223372036854775808)", "22003"),
+        ("select round(9223372036854775807, -1)", "22003"),
+        (
+            "select avg(99999999999999999999999999999999999999)",
+            "22003",
+        ),
+        ("select DATE '2023-01-02' + 2147483648", "22008"),
+        ("select date_trunc('fortnight', DATE '2023-01-02')", "22023"),
+        ("select to_timestamp('x', 'y')", "22007"),
+    ] {
+        assert_eq!(sqlstate(&client, sql).await, code, "{sql}");
+    }
     assert_eq!(value(&client, "select 1").await, "1");
 }
 

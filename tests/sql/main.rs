@@ -413,6 +413,95 @@ async fn result_columns_carry_postgres_type_oids() {
     assert!(row.get::<_, bool>(4));
 }
 
+/// A `numeric` decoded from PostgreSQL's binary form into its text, independently of the
+/// server's encoder: base-10000 digits, the weight of the first, the sign and the display scale.
+#[derive(Debug, PartialEq)]
+struct Numeric(String);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for Numeric {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let word = |i: usize| i16::from_be_bytes([raw[2 * i], raw[2 * i + 1]]);
+        let (ndigits, weight, sign, dscale) = (word(0), word(1), word(2) as u16, word(3) as usize);
+        let digits: Vec<i16> = (0..ndigits as usize).map(|i| word(4 + i)).collect();
+        // Integer digits: base-10000 groups of weight >= 0.
+        let mut int = String::new();
+        for w in (0..=weight.max(0)).rev() {
+            let i = (weight - w) as usize;
+            let d = if weight >= 0 {
+                digits.get(i).copied().unwrap_or(0)
+            } else {
+                0
+            };
+            int.push_str(&format!("{d:04}"));
+        }
+        let int = int.trim_start_matches('0');
+        let mut frac = String::new();
+        for i in 0..dscale.div_ceil(4) {
+            let at = weight as isize + 1 + i as isize;
+            let d = if at >= 0 {
+                digits.get(at as usize).copied().unwrap_or(0)
+            } else {
+                0
+            };
+            frac.push_str(&format!("{d:04}"));
+        }
+        frac.truncate(dscale);
+        let sign = if sign == 0x4000 { "-" } else { "" };
+        let int = if int.is_empty() { "0" } else { int };
+        let point = if dscale > 0 { "." } else { "" };
+        Ok(Numeric(format!("{sign}{int}{point}{frac}")))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::NUMERIC
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numerics_keep_all_their_digits_in_text_and_binary() {
+    let (_server, client) = server_with_trades().await;
+    let sql = r#"select 99999999999999999999999999999999999999, cast(-0.0001 as decimal(10,4)),
+                        Cost, array_agg(cast(-12345678901234567890123456789.5 as decimal(38,1))),
+                        array_agg(cast(NULL as decimal(5,2)))
+                 from "dfs://wire"."trades" group by Cost"#;
+    // Binary, as tokio-postgres asks for results of a prepared statement.
+    let row = client.query_one(sql, &[]).await.expect("query");
+    assert_eq!(
+        row.get::<_, Numeric>(0),
+        Numeric("99999999999999999999999999999999999999".into())
+    );
+    assert_eq!(row.get::<_, Numeric>(1), Numeric("-0.0001".into()));
+    assert_eq!(row.get::<_, Numeric>(2), Numeric("1.25".into()));
+    assert_eq!(
+        row.get::<_, Vec<Numeric>>(3),
+        [Numeric("-12345678901234567890123456789.5".into())]
+    );
+    assert_eq!(row.get::<_, Vec<Option<Numeric>>>(4), [None]);
+    // Text, as psql gets them.
+    let messages = client.simple_query(sql).await.expect("query");
+    let row = messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        })
+        .expect("a row");
+    let texts: Vec<&str> = (0..5).map(|i| row.get(i).expect("not NULL")).collect();
+    assert_eq!(
+        texts,
+        [
+            "99999999999999999999999999999999999999",
+            "-0.0001",
+            "1.25",
+            "{-12345678901234567890123456789.5}",
+            "{NULL}"
+        ]
+    );
+}
+
 // Privileges on the paths a `.slt` record cannot drive: COPY data and prepared statements.
 
 /// `alice` (password `alice_pw`) with no grants, and her session.
