@@ -210,6 +210,9 @@ fn execution_sqlstate(m: &str) -> &'static str {
     } else if m.starts_with("Placeholder") && m.contains("not provided a value") {
         // `select $1` without parameters: PostgreSQL's "there is no parameter $1".
         "42P02"
+    } else if m.starts_with("negative count not allowed") {
+        // `substr('x', 1, -1)`: PostgreSQL's "negative substring length not allowed".
+        "22011"
     } else if m.contains("square root of a negative number") {
         // PostgreSQL's code for the same message.
         "2201F"

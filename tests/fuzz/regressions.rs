@@ -119,6 +119,7 @@ async fn bad_input_gets_its_sqlstate_not_an_internal_error() {
         ("select DATE '2023-01-02' + 2147483648", "22008"),
         ("select date_trunc('fortnight', DATE '2023-01-02')", "22023"),
         ("select to_timestamp('x', 'y')", "22007"),
+        ("select substr('abc', 1, -1)", "22011"),
     ] {
         assert_eq!(sqlstate(&client, sql).await, code, "{sql}");
     }
