@@ -11,6 +11,7 @@ use futures::{Sink, SinkExt};
 use pgwire::api::auth::sasl::scram::ScramAuth;
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
 use pgwire::api::auth::{DefaultServerParameterProvider, StartupHandler};
+use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -22,18 +23,23 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::PgWireBackendMessage;
 use sqlparser::ast::Statement;
+use tokio::sync::watch;
 
 use super::auth::ControllerAuth;
+use super::cancel::{CancelRegistry, Canceller};
 use super::encode::{fields, pg_column_names, query_response, rename};
 use super::error::{error_info, pg_error};
 use crate::query::copy::CopySink;
 use crate::query::users::SCRAM_ITERATIONS;
 use crate::query::{Engine, Outcome, QueryError, Session, Stmt};
 
-/// The session of a connection, created on its first statement (when the user is known).
+/// The session of a connection, created on its first statement (when the user is known), and
+/// its registration for cancel requests (once its process id and secret key are known).
 struct SessionCell {
     engine: Arc<Engine>,
     session: OnceLock<Arc<Session>>,
+    cancels: Arc<CancelRegistry>,
+    canceller: OnceLock<Arc<Canceller>>,
 }
 
 impl SessionCell {
@@ -49,19 +55,36 @@ impl SessionCell {
             })
             .clone()
     }
+
+    /// The cancel requests for this connection from now on.
+    fn cancel_requests<C: ClientInfo>(&self, client: &C) -> watch::Receiver<u64> {
+        self.canceller
+            .get_or_init(|| {
+                let (pid, key) = client.pid_and_secret_key();
+                self.cancels.register(pid, &key)
+            })
+            .watch()
+    }
 }
 
 /// All handlers of one connection.
 pub struct Handlers {
     connection: Arc<Connection>,
     auth: Arc<ControllerAuth>,
+    cancels: Arc<CancelRegistry>,
 }
 
 impl Handlers {
-    pub fn new(engine: Arc<Engine>, auth: Arc<ControllerAuth>) -> Self {
+    pub fn new(
+        engine: Arc<Engine>,
+        auth: Arc<ControllerAuth>,
+        cancels: Arc<CancelRegistry>,
+    ) -> Self {
         let cell = Arc::new(SessionCell {
             engine,
             session: OnceLock::new(),
+            cancels: cancels.clone(),
+            canceller: OnceLock::new(),
         });
         Handlers {
             connection: Arc::new(Connection {
@@ -70,6 +93,7 @@ impl Handlers {
                 copy: tokio::sync::Mutex::new(CopyState::Idle),
             }),
             auth,
+            cancels,
         }
     }
 }
@@ -92,8 +116,13 @@ impl PgWireServerHandlers for Handlers {
         scram.set_iterations(SCRAM_ITERATIONS as usize);
         Arc::new(
             SASLAuthStartupHandler::new(Arc::new(DefaultServerParameterProvider::default()))
-                .with_scram(scram),
+                .with_scram(scram)
+                .with_pid_secret_key_generator(self.cancels.keys()),
         )
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancels.clone()
     }
 }
 
@@ -215,7 +244,10 @@ impl SimpleQueryHandler for Connection {
         }
         let mut responses = Vec::with_capacity(stmts.len());
         for (i, stmt) in stmts.iter().enumerate() {
-            let executed = guarded(session.execute(stmt)).await;
+            let cancels = self.cell.cancel_requests(client);
+            let executed = guarded(session.execute(stmt))
+                .await
+                .map(|o| cancellable(o, cancels));
             // Rows are streamed to the client after the last statement; run an earlier
             // statement's query to the end now, so statements take effect in order (a
             // function called for its effect, such as startClusterReplication()).
@@ -466,6 +498,7 @@ impl ExtendedQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = self.cell.get(client);
+        let cancels = self.cell.cancel_requests(client);
         let result = match &portal.statement.statement {
             Prepared::Planned {
                 stmt, plan, params, ..
@@ -477,7 +510,8 @@ impl ExtendedQueryHandler for Connection {
                     .clone()
                     .replace_params_with_values(&values)
                     .map_err(|e| pg_error(&QueryError::DataFusion(e)))?;
-                match guarded(session.execute_planned(stmt, plan)).await {
+                let executed = guarded(session.execute_planned(stmt, plan)).await;
+                match executed.map(|o| cancellable(o, cancels)) {
                     Ok(outcome) => {
                         let stmt = Stmt::Sql(stmt.clone());
                         self.respond(&session, &stmt, outcome, &portal.result_column_format)
@@ -486,7 +520,10 @@ impl ExtendedQueryHandler for Connection {
                     Err(e) => Err(e),
                 }
             }
-            Prepared::Other(stmt) => match guarded(session.execute(stmt)).await {
+            Prepared::Other(stmt) => match guarded(session.execute(stmt))
+                .await
+                .map(|o| cancellable(o, cancels))
+            {
                 Ok(outcome) => {
                     self.respond(&session, stmt, outcome, &portal.result_column_format)
                         .await
@@ -495,6 +532,17 @@ impl ExtendedQueryHandler for Connection {
             },
         };
         result.map_err(|e| pg_error(&e))
+    }
+}
+
+/// The outcome with its rows ended by the connection's next cancel request.
+fn cancellable(outcome: Outcome, requests: watch::Receiver<u64>) -> Outcome {
+    match outcome {
+        Outcome::Rows { schema, stream } => Outcome::Rows {
+            schema,
+            stream: super::cancel::cancellable(stream, requests),
+        },
+        other => other,
     }
 }
 

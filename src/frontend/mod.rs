@@ -6,6 +6,7 @@
 //! error carries its SQLSTATE, and a failed statement never ends the session.
 
 pub mod auth;
+mod cancel;
 pub mod copy_format;
 pub mod encode;
 pub mod error;
@@ -26,11 +27,16 @@ pub fn connection_handler(
     tls: Option<Arc<ServerTls>>,
 ) -> Arc<dyn Fn(TcpStream) + Send + Sync> {
     let auth = Arc::new(auth::ControllerAuth::new(engine.controller().clone()));
+    let cancels = Arc::new(cancel::CancelRegistry::default());
     let acceptor = tls.map(|t| t.acceptor().clone());
     Arc::new(move |socket: TcpStream| {
         let _ = socket.set_nodelay(true);
         let peer = socket.peer_addr().ok();
-        let handlers = Arc::new(handler::Handlers::new(engine.clone(), auth.clone()));
+        let handlers = Arc::new(handler::Handlers::new(
+            engine.clone(),
+            auth.clone(),
+            cancels.clone(),
+        ));
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             if let Err(e) = pgwire::tokio::process_socket(socket, acceptor, handlers).await {

@@ -81,13 +81,19 @@ pub fn execute_plan(
     Ok(receiver_stream(schema, rx))
 }
 
-/// Moves batches to the consumer until the stream ends or the consumer goes away (which drops
-/// the stream and so cancels the query).
+/// Moves batches to the consumer until the stream ends or the consumer goes away (a cancelled
+/// query, a dropped connection), which drops the stream and so stops the query: also while it
+/// works towards its first batch.
 async fn pump(
     mut stream: SendableRecordBatchStream,
     tx: mpsc::Sender<Result<arrow::array::RecordBatch>>,
 ) {
-    while let Some(batch) = stream.next().await {
+    loop {
+        let batch = tokio::select! {
+            () = tx.closed() => return,
+            batch = stream.next() => batch,
+        };
+        let Some(batch) = batch else { return };
         if tx.send(batch).await.is_err() {
             return;
         }

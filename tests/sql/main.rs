@@ -502,6 +502,70 @@ async fn numerics_keep_all_their_digits_in_text_and_binary() {
     );
 }
 
+/// A query that would run for hours: counting ten billion generated rows.
+const ENDLESS: &str = "select count(*) from generate_series(1, 10000000000)";
+
+/// Runs `query` while sending `client`'s cancel request every 100 ms (a request that comes
+/// before the query starts is ignored, as in PostgreSQL), until the query ends; its SQLSTATE.
+async fn cancelled<F>(client: &tokio_postgres::Client, query: F) -> String
+where
+    F: std::future::Future<Output = Result<(), tokio_postgres::Error>>,
+{
+    let token = client.cancel_token();
+    tokio::pin!(query);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let result = loop {
+        tokio::select! {
+            result = &mut query => break result,
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                assert!(tokio::time::Instant::now() < deadline, "the query was not cancelled");
+                token
+                    .cancel_query(tokio_postgres::NoTls)
+                    .await
+                    .expect("send the cancel request");
+            }
+        }
+    };
+    let e = result.expect_err("the query should be cancelled");
+    let db = e
+        .as_db_error()
+        .unwrap_or_else(|| panic!("no ErrorResponse: {e:?}"));
+    assert_eq!(db.message(), "canceling statement due to user request");
+    db.code().code().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_request_stops_the_running_query_and_the_connection_goes_on() {
+    let (_server, client) = server_with_trades().await;
+    // Nothing runs: the request changes nothing.
+    client
+        .cancel_token()
+        .cancel_query(tokio_postgres::NoTls)
+        .await
+        .expect("send the cancel request");
+    let count = "select count(*) from \"dfs://wire\".\"trades\"";
+    assert_eq!(simple_value(&client, count).await, "1");
+    // The simple protocol, then the extended one.
+    let simple = async { client.simple_query(ENDLESS).await.map(drop) };
+    assert_eq!(cancelled(&client, simple).await, "57014");
+    assert_eq!(simple_value(&client, count).await, "1");
+    let extended = async { client.query(ENDLESS, &[]).await.map(drop) };
+    assert_eq!(cancelled(&client, extended).await, "57014");
+    assert_eq!(simple_value(&client, count).await, "1");
+}
+
+/// The first column of the first row `sql` returns, as text.
+async fn simple_value(client: &tokio_postgres::Client, sql: &str) -> String {
+    let messages = client.simple_query(sql).await.expect("the statement runs");
+    messages
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .expect("a row")
+}
+
 // Privileges on the paths a `.slt` record cannot drive: COPY data and prepared statements.
 
 /// `alice` (password `alice_pw`) with no grants, and her session.
