@@ -293,6 +293,18 @@ pub async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres
     Ok(client)
 }
 
+/// The first column of the first row `sql` returns, as text (simple query protocol).
+pub async fn first_value(client: &tokio_postgres::Client, sql: &str) -> String {
+    let messages = client.simple_query(sql).await.expect("the statement runs");
+    messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .expect("a row")
+}
+
 /// The names of the Parquet data files under `dir` (recursively).
 pub fn parquet_file_names(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();

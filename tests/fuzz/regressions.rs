@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures::SinkExt;
 use tokio_postgres::SimpleQueryMessage;
 
-use super::common::TestServer;
+use super::common::{first_value, TestServer};
 
 /// The SQLSTATE `sql` fails with.
 async fn sqlstate(client: &tokio_postgres::Client, sql: &str) -> String {
@@ -19,18 +19,6 @@ async fn sqlstate(client: &tokio_postgres::Client, sql: &str) -> String {
         .as_db_error()
         .unwrap_or_else(|| panic!("no ErrorResponse: {e:?}"));
     db.code().code().to_owned()
-}
-
-/// The first column of the first row `sql` returns.
-async fn value(client: &tokio_postgres::Client, sql: &str) -> String {
-    let messages = client.simple_query(sql).await.expect("the statement runs");
-    messages
-        .iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
-            _ => None,
-        })
-        .expect("a row")
 }
 
 #[tokio::test]
@@ -49,7 +37,7 @@ async fn nested_calls_are_refused_not_parsed_for_hours() {
     );
     // Ordinary nesting still works.
     let ten = format!("select {}-1{}", "abs(".repeat(10), ")".repeat(10));
-    assert_eq!(value(&client, &ten).await, "1");
+    assert_eq!(first_value(&client, &ten).await, "1");
 }
 
 #[tokio::test]
@@ -58,15 +46,15 @@ async fn deep_chains_are_refused_and_the_server_lives() {
     let client = server.client().await;
     // 300 terms used to overflow a runtime thread's stack and abort the process.
     let concat = format!("select 'a'{}", " || 'a'".repeat(299));
-    assert_eq!(value(&client, &concat).await, "a".repeat(300));
+    assert_eq!(first_value(&client, &concat).await, "a".repeat(300));
     let sum = format!("select 1{}", " + 1".repeat(998));
-    assert_eq!(value(&client, &sum).await, "999");
+    assert_eq!(first_value(&client, &sum).await, "999");
     let deeper = format!("select 1{}", " + 1".repeat(5_000));
     assert_eq!(sqlstate(&client, &deeper).await, "54001");
     let unfinished = format!("select 1{} )", " + 1".repeat(300_000));
     assert_eq!(sqlstate(&client, &unfinished).await, "54001");
     assert!(server.exit_status().is_none(), "{}", server.log());
-    assert_eq!(value(&client, "select 1").await, "1");
+    assert_eq!(first_value(&client, "select 1").await, "1");
 }
 
 #[tokio::test]
@@ -123,7 +111,7 @@ async fn bad_input_gets_its_sqlstate_not_an_internal_error() {
     ] {
         assert_eq!(sqlstate(&client, sql).await, code, "{sql}");
     }
-    assert_eq!(value(&client, "select 1").await, "1");
+    assert_eq!(first_value(&client, "select 1").await, "1");
 }
 
 #[tokio::test]
@@ -156,7 +144,7 @@ async fn a_copy_failing_after_a_full_batch_leaves_no_rows() {
     let e = result.expect_err("the bad row fails the COPY");
     assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("22P02"));
     assert_eq!(
-        value(&client, r#"select count(*) from "dfs://big"."t""#).await,
+        first_value(&client, r#"select count(*) from "dfs://big"."t""#).await,
         "0"
     );
 }

@@ -761,15 +761,18 @@ const SETUP: &str = r#"
     create table "dfs://fz2"."t3"(a INT, c STRING);
 "#;
 
+/// An admin connection to `server` with [`SETUP`]'s objects created.
+async fn set_up(server: &Fuzzed) -> tokio_postgres::Client {
+    let client = server.connect().await.expect("connect");
+    client.batch_execute(SETUP).await.expect("set up");
+    client
+}
+
 #[test]
 fn statements_over_pgwire_get_a_result_or_a_clean_error() {
     let server = Fuzzed::start();
     let rt = runtime();
-    let client = rt.block_on(async {
-        let client = server.connect().await.expect("connect");
-        client.batch_execute(SETUP).await.expect("set up");
-        client
-    });
+    let client = rt.block_on(set_up(&server));
     check(&mut runner(800), &fuzzed_sql(), |sql| {
         rt.block_on(async {
             let result = run_one(&client, &sql).await;
@@ -835,11 +838,7 @@ const SECOND_EDGES: &[&str] = &[
 fn every_call_over_edge_values_gets_a_result_or_a_clean_error() {
     let server = Fuzzed::start();
     let rt = runtime();
-    let client = rt.block_on(async {
-        let client = server.connect().await.expect("connect");
-        client.batch_execute(SETUP).await.expect("set up");
-        client
-    });
+    let client = rt.block_on(set_up(&server));
     // (the call, whether to run it through the extended protocol too)
     let mut calls = Vec::new();
     for f in FUNCTIONS {

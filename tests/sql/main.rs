@@ -26,7 +26,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{TestServer, ADMIN_PASSWORD, ADMIN_USER};
+use common::{first_value, TestServer, ADMIN_PASSWORD, ADMIN_USER};
 use sqllogictest::{AsyncDB, Connection, DBOutput, DefaultColumnType, Record, Runner};
 use tokio_postgres::SimpleQueryMessage;
 
@@ -544,26 +544,14 @@ async fn a_cancel_request_stops_the_running_query_and_the_connection_goes_on() {
         .await
         .expect("send the cancel request");
     let count = "select count(*) from \"dfs://wire\".\"trades\"";
-    assert_eq!(simple_value(&client, count).await, "1");
+    assert_eq!(first_value(&client, count).await, "1");
     // The simple protocol, then the extended one.
     let simple = async { client.simple_query(ENDLESS).await.map(drop) };
     assert_eq!(cancelled(&client, simple).await, "57014");
-    assert_eq!(simple_value(&client, count).await, "1");
+    assert_eq!(first_value(&client, count).await, "1");
     let extended = async { client.query(ENDLESS, &[]).await.map(drop) };
     assert_eq!(cancelled(&client, extended).await, "57014");
-    assert_eq!(simple_value(&client, count).await, "1");
-}
-
-/// The first column of the first row `sql` returns, as text.
-async fn simple_value(client: &tokio_postgres::Client, sql: &str) -> String {
-    let messages = client.simple_query(sql).await.expect("the statement runs");
-    messages
-        .iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
-            _ => None,
-        })
-        .expect("a row")
+    assert_eq!(first_value(&client, count).await, "1");
 }
 
 // Privileges on the paths a `.slt` record cannot drive: COPY data and prepared statements.
