@@ -101,7 +101,8 @@ pub fn rename(schema: &SchemaRef, names: Option<&[Option<String>]>) -> SchemaRef
 
 /// The RowDescription of a result schema.
 pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
-    arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)
+    let schema = super::numeric::wire_schema(schema);
+    arrow_pg::datatypes::arrow_schema_to_pg_fields(&schema, format, None)
 }
 
 /// PostgreSQL's text form of a float8/float4: the shortest digits that round-trip, positional

@@ -160,7 +160,7 @@ async fn guarded<T>(
 }
 
 /// The error for a result set whose RowDescription cannot be built: a column of a type
-/// arrow-pg has no PostgreSQL type for (`select 1e38 * 10` is a `Decimal256`).
+/// arrow-pg has no PostgreSQL type for (`select map(['a'], [1])`).
 fn unsendable(e: PgWireError) -> QueryError {
     let why = match e {
         PgWireError::UserError(info) => info.message,

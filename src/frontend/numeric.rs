@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, StringArray};
-use arrow::datatypes::{DataType, Field};
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::error::ArrowError;
 
 /// PostgreSQL's type OID of `numeric`, the element type of a binary `numeric[]`.
@@ -64,6 +64,30 @@ pub fn wire_decimals(col: &ArrayRef, text: bool) -> Result<Option<ArrayRef>, Arr
         }
         _ => Ok(None),
     }
+}
+
+/// `schema` as arrow-pg can describe it: a DECIMAL256 (a literal or result beyond 38 digits) is
+/// `numeric` on the wire like a DECIMAL128, and its values are sent by [`wire_decimals`].
+pub fn wire_schema(schema: &Schema) -> Schema {
+    let as_128 = |t: &DataType| match t {
+        DataType::Decimal256(..) => Some(DataType::Decimal128(38, 0)),
+        DataType::List(item) if matches!(item.data_type(), DataType::Decimal256(..)) => {
+            Some(DataType::List(Arc::new(Field::new_list_field(
+                DataType::Decimal128(38, 0),
+                true,
+            ))))
+        }
+        _ => None,
+    };
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match as_128(f.data_type()) {
+            Some(t) => f.as_ref().clone().with_data_type(t),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    Schema::new_with_metadata(fields, schema.metadata().clone())
 }
 
 fn binary_array(values: impl Iterator<Item = Option<Vec<u8>>>) -> BinaryArray {

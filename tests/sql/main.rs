@@ -465,7 +465,8 @@ async fn numerics_keep_all_their_digits_in_text_and_binary() {
     let (_server, client) = server_with_trades().await;
     let sql = r#"select 99999999999999999999999999999999999999, cast(-0.0001 as decimal(10,4)),
                         Cost, array_agg(cast(-12345678901234567890123456789.5 as decimal(38,1))),
-                        array_agg(cast(NULL as decimal(5,2)))
+                        array_agg(cast(NULL as decimal(5,2))),
+                        coalesce(-100000000000000000000000000000000000000.5)
                  from "dfs://wire"."trades" group by Cost"#;
     // Binary, as tokio-postgres asks for results of a prepared statement.
     let row = client.query_one(sql, &[]).await.expect("query");
@@ -480,6 +481,11 @@ async fn numerics_keep_all_their_digits_in_text_and_binary() {
         [Numeric("-12345678901234567890123456789.5".into())]
     );
     assert_eq!(row.get::<_, Vec<Option<Numeric>>>(4), [None]);
+    // 40 digits: a DECIMAL256.
+    assert_eq!(
+        row.get::<_, Numeric>(5),
+        Numeric("-100000000000000000000000000000000000000.5".into())
+    );
     // Text, as psql gets them.
     let messages = client.simple_query(sql).await.expect("query");
     let row = messages
@@ -489,7 +495,7 @@ async fn numerics_keep_all_their_digits_in_text_and_binary() {
             _ => None,
         })
         .expect("a row");
-    let texts: Vec<&str> = (0..5).map(|i| row.get(i).expect("not NULL")).collect();
+    let texts: Vec<&str> = (0..6).map(|i| row.get(i).expect("not NULL")).collect();
     assert_eq!(
         texts,
         [
@@ -497,7 +503,8 @@ async fn numerics_keep_all_their_digits_in_text_and_binary() {
             "-0.0001",
             "1.25",
             "{-12345678901234567890123456789.5}",
-            "{NULL}"
+            "{NULL}",
+            "-100000000000000000000000000000000000000.5"
         ]
     );
 }
