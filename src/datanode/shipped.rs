@@ -217,9 +217,10 @@ pub async fn fetch(
     let dir = path
         .parent()
         .ok_or_else(|| StorageError::Index(format!("no directory for {}", path.display())))?;
-    tokio::fs::create_dir_all(dir)
+    let owned = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || crate::storage::create_dir_durable(&owned))
         .await
-        .map_err(|e| StorageError::io(dir, e))?;
+        .map_err(|e| StorageError::Index(e.to_string()))??;
     let result = async {
         let mut out = tokio::fs::File::create(path)
             .await

@@ -62,7 +62,7 @@ pub struct TaskDataWriter {
 impl TaskDataWriter {
     /// Starts `<tid>.task.tmp` in `dir`.
     pub fn create(dir: &Path, tid: u64, schema: SchemaRef) -> Result<Self, DataNodeError> {
-        std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        crate::storage::create_dir_durable(dir)?;
         let path = tmp_path(dir, tid);
         let file = File::create(&path).map_err(|e| StorageError::io(&path, e))?;
         let (tx, mut rx) = mpsc::channel::<RecordBatch>(4);

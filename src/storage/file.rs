@@ -140,7 +140,7 @@ pub fn write_parquet(
     let dir = path.parent().ok_or_else(|| {
         StorageError::Index(format!("no parent directory for {}", path.display()))
     })?;
-    std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+    super::create_dir_durable(dir)?;
     let file = File::create(path).map_err(|e| StorageError::io(path, e))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)

@@ -161,9 +161,8 @@ fn file_key(r: &RemovedFile) -> FileKey {
 impl FileIndex {
     /// Opens the index of the data node whose home is `home`, loading every published file.
     pub fn open(home: &Path) -> Result<Self, StorageError> {
-        std::fs::create_dir_all(home).map_err(|e| StorageError::io(home, e))?;
         let data_dir = home.join("data");
-        std::fs::create_dir_all(&data_dir).map_err(|e| StorageError::io(&data_dir, e))?;
+        super::create_dir_durable(&data_dir)?;
         let path = home.join("index.redb");
         let db = Database::create(&path).map_err(idx_err)?;
         {

@@ -93,3 +93,48 @@ pub fn sync_dir(dir: &std::path::Path) -> Result<(), StorageError> {
         .and_then(|f| f.sync_all())
         .map_err(|e| StorageError::io(dir, e))
 }
+
+/// Creates `dir` and its missing ancestors durably: each new directory's entry is fsynced in
+/// its parent, so a file made durable inside it (file and `dir` fsynced) survives an OS crash
+/// along with the directories that lead to it. An existing `dir` costs one `stat`.
+pub fn create_dir_durable(dir: &std::path::Path) -> Result<(), StorageError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let missing: Vec<&std::path::Path> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.is_dir())
+        .collect();
+    std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+    // Outermost first, so each parent's entry is durable before its child's.
+    for created in missing.iter().rev() {
+        if let Some(parent) = created.parent() {
+            let parent = if parent.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                parent
+            };
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_are_created_with_their_ancestors_and_a_file_in_the_way_is_an_error() {
+        let home = tempfile::tempdir().unwrap();
+        let nested = home.path().join("data").join("7").join("20230101");
+        create_dir_durable(&nested).unwrap();
+        assert!(nested.is_dir());
+        // Existing: nothing to do.
+        create_dir_durable(&nested).unwrap();
+        let file = nested.join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let e = create_dir_durable(&file.join("below")).unwrap_err();
+        assert!(e.to_string().contains("below"), "{e}");
+    }
+}
