@@ -245,9 +245,7 @@ impl SimpleQueryHandler for Connection {
         let mut responses = Vec::with_capacity(stmts.len());
         for (i, stmt) in stmts.iter().enumerate() {
             let cancels = self.cell.cancel_requests(client);
-            let executed = guarded(session.execute(stmt))
-                .await
-                .map(|o| cancellable(o, cancels));
+            let executed = executed(session.execute(stmt), cancels).await;
             // Rows are streamed to the client after the last statement; run an earlier
             // statement's query to the end now, so statements take effect in order (a
             // function called for its effect, such as startClusterReplication()).
@@ -510,8 +508,7 @@ impl ExtendedQueryHandler for Connection {
                     .clone()
                     .replace_params_with_values(&values)
                     .map_err(|e| pg_error(&QueryError::DataFusion(e)))?;
-                let executed = guarded(session.execute_planned(stmt, plan)).await;
-                match executed.map(|o| cancellable(o, cancels)) {
+                match executed(session.execute_planned(stmt, plan), cancels).await {
                     Ok(outcome) => {
                         let stmt = Stmt::Sql(stmt.clone());
                         self.respond(&session, &stmt, outcome, &portal.result_column_format)
@@ -520,10 +517,7 @@ impl ExtendedQueryHandler for Connection {
                     Err(e) => Err(e),
                 }
             }
-            Prepared::Other(stmt) => match guarded(session.execute(stmt))
-                .await
-                .map(|o| cancellable(o, cancels))
-            {
+            Prepared::Other(stmt) => match executed(session.execute(stmt), cancels).await {
                 Ok(outcome) => {
                     self.respond(&session, stmt, outcome, &portal.result_column_format)
                         .await
@@ -535,15 +529,19 @@ impl ExtendedQueryHandler for Connection {
     }
 }
 
-/// The outcome with its rows ended by the connection's next cancel request.
-fn cancellable(outcome: Outcome, requests: watch::Receiver<u64>) -> Outcome {
-    match outcome {
+/// A statement's outcome, run under [`guarded`], its rows ended by the connection's next
+/// cancel request.
+async fn executed(
+    work: impl std::future::Future<Output = Result<Outcome, QueryError>>,
+    requests: watch::Receiver<u64>,
+) -> Result<Outcome, QueryError> {
+    Ok(match guarded(work).await? {
         Outcome::Rows { schema, stream } => Outcome::Rows {
             schema,
             stream: super::cancel::cancellable(stream, requests),
         },
         other => other,
-    }
+    })
 }
 
 /// The outcome with its rows computed and held in memory.

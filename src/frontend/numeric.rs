@@ -3,12 +3,12 @@
 //!
 //! A decimal column (or a list of decimals, as `array_agg` makes) is rewritten before arrow-pg
 //! sees it: into its text form (a list of texts) for text-format columns, and into PostgreSQL's
-//! binary `numeric` (or `numeric[]`) form carried as bytes for binary-format ones. The RowDescription keeps the
-//! column's real type, and arrow-pg sends text and bytes as they are.
+//! binary `numeric` (or `numeric[]`) form carried as bytes for binary-format ones. The
+//! RowDescription keeps the column's real type, and arrow-pg sends text and bytes as they are.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, BinaryArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::error::ArrowError;
 
@@ -20,50 +20,47 @@ const NUMERIC_POS: u16 = 0x0000;
 const NUMERIC_NEG: u16 = 0x4000;
 
 /// `col` ready for arrow-pg when it is a decimal column or a list of decimals, `None` for
-/// every other type.
+/// every other type. Both are cast to text once (arrow prints decimals exactly); binary-format
+/// columns then carry each text's `numeric` (or each list's `numeric[]`) bytes.
 pub fn wire_decimals(col: &ArrayRef, text: bool) -> Result<Option<ArrayRef>, ArrowError> {
-    match col.data_type() {
-        DataType::Decimal128(..) | DataType::Decimal256(..) => {
-            let values = decimal_texts(col.as_ref())?;
-            Ok(Some(if text {
-                Arc::new(StringArray::from(values))
-            } else {
-                Arc::new(binary_array(
-                    values.iter().map(|v| v.as_deref().map(numeric_binary)),
-                ))
-            }))
+    let is_decimal =
+        |t: &DataType| matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..));
+    let texts = match col.data_type() {
+        t if is_decimal(t) => arrow::compute::cast(col, &DataType::Utf8)?,
+        DataType::List(item) if is_decimal(item.data_type()) => {
+            let item = Field::new_list_field(DataType::Utf8, true);
+            arrow::compute::cast(col, &DataType::List(Arc::new(item)))?
         }
-        DataType::List(field)
-            if matches!(
-                field.data_type(),
-                DataType::Decimal128(..) | DataType::Decimal256(..)
-            ) =>
-        {
-            if text {
-                // arrow-pg prints a list of strings as `{1.5,NULL,2}`.
-                let item = Field::new_list_field(DataType::Utf8, true);
-                return Ok(Some(arrow::compute::cast(
-                    col,
-                    &DataType::List(Arc::new(item)),
-                )?));
-            }
-            let list = col.as_list::<i32>();
-            let mut arrays = Vec::with_capacity(list.len());
-            for i in 0..list.len() {
-                if list.is_null(i) {
-                    arrays.push(None);
-                    continue;
-                }
-                let elements: Vec<Option<Vec<u8>>> = decimal_texts(list.value(i).as_ref())?
-                    .iter()
-                    .map(|v| v.as_deref().map(numeric_binary))
-                    .collect();
-                arrays.push(Some(array_binary(NUMERIC_OID, &elements)));
-            }
-            Ok(Some(Arc::new(binary_array(arrays.into_iter()))))
-        }
-        _ => Ok(None),
+        _ => return Ok(None),
+    };
+    if text {
+        // arrow-pg sends a string as it is, and a list of strings as `{1.5,NULL,2}`.
+        return Ok(Some(texts));
     }
+    let bytes: BinaryArray = match texts.data_type() {
+        DataType::Utf8 => texts
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(numeric_binary))
+            .collect(),
+        _ => {
+            let lists = texts.as_list::<i32>();
+            (0..lists.len())
+                .map(|i| {
+                    (!lists.is_null(i)).then(|| {
+                        let elements: Vec<Option<Vec<u8>>> = lists
+                            .value(i)
+                            .as_string::<i32>()
+                            .iter()
+                            .map(|v| v.map(numeric_binary))
+                            .collect();
+                        array_binary(NUMERIC_OID, &elements)
+                    })
+                })
+                .collect()
+        }
+    };
+    Ok(Some(Arc::new(bytes)))
 }
 
 /// `schema` as arrow-pg can describe it: a DECIMAL256 (a literal or result beyond 38 digits) is
@@ -88,20 +85,6 @@ pub fn wire_schema(schema: &Schema) -> Schema {
         })
         .collect();
     Schema::new_with_metadata(fields, schema.metadata().clone())
-}
-
-fn binary_array(values: impl Iterator<Item = Option<Vec<u8>>>) -> BinaryArray {
-    BinaryArray::from_iter(values)
-}
-
-/// Each value's exact text (`-12.50`), `None` for NULL.
-fn decimal_texts(col: &dyn Array) -> Result<Vec<Option<String>>, ArrowError> {
-    let text = arrow::compute::cast(col, &DataType::Utf8)?;
-    Ok(text
-        .as_string::<i32>()
-        .iter()
-        .map(|v| v.map(str::to_owned))
-        .collect())
 }
 
 /// A one-dimensional array in PostgreSQL's binary form (`array_send`): dimensions, a has-nulls

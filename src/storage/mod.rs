@@ -98,13 +98,13 @@ pub fn sync_dir(dir: &std::path::Path) -> Result<(), StorageError> {
 /// its parent, so a file made durable inside it (file and `dir` fsynced) survives an OS crash
 /// along with the directories that lead to it. An existing `dir` costs one `stat`.
 pub fn create_dir_durable(dir: &std::path::Path) -> Result<(), StorageError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
     let missing: Vec<&std::path::Path> = dir
         .ancestors()
         .take_while(|d| !d.as_os_str().is_empty() && !d.is_dir())
         .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
     std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
     // Outermost first, so each parent's entry is durable before its child's.
     for created in missing.iter().rev() {

@@ -293,16 +293,23 @@ pub async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres
     Ok(client)
 }
 
-/// The first column of the first row `sql` returns, as text (simple query protocol).
-pub async fn first_value(client: &tokio_postgres::Client, sql: &str) -> String {
-    let messages = client.simple_query(sql).await.expect("the statement runs");
+/// The first row among a simple query's messages.
+pub fn first_row(
+    messages: &[tokio_postgres::SimpleQueryMessage],
+) -> &tokio_postgres::SimpleQueryRow {
     messages
         .iter()
         .find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
             _ => None,
         })
         .expect("a row")
+}
+
+/// The first column of the first row `sql` returns, as text (simple query protocol).
+pub async fn first_value(client: &tokio_postgres::Client, sql: &str) -> String {
+    let messages = client.simple_query(sql).await.expect("the statement runs");
+    first_row(&messages).get(0).expect("not NULL").to_owned()
 }
 
 /// The names of the Parquet data files under `dir` (recursively).

@@ -5,9 +5,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::SinkExt;
-use tokio_postgres::SimpleQueryMessage;
 
-use super::common::{first_value, TestServer};
+use super::common::{first_row, first_value, TestServer};
 
 /// The SQLSTATE `sql` fails with.
 async fn sqlstate(client: &tokio_postgres::Client, sql: &str) -> String {
@@ -174,14 +173,8 @@ async fn a_result_is_described_with_the_types_it_is_sent_in() {
         .simple_query(sql)
         .await
         .expect("the simple query runs");
-    let row = messages
-        .iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some((r.get(0), r.get(1))),
-            _ => None,
-        })
-        .expect("a row");
-    assert_eq!(row, (Some("0.0"), Some("2")));
+    let row = first_row(&messages);
+    assert_eq!((row.get(0), row.get(1)), (Some("0.0"), Some("2")));
     let statement = client.prepare(sql).await.expect("Parse and Describe");
     let types: Vec<_> = statement
         .columns()

@@ -26,7 +26,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{TestServer, ADMIN_PASSWORD, ADMIN_USER};
+use common::{first_row, TestServer, ADMIN_PASSWORD, ADMIN_USER};
 use sqllogictest::{AsyncDB, Connection, DBOutput, DefaultColumnType, Record, Runner};
 use tokio_postgres::SimpleQueryMessage;
 
@@ -488,13 +488,7 @@ async fn numerics_keep_all_their_digits_in_text_and_binary() {
     );
     // Text, as psql gets them.
     let messages = client.simple_query(sql).await.expect("query");
-    let row = messages
-        .iter()
-        .find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
-            _ => None,
-        })
-        .expect("a row");
+    let row = first_row(&messages);
     let texts: Vec<&str> = (0..6).map(|i| row.get(i).expect("not NULL")).collect();
     assert_eq!(
         texts,
@@ -551,15 +545,7 @@ where
 async fn first_value_despite(client: &tokio_postgres::Client, sql: &str, stale: usize) -> String {
     for _ in 0..=stale {
         match client.simple_query(sql).await {
-            Ok(messages) => {
-                return messages
-                    .iter()
-                    .find_map(|m| match m {
-                        SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
-                        _ => None,
-                    })
-                    .expect("a row")
-            }
+            Ok(messages) => return first_row(&messages).get(0).expect("not NULL").to_owned(),
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) => {}
             Err(e) => panic!("{sql}: {e:?}"),
         }
