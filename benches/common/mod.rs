@@ -7,6 +7,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../../tests/common/ports.rs"]
+mod ports;
+pub use ports::free_port;
+
 pub const SECURITIES: usize = 5000;
 
 /// The 242 trading minutes of 2023-01-08: 09:30–11:30 and 13:00–15:00 (inclusive ends).
@@ -124,13 +128,6 @@ pub async fn copy_csv(client: &tokio_postgres::Client, table: &str, csv: &[u8]) 
             .expect("copy data");
     }
     sink.finish().await.expect("copy finish")
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// One controller and two data nodes under `porpoise up`.

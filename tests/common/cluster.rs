@@ -22,6 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub use super::ports::free_port;
 use super::{connect, url, ADMIN_PASSWORD, ADMIN_USER};
 
 /// How long a node may take to print its listening line.
@@ -445,14 +446,6 @@ impl Drop for TestCluster {
             }
         }
     }
-}
-
-/// A port nobody listens on right now (the kernel's pick for port 0).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("pick a free port")
 }
 
 /// A minimal HTTP/1.1 GET on 127.0.0.1:`port`: status code and body (code 0 when the node does

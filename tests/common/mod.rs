@@ -9,6 +9,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod cluster;
+pub mod ports;
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};
