@@ -225,8 +225,9 @@ fn gave_up(t: &SlaveTask) -> bool {
 /// from later groups: appends commute with each other, and every task between them comes
 /// along too. Tasks that failed, or in `alone`, run by themselves.
 fn runnable<'m>(metadata: &'m Metadata, alone: &HashSet<u64>) -> Vec<Vec<&'m SlaveTask>> {
+    let slave = &metadata.replication.slave;
     let mut queues: BTreeMap<u32, Vec<&SlaveTask>> = BTreeMap::new();
-    for t in metadata.replication.slave.tasks.values() {
+    for (_, t) in slave.tasks.range(slave.open_from..) {
         if t.state != TaskState::Finished {
             queues.entry(t.queue_id).or_default().push(t);
         }

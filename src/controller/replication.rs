@@ -300,6 +300,12 @@ pub struct SlaveQueue {
     /// Pulled tasks: unfinished ones, and the most recent finished ones (at most
     /// [`TRUNCATED_KEPT`]). Shared between metadata copies as [`MasterQueue::tasks`] is.
     pub tasks: OrdMap<u64, Arc<SlaveTask>>,
+    /// Every task below this one is finished (0 until a task finished): where the scheduler
+    /// and the trimming of finished tasks start, instead of walking the finished tasks kept
+    /// for the status functions. Tasks never become unfinished again and later pulls bring
+    /// higher ids, so it only moves up.
+    #[serde(default)]
+    pub open_from: u64,
     /// Databases replication writes to: clients may not (S01023).
     pub databases: BTreeSet<String>,
 }
@@ -377,9 +383,9 @@ impl Replication {
     pub fn finished_watermark(&self) -> u64 {
         let s = &self.slave;
         s.tasks
-            .values()
-            .find(|t| t.state != TaskState::Finished)
-            .map_or(s.last_pulled, |t| t.task.task_id - 1)
+            .range(s.open_from..)
+            .find(|(_, t)| t.state != TaskState::Finished)
+            .map_or(s.last_pulled, |(id, _)| id - 1)
     }
 }
 
@@ -614,7 +620,9 @@ impl Metadata {
                 t.chunks = Chunks::default();
             }
         }
-        let truncated = q.tasks.values().take_while(|t| t.truncated).count();
+        // Every task up to `done` is truncated now, and none after it: the (few) queued ones
+        // are counted, not the truncated ones kept for the status functions.
+        let truncated = q.tasks.len() - q.tasks.range(done.saturating_add(1)..).count();
         for _ in TRUNCATED_KEPT..truncated {
             pop_first(&mut q.tasks);
         }
@@ -804,15 +812,19 @@ impl Metadata {
         Ok(())
     }
 
-    /// Keeps at most [`TRUNCATED_KEPT`] finished tasks below the first unfinished one.
+    /// Moves [`SlaveQueue::open_from`] up to the first unfinished task, and keeps at most
+    /// [`TRUNCATED_KEPT`] finished tasks below it. Each finished task is stepped over once.
     fn trim_finished(&mut self) {
-        let tasks = &mut self.replication.slave.tasks;
-        let finished = tasks
-            .values()
-            .take_while(|t| t.state == TaskState::Finished)
-            .count();
+        let s = &mut self.replication.slave;
+        s.open_from = s
+            .tasks
+            .range(s.open_from..)
+            .find(|(_, t)| t.state != TaskState::Finished)
+            .map_or(s.last_pulled + 1, |(id, _)| *id)
+            .max(s.open_from);
+        let finished = s.tasks.len() - s.tasks.range(s.open_from..).count();
         for _ in TRUNCATED_KEPT..finished {
-            pop_first(tasks);
+            pop_first(&mut s.tasks);
         }
     }
 
@@ -1019,6 +1031,29 @@ mod tests {
         assert_eq!(tasks.len(), TRUNCATED_KEPT);
         assert_eq!(tasks.keys().next(), Some(&6));
         assert_eq!(tasks[&n].execution_node, "dn2");
+    }
+
+    #[test]
+    fn open_from_follows_the_first_unfinished_task() {
+        let mut m = slave_with(6);
+        assert_eq!(m.replication.slave.open_from, 0);
+        m.finish_tasks(&[2, 3], "dn1").unwrap();
+        assert_eq!(m.replication.slave.open_from, 1, "task 1 is still open");
+        m.finish_tasks(&[1], "dn1").unwrap();
+        assert_eq!(m.replication.slave.open_from, 4);
+        m.fail_task(4, "dn1", "no").unwrap();
+        m.skip_tasks(&[5]).unwrap();
+        assert_eq!(m.replication.slave.open_from, 4, "a failed task is open");
+        m.skip_tasks(&[4, 6]).unwrap();
+        assert_eq!(
+            m.replication.slave.open_from, 7,
+            "all finished: the next to be pulled"
+        );
+        assert_eq!(
+            m.replication.slave.tasks.len(),
+            6,
+            "finished tasks are kept"
+        );
     }
 
     /// The metadata is copied for every applied raft batch while readers hold the previous

@@ -529,8 +529,8 @@ impl porpoise_functions::Cluster for ClusterAccess {
             finished_tasks: n,
             unfinished_tasks: s
                 .tasks
-                .values()
-                .filter(|t| t.state != TaskState::Finished)
+                .range(s.open_from..)
+                .filter(|(_, t)| t.state != TaskState::Finished)
                 .count() as i64,
             finished_tasks_per_sec: n as f64 / window_secs,
             max_cost_ns: costs.iter().copied().max().unwrap_or(0),
@@ -594,7 +594,8 @@ impl porpoise_functions::Cluster for ClusterAccess {
             .map(|queue_id| {
                 let unfinished: Vec<_> = s
                     .tasks
-                    .values()
+                    .range(s.open_from..)
+                    .map(|(_, t)| t)
                     .filter(|t| t.queue_id == queue_id && t.state != TaskState::Finished)
                     .collect();
                 let group = unfinished.first().map(|t| t.task.group_id);
