@@ -382,10 +382,17 @@ impl Replication {
     /// Every task up to this one is finished here (slave).
     pub fn finished_watermark(&self) -> u64 {
         let s = &self.slave;
-        s.tasks
-            .range(s.open_from..)
+        s.first_unfinished().map_or(s.last_pulled, |id| id - 1)
+    }
+}
+
+impl SlaveQueue {
+    /// The first task that is not finished, looked for from [`Self::open_from`] on.
+    fn first_unfinished(&self) -> Option<u64> {
+        self.tasks
+            .range(self.open_from..)
             .find(|(_, t)| t.state != TaskState::Finished)
-            .map_or(s.last_pulled, |(id, _)| id - 1)
+            .map(|(id, _)| *id)
     }
 }
 
@@ -620,8 +627,10 @@ impl Metadata {
                 t.chunks = Chunks::default();
             }
         }
-        // Every task up to `done` is truncated now, and none after it: the (few) queued ones
-        // are counted, not the truncated ones kept for the status functions.
+        // Every task up to `done` is truncated now: the (few) queued ones after it are
+        // counted, not the truncated ones kept for the status functions. (Should a slave
+        // attached later have pulled `done` below tasks already truncated, those count as
+        // queued: fewer are dropped, never a queued one.)
         let truncated = q.tasks.len() - q.tasks.range(done.saturating_add(1)..).count();
         for _ in TRUNCATED_KEPT..truncated {
             pop_first(&mut q.tasks);
@@ -816,12 +825,7 @@ impl Metadata {
     /// [`TRUNCATED_KEPT`] finished tasks below it. Each finished task is stepped over once.
     fn trim_finished(&mut self) {
         let s = &mut self.replication.slave;
-        s.open_from = s
-            .tasks
-            .range(s.open_from..)
-            .find(|(_, t)| t.state != TaskState::Finished)
-            .map_or(s.last_pulled + 1, |(id, _)| *id)
-            .max(s.open_from);
+        s.open_from = s.first_unfinished().unwrap_or(s.last_pulled + 1);
         let finished = s.tasks.len() - s.tasks.range(s.open_from..).count();
         for _ in TRUNCATED_KEPT..finished {
             pop_first(&mut s.tasks);
