@@ -15,10 +15,11 @@
 #[path = "common/mod.rs"]
 mod common;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{copy_csv, start_cluster_with, testtb_csv};
+use common::{copy_csv, node_cpu, start_cluster_with, testtb_csv};
 
 async fn connect(port: u16) -> tokio_postgres::Client {
     let url = format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
@@ -165,6 +166,7 @@ async fn main() {
             .map(<[u8]>::to_vec)
             .collect(),
     );
+    let cpu_before = (node_cpu(&master), node_cpu(&slave));
     let start = Instant::now();
     let mut handles = Vec::new();
     for w in 0..writers {
@@ -212,6 +214,7 @@ async fn main() {
         Duration::from_secs(300),
     )
     .await;
+    let cpu_after = (node_cpu(&master), node_cpu(&slave));
     let mut lag = lags(&s, "steady").await;
     lag.sort_by(f64::total_cmp);
     println!(
@@ -223,6 +226,35 @@ async fn main() {
         lag.last().copied().unwrap_or(f64::NAN),
         lag.len()
     );
+    print_cpu_per_txn(
+        &[("master", &cpu_before.0, &cpu_after.0), ("slave", &cpu_before.1, &cpu_after.1)],
+        txns as u32,
+    );
     drop(slave);
     drop(master);
+}
+
+/// CPU time each node process used from the steady writer's start until the slave finished
+/// its last task, per transaction.
+fn print_cpu_per_txn(
+    clusters: &[(&str, &BTreeMap<String, Duration>, &BTreeMap<String, Duration>)],
+    txns: u32,
+) {
+    let mut total = Duration::ZERO;
+    let mut parts = Vec::new();
+    for (cluster, before, after) in clusters {
+        for (alias, used) in after.iter() {
+            let used = used.saturating_sub(before.get(alias).copied().unwrap_or_default());
+            total += used;
+            parts.push(format!(
+                "{cluster} {alias} {:.2}",
+                used.as_secs_f64() * 1000.0 / f64::from(txns.max(1))
+            ));
+        }
+    }
+    println!(
+        "CPU per transaction (ms): {}; all nodes {:.2}",
+        parts.join(", "),
+        total.as_secs_f64() * 1000.0 / f64::from(txns.max(1))
+    );
 }

@@ -190,3 +190,51 @@ pub async fn start_cluster_with(name: &str, controller_cfg: &str, cluster_cfg: &
     }
     server
 }
+
+/// CPU time (user + system) each node process of `server` has used so far, by its alias
+/// (`ctl`, `dn1`, ...): read from `/proc`, so Linux only (empty elsewhere).
+pub fn node_cpu(server: &Server) -> std::collections::BTreeMap<String, Duration> {
+    let mut out = std::collections::BTreeMap::new();
+    let ticks_per_sec: f64 = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0);
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in procs.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The fields after the command name, which is in parentheses and may hold spaces:
+        // state ppid ... utime (14th field of the line) stime (15th).
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ppid: u32 = fields.get(1).and_then(|f| f.parse().ok()).unwrap_or(0);
+        if ppid != server.child.id() {
+            continue;
+        }
+        let ticks: f64 = fields[11..13]
+            .iter()
+            .filter_map(|f| f.parse::<f64>().ok())
+            .sum();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let alias = args
+            .iter()
+            .position(|a| *a == b"--alias")
+            .and_then(|i| args.get(i + 1))
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .unwrap_or_else(|| pid.to_string());
+        out.insert(alias, Duration::from_secs_f64(ticks / ticks_per_sec));
+    }
+    out
+}
