@@ -227,7 +227,7 @@ async fn metrics(State(s): State<Arc<StatusSource>>) -> impl IntoResponse {
     );
     gauge(
         "porpoise_active_transactions",
-        "Transactions begun and not yet committed or aborted.",
+        "Transactions begun and not yet committed or aborted (each data node begins up to 16 ahead of use).",
         metadata
             .txns
             .values()

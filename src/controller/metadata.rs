@@ -223,12 +223,17 @@ pub enum Command {
         level: usize,
         values: Vec<KeyValue>,
     },
-    /// Hands out a transaction id. `ended` lists transactions the coordinator has finished
-    /// publishing, whose outcome nobody needs any more (piggybacked to save a log entry).
+    /// Begins `count` transactions (1 if 0) of a coordinator, with consecutive ids: the
+    /// answer is the first. A coordinator begins a few ahead and hands them to its statements,
+    /// so most transactions cost one log entry (their commit). `ended` lists transactions the
+    /// coordinator has finished publishing, whose outcome nobody needs any more (piggybacked
+    /// to save a log entry).
     BeginTxn {
         coordinator: NodeId,
         now_ms: i64,
         ended: Vec<u64>,
+        #[serde(default)]
+        count: u64,
     },
     /// The commit point of a transaction. `participants` are the data nodes holding its
     /// prepared files (the coordinator alone when empty).
@@ -244,6 +249,9 @@ pub enum Command {
         /// are finished by this very entry, or the commit is refused if one already was.
         #[serde(default)]
         applies: Option<Applies>,
+        /// As in [`Command::BeginTxn`]: the coordinator's ended transactions.
+        #[serde(default)]
+        ended: Vec<u64>,
     },
     /// Participants that have published a committed transaction.
     Published {
@@ -701,22 +709,24 @@ impl Metadata {
                 coordinator,
                 now_ms,
                 ended,
+                count,
             } => {
-                for tid in ended {
-                    self.txns.remove(tid);
+                self.end_txns(ended);
+                let first = self.last_tid + 1;
+                for _ in 0..(*count).max(1) {
+                    self.last_tid += 1;
+                    self.txns.insert(
+                        self.last_tid,
+                        TxnMeta {
+                            coordinator: *coordinator,
+                            state: TxnState::Active,
+                            begun_ms: *now_ms,
+                            pending: BTreeSet::new(),
+                            committed_at: 0,
+                        },
+                    );
                 }
-                self.last_tid += 1;
-                self.txns.insert(
-                    self.last_tid,
-                    TxnMeta {
-                        coordinator: *coordinator,
-                        state: TxnState::Active,
-                        begun_ms: *now_ms,
-                        pending: BTreeSet::new(),
-                        committed_at: 0,
-                    },
-                );
-                return Ok(CommandResult::Tid(self.last_tid));
+                return Ok(CommandResult::Tid(first));
             }
             Command::CommitTxn {
                 tid,
@@ -724,7 +734,9 @@ impl Metadata {
                 participants,
                 task,
                 applies,
+                ended,
             } => {
+                self.end_txns(ended);
                 let coordinator = match self.txns.get(tid) {
                     Some(t) if t.state == TxnState::Active => t.coordinator,
                     _ => return Err(MetadataError::TxnNotActive(*tid)),
@@ -836,11 +848,7 @@ impl Metadata {
                 // Only reachable when nested; `apply` handles the outer one.
                 return Ok(self.apply(cmd));
             }
-            Command::EndTxns { tids } => {
-                for tid in tids {
-                    self.txns.remove(tid);
-                }
-            }
+            Command::EndTxns { tids } => self.end_txns(tids),
             Command::AbortTxn { tid } => match self.txns.get(tid) {
                 Some(t) if t.state == TxnState::Committed => {
                     return Ok(CommandResult::Committed {
@@ -937,6 +945,13 @@ impl Metadata {
             return Err(MetadataError::DatabaseNotFound(db.to_string()));
         }
         Ok(())
+    }
+
+    /// Forgets transactions their coordinator has ended (see [`Command::EndTxns`]).
+    fn end_txns(&mut self, tids: &[u64]) {
+        for tid in tids {
+            self.txns.remove(tid);
+        }
     }
 
     fn user_mut(&mut self, name: &str) -> Result<&mut UserMeta, MetadataError> {
@@ -1381,6 +1396,54 @@ mod tests {
         assert_eq!(
             e.to_string(),
             r#"permission denied for all databases: user "alice" lacks DDL"#
+        );
+    }
+
+    fn commit(tid: u64, ended: Vec<u64>) -> Command {
+        Command::CommitTxn {
+            tid,
+            tables: vec![],
+            participants: vec![7],
+            task: None,
+            applies: None,
+            ended,
+        }
+    }
+
+    #[test]
+    fn transactions_begun_ahead_are_active_until_committed_ended_or_aborted() {
+        let mut m = Metadata::default();
+        let begin = |count| Command::BeginTxn {
+            coordinator: 7,
+            now_ms: 0,
+            ended: vec![],
+            count,
+        };
+        assert_eq!(m.apply(&begin(4)), CommandResult::Tid(1));
+        assert_eq!(m.last_tid, 4);
+        assert!((1..=4).all(|t| m.txns[&t].state == TxnState::Active));
+        // An old entry without a count begins one.
+        assert_eq!(m.apply(&begin(0)), CommandResult::Tid(5));
+
+        assert!(matches!(
+            m.apply(&commit(2, vec![])),
+            CommandResult::Committed { .. }
+        ));
+        assert_eq!(m.txns[&2].state, TxnState::Committed);
+        // The next commit carries the ended one along.
+        assert!(matches!(
+            m.apply(&commit(1, vec![2])),
+            CommandResult::Committed { .. }
+        ));
+        assert!(!m.txns.contains_key(&2));
+        assert_eq!(m.txns[&1].state, TxnState::Committed);
+
+        // The coordinator restarted: the ids it had not used are aborted with the rest.
+        m.apply(&Command::AbortCoordinatorTxns { coordinator: 7 });
+        assert_eq!(m.txns.keys().copied().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(
+            m.apply(&commit(3, vec![])),
+            CommandResult::Err(MetadataError::TxnNotActive(3))
         );
     }
 }

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use crate::catalog::{NewValuePolicy, NodeId, TableDef};
 use crate::controller::client::ControllerClient;
-use crate::controller::metadata::{Command, CommandResult, Metadata, TxnState};
+use crate::controller::metadata::{now_ms, Command, CommandResult, Metadata, TxnState};
 use crate::controller::raft::ControllerError;
 use crate::lock;
 use crate::rpc::client::Peers;
@@ -110,6 +110,10 @@ impl DataNodeError {
 /// How often decided transactions are settled (see [`DataNode::resolve`]).
 const RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How many transactions a data node begins in one controller write (see
+/// [`DataNode::next_tid`]).
+const TIDS_AHEAD: u64 = 16;
+
 /// Tunables of a data node.
 #[derive(Clone, Debug)]
 pub struct DataNodeOptions {
@@ -164,8 +168,10 @@ pub struct DataNode {
     options: DataNodeOptions,
     rewrite_locks: Mutex<HashMap<u32, Arc<tokio::sync::Mutex<()>>>>,
     /// Published transactions whose outcome the controller may forget (sent with the next
-    /// `BeginTxn`).
+    /// `BeginTxn` or `CommitTxn`).
     ended: Mutex<Vec<u64>>,
+    /// Transaction ids begun in the controller for this node and not handed out yet.
+    tids: tokio::sync::Mutex<std::ops::Range<u64>>,
     /// Clients of the other nodes.
     pub(crate) peers: Arc<Peers>,
     /// Transactions coordinated elsewhere that stage rows here, until prepared.
@@ -208,6 +214,7 @@ impl DataNode {
             options,
             rewrite_locks: Mutex::new(HashMap::new()),
             ended: Mutex::new(Vec::new()),
+            tids: tokio::sync::Mutex::new(0..0),
             peers,
             remote_txns: Mutex::new(HashMap::new()),
             seen_committed: Mutex::new(BTreeSet::new()),
@@ -609,6 +616,44 @@ impl DataNode {
 
     fn take_ended(&self) -> Vec<u64> {
         std::mem::take(&mut *self.ended.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Gives back ended transactions a controller write did not take (it failed; if it was
+    /// applied after all, ending them again changes nothing).
+    fn restore_ended(&self, tids: Vec<u64>) {
+        lock(&self.ended).extend(tids);
+    }
+
+    /// A transaction id for a new transaction: the next of those begun ahead for this node,
+    /// beginning [`TIDS_AHEAD`] more through the controller when none is left. Ids begun
+    /// ahead are active transactions like any other: if this node restarts before using them,
+    /// its recovery aborts them with the rest.
+    async fn next_tid(&self) -> Result<u64, DataNodeError> {
+        let mut tids = self.tids.lock().await;
+        if let Some(tid) = tids.next() {
+            return Ok(tid);
+        }
+        let ended = self.take_ended();
+        let result = self
+            .controller
+            .write(Command::BeginTxn {
+                coordinator: self.id,
+                now_ms: now_ms(),
+                ended: ended.clone(),
+                count: TIDS_AHEAD,
+            })
+            .await;
+        match result {
+            Ok(CommandResult::Tid(first)) => {
+                *tids = first + 1..first + TIDS_AHEAD;
+                Ok(first)
+            }
+            Ok(_) => Err(DataNodeError::Protocol("BeginTxn")),
+            Err(e) => {
+                self.restore_ended(ended);
+                Err(e.into())
+            }
+        }
     }
 
     /// Ends an aborted transaction at once (not piggybacked), so participants holding it

@@ -28,7 +28,7 @@ use super::task_data::{self, TaskDataWriter};
 use super::{DataNode, DataNodeError};
 use crate::catalog::scheme::route;
 use crate::catalog::{DatabaseDef, NodeId, TableDef, DIMENSION_PARTITION};
-use crate::controller::metadata::{now_ms, Command, CommandResult, TableVersion};
+use crate::controller::metadata::{Command, CommandResult, TableVersion};
 use crate::controller::replication::{Applies, Chunks, OpType, TaskPayload, TxnTask};
 use crate::rpc::{decode, encode, RemoteError, RpcError};
 
@@ -147,18 +147,7 @@ impl WriteTxn {
             chunks: Chunks::default(),
             rewrite: None,
         });
-        let ended = node.take_ended();
-        let result = node
-            .controller
-            .write(Command::BeginTxn {
-                coordinator: node.id,
-                now_ms: now_ms(),
-                ended,
-            })
-            .await?;
-        let CommandResult::Tid(tid) = result else {
-            return Err(DataNodeError::Protocol("BeginTxn"));
-        };
+        let tid = node.next_tid().await?;
         Ok(WriteTxn {
             local: Staging::new(node.clone(), tid, tdef.clone()),
             node,
@@ -520,6 +509,7 @@ impl WriteTxn {
             }
             other => other,
         };
+        let ended = node.take_ended();
         let outcome = node
             .controller
             .write(Command::CommitTxn {
@@ -533,8 +523,12 @@ impl WriteTxn {
                 participants: participants.clone(),
                 task,
                 applies: self.applies.take(),
+                ended: ended.clone(),
             })
             .await;
+        if outcome.is_err() {
+            node.restore_ended(ended);
+        }
         let version = match outcome {
             Ok(CommandResult::Committed { version, task }) => {
                 match (task, task_data) {

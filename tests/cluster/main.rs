@@ -153,6 +153,39 @@ async fn every_data_node_serves_the_whole_cluster() {
     );
 }
 
+/// The controller's last raft log index, from its `/metrics`.
+fn raft_log_index(cluster: &TestCluster, ctl: &str) -> u64 {
+    let (code, body) = cluster.http_get(ctl, "/metrics");
+    assert_eq!(code, 200);
+    body.lines()
+        .find(|l| l.starts_with("porpoise_raft_last_log_index{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no raft log index in {body}")) as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_costs_the_controller_one_log_entry() {
+    let cluster = TestCluster::builder().controllers(1).datanodes(2).build();
+    let ctl = cluster.controllers()[0].clone();
+    let client = cluster.client(0).await;
+    create_table(&client).await;
+    client.batch_execute(&insert_rows(0, 1)).await.unwrap();
+    let before = raft_log_index(&cluster, &ctl);
+    // Single-row transactions, on this node's partitions and on the other node's.
+    for i in 1..=32 {
+        client.batch_execute(&insert_rows(i, i + 1)).await.unwrap();
+    }
+    let entries = raft_log_index(&cluster, &ctl) - before;
+    // Each commit is an entry; the transactions are begun 16 at a time (two more entries),
+    // and a participant may report one publication itself.
+    assert!(
+        (32..=35).contains(&entries),
+        "32 transactions took {entries} raft log entries"
+    );
+    assert_eq!(ids(&client).await, (0..=32).collect::<BTreeSet<i64>>());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_controller_leader_loses_and_repeats_no_write() {
     let mut cluster = TestCluster::builder().controllers(3).datanodes(2).build();

@@ -25,6 +25,7 @@ fn begin_txn() -> Command {
         coordinator: 2,
         now_ms: 1_700_000_000_000,
         ended: vec![],
+        count: 1,
     }
 }
 
