@@ -279,10 +279,14 @@ fn queue_node(metadata: &Metadata, queue_id: u32) -> Option<(String, String)> {
     Some((n.alias.clone(), n.addr.clone()))
 }
 
-/// Runs tasks on a data node, recording that they started (alongside, not before) and a
-/// failure. A failed request of several tasks is not recorded: its tasks wait again and it
-/// returns true, for them to run one by one, so the failure is recorded against the task
-/// that causes it.
+/// Tasks are shown EXECUTING (a raft entry) only once their request has run this long: most
+/// requests of a steady stream finish sooner, and their commit records them FINISHED.
+const SHOW_STARTED_AFTER: Duration = Duration::from_millis(100);
+
+/// Runs tasks on a data node, recording that they started (once they have run for
+/// [`SHOW_STARTED_AFTER`]) and a failure. A failed request of several tasks is not recorded:
+/// its tasks wait again and it returns true, for them to run one by one, so the failure is
+/// recorded against the task that causes it.
 async fn run_batch(
     raft: Arc<RaftController>,
     peers: Arc<Peers>,
@@ -290,7 +294,7 @@ async fn run_batch(
     tasks: Vec<SlaveTask>,
 ) -> bool {
     let ids: Vec<u64> = tasks.iter().map(|t| t.task.task_id).collect();
-    let started = async {
+    let started = || async {
         let cmd = Command::TaskStarted {
             task_ids: ids.clone(),
             node: alias.clone(),
@@ -306,13 +310,21 @@ async fn run_batch(
         min_version: raft.metadata().version,
     };
     let apply = peers.call::<_, Applied>(&addr, APPLY, &req, APPLY_TIMEOUT);
-    let ((), result) = tokio::join!(started, apply);
+    tokio::pin!(apply);
+    let (result, shown) = tokio::select! {
+        r = &mut apply => (r, false),
+        () = tokio::time::sleep(SHOW_STARTED_AFTER) => (tokio::join!(started(), apply).1, true),
+    };
     let details = match result {
         Ok(_) => return false,
         // The tasks could not be tried, which is no failure of theirs: tried again after
-        // RETRY_AFTER without using up an attempt.
+        // RETRY_AFTER without using up an attempt, and shown EXECUTING meanwhile (they are on
+        // their way, waiting for their data or their data node).
         Err(e) if not_tried(&e) => {
             tracing::info!(tasks = ?ids, node = %alias, error = %e, "cannot run replication tasks now; trying again");
+            if !shown {
+                started().await;
+            }
             return false;
         }
         Err(RpcError::Remote(e)) => e.message,

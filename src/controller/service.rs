@@ -18,7 +18,7 @@ use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::{Deserialize, Serialize};
 
 use super::feed::MetadataUpdate;
-use super::metadata::{Command, CommandResult};
+use super::metadata::{now_ns, Command, CommandResult};
 use super::raft::network::{APPEND, SNAPSHOT, VOTE};
 use super::raft::types::TypeConfig;
 use super::raft::{ControllerError, RaftController};
@@ -34,6 +34,12 @@ pub const PULL: &str = "repl.pull";
 
 /// A slave's unchanged progress is still recorded this often (its `lastPullTime`).
 const PROGRESS_EVERY_NS: i64 = 5_000_000_000;
+
+/// A slave's finished tasks are recorded at most this often. Under a steady stream the slave
+/// pulls after every task it is sent, so recording each pull's progress would cost the master
+/// a raft entry per task; what waits for the record is only the truncation of finished tasks
+/// (their task data is deleted a moment later) and the status functions' view of the slave.
+const PROGRESS_MIN_NS: i64 = 200_000_000;
 
 /// The longest a pull may wait for new tasks.
 pub const MAX_PULL_WAIT: Duration = Duration::from_secs(10);
@@ -174,10 +180,11 @@ impl ControllerService {
         }
         let stale = match metadata.replication.slaves.get(&req.slave) {
             Some(known) => {
-                known.finished != req.progress.finished
-                    || known.connected != req.progress.connected
+                let age = now_ns() - known.last_pull_ns;
+                known.connected != req.progress.connected
                     || known.controllers != req.progress.controllers
-                    || metadata.clock_ns - known.last_pull_ns > PROGRESS_EVERY_NS
+                    || (known.finished != req.progress.finished && age >= PROGRESS_MIN_NS)
+                    || !(0..=PROGRESS_EVERY_NS).contains(&age)
             }
             None => true,
         };
