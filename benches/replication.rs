@@ -7,6 +7,9 @@
 //! 2. Lag under a steady writer: 100k rows/s in transactions of `PORPOISE_BENCH_TXN_ROWS` rows
 //!    (default 1,000: 100 a second), shared by `PORPOISE_BENCH_WRITERS` connections (default 4,
 //!    spread over the master's data nodes), for `PORPOISE_BENCH_LAG_SECS` seconds (default 60);
+//!    rows arrive at that rate whatever the server does, so a writer whose COPY took longer
+//!    than its slot sends the next one at once to catch up (`PORPOISE_BENCH_CATCH_UP=0`: it
+//!    waits a whole slot instead, and the time lost is never made up);
 //!    p50/p99/max of each task's `finishTime - masterCommitTime` (both clocks are this
 //!    machine's).
 //!
@@ -161,6 +164,12 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or(1000);
+    let catch_up = std::env::var("PORPOISE_BENCH_CATCH_UP").map_or(true, |v| v != "0");
+    let missed = if catch_up {
+        tokio::time::MissedTickBehavior::Burst
+    } else {
+        tokio::time::MissedTickBehavior::Delay
+    };
     let lines: Arc<Vec<Vec<u8>>> = Arc::new(
         csv.split_inclusive(|b| *b == b'\n')
             .map(<[u8]>::to_vec)
@@ -177,7 +186,7 @@ async fn main() {
             let mut behind = 0u32;
             let period = Duration::from_secs_f64((writers * txn_rows) as f64 / 100_000.0);
             let mut tick = tokio::time::interval(period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.set_missed_tick_behavior(missed);
             while start.elapsed() < Duration::from_secs(secs) {
                 tick.tick().await;
                 let first = ((sent * writers + w) * txn_rows) % lines.len();
@@ -218,7 +227,8 @@ async fn main() {
     let mut lag = lags(&s, "steady").await;
     lag.sort_by(f64::total_cmp);
     println!(
-        "steady writer: {writers} connections, {txns} transactions of {txn_rows} rows in {:.1} s ({:.0} rows/s reached; {behind} COPYs took longer than their slot); lag commit -> visible on the slave: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {} tasks",
+        "steady writer: {writers} connections{}, {txns} transactions of {txn_rows} rows in {:.1} s ({:.0} rows/s reached; {behind} COPYs took longer than their slot); lag commit -> visible on the slave: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {} tasks",
+        if catch_up { " catching up" } else { "" },
         written.as_secs_f64(),
         (txns as usize * txn_rows) as f64 / written.as_secs_f64(),
         percentile(&lag, 0.5),
@@ -227,19 +237,22 @@ async fn main() {
         lag.len()
     );
     print_cpu_per_txn(
-        &[("master", &cpu_before.0, &cpu_after.0), ("slave", &cpu_before.1, &cpu_after.1)],
+        &[
+            ("master", &cpu_before.0, &cpu_after.0),
+            ("slave", &cpu_before.1, &cpu_after.1),
+        ],
         txns as u32,
     );
     drop(slave);
     drop(master);
 }
 
+/// CPU time used by each node process of a cluster, by alias.
+type NodeCpu = BTreeMap<String, Duration>;
+
 /// CPU time each node process used from the steady writer's start until the slave finished
 /// its last task, per transaction.
-fn print_cpu_per_txn(
-    clusters: &[(&str, &BTreeMap<String, Duration>, &BTreeMap<String, Duration>)],
-    txns: u32,
-) {
+fn print_cpu_per_txn(clusters: &[(&str, &NodeCpu, &NodeCpu)], txns: u32) {
     let mut total = Duration::ZERO;
     let mut parts = Vec::new();
     for (cluster, before, after) in clusters {
