@@ -491,18 +491,31 @@ impl DataNode {
                 prepared: false,
             });
         };
-        let mut staging = staging.lock().await;
-        let prepared = staging.prepare().await?;
-        crate::fault::crash_point("participant-prepared");
-        Ok(PrepareReply {
-            counts: staging.counts(),
-            prepared,
+        // Run to the end even if the caller stops waiting (it timed out, its connection
+        // dropped): a staging dropped between the index's prepare record and its own note of
+        // it would delete the files of a prepared transaction.
+        tokio::spawn(async move {
+            let mut staging = staging.lock().await;
+            let prepared = staging.prepare().await?;
+            crate::fault::crash_point("participant-prepared");
+            Ok(PrepareReply {
+                counts: staging.counts(),
+                prepared,
+            })
         })
+        .await
+        .map_err(|e| DataNodeError::Task(e.to_string()))?
     }
 
-    /// Publishes a prepared transaction committed at `version` (`dn.publish`); idempotent.
-    pub fn publish_remote(&self, tid: u64, version: u64) -> Result<(), DataNodeError> {
-        Ok(self.index.publish(tid, version)?)
+    /// Publishes a prepared transaction committed at `version` (`dn.publish`, and the
+    /// coordinator's own share); idempotent.
+    pub async fn publish_prepared(&self, tid: u64, version: u64) -> Result<(), DataNodeError> {
+        // The file-index commit fsyncs: on the blocking pool.
+        let index = self.index.clone();
+        tokio::task::spawn_blocking(move || index.publish(tid, version))
+            .await
+            .map_err(|e| DataNodeError::Task(e.to_string()))??;
+        Ok(())
     }
 
     /// Publishes every transaction prepared here that `metadata` shows committed at or before

@@ -253,6 +253,9 @@ impl Staging {
 
     /// Writes the remaining files and records them durably as prepared. Returns `false` (and
     /// records nothing) when the transaction changed nothing on this node.
+    ///
+    /// Run it to the end (in a task of its own if its caller may be dropped): dropped after the
+    /// prepare record was written, the staging would delete the prepared transaction's files.
     pub async fn prepare(&mut self) -> Result<bool, DataNodeError> {
         self.flush().await?;
         if self.staged.is_empty() && self.removes.is_empty() {
@@ -265,7 +268,16 @@ impl Staging {
             adds: std::mem::take(&mut self.staged),
             removes: std::mem::take(&mut self.removes),
         };
-        if let Err(e) = self.node.index.prepare(&prepared) {
+        // A file-index commit fsyncs: on the blocking pool, not on one of the runtime's
+        // (two, on two cores) worker threads.
+        let index = self.node.index.clone();
+        let (prepared, result) = tokio::task::spawn_blocking(move || {
+            let result = index.prepare(&prepared);
+            (prepared, result)
+        })
+        .await
+        .map_err(|e| DataNodeError::Task(e.to_string()))?;
+        if let Err(e) = result {
             self.node.index.discard(self.tid, &prepared.adds)?;
             self.finished = true;
             return Err(e.into());
@@ -277,9 +289,9 @@ impl Staging {
 
     /// Makes a prepared transaction visible (after the controller committed it at
     /// `version`).
-    pub fn publish(&mut self, version: u64) -> Result<(), DataNodeError> {
+    pub async fn publish(&mut self, version: u64) -> Result<(), DataNodeError> {
         self.prepared = None;
-        Ok(self.node.index.publish(self.tid, version)?)
+        self.node.publish_prepared(self.tid, version).await
     }
 
     /// Discards a prepared transaction (the controller refused the commit).

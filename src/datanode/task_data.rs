@@ -64,6 +64,8 @@ impl TaskDataWriter {
     pub fn create(dir: &Path, tid: u64, schema: SchemaRef) -> Result<Self, DataNodeError> {
         crate::storage::create_dir_durable(dir)?;
         let path = tmp_path(dir, tid);
+        // Created here, not by the writer task: from now on the data counts as pending (see
+        // `is_pending`), however soon the transaction commits.
         let file = File::create(&path).map_err(|e| StorageError::io(&path, e))?;
         let (tx, mut rx) = mpsc::channel::<RecordBatch>(4);
         let writer = tokio::task::spawn_blocking(move || {
@@ -117,12 +119,15 @@ impl TaskDataWriter {
         if let Some(w) = self.writer.take() {
             w.await.map_err(|e| DataNodeError::Task(e.to_string()))??;
         }
-        let (from, to) = (
-            tmp_path(&self.dir, self.tid),
-            task_path(&self.dir, self.tid),
-        );
-        std::fs::rename(&from, &to).map_err(|e| StorageError::io(&to, e))?;
-        crate::storage::sync_dir(&self.dir)?;
+        let (dir, tid) = (self.dir.clone(), self.tid);
+        // The directory's fsync blocks: on the blocking pool.
+        tokio::task::spawn_blocking(move || {
+            let (from, to) = (tmp_path(&dir, tid), task_path(&dir, tid));
+            std::fs::rename(&from, &to).map_err(|e| StorageError::io(&to, e))?;
+            crate::storage::sync_dir(&dir)
+        })
+        .await
+        .map_err(|e| DataNodeError::Task(e.to_string()))??;
         Ok(())
     }
 }

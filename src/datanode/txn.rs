@@ -569,7 +569,7 @@ impl WriteTxn {
         crate::fault::crash_point("txn-committed");
         let mut published = Vec::new();
         if local_prepared {
-            self.local.publish(version)?;
+            self.local.publish(version).await?;
             published.push(node.id);
         }
         crate::fault::delay_point("txn-published-locally").await;

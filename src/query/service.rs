@@ -481,7 +481,8 @@ impl Service for DataService {
                     PREPARE => reply(self.node().prepare_remote(req.tid).await.map_err(node_err)),
                     PUBLISH => reply(
                         self.node()
-                            .publish_remote(req.tid, req.version)
+                            .publish_prepared(req.tid, req.version)
+                            .await
                             .map_err(node_err),
                     ),
                     _ => reply(self.node().abort_remote(req.tid).map_err(node_err)),
