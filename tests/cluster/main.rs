@@ -178,9 +178,10 @@ async fn a_write_costs_the_controller_one_log_entry() {
     }
     let entries = raft_log_index(&cluster, &ctl) - before;
     // Each commit is an entry; the transactions are begun 16 at a time (two more entries),
-    // and a participant may report one publication itself.
+    // and a participant may report a few publications itself when a commit is slow to follow
+    // (a loaded machine). Beginning each transaction on its own would take 64.
     assert!(
-        (32..=35).contains(&entries),
+        (32..=40).contains(&entries),
         "32 transactions took {entries} raft log entries"
     );
     assert_eq!(ids(&client).await, (0..=32).collect::<BTreeSet<i64>>());
