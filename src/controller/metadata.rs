@@ -1025,15 +1025,6 @@ impl Metadata {
     pub fn node(&self, id: NodeId) -> Option<&NodeInfo> {
         self.nodes.values().find(|n| n.id == id)
     }
-
-    /// Transactions of `coordinator` still active, e.g. to abort after a restart.
-    pub fn active_txns_of(&self, coordinator: NodeId) -> BTreeSet<u64> {
-        self.txns
-            .iter()
-            .filter(|(_, t)| t.coordinator == coordinator && t.state == TxnState::Active)
-            .map(|(tid, _)| *tid)
-            .collect()
-    }
 }
 
 /// Wall-clock nanoseconds since the epoch, for the timestamps commands carry (`apply` itself
