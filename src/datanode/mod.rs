@@ -171,7 +171,7 @@ pub struct DataNode {
     /// `BeginTxn` or `CommitTxn`).
     ended: Mutex<Vec<u64>>,
     /// Transaction ids begun in the controller for this node and not handed out yet.
-    tids: tokio::sync::Mutex<std::ops::Range<u64>>,
+    tids: Mutex<Vec<std::ops::Range<u64>>>,
     /// Clients of the other nodes.
     pub(crate) peers: Arc<Peers>,
     /// Transactions coordinated elsewhere that stage rows here, until prepared.
@@ -214,7 +214,7 @@ impl DataNode {
             options,
             rewrite_locks: Mutex::new(HashMap::new()),
             ended: Mutex::new(Vec::new()),
-            tids: tokio::sync::Mutex::new(0..0),
+            tids: Mutex::new(Vec::new()),
             peers,
             remote_txns: Mutex::new(HashMap::new()),
             seen_committed: Mutex::new(BTreeSet::new()),
@@ -641,10 +641,20 @@ impl DataNode {
     /// beginning [`TIDS_AHEAD`] more through the controller when none is left. Ids begun
     /// ahead are active transactions like any other: if this node restarts before using them,
     /// its recovery aborts them with the rest.
+    ///
+    /// Statements that find none left each begin their own (nobody waits behind another's
+    /// controller write, which may take until its deadline when the controllers are down).
     async fn next_tid(&self) -> Result<u64, DataNodeError> {
-        let mut tids = self.tids.lock().await;
-        if let Some(tid) = tids.next() {
-            return Ok(tid);
+        {
+            let mut tids = lock(&self.tids);
+            while let Some(range) = tids.last_mut() {
+                match range.next() {
+                    Some(tid) => return Ok(tid),
+                    None => {
+                        tids.pop();
+                    }
+                }
+            }
         }
         let ended = self.take_ended();
         let result = self
@@ -658,7 +668,7 @@ impl DataNode {
             .await;
         match result {
             Ok(CommandResult::Tid(first)) => {
-                *tids = first + 1..first + TIDS_AHEAD;
+                lock(&self.tids).push(first + 1..first + TIDS_AHEAD);
                 Ok(first)
             }
             Ok(_) => Err(DataNodeError::Protocol("BeginTxn")),
@@ -690,5 +700,91 @@ impl DataNode {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(tid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use async_trait::async_trait;
+    use tokio::sync::watch;
+
+    use super::*;
+
+    /// A controller whose `BeginTxn` takes 50 ms, counting how many run at once; everything
+    /// else succeeds at once.
+    struct SlowBegins {
+        metadata: watch::Sender<Arc<Metadata>>,
+        last_tid: AtomicU64,
+        begins: AtomicU64,
+        running: AtomicU64,
+        most_at_once: AtomicU64,
+    }
+
+    #[async_trait]
+    impl ControllerClient for SlowBegins {
+        async fn write(&self, cmd: Command) -> Result<CommandResult, ControllerError> {
+            let Command::BeginTxn { count, .. } = cmd else {
+                return Ok(CommandResult::Ok);
+            };
+            self.begins.fetch_add(1, Ordering::SeqCst);
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_at_once.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            Ok(CommandResult::Tid(
+                self.last_tid.fetch_add(count, Ordering::SeqCst) + 1,
+            ))
+        }
+        fn metadata(&self) -> Arc<Metadata> {
+            self.metadata.borrow().clone()
+        }
+        fn subscribe(&self) -> watch::Receiver<Arc<Metadata>> {
+            self.metadata.subscribe()
+        }
+        async fn leader_alias(&self) -> Result<String, ControllerError> {
+            Ok("controller".into())
+        }
+        fn controller_aliases(&self) -> Vec<String> {
+            vec!["controller".into()]
+        }
+    }
+
+    #[tokio::test]
+    async fn statements_begin_transactions_ahead_without_waiting_for_each_other() {
+        let home = tempfile::tempdir().unwrap();
+        let controller = Arc::new(SlowBegins {
+            metadata: watch::channel(Arc::new(Metadata::default())).0,
+            last_tid: AtomicU64::new(0),
+            begins: AtomicU64::new(0),
+            running: AtomicU64::new(0),
+            most_at_once: AtomicU64::new(0),
+        });
+        let options = DataNodeOptions {
+            replication_dir: home.path().join("clusterReplication"),
+            ..DataNodeOptions::default()
+        };
+        let node = DataNode::open(
+            1,
+            home.path(),
+            controller.clone(),
+            Arc::new(Peers::new()),
+            options,
+        )
+        .await
+        .unwrap();
+        // Two statements find no id left: each begins 16 at once, neither waits for the other.
+        let (a, b) = tokio::join!(node.next_tid(), node.next_tid());
+        assert_eq!(controller.most_at_once.load(Ordering::SeqCst), 2);
+        let mut seen = BTreeSet::from([a.unwrap(), b.unwrap()]);
+        // The other 30 ids of both ranges are handed out before anything more is begun.
+        for _ in 0..30 {
+            assert!(seen.insert(node.next_tid().await.unwrap()));
+        }
+        assert_eq!(seen, (1..=32).collect::<BTreeSet<u64>>());
+        assert_eq!(controller.begins.load(Ordering::SeqCst), 2);
+        assert_eq!(node.next_tid().await.unwrap(), 33);
+        assert_eq!(controller.begins.load(Ordering::SeqCst), 3);
     }
 }
