@@ -65,8 +65,7 @@ impl DataNode {
                     let swapped = tokio::task::spawn_blocking(move || {
                         merge(&index, key, &partition, &small, &schema, &sort_by)
                     })
-                    .await
-                    .map_err(|e| DataNodeError::Task(e.to_string()))??;
+                    .await??;
                     compacted += usize::from(swapped);
                 }
             }

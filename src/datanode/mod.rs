@@ -83,6 +83,13 @@ pub enum DataNodeError {
     },
 }
 
+/// A task of ours that panicked or was cancelled (a blocking write, a commit run to its end).
+impl From<tokio::task::JoinError> for DataNodeError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        DataNodeError::Task(e.to_string())
+    }
+}
+
 impl DataNodeError {
     pub fn sqlstate(&self) -> &'static str {
         match self {
@@ -503,8 +510,7 @@ impl DataNode {
                 prepared,
             })
         })
-        .await
-        .map_err(|e| DataNodeError::Task(e.to_string()))?
+        .await?
     }
 
     /// Publishes a prepared transaction committed at `version` (`dn.publish`, and the
@@ -512,9 +518,7 @@ impl DataNode {
     pub async fn publish_prepared(&self, tid: u64, version: u64) -> Result<(), DataNodeError> {
         // The file-index commit fsyncs: on the blocking pool.
         let index = self.index.clone();
-        tokio::task::spawn_blocking(move || index.publish(tid, version))
-            .await
-            .map_err(|e| DataNodeError::Task(e.to_string()))??;
+        tokio::task::spawn_blocking(move || index.publish(tid, version)).await??;
         Ok(())
     }
 

@@ -202,7 +202,7 @@ impl Staging {
             match oldest.await {
                 Ok(Ok(staged)) => self.staged.push(staged),
                 Ok(Err(e)) => return Err(e.into()),
-                Err(e) => return Err(DataNodeError::Task(e.to_string())),
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(())
@@ -241,7 +241,7 @@ impl Staging {
                     first_error.get_or_insert(DataNodeError::Storage(e));
                 }
                 Err(e) => {
-                    first_error.get_or_insert(DataNodeError::Task(e.to_string()));
+                    first_error.get_or_insert(e.into());
                 }
             }
         }
@@ -275,8 +275,7 @@ impl Staging {
             let result = index.prepare(&prepared);
             (prepared, result)
         })
-        .await
-        .map_err(|e| DataNodeError::Task(e.to_string()))?;
+        .await?;
         if let Err(e) = result {
             self.node.index.discard(self.tid, &prepared.adds)?;
             self.finished = true;

@@ -106,7 +106,7 @@ impl TaskDataWriter {
         match self.writer.take() {
             Some(w) => match w.await {
                 Ok(Err(e)) => Err(e.into()),
-                Err(e) => Err(DataNodeError::Task(e.to_string())),
+                Err(e) => Err(e.into()),
                 Ok(Ok(())) => Err(DataNodeError::Task("task data writer stopped".into())),
             },
             None => Err(DataNodeError::Task("task data writer stopped".into())),
@@ -117,7 +117,7 @@ impl TaskDataWriter {
     pub async fn persist(mut self) -> Result<(), DataNodeError> {
         self.tx = None;
         if let Some(w) = self.writer.take() {
-            w.await.map_err(|e| DataNodeError::Task(e.to_string()))??;
+            w.await??;
         }
         let (dir, tid) = (self.dir.clone(), self.tid);
         // The directory's fsync blocks: on the blocking pool.
@@ -126,8 +126,7 @@ impl TaskDataWriter {
             std::fs::rename(&from, &to).map_err(|e| StorageError::io(&to, e))?;
             crate::storage::sync_dir(&dir)
         })
-        .await
-        .map_err(|e| DataNodeError::Task(e.to_string()))??;
+        .await??;
         Ok(())
     }
 }

@@ -441,10 +441,7 @@ impl WriteTxn {
         let Some(put) = part.put.take() else {
             return Ok(());
         };
-        let answers = put
-            .await
-            .map_err(|e| DataNodeError::Task(e.to_string()))?
-            .map_err(rpc)?;
+        let answers = put.await?.map_err(rpc)?;
         for a in answers {
             let r: Result<StagedCounts, RemoteError> = decode(&a).map_err(rpc)?;
             r.map_err(|e| rpc(RpcError::Remote(e)))?;
@@ -470,9 +467,7 @@ impl WriteTxn {
     /// a call that timed out): dropped halfway, it would leave the transaction active with
     /// its files prepared and claimed, and no one left to settle it.
     pub async fn commit(self) -> Result<u64, DataNodeError> {
-        tokio::spawn(self.run_commit())
-            .await
-            .map_err(|e| DataNodeError::Task(e.to_string()))?
+        tokio::spawn(self.run_commit()).await?
     }
 
     async fn run_commit(mut self) -> Result<u64, DataNodeError> {
