@@ -227,7 +227,10 @@ async fn metrics(State(s): State<Arc<StatusSource>>) -> impl IntoResponse {
     );
     gauge(
         "porpoise_active_transactions",
-        "Transactions begun and not yet committed or aborted (each data node begins up to 16 ahead of use).",
+        &format!(
+            "Transactions begun and not yet committed or aborted (each data node begins up to {} ahead of use).",
+            crate::datanode::TIDS_AHEAD
+        ),
         metadata
             .txns
             .values()

@@ -119,7 +119,7 @@ const RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How many transactions a data node begins in one controller write (see
 /// [`DataNode::next_tid`]).
-const TIDS_AHEAD: u64 = 16;
+pub const TIDS_AHEAD: u64 = 16;
 
 /// Tunables of a data node.
 #[derive(Clone, Debug)]
@@ -631,14 +631,19 @@ impl DataNode {
         WriteTxn::begin(self.clone(), db, table).await
     }
 
-    fn take_ended(&self) -> Vec<u64> {
-        std::mem::take(&mut *self.ended.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Gives back ended transactions a controller write did not take (it failed; if it was
-    /// applied after all, ending them again changes nothing).
-    fn restore_ended(&self, tids: Vec<u64>) {
-        lock(&self.ended).extend(tids);
+    /// Writes a command that carries this node's ended transactions (`BeginTxn`, `CommitTxn`).
+    /// A failed write gives them back, to go with the next one (if it was applied after all,
+    /// ending them again changes nothing).
+    async fn write_with_ended(
+        &self,
+        cmd: impl FnOnce(Vec<u64>) -> Command,
+    ) -> Result<CommandResult, ControllerError> {
+        let ended = std::mem::take(&mut *lock(&self.ended));
+        let result = self.controller.write(cmd(ended.clone())).await;
+        if result.is_err() {
+            lock(&self.ended).extend(ended);
+        }
+        result
     }
 
     /// A transaction id for a new transaction: the next of those begun ahead for this node,
@@ -660,27 +665,19 @@ impl DataNode {
                 }
             }
         }
-        let ended = self.take_ended();
         let result = self
-            .controller
-            .write(Command::BeginTxn {
+            .write_with_ended(|ended| Command::BeginTxn {
                 coordinator: self.id,
                 now_ms: now_ms(),
-                ended: ended.clone(),
+                ended,
                 count: TIDS_AHEAD,
             })
-            .await;
-        match result {
-            Ok(CommandResult::Tid(first)) => {
-                lock(&self.tids).push(first + 1..first + TIDS_AHEAD);
-                Ok(first)
-            }
-            Ok(_) => Err(DataNodeError::Protocol("BeginTxn")),
-            Err(e) => {
-                self.restore_ended(ended);
-                Err(e.into())
-            }
-        }
+            .await?;
+        let CommandResult::Tid(first) = result else {
+            return Err(DataNodeError::Protocol("BeginTxn"));
+        };
+        lock(&self.tids).push(first + 1..first + TIDS_AHEAD);
+        Ok(first)
     }
 
     /// Ends an aborted transaction at once (not piggybacked), so participants holding it
@@ -700,10 +697,7 @@ impl DataNode {
     }
 
     fn push_ended(&self, tid: u64) {
-        self.ended
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(tid);
+        lock(&self.ended).push(tid);
     }
 }
 

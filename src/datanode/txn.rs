@@ -504,26 +504,23 @@ impl WriteTxn {
             }
             other => other,
         };
-        let ended = node.take_ended();
+        let tables = vec![TableVersion {
+            db: self.db.name.clone(),
+            table: self.table.name.clone(),
+            table_id: self.table.id,
+            generation: self.table.generation,
+        }];
+        let applies = self.applies.take();
         let outcome = node
-            .controller
-            .write(Command::CommitTxn {
+            .write_with_ended(|ended| Command::CommitTxn {
                 tid,
-                tables: vec![TableVersion {
-                    db: self.db.name.clone(),
-                    table: self.table.name.clone(),
-                    table_id: self.table.id,
-                    generation: self.table.generation,
-                }],
+                tables,
                 participants: participants.clone(),
                 task,
-                applies: self.applies.take(),
-                ended: ended.clone(),
+                applies,
+                ended,
             })
             .await;
-        if outcome.is_err() {
-            node.restore_ended(ended);
-        }
         let version = match outcome {
             Ok(CommandResult::Committed { version, task }) => {
                 match (task, task_data) {
