@@ -53,6 +53,9 @@ enum Command {
         /// Where the nodes keep their files (`<home>/<alias>/`) [default: ./porpoise-data].
         #[arg(long)]
         home: Option<PathBuf>,
+        /// Plain text between nodes, calls taken from anyone (a trusted network only).
+        #[arg(long)]
+        insecure: bool,
     },
     /// One controller of a cluster directory.
     Controller {
@@ -62,6 +65,9 @@ enum Command {
         alias: String,
         #[arg(long)]
         home: Option<PathBuf>,
+        /// Plain text between nodes, calls taken from anyone (a trusted network only).
+        #[arg(long)]
+        insecure: bool,
         /// Stop when standard input closes (`porpoise up` and tests use it, so nodes never
         /// outlive the process that started them, even if it is killed).
         #[arg(long, hide = true)]
@@ -75,8 +81,59 @@ enum Command {
         alias: String,
         #[arg(long)]
         home: Option<PathBuf>,
+        /// Plain text between nodes, calls taken from anyone (a trusted network only).
+        #[arg(long)]
+        insecure: bool,
         #[arg(long, hide = true)]
         stop_on_stdin_eof: bool,
+    },
+    /// Certificates: a cluster's CA, its nodes' and its clients' (CockroachDB's model).
+    Cert {
+        #[command(subcommand)]
+        command: CertCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// A new cluster CA: `<certs-dir>/ca.crt` and its key (keep the key apart from the nodes).
+    CreateCa {
+        /// Where `ca.crt` goes.
+        #[arg(long)]
+        certs_dir: PathBuf,
+        /// Where the CA's key goes.
+        #[arg(long)]
+        ca_key: PathBuf,
+        /// The cluster's id (letters, digits, _ or -) [default: random].
+        #[arg(long)]
+        cluster_id: Option<String>,
+    },
+    /// A node's certificate: `<certs-dir>/node.crt`, `node.key` and a copy of `ca.crt`, for
+    /// the node `alias` reached at `hosts` (names or addresses; localhost is always added).
+    CreateNode {
+        /// The node's certificate directory (`<home>/<alias>/certs`).
+        #[arg(long)]
+        certs_dir: PathBuf,
+        /// The CA certificate (`ca.crt` made by create-ca).
+        #[arg(long)]
+        ca_cert: PathBuf,
+        #[arg(long)]
+        ca_key: PathBuf,
+        /// The node's alias in `cluster.nodes`.
+        #[arg(long)]
+        alias: String,
+        hosts: Vec<String>,
+    },
+    /// A client certificate for SQL user `user`: `<certs-dir>/client.<user>.crt` and `.key`.
+    CreateClient {
+        #[arg(long)]
+        certs_dir: PathBuf,
+        #[arg(long)]
+        ca_cert: PathBuf,
+        #[arg(long)]
+        ca_key: PathBuf,
+        #[arg(long)]
+        user: String,
     },
 }
 
@@ -159,19 +216,24 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             server.run(shutdown_signal()).await?;
             Ok(())
         }
-        Command::Up { dir, home } => {
+        Command::Up {
+            dir,
+            home,
+            insecure,
+        } => {
             let config = ClusterConfig::read_dir(&dir)?;
             let home = home.unwrap_or_else(|| PathBuf::from("./porpoise-data"));
-            porpoise::cluster::up::up(&config, &home, shutdown_signal()).await?;
+            porpoise::cluster::up::up(&config, &home, insecure, shutdown_signal()).await?;
             Ok(())
         }
         Command::Controller {
             dir,
             alias,
             home,
+            insecure,
             stop_on_stdin_eof,
         } => {
-            let options = node_options(&dir, alias, home)?;
+            let options = node_options(&dir, alias, home, insecure)?;
             let node = ControllerNode::start(options.clone()).await?;
             println!(
                 "porpoise controller {} listening on {}",
@@ -184,9 +246,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             dir,
             alias,
             home,
+            insecure,
             stop_on_stdin_eof,
         } => {
-            let options = node_options(&dir, alias, home)?;
+            let options = node_options(&dir, alias, home, insecure)?;
             let node = DataNodeProcess::start(options.clone()).await?;
             println!(
                 "porpoise datanode {} listening on {}",
@@ -195,7 +258,81 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             node.run(node_shutdown(stop_on_stdin_eof)).await?;
             Ok(())
         }
+        Command::Cert { command } => cert(command),
     }
+}
+
+/// `porpoise cert ...`: writes each file whole (keys readable by their owner only) and
+/// prints what it wrote.
+fn cert(command: CertCommand) -> Result<(), Box<dyn std::error::Error>> {
+    use porpoise::rpc::identity::{write_new, CertificateAuthority, Subject, CA_CERT};
+    let create_dir = |dir: &std::path::Path| {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
+    };
+    match command {
+        CertCommand::CreateCa {
+            certs_dir,
+            ca_key,
+            cluster_id,
+        } => {
+            let cert = certs_dir.join(CA_CERT);
+            for path in [&cert, &ca_key] {
+                if path.exists() {
+                    return Err(format!("{} exists: not replacing it", path.display()).into());
+                }
+            }
+            create_dir(&certs_dir)?;
+            if let Some(dir) = ca_key.parent().filter(|d| !d.as_os_str().is_empty()) {
+                create_dir(dir)?;
+            }
+            let ca = CertificateAuthority::create(cluster_id.as_deref())?;
+            ca.write(&cert, &ca_key)?;
+            println!(
+                "cluster {}: wrote {} and {}",
+                ca.cluster(),
+                cert.display(),
+                ca_key.display()
+            );
+        }
+        CertCommand::CreateNode {
+            certs_dir,
+            ca_cert,
+            ca_key,
+            alias,
+            hosts,
+        } => {
+            let ca = CertificateAuthority::load(&ca_cert, &ca_key)?;
+            ca.write_node(&certs_dir, &alias, &hosts)?;
+            println!(
+                "node {alias} of cluster {}: wrote ca.crt, node.crt and node.key in {}",
+                ca.cluster(),
+                certs_dir.display()
+            );
+        }
+        CertCommand::CreateClient {
+            certs_dir,
+            ca_cert,
+            ca_key,
+            user,
+        } => {
+            let ca = CertificateAuthority::load(&ca_cert, &ca_key)?;
+            let (cert, key) = ca.issue(Subject::User(user.clone()), &[])?;
+            create_dir(&certs_dir)?;
+            let (cert_path, key_path) = (
+                certs_dir.join(format!("client.{user}.crt")),
+                certs_dir.join(format!("client.{user}.key")),
+            );
+            write_new(&key_path, key.as_bytes(), 0o600)?;
+            write_new(&cert_path, cert.as_bytes(), 0o644)?;
+            println!(
+                "user {user} of cluster {}: wrote {} and {}",
+                ca.cluster(),
+                cert_path.display(),
+                key_path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The options of one node of the cluster directory `dir`.
@@ -203,11 +340,13 @@ fn node_options(
     dir: &std::path::Path,
     alias: String,
     home: Option<PathBuf>,
+    insecure: bool,
 ) -> Result<NodeOptions, porpoise::config::ConfigError> {
     Ok(NodeOptions {
         config: ClusterConfig::read_dir(dir)?,
         alias,
         home: home.unwrap_or_else(|| PathBuf::from("./porpoise-data")),
+        insecure,
     })
 }
 

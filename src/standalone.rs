@@ -15,6 +15,7 @@ use crate::controller::raft::RaftController;
 use crate::datanode::{DataNode, DataNodeOptions};
 use crate::query::users::bootstrap_admin;
 use crate::query::Engine;
+use crate::rpc::identity::NodeIdentity;
 use crate::rpc::tls::ServerTls;
 
 /// Options of a standalone server.
@@ -23,7 +24,8 @@ pub struct StandaloneOptions {
     pub home: PathBuf,
     pub listen: SocketAddr,
     pub datanode: DataNodeOptions,
-    /// Serve TLS (`enableHTTPS`) with the certificate in `<home>/keys`.
+    /// `enableHTTPS` (DolphinDB's key): TLS is always served now, with the certificate in
+    /// `<home>/certs` (made on the first start, signed by the home's CA in `<home>/ca`).
     pub tls: bool,
 }
 
@@ -72,16 +74,13 @@ impl Standalone {
         )
         .await?;
         let engine = Engine::new(node.clone())?;
-        let tls = if options.tls {
-            let host = addr.ip().to_string();
-            Some(ServerTls::load_or_create(
-                &options.home.join("keys"),
-                "standalone",
-                &[host],
-            )?)
-        } else {
-            None
-        };
+        let identity = NodeIdentity::load_or_create(
+            &options.home.join("certs"),
+            &options.home.join("ca"),
+            "standalone",
+            &[addr.ip().to_string()],
+        )?;
+        let tls = Some(ServerTls::new(&identity, None)?);
         Ok(Standalone {
             controller,
             node,
@@ -106,6 +105,7 @@ impl Standalone {
             listener,
             Some(pg),
             self.tls.clone(),
+            false,
             crate::rpc::server::FlightRouter::new(),
             axum::Router::new(),
             shutdown,

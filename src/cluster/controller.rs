@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use openraft::BasicNode;
 
-use super::{bind, controllers, http, NodeError, NodeOptions};
+use super::{bind, controllers, http, NodeError, NodeOptions, Security};
 use crate::config::cluster::{ReplicationMode, Role};
 use crate::controller::metadata::{Command, Metadata};
 use crate::controller::raft::RaftController;
@@ -18,7 +18,6 @@ use crate::controller::service::ControllerService;
 use crate::query::users::bootstrap_admin;
 use crate::rpc::client::Peers;
 use crate::rpc::server::{serve, FlightRouter};
-use crate::rpc::tls::ServerTls;
 
 /// A running controller.
 pub struct ControllerNode {
@@ -27,9 +26,9 @@ pub struct ControllerNode {
     options: NodeOptions,
     listener: tokio::net::TcpListener,
     peers: Arc<Peers>,
-    /// How a slave controller reaches the master's (over TLS with replication SSL).
+    /// How a slave controller reaches the master's.
     master_peers: Arc<Peers>,
-    tls: Option<Arc<ServerTls>>,
+    security: Security,
 }
 
 impl ControllerNode {
@@ -55,10 +54,10 @@ impl ControllerNode {
             // Relative to the node's directory (an absolute path replaces it).
             .map(|d| options.dir().join(d))
             .unwrap_or_else(|| options.dir().join("raft"));
-        let peers = Arc::new(Peers::new());
         let settings = &options.config.controller.tls;
-        let tls = options.server_tls(settings, &entry)?;
-        let master_peers = options.master_peers(settings, &peers)?;
+        let security = options.security(settings, &entry)?;
+        let peers = security.peers.clone();
+        let master_peers = options.master_peers(settings, &security)?;
         let raft = Arc::new(RaftController::open(&dir, id, members, peers.clone()).await?);
         tracing::info!(alias = %options.alias, node_id = id, %addr, "controller started");
         Ok(ControllerNode {
@@ -68,7 +67,7 @@ impl ControllerNode {
             listener,
             peers,
             master_peers,
-            tls,
+            security,
         })
     }
 
@@ -83,9 +82,19 @@ impl ControllerNode {
                 self.options.alias.clone(),
                 self.addr.clone(),
             )
-            .with_public_addrs(self.options.config.public_addrs()),
+            .with_public_addrs(self.options.config.public_addrs())
+            .with_members(
+                controllers(&self.options.config)
+                    .into_iter()
+                    .map(|(id, alias, _)| (alias, id))
+                    .collect(),
+            ),
         );
-        let duties = tokio::spawn(leader_duties(self.raft.clone(), self.options.clone()));
+        let duties = tokio::spawn(leader_duties(
+            self.raft.clone(),
+            self.options.clone(),
+            self.security.identity.cluster.clone(),
+        ));
         let config = &self.options.config;
         let slave = match (
             config.datanode.replication_mode,
@@ -118,13 +127,12 @@ impl ControllerNode {
             },
             datanode: None,
         };
-        let router = FlightRouter::new()
-            .with(service)
-            .replication_over_tls_only(config.controller.tls.replication_ssl);
+        let router = FlightRouter::new().with(service);
         serve(
             self.listener,
             None,
-            self.tls.clone(),
+            Some(self.security.tls.clone()),
+            self.security.insecure,
             router,
             http::router(status),
             shutdown,
@@ -139,9 +147,9 @@ impl ControllerNode {
     }
 }
 
-/// While this controller leads, registers the configured data nodes, the replication role and
-/// the admin user.
-async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions) {
+/// While this controller leads, registers the configured data nodes, the replication role
+/// (with the cluster's id, `cluster`, from its certificate) and the admin user.
+async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions, cluster: String) {
     let datanodes: Vec<(String, String)> = options
         .config
         .nodes
@@ -150,7 +158,7 @@ async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions) {
         .map(|n| (n.alias.clone(), super::addr_of(n)))
         .collect();
     let controller = &options.config.controller;
-    let mut config = replication::ReplicationConfig {
+    let config = replication::ReplicationConfig {
         role: options.config.datanode.replication_mode.map(|m| match m {
             ReplicationMode::Master => replication::Role::Master,
             ReplicationMode::Slave => replication::Role::Slave,
@@ -158,7 +166,7 @@ async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions) {
         slave_num: controller.replication_slave_num,
         queues: controller.replication_queue.unwrap_or(0),
         db_scope: controller.slave_db_scope.clone(),
-        cluster_id: String::new(),
+        cluster_id: cluster,
     };
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
@@ -168,7 +176,6 @@ async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions) {
         }
         let metadata = raft.metadata();
         if !metadata.replication.configured_as(&config) {
-            config.cluster_id = random_id();
             if let Err(e) = raft
                 .write(Command::ConfigureReplication(config.clone()))
                 .await
@@ -198,16 +205,4 @@ fn nodes_registered(metadata: &Metadata, datanodes: &[(String, String)]) -> bool
     datanodes
         .iter()
         .all(|(alias, addr)| metadata.nodes.get(alias).is_some_and(|n| &n.addr == addr))
-}
-
-/// A random identity for this cluster (16 hex digits).
-fn random_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    format!("{:016x}", h.finish())
 }

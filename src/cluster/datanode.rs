@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{bind, controllers, http, NodeError, NodeOptions};
+use super::{bind, controllers, http, NodeError, NodeOptions, Security};
 use crate::config::cluster::Role;
 use crate::controller::client::ControllerClient;
 use crate::controller::remote::RemoteController;
@@ -15,7 +15,6 @@ use crate::query::service::DataService;
 use crate::query::Engine;
 use crate::rpc::client::Peers;
 use crate::rpc::server::{serve, FlightRouter};
-use crate::rpc::tls::ServerTls;
 
 /// How long a starting data node waits for the controllers.
 const CONTROLLER_WAIT: Duration = Duration::from_secs(120);
@@ -28,7 +27,7 @@ pub struct DataNodeProcess {
     options: NodeOptions,
     listener: tokio::net::TcpListener,
     peers: Arc<Peers>,
-    tls: Option<Arc<ServerTls>>,
+    security: Security,
 }
 
 impl DataNodeProcess {
@@ -37,7 +36,9 @@ impl DataNodeProcess {
         let entry = options.entry(Role::DataNode)?.clone();
         let listener = bind(&entry).await?;
         let addr = super::addr_of(&entry);
-        let peers = Arc::new(Peers::new());
+        let file = &options.config.datanode;
+        let security = options.security(&file.tls, &entry)?;
+        let peers = security.peers.clone();
         let addrs = controllers(&options.config)
             .into_iter()
             .map(|(_, alias, addr)| (alias, addr))
@@ -59,8 +60,6 @@ impl DataNodeProcess {
             alias: alias.clone(),
             role: "registered datanode",
         })?;
-        let file = &options.config.datanode;
-        let tls = options.server_tls(&file.tls, &entry)?;
         let node_options = DataNodeOptions {
             new_value_policy: file.new_value_policy,
             compaction_min_files: file.compaction_min_files,
@@ -75,7 +74,7 @@ impl DataNodeProcess {
                 file.replication_execution_password.clone(),
             ),
             replication_workers: file.replication_worker_num as usize,
-            master_peers: Some(options.master_peers(&file.tls, &peers)?),
+            master_peers: Some(options.master_peers(&file.tls, &security)?),
             ..DataNodeOptions::default()
         };
         let node = DataNode::open(
@@ -95,7 +94,7 @@ impl DataNodeProcess {
             options,
             listener,
             peers,
-            tls,
+            security,
         })
     }
 
@@ -115,14 +114,14 @@ impl DataNodeProcess {
             },
             datanode: Some(self.node.clone()),
         };
-        let router = FlightRouter::new()
-            .with(Arc::new(DataService::new(self.engine.clone())))
-            .replication_over_tls_only(self.options.config.datanode.tls.replication_ssl);
-        let pg = crate::frontend::connection_handler(self.engine.clone(), self.tls.clone());
+        let router = FlightRouter::new().with(Arc::new(DataService::new(self.engine.clone())));
+        let tls = Some(self.security.tls.clone());
+        let pg = crate::frontend::connection_handler(self.engine.clone(), tls.clone());
         serve(
             self.listener,
             Some(pg),
-            self.tls.clone(),
+            tls,
+            self.security.insecure,
             router,
             http::router(status),
             shutdown,

@@ -18,13 +18,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::config::cluster::ReplicationMode;
 use crate::config::cluster::{ClusterConfig, NodeEntry, Role, TlsSettings};
 use crate::config::ConfigError;
 use crate::controller::raft::ControllerError;
 use crate::datanode::DataNodeError;
 use crate::query::QueryError;
 use crate::rpc::client::Peers;
-use crate::rpc::tls::{ServerTls, TlsError};
+use crate::rpc::identity::NodeIdentity;
+use crate::rpc::tls::{client_config, ServerTls, ServerTrust, TlsError, TrustFile};
 
 /// Why a node could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,8 @@ pub enum NodeError {
     Bootstrap(String),
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
+    #[error("a slave cluster needs clusterReplicationSSLCAFile in {0}: the master cluster's CA certificate (its ca.crt), to know the master's nodes (or insecure=true, to trust anyone)")]
+    NoMasterCa(PathBuf),
 }
 
 /// Options every node process takes.
@@ -70,6 +74,19 @@ pub struct NodeOptions {
     pub alias: String,
     /// Files go to `<home>/<alias>/`.
     pub home: PathBuf,
+    /// `--insecure`: as `insecure=true` in the node's file.
+    pub insecure: bool,
+}
+
+/// How a node proves who it is and knows who calls it.
+pub struct Security {
+    pub identity: Arc<NodeIdentity>,
+    /// The server side of its port.
+    pub tls: Arc<ServerTls>,
+    /// Its calls to the nodes of its own cluster.
+    pub peers: Arc<Peers>,
+    /// Plain text between nodes, every caller taken (`insecure`).
+    pub insecure: bool,
 }
 
 impl NodeOptions {
@@ -94,45 +111,78 @@ impl NodeOptions {
         self.home.join(&self.alias)
     }
 
-    /// The TLS server side of a node whose `settings` say it serves TLS: its certificate in
-    /// `<dir>/keys`, made for the names the node is reached by when there is none.
-    pub fn server_tls(
+    /// The node's certificate directory, `<home>/<alias>/certs`.
+    pub fn certs_dir(&self) -> PathBuf {
+        self.dir().join("certs")
+    }
+
+    /// The node's identity and TLS: its certificate in [`Self::certs_dir`] (made on the first
+    /// start, signed by the home's CA in `<home>/ca`, for the names the node is reached by),
+    /// the server side of its port (admitting slaves of `clusterReplicationSlaveCAFile`), and
+    /// mutual TLS to the other nodes (plain with `insecure`).
+    pub fn security(
         &self,
         settings: &TlsSettings,
         entry: &NodeEntry,
-    ) -> Result<Option<Arc<ServerTls>>, NodeError> {
-        if !settings.serves() {
-            return Ok(None);
-        }
+    ) -> Result<Security, NodeError> {
         let mut hosts = vec![entry.host.clone()];
         if let Some(public) = self.config.public_addrs().get(&addr_of(entry)) {
             if let Some((host, _)) = public.rsplit_once(':') {
                 hosts.push(host.trim_matches(['[', ']']).to_string());
             }
         }
-        Ok(Some(ServerTls::load_or_create(
-            &self.dir().join("keys"),
+        let identity = Arc::new(NodeIdentity::load_or_create(
+            &self.certs_dir(),
+            &self.home.join("ca"),
             &self.alias,
             &hosts,
-        )?))
+        )?);
+        let slaves = settings
+            .slave_ca_file
+            .as_ref()
+            // Relative to the cluster directory (an absolute path replaces it).
+            .map(|p| TrustFile::new(self.config.dir.join(p)));
+        let tls = ServerTls::new(&identity, slaves)?;
+        let insecure = self.insecure || settings.insecure;
+        let peers = if insecure {
+            tracing::warn!(
+                alias = %self.alias,
+                "INSECURE: calls between nodes are plain text and taken from anyone who reaches \
+                 this node's port; use only on a trusted network"
+            );
+            Arc::new(Peers::new())
+        } else {
+            Arc::new(Peers::with_tls(client_config(
+                &identity,
+                ServerTrust::Cluster,
+            )?))
+        };
+        Ok(Security {
+            identity,
+            tls,
+            peers,
+            insecure,
+        })
     }
 
-    /// The peers a slave node reaches the master's nodes through: over TLS with
-    /// `enableClusterReplicationSSL=true`, else `plain`.
+    /// The peers a slave node reaches the master's nodes through: mutual TLS, checking them
+    /// against the master's CA (`clusterReplicationSSLCAFile`); plain when insecure.
     pub fn master_peers(
         &self,
         settings: &TlsSettings,
-        plain: &Arc<Peers>,
+        security: &Security,
     ) -> Result<Arc<Peers>, NodeError> {
-        if !settings.replication_ssl {
-            return Ok(plain.clone());
+        if security.insecure {
+            return Ok(security.peers.clone());
         }
-        // Relative to the cluster directory (an absolute path replaces it).
-        let ca = settings
-            .replication_ca_file
-            .as_ref()
-            .map(|p| self.config.dir.join(p));
-        let config = crate::rpc::tls::client_config(ca.as_deref())?;
+        let Some(ca) = settings.replication_ca_file.as_ref() else {
+            if self.config.datanode.replication_mode == Some(ReplicationMode::Slave) {
+                return Err(NodeError::NoMasterCa(self.config.dir.clone()));
+            }
+            return Ok(security.peers.clone());
+        };
+        let file = TrustFile::new(self.config.dir.join(ca));
+        let config = client_config(&security.identity, ServerTrust::File(file))?;
         Ok(Arc::new(Peers::with_tls(config)))
     }
 }

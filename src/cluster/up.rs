@@ -10,17 +10,28 @@ use tokio::process::{Child, Command};
 
 use super::{addr_of, NodeError};
 use crate::config::cluster::{ClusterConfig, Role};
+use crate::rpc::identity::{CertificateAuthority, CA_CERT};
 
-/// Runs the cluster until `shutdown` resolves or a node exits.
+/// Runs the cluster until `shutdown` resolves or a node exits; `insecure` starts every node
+/// `--insecure`.
 pub async fn up(
     config: &ClusterConfig,
     home: &Path,
+    insecure: bool,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NodeError> {
     let exe = std::env::current_exe().map_err(|source| NodeError::Spawn {
         alias: "porpoise".into(),
         source,
     })?;
+    // The home's CA signs each node's certificate as the node starts (unless the node has
+    // one); made here first so that every node of this home is of one cluster.
+    let ca = CertificateAuthority::load_or_create_in(&home.join("ca"))?;
+    println!(
+        "cluster {} (CA certificate: {})",
+        ca.cluster(),
+        home.join("ca").join(CA_CERT).display()
+    );
     let mut children: Vec<(String, Child)> = Vec::new();
     // The write ends of the children's standard input, held open until they should stop
     // (`Child::wait` would close them).
@@ -33,8 +44,12 @@ pub async fn up(
             Role::Controller => "controller",
             Role::DataNode => "datanode",
         };
-        let child = Command::new(&exe)
-            .arg(role)
+        let mut command = Command::new(&exe);
+        command.arg(role);
+        if insecure {
+            command.arg("--insecure");
+        }
+        let child = command
             .arg(&config.dir)
             .arg("--alias")
             .arg(&n.alias)

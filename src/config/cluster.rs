@@ -111,19 +111,25 @@ impl FromStr for PublicSites {
     }
 }
 
-/// The TLS keys, the same in `controller.cfg` and `cluster.cfg`.
+/// The TLS keys, the same in `controller.cfg` and `cluster.cfg`. Every connection between
+/// nodes is mutual TLS unless `insecure=true`; these keys say which other cluster to trust.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TlsSettings {
-    /// `enableHTTPS`: the node serves TLS on its port (pgwire SSL, HTTPS pages, Flight).
-    /// Default false.
+    /// `enableHTTPS` (DolphinDB's): nodes always serve TLS now; kept so DolphinDB
+    /// configurations load. Default false.
     pub https: bool,
-    /// `enableClusterReplicationSSL`: replication between clusters runs over TLS. A master's
-    /// nodes serve TLS and refuse the plain calls of slaves; a slave's nodes reach the master
-    /// over TLS. Default false.
+    /// `enableClusterReplicationSSL` (DolphinDB's): replication between clusters always runs
+    /// over mutual TLS now; kept so DolphinDB configurations load. Default false.
     pub replication_ssl: bool,
-    /// `clusterReplicationSSLCAFile` (slave, ours): PEM certificates to verify the master's
-    /// nodes against. Unset: the traffic is encrypted but the master is not verified.
+    /// `clusterReplicationSSLCAFile` (slave): the master cluster's CA certificate (its
+    /// `ca.crt`), which the master's nodes must chain to. A slave needs it.
     pub replication_ca_file: Option<PathBuf>,
+    /// `clusterReplicationSlaveCAFile` (master, ours): the CA certificates of the slave
+    /// clusters this master admits, one PEM file. Unset: no slave is admitted.
+    pub slave_ca_file: Option<PathBuf>,
+    /// `insecure` (ours): plain text between nodes and no node identities, like CockroachDB's
+    /// `--insecure`; anyone who reaches a port owns the cluster. Default false.
+    pub insecure: bool,
 }
 
 impl TlsSettings {
@@ -134,21 +140,31 @@ impl TlsSettings {
             https: flag("enableHTTPS")?,
             replication_ssl: flag("enableClusterReplicationSSL")?,
             replication_ca_file: f.get("clusterReplicationSSLCAFile")?,
+            slave_ca_file: f.get("clusterReplicationSlaveCAFile")?,
+            insecure: flag("insecure")?,
         };
-        // A CA file without SSL would leave an operator believing the master is verified
-        // while the traffic is plain.
-        if settings.replication_ca_file.is_some() && !settings.replication_ssl {
-            return Err(f.bad_value(
-                "clusterReplicationSSLCAFile",
-                "it takes effect only with enableClusterReplicationSSL=true",
-            ));
+        // Asking for TLS and for none at once is a mistake to name, not to guess at.
+        if settings.insecure {
+            for (key, set) in [
+                ("enableClusterReplicationSSL", settings.replication_ssl),
+                (
+                    "clusterReplicationSSLCAFile",
+                    settings.replication_ca_file.is_some(),
+                ),
+                (
+                    "clusterReplicationSlaveCAFile",
+                    settings.slave_ca_file.is_some(),
+                ),
+            ] {
+                if set {
+                    return Err(f.bad_value(
+                        key,
+                        "it needs TLS between clusters, which insecure=true turns off",
+                    ));
+                }
+            }
         }
         Ok(settings)
-    }
-
-    /// Whether the node serves TLS on its port.
-    pub fn serves(&self) -> bool {
-        self.https || self.replication_ssl
     }
 }
 
@@ -193,6 +209,8 @@ impl ControllerFile {
         "enableHTTPS",
         "enableClusterReplicationSSL",
         "clusterReplicationSSLCAFile",
+        "clusterReplicationSlaveCAFile",
+        "insecure",
         "clusterReplicationPublicSites",
     ];
 
@@ -270,6 +288,8 @@ impl DataNodeFile {
         "enableHTTPS",
         "enableClusterReplicationSSL",
         "clusterReplicationSSLCAFile",
+        "clusterReplicationSlaveCAFile",
+        "insecure",
     ];
 
     pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
@@ -591,21 +611,23 @@ mod tests {
         let f =
             CfgFile::parse(Path::new("controller.cfg"), "slaveReplicationDBScope=db1\n").unwrap();
         assert!(ControllerFile::from_file(&f).is_err());
-        let ca = "clusterReplicationSSLCAFile=ca.pem\n";
+        let ca = "clusterReplicationSSLCAFile=ca.pem\nclusterReplicationSlaveCAFile=s.pem\n";
         let f = CfgFile::parse(Path::new("cluster.cfg"), ca).unwrap();
-        let e = DataNodeFile::from_file(&f).unwrap_err().to_string();
-        assert!(
-            e.contains("only with enableClusterReplicationSSL=true"),
-            "{e}"
-        );
-        let both = format!("{ca}enableClusterReplicationSSL=true\n");
-        let f = CfgFile::parse(Path::new("cluster.cfg"), &both).unwrap();
         let tls = DataNodeFile::from_file(&f).unwrap().tls;
         assert_eq!(
             tls.replication_ca_file.as_deref(),
             Some(Path::new("ca.pem"))
         );
-        assert!(tls.serves() && !tls.https);
+        assert_eq!(tls.slave_ca_file.as_deref(), Some(Path::new("s.pem")));
+        assert!(!tls.insecure && !tls.https);
+        // insecure=true with keys that need TLS is named, not guessed at.
+        let both = format!("{ca}insecure=true\n");
+        let f = CfgFile::parse(Path::new("cluster.cfg"), &both).unwrap();
+        let e = DataNodeFile::from_file(&f).unwrap_err().to_string();
+        assert!(
+            e.contains("clusterReplicationSSLCAFile") && e.contains("insecure=true"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -319,7 +319,8 @@ pub struct Replication {
     /// `None` until the controller leader records the configured role (and when replication
     /// is not configured).
     pub role: Option<Role>,
-    /// This cluster's identity towards the other cluster (random, set once).
+    /// This cluster's identity towards the other cluster: the id its CA certificate carries
+    /// (a random one recorded by builds before certificates is replaced by it).
     #[serde(default)]
     pub cluster_id: String,
     /// `clusterReplicationSlaveNum` (master).
@@ -355,7 +356,7 @@ pub struct ReplicationConfig {
     pub slave_num: u32,
     pub queues: u32,
     pub db_scope: Option<Vec<String>>,
-    /// Used only if the cluster has no id yet.
+    /// The cluster's id, from its certificate.
     pub cluster_id: String,
 }
 
@@ -367,6 +368,7 @@ impl Replication {
             && self.queues == config.queues
             && self.db_scope == config.db_scope
             && !self.cluster_id.is_empty()
+            && (config.cluster_id.is_empty() || self.cluster_id == config.cluster_id)
     }
 
     fn configure(&mut self, config: &ReplicationConfig) {
@@ -374,7 +376,7 @@ impl Replication {
         self.slave_num = config.slave_num;
         self.queues = config.queues;
         self.db_scope = config.db_scope.clone();
-        if self.cluster_id.is_empty() {
+        if !config.cluster_id.is_empty() {
             self.cluster_id = config.cluster_id.clone();
         }
     }

@@ -24,7 +24,8 @@ use super::raft::types::TypeConfig;
 use super::raft::{ControllerError, RaftController};
 use super::replication::{MasterTask, PulledTask, Role, SlaveProgress};
 use crate::catalog::NodeId;
-use crate::rpc::server::{reply, Call, Service};
+use crate::rpc::server::{reply, Call, Caller, Service};
+use crate::rpc::tls::Peer;
 use crate::rpc::{decode, RemoteError};
 
 pub const WRITE: &str = "ctl.write";
@@ -40,6 +41,11 @@ const PROGRESS_EVERY_NS: i64 = 5_000_000_000;
 /// a raft entry per task; what waits for the record is only the truncation of finished tasks
 /// (their task data is deleted a moment later) and the status functions' view of the slave.
 const PROGRESS_MIN_NS: i64 = 200_000_000;
+
+/// The highest raft term a message may carry. An election raises the term by one, so a group
+/// reaches this only after 2^40 elections (centuries at one a second); a message beyond it is
+/// forged or corrupt, and taking it would save a term that openraft's next election overflows.
+pub const MAX_TERM: u64 = 1 << 40;
 
 /// The longest a pull may wait for new tasks.
 pub const MAX_PULL_WAIT: Duration = Duration::from_secs(10);
@@ -115,6 +121,8 @@ pub struct ControllerService {
     addr: String,
     /// `clusterReplicationPublicSites`: the address a slave uses for a node, by its address.
     public_addrs: HashMap<String, String>,
+    /// The raft group's members: raft node id by alias.
+    members: HashMap<String, NodeId>,
 }
 
 impl ControllerService {
@@ -124,6 +132,45 @@ impl ControllerService {
             alias,
             addr,
             public_addrs: HashMap::new(),
+            members: HashMap::new(),
+        }
+    }
+
+    /// The group's members, whose raft messages this controller takes: raft node id by alias.
+    pub fn with_members(mut self, members: HashMap<String, NodeId>) -> Self {
+        self.members = members;
+        self
+    }
+
+    /// Refuses a raft message unless it comes from the member whose node id it carries, with a
+    /// term below [`MAX_TERM`]: nothing else may vote, lead or move this member's term.
+    fn check_raft(
+        &self,
+        caller: &Caller,
+        vote: &openraft::Vote<NodeId>,
+    ) -> Result<(), RemoteError> {
+        let (term, node_id) = (vote.leader_id.term, vote.leader_id.node_id);
+        if term >= MAX_TERM {
+            return Err(RemoteError::new(
+                "08P01",
+                format!("raft term {term} is beyond any this group can reach; message refused"),
+            ));
+        }
+        match caller {
+            Caller::Unverified => Ok(()),
+            Caller::Peer(Peer::Member { alias }) if self.members.get(alias) == Some(&node_id) => {
+                Ok(())
+            }
+            other => {
+                tracing::warn!(caller = ?other, node_id, "raft message from a non-member refused");
+                Err(RemoteError::new(
+                    "28000",
+                    format!(
+                        "raft messages of node {node_id} are taken only from that member of the \
+                         controller group"
+                    ),
+                ))
+            }
         }
     }
 
@@ -165,7 +212,18 @@ impl ControllerService {
 
     /// A slave's pull: records its progress (through raft, when it changed or every few
     /// seconds for `lastPullTime`), then waits up to `wait_ms` for tasks after `after`.
-    async fn pull(&self, req: PullRequest) -> Result<PullReply, RemoteError> {
+    async fn pull(&self, caller: &Caller, mut req: PullRequest) -> Result<PullReply, RemoteError> {
+        // A slave is who its certificate says, whatever the request claims.
+        match caller {
+            Caller::Peer(Peer::Slave { cluster, .. }) => req.slave = cluster.clone(),
+            Caller::Unverified => {}
+            Caller::Peer(Peer::Member { .. }) => {
+                return Err(RemoteError::new(
+                    "42501",
+                    "a node of this cluster cannot pull its own tasks as a slave",
+                ))
+            }
+        }
         if !self.raft.is_leader() {
             let mut e = RemoteError::retryable("57P03", "this controller is not the leader");
             e.leader = self.raft.leader().map(|(_, addr)| self.public(addr));
@@ -313,19 +371,28 @@ impl Service for ControllerService {
         matches!(call, Call::Action(PULL))
     }
 
-    async fn action(&self, call: &str, body: Bytes) -> Bytes {
+    async fn action(&self, caller: &Caller, call: &str, body: Bytes) -> Bytes {
         let raft = self.raft.raft();
         match call {
             APPEND => match decode::<AppendEntriesRequest<TypeConfig>>(&body) {
-                Ok(req) => reply(Ok(raft.append_entries(req).await)),
+                Ok(req) => match self.check_raft(caller, &req.vote) {
+                    Ok(()) => reply(Ok(raft.append_entries(req).await)),
+                    Err(e) => reply::<()>(Err(e)),
+                },
                 Err(e) => reply::<()>(Err(bad_request(e))),
             },
             VOTE => match decode::<VoteRequest<NodeId>>(&body) {
-                Ok(req) => reply(Ok(raft.vote(req).await)),
+                Ok(req) => match self.check_raft(caller, &req.vote) {
+                    Ok(()) => reply(Ok(raft.vote(req).await)),
+                    Err(e) => reply::<()>(Err(e)),
+                },
                 Err(e) => reply::<()>(Err(bad_request(e))),
             },
             SNAPSHOT => match decode::<InstallSnapshotRequest<TypeConfig>>(&body) {
-                Ok(req) => reply(Ok(raft.install_snapshot(req).await)),
+                Ok(req) => match self.check_raft(caller, &req.vote) {
+                    Ok(()) => reply(Ok(raft.install_snapshot(req).await)),
+                    Err(e) => reply::<()>(Err(e)),
+                },
                 Err(e) => reply::<()>(Err(bad_request(e))),
             },
             WRITE => match decode::<WriteRequest>(&body) {
@@ -338,7 +405,7 @@ impl Service for ControllerService {
             },
             STATUS => reply(Ok(self.status())),
             PULL => match decode::<PullRequest>(&body) {
-                Ok(req) => reply(self.pull(req).await),
+                Ok(req) => reply(self.pull(caller, req).await),
                 Err(e) => reply::<()>(Err(bad_request(e))),
             },
             other => reply::<()>(Err(RemoteError::new(

@@ -161,13 +161,26 @@ impl DataNode {
     }
 
     /// The bytes of a data file, in chunks. The file is opened before this returns, so a file
-    /// deleted afterwards is still read whole.
+    /// deleted afterwards is still read whole. Only a file the index lists, live or retired, is
+    /// served: the ticket's names are looked up, never joined onto a path as they came.
     pub fn file_chunks(
         &self,
         t: &FileTicket,
     ) -> Result<tokio::sync::mpsc::Receiver<Result<Bytes, StorageError>>, StorageError> {
         use std::io::Read;
-        let path = self.index.file_path(t.table, &t.partition, &t.name);
+        let snapshot = self.index.snapshot(t.table);
+        let live = snapshot.partitions.get(&t.partition).into_iter().flatten();
+        let retired = snapshot.retired.iter().map(|r| &r.file);
+        let Some(listed) = live
+            .chain(retired)
+            .find(|f| f.partition == t.partition && f.record.name == t.name)
+        else {
+            return Err(StorageError::UnknownFile {
+                partition: t.partition.clone(),
+                name: t.name.clone(),
+            });
+        };
+        let path = listed.path.clone();
         let mut file = std::fs::File::open(&path).map_err(|e| StorageError::io(&path, e))?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::task::spawn_blocking(move || loop {

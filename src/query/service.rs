@@ -45,7 +45,7 @@ use crate::datanode::{
     PUBLISH,
 };
 use crate::rpc::client::Peers;
-use crate::rpc::server::{reply, to_status, Call, FlightStream, Service};
+use crate::rpc::server::{reply, to_status, Call, Caller, FlightStream, Service};
 use crate::rpc::{decode, encode, RemoteError, RpcError};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -470,7 +470,7 @@ impl Service for DataService {
         call.starts_with("dn.") || call.starts_with("q.") || call == super::replica::APPLY
     }
 
-    async fn action(&self, call: &str, body: Bytes) -> Bytes {
+    async fn action(&self, _caller: &Caller, call: &str, body: Bytes) -> Bytes {
         match call {
             PREPARE | PUBLISH | ABORT => {
                 let req: TidRequest = match decode(&body) {
@@ -526,10 +526,15 @@ impl Service for DataService {
                 decode::<DataTicket>(ticket),
                 Ok(DataTicket::TaskData { .. } | DataTicket::File(_))
             ),
+            Call::Put => false,
         }
     }
 
-    async fn get(&self, ticket: Bytes) -> std::result::Result<FlightStream, Status> {
+    async fn get(
+        &self,
+        _caller: &Caller,
+        ticket: Bytes,
+    ) -> std::result::Result<FlightStream, Status> {
         let result = match decode::<DataTicket>(&ticket) {
             Ok(DataTicket::Scan(req)) => self.scan(req).await,
             Ok(DataTicket::TaskData { tid }) => self.task_data(tid).await,
@@ -540,7 +545,11 @@ impl Service for DataService {
         result.map_err(to_status)
     }
 
-    async fn put(&self, data: Streaming<FlightData>) -> std::result::Result<Bytes, Status> {
+    async fn put(
+        &self,
+        _caller: &Caller,
+        data: Streaming<FlightData>,
+    ) -> std::result::Result<Bytes, Status> {
         Ok(reply(self.stage(data).await))
     }
 }

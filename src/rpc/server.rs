@@ -1,15 +1,18 @@
 //! One port per node, as in DolphinDB: [`serve`] looks at the first byte of each connection
 //! and hands it to pgwire (a PostgreSQL startup or SSL request begins with a zero byte: the
-//! high byte of its length) or to the gRPC/HTTP server (HTTP/2's preface `PRI`, or an HTTP/1.1
-//! method for the status pages).
+//! high byte of its length), to TLS (a handshake record, `0x16`), or to the gRPC/HTTP server
+//! (HTTP/2's preface `PRI`, or an HTTP/1.1 method for the status pages).
 //!
 //! The gRPC side is one Arrow Flight service, [`FlightRouter`], that passes each call to the
 //! node role ([`Service`]) that answers it: the controller answers `raft.*` and `ctl.*`, a data
 //! node `dn.*`, scans (`do_get`) and row streams (`do_put`).
 //!
-//! A node with TLS ([`super::tls`]) also takes a TLS handshake (first byte `0x16`) on the
-//! port and serves gRPC/HTTP inside it. The calls slave clusters make ([`Call::is_slave_call`])
-//! can be refused unless they came over TLS ([`FlightRouter::replication_over_tls_only`]).
+//! Nothing reaches a service without proving who it is: one interceptor ([`authenticate`]) in
+//! front of the Flight service, run before a message is even decoded, takes only callers
+//! whose TLS client certificate made them a [`Peer`] ([`super::tls`]); everyone else gets
+//! `Unauthenticated` (SQLSTATE 28000) and nothing else. A slave cluster's node may then make
+//! the calls slaves make ([`Service::is_slave_call`]) and no other (42501). A node started
+//! `--insecure` takes every call, as before TLS ([`Caller::Unverified`]).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -34,7 +37,7 @@ use tonic::transport::server::Connected;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::client::MAX_MESSAGE_BYTES;
-use super::tls::ServerTls;
+use super::tls::{Peer, ServerTls};
 use super::{encode, RemoteError};
 
 /// A stream of Flight data answering a `do_get`.
@@ -46,8 +49,9 @@ pub trait Service: Send + Sync + 'static {
     /// Whether this role answers action `call`.
     fn handles(&self, call: &str) -> bool;
 
-    /// Answers an action with an encoded `Result<T, RemoteError>` (see [`reply`]).
-    async fn action(&self, call: &str, body: Bytes) -> Bytes;
+    /// Answers an action of `caller` with an encoded `Result<T, RemoteError>` (see
+    /// [`reply`]).
+    async fn action(&self, caller: &Caller, call: &str, body: Bytes) -> Bytes;
 
     /// Whether this role serves `do_get` and `do_put`.
     fn handles_data(&self) -> bool {
@@ -60,14 +64,64 @@ pub trait Service: Send + Sync + 'static {
     }
 
     /// Streams the answer to a `do_get`.
-    async fn get(&self, _ticket: Bytes) -> Result<FlightStream, Status> {
+    async fn get(&self, _caller: &Caller, _ticket: Bytes) -> Result<FlightStream, Status> {
         Err(Status::unimplemented("do_get"))
     }
 
     /// Consumes a `do_put`; returns the application metadata of the one answer.
-    async fn put(&self, _data: Streaming<FlightData>) -> Result<Bytes, Status> {
+    async fn put(&self, _caller: &Caller, _data: Streaming<FlightData>) -> Result<Bytes, Status> {
         Err(Status::unimplemented("do_put"))
     }
+}
+
+/// Who made a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// A node that proved who it is with its certificate.
+    Peer(Peer),
+    /// Anyone who reached the port: the node runs `--insecure`.
+    Unverified,
+}
+
+impl Caller {
+    /// The alias of a node of this cluster (`None` for slaves; anyone's word when insecure).
+    pub fn member(&self) -> Option<&str> {
+        match self {
+            Caller::Peer(Peer::Member { alias }) => Some(alias),
+            _ => None,
+        }
+    }
+}
+
+/// The interceptor in front of every Flight call: the caller's [`Caller`], put into the
+/// request for the router, or `Unauthenticated` before the message is read.
+pub fn authenticate(insecure: bool) -> impl tonic::service::Interceptor + Clone {
+    move |mut request: Request<()>| {
+        let peer = request
+            .extensions()
+            .get::<Origin>()
+            .and_then(|o| o.peer.clone());
+        let caller = match peer {
+            Some(peer) => Caller::Peer(peer),
+            None if insecure => Caller::Unverified,
+            None => {
+                return Err(refusal(
+                    tonic::Code::Unauthenticated,
+                    "28000",
+                    "this node takes calls only from nodes presenting a certificate of its \
+                     cluster (or of a slave cluster it trusts) over TLS",
+                ))
+            }
+        };
+        request.extensions_mut().insert(caller);
+        Ok(request)
+    }
+}
+
+/// A refusal carrying its [`RemoteError`], so callers see its SQLSTATE.
+fn refusal(code: tonic::Code, sqlstate: &str, message: &str) -> Status {
+    let e = RemoteError::new(sqlstate, message);
+    Status::with_details(code, message.to_string(), encode(&e).unwrap_or_default())
 }
 
 /// A call as [`Service::is_slave_call`] sees it.
@@ -75,6 +129,7 @@ pub trait Service: Send + Sync + 'static {
 pub enum Call<'a> {
     Action(&'a str),
     Get(&'a [u8]),
+    Put,
 }
 
 /// Encodes an action's answer.
@@ -98,7 +153,6 @@ pub fn to_status(e: RemoteError) -> Status {
 #[derive(Clone, Default)]
 pub struct FlightRouter {
     services: Vec<Arc<dyn Service>>,
-    replication_tls_only: bool,
 }
 
 impl FlightRouter {
@@ -111,30 +165,32 @@ impl FlightRouter {
         self
     }
 
-    /// Refuses the calls of slave clusters that did not come over TLS (a master with
-    /// `enableClusterReplicationSSL=true`).
-    pub fn replication_over_tls_only(mut self, yes: bool) -> Self {
-        self.replication_tls_only = yes;
-        self
-    }
-
-    /// The error for a slave's call that came in plain when TLS is required.
-    fn check_origin<T>(
-        &self,
+    /// The caller the interceptor established; a slave cluster's node is refused any call
+    /// but the ones slaves make.
+    fn caller<T>(
         service: &Arc<dyn Service>,
         request: &Request<T>,
         call: Call<'_>,
-    ) -> Result<(), RemoteError> {
-        let tls = request.extensions().get::<Origin>().is_some_and(|o| o.tls);
-        if self.replication_tls_only && !tls && service.is_slave_call(call) {
-            return Err(RemoteError::new(
-                "28000",
-                "This master cluster requires SSL for cluster replication \
-                 (enableClusterReplicationSSL=true): set enableClusterReplicationSSL=true \
-                 on the slave cluster too",
+    ) -> Result<Caller, Status> {
+        let caller = request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| {
+                refusal(
+                    tonic::Code::Unauthenticated,
+                    "28000",
+                    "the caller is not authenticated",
+                )
+            })?;
+        if matches!(caller, Caller::Peer(Peer::Slave { .. })) && !service.is_slave_call(call) {
+            return Err(refusal(
+                tonic::Code::PermissionDenied,
+                "42501",
+                "a slave cluster may only pull tasks, task data and files",
             ));
         }
-        Ok(())
+        Ok(caller)
     }
 
     fn data_service(&self) -> Result<&Arc<dyn Service>, Status> {
@@ -197,9 +253,8 @@ impl FlightService for FlightRouter {
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
         let service = self.data_service()?;
-        self.check_origin(service, &request, Call::Get(&request.get_ref().ticket))
-            .map_err(to_status)?;
-        let stream = service.get(request.into_inner().ticket).await?;
+        let caller = Self::caller(service, &request, Call::Get(&request.get_ref().ticket))?;
+        let stream = service.get(&caller, request.into_inner().ticket).await?;
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -208,7 +263,8 @@ impl FlightService for FlightRouter {
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
         let service = self.data_service()?;
-        let answer = service.put(request.into_inner()).await?;
+        let caller = Self::caller(service, &request, Call::Put)?;
+        let answer = service.put(&caller, request.into_inner()).await?;
         let result = PutResult {
             app_metadata: answer,
         };
@@ -238,12 +294,9 @@ impl FlightService for FlightRouter {
                     request.get_ref().r#type
                 ))
             })?;
-        let refused = self.check_origin(service, &request, Call::Action(&request.get_ref().r#type));
+        let caller = Self::caller(service, &request, Call::Action(&request.get_ref().r#type))?;
         let action = request.into_inner();
-        let body = match refused {
-            Ok(()) => service.action(&action.r#type, action.body).await,
-            Err(e) => reply::<()>(Err(e)),
-        };
+        let body = service.action(&caller, &action.r#type, action.body).await;
         Ok(Response::new(Box::pin(futures::stream::once(async {
             Ok(arrow_flight::Result { body })
         }))))
@@ -267,20 +320,25 @@ const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
 const TLS_HANDSHAKE: u8 = 0x16;
 
 /// Serves pgwire (when `pg` is given), Arrow Flight and the HTTP pages of `http` on
-/// `listener` until `shutdown` resolves; with `tls`, Flight and HTTP over TLS too.
+/// `listener` until `shutdown` resolves; with `tls`, Flight and HTTP over TLS too. Flight
+/// calls are taken only from callers `tls` identified, unless `insecure`.
 pub async fn serve(
     listener: TcpListener,
     pg: Option<PgHandler>,
     tls: Option<Arc<ServerTls>>,
+    insecure: bool,
     flight: FlightRouter,
     http: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let (tx, rx) = mpsc::channel::<Result<Conn, std::io::Error>>(64);
     let routes = tonic::service::Routes::from(http).add_service(
-        FlightServiceServer::new(flight)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        tonic::service::interceptor::InterceptedService::new(
+            FlightServiceServer::new(flight)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            authenticate(insecure),
+        ),
     );
     let grpc = tonic::transport::Server::builder()
         .accept_http1(true)
@@ -328,7 +386,10 @@ pub async fn serve(
                             tokio::time::timeout(FIRST_BYTE_TIMEOUT, tls.acceptor().accept(socket))
                                 .await;
                         match accepted {
-                            Ok(Ok(stream)) => Conn::Tls(Box::new(stream)),
+                            Ok(Ok(stream)) => {
+                                let peer = tls.peer(stream.get_ref().1.peer_certificates());
+                                Conn::Tls(Box::new(stream), peer)
+                            }
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "TLS handshake failed");
                                 return;
@@ -358,21 +419,33 @@ pub async fn serve(
 /// A connection the gRPC/HTTP server serves: plain, or inside TLS.
 pub enum Conn {
     Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// With who the client's certificate proved it is.
+    Tls(
+        Box<tokio_rustls::server::TlsStream<TcpStream>>,
+        Option<Peer>,
+    ),
 }
 
 /// What a request knows of its connection (in its extensions).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Origin {
     pub tls: bool,
+    pub peer: Option<Peer>,
 }
 
 impl Connected for Conn {
     type ConnectInfo = Origin;
 
     fn connect_info(&self) -> Origin {
-        Origin {
-            tls: matches!(self, Conn::Tls(_)),
+        match self {
+            Conn::Plain(_) => Origin {
+                tls: false,
+                peer: None,
+            },
+            Conn::Tls(_, peer) => Origin {
+                tls: true,
+                peer: peer.clone(),
+            },
         }
     }
 }
@@ -385,7 +458,7 @@ impl AsyncRead for Conn {
     ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Conn::Tls(s, _) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -398,7 +471,7 @@ impl AsyncWrite for Conn {
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Conn::Tls(s, _) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -409,28 +482,28 @@ impl AsyncWrite for Conn {
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Conn::Tls(s, _) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
             Conn::Plain(s) => s.is_write_vectored(),
-            Conn::Tls(s) => s.is_write_vectored(),
+            Conn::Tls(s, _) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Conn::Tls(s, _) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Conn::Tls(s, _) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

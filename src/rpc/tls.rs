@@ -1,36 +1,42 @@
-//! TLS on a node's port and on the replication traffic between clusters.
+//! Mutual TLS between nodes, and TLS for pgwire clients and the status pages.
 //!
-//! - A node that serves TLS (`enableHTTPS=true` or `enableClusterReplicationSSL=true`) answers
-//!   a TLS ClientHello on its one port: [`super::server::serve`] sees the handshake record
-//!   (first byte `0x16`) and hands the decrypted stream to the gRPC/HTTP server, so Flight
-//!   calls and the status pages then run over TLS. pgwire clients ask for TLS the PostgreSQL way
-//!   (an SSLRequest) and get it on the same node.
-//! - The certificate is `<home>/<alias>/keys/server.crt` with its key `server.key`, as in
-//!   DolphinDB. A node that has neither makes a self-signed pair on its first start.
-//! - A slave cluster with `enableClusterReplicationSSL=true` reaches the master's nodes over
-//!   TLS ([`client_config`]). With `clusterReplicationSSLCAFile` it verifies their certificates
-//!   against that file; without it the traffic is encrypted but the master is not
-//!   authenticated (PostgreSQL's `sslmode=require`).
+//! Every node serves TLS on its one port with its node certificate ([`super::identity`]):
+//! [`super::server::serve`] sees a handshake record (first byte `0x16`) and serves gRPC and
+//! HTTP inside it; pgwire clients ask for TLS the PostgreSQL way (an SSLRequest). The server
+//! asks every caller for a certificate and checks what it gets ([`CallerVerifier`]): one that
+//! chains to this cluster's CA makes the caller a member ([`Peer::Member`]); one that chains
+//! to a CA in `clusterReplicationSlaveCAFile` makes it a slave cluster's node
+//! ([`Peer::Slave`]); one that chains to neither ends the handshake. A caller without a
+//! certificate still connects (psql, browsers, Prometheus) and is then refused by every RPC
+//! service ([`super::server`]'s interceptor).
+//!
+//! Calls to other nodes ([`client_config`]) present the node certificate and check the
+//! server's: against the cluster's CA inside a cluster, against the master cluster's CA
+//! (`clusterReplicationSSLCAFile`) from a slave. The other cluster's CA file is read again
+//! when it changes ([`TrustFile`]), so two clusters can be started in either order.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{
+    ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
+    SignatureScheme,
+};
 use tokio_rustls::TlsAcceptor;
 
-/// File names under a node's `keys` directory.
-pub const CERT_FILE: &str = "server.crt";
-pub const KEY_FILE: &str = "server.key";
+use super::identity::{self, Named, NodeIdentity, Subject};
 
 /// What can go wrong setting TLS up; the node does not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write or read {path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
@@ -38,177 +44,224 @@ pub enum TlsError {
     },
     #[error("cannot read {path}: {message}")]
     Pem { path: PathBuf, message: String },
-    #[error("{present} exists but {missing} does not: give both files, or neither to have a self-signed pair made")]
-    HalfPair { present: PathBuf, missing: PathBuf },
-    #[error("cannot make a self-signed certificate: {0}")]
+    #[error("cannot make a certificate: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("{0:?} is not a valid name (1 to 64 letters, digits, _ or -)")]
+    BadName(String),
+    #[error("{0} is not a porpoise cluster CA certificate (it carries no porpoise://<cluster-id> name; make one with porpoise cert create-ca)")]
+    NotCa(PathBuf),
+    #[error(
+        "{0} is not a node certificate of cluster {1} (make one with porpoise cert create-node)"
+    )]
+    NotNode(PathBuf, String),
+    #[error("{path} is the certificate of node {names}, not of {alias}")]
+    OtherNode {
+        path: PathBuf,
+        names: String,
+        alias: String,
+    },
+    #[error("{path} is not signed by the cluster CA next to it: {reason}")]
+    Untrusted { path: PathBuf, reason: String },
 }
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// A node's TLS server side: the acceptor for its port.
+/// Who a caller proved to be, by the certificate it presented.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// A node of this cluster: its certificate chains to this cluster's CA.
+    Member { alias: String },
+    /// A node of a slave cluster: its certificate chains to a CA this master trusts for
+    /// slaves (`clusterReplicationSlaveCAFile`); `cluster` is that CA's cluster id.
+    Slave { cluster: String, alias: String },
+}
+
+/// CA certificates in a file that may appear, or change, while the node runs (another
+/// cluster's CA): read again when the file changes.
+#[derive(Debug)]
+pub struct TrustFile {
+    path: PathBuf,
+    cached: Mutex<Option<Trusted>>,
+}
+
+#[derive(Clone, Debug)]
+struct Trusted {
+    stamp: (SystemTime, u64),
+    /// Per CA: its cluster id and a verifier of client certificates chaining to it alone.
+    clients: Vec<(String, Arc<dyn ClientCertVerifier>)>,
+    roots: Arc<RootCertStore>,
+}
+
+impl TrustFile {
+    pub fn new(path: PathBuf) -> Arc<Self> {
+        Arc::new(TrustFile {
+            path,
+            cached: Mutex::new(None),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn load(&self) -> Result<Trusted, rustls::Error> {
+        let unreadable =
+            |m: String| rustls::Error::General(format!("{}: {m}", self.path.display()));
+        let meta = std::fs::metadata(&self.path).map_err(|e| unreadable(e.to_string()))?;
+        let stamp = (
+            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            meta.len(),
+        );
+        let mut cached = crate::lock(&self.cached);
+        if let Some(t) = cached.as_ref().filter(|t| t.stamp == stamp) {
+            return Ok(t.clone());
+        }
+        let certs = identity::certs(&self.path).map_err(|e| unreadable(e.to_string()))?;
+        let mut roots = RootCertStore::empty();
+        let mut clients = Vec::new();
+        for cert in certs {
+            let Some(Named {
+                cluster,
+                subject: Subject::Cluster,
+            }) = identity::named(&cert)
+            else {
+                return Err(unreadable(
+                    "holds a certificate that is not a porpoise cluster CA".into(),
+                ));
+            };
+            let mut one = RootCertStore::empty();
+            one.add(cert.clone())?;
+            roots.add(cert)?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(one), provider())
+                .build()
+                .map_err(|e| unreadable(e.to_string()))?;
+            clients.push((cluster, verifier));
+        }
+        let trusted = Trusted {
+            stamp,
+            clients,
+            roots: Arc::new(roots),
+        };
+        *cached = Some(trusted.clone());
+        Ok(trusted)
+    }
+}
+
+/// A node's TLS server side: the acceptor for its port, asking callers for a certificate of
+/// this cluster (or of a trusted slave cluster) without requiring one, since pgwire clients
+/// and the status pages come without; the RPC services refuse a caller that proved nothing.
 pub struct ServerTls {
     acceptor: TlsAcceptor,
+    cluster: String,
+    members: Arc<dyn ClientCertVerifier>,
+    slaves: Option<Arc<TrustFile>>,
 }
 
 impl ServerTls {
-    /// Loads `server.crt` and `server.key` from `keys`, first making a self-signed pair for
-    /// node `name`, valid for `hosts` (and localhost), when neither exists.
-    pub fn load_or_create(
-        keys: &Path,
-        name: &str,
-        hosts: &[String],
+    /// The server side of node `identity`; `slaves` names the CAs of slave clusters it admits.
+    pub fn new(
+        identity: &NodeIdentity,
+        slaves: Option<Arc<TrustFile>>,
     ) -> Result<Arc<ServerTls>, TlsError> {
-        let (cert, key) = (keys.join(CERT_FILE), keys.join(KEY_FILE));
-        match (cert.exists(), key.exists()) {
-            (true, true) => {}
-            (false, false) => create(keys, &cert, &key, name, hosts)?,
-            (true, false) => {
-                return Err(TlsError::HalfPair {
-                    present: cert,
-                    missing: key,
-                })
-            }
-            (false, true) => {
-                return Err(TlsError::HalfPair {
-                    present: key,
-                    missing: cert,
-                })
-            }
+        let mut roots = RootCertStore::empty();
+        for c in &identity.ca {
+            roots.add(c.clone())?;
         }
-        let pem = |path: &Path| {
-            let path = path.to_path_buf();
-            move |e: rustls::pki_types::pem::Error| TlsError::Pem {
-                path,
-                message: e.to_string(),
-            }
-        };
-        let chain = CertificateDer::pem_file_iter(&cert)
-            .map_err(pem(&cert))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(pem(&cert))?;
-        if chain.is_empty() {
-            return Err(TlsError::Pem {
-                path: cert,
-                message: "no certificate in the file".into(),
-            });
-        }
-        let private = PrivateKeyDer::from_pem_file(&key).map_err(pem(&key))?;
+        let members = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        let verifier = Arc::new(CallerVerifier {
+            members: members.clone(),
+            slaves: slaves.clone(),
+            provider: provider(),
+        });
         let config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(chain, private)?;
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
         Ok(Arc::new(ServerTls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
+            cluster: identity.cluster.clone(),
+            members,
+            slaves,
         }))
     }
 
     pub fn acceptor(&self) -> &TlsAcceptor {
         &self.acceptor
     }
-}
 
-/// Makes a self-signed certificate and its key. Each file is written whole under a temporary
-/// name and renamed into place, the key first: a crash leaves no half-written file, but one
-/// between the two renames leaves the key alone, which the next start refuses by name
-/// ([`TlsError::HalfPair`]: delete it to have a new pair made).
-fn create(
-    keys: &Path,
-    cert: &Path,
-    key: &Path,
-    name: &str,
-    hosts: &[String],
-) -> Result<(), TlsError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| TlsError::Io { path, source }
-    };
-    std::fs::create_dir_all(keys).map_err(io(keys))?;
-    let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
-    for h in hosts {
-        if !names.contains(h) {
-            names.push(h.clone());
+    /// Who presented `certs` in a finished handshake (which checked them already): a member
+    /// when they chain to this cluster's CA, else a slave of the trusted CA they chain to.
+    pub fn peer(&self, certs: Option<&[CertificateDer<'static>]>) -> Option<Peer> {
+        let (end, rest) = certs?.split_first()?;
+        let now = UnixTime::now();
+        let node = |cluster: &str| match identity::named(end) {
+            Some(Named {
+                cluster: c,
+                subject: Subject::Node(alias),
+            }) if c == cluster => Some(alias),
+            _ => None,
+        };
+        if self.members.verify_client_cert(end, rest, now).is_ok() {
+            return node(&self.cluster).map(|alias| Peer::Member { alias });
         }
+        let trusted = self.slaves.as_ref()?.load().ok()?;
+        trusted.clients.iter().find_map(|(cluster, v)| {
+            v.verify_client_cert(end, rest, now).ok()?;
+            node(cluster).map(|alias| Peer::Slave {
+                cluster: cluster.clone(),
+                alias,
+            })
+        })
     }
-    let pair = rcgen::KeyPair::generate()?;
-    let mut params = rcgen::CertificateParams::new(names)?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, format!("porpoise {name}"));
-    let certificate = params.self_signed(&pair)?;
-    write_new(key, pair.serialize_pem().as_bytes(), 0o600).map_err(io(key))?;
-    write_new(cert, certificate.pem().as_bytes(), 0o644).map_err(io(cert))?;
-    tracing::info!(cert = %cert.display(), "made a self-signed TLS certificate");
-    Ok(())
 }
 
-fn write_new(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
-    f.write_all(contents)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
-/// The client side of replication TLS: verifies servers against the certificates in
-/// `ca_file`, or, without one, accepts any certificate (encryption without authentication).
-pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
-    let builder =
-        ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
-    let config = match ca_file {
-        Some(path) => {
-            let pem = |e: rustls::pki_types::pem::Error| TlsError::Pem {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            };
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(path).map_err(pem)? {
-                roots.add(cert.map_err(pem)?)?;
-            }
-            if roots.is_empty() {
-                return Err(TlsError::Pem {
-                    path: path.to_path_buf(),
-                    message: "no certificate in the file".into(),
-                });
-            }
-            builder.with_root_certificates(roots).with_no_client_auth()
-        }
-        None => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider())))
-            .with_no_client_auth(),
-    };
-    Ok(Arc::new(config))
-}
-
-/// Accepts any server certificate but still checks that the server holds its key.
+/// Takes a client certificate of this cluster or of a trusted slave cluster, or none.
 #[derive(Debug)]
-struct EncryptOnly(Arc<CryptoProvider>);
+struct CallerVerifier {
+    members: Arc<dyn ClientCertVerifier>,
+    slaves: Option<Arc<TrustFile>>,
+    provider: Arc<CryptoProvider>,
+}
 
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
+impl ClientCertVerifier for CallerVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let member = self
+            .members
+            .verify_client_cert(end_entity, intermediates, now);
+        if member.is_ok() {
+            return member;
+        }
+        if let Some(Ok(trusted)) = self.slaves.as_ref().map(|s| s.load()) {
+            for (_, v) in &trusted.clients {
+                if let Ok(ok) = v.verify_client_cert(end_entity, intermediates, now) {
+                    return Ok(ok);
+                }
+            }
+        }
+        member
     }
 
     fn verify_tls12_signature(
@@ -221,7 +274,7 @@ impl ServerCertVerifier for EncryptOnly {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -235,52 +288,182 @@ impl ServerCertVerifier for EncryptOnly {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Checks that `chain` (a node certificate first) is signed by one of `ca`.
+pub fn check_chain(
+    ca: &[CertificateDer<'static>],
+    chain: &[CertificateDer<'static>],
+) -> Result<(), rustls::Error> {
+    let mut roots = RootCertStore::empty();
+    for c in ca {
+        roots.add(c.clone())?;
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))?;
+    let (end, rest) = chain
+        .split_first()
+        .ok_or_else(|| rustls::Error::General("no certificate".into()))?;
+    verifier
+        .verify_client_cert(end, rest, UnixTime::now())
+        .map(|_| ())
+}
+
+/// Whom a node's calls go to, for [`client_config`].
+pub enum ServerTrust {
+    /// Nodes of its own cluster.
+    Cluster,
+    /// Nodes of another cluster, whose CA is in a file (a slave's master).
+    File(Arc<TrustFile>),
+}
+
+/// The client side of a node's calls: it presents its node certificate and checks the
+/// server's against its cluster's CA, or against the CA file of the cluster it calls.
+pub fn client_config(
+    identity: &NodeIdentity,
+    trust: ServerTrust,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let builder =
+        ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder = match trust {
+        ServerTrust::Cluster => {
+            let mut roots = RootCertStore::empty();
+            for c in &identity.ca {
+                roots.add(c.clone())?;
+            }
+            builder.with_root_certificates(roots)
+        }
+        ServerTrust::File(file) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(OtherCluster {
+                file,
+                provider: provider(),
+            })),
+    };
+    let config = builder.with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())?;
+    Ok(Arc::new(config))
+}
+
+/// Verifies another cluster's servers against the CA file, read again when it changes (the
+/// other cluster may make its CA after this node started).
+#[derive(Debug)]
+struct OtherCluster {
+    file: Arc<TrustFile>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for OtherCluster {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let roots = self.file.load()?.roots;
+        let verifier = WebPkiServerVerifier::builder_with_provider(roots, self.provider.clone())
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpc::identity::CertificateAuthority;
 
-    #[test]
-    fn a_node_makes_its_pair_once_and_keeps_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = dir.path().join("keys");
-        ServerTls::load_or_create(&keys, "dn1", &["10.0.0.7".into()]).unwrap();
-        let first = std::fs::read(keys.join(CERT_FILE)).unwrap();
-        ServerTls::load_or_create(&keys, "dn1", &[]).unwrap();
-        assert_eq!(std::fs::read(keys.join(CERT_FILE)).unwrap(), first);
-        // The certificate it made verifies as its own root.
-        client_config(Some(&keys.join(CERT_FILE))).unwrap();
+    fn node(dir: &Path, ca: &CertificateAuthority, alias: &str) -> NodeIdentity {
+        let d = dir.join(alias);
+        ca.write_node(&d, alias, &[]).unwrap();
+        NodeIdentity::load(&d).unwrap()
     }
 
     #[test]
-    fn half_a_pair_or_a_bad_file_is_refused_by_name() {
+    fn callers_are_told_apart_by_the_ca_their_certificate_chains_to() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = dir.path().join("keys");
-        ServerTls::load_or_create(&keys, "dn1", &[]).unwrap();
-        std::fs::remove_file(keys.join(KEY_FILE)).unwrap();
-        let e = ServerTls::load_or_create(&keys, "dn1", &[])
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            e.contains("server.crt exists but") && e.contains("server.key"),
-            "{e}"
+        let ours = CertificateAuthority::create(Some("master")).unwrap();
+        let slave = CertificateAuthority::create(Some("dr-site")).unwrap();
+        let stranger = CertificateAuthority::create(Some("master")).unwrap();
+        let trust = dir.path().join("slaves.crt");
+        let server = ServerTls::new(
+            &node(dir.path(), &ours, "dn1"),
+            Some(TrustFile::new(trust.clone())),
+        )
+        .unwrap();
+        let member = node(dir.path(), &ours, "dn2");
+        let slave_node = node(dir.path(), &slave, "s_dn1");
+        let impostor = node(dir.path(), &stranger, "dn3");
+        assert_eq!(
+            server.peer(Some(&member.chain)),
+            Some(Peer::Member {
+                alias: "dn2".into()
+            })
         );
-        std::fs::write(keys.join(KEY_FILE), "not a key").unwrap();
-        let e = ServerTls::load_or_create(&keys, "dn1", &[])
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("server.key"), "{e}");
-        let e = client_config(Some(&keys.join(KEY_FILE))).err().unwrap();
-        assert!(e.to_string().contains("no certificate"), "{e}");
+        // The slave's CA is not trusted yet, then it is (the file appears while serving).
+        assert_eq!(server.peer(Some(&slave_node.chain)), None);
+        std::fs::write(&trust, slave.cert_pem()).unwrap();
+        assert_eq!(
+            server.peer(Some(&slave_node.chain)),
+            Some(Peer::Slave {
+                cluster: "dr-site".into(),
+                alias: "s_dn1".into()
+            })
+        );
+        // Another CA that claims the same cluster id proves nothing.
+        assert_eq!(server.peer(Some(&impostor.chain)), None);
+        assert_eq!(server.peer(None), None);
+        // A file of anything but porpoise CAs is not trusted.
+        std::fs::write(
+            &trust,
+            std::fs::read(dir.path().join("dn2").join("node.crt")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(server.peer(Some(&slave_node.chain)), None);
     }
 }

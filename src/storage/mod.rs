@@ -43,6 +43,8 @@ pub enum StorageError {
     Transfer { path: PathBuf, reason: String },
     #[error("could not serialize access due to concurrent update (transaction {holder} is replacing the same files)")]
     Claimed { holder: u64 },
+    #[error("no data file {name:?} in partition {partition:?} of this table")]
+    UnknownFile { partition: String, name: String },
 }
 
 impl StorageError {
@@ -61,6 +63,7 @@ impl StorageError {
             StorageError::SnapshotTooOld { .. } => "72000",
             StorageError::Claimed { .. } => "40001",
             StorageError::Transfer { .. } => "08006",
+            StorageError::UnknownFile { .. } => "58P01",
             _ => "XX000",
         }
     }

@@ -102,6 +102,7 @@ async fn chaos(default_faults: usize) {
                 "clusterReplicationMasterCtl",
                 &format!("127.0.0.1:{}", proxies[0].port),
             )
+            .replicates_from(&master)
             .build()
     });
     let m = master.client(0).await;

@@ -264,7 +264,7 @@ async fn killing_the_controller_leader_loses_and_repeats_no_write() {
 async fn a_controller_leader_that_cannot_commit_answers_writes_in_bounded_time() {
     use porpoise::controller::metadata::{Command, UserMeta};
     use porpoise::controller::service::{WriteReply, WriteRequest, WRITE};
-    use porpoise::rpc::{client::Peers, RpcError};
+    use porpoise::rpc::RpcError;
 
     let mut cluster = TestCluster::builder().controllers(3).datanodes(1).build();
     let leader = cluster.leader().expect("a leader");
@@ -282,7 +282,7 @@ async fn a_controller_leader_that_cannot_commit_answers_writes_in_bounded_time()
             if_not_exists: false,
         },
     };
-    let peers = Peers::new();
+    let peers = cluster.peers_as(&cluster.datanodes()[0]);
     let addr = format!("127.0.0.1:{}", cluster.port(&leader));
     for f in &followers {
         cluster.pause(f);

@@ -23,6 +23,20 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub use super::ports::free_port;
+use porpoise::rpc::identity::CertificateAuthority;
+
+/// The file of slave CAs a test cluster trusts, in its directory.
+const TRUSTED_SLAVES: &str = "trusted-slaves.crt";
+
+/// Adds a CA certificate to a file of trusted CAs, replacing the file whole (a node may be
+/// reading it).
+fn trust(file: &std::path::Path, pem: &str) {
+    let mut all = std::fs::read_to_string(file).unwrap_or_default();
+    all.push_str(pem);
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, all).expect("write the trusted CAs");
+    std::fs::rename(&tmp, file).expect("replace the trusted CAs");
+}
 use super::{connect, url, ADMIN_PASSWORD, ADMIN_USER};
 
 /// How long a node may take to print its listening line.
@@ -53,9 +67,34 @@ pub struct TestClusterBuilder {
     controller_cfg: Vec<(String, String)>,
     cluster_cfg: Vec<(String, String)>,
     env: Vec<(String, String)>,
+    /// The master's CA certificate and its file of trusted slave CAs, for a slave cluster.
+    master: Option<(PathBuf, PathBuf)>,
 }
 
 impl TestClusterBuilder {
+    /// Makes this cluster able to replicate from `master`: its nodes know the master's CA
+    /// (`clusterReplicationSSLCAFile`) and the master is told to trust this cluster's CA
+    /// (added to the master's `clusterReplicationSlaveCAFile` when the cluster is built).
+    /// The master's controller address is still for the caller to set.
+    pub fn replicates_from(mut self, master: &TestCluster) -> Self {
+        let ca = master.ca_cert();
+        let ca_str = ca.to_str().expect("a UTF-8 path").to_string();
+        self.controller_cfg
+            .push(("clusterReplicationSSLCAFile".into(), ca_str.clone()));
+        self.cluster_cfg
+            .push(("clusterReplicationSSLCAFile".into(), ca_str));
+        self.master = Some((ca, master.trusted_slaves()));
+        self
+    }
+
+    /// Like [`replicates_from`](Self::replicates_from), without the master trusting this
+    /// cluster: its calls to the master are refused.
+    pub fn untrusted_by(mut self, master: &TestCluster) -> Self {
+        self = self.replicates_from(master);
+        self.master = None;
+        self
+    }
+
     pub fn controllers(mut self, n: usize) -> Self {
         self.controllers = n;
         self
@@ -101,6 +140,26 @@ impl TestClusterBuilder {
         let cfg = dir.path().join("cfg");
         std::fs::create_dir_all(&cfg).expect("create cfg/");
         std::fs::create_dir_all(dir.path().join("home")).expect("create home/");
+        // The cluster's CA, made before any node starts (as `porpoise up` does), so that a
+        // master can be told to trust it; the nodes sign their certificates with it.
+        let ca = CertificateAuthority::load_or_create_in(&dir.path().join("home").join("ca"))
+            .expect("make the cluster's CA");
+        if let Some((_, trusted)) = &self.master {
+            trust(trusted, ca.cert_pem());
+        }
+        let insecure = self
+            .controller_cfg
+            .iter()
+            .chain(&self.cluster_cfg)
+            .any(|(k, v)| k == "insecure" && v == "true");
+        let slaves = dir.path().join(TRUSTED_SLAVES);
+        let slaves = slaves.to_str().expect("a UTF-8 path");
+        let mut controller_cfg = self.controller_cfg.clone();
+        let mut cluster_cfg = self.cluster_cfg.clone();
+        if !insecure {
+            controller_cfg.push(("clusterReplicationSlaveCAFile".into(), slaves.into()));
+            cluster_cfg.push(("clusterReplicationSlaveCAFile".into(), slaves.into()));
+        }
         let mut nodes = Vec::new();
         for i in 1..=self.controllers {
             nodes.push(TestNode {
@@ -132,11 +191,10 @@ impl TestClusterBuilder {
         };
         std::fs::write(
             cfg.join("controller.cfg"),
-            format!("mode=controller\n{}", lines(&self.controller_cfg)),
+            format!("mode=controller\n{}", lines(&controller_cfg)),
         )
         .expect("write controller.cfg");
-        std::fs::write(cfg.join("cluster.cfg"), lines(&self.cluster_cfg))
-            .expect("write cluster.cfg");
+        std::fs::write(cfg.join("cluster.cfg"), lines(&cluster_cfg)).expect("write cluster.cfg");
         let mut cluster = TestCluster {
             dir,
             nodes,
@@ -172,7 +230,34 @@ impl TestCluster {
             controller_cfg: Vec::new(),
             cluster_cfg: Vec::new(),
             env: Vec::new(),
+            master: None,
         }
+    }
+
+    /// The cluster's CA certificate (`<home>/ca/ca.crt`).
+    pub fn ca_cert(&self) -> PathBuf {
+        self.home().join("ca").join("ca.crt")
+    }
+
+    /// The file of slave CAs this cluster trusts (its `clusterReplicationSlaveCAFile`).
+    pub fn trusted_slaves(&self) -> PathBuf {
+        self.dir.path().join(TRUSTED_SLAVES)
+    }
+
+    /// A node's certificate directory.
+    pub fn certs_dir(&self, alias: &str) -> PathBuf {
+        self.home().join(alias).join("certs")
+    }
+
+    /// Calls to this cluster's nodes as its node `alias` (with that node's certificate).
+    pub fn peers_as(&self, alias: &str) -> porpoise::rpc::client::Peers {
+        use porpoise::rpc::identity::NodeIdentity;
+        use porpoise::rpc::tls::{client_config, ServerTrust};
+        let identity = NodeIdentity::load(&self.certs_dir(alias))
+            .unwrap_or_else(|e| panic!("{alias}'s certificate: {e}"));
+        let config =
+            client_config(&identity, ServerTrust::Cluster).expect("a TLS client configuration");
+        porpoise::rpc::client::Peers::with_tls(config)
     }
 
     /// The cluster directory (`controller.cfg`, `cluster.nodes`, `cluster.cfg`).

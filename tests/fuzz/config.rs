@@ -32,9 +32,11 @@ fn valid_value(key: &'static str) -> BoxedStrategy<String> {
         .prop_map(str::to_owned)
         .boxed();
     match key {
-        "home" | "dfsMetaDir" | "clusterReplicationWorkDir" | "clusterReplicationSSLCAFile" => {
-            "[a-z/._-]{1,30}".boxed()
-        }
+        "home"
+        | "dfsMetaDir"
+        | "clusterReplicationWorkDir"
+        | "clusterReplicationSSLCAFile"
+        | "clusterReplicationSlaveCAFile" => "[a-z/._-]{1,30}".boxed(),
         "port" => any::<u16>().prop_map(|p| p.to_string()).boxed(),
         "listenHost" => prop::sample::select(vec!["127.0.0.1", "0.0.0.0", "::1", "::"])
             .prop_map(str::to_owned)
@@ -62,9 +64,10 @@ fn valid_value(key: &'static str) -> BoxedStrategy<String> {
         "clusterReplicationMode" => prop::sample::select(vec!["master", "slave"])
             .prop_map(str::to_owned)
             .boxed(),
-        "clusterReplicationSyncPersistence" | "enableClusterReplicationSSL" | "enableHTTPS" => {
-            boolean
-        }
+        "clusterReplicationSyncPersistence"
+        | "enableClusterReplicationSSL"
+        | "enableHTTPS"
+        | "insecure" => boolean,
         "clusterReplicationExecutionUsername" | "clusterReplicationExecutionPassword" => {
             "[A-Za-z0-9_]{1,12}".boxed()
         }
@@ -148,13 +151,10 @@ fn valid_cfg(keys: &'static [&'static str]) -> impl Strategy<Value = String> {
                 .collect::<Vec<_>>()
         })
         .prop_map(|mut lines| {
-            // A CA file is valid only with replication SSL on.
-            if lines
-                .iter()
-                .any(|l| l.starts_with("clusterReplicationSSLCAFile "))
-            {
-                lines.retain(|l| !l.starts_with("enableClusterReplicationSSL "));
-                lines.push("enableClusterReplicationSSL = true".into());
+            // insecure=true contradicts the TLS keys between clusters.
+            if lines.iter().any(|l| l.starts_with("insecure ")) {
+                lines.retain(|l| !l.starts_with("insecure "));
+                lines.push("insecure = false".into());
             }
             lines.join("\n")
         })

@@ -364,6 +364,7 @@ fn slave_builder(master: &TestCluster) -> common::cluster::TestClusterBuilder {
             "clusterReplicationMasterCtl",
             &format!("127.0.0.1:{}", master.port(&master.controllers()[0])),
         )
+        .replicates_from(master)
 }
 
 /// Every row of testTB, sorted (an order-independent comparison).
