@@ -86,9 +86,10 @@ pub enum DataTicket {
     Call(CallRequest),
 }
 
-/// `rpc(alias, 'function', args...)` sent to the data node `alias`. The user is taken on
-/// trust, like every inter-node call (inter-node traffic is not authenticated yet); the
-/// function checks their rights as it would for a local call.
+/// `rpc(alias, 'function', args...)` sent to the data node `alias`. The user is the one of an
+/// authenticated session on the calling node, taken only from a node of this cluster (its
+/// certificate proved it, [`crate::rpc::server`]); the function checks their rights as it
+/// would for a local call.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CallRequest {
     pub user: String,

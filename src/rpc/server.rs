@@ -97,20 +97,27 @@ impl Caller {
 /// request for the router, or `Unauthenticated` before the message is read.
 pub fn authenticate(insecure: bool) -> impl tonic::service::Interceptor + Clone {
     move |mut request: Request<()>| {
-        let peer = request
-            .extensions()
-            .get::<Origin>()
-            .and_then(|o| o.peer.clone());
-        let caller = match peer {
+        let origin = request.extensions().get::<Origin>().cloned();
+        let caller = match origin.as_ref().and_then(|o| o.peer.clone()) {
             Some(peer) => Caller::Peer(peer),
             None if insecure => Caller::Unverified,
             None => {
+                let presented = match origin {
+                    Some(Origin {
+                        presented: Some(p), ..
+                    }) => format!("; the certificate presented ({p}) is not one of them"),
+                    Some(Origin { tls: true, .. }) => "; none was presented".to_string(),
+                    _ => "; this call came in plain text".to_string(),
+                };
                 return Err(refusal(
                     tonic::Code::Unauthenticated,
                     "28000",
-                    "this node takes calls only from nodes presenting a certificate of its \
-                     cluster (or of a slave cluster it trusts) over TLS",
-                ))
+                    &format!(
+                        "this node takes calls only from nodes presenting, over TLS, a \
+                         certificate of its cluster or of a slave cluster it trusts \
+                         (clusterReplicationSlaveCAFile){presented}"
+                    ),
+                ));
             }
         };
         request.extensions_mut().insert(caller);
@@ -387,8 +394,13 @@ pub async fn serve(
                                 .await;
                         match accepted {
                             Ok(Ok(stream)) => {
-                                let peer = tls.peer(stream.get_ref().1.peer_certificates());
-                                Conn::Tls(Box::new(stream), peer)
+                                let certs = stream.get_ref().1.peer_certificates();
+                                let origin = Origin {
+                                    tls: true,
+                                    peer: tls.peer(certs),
+                                    presented: ServerTls::claimed(certs),
+                                };
+                                Conn::Tls(Box::new(stream), origin)
                             }
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -419,18 +431,18 @@ pub async fn serve(
 /// A connection the gRPC/HTTP server serves: plain, or inside TLS.
 pub enum Conn {
     Plain(TcpStream),
-    /// With who the client's certificate proved it is.
-    Tls(
-        Box<tokio_rustls::server::TlsStream<TcpStream>>,
-        Option<Peer>,
-    ),
+    /// With what the client's certificate proved.
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>, Origin),
 }
 
 /// What a request knows of its connection (in its extensions).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Origin {
     pub tls: bool,
+    /// Who the client's certificate proved it is.
     pub peer: Option<Peer>,
+    /// What a certificate that proved nothing claimed, for the refusal.
+    pub presented: Option<String>,
 }
 
 impl Connected for Conn {
@@ -438,14 +450,8 @@ impl Connected for Conn {
 
     fn connect_info(&self) -> Origin {
         match self {
-            Conn::Plain(_) => Origin {
-                tls: false,
-                peer: None,
-            },
-            Conn::Tls(_, peer) => Origin {
-                tls: true,
-                peer: peer.clone(),
-            },
+            Conn::Plain(_) => Origin::default(),
+            Conn::Tls(_, origin) => origin.clone(),
         }
     }
 }

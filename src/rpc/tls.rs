@@ -3,12 +3,12 @@
 //! Every node serves TLS on its one port with its node certificate ([`super::identity`]):
 //! [`super::server::serve`] sees a handshake record (first byte `0x16`) and serves gRPC and
 //! HTTP inside it; pgwire clients ask for TLS the PostgreSQL way (an SSLRequest). The server
-//! asks every caller for a certificate and checks what it gets ([`CallerVerifier`]): one that
-//! chains to this cluster's CA makes the caller a member ([`Peer::Member`]); one that chains
-//! to a CA in `clusterReplicationSlaveCAFile` makes it a slave cluster's node
-//! ([`Peer::Slave`]); one that chains to neither ends the handshake. A caller without a
-//! certificate still connects (psql, browsers, Prometheus) and is then refused by every RPC
-//! service ([`super::server`]'s interceptor).
+//! asks every caller for a certificate ([`ServerTls::peer`]): one that chains to this
+//! cluster's CA makes the caller a member ([`Peer::Member`]); one that chains to a CA in
+//! `clusterReplicationSlaveCAFile` makes it a slave cluster's node ([`Peer::Slave`]). A caller
+//! with no certificate, or one that chains to neither, still connects (psql, browsers,
+//! Prometheus) and is then refused by every RPC service ([`super::server`]'s interceptor),
+//! told which certificate it presented.
 //!
 //! Calls to other nodes ([`client_config`]) present the node certificate and check the
 //! server's: against the cluster's CA inside a cluster, against the master cluster's CA
@@ -175,8 +175,6 @@ impl ServerTls {
             .build()
             .map_err(|e| rustls::Error::General(e.to_string()))?;
         let verifier = Arc::new(CallerVerifier {
-            members: members.clone(),
-            slaves: slaves.clone(),
             provider: provider(),
         });
         let config = ServerConfig::builder_with_provider(provider())
@@ -195,8 +193,19 @@ impl ServerTls {
         &self.acceptor
     }
 
-    /// Who presented `certs` in a finished handshake (which checked them already): a member
-    /// when they chain to this cluster's CA, else a slave of the trusted CA they chain to.
+    /// What the first of `certs` claims to be, for the refusal of a caller that is not
+    /// trusted (`node dn1 of cluster c0ffee`).
+    pub fn claimed(certs: Option<&[CertificateDer<'static>]>) -> Option<String> {
+        let named = identity::named(certs?.first()?)?;
+        Some(match named.subject {
+            Subject::Cluster => format!("the CA of cluster {}", named.cluster),
+            Subject::Node(alias) => format!("node {alias} of cluster {}", named.cluster),
+            Subject::User(name) => format!("user {name} of cluster {}", named.cluster),
+        })
+    }
+
+    /// Who presented `certs` in a finished handshake: a member when they chain to this
+    /// cluster's CA, else a slave of the trusted CA they chain to, else nobody.
     pub fn peer(&self, certs: Option<&[CertificateDer<'static>]>) -> Option<Peer> {
         let (end, rest) = certs?.split_first()?;
         let now = UnixTime::now();
@@ -221,11 +230,12 @@ impl ServerTls {
     }
 }
 
-/// Takes a client certificate of this cluster or of a trusted slave cluster, or none.
+/// Takes any client certificate whose key the client proves it holds, or none: which
+/// cluster it belongs to, if any, is decided after the handshake ([`ServerTls::peer`]), so that
+/// a caller with a certificate of the wrong cluster is told so by the RPC services instead of
+/// seeing its handshake cut.
 #[derive(Debug)]
 struct CallerVerifier {
-    members: Arc<dyn ClientCertVerifier>,
-    slaves: Option<Arc<TrustFile>>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -244,24 +254,11 @@ impl ClientCertVerifier for CallerVerifier {
 
     fn verify_client_cert(
         &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let member = self
-            .members
-            .verify_client_cert(end_entity, intermediates, now);
-        if member.is_ok() {
-            return member;
-        }
-        if let Some(Ok(trusted)) = self.slaves.as_ref().map(|s| s.load()) {
-            for (_, v) in &trusted.clients {
-                if let Ok(ok) = v.verify_client_cert(end_entity, intermediates, now) {
-                    return Ok(ok);
-                }
-            }
-        }
-        member
+        Ok(ClientCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

@@ -79,18 +79,14 @@ impl TestClusterBuilder {
     pub fn replicates_from(mut self, master: &TestCluster) -> Self {
         let ca = master.ca_cert();
         let ca_str = ca.to_str().expect("a UTF-8 path").to_string();
-        self.controller_cfg
-            .push(("clusterReplicationSSLCAFile".into(), ca_str.clone()));
-        self.cluster_cfg
-            .push(("clusterReplicationSSLCAFile".into(), ca_str));
         self.master = Some((ca, master.trusted_slaves()));
-        self
+        self.controller_cfg("clusterReplicationSSLCAFile", &ca_str)
+            .cluster_cfg("clusterReplicationSSLCAFile", &ca_str)
     }
 
-    /// Like [`replicates_from`](Self::replicates_from), without the master trusting this
-    /// cluster: its calls to the master are refused.
-    pub fn untrusted_by(mut self, master: &TestCluster) -> Self {
-        self = self.replicates_from(master);
+    /// Undoes the trust half of [`replicates_from`](Self::replicates_from): the master is not
+    /// told of this cluster's CA, so its calls to the master are refused.
+    pub fn untrusted(mut self) -> Self {
         self.master = None;
         self
     }
@@ -111,14 +107,16 @@ impl TestClusterBuilder {
         self
     }
 
-    /// A `controller.cfg` line.
+    /// A `controller.cfg` line (replacing an earlier one of the same key).
     pub fn controller_cfg(mut self, key: &str, value: &str) -> Self {
+        self.controller_cfg.retain(|(k, _)| k != key);
         self.controller_cfg.push((key.into(), value.into()));
         self
     }
 
-    /// A `cluster.cfg` line (data node keys).
+    /// A `cluster.cfg` line (data node keys; replacing an earlier one of the same key).
     pub fn cluster_cfg(mut self, key: &str, value: &str) -> Self {
+        self.cluster_cfg.retain(|(k, _)| k != key);
         self.cluster_cfg.push((key.into(), value.into()));
         self
     }
@@ -156,9 +154,14 @@ impl TestClusterBuilder {
         let slaves = slaves.to_str().expect("a UTF-8 path");
         let mut controller_cfg = self.controller_cfg.clone();
         let mut cluster_cfg = self.cluster_cfg.clone();
-        if !insecure {
-            controller_cfg.push(("clusterReplicationSlaveCAFile".into(), slaves.into()));
-            cluster_cfg.push(("clusterReplicationSlaveCAFile".into(), slaves.into()));
+        for cfg in [&mut controller_cfg, &mut cluster_cfg] {
+            if !insecure
+                && !cfg
+                    .iter()
+                    .any(|(k, _)| k == "clusterReplicationSlaveCAFile")
+            {
+                cfg.push(("clusterReplicationSlaveCAFile".into(), slaves.into()));
+            }
         }
         let mut nodes = Vec::new();
         for i in 1..=self.controllers {

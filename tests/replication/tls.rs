@@ -1,43 +1,12 @@
-//! `enableClusterReplicationSSL`: a master that sets it serves TLS and takes the calls of
-//! slaves only over TLS; a slave that sets it reaches the master over TLS, verifying the
-//! master's certificates when `clusterReplicationSSLCAFile` names them.
+//! Slave clusters prove who they are: a master admits a slave only if the slave's node
+//! certificates chain to a CA of its `clusterReplicationSlaveCAFile`, and a slave pulls only
+//! from a master whose nodes chain to `clusterReplicationSSLCAFile`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use super::common::cluster::{TestCluster, TestClusterBuilder};
+use super::common::cluster::TestCluster;
 use super::{content, master_builder, slave_builder, wait_for_content, wait_for_role};
 use super::{TESTDB, TWO_ROWS};
-
-/// Sets the TLS key on the controllers and the data nodes.
-fn with_replication_ssl(builder: TestClusterBuilder) -> TestClusterBuilder {
-    builder
-        .controller_cfg("enableClusterReplicationSSL", "true")
-        .cluster_cfg("enableClusterReplicationSSL", "true")
-}
-
-/// Sets the certificates a slave verifies the master's nodes against.
-fn trusting(builder: TestClusterBuilder, ca_file: &std::path::Path) -> TestClusterBuilder {
-    let ca = ca_file.to_str().expect("a UTF-8 path");
-    builder
-        .controller_cfg("clusterReplicationSSLCAFile", ca)
-        .cluster_cfg("clusterReplicationSSLCAFile", ca)
-}
-
-/// Writes the certificates the nodes `aliases` of `cluster` made for themselves into one file.
-fn certificates(cluster: &TestCluster, aliases: &[String], name: &str) -> PathBuf {
-    let pem: String = aliases
-        .iter()
-        .map(|a| {
-            let path = cluster.home().join(a).join("keys").join("server.crt");
-            std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{a} made no certificate at {}: {e}", path.display()))
-        })
-        .collect();
-    let path = cluster.home().join(name);
-    std::fs::write(&path, pem).expect("write the CA file");
-    path
-}
 
 /// Waits until `alias`'s log says `what`.
 fn wait_for_log(cluster: &TestCluster, alias: &str, what: &str) {
@@ -48,13 +17,15 @@ fn wait_for_log(cluster: &TestCluster, alias: &str, what: &str) {
     );
 }
 
-/// psql's `\conninfo` on the `i`-th data node of `cluster` with `sslmode`.
-fn conninfo(cluster: &TestCluster, i: usize, sslmode: &str) -> (bool, String) {
+/// psql's `\conninfo` on the `i`-th data node of `cluster` with `sslmode` (and the CA of
+/// `root` for the verifying modes).
+fn conninfo(cluster: &TestCluster, i: usize, sslmode: &str, root: &TestCluster) -> (bool, String) {
     let port = cluster.port(&cluster.datanodes()[i]);
     let out = std::process::Command::new("psql")
         .arg(format!(
             "postgresql://admin:123456@127.0.0.1:{port}/postgres?sslmode={sslmode}"
         ))
+        .env("PGSSLROOTCERT", root.ca_cert())
         .args(["-X", "-c", "\\conninfo"])
         .output()
         .expect("run psql");
@@ -64,20 +35,15 @@ fn conninfo(cluster: &TestCluster, i: usize, sslmode: &str) -> (bool, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_master_with_replication_ssl_serves_slaves_over_tls_only() {
-    let master = with_replication_ssl(master_builder(false)).build();
-    let mut aliases = master.controllers();
-    aliases.extend(master.datanodes());
-    let ca = certificates(&master, &aliases, "master-certificates.pem");
-
-    // A slave that verifies every master node against the certificates they made, and one
-    // that does not use TLS.
-    let secure = trusting(
-        with_replication_ssl(slave_builder(&master).datanodes(1)),
-        &ca,
-    )
-    .build();
-    let plain = slave_builder(&master).prefix("p").datanodes(1).build();
+async fn a_trusted_slave_replicates_and_an_untrusted_one_gets_nothing() {
+    let master = master_builder(false).build();
+    let trusted = slave_builder(&master).datanodes(1).build();
+    // Knows the master's CA, but the master was not told of its own.
+    let untrusted = slave_builder(&master)
+        .prefix("u")
+        .datanodes(1)
+        .untrusted()
+        .build();
 
     let m = master.client(0).await;
     wait_for_role(&m).await;
@@ -85,23 +51,31 @@ async fn a_master_with_replication_ssl_serves_slaves_over_tls_only() {
     let want = content(&m).await.unwrap();
     assert_eq!(want.len(), 2);
 
-    // The secure slave replays everything: pulls, task data and files went over TLS.
-    let s = secure.client(0).await;
+    // The trusted slave replays everything: pulls, task data and files over mutual TLS.
+    let s = trusted.client(0).await;
     wait_for_content(&s, &want).await;
 
-    // The plain slave is told why it gets nothing.
-    let plain_ctl = &plain.controllers()[0];
-    wait_for_log(&plain, plain_ctl, "requires SSL for cluster replication");
-    let p = plain.client(0).await;
-    let tasks = p
+    // The untrusted one is told why it gets nothing, naming the certificate it presented.
+    let ctl = &untrusted.controllers()[0];
+    wait_for_log(&untrusted, ctl, "is not one of them");
+    assert!(
+        untrusted
+            .log(ctl)
+            .contains(&format!("node {ctl} of cluster")),
+        "{}",
+        untrusted.log(ctl)
+    );
+    let u = untrusted.client(0).await;
+    let tasks = u
         .query("select * from getSlaveReplicationStatus()", &[])
         .await
         .unwrap();
     assert!(
         tasks.is_empty(),
-        "the plain slave pulled {} tasks",
+        "the untrusted slave pulled {} tasks",
         tasks.len()
     );
+    // The master lists the trusted slave only, under the id its certificate carries.
     let attached: Vec<String> = m
         .query("select * from getRecentSlaveReplicationInfo()", &[])
         .await
@@ -109,30 +83,28 @@ async fn a_master_with_replication_ssl_serves_slaves_over_tls_only() {
         .iter()
         .map(|r| r.get("connectedController"))
         .collect();
-    let secure_ctl = format!("127.0.0.1:{}", secure.port(&secure.controllers()[0]));
-    assert_eq!(attached, vec![secure_ctl]);
+    let trusted_ctl = format!("127.0.0.1:{}", trusted.port(&trusted.controllers()[0]));
+    assert_eq!(attached, vec![trusted_ctl]);
 
-    // The master's data nodes take psql's SSL request too; a node without TLS refuses it.
-    let (ok, info) = conninfo(&master, 0, "require");
+    // psql verifies a data node against its cluster's CA, and not against another's.
+    let (ok, info) = conninfo(&master, 0, "verify-full", &master);
     assert!(ok && info.contains("SSL connection"), "{info}");
-    let (ok, info) = conninfo(&plain, 0, "require");
-    assert!(!ok && info.contains("does not support SSL"), "{info}");
-    let (ok, info) = conninfo(&plain, 0, "disable");
-    assert!(ok && !info.contains("SSL connection"), "{info}");
+    let (ok, info) = conninfo(&master, 0, "verify-full", &trusted);
+    assert!(!ok && info.contains("certificate verify failed"), "{info}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slave_does_not_pull_from_a_master_it_cannot_verify() {
-    let master = with_replication_ssl(master_builder(false))
+    let master = master_builder(false).datanodes(1).build();
+    // Another cluster's CA in place of the master's.
+    let other = TestCluster::builder().prefix("o").datanodes(1).build();
+    let slave = slave_builder(&master)
         .datanodes(1)
+        .controller_cfg(
+            "clusterReplicationSSLCAFile",
+            other.ca_cert().to_str().unwrap(),
+        )
         .build();
-    // The data node's certificate only: the controller's does not verify.
-    let ca = certificates(&master, &master.datanodes(), "datanode-certificate.pem");
-    let slave = trusting(
-        with_replication_ssl(slave_builder(&master).datanodes(1)),
-        &ca,
-    )
-    .build();
     let m = master.client(0).await;
     wait_for_role(&m).await;
     m.batch_execute(&[TESTDB, TWO_ROWS].concat()).await.unwrap();

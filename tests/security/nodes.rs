@@ -1,0 +1,229 @@
+//! Node identity: with nothing but TCP access to a node's port, a caller gets nothing from the
+//! Flight services (metadata, scans, writes, raft, files); a certificate of another cluster is
+//! no better; a member's certificate does not let it speak for another raft member or move the
+//! group's term out of bounds; files are served only by the file index's names.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::raft::VoteRequest;
+use openraft::Vote;
+use porpoise::controller::feed::MetadataUpdate;
+use porpoise::controller::service::{WatchRequest, WATCH};
+use porpoise::datanode::shipped::FileTicket;
+use porpoise::query::service::DataTicket;
+use porpoise::rpc::client::Peers;
+use porpoise::rpc::identity::{CertificateAuthority, NodeIdentity};
+use porpoise::rpc::tls::{client_config, ServerTrust};
+use porpoise::rpc::{encode, RpcError};
+
+use super::common::cluster::TestCluster;
+
+const CALL: Duration = Duration::from_secs(10);
+
+/// The SQLSTATE and message of a refused call (panics on success or another failure).
+fn refusal<T: std::fmt::Debug>(answer: Result<T, RpcError>) -> (String, String) {
+    match answer {
+        Err(RpcError::Remote(e)) => (e.sqlstate, e.message),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// A watch of the whole metadata (every user's secrets among it) from the first controller.
+async fn watch(cluster: &TestCluster, peers: &Peers) -> Result<MetadataUpdate, RpcError> {
+    let addr = format!("127.0.0.1:{}", cluster.port(&cluster.controllers()[0]));
+    peers
+        .call(
+            &addr,
+            WATCH,
+            &WatchRequest {
+                since: 0,
+                wait_ms: 0,
+            },
+            CALL,
+        )
+        .await
+}
+
+/// A `do_get` of a data node's file by `name`, as `peers`; the first error of the stream.
+async fn fetch_file(
+    cluster: &TestCluster,
+    peers: &Peers,
+    partition: &str,
+    name: &str,
+) -> Result<usize, RpcError> {
+    use futures::StreamExt;
+    let addr = format!("127.0.0.1:{}", cluster.port(&cluster.datanodes()[0]));
+    let ticket = encode(&DataTicket::File(FileTicket {
+        table: (1, 1),
+        partition: partition.into(),
+        name: name.into(),
+    }))
+    .unwrap();
+    let mut stream = peers.get(&addr, ticket).await?;
+    let mut batches = 0;
+    while let Some(b) = stream.next().await {
+        b.map_err(|e| porpoise::rpc::client::flight_error(&addr, "do_get", e))?;
+        batches += 1;
+    }
+    Ok(batches)
+}
+
+/// Calls with TLS that check the server against `cluster`'s CA but present no certificate.
+fn tls_without_certificate(cluster: &TestCluster) -> Peers {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in porpoise::rpc::identity::certs(&cluster.ca_cert()).unwrap() {
+        roots.add(cert).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Peers::with_tls(Arc::new(config))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_without_a_certificate_of_the_cluster_gets_nothing() {
+    let cluster = TestCluster::builder().controllers(1).datanodes(1).build();
+    let client = cluster.client(0).await;
+    client
+        .batch_execute(
+            "create database \"dfs://sec\" partitioned by VALUE(1..3);
+             create table \"dfs://sec\".\"t\"(k INT, v INT) partitioned by k;
+             insert into \"dfs://sec\".\"t\" values (1, 10), (2, 20);",
+        )
+        .await
+        .unwrap();
+
+    // Plain text: refused before the message is read.
+    let (code, message) = refusal(watch(&cluster, &Peers::new()).await);
+    assert_eq!(code, "28000", "{message}");
+    assert!(message.contains("plain text"), "{message}");
+    // TLS without a certificate.
+    let (code, message) = refusal(watch(&cluster, &tls_without_certificate(&cluster)).await);
+    assert_eq!(code, "28000", "{message}");
+    assert!(message.contains("none was presented"), "{message}");
+    // A certificate of another cluster, even one naming a node and cluster id of this one.
+    let home = tempfile::tempdir().unwrap();
+    let ours = NodeIdentity::load(&cluster.certs_dir(&cluster.datanodes()[0])).unwrap();
+    let forger = CertificateAuthority::create(Some(&ours.cluster)).unwrap();
+    forger
+        .write_node(home.path(), &cluster.datanodes()[0], &[])
+        .unwrap();
+    let forged = NodeIdentity::load(home.path()).unwrap();
+    // It must trust our servers to get as far as presenting its certificate.
+    let forged = porpoise::rpc::identity::NodeIdentity {
+        ca: ours.ca.clone(),
+        ..forged
+    };
+    let peers = Peers::with_tls(client_config(&forged, ServerTrust::Cluster).unwrap());
+    let (code, message) = refusal(watch(&cluster, &peers).await);
+    assert_eq!(code, "28000", "{message}");
+    assert!(
+        message.contains(&format!(
+            "certificate presented (node {} of cluster {})",
+            cluster.datanodes()[0],
+            ours.cluster
+        )),
+        "{message}"
+    );
+    // Nor does it get a scan's worth of a data file.
+    let (code, _) = refusal(fetch_file(&cluster, &peers, "1", "x.parquet").await);
+    assert_eq!(code, "28000");
+
+    // A member gets the metadata; the node kept serving its SQL clients throughout.
+    let member = cluster.peers_as(&cluster.datanodes()[0]);
+    assert!(matches!(
+        watch(&cluster, &member).await,
+        Ok(MetadataUpdate::Snapshot(_) | MetadataUpdate::Changes(_))
+    ));
+    let rows = client
+        .query("select count(*) from \"dfs://sec\".\"t\"", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_fetch_serves_only_files_the_index_lists() {
+    let cluster = TestCluster::builder().controllers(1).datanodes(1).build();
+    let member = cluster.peers_as(&cluster.controllers()[0]);
+    for (partition, name) in [
+        ("1", "../../../../../../etc/passwd"),
+        ("1", "/etc/passwd"),
+        ("../../../../../../etc", "passwd"),
+        ("1", "../index.redb"),
+    ] {
+        let (code, message) = refusal(fetch_file(&cluster, &member, partition, name).await);
+        assert_eq!(code, "58P01", "{partition} {name}: {message}");
+        assert!(message.contains("no data file"), "{message}");
+    }
+    // The node is unharmed.
+    let client = cluster.client(0).await;
+    client.simple_query("select 1").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_takes_messages_only_from_the_member_they_name_and_no_absurd_term() {
+    let mut cluster = TestCluster::builder().controllers(3).datanodes(1).build();
+    let client = cluster.client(0).await;
+    client
+        .batch_execute(
+            "create database \"dfs://r\" partitioned by VALUE(1..3);
+             create table \"dfs://r\".\"t\"(k INT, v INT) partitioned by k;",
+        )
+        .await
+        .unwrap();
+    let controllers = cluster.controllers();
+    let target = format!("127.0.0.1:{}", cluster.port(&controllers[0]));
+    let vote = |term: u64, node: u64| VoteRequest::<u64>::new(Vote::new(term, node), None);
+    let ask = |peers: Peers, req: VoteRequest<u64>| {
+        let target = target.clone();
+        async move {
+            peers
+                .call::<_, serde_json::Value>(&target, "raft.vote", &req, CALL)
+                .await
+        }
+    };
+
+    // A data node of the cluster asking for votes as controller 2, with any term.
+    let dn = cluster.datanodes()[0].clone();
+    let (code, message) = refusal(ask(cluster.peers_as(&dn), vote(7, 2)).await);
+    assert_eq!(code, "28000", "{message}");
+    // Controller 2 asking as controller 3.
+    let (code, _) = refusal(ask(cluster.peers_as(&controllers[1]), vote(7, 3)).await);
+    assert_eq!(code, "28000");
+    // Controller 2 asking as itself with the term that used to break the group for good.
+    let (code, message) = refusal(ask(cluster.peers_as(&controllers[1]), vote(u64::MAX, 2)).await);
+    assert_eq!(code, "08P01", "{message}");
+    assert!(message.contains("term"), "{message}");
+
+    // The group still elects and commits: its leader killed, another leads, writes go on.
+    let leader = cluster.leader().expect("a leader");
+    cluster.kill9(&leader);
+    cluster.wait_until("a new leader", Duration::from_secs(60), || {
+        cluster.leader().is_some_and(|l| l != leader)
+    });
+    let mut inserted = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !inserted && std::time::Instant::now() < deadline {
+        inserted = client
+            .batch_execute("insert into \"dfs://r\".\"t\" values (1, 1)")
+            .await
+            .is_ok();
+        if !inserted {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(inserted, "no write committed after the election");
+    cluster.start(&leader);
+    // A failed attempt may have committed too (in doubt): at least the acknowledged one.
+    let rows = client
+        .query("select count(*) from \"dfs://r\".\"t\"", &[])
+        .await
+        .unwrap();
+    assert!(rows[0].get::<_, i64>(0) >= 1);
+}
