@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{copy_csv, node_cpu, start_cluster_with, testtb_csv};
+use common::{bench_home, copy_csv, insecure, node_cpu, start_cluster_with, testtb_csv};
 
 async fn connect(port: u16) -> tokio_postgres::Client {
     let url = format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
@@ -79,19 +79,33 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    // Each cluster trusts the other's CA (made by `porpoise up` in its home), unless insecure.
+    let ca = |name: &str, key: &str| match insecure() {
+        true => String::new(),
+        false => format!(
+            "{key}={}\n",
+            bench_home(name)
+                .join("data")
+                .join("ca")
+                .join("ca.crt")
+                .display()
+        ),
+    };
+    let slaves = ca("slave", "clusterReplicationSlaveCAFile");
     let master = start_cluster_with(
         "master",
-        "",
-        "clusterReplicationMode=master\nclusterReplicationSyncPersistence=true\n",
+        &slaves,
+        &format!("clusterReplicationMode=master\nclusterReplicationSyncPersistence=true\n{slaves}"),
     )
     .await;
+    let master_ca = ca("master", "clusterReplicationSSLCAFile");
     let slave = start_cluster_with(
         "slave",
         &format!(
-            "clusterReplicationMasterCtl=127.0.0.1:{}\n",
+            "clusterReplicationMasterCtl=127.0.0.1:{}\n{master_ca}",
             master.controller
         ),
-        "clusterReplicationMode=slave\n",
+        &format!("clusterReplicationMode=slave\n{master_ca}"),
     )
     .await;
     let m = connect(master.ports[0]).await;

@@ -97,7 +97,8 @@ enum Command {
 #[derive(Subcommand)]
 enum CertCommand {
     /// A new cluster CA: `<certs-dir>/ca.crt` and its key (keep the key apart from the nodes).
-    CreateCa {
+    #[command(name = "create-ca")]
+    Ca {
         /// Where `ca.crt` goes.
         #[arg(long)]
         certs_dir: PathBuf,
@@ -110,7 +111,8 @@ enum CertCommand {
     },
     /// A node's certificate: `<certs-dir>/node.crt`, `node.key` and a copy of `ca.crt`, for
     /// the node `alias` reached at `hosts` (names or addresses; localhost is always added).
-    CreateNode {
+    #[command(name = "create-node")]
+    Node {
         /// The node's certificate directory (`<home>/<alias>/certs`).
         #[arg(long)]
         certs_dir: PathBuf,
@@ -125,7 +127,8 @@ enum CertCommand {
         hosts: Vec<String>,
     },
     /// A client certificate for SQL user `user`: `<certs-dir>/client.<user>.crt` and `.key`.
-    CreateClient {
+    #[command(name = "create-client")]
+    Client {
         #[arg(long)]
         certs_dir: PathBuf,
         #[arg(long)]
@@ -270,7 +273,7 @@ fn cert(command: CertCommand) -> Result<(), Box<dyn std::error::Error>> {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
     };
     match command {
-        CertCommand::CreateCa {
+        CertCommand::Ca {
             certs_dir,
             ca_key,
             cluster_id,
@@ -294,7 +297,7 @@ fn cert(command: CertCommand) -> Result<(), Box<dyn std::error::Error>> {
                 ca_key.display()
             );
         }
-        CertCommand::CreateNode {
+        CertCommand::Node {
             certs_dir,
             ca_cert,
             ca_key,
@@ -309,7 +312,7 @@ fn cert(command: CertCommand) -> Result<(), Box<dyn std::error::Error>> {
                 certs_dir.display()
             );
         }
-        CertCommand::CreateClient {
+        CertCommand::Client {
             certs_dir,
             ca_cert,
             ca_key,

@@ -135,10 +135,21 @@ pub async fn start_cluster() -> Server {
     start_cluster_with("cluster", "", "").await
 }
 
+/// Where the bench cluster `name` of this process keeps its files (its CA in `data/ca`).
+pub fn bench_home(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("porpoise-bench-{name}-{}", std::process::id()))
+}
+
+/// `PORPOISE_BENCH_INSECURE=1`: nodes started `--insecure` (plain text between nodes), to
+/// measure what mutual TLS costs.
+pub fn insecure() -> bool {
+    std::env::var("PORPOISE_BENCH_INSECURE").is_ok_and(|v| v == "1")
+}
+
 /// One controller and two data nodes under `porpoise up`, with extra `controller.cfg` and
 /// `cluster.cfg` lines; `name` tells clusters of one run apart.
 pub async fn start_cluster_with(name: &str, controller_cfg: &str, cluster_cfg: &str) -> Server {
-    let home = std::env::temp_dir().join(format!("porpoise-bench-{name}-{}", std::process::id()));
+    let home = bench_home(name);
     let _ = std::fs::remove_dir_all(&home);
     let cfg = home.join("cfg");
     std::fs::create_dir_all(&cfg).expect("cfg dir");
@@ -157,8 +168,12 @@ pub async fn start_cluster_with(name: &str, controller_cfg: &str, cluster_cfg: &
     )
     .expect("controller.cfg");
     std::fs::write(cfg.join("cluster.cfg"), cluster_cfg).expect("cluster.cfg");
-    let child = Command::new(env!("CARGO_BIN_EXE_porpoise"))
-        .arg("up")
+    let mut command = Command::new(env!("CARGO_BIN_EXE_porpoise"));
+    command.arg("up");
+    if insecure() {
+        command.arg("--insecure");
+    }
+    let child = command
         .arg(&cfg)
         .arg("--home")
         .arg(home.join("data"))
