@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::cluster::NodeError;
+use crate::config::PgwireSettings;
 use crate::controller::client::ControllerClient;
 use crate::controller::metadata::CommandResult;
 use crate::controller::raft::RaftController;
@@ -23,8 +24,8 @@ pub struct StandaloneOptions {
     pub home: PathBuf,
     pub listen: SocketAddr,
     pub datanode: DataNodeOptions,
-    /// Serve TLS (`enableHTTPS`) with the certificate in `<home>/keys`.
-    pub tls: bool,
+    /// `pgwireSSLOnly`, `authenticationTimeout`, `maxConnections`.
+    pub pgwire: PgwireSettings,
 }
 
 /// A running standalone server.
@@ -35,7 +36,8 @@ pub struct Standalone {
     /// Where pgwire listens (the real port when 0 was asked for).
     pub addr: SocketAddr,
     listener: Option<TcpListener>,
-    tls: Option<Arc<ServerTls>>,
+    tls: Arc<ServerTls>,
+    pgwire: PgwireSettings,
 }
 
 impl Standalone {
@@ -72,16 +74,12 @@ impl Standalone {
         )
         .await?;
         let engine = Engine::new(node.clone())?;
-        let tls = if options.tls {
-            let host = addr.ip().to_string();
-            Some(ServerTls::load_or_create(
-                &options.home.join("keys"),
-                "standalone",
-                &[host],
-            )?)
-        } else {
-            None
-        };
+        // Always TLS: pgwire clients get it when they ask (sslmode), with channel binding.
+        let tls = ServerTls::load_or_create(
+            &options.home.join("keys"),
+            "standalone",
+            &[addr.ip().to_string()],
+        )?;
         Ok(Standalone {
             controller,
             node,
@@ -89,6 +87,7 @@ impl Standalone {
             addr,
             listener: Some(listener),
             tls,
+            pgwire: options.pgwire,
         })
     }
 
@@ -101,11 +100,15 @@ impl Standalone {
         let Some(listener) = self.listener.take() else {
             return Ok(());
         };
-        let pg = crate::frontend::connection_handler(self.engine.clone(), self.tls.clone());
+        let pg = crate::frontend::connection_handler(
+            self.engine.clone(),
+            Some(self.tls.clone()),
+            self.pgwire.clone(),
+        );
         crate::rpc::server::serve(
             listener,
             Some(pg),
-            self.tls.clone(),
+            Some(self.tls.clone()),
             crate::rpc::server::FlightRouter::new(),
             axum::Router::new(),
             shutdown,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{bind, controllers, http, NodeError, NodeOptions};
-use crate::config::cluster::Role;
+use crate::config::cluster::{Role, TlsSettings};
 use crate::controller::client::ControllerClient;
 use crate::controller::remote::RemoteController;
 use crate::datanode::{DataNode, DataNodeOptions};
@@ -60,7 +60,12 @@ impl DataNodeProcess {
             role: "registered datanode",
         })?;
         let file = &options.config.datanode;
-        let tls = options.server_tls(&file.tls, &entry)?;
+        // pgwire always offers TLS, so the node has a certificate whatever enableHTTPS says.
+        let pg_tls = TlsSettings {
+            https: true,
+            ..file.tls.clone()
+        };
+        let tls = options.server_tls(&pg_tls, &entry)?;
         let node_options = DataNodeOptions {
             new_value_policy: file.new_value_policy,
             compaction_min_files: file.compaction_min_files,
@@ -118,7 +123,11 @@ impl DataNodeProcess {
         let router = FlightRouter::new()
             .with(Arc::new(DataService::new(self.engine.clone())))
             .replication_over_tls_only(self.options.config.datanode.tls.replication_ssl);
-        let pg = crate::frontend::connection_handler(self.engine.clone(), self.tls.clone());
+        let pg = crate::frontend::connection_handler(
+            self.engine.clone(),
+            self.tls.clone(),
+            self.options.config.datanode.pgwire.clone(),
+        );
         serve(
             self.listener,
             Some(pg),

@@ -254,6 +254,8 @@ pub struct DataNodeFile {
     pub snapshot_retention: std::time::Duration,
     /// `enableHTTPS`, `enableClusterReplicationSSL`, `clusterReplicationSSLCAFile`.
     pub tls: TlsSettings,
+    /// `pgwireSSLOnly`, `authenticationTimeout`, `maxConnections`.
+    pub pgwire: super::PgwireSettings,
 }
 
 impl DataNodeFile {
@@ -270,6 +272,9 @@ impl DataNodeFile {
         "enableHTTPS",
         "enableClusterReplicationSSL",
         "clusterReplicationSSLCAFile",
+        "pgwireSSLOnly",
+        "authenticationTimeout",
+        "maxConnections",
     ];
 
     pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
@@ -299,6 +304,7 @@ impl DataNodeFile {
                 f.get::<u64>("snapshotRetentionSeconds")?.unwrap_or(60),
             ),
             tls: TlsSettings::from_file(f)?,
+            pgwire: super::PgwireSettings::from_file(f)?,
         })
     }
 }

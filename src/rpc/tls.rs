@@ -53,6 +53,8 @@ fn provider() -> Arc<CryptoProvider> {
 /// A node's TLS server side: the acceptor for its port.
 pub struct ServerTls {
     acceptor: TlsAcceptor,
+    /// The certificate presented (the chain's first): pgwire's channel binding hashes it.
+    certificate: CertificateDer<'static>,
 }
 
 impl ServerTls {
@@ -98,17 +100,24 @@ impl ServerTls {
             });
         }
         let private = PrivateKeyDer::from_pem_file(&key).map_err(pem(&key))?;
+        let certificate = chain[0].clone();
         let config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_single_cert(chain, private)?;
         Ok(Arc::new(ServerTls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
+            certificate,
         }))
     }
 
     pub fn acceptor(&self) -> &TlsAcceptor {
         &self.acceptor
+    }
+
+    /// The certificate the node presents (DER).
+    pub fn certificate(&self) -> &CertificateDer<'static> {
+        &self.certificate
     }
 }
 
