@@ -240,7 +240,10 @@ impl StartupHandler for Startup {
                         )
                         .await;
                 }
-                protocol_negotiation(client, &startup).await?;
+                if let Err(e) = protocol_negotiation(client, &startup).await {
+                    *step = Step::Over;
+                    return self.refuse(client, e.into()).await;
+                }
                 save_startup_parameters_to_metadata(client, &startup);
                 client.set_state(PgWireConnectionState::AuthenticationInProgress);
                 let plus_offered = client.is_secure() && self.ctx.end_point.is_some();
