@@ -62,9 +62,11 @@ fn valid_value(key: &'static str) -> BoxedStrategy<String> {
         "clusterReplicationMode" => prop::sample::select(vec!["master", "slave"])
             .prop_map(str::to_owned)
             .boxed(),
-        "clusterReplicationSyncPersistence" | "enableClusterReplicationSSL" | "enableHTTPS" => {
-            boolean
-        }
+        "clusterReplicationSyncPersistence"
+        | "enableClusterReplicationSSL"
+        | "enableHTTPS"
+        | "pgwireSSLOnly" => boolean,
+        "authenticationTimeout" => (1u32..=600).prop_map(|n| n.to_string()).boxed(),
         "clusterReplicationExecutionUsername" | "clusterReplicationExecutionPassword" => {
             "[A-Za-z0-9_]{1,12}".boxed()
         }
