@@ -207,7 +207,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 home: home.clone(),
                 listen,
                 datanode,
-                tls: file.enable_https,
+                pgwire: file.pgwire,
             };
             let server = Standalone::start(options).await?;
             // Tests and scripts read this line to find the port.

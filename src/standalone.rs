@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::cluster::NodeError;
+use crate::config::PgwireSettings;
 use crate::controller::client::ControllerClient;
 use crate::controller::metadata::CommandResult;
 use crate::controller::raft::RaftController;
@@ -24,9 +25,8 @@ pub struct StandaloneOptions {
     pub home: PathBuf,
     pub listen: SocketAddr,
     pub datanode: DataNodeOptions,
-    /// `enableHTTPS` (DolphinDB's key): TLS is always served now, with the certificate in
-    /// `<home>/certs` (made on the first start, signed by the home's CA in `<home>/ca`).
-    pub tls: bool,
+    /// `pgwireSSLOnly`, `authenticationTimeout`, `maxConnections`.
+    pub pgwire: PgwireSettings,
 }
 
 /// A running standalone server.
@@ -37,7 +37,8 @@ pub struct Standalone {
     /// Where pgwire listens (the real port when 0 was asked for).
     pub addr: SocketAddr,
     listener: Option<TcpListener>,
-    tls: Option<Arc<ServerTls>>,
+    tls: Arc<ServerTls>,
+    pgwire: PgwireSettings,
 }
 
 impl Standalone {
@@ -80,7 +81,8 @@ impl Standalone {
             "standalone",
             &[addr.ip().to_string()],
         )?;
-        let tls = Some(ServerTls::new(&identity, None)?);
+        // Always TLS: pgwire clients get it when they ask (sslmode), with channel binding.
+        let tls = ServerTls::new(&identity, None)?;
         Ok(Standalone {
             controller,
             node,
@@ -88,6 +90,7 @@ impl Standalone {
             addr,
             listener: Some(listener),
             tls,
+            pgwire: options.pgwire,
         })
     }
 
@@ -100,11 +103,15 @@ impl Standalone {
         let Some(listener) = self.listener.take() else {
             return Ok(());
         };
-        let pg = crate::frontend::connection_handler(self.engine.clone(), self.tls.clone());
+        let pg = crate::frontend::connection_handler(
+            self.engine.clone(),
+            Some(self.tls.clone()),
+            self.pgwire.clone(),
+        );
         crate::rpc::server::serve(
             listener,
             Some(pg),
-            self.tls.clone(),
+            Some(self.tls.clone()),
             false,
             crate::rpc::server::FlightRouter::new(),
             axum::Router::new(),

@@ -116,7 +116,11 @@ impl DataNodeProcess {
         };
         let router = FlightRouter::new().with(Arc::new(DataService::new(self.engine.clone())));
         let tls = Some(self.security.tls.clone());
-        let pg = crate::frontend::connection_handler(self.engine.clone(), tls.clone());
+        let pg = crate::frontend::connection_handler(
+            self.engine.clone(),
+            tls.clone(),
+            self.options.config.datanode.pgwire.clone(),
+        );
         serve(
             self.listener,
             Some(pg),

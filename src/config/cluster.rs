@@ -272,6 +272,8 @@ pub struct DataNodeFile {
     pub snapshot_retention: std::time::Duration,
     /// `enableHTTPS`, `enableClusterReplicationSSL`, `clusterReplicationSSLCAFile`.
     pub tls: TlsSettings,
+    /// `pgwireSSLOnly`, `authenticationTimeout`, `maxConnections`.
+    pub pgwire: super::PgwireSettings,
 }
 
 impl DataNodeFile {
@@ -290,6 +292,9 @@ impl DataNodeFile {
         "clusterReplicationSSLCAFile",
         "clusterReplicationSlaveCAFile",
         "insecure",
+        "pgwireSSLOnly",
+        "authenticationTimeout",
+        "maxConnections",
     ];
 
     pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
@@ -319,6 +324,7 @@ impl DataNodeFile {
                 f.get::<u64>("snapshotRetentionSeconds")?.unwrap_or(60),
             ),
             tls: TlsSettings::from_file(f)?,
+            pgwire: super::PgwireSettings::from_file(f)?,
         })
     }
 }

@@ -171,6 +171,58 @@ impl FromStr for NewValuePolicy {
     }
 }
 
+/// How a node serves pgwire clients: keys of `porpoise.cfg` and `cluster.cfg`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgwireSettings {
+    /// `pgwireSSLOnly`: refuse logins outside TLS (28000), like `hostssl` lines in
+    /// pg_hba.conf. Default false.
+    pub tls_only: bool,
+    /// `authenticationTimeout` (seconds, 1 to 600): a client that has not logged in after this
+    /// long is disconnected (PostgreSQL's `authentication_timeout`). Default 60.
+    pub auth_timeout: std::time::Duration,
+    /// `maxConnections`: pgwire sessions at once; one more is refused with 53300 (DolphinDB's
+    /// key). Default 512.
+    pub max_connections: usize,
+}
+
+impl Default for PgwireSettings {
+    fn default() -> Self {
+        PgwireSettings {
+            tls_only: false,
+            auth_timeout: std::time::Duration::from_secs(60),
+            max_connections: 512,
+        }
+    }
+}
+
+impl PgwireSettings {
+    pub const KEYS: &'static [&'static str] =
+        &["pgwireSSLOnly", "authenticationTimeout", "maxConnections"];
+
+    pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
+        let default = PgwireSettings::default();
+        let auth_timeout = match f.get::<u64>("authenticationTimeout")? {
+            None => default.auth_timeout,
+            Some(s) if (1..=600).contains(&s) => std::time::Duration::from_secs(s),
+            Some(_) => {
+                return Err(f.bad_value("authenticationTimeout", "expected 1 to 600 seconds"))
+            }
+        };
+        let max_connections = match f.get::<usize>("maxConnections")? {
+            None => default.max_connections,
+            Some(0) => return Err(f.bad_value("maxConnections", "must be at least 1")),
+            Some(n) => n,
+        };
+        Ok(PgwireSettings {
+            tls_only: f
+                .get::<cluster::CfgBool>("pgwireSSLOnly")?
+                .is_some_and(|b| b.0),
+            auth_timeout,
+            max_connections,
+        })
+    }
+}
+
 /// The keys of a standalone server's `porpoise.cfg` (documented in `config/README.md`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StandaloneFile {
@@ -186,8 +238,11 @@ pub struct StandaloneFile {
     pub compaction_min_files: Option<usize>,
     /// `snapshotRetentionSeconds`: how long replaced files stay readable by older queries.
     pub snapshot_retention: Option<std::time::Duration>,
-    /// `enableHTTPS`: serve TLS (pgwire SSL) with `<home>/keys/server.crt`. Default false.
+    /// `enableHTTPS`: accepted for DolphinDB compatibility; the server always serves TLS with
+    /// `<home>/keys/server.crt`.
     pub enable_https: bool,
+    /// `pgwireSSLOnly`, `authenticationTimeout`, `maxConnections`.
+    pub pgwire: PgwireSettings,
 }
 
 impl StandaloneFile {
@@ -199,6 +254,9 @@ impl StandaloneFile {
         "compactionMinFiles",
         "snapshotRetentionSeconds",
         "enableHTTPS",
+        "pgwireSSLOnly",
+        "authenticationTimeout",
+        "maxConnections",
     ];
 
     /// Reads `<dir>/porpoise.cfg`.
@@ -224,6 +282,7 @@ impl StandaloneFile {
             enable_https: f
                 .get::<cluster::CfgBool>("enableHTTPS")?
                 .is_some_and(|b| b.0),
+            pgwire: PgwireSettings::from_file(f)?,
         })
     }
 }
@@ -254,6 +313,32 @@ mod tests {
         assert!(e.starts_with("x.cfg:2: bad value \"big\" for port"), "{e}");
         assert!(CfgFile::parse(Path::new("x.cfg"), "port\n").is_err());
         assert!(CfgFile::parse(Path::new("x.cfg"), "port=1\nport=2\n").is_err());
+    }
+
+    #[test]
+    fn pgwire_keys_parse_and_bad_values_are_refused() {
+        let f = CfgFile::parse(
+            Path::new("x.cfg"),
+            "pgwireSSLOnly=true\nauthenticationTimeout=5\nmaxConnections=3\n",
+        )
+        .unwrap();
+        let s = StandaloneFile::from_file(&f).unwrap();
+        assert_eq!(
+            s.pgwire,
+            PgwireSettings {
+                tls_only: true,
+                auth_timeout: std::time::Duration::from_secs(5),
+                max_connections: 3,
+            }
+        );
+        for bad in [
+            "maxConnections=0",
+            "authenticationTimeout=0",
+            "authenticationTimeout=601",
+        ] {
+            let f = CfgFile::parse(Path::new("x.cfg"), bad).unwrap();
+            assert!(StandaloneFile::from_file(&f).is_err(), "{bad}");
+        }
     }
 
     #[test]

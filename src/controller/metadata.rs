@@ -25,6 +25,7 @@ use super::replication::{
     Applies, DbReplication, PulledTask, Replication, ReplicationConfig, ReplicationState, Role,
     SlaveProgress, TxnTask,
 };
+use super::secret::ScramSecret;
 use crate::catalog::{ColumnDef, DatabaseDef, KeyValue, NodeId, PartitionLevel, TableDef};
 
 /// Version of the persisted metadata format written by this build.
@@ -98,14 +99,14 @@ pub struct DatabaseMeta {
     pub replication: Option<DbReplication>,
 }
 
-/// A user. The password is stored as SCRAM-SHA-256 needs it: salt, iterations and the salted
-/// password (never the clear text).
+/// A user. Of the password only its SCRAM-SHA-256 verifier is kept ([`ScramSecret`]: salt,
+/// iterations, StoredKey, ServerKey; serialised flattened into the record). Records of older
+/// builds with `salted_password` are read into the verifier.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UserMeta {
     pub name: String,
-    pub salt: Vec<u8>,
-    pub iterations: u32,
-    pub salted_password: Vec<u8>,
+    #[serde(flatten)]
+    pub secret: ScramSecret,
     pub is_admin: bool,
     /// Granted privileges by database name (`dfs://x`), or [`ALL_DATABASES`] (`*`) for grants
     /// on every database, present and future. A database appears only while it holds at least
@@ -289,11 +290,12 @@ pub enum Command {
         user: UserMeta,
         if_not_exists: bool,
     },
+    /// Replaces a user's password verifier (entries of older builds carry `salted_password`,
+    /// read into the verifier).
     AlterUserPassword {
         name: String,
-        salt: Vec<u8>,
-        iterations: u32,
-        salted_password: Vec<u8>,
+        #[serde(flatten)]
+        secret: ScramSecret,
     },
     DropUser {
         name: String,
@@ -878,16 +880,8 @@ impl Metadata {
                 }
                 self.users.insert(user.name.clone(), user.clone());
             }
-            Command::AlterUserPassword {
-                name,
-                salt,
-                iterations,
-                salted_password,
-            } => {
-                let user = self.user_mut(name)?;
-                user.salt = salt.clone();
-                user.iterations = *iterations;
-                user.salted_password = salted_password.clone();
+            Command::AlterUserPassword { name, secret } => {
+                self.user_mut(name)?.secret = secret.clone();
             }
             Command::DropUser { name, if_exists } => {
                 match self.users.get(name) {
@@ -1067,9 +1061,7 @@ mod tests {
     fn user(name: &str, is_admin: bool) -> UserMeta {
         UserMeta {
             name: name.to_string(),
-            salt: vec![1],
-            iterations: 1,
-            salted_password: vec![2],
+            secret: ScramSecret::from_salted_password(vec![1], 1, &[2]),
             is_admin,
             privileges: BTreeMap::new(),
         }

@@ -8,4 +8,5 @@ pub mod metadata;
 pub mod raft;
 pub mod remote;
 pub mod replication;
+pub mod secret;
 pub mod service;

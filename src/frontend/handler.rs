@@ -8,9 +8,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use datafusion::logical_expr::LogicalPlan;
 use futures::{Sink, SinkExt};
-use pgwire::api::auth::sasl::scram::ScramAuth;
-use pgwire::api::auth::sasl::SASLAuthStartupHandler;
-use pgwire::api::auth::{DefaultServerParameterProvider, StartupHandler};
+use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
@@ -25,26 +23,38 @@ use pgwire::messages::PgWireBackendMessage;
 use sqlparser::ast::Statement;
 use tokio::sync::watch;
 
-use super::auth::ControllerAuth;
 use super::cancel::{CancelRegistry, Canceller};
 use super::encode::{fields, pg_column_names, query_response, rename};
 use super::error::{error_info, pg_error};
+use super::startup::{AuthState, Startup};
 use crate::query::copy::CopySink;
-use crate::query::users::SCRAM_ITERATIONS;
 use crate::query::{Engine, Outcome, QueryError, Session, Stmt};
 
 /// The session of a connection, created on its first statement (when the user is known), and
 /// its registration for cancel requests (once its process id and secret key are known).
 struct SessionCell {
     engine: Arc<Engine>,
+    /// Statements run only once this says the client authenticated: pgwire would otherwise
+    /// pass a refused client's next messages to the query handlers.
+    auth: watch::Receiver<AuthState>,
     session: OnceLock<Arc<Session>>,
     cancels: Arc<CancelRegistry>,
     canceller: OnceLock<Arc<Canceller>>,
 }
 
 impl SessionCell {
-    fn get<C: ClientInfo>(&self, client: &C) -> Arc<Session> {
-        self.session
+    fn get<C: ClientInfo>(&self, client: &C) -> PgWireResult<Arc<Session>> {
+        if *self.auth.borrow() != AuthState::Done {
+            return Err(PgWireError::UserError(Box::new(
+                pgwire::error::ErrorInfo::new(
+                    "FATAL".to_owned(),
+                    "28000".to_owned(),
+                    "not authenticated".to_owned(),
+                ),
+            )));
+        }
+        Ok(self
+            .session
             .get_or_init(|| {
                 let user = client
                     .metadata()
@@ -53,7 +63,7 @@ impl SessionCell {
                     .unwrap_or_default();
                 Arc::new(self.engine.session(&user))
             })
-            .clone()
+            .clone())
     }
 
     /// The cancel requests for this connection from now on.
@@ -70,18 +80,20 @@ impl SessionCell {
 /// All handlers of one connection.
 pub struct Handlers {
     connection: Arc<Connection>,
-    auth: Arc<ControllerAuth>,
+    startup: Arc<Startup>,
     cancels: Arc<CancelRegistry>,
 }
 
 impl Handlers {
     pub fn new(
         engine: Arc<Engine>,
-        auth: Arc<ControllerAuth>,
+        startup: Arc<Startup>,
+        auth: watch::Receiver<AuthState>,
         cancels: Arc<CancelRegistry>,
     ) -> Self {
         let cell = Arc::new(SessionCell {
             engine,
+            auth,
             session: OnceLock::new(),
             cancels: cancels.clone(),
             canceller: OnceLock::new(),
@@ -92,7 +104,7 @@ impl Handlers {
                 cell,
                 copy: tokio::sync::Mutex::new(CopyState::Idle),
             }),
-            auth,
+            startup,
             cancels,
         }
     }
@@ -112,13 +124,7 @@ impl PgWireServerHandlers for Handlers {
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        let mut scram = ScramAuth::new(self.auth.clone());
-        scram.set_iterations(SCRAM_ITERATIONS as usize);
-        Arc::new(
-            SASLAuthStartupHandler::new(Arc::new(DefaultServerParameterProvider::default()))
-                .with_scram(scram)
-                .with_pid_secret_key_generator(self.cancels.keys()),
-        )
+        self.startup.clone()
     }
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
@@ -234,7 +240,7 @@ impl SimpleQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let session = self.cell.get(client);
+        let session = self.cell.get(client)?;
         let stmts = match session.parse(query) {
             Ok(s) => s,
             Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
@@ -400,7 +406,7 @@ impl QueryParser for Parser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let session = self.cell.get(client);
+        let session = self.cell.get(client)?;
         let mut stmts = session.parse(sql).map_err(|e| pg_error(&e))?;
         if stmts.len() > 1 {
             return Err(pg_error(&QueryError::other(
@@ -495,7 +501,7 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let session = self.cell.get(client);
+        let session = self.cell.get(client)?;
         let cancels = self.cell.cancel_requests(client);
         let result = match &portal.statement.statement {
             Prepared::Planned {

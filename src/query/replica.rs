@@ -30,6 +30,7 @@ use super::table::PorpoiseTable;
 use super::Engine;
 use crate::controller::metadata::{Command, CommandResult, Metadata, MetadataError, Privilege};
 use crate::controller::replication::{Applies, OpType, SlaveTask, TaskPayload, TaskState};
+use crate::controller::secret::ScramSecret;
 use crate::datanode::{shipped, task_data, DataNodeError, WriteTxn};
 use crate::rpc::client::Peers;
 use crate::rpc::{encode, RemoteError, RpcError};
@@ -83,18 +84,18 @@ fn is_done(e: &MetadataError) -> bool {
 /// too slow to repeat for every task. Redone when the user's stored password changes.
 #[derive(Debug, Default)]
 struct ExecUser {
-    /// The stored salted password last found to match the configured password.
-    verified: Mutex<Option<Vec<u8>>>,
+    /// The stored verifier last found to match the configured password.
+    verified: Mutex<Option<ScramSecret>>,
 }
 
 impl ExecUser {
     fn password_ok(&self, user: &crate::controller::metadata::UserMeta, password: &str) -> bool {
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if verified.as_deref() == Some(user.salted_password.as_slice()) {
+        if verified.as_ref() == Some(&user.secret) {
             return true;
         }
         let ok = super::users::verify_password(user, password);
-        *verified = ok.then(|| user.salted_password.clone());
+        *verified = ok.then(|| user.secret.clone());
         ok
     }
 }

@@ -1,8 +1,8 @@
 //! Users: `CREATE USER`, `ALTER USER ... PASSWORD`, `DROP USER` (also spelled with ROLE),
 //! `GRANT`/`REVOKE` of per-database privileges, and the `pg_roles` view for psql's `\du`.
 //!
-//! Passwords are stored as SCRAM-SHA-256 needs them (salt, iteration count, salted password),
-//! never in clear. Only an admin may create or drop users, change another user's password, or
+//! Of a password only its SCRAM-SHA-256 verifier is stored (salt, iteration count, StoredKey,
+//! ServerKey: [`ScramSecret`]), never the password nor SaltedPassword. Only an admin may create or drop users, change another user's password, or
 //! grant and revoke privileges.
 //!
 //! ```text
@@ -29,6 +29,7 @@ use crate::controller::client::ControllerClient;
 use crate::controller::metadata::{
     Command, CommandResult, MetadataError, Privilege, UserMeta, ALL_DATABASES,
 };
+use crate::controller::secret::ScramSecret;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -47,14 +48,18 @@ pub fn bootstrap_admin() -> Command {
 /// SCRAM iteration count for new passwords (PostgreSQL's default).
 pub const SCRAM_ITERATIONS: u32 = 4096;
 
+/// The verifier of `password` with a fresh salt.
+pub fn new_secret(password: &str) -> ScramSecret {
+    let salt: [u8; 16] = rand::random();
+    let salted = gen_salted_password(password, &salt, SCRAM_ITERATIONS as usize);
+    ScramSecret::from_salted_password(salt.to_vec(), SCRAM_ITERATIONS, &salted)
+}
+
 /// A user record with a freshly salted password.
 pub fn new_user(name: &str, password: &str, is_admin: bool) -> UserMeta {
-    let salt: [u8; 16] = rand::random();
     UserMeta {
         name: name.to_string(),
-        salted_password: gen_salted_password(password, &salt, SCRAM_ITERATIONS as usize),
-        salt: salt.to_vec(),
-        iterations: SCRAM_ITERATIONS,
+        secret: new_secret(password),
         is_admin,
         privileges: Default::default(),
     }
@@ -62,7 +67,9 @@ pub fn new_user(name: &str, password: &str, is_admin: bool) -> UserMeta {
 
 /// Whether `password` is `user`'s.
 pub fn verify_password(user: &UserMeta, password: &str) -> bool {
-    gen_salted_password(password, &user.salt, user.iterations as usize) == user.salted_password
+    let s = &user.secret;
+    let salted = gen_salted_password(password, &s.salt, s.iterations as usize);
+    ScramSecret::from_salted_password(s.salt.clone(), s.iterations, &salted) == *s
 }
 
 /// A user statement, parsed.
@@ -457,14 +464,11 @@ pub async fn execute(session: &Session, stmt: &UserStmt) -> Result<String, Query
             if name != session.user() {
                 require_admin(session, "manage users")?;
             }
-            let user = new_user(name, password, false);
             write(
                 session,
                 Command::AlterUserPassword {
                     name: name.clone(),
-                    salt: user.salt,
-                    iterations: user.iterations,
-                    salted_password: user.salted_password,
+                    secret: new_secret(password),
                 },
             )
             .await?;

@@ -156,6 +156,8 @@ impl TrustFile {
 /// and the status pages come without; the RPC services refuse a caller that proved nothing.
 pub struct ServerTls {
     acceptor: TlsAcceptor,
+    /// The node's own certificate (DER), for SCRAM channel binding.
+    certificate: CertificateDer<'static>,
     cluster: String,
     members: Arc<dyn ClientCertVerifier>,
     slaves: Option<Arc<TrustFile>>,
@@ -183,6 +185,7 @@ impl ServerTls {
             .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
         Ok(Arc::new(ServerTls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
+            certificate: identity.chain[0].clone(),
             cluster: identity.cluster.clone(),
             members,
             slaves,
@@ -191,6 +194,11 @@ impl ServerTls {
 
     pub fn acceptor(&self) -> &TlsAcceptor {
         &self.acceptor
+    }
+
+    /// The certificate the node presents (DER): its own, not its CA's.
+    pub fn certificate(&self) -> &CertificateDer<'static> {
+        &self.certificate
     }
 
     /// What the first of `certs` claims to be, for the refusal of a caller that is not

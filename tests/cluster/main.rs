@@ -273,9 +273,11 @@ async fn a_controller_leader_that_cannot_commit_answers_writes_in_bounded_time()
         cmd: Command::CreateUser {
             user: UserMeta {
                 name: "bounded".to_string(),
-                salt: vec![1, 2, 3],
-                iterations: 4096,
-                salted_password: vec![9; 32],
+                secret: porpoise::controller::secret::ScramSecret::from_salted_password(
+                    vec![1, 2, 3],
+                    4096,
+                    &[9; 32],
+                ),
                 is_admin: false,
                 privileges: Default::default(),
             },

@@ -51,9 +51,11 @@ fn create_user(name: &str) -> Command {
     Command::CreateUser {
         user: UserMeta {
             name: name.to_string(),
-            salt: vec![1, 2, 3],
-            iterations: 4096,
-            salted_password: vec![9; 32],
+            secret: porpoise::controller::secret::ScramSecret::from_salted_password(
+                vec![1, 2, 3],
+                4096,
+                &[9; 32],
+            ),
             is_admin: true,
             privileges: Default::default(),
         },

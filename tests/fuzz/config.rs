@@ -67,7 +67,9 @@ fn valid_value(key: &'static str) -> BoxedStrategy<String> {
         "clusterReplicationSyncPersistence"
         | "enableClusterReplicationSSL"
         | "enableHTTPS"
-        | "insecure" => boolean,
+        | "insecure"
+        | "pgwireSSLOnly" => boolean,
+        "authenticationTimeout" => (1u32..=600).prop_map(|n| n.to_string()).boxed(),
         "clusterReplicationExecutionUsername" | "clusterReplicationExecutionPassword" => {
             "[A-Za-z0-9_]{1,12}".boxed()
         }

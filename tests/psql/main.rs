@@ -558,8 +558,9 @@ async fn with_enable_https_psql_verifies_the_servers_certificate_and_encrypts() 
         tokio::task::spawn_blocking(|| TestServer::start_with_config(&[("enableHTTPS", "true")]))
             .await
             .unwrap();
-    // The server made itself a certificate for 127.0.0.1; psql checks it and the name.
-    let cert = server.home().join("keys").join("server.crt");
+    // The server made itself a certificate for 127.0.0.1, signed by the CA it made in its
+    // home; psql checks it against that CA, and the name.
+    let cert = server.home().join("ca").join("ca.crt");
     let connect = |sslmode: &str, root: &std::path::Path| {
         let commands = [r"\conninfo", "select 42"];
         let mut cmd = psql_command(&psql_bin, &server, ADMIN_USER, ADMIN_PASSWORD, &commands);
