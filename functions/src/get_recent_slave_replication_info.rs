@@ -1,6 +1,7 @@
 //! `getRecentSlaveReplicationInfo()`: one row per slave cluster that pulled from this master:
 //! `connectedController`, `allControllersInRaft`, `lastFinishedTaskId`, `lastPullTime`, and
-//! beyond DolphinDB `tasksBehind` (queued tasks it has not finished). Master, admin only.
+//! beyond DolphinDB `tasksBehind` (queued tasks it has not finished) and `slaveClusterId` (the
+//! cluster id its certificate carries). Master, admin only.
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub struct SlaveInfo {
     pub last_finished_task_id: i64,
     pub last_pull_time_ns: i64,
     pub tasks_behind: i64,
+    pub cluster_id: String,
 }
 
 pub fn schema() -> SchemaRef {
@@ -42,6 +44,7 @@ pub fn schema() -> SchemaRef {
             false,
         ),
         Field::new("tasksBehind", DataType::Int64, false),
+        Field::new("slaveClusterId", DataType::Utf8, false),
     ]))
 }
 
@@ -68,6 +71,9 @@ fn run(cluster: Arc<dyn Cluster>, args: Vec<ScalarValue>) -> Pending<RecordBatch
             )),
             Arc::new(Int64Array::from_iter_values(
                 rows.iter().map(|r| r.tasks_behind),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.cluster_id.as_str()),
             )),
         ];
         RecordBatch::try_new(schema(), columns).map_err(FunctionError::internal)

@@ -489,8 +489,9 @@ impl porpoise_functions::Cluster for ClusterAccess {
         let metadata = self.replication("getRecentSlaveReplicationInfo", Role::Master)?;
         let r = &metadata.replication;
         Ok(r.slaves
-            .values()
-            .map(|s| SlaveInfo {
+            .iter()
+            .map(|(id, s)| SlaveInfo {
+                cluster_id: id.clone(),
                 connected_controller: s.connected.clone(),
                 all_controllers: s.controllers.join(","),
                 last_finished_task_id: s.finished as i64,

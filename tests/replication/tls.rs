@@ -76,15 +76,20 @@ async fn a_trusted_slave_replicates_and_an_untrusted_one_gets_nothing() {
         tasks.len()
     );
     // The master lists the trusted slave only, under the id its certificate carries.
-    let attached: Vec<String> = m
+    let attached: Vec<(String, String)> = m
         .query("select * from getRecentSlaveReplicationInfo()", &[])
         .await
         .unwrap()
         .iter()
-        .map(|r| r.get("connectedController"))
+        .map(|r| (r.get("connectedController"), r.get("slaveClusterId")))
         .collect();
     let trusted_ctl = format!("127.0.0.1:{}", trusted.port(&trusted.controllers()[0]));
-    assert_eq!(attached, vec![trusted_ctl]);
+    let trusted_id = porpoise::rpc::identity::NodeIdentity::load(
+        &trusted.certs_dir(&trusted.controllers()[0]),
+    )
+    .unwrap()
+    .cluster;
+    assert_eq!(attached, vec![(trusted_ctl, trusted_id)]);
 
     // psql verifies a data node against its cluster's CA, and not against another's.
     let (ok, info) = conninfo(&master, 0, "verify-full", &master);
