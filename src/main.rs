@@ -127,6 +127,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or_else(|| PathBuf::from("./porpoise-data"));
             let mut datanode = DataNodeOptions {
                 replication_dir: home.join("clusterReplication"),
+                limits: file.limits,
                 ..DataNodeOptions::default()
             };
             if let Some(p) = new_value_policy.or(file.new_value_policy) {

@@ -76,6 +76,7 @@ impl DataNodeProcess {
             ),
             replication_workers: file.replication_worker_num as usize,
             master_peers: Some(options.master_peers(&file.tls, &peers)?),
+            limits: file.limits,
             ..DataNodeOptions::default()
         };
         let node = DataNode::open(

@@ -176,6 +176,9 @@ pub struct ControllerFile {
     /// `clusterReplicationPublicSites` (master, ours): the addresses slaves reach some of this
     /// cluster's nodes at, when they differ from `cluster.nodes` (NAT, a proxy).
     pub replication_public_sites: Vec<(String, u16, String)>,
+    /// `protectedMode` (ours, Redis's name): refuse a non-loopback address while admin has the
+    /// default password. Default true.
+    pub protected_mode: bool,
 }
 
 impl ControllerFile {
@@ -194,6 +197,7 @@ impl ControllerFile {
         "enableClusterReplicationSSL",
         "clusterReplicationSSLCAFile",
         "clusterReplicationPublicSites",
+        "protectedMode",
     ];
 
     pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
@@ -226,6 +230,7 @@ impl ControllerFile {
             replication_public_sites: f
                 .get::<PublicSites>("clusterReplicationPublicSites")?
                 .map_or_else(Vec::new, |s| s.0),
+            protected_mode: super::protected_mode(f)?,
         })
     }
 }
@@ -254,6 +259,10 @@ pub struct DataNodeFile {
     pub snapshot_retention: std::time::Duration,
     /// `enableHTTPS`, `enableClusterReplicationSSL`, `clusterReplicationSSLCAFile`.
     pub tls: TlsSettings,
+    /// `maxMemSize`, `memLimitOfQueryResult`, `maxCopyLineSize`.
+    pub limits: super::Limits,
+    /// `protectedMode`: as in `controller.cfg`.
+    pub protected_mode: bool,
 }
 
 impl DataNodeFile {
@@ -270,6 +279,10 @@ impl DataNodeFile {
         "enableHTTPS",
         "enableClusterReplicationSSL",
         "clusterReplicationSSLCAFile",
+        "maxMemSize",
+        "memLimitOfQueryResult",
+        "maxCopyLineSize",
+        "protectedMode",
     ];
 
     pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
@@ -299,6 +312,8 @@ impl DataNodeFile {
                 f.get::<u64>("snapshotRetentionSeconds")?.unwrap_or(60),
             ),
             tls: TlsSettings::from_file(f)?,
+            limits: super::Limits::from_file(f)?,
+            protected_mode: super::protected_mode(f)?,
         })
     }
 }
