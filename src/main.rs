@@ -149,6 +149,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 listen,
                 datanode,
                 tls: file.enable_https,
+                protected_mode: file.protected_mode,
             };
             let server = Standalone::start(options).await?;
             // Tests and scripts read this line to find the port.
