@@ -56,7 +56,13 @@ async fn ids(client: &tokio_postgres::Client) -> BTreeSet<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_data_node_serves_the_whole_cluster() {
-    let cluster = TestCluster::builder().controllers(1).datanodes(2).build();
+    // TLS on the ports: the status pages take an admin's password only over TLS.
+    let cluster = TestCluster::builder()
+        .controllers(1)
+        .datanodes(2)
+        .controller_cfg("enableHTTPS", "true")
+        .cluster_cfg("enableHTTPS", "true")
+        .build();
     let dn1 = cluster.client(0).await;
     let dn2 = cluster.client(1).await;
     create_table(&dn1).await;
@@ -123,12 +129,12 @@ async fn every_data_node_serves_the_whole_cluster() {
     }
 
     // Status pages.
-    let (code, body) = cluster.http_get(&cluster.datanodes()[0], "/cluster/stats");
+    let (code, body) = cluster.admin_get(&cluster.datanodes()[0], "/cluster/stats");
     assert_eq!(code, 200, "{body}");
     let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(stats["health"], "green", "{body}");
     assert_eq!(stats["leader"], ctl.as_str(), "{body}");
-    let (code, body) = cluster.http_get(&ctl, "/datanodes");
+    let (code, body) = cluster.admin_get(&ctl, "/datanodes");
     assert_eq!(code, 200);
     let nodes: serde_json::Value = serde_json::from_str(&body).unwrap();
     let reachable: Vec<bool> = nodes
@@ -138,7 +144,7 @@ async fn every_data_node_serves_the_whole_cluster() {
         .map(|n| n["reachable"].as_bool().unwrap())
         .collect();
     assert_eq!(reachable, vec![true, true], "{body}");
-    let (code, body) = cluster.http_get(&ctl, "/raft/stats");
+    let (code, body) = cluster.admin_get(&ctl, "/raft/stats");
     assert_eq!(code, 200);
     assert!(body.contains("\"state\":\"Leader\""), "{body}");
     let (code, body) = cluster.http_get(&ctl, "/metrics");
@@ -189,7 +195,12 @@ async fn a_write_costs_the_controller_one_log_entry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_controller_leader_loses_and_repeats_no_write() {
-    let mut cluster = TestCluster::builder().controllers(3).datanodes(2).build();
+    let mut cluster = TestCluster::builder()
+        .controllers(3)
+        .datanodes(2)
+        .controller_cfg("enableHTTPS", "true")
+        .cluster_cfg("enableHTTPS", "true")
+        .build();
     let client = cluster.client(0).await;
     create_table(&client).await;
     let acked = Arc::new(Mutex::new(Vec::<(i64, i64)>::new()));
@@ -249,7 +260,7 @@ async fn killing_the_controller_leader_loses_and_repeats_no_write() {
     let any = cluster.datanodes()[0].clone();
     cluster.wait_until("health green", Duration::from_secs(30), || {
         cluster
-            .http_get(&any, "/cluster/stats")
+            .admin_get(&any, "/cluster/stats")
             .1
             .contains("\"health\":\"green\"")
     });

@@ -6,4 +6,5 @@
 mod common;
 
 mod default_password;
+mod http;
 mod limits;
