@@ -196,7 +196,9 @@ impl Limits {
     pub const DEFAULT_COPY_LINE_MB: usize = 64;
 
     /// Reads the keys of `f`, defaulting what is unset: `maxMemSize` half the machine's memory,
-    /// `memLimitOfQueryResult` DolphinDB's min(50 % of `maxMemSize`, 8 GB).
+    /// `memLimitOfQueryResult` DolphinDB's min(50 % of `maxMemSize`, 8 GB). A
+    /// `memLimitOfQueryResult` above a `maxMemSize` the file sets is an error; above the
+    /// default one it is cut to it.
     pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
         let gb = |key: &str| -> Result<Option<usize>, ConfigError> {
             match f.get::<f64>(key)? {
@@ -205,15 +207,17 @@ impl Limits {
                 Some(_) => Err(f.bad_value(key, "expected a positive number of GB")),
             }
         };
-        let node_memory = gb("maxMemSize")?.unwrap_or_else(default_node_memory);
+        let node_set = gb("maxMemSize")?;
+        let node_memory = node_set.unwrap_or_else(default_node_memory);
         let query_memory = match gb("memLimitOfQueryResult")? {
-            Some(q) if q > node_memory => {
+            Some(q) if q > node_memory && node_set.is_some() => {
                 return Err(f.bad_value(
                     "memLimitOfQueryResult",
                     "one query cannot have more than the node's maxMemSize",
                 ))
             }
-            Some(q) => q,
+            // A default maxMemSize depends on the machine: the file stays valid everywhere.
+            Some(q) => q.min(node_memory),
             None => (node_memory / 2).min(8 << 30),
         };
         let copy_line = match f.get::<usize>("maxCopyLineSize")? {
