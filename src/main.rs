@@ -104,6 +104,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("porpoise: {e}");
+            // A node that refuses to serve may still be reading its standard input on a
+            // blocking thread (`--stop-on-stdin-eof`): do not wait for it to exit.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
             ExitCode::FAILURE
         }
     }

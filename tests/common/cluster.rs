@@ -53,9 +53,24 @@ pub struct TestClusterBuilder {
     controller_cfg: Vec<(String, String)>,
     cluster_cfg: Vec<(String, String)>,
     env: Vec<(String, String)>,
+    /// The host of every node in `cluster.nodes` (127.0.0.1 unless set).
+    host: Option<String>,
 }
 
 impl TestClusterBuilder {
+    /// Nodes listen on `host` (e.g. `0.0.0.0`) instead of 127.0.0.1; clients still connect to
+    /// 127.0.0.1.
+    pub fn host(mut self, host: &str) -> Self {
+        self.host = Some(host.to_string());
+        self
+    }
+
+    /// Starts every node without waiting for them to listen (for nodes expected to refuse to
+    /// start).
+    pub fn spawn(self) -> TestCluster {
+        self.start(false)
+    }
+
     pub fn controllers(mut self, n: usize) -> Self {
         self.controllers = n;
         self
@@ -92,6 +107,10 @@ impl TestClusterBuilder {
 
     /// Writes the cluster directory and starts every node; returns once every node listens.
     pub fn build(self) -> TestCluster {
+        self.start(true)
+    }
+
+    fn start(self, wait: bool) -> TestCluster {
         // PORPOISE_TEST_KEEP=1 keeps the directory (homes and logs) for a post-mortem.
         let dir = tempfile::Builder::new()
             .prefix("porpoise-cluster-")
@@ -124,7 +143,8 @@ impl TestClusterBuilder {
                 Role::Controller => "controller",
                 Role::DataNode => "datanode",
             };
-            list.push_str(&format!("127.0.0.1:{}:{},{role}\n", n.port, n.alias));
+            let host = self.host.as_deref().unwrap_or("127.0.0.1");
+            list.push_str(&format!("{host}:{}:{},{role}\n", n.port, n.alias));
         }
         std::fs::write(cfg.join("cluster.nodes"), list).expect("write cluster.nodes");
         let lines = |kv: &[(String, String)]| -> String {
@@ -149,7 +169,7 @@ impl TestClusterBuilder {
                 (alias, rx)
             })
             .collect();
-        for (alias, rx) in pending {
+        for (alias, rx) in pending.into_iter().filter(|_| wait) {
             cluster.wait_listening(&alias, rx);
         }
         cluster
@@ -172,6 +192,7 @@ impl TestCluster {
             controller_cfg: Vec::new(),
             cluster_cfg: Vec::new(),
             env: Vec::new(),
+            host: None,
         }
     }
 

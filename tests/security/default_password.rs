@@ -8,6 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::common::cluster::TestCluster;
 use crate::common::{first_value, TestServer};
 
 /// How a `porpoise standalone` run went.
@@ -112,4 +113,51 @@ async fn protected_mode_off_or_a_changed_password_lets_a_public_node_start() {
             panic!("start after the password change failed ({status}): {log}")
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_nodes_on_a_public_address_refuse_the_default_password() {
+    let mut cluster = TestCluster::builder()
+        .prefix("public")
+        .host("0.0.0.0")
+        .controllers(1)
+        .datanodes(1)
+        .spawn();
+    let nodes: Vec<String> = cluster
+        .controllers()
+        .into_iter()
+        .chain(cluster.datanodes())
+        .collect();
+    // The controller serves raft until its group knows the users, the data node until its
+    // copy of the metadata does; then both stop.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while nodes.iter().any(|n| cluster.is_running(n)) {
+        assert!(
+            Instant::now() < deadline,
+            "nodes on 0.0.0.0 with admin/123456 kept running\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for node in &nodes {
+        let log = cluster.log(node);
+        for says in [
+            "refusing to serve on 0.0.0.0:",
+            "ALTER USER admin PASSWORD",
+            "protectedMode=false in controller.cfg and cluster.cfg",
+        ] {
+            assert!(log.contains(says), "{node}'s message lacks {says:?}: {log}");
+        }
+    }
+    // Said explicitly, the same cluster serves.
+    let cluster = TestCluster::builder()
+        .prefix("public")
+        .host("0.0.0.0")
+        .controllers(1)
+        .datanodes(1)
+        .controller_cfg("protectedMode", "false")
+        .cluster_cfg("protectedMode", "false")
+        .build();
+    let client = cluster.client(0).await;
+    assert_eq!(first_value(&client, "select 1").await, "1");
 }
