@@ -11,7 +11,10 @@
 //!   `array_resize`, `range`, `generate_series`) are wrapped by [`Capped`], which computes
 //!   an upper bound of the result from the arguments before calling the function and refuses
 //!   (54000, PostgreSQL's "requested length too large") a call that would build more than one
-//!   query may hold.
+//!   query may hold, or more than PostgreSQL's 1 GB limit of a value ([`MAX_CALL_BYTES`]).
+//!   Not covered: operators (`a || b`) and functions whose result is linear in their inputs
+//!   (`concat`) build at most a few times what their capped inputs hold, and `regexp_replace`
+//!   with backreferences is not bounded.
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -161,9 +164,14 @@ const CAPPED: &[(&str, Bound)] = &[
     ("generate_series", Bound::Range),
 ];
 
+/// The most one function call may build whatever the query's limit: PostgreSQL's 1 GB limit
+/// of a value.
+pub const MAX_CALL_BYTES: usize = 1 << 30;
+
 /// Replaces the functions of [`CAPPED`] registered in `ctx` with versions that refuse to build
-/// more than `limit` bytes in one call.
-pub fn cap_functions(ctx: &SessionContext, limit: usize) {
+/// more than `query_limit` bytes (and never more than [`MAX_CALL_BYTES`]) in one call.
+pub fn cap_functions(ctx: &SessionContext, query_limit: usize) {
+    let limit = query_limit.min(MAX_CALL_BYTES);
     for (name, bound) in CAPPED {
         let Ok(udf) = ctx.udf(name) else {
             tracing::warn!(function = name, "no such function to cap");
@@ -375,7 +383,7 @@ impl ScalarUDFImpl for Capped {
                     "54000",
                     format!(
                         "requested length too large: {}() would build {}, more than the {} \
-                         one query may use (memLimitOfQueryResult)",
+                         one call may build (memLimitOfQueryResult, at most 1 GB)",
                         self.inner.name(),
                         human(bytes),
                         human(self.limit as u128)

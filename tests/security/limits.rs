@@ -179,3 +179,19 @@ async fn a_copy_line_longer_than_the_limit_fails_at_once() {
     assert_eq!(sink.as_mut().finish().await.unwrap(), 2);
     assert!(server.exit_status().is_none(), "{}", server.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_default_limits_one_value_cannot_exceed_a_gigabyte() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    for sql in [
+        "select length(repeat('x', 2000000000))",
+        "select length(lpad('x', 1000000000))",
+        "select cardinality(range(200000000))",
+    ] {
+        let (code, message) = failure(&client, sql).await;
+        assert_eq!(code, "54000", "{sql}: {message}");
+        assert!(message.contains("at most 1 GB"), "{sql}: {message}");
+    }
+    assert_eq!(first_value(&client, "select 1").await, "1");
+}
