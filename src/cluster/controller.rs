@@ -146,7 +146,12 @@ impl ControllerNode {
             shutdown,
         )
         .await;
-        let refused = check.is_finished() && matches!(check.await, Ok(true));
+        let refused = if check.is_finished() {
+            matches!(check.await, Ok(true))
+        } else {
+            check.abort();
+            false
+        };
         duties.abort();
         if let Some(slave) = slave {
             slave.abort();
