@@ -164,6 +164,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("porpoise: {e}");
+            // A node that refuses to serve may still be reading its standard input on a
+            // blocking thread (`--stop-on-stdin-eof`): do not wait for it to exit.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
             ExitCode::FAILURE
         }
     }
@@ -187,6 +190,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or_else(|| PathBuf::from("./porpoise-data"));
             let mut datanode = DataNodeOptions {
                 replication_dir: home.join("clusterReplication"),
+                limits: file.limits,
                 ..DataNodeOptions::default()
             };
             if let Some(p) = new_value_policy.or(file.new_value_policy) {
@@ -208,6 +212,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 listen,
                 datanode,
                 pgwire: file.pgwire,
+                protected_mode: file.protected_mode,
             };
             let server = Standalone::start(options).await?;
             // Tests and scripts read this line to find the port.

@@ -27,6 +27,9 @@ pub struct StandaloneOptions {
     pub datanode: DataNodeOptions,
     /// `pgwireSSLOnly`, `authenticationTimeout`, `maxConnections`.
     pub pgwire: PgwireSettings,
+    /// `protectedMode`: refuse an address other than loopback while admin has the default
+    /// password.
+    pub protected_mode: bool,
 }
 
 /// A running standalone server.
@@ -64,6 +67,22 @@ impl Standalone {
             if let CommandResult::Err(e) = result {
                 return Err(NodeError::Bootstrap(e.to_string()));
             }
+        }
+        if crate::cluster::refuses_default_password(
+            options.protected_mode,
+            addr,
+            &controller.metadata(),
+        ) {
+            controller.shutdown().await?;
+            return Err(NodeError::DefaultPassword {
+                addr: addr.to_string(),
+                remedy: format!(
+                    "Start it once on 127.0.0.1 (--host 127.0.0.1, same --home), run \
+                     ALTER USER admin PASSWORD '<new password>'; then start it on {} again. \
+                     Or set protectedMode=false in porpoise.cfg to accept the risk.",
+                    addr.ip()
+                ),
+            });
         }
         let client: Arc<dyn ControllerClient> = controller.clone();
         let node = DataNode::open(

@@ -128,6 +128,22 @@ impl ControllerNode {
             datanode: None,
         };
         let router = FlightRouter::new().with(service);
+        // A controller learns whether admin has the default password only once the group
+        // has formed and applied its log: it serves raft until then, and stops if so.
+        let (refused_tx, refused_rx) = tokio::sync::oneshot::channel::<()>();
+        let local = self.listener.local_addr().ok();
+        let check = tokio::spawn(check_default_password(
+            self.raft.clone(),
+            config.controller.protected_mode,
+            local,
+            refused_tx,
+        ));
+        let shutdown = async move {
+            tokio::select! {
+                _ = shutdown => {}
+                Ok(()) = refused_rx => {}
+            }
+        };
         serve(
             self.listener,
             None,
@@ -138,12 +154,51 @@ impl ControllerNode {
             shutdown,
         )
         .await;
+        let refused = if check.is_finished() {
+            matches!(check.await, Ok(true))
+        } else {
+            check.abort();
+            false
+        };
         duties.abort();
         if let Some(slave) = slave {
             slave.abort();
         }
         self.raft.shutdown().await?;
+        if refused {
+            return Err(NodeError::DefaultPassword {
+                addr: local.map_or_else(|| self.addr.clone(), |a| a.to_string()),
+                remedy: super::CLUSTER_REMEDY.into(),
+            });
+        }
         Ok(())
+    }
+}
+
+/// Waits until the metadata holds the users, then tells `refused` (and answers true) if a
+/// controller listening on `local` must not serve (`protectedMode`).
+async fn check_default_password(
+    raft: Arc<RaftController>,
+    protected: bool,
+    local: Option<std::net::SocketAddr>,
+    refused: tokio::sync::oneshot::Sender<()>,
+) -> bool {
+    let Some(local) = local.filter(|a| protected && !a.ip().is_loopback()) else {
+        return false;
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        let metadata = raft.metadata();
+        if metadata.users.is_empty() {
+            continue;
+        }
+        if super::refuses_default_password(true, local, &metadata) {
+            tracing::error!(%local, "admin has the default password: stopping (protectedMode)");
+            let _ = refused.send(());
+            return true;
+        }
+        return false;
     }
 }
 

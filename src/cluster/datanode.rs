@@ -51,7 +51,7 @@ impl DataNodeProcess {
             rx.wait_for(|m| m.nodes.get(&alias).is_some_and(|n| n.addr == addr)),
         )
         .await;
-        let id = match registered {
+        let id = match &registered {
             Ok(Ok(m)) => m.nodes.get(&alias).map(|n| n.id),
             _ => None,
         }
@@ -60,6 +60,27 @@ impl DataNodeProcess {
             alias: alias.clone(),
             role: "registered datanode",
         })?;
+        drop(registered);
+        let local = listener.local_addr().map_err(|source| NodeError::Listen {
+            addr: addr.clone(),
+            source,
+        })?;
+        if file.protected_mode && !local.ip().is_loopback() {
+            // The leader creates admin right after registering the data nodes: wait for the
+            // users in this node's copy of the metadata.
+            let users =
+                tokio::time::timeout(CONTROLLER_WAIT, rx.wait_for(|m| !m.users.is_empty())).await;
+            let metadata = match users {
+                Ok(Ok(m)) => m.clone(),
+                _ => client.metadata(),
+            };
+            if super::refuses_default_password(true, local, &metadata) {
+                return Err(NodeError::DefaultPassword {
+                    addr: local.to_string(),
+                    remedy: super::CLUSTER_REMEDY.into(),
+                });
+            }
+        }
         let node_options = DataNodeOptions {
             new_value_policy: file.new_value_policy,
             compaction_min_files: file.compaction_min_files,
@@ -75,6 +96,7 @@ impl DataNodeProcess {
             ),
             replication_workers: file.replication_worker_num as usize,
             master_peers: Some(options.master_peers(&file.tls, &security)?),
+            limits: file.limits,
             ..DataNodeOptions::default()
         };
         let node = DataNode::open(

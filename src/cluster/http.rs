@@ -5,14 +5,22 @@
 //! - `/datanodes`: the registered data nodes, each with whether it answers;
 //! - `/raft/stats`: raft details of this controller (on a data node: of every controller);
 //! - `/metrics`: Prometheus text format.
+//!
+//! `/metrics` answers anyone (Prometheus scrapes it without credentials); the pages that show
+//! the cluster's topology answer only an admin ([`Admin`]): HTTP Basic with an admin's
+//! password, accepted only over TLS (the node's port with `enableHTTPS`), checked with
+//! [`crate::query::users::verify_admin`]. The pages that ask other nodes keep the answer for
+//! [`FAN_OUT_TTL`], so a flood of requests costs one round of calls per interval.
 
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -24,9 +32,13 @@ use crate::controller::service::{ControllerService, ControllerStatus, STATUS};
 use crate::datanode::DataNode;
 use crate::query::service::{PingReply, PING};
 use crate::rpc::client::Peers;
+use crate::rpc::server::Origin;
 
 /// How long a status page waits for another node.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long the answers of other nodes are reused by the pages.
+pub const FAN_OUT_TTL: Duration = Duration::from_secs(1);
 
 /// What the pages are built from.
 #[derive(Clone)]
@@ -48,7 +60,144 @@ pub fn router(source: StatusSource) -> Router {
         .route("/datanodes", get(datanodes))
         .route("/raft/stats", get(raft_stats))
         .route("/metrics", get(metrics))
-        .with_state(Arc::new(source))
+        .with_state(Arc::new(Pages {
+            source,
+            members: Cached::default(),
+            datanodes: Cached::default(),
+            fan_outs: AtomicU64::new(0),
+        }))
+}
+
+/// The state of the pages: what they are built from and the answers of other nodes.
+struct Pages {
+    source: StatusSource,
+    members: Cached<Vec<Member>>,
+    datanodes: Cached<Vec<DataNodeStat>>,
+    /// Rounds of calls to other nodes made for the pages (`/metrics` shows it).
+    fan_outs: AtomicU64,
+}
+
+/// A value computed by calling other nodes, reused for [`FAN_OUT_TTL`]. Requests that come
+/// while it is being computed wait for that computation instead of starting their own.
+struct Cached<T> {
+    slot: tokio::sync::Mutex<Option<(Instant, Arc<T>)>>,
+}
+
+impl<T> Default for Cached<T> {
+    fn default() -> Self {
+        Cached {
+            slot: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl<T> Cached<T> {
+    async fn get<F, Fut>(&self, fan_outs: &AtomicU64, compute: F) -> Arc<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let mut slot = self.slot.lock().await;
+        if let Some((at, value)) = &*slot {
+            if at.elapsed() < FAN_OUT_TTL {
+                return value.clone();
+            }
+        }
+        fan_outs.fetch_add(1, Ordering::Relaxed);
+        let value = Arc::new(compute().await);
+        *slot = Some((Instant::now(), value.clone()));
+        value
+    }
+}
+
+/// An admin, proven by the request: the extractor of the pages that show the cluster.
+pub struct Admin {
+    /// The user (or, later, the certificate's identity).
+    pub name: String,
+}
+
+/// The identity a client certificate proves, if the connection presented one this cluster's
+/// CA signed. The hook for client-certificate authentication: nothing proves one yet (the
+/// connection's [`Origin`] will carry the verified certificate's identity), so every request
+/// goes on to HTTP Basic.
+fn certificate_identity(_origin: Option<&Origin>) -> Option<String> {
+    None
+}
+
+/// A refusal: the status code and a message saying what to do.
+fn refuse(code: StatusCode, message: &str) -> Response {
+    let mut response = (code, format!("{message}\n")).into_response();
+    if code == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"porpoise\", charset=\"UTF-8\""),
+        );
+    }
+    response
+}
+
+/// `user:password` of an `Authorization: Basic ...` header.
+fn basic_credentials(value: &header::HeaderValue) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let encoded = value.to_str().ok()?.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+impl FromRequestParts<Arc<Pages>> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        pages: &Arc<Pages>,
+    ) -> Result<Self, Self::Rejection> {
+        let origin = parts.extensions.get::<Origin>().cloned();
+        if let Some(name) = certificate_identity(origin.as_ref()) {
+            return Ok(Admin { name });
+        }
+        let tls = origin.is_some_and(|o| o.tls);
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "this page shows the cluster's topology: authenticate as an admin with HTTP \
+                 Basic over https:// (the node's port serves TLS)",
+            ));
+        };
+        if !tls {
+            // The password would cross the network in clear: refuse it without checking it.
+            return Err(refuse(
+                StatusCode::FORBIDDEN,
+                "HTTP Basic credentials are accepted only over TLS: use https:// on this port, \
+                 and change the password if it was sent over a network",
+            ));
+        }
+        let Some((user, password)) = basic_credentials(value) else {
+            return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "malformed Authorization header: expected Basic base64(user:password)",
+            ));
+        };
+        let metadata = (pages.source.metadata)();
+        let name = user.clone();
+        // Deriving the salted password costs milliseconds of CPU: not on the I/O threads.
+        let admin = tokio::task::spawn_blocking(move || {
+            crate::query::users::verify_admin(&metadata, &user, &password)
+        })
+        .await
+        .unwrap_or(false);
+        if !admin {
+            tracing::info!(user = %name, "status page: refused credentials");
+            return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "wrong user or password, or the user is not an admin",
+            ));
+        }
+        Ok(Admin { name })
+    }
 }
 
 /// One controller as `/cluster/stats` reports it.
@@ -67,7 +216,7 @@ struct ClusterStats {
     leader: Option<String>,
     leader_addr: Option<String>,
     health: &'static str,
-    members: Vec<Member>,
+    members: Arc<Vec<Member>>,
 }
 
 impl StatusSource {
@@ -113,8 +262,25 @@ impl StatusSource {
     }
 }
 
-async fn cluster_stats(State(s): State<Arc<StatusSource>>) -> Json<ClusterStats> {
-    let members = s.members().await;
+impl Pages {
+    /// Every controller's status, at most [`FAN_OUT_TTL`] old.
+    async fn members(&self) -> Arc<Vec<Member>> {
+        self.members
+            .get(&self.fan_outs, || self.source.members())
+            .await
+    }
+
+    /// Every data node's answer to a ping, at most [`FAN_OUT_TTL`] old.
+    async fn datanodes(&self) -> Arc<Vec<DataNodeStat>> {
+        self.datanodes
+            .get(&self.fan_outs, || datanode_stats(&self.source))
+            .await
+    }
+}
+
+async fn cluster_stats(_admin: Admin, State(p): State<Arc<Pages>>) -> Json<ClusterStats> {
+    let s = &p.source;
+    let members = p.members().await;
     let leader = members
         .iter()
         .filter_map(|m| m.status.as_ref())
@@ -168,19 +334,19 @@ async fn datanode_stats(s: &StatusSource) -> Vec<DataNodeStat> {
     futures::future::join_all(calls).await
 }
 
-async fn datanodes(State(s): State<Arc<StatusSource>>) -> Json<Vec<DataNodeStat>> {
-    Json(datanode_stats(&s).await)
+async fn datanodes(_admin: Admin, State(p): State<Arc<Pages>>) -> Json<Arc<Vec<DataNodeStat>>> {
+    Json(p.datanodes().await)
 }
 
-async fn raft_stats(State(s): State<Arc<StatusSource>>) -> impl IntoResponse {
-    match &s.controller {
+async fn raft_stats(_admin: Admin, State(p): State<Arc<Pages>>) -> impl IntoResponse {
+    match &p.source.controller {
         Some(c) => Json(serde_json::to_value(c.status()).unwrap_or_default()),
         None => Json(
             serde_json::to_value(
-                s.members()
+                p.members()
                     .await
-                    .into_iter()
-                    .map(|m| (m.alias, m.status))
+                    .iter()
+                    .map(|m| (&m.alias, &m.status))
                     .collect::<Vec<_>>(),
             )
             .unwrap_or_default(),
@@ -191,7 +357,8 @@ async fn raft_stats(State(s): State<Arc<StatusSource>>) -> impl IntoResponse {
 /// A per-slave, per-database gauge: name, help, value.
 type LagGauge = (&'static str, &'static str, fn(&Lag) -> f64);
 
-async fn metrics(State(s): State<Arc<StatusSource>>) -> impl IntoResponse {
+async fn metrics(State(p): State<Arc<Pages>>) -> impl IntoResponse {
+    let s = &p.source;
     let metadata = (s.metadata)();
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, value: f64| {
@@ -294,6 +461,13 @@ async fn metrics(State(s): State<Arc<StatusSource>>) -> impl IntoResponse {
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "# HELP porpoise_http_fan_outs_total Rounds of calls to other nodes made for the status pages (at most one per page per {}s).\n# TYPE porpoise_http_fan_outs_total counter\nporpoise_http_fan_outs_total{{node=\"{}\"}} {}",
+        FAN_OUT_TTL.as_secs(),
+        s.alias,
+        p.fan_outs.load(Ordering::Relaxed)
+    );
     // Replication lag per slave and database (a master's).
     let lag = metadata.replication_lag(crate::controller::metadata::now_ns());
     let per_slave: [LagGauge; 2] = [

@@ -65,7 +65,30 @@ pub enum NodeError {
     Tls(#[from] TlsError),
     #[error("a slave cluster needs clusterReplicationSSLCAFile in {0}: the master cluster's CA certificate (its ca.crt), to know the master's nodes (or insecure=true, to trust anyone)")]
     NoMasterCa(PathBuf),
+    #[error(
+        "refusing to serve on {addr}: user admin still has the default password 123456, and \
+         anyone who can reach this address could log in as admin. {remedy}"
+    )]
+    DefaultPassword { addr: String, remedy: String },
 }
+
+/// Whether a node listening on `addr` must refuse to serve (`protectedMode`): it is reachable
+/// from other machines and `metadata` says admin still has the default password.
+pub fn refuses_default_password(
+    protected: bool,
+    addr: SocketAddr,
+    metadata: &crate::controller::metadata::Metadata,
+) -> bool {
+    protected
+        && !addr.ip().is_loopback()
+        && crate::query::users::admin_has_default_password(metadata)
+}
+
+/// What the operator of a cluster whose admin has the default password does.
+pub const CLUSTER_REMEDY: &str = "Set protectedMode=false in controller.cfg and cluster.cfg, \
+     start the cluster, run ALTER USER admin PASSWORD '<new password>' through a data node, \
+     then remove protectedMode=false and restart; or keep protectedMode=false to accept the \
+     risk.";
 
 /// Options every node process takes.
 #[derive(Clone, Debug)]

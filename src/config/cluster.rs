@@ -192,6 +192,9 @@ pub struct ControllerFile {
     /// `clusterReplicationPublicSites` (master, ours): the addresses slaves reach some of this
     /// cluster's nodes at, when they differ from `cluster.nodes` (NAT, a proxy).
     pub replication_public_sites: Vec<(String, u16, String)>,
+    /// `protectedMode` (ours, Redis's name): refuse a non-loopback address while admin has the
+    /// default password. Default true.
+    pub protected_mode: bool,
 }
 
 impl ControllerFile {
@@ -212,6 +215,7 @@ impl ControllerFile {
         "clusterReplicationSlaveCAFile",
         "insecure",
         "clusterReplicationPublicSites",
+        "protectedMode",
     ];
 
     pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
@@ -244,6 +248,7 @@ impl ControllerFile {
             replication_public_sites: f
                 .get::<PublicSites>("clusterReplicationPublicSites")?
                 .map_or_else(Vec::new, |s| s.0),
+            protected_mode: super::protected_mode(f)?,
         })
     }
 }
@@ -274,6 +279,10 @@ pub struct DataNodeFile {
     pub tls: TlsSettings,
     /// `pgwireSSLOnly`, `authenticationTimeout`, `maxConnections`.
     pub pgwire: super::PgwireSettings,
+    /// `maxMemSize`, `memLimitOfQueryResult`, `maxCopyLineSize`.
+    pub limits: super::Limits,
+    /// `protectedMode`: as in `controller.cfg`.
+    pub protected_mode: bool,
 }
 
 impl DataNodeFile {
@@ -295,6 +304,10 @@ impl DataNodeFile {
         "pgwireSSLOnly",
         "authenticationTimeout",
         "maxConnections",
+        "maxMemSize",
+        "memLimitOfQueryResult",
+        "maxCopyLineSize",
+        "protectedMode",
     ];
 
     pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
@@ -325,6 +338,8 @@ impl DataNodeFile {
             ),
             tls: TlsSettings::from_file(f)?,
             pgwire: super::PgwireSettings::from_file(f)?,
+            limits: super::Limits::from_file(f)?,
+            protected_mode: super::protected_mode(f)?,
         })
     }
 }

@@ -223,8 +223,104 @@ impl PgwireSettings {
     }
 }
 
+/// How much a node that runs queries lets one client take: DataFusion's memory pool of the
+/// node, one query's share of it, and the longest COPY line. The same keys in a standalone
+/// server's `porpoise.cfg` and a cluster's `cluster.cfg` (documented in `config/README.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `maxMemSize` (GB, as in DolphinDB): the memory pool every query of the node shares.
+    pub node_memory: usize,
+    /// `memLimitOfQueryResult` (GB, as in DolphinDB): what one query may hold of the pool,
+    /// and the largest value one function call may build (`repeat`, `lpad`, ...).
+    pub query_memory: usize,
+    /// `maxCopyLineSize` (MB): the longest line (record) COPY ... FROM STDIN buffers.
+    pub copy_line: usize,
+}
+
+const GB: f64 = (1u64 << 30) as f64;
+
+/// Bytes of this many MB.
+pub const MB: usize = 1 << 20;
+
+impl Limits {
+    /// The default `maxCopyLineSize` in MB: PostgreSQL takes fields up to 1 GB; a line of
+    /// 64 MB is already far beyond any sensible COPY record.
+    pub const DEFAULT_COPY_LINE_MB: usize = 64;
+
+    /// Reads the keys of `f`, defaulting what is unset: `maxMemSize` half the machine's memory,
+    /// `memLimitOfQueryResult` DolphinDB's min(50 % of `maxMemSize`, 8 GB). A
+    /// `memLimitOfQueryResult` above a `maxMemSize` the file sets is an error; above the
+    /// default one it is cut to it.
+    pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
+        let gb = |key: &str| -> Result<Option<usize>, ConfigError> {
+            match f.get::<f64>(key)? {
+                None => Ok(None),
+                Some(g) if g.is_finite() && g > 0.0 => Ok(Some((g * GB) as usize)),
+                Some(_) => Err(f.bad_value(key, "expected a positive number of GB")),
+            }
+        };
+        let node_set = gb("maxMemSize")?;
+        let node_memory = node_set.unwrap_or_else(default_node_memory);
+        let query_memory = match gb("memLimitOfQueryResult")? {
+            Some(q) if q > node_memory && node_set.is_some() => {
+                return Err(f.bad_value(
+                    "memLimitOfQueryResult",
+                    "one query cannot have more than the node's maxMemSize",
+                ))
+            }
+            // A default maxMemSize depends on the machine: the file stays valid everywhere.
+            Some(q) => q.min(node_memory),
+            None => (node_memory / 2).min(8 << 30),
+        };
+        let copy_line = match f.get::<usize>("maxCopyLineSize")? {
+            None => Self::DEFAULT_COPY_LINE_MB * MB,
+            Some(mb) if (1..=1024).contains(&mb) => mb * MB,
+            Some(_) => return Err(f.bad_value("maxCopyLineSize", "expected 1 to 1024 (MB)")),
+        };
+        Ok(Limits {
+            node_memory,
+            query_memory,
+            copy_line,
+        })
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let node_memory = default_node_memory();
+        Limits {
+            node_memory,
+            query_memory: (node_memory / 2).min(8 << 30),
+            copy_line: Self::DEFAULT_COPY_LINE_MB * MB,
+        }
+    }
+}
+
+/// Half of the machine's memory (`MemTotal` of `/proc/meminfo`), or 4 GB where it cannot be
+/// read: the rest is left to Parquet buffers, the raft log and the operating system.
+fn default_node_memory() -> usize {
+    let total_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        });
+    match total_kb {
+        Some(kb) if kb > 0 => kb * 1024 / 2,
+        _ => 4 << 30,
+    }
+}
+
+/// `protectedMode` (Redis's name, default true): a node listening on an address other than
+/// loopback does not start while `admin` still has its default password.
+pub fn protected_mode(f: &CfgFile) -> Result<bool, ConfigError> {
+    Ok(f.get::<cluster::CfgBool>("protectedMode")?
+        .is_none_or(|b| b.0))
+}
+
 /// The keys of a standalone server's `porpoise.cfg` (documented in `config/README.md`).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StandaloneFile {
     /// `home`: where data lives.
     pub home: Option<PathBuf>,
@@ -239,10 +335,31 @@ pub struct StandaloneFile {
     /// `snapshotRetentionSeconds`: how long replaced files stay readable by older queries.
     pub snapshot_retention: Option<std::time::Duration>,
     /// `enableHTTPS`: accepted for DolphinDB compatibility; the server always serves TLS with
-    /// `<home>/keys/server.crt`.
+    /// its node certificate (`<home>/certs/node.crt`).
     pub enable_https: bool,
     /// `pgwireSSLOnly`, `authenticationTimeout`, `maxConnections`.
     pub pgwire: PgwireSettings,
+    /// `maxMemSize`, `memLimitOfQueryResult`, `maxCopyLineSize`.
+    pub limits: Limits,
+    /// `protectedMode`: refuse a non-loopback address while admin has the default password.
+    pub protected_mode: bool,
+}
+
+impl Default for StandaloneFile {
+    fn default() -> Self {
+        StandaloneFile {
+            home: None,
+            port: None,
+            listen_host: None,
+            new_value_policy: None,
+            compaction_min_files: None,
+            snapshot_retention: None,
+            enable_https: false,
+            pgwire: PgwireSettings::default(),
+            limits: Limits::default(),
+            protected_mode: true,
+        }
+    }
 }
 
 impl StandaloneFile {
@@ -257,6 +374,10 @@ impl StandaloneFile {
         "pgwireSSLOnly",
         "authenticationTimeout",
         "maxConnections",
+        "maxMemSize",
+        "memLimitOfQueryResult",
+        "maxCopyLineSize",
+        "protectedMode",
     ];
 
     /// Reads `<dir>/porpoise.cfg`.
@@ -283,6 +404,8 @@ impl StandaloneFile {
                 .get::<cluster::CfgBool>("enableHTTPS")?
                 .is_some_and(|b| b.0),
             pgwire: PgwireSettings::from_file(f)?,
+            limits: Limits::from_file(f)?,
+            protected_mode: protected_mode(f)?,
         })
     }
 }
@@ -346,5 +469,30 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/standalone");
         let s = StandaloneFile::read_dir(&dir).unwrap();
         assert_eq!(s.port, Some(8902));
+    }
+
+    #[test]
+    fn limits_are_in_dolphindb_units() {
+        let f = CfgFile::parse(
+            Path::new("x.cfg"),
+            "maxMemSize=2\nmemLimitOfQueryResult=0.5\nmaxCopyLineSize=16\nprotectedMode=false\n",
+        )
+        .unwrap();
+        let s = StandaloneFile::from_file(&f).unwrap();
+        assert_eq!(s.limits.node_memory, 2 << 30);
+        assert_eq!(s.limits.query_memory, 512 << 20);
+        assert_eq!(s.limits.copy_line, 16 << 20);
+        assert!(!s.protected_mode);
+        let f = CfgFile::parse(
+            Path::new("x.cfg"),
+            "maxMemSize=1\nmemLimitOfQueryResult=2\n",
+        )
+        .unwrap();
+        let e = StandaloneFile::from_file(&f).unwrap_err().to_string();
+        assert!(e.contains("memLimitOfQueryResult"), "{e}");
+        let f = CfgFile::parse(Path::new("x.cfg"), "maxMemSize=-1\n").unwrap();
+        assert!(StandaloneFile::from_file(&f).is_err());
+        let f = CfgFile::parse(Path::new("x.cfg"), "port=1\n").unwrap();
+        assert!(StandaloneFile::from_file(&f).unwrap().protected_mode);
     }
 }

@@ -147,6 +147,9 @@ pub struct DataNodeOptions {
     /// How a slave's node reaches the master's data nodes, when not with its own peers
     /// (over TLS with `enableClusterReplicationSSL`).
     pub master_peers: Option<Arc<Peers>>,
+    /// `maxMemSize`, `memLimitOfQueryResult`, `maxCopyLineSize`: what the node's queries and
+    /// COPYs may take.
+    pub limits: crate::config::Limits,
 }
 
 impl Default for DataNodeOptions {
@@ -162,6 +165,7 @@ impl Default for DataNodeOptions {
             replication_user: ("admin".into(), "123456".into()),
             replication_workers: 4,
             master_peers: None,
+            limits: crate::config::Limits::default(),
         }
     }
 }

@@ -242,6 +242,9 @@ pub struct CopyParser {
     /// `finish` was called.
     finished: bool,
     error: Option<CopyError>,
+    /// The longest record (in bytes) the parser takes; a longer one fails the COPY with
+    /// 54000 as soon as that many bytes of it have arrived, instead of buffering the rest.
+    max_line: usize,
 }
 
 impl CopyParser {
@@ -276,7 +279,32 @@ impl CopyParser {
             done: false,
             finished: false,
             error,
+            max_line: usize::MAX,
         }
+    }
+
+    /// Refuses records longer than `bytes` (`maxCopyLineSize`).
+    pub fn with_max_line(mut self, bytes: usize) -> Self {
+        self.max_line = bytes.max(1);
+        self
+    }
+
+    /// The error for a record longer than [`Self::with_max_line`].
+    fn line_too_long(&self) -> CopyError {
+        CopyError::new(
+            "54000",
+            format!(
+                "COPY line is longer than {} bytes (maxCopyLineSize = {} MB): split the data \
+                 into shorter records, or raise maxCopyLineSize",
+                self.max_line,
+                self.max_line.div_ceil(1 << 20)
+            ),
+            Some(format!(
+                "COPY {}, line {}",
+                self.table,
+                self.line + 1 + self.scanner.quoted_newlines
+            )),
+        )
     }
 
     /// Feeds the next `CopyData` payload. Returns the batches (each exactly `batch_rows` rows)
@@ -327,9 +355,15 @@ impl CopyParser {
         // a line break that can end it.
         while !self.pending.is_empty() && !self.done {
             let Some(end) = self.scanner.find_record_end(data) else {
+                if self.pending.len().saturating_add(data.len()) > self.max_line {
+                    return Err(self.line_too_long());
+                }
                 self.pending.extend_from_slice(data);
                 return Ok(());
             };
+            if self.pending.len().saturating_add(end) > self.max_line {
+                return Err(self.line_too_long());
+            }
             self.pending.extend_from_slice(&data[..=end]);
             data = &data[end + 1..];
             let pending = std::mem::take(&mut self.pending);
@@ -347,6 +381,9 @@ impl CopyParser {
         let consumed = self.parse_records(data, false, out)?;
         if !self.done {
             let rest = &data[consumed..];
+            if rest.len() > self.max_line {
+                return Err(self.line_too_long());
+            }
             self.pending.extend_from_slice(rest);
             self.scanner.reset_record_end();
             self.scanner.track_record_end(rest);
@@ -395,6 +432,9 @@ impl CopyParser {
                     return Ok(input.len());
                 }
                 Scanned::Record { line_end, next } => {
+                    if line_end - pos > self.max_line {
+                        return Err(self.line_too_long());
+                    }
                     self.line += 1 + self.scanner.quoted_newlines;
                     if self.skip_header {
                         self.skip_header = false;
@@ -2542,6 +2582,26 @@ mod tests {
             fail(&text_schema, &CopyOptions::csv(), b"\n").sqlstate,
             "23502"
         );
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_fails_before_it_is_buffered() {
+        let schema = schema(&[("s", DataType::Utf8, true)]);
+        // Across chunks: the first chunk that takes the open record past the limit fails.
+        let mut parser =
+            CopyParser::new("t", schema.clone(), CopyOptions::text(), 10).with_max_line(8);
+        assert_eq!(parser.push(b"short\nabc").unwrap().len(), 0);
+        let error = parser.push(b"defghijkl").unwrap_err();
+        assert_eq!(error.sqlstate, "54000");
+        assert!(
+            error.message.contains("maxCopyLineSize"),
+            "{}",
+            error.message
+        );
+        assert_eq!(error.context.as_deref(), Some("COPY t, line 2"));
+        // A whole long record in one chunk.
+        let mut parser = CopyParser::new("t", schema, CopyOptions::text(), 10).with_max_line(8);
+        assert_eq!(parser.push(b"123456789\n").unwrap_err().sqlstate, "54000");
     }
 
     #[test]

@@ -145,7 +145,8 @@ impl CopySink {
             fields.push(table_schema.field(index).clone());
         }
         let data_schema = Arc::new(Schema::new(fields));
-        let parser = CopyParser::new(&table.name, data_schema, copy.options.clone(), BATCH_ROWS);
+        let parser = CopyParser::new(&table.name, data_schema, copy.options.clone(), BATCH_ROWS)
+            .with_max_line(session.engine().node().options().limits.copy_line);
         Ok(CopySink {
             txn,
             parser,

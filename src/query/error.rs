@@ -281,6 +281,7 @@ fn datafusion_message(e: &DataFusionError) -> String {
             other => other.to_string(),
         },
         DataFusionError::External(inner) => inner.to_string(),
+        DataFusionError::ResourcesExhausted(m) => m.clone(),
         other => other.to_string(),
     }
 }

@@ -25,6 +25,7 @@ pub mod executor;
 mod functions;
 pub mod insert;
 pub mod literal;
+pub mod memory;
 pub mod parse_budget;
 pub mod pg_compat;
 pub mod replica;
@@ -39,6 +40,8 @@ use arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::SessionConfig;
@@ -61,6 +64,8 @@ pub const CATALOG: &str = "porpoise";
 pub struct Engine {
     node: Arc<DataNode>,
     base: SessionContext,
+    /// The node's runtime: its memory pool (`maxMemSize`) is shared by every query.
+    runtime: Arc<RuntimeEnv>,
     parser: PostgresCompatibilityParser,
     /// Replication tasks this node applies (a slave data node).
     replica: Arc<replica::Replica>,
@@ -112,7 +117,11 @@ impl Engine {
             // `0.1` is numeric in PostgreSQL, not a float.
             .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)
             .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
-        let base = SessionContext::new_with_config(config);
+        let limits = node.options().limits;
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(memory::node_pool(limits.node_memory))
+            .build_arc()?;
+        let base = SessionContext::new_with_config_rt(config, runtime.clone());
         let catalog = Arc::new(catalog::PorpoiseCatalog::new(node.clone()));
         base.register_catalog(CATALOG, catalog);
         base.register_udtf("loadTable", Arc::new(catalog::LoadTable::new(node.clone())));
@@ -134,10 +143,13 @@ impl Engine {
                 datafusion::DATAFUSION_VERSION
             ),
         ));
+        // Last, so that no later registration puts an uncapped version back.
+        memory::cap_functions(&base, limits.query_memory);
         let replica = Arc::new(replica::Replica::new(node.options().replication_workers));
         Ok(Arc::new(Engine {
             node,
             base,
+            runtime,
             parser: PostgresCompatibilityParser::new(),
             replica,
         }))
@@ -161,9 +173,22 @@ impl Engine {
         self.base.state()
     }
 
-    /// A new session for an authenticated user.
+    /// A new session for an authenticated user. Its statements draw on the node's memory
+    /// pool through a [`memory::QueryPool`] of `memLimitOfQueryResult` bytes (a session runs
+    /// one statement at a time, so this is the limit of one query).
     pub fn session(self: &Arc<Self>, user: &str) -> Session {
-        let ctx = SessionContext::new_with_state(self.base.state());
+        let limit = self.node.options().limits.query_memory;
+        let runtime = RuntimeEnv {
+            memory_pool: Arc::new(memory::QueryPool::new(
+                self.runtime.memory_pool.clone(),
+                limit,
+            )),
+            ..(*self.runtime).clone()
+        };
+        let state = SessionStateBuilder::new_from_existing(self.base.state())
+            .with_runtime_env(Arc::new(runtime))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         for name in ["current_user", "session_user", "user", "current_role"] {
             ctx.register_udf(constant_udf(name, user));
         }

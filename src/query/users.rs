@@ -27,7 +27,7 @@ use pgwire::api::auth::sasl::scram::gen_salted_password;
 use super::{QueryError, Session};
 use crate::controller::client::ControllerClient;
 use crate::controller::metadata::{
-    Command, CommandResult, MetadataError, Privilege, UserMeta, ALL_DATABASES,
+    Command, CommandResult, Metadata, MetadataError, Privilege, UserMeta, ALL_DATABASES,
 };
 use crate::controller::secret::ScramSecret;
 use std::collections::BTreeSet;
@@ -65,11 +65,32 @@ pub fn new_user(name: &str, password: &str, is_admin: bool) -> UserMeta {
     }
 }
 
-/// Whether `password` is `user`'s.
+/// Whether `password` is `user`'s. The one place a password is checked against what the
+/// metadata stores (pgwire logins go through SCRAM instead): the HTTP pages' Basic
+/// authentication and the default-password check at start use it.
 pub fn verify_password(user: &UserMeta, password: &str) -> bool {
     let s = &user.secret;
     let salted = gen_salted_password(password, &s.salt, s.iterations as usize);
     ScramSecret::from_salted_password(s.salt.clone(), s.iterations, &salted) == *s
+}
+
+/// Whether `name` is an admin whose password is `password`.
+pub fn verify_admin(metadata: &Metadata, name: &str, password: &str) -> bool {
+    metadata
+        .users
+        .get(name)
+        .is_some_and(|u| u.is_admin && verify_password(u, password))
+}
+
+/// Whether `admin` still has [`DEFAULT_ADMIN`]'s password, as far as `metadata` tells: also
+/// when there is no user yet, since the first start creates admin with it. A node bound to an
+/// address other than loopback refuses to serve while this holds (`protectedMode`).
+pub fn admin_has_default_password(metadata: &Metadata) -> bool {
+    let (name, password) = DEFAULT_ADMIN;
+    match metadata.users.get(name) {
+        Some(user) => verify_password(user, password),
+        None => metadata.users.is_empty(),
+    }
 }
 
 /// A user statement, parsed.

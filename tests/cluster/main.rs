@@ -56,6 +56,7 @@ async fn ids(client: &tokio_postgres::Client) -> BTreeSet<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_data_node_serves_the_whole_cluster() {
+    // TLS on the ports: the status pages take an admin's password only over TLS.
     let cluster = TestCluster::builder().controllers(1).datanodes(2).build();
     let dn1 = cluster.client(0).await;
     let dn2 = cluster.client(1).await;
@@ -123,12 +124,12 @@ async fn every_data_node_serves_the_whole_cluster() {
     }
 
     // Status pages.
-    let (code, body) = cluster.http_get(&cluster.datanodes()[0], "/cluster/stats");
+    let (code, body) = cluster.admin_get(&cluster.datanodes()[0], "/cluster/stats");
     assert_eq!(code, 200, "{body}");
     let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(stats["health"], "green", "{body}");
     assert_eq!(stats["leader"], ctl.as_str(), "{body}");
-    let (code, body) = cluster.http_get(&ctl, "/datanodes");
+    let (code, body) = cluster.admin_get(&ctl, "/datanodes");
     assert_eq!(code, 200);
     let nodes: serde_json::Value = serde_json::from_str(&body).unwrap();
     let reachable: Vec<bool> = nodes
@@ -138,7 +139,7 @@ async fn every_data_node_serves_the_whole_cluster() {
         .map(|n| n["reachable"].as_bool().unwrap())
         .collect();
     assert_eq!(reachable, vec![true, true], "{body}");
-    let (code, body) = cluster.http_get(&ctl, "/raft/stats");
+    let (code, body) = cluster.admin_get(&ctl, "/raft/stats");
     assert_eq!(code, 200);
     assert!(body.contains("\"state\":\"Leader\""), "{body}");
     let (code, body) = cluster.http_get(&ctl, "/metrics");
@@ -249,7 +250,7 @@ async fn killing_the_controller_leader_loses_and_repeats_no_write() {
     let any = cluster.datanodes()[0].clone();
     cluster.wait_until("health green", Duration::from_secs(30), || {
         cluster
-            .http_get(&any, "/cluster/stats")
+            .admin_get(&any, "/cluster/stats")
             .1
             .contains("\"health\":\"green\"")
     });

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -67,6 +67,8 @@ pub struct TestClusterBuilder {
     controller_cfg: Vec<(String, String)>,
     cluster_cfg: Vec<(String, String)>,
     env: Vec<(String, String)>,
+    /// The host of every node in `cluster.nodes` (127.0.0.1 unless set).
+    host: Option<String>,
     /// The master's CA certificate and its file of trusted slave CAs, for a slave cluster.
     master: Option<(PathBuf, PathBuf)>,
 }
@@ -89,6 +91,19 @@ impl TestClusterBuilder {
     pub fn untrusted(mut self) -> Self {
         self.master = None;
         self
+    }
+
+    /// Nodes listen on `host` (e.g. `0.0.0.0`) instead of 127.0.0.1; clients still connect to
+    /// 127.0.0.1.
+    pub fn host(mut self, host: &str) -> Self {
+        self.host = Some(host.to_string());
+        self
+    }
+
+    /// Starts every node without waiting for them to listen (for nodes expected to refuse to
+    /// start).
+    pub fn spawn(self) -> TestCluster {
+        self.start(false)
     }
 
     pub fn controllers(mut self, n: usize) -> Self {
@@ -129,6 +144,10 @@ impl TestClusterBuilder {
 
     /// Writes the cluster directory and starts every node; returns once every node listens.
     pub fn build(self) -> TestCluster {
+        self.start(true)
+    }
+
+    fn start(self, wait: bool) -> TestCluster {
         // PORPOISE_TEST_KEEP=1 keeps the directory (homes and logs) for a post-mortem.
         let dir = tempfile::Builder::new()
             .prefix("porpoise-cluster-")
@@ -186,7 +205,8 @@ impl TestClusterBuilder {
                 Role::Controller => "controller",
                 Role::DataNode => "datanode",
             };
-            list.push_str(&format!("127.0.0.1:{}:{},{role}\n", n.port, n.alias));
+            let host = self.host.as_deref().unwrap_or("127.0.0.1");
+            list.push_str(&format!("{host}:{}:{},{role}\n", n.port, n.alias));
         }
         std::fs::write(cfg.join("cluster.nodes"), list).expect("write cluster.nodes");
         let lines = |kv: &[(String, String)]| -> String {
@@ -210,7 +230,7 @@ impl TestClusterBuilder {
                 (alias, rx)
             })
             .collect();
-        for (alias, rx) in pending {
+        for (alias, rx) in pending.into_iter().filter(|_| wait) {
             cluster.wait_listening(&alias, rx);
         }
         cluster
@@ -234,6 +254,7 @@ impl TestCluster {
             cluster_cfg: Vec::new(),
             env: Vec::new(),
             master: None,
+            host: None,
         }
     }
 
@@ -409,23 +430,45 @@ impl TestCluster {
         http_get(self.port(alias), path)
     }
 
-    /// The controller leader's alias as the controllers report it (`/cluster/stats` of any
-    /// controller that answers), if there is one.
+    /// The controller leader's alias as the controllers report it in `/metrics` (which needs
+    /// no credentials): of the running controllers that say they lead, the one of the
+    /// highest term (a deposed leader that has not heard of the new term yet may still say
+    /// so).
     pub fn leader(&self) -> Option<String> {
+        let mut best: Option<(f64, String)> = None;
         for c in self.controllers() {
             if self.nodes[self.index(&c)].child.is_none() {
                 continue;
             }
-            let (code, body) = http_get(self.port(&c), "/cluster/stats");
+            let (code, body) = http_get(self.port(&c), "/metrics");
             if code != 200 {
                 continue;
             }
-            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-            if let Some(l) = v["leader"].as_str() {
-                return Some(l.to_string());
+            let gauge = |name: &str| {
+                body.lines()
+                    .find(|l| l.starts_with(&format!("{name}{{")))
+                    .and_then(|l| l.rsplit(' ').next())
+                    .and_then(|v| v.parse::<f64>().ok())
+            };
+            if gauge("porpoise_raft_is_leader") != Some(1.0) {
+                continue;
+            }
+            let term = gauge("porpoise_raft_term").unwrap_or(0.0);
+            if best.as_ref().is_none_or(|(t, _)| term > *t) {
+                best = Some((term, c));
             }
         }
-        None
+        best.map(|(_, c)| c)
+    }
+
+    /// `GET path` over TLS as admin (HTTP Basic), for the pages that show the cluster.
+    pub fn admin_get(&self, alias: &str, path: &str) -> (u16, String) {
+        https_get(
+            self.port(alias),
+            &self.ca_cert(),
+            path,
+            Some((ADMIN_USER, ADMIN_PASSWORD)),
+        )
     }
 
     /// The controllers other than the current leader.
@@ -539,18 +582,67 @@ impl Drop for TestCluster {
 /// A minimal HTTP/1.1 GET on 127.0.0.1:`port`: status code and body (code 0 when the node does
 /// not answer).
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect_timeout(
-        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-        Duration::from_secs(2),
-    ) else {
+    http_get_as(port, path, None)
+}
+
+/// [`http_get`] with HTTP Basic credentials, over plain TCP.
+pub fn http_get_as(port: u16, path: &str, auth: Option<(&str, &str)>) -> (u16, String) {
+    let Some(mut s) = tcp_connect(port) else {
         return (0, String::new());
     };
+    exchange(&mut s, path, auth)
+}
+
+/// `GET path` over TLS on 127.0.0.1:`port`, verifying the node against `ca` (its cluster's CA
+/// certificate), with HTTP Basic credentials when given.
+pub fn https_get(port: u16, ca: &Path, path: &str, auth: Option<(&str, &str)>) -> (u16, String) {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in porpoise::rpc::identity::certs(ca).expect("the cluster's CA certificate") {
+        roots.add(cert).expect("a CA certificate");
+    }
+    let config = std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("a server name");
+    let conn = rustls::ClientConnection::new(config, name).expect("a TLS client");
+    let Some(socket) = tcp_connect(port) else {
+        return (0, String::new());
+    };
+    let mut tls = rustls::StreamOwned::new(conn, socket);
+    exchange(&mut tls, path, auth)
+}
+
+fn tcp_connect(port: u16) -> Option<TcpStream> {
+    let s = TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(2),
+    )
+    .ok()?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    Some(s)
+}
+
+/// Sends one GET on `s` and reads the answer: status code and body.
+fn exchange(s: &mut (impl Read + Write), path: &str, auth: Option<(&str, &str)>) -> (u16, String) {
+    use base64::Engine as _;
+    let authorization = auth.map_or_else(String::new, |(user, password)| {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        format!("Authorization: Basic {token}\r\n")
+    });
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}Connection: close\r\n\r\n"
+    );
     if s.write_all(req.as_bytes()).is_err() {
         return (0, String::new());
     }
     let mut raw = Vec::new();
+    // A TLS peer that closes without close_notify ends the read with an error after the data.
     let _ = s.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).to_string();
     let code = text

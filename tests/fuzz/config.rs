@@ -68,8 +68,15 @@ fn valid_value(key: &'static str) -> BoxedStrategy<String> {
         | "enableClusterReplicationSSL"
         | "enableHTTPS"
         | "insecure"
-        | "pgwireSSLOnly" => boolean,
+        | "pgwireSSLOnly"
+        | "protectedMode" => boolean,
         "authenticationTimeout" => (1u32..=600).prop_map(|n| n.to_string()).boxed(),
+        // GB; one query's share never above the node's.
+        "maxMemSize" => (1u32..1000).prop_map(|n| n.to_string()).boxed(),
+        "memLimitOfQueryResult" => (1u32..=100)
+            .prop_map(|n| format!("{}", f64::from(n) / 100.0))
+            .boxed(),
+        "maxCopyLineSize" => (1u32..=1024).prop_map(|n| n.to_string()).boxed(),
         "clusterReplicationExecutionUsername" | "clusterReplicationExecutionPassword" => {
             "[A-Za-z0-9_]{1,12}".boxed()
         }

@@ -84,11 +84,10 @@ async fn a_trusted_slave_replicates_and_an_untrusted_one_gets_nothing() {
         .map(|r| (r.get("connectedController"), r.get("slaveClusterId")))
         .collect();
     let trusted_ctl = format!("127.0.0.1:{}", trusted.port(&trusted.controllers()[0]));
-    let trusted_id = porpoise::rpc::identity::NodeIdentity::load(
-        &trusted.certs_dir(&trusted.controllers()[0]),
-    )
-    .unwrap()
-    .cluster;
+    let trusted_id =
+        porpoise::rpc::identity::NodeIdentity::load(&trusted.certs_dir(&trusted.controllers()[0]))
+            .unwrap()
+            .cluster;
     assert_eq!(attached, vec![(trusted_ctl, trusted_id)]);
 
     // psql verifies a data node against its cluster's CA, and not against another's.

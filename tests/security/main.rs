@@ -5,5 +5,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod default_password;
+mod http;
+mod limits;
 mod nodes;
 mod pgwire;
