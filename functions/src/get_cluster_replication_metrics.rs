@@ -2,7 +2,9 @@
 //! the last `secs` seconds (default 30; -1: since replication began). Slave, admin only.
 //! Columns (DolphinDB's): `status` (ENABLED, DISABLED, STOPPED), `finishedTasks`,
 //! `unfinishedTasks`, `finishedTasksPerSec`, `maxCostPerTask`, `avgCostPerTask` (TIME: from
-//! the slave recording a task to finishing it), `averageGroupSize`.
+//! the slave recording a task to finishing it), `averageGroupSize`; beyond DolphinDB,
+//! `pullError`: why pulls from the master fail (a refusal such as an untrusted certificate or
+//! `clusterReplicationSlaveNum`, an unreachable or unverifiable master), NULL while they work.
 
 use std::sync::Arc;
 
@@ -33,6 +35,7 @@ pub struct Metrics {
     pub max_cost_ns: i64,
     pub avg_cost_ns: i64,
     pub average_group_size: f64,
+    pub pull_error: Option<String>,
 }
 
 pub fn schema() -> SchemaRef {
@@ -45,6 +48,7 @@ pub fn schema() -> SchemaRef {
         Field::new("maxCostPerTask", time.clone(), false),
         Field::new("avgCostPerTask", time, false),
         Field::new("averageGroupSize", DataType::Float64, false),
+        Field::new("pullError", DataType::Utf8, true),
     ]))
 }
 
@@ -72,6 +76,7 @@ fn run(cluster: Arc<dyn Cluster>, args: Vec<ScalarValue>) -> Pending<RecordBatch
             Arc::new(Time64NanosecondArray::from(vec![time(m.max_cost_ns)])),
             Arc::new(Time64NanosecondArray::from(vec![time(m.avg_cost_ns)])),
             Arc::new(Float64Array::from(vec![m.average_group_size])),
+            Arc::new(StringArray::from(vec![m.pull_error])),
         ];
         RecordBatch::try_new(schema(), columns).map_err(FunctionError::internal)
     })

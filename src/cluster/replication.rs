@@ -41,6 +41,10 @@ const IDLE: Duration = Duration::from_millis(200);
 /// How often a master that cannot be pulled from is logged as a warning.
 const WARN_EVERY: Duration = Duration::from_secs(30);
 
+/// A changed reason for failing pulls is recorded at most this often (a new failure, and the
+/// return to success, at once).
+const ERROR_RECORD_EVERY: Duration = Duration::from_secs(5);
+
 /// Settings of the slave loops.
 #[derive(Clone, Debug)]
 pub struct SlaveOptions {
@@ -69,6 +73,7 @@ async fn pull_loop(raft: Arc<RaftController>, peers: Arc<Peers>, options: SlaveO
     let mut masters = vec![options.master_ctl.clone()];
     let mut target = 0;
     let mut last_warning: Option<Instant> = None;
+    let mut last_error_record: Option<Instant> = None;
     loop {
         let metadata = raft.metadata();
         let r = &metadata.replication;
@@ -95,7 +100,24 @@ async fn pull_loop(raft: Arc<RaftController>, peers: Arc<Peers>, options: SlaveO
         };
         let addr = masters[target % masters.len()].clone();
         let timeout = Duration::from_millis(options.wait_ms) + Duration::from_secs(5);
-        match peers.call::<_, PullReply>(&addr, PULL, &req, timeout).await {
+        let answer = peers.call::<_, PullReply>(&addr, PULL, &req, timeout).await;
+        // The reason pulls fail goes into the metadata, for SQL on this side: when it
+        // appears, changes (at most every few seconds) and clears.
+        let error = match &answer {
+            Ok(_) => None,
+            Err(e) if leader_hint(e).is_some() => r.slave.pull_error.clone(),
+            Err(e) => Some(format!("{e} (SQLSTATE {})", e.sqlstate())),
+        };
+        let due = last_error_record.is_none_or(|t: Instant| t.elapsed() >= ERROR_RECORD_EVERY)
+            || r.slave.pull_error.is_none()
+            || error.is_none();
+        if error != r.slave.pull_error && due {
+            if let Err(e) = raft.write(Command::SlavePullError { error }).await {
+                tracing::debug!(error = %e, "cannot record why pulls fail");
+            }
+            last_error_record = Some(Instant::now());
+        }
+        match answer {
             Ok(reply) => {
                 if !reply.controllers.is_empty() {
                     masters = reply.controllers;

@@ -331,6 +331,11 @@ pub enum Command {
     PulledTasks {
         tasks: Vec<PulledTask>,
     },
+    /// Why the slave's pulls fail (the master refuses it, cannot be reached or verified), or
+    /// `None` once a pull succeeds again (slave).
+    SlavePullError {
+        error: Option<String>,
+    },
     /// The slave's scheduler sent tasks to a data node.
     TaskStarted {
         task_ids: Vec<u64>,
@@ -790,6 +795,9 @@ impl Metadata {
                 self.record_slave(slave, progress.clone())?;
             }
             Command::PulledTasks { tasks } => self.record_pulled(tasks)?,
+            Command::SlavePullError { error } => {
+                self.replication.slave.pull_error = error.clone();
+            }
             Command::TaskStarted { task_ids, node } => self.start_tasks(task_ids, node)?,
             Command::TasksRequeued { task_ids } => self.requeue_tasks(task_ids)?,
             Command::TaskFailed {

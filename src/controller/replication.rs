@@ -308,6 +308,11 @@ pub struct SlaveQueue {
     pub open_from: u64,
     /// Databases replication writes to: clients may not (S01023).
     pub databases: BTreeSet<String>,
+    /// Why pulls from the master fail, while they do (`getClusterReplicationMetrics`'s
+    /// `pullError`): a refusal (an untrusted certificate, `clusterReplicationSlaveNum`), an
+    /// unreachable or unverifiable master.
+    #[serde(default)]
+    pub pull_error: Option<String>,
 }
 
 /// After this many failed executions of one task a slave stops (state STOPPED).

@@ -545,6 +545,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
             } else {
                 n as f64 / groups.len() as f64
             },
+            pull_error: s.pull_error.clone(),
         })
     }
 

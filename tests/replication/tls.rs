@@ -17,6 +17,25 @@ fn wait_for_log(cluster: &TestCluster, alias: &str, what: &str) {
     );
 }
 
+/// The slave's `pullError` (why its pulls fail), once it is recorded.
+async fn pull_error(slave: &tokio_postgres::Client) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let row = slave
+            .query_one("select pullError from getClusterReplicationMetrics()", &[])
+            .await
+            .unwrap();
+        if let Some(e) = row.get::<_, Option<String>>(0) {
+            return e;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slave never recorded why its pulls fail"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// psql's `\conninfo` on the `i`-th data node of `cluster` with `sslmode` (and the CA of
 /// `root` for the verifying modes).
 fn conninfo(cluster: &TestCluster, i: usize, sslmode: &str, root: &TestCluster) -> (bool, String) {
@@ -36,7 +55,9 @@ fn conninfo(cluster: &TestCluster, i: usize, sslmode: &str, root: &TestCluster) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trusted_slave_replicates_and_an_untrusted_one_gets_nothing() {
-    let master = master_builder(false).build();
+    let master = master_builder(false)
+        .controller_cfg("clusterReplicationSlaveNum", "1")
+        .build();
     let trusted = slave_builder(&master).datanodes(1).build();
     // Knows the master's CA, but the master was not told of its own.
     let untrusted = slave_builder(&master)
@@ -65,7 +86,13 @@ async fn a_trusted_slave_replicates_and_an_untrusted_one_gets_nothing() {
         "{}",
         untrusted.log(ctl)
     );
+    // ... and in SQL on its own side.
     let u = untrusted.client(0).await;
+    let why = pull_error(&u).await;
+    assert!(
+        why.contains("is not one of them") && why.contains("28000"),
+        "{why}"
+    );
     let tasks = u
         .query("select * from getSlaveReplicationStatus()", &[])
         .await
@@ -89,6 +116,18 @@ async fn a_trusted_slave_replicates_and_an_untrusted_one_gets_nothing() {
             .unwrap()
             .cluster;
     assert_eq!(attached, vec![(trusted_ctl, trusted_id)]);
+    let fine: Option<String> = s
+        .query_one("select pullError from getClusterReplicationMetrics()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(fine, None);
+
+    // A second trusted slave beyond clusterReplicationSlaveNum (1) is told so in SQL.
+    let extra = slave_builder(&master).prefix("x").datanodes(1).build();
+    let x = extra.client(0).await;
+    let why = pull_error(&x).await;
+    assert!(why.contains("clusterReplicationSlaveNum"), "{why}");
 
     // psql verifies a data node against its cluster's CA, and not against another's.
     let (ok, info) = conninfo(&master, 0, "verify-full", &master);
@@ -123,6 +162,8 @@ async fn a_slave_does_not_pull_from_a_master_it_cannot_verify() {
         slave.log(ctl)
     );
     let s = slave.client(0).await;
+    let why = pull_error(&s).await;
+    assert!(why.contains("UnknownIssuer"), "{why}");
     assert!(s
         .query("select * from getSlaveReplicationStatus()", &[])
         .await
