@@ -227,3 +227,74 @@ async fn raft_takes_messages_only_from_the_member_they_name_and_no_absurd_term()
         .unwrap();
     assert!(rows[0].get::<_, i64>(0) >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_slave_may_only_pull_and_is_known_by_its_certificate() {
+    let master = TestCluster::builder()
+        .controllers(1)
+        .datanodes(1)
+        .cluster_cfg("clusterReplicationMode", "master")
+        .build();
+    // A slave cluster's CA, trusted by the master, and a node certificate of it.
+    let home = tempfile::tempdir().unwrap();
+    let slave_ca = CertificateAuthority::create(Some("dr-site")).unwrap();
+    std::fs::write(master.trusted_slaves(), slave_ca.cert_pem()).unwrap();
+    slave_ca.write_node(home.path(), "s_ctl1", &[]).unwrap();
+    let identity = NodeIdentity::load(home.path()).unwrap();
+    let trust = porpoise::rpc::tls::TrustFile::new(master.ca_cert());
+    let slave = Peers::with_tls(client_config(&identity, ServerTrust::File(trust)).unwrap());
+
+    // Nothing but the slave calls: not the metadata (every user's verifier), not a scan.
+    let (code, message) = refusal(watch(&master, &slave).await);
+    assert_eq!(code, "42501", "{message}");
+    let addr = format!("127.0.0.1:{}", master.port(&master.datanodes()[0]));
+    let (code, _) = refusal(
+        slave
+            .call::<_, serde_json::Value>(&addr, "dn.prepare", &serde_json::json!({"tid": 1}), CALL)
+            .await,
+    );
+    assert_eq!(code, "42501");
+
+    // A pull is taken, under the cluster id of the certificate whatever the request says.
+    let m = master.client(0).await;
+    let ctl = format!("127.0.0.1:{}", master.port(&master.controllers()[0]));
+    let pull = serde_json::json!({
+        "slave": "someone-else",
+        "progress": {"connected": "127.0.0.1:1", "controllers": [], "finished": 0, "last_pull_ns": 0},
+        "after": 0, "wait_ms": 0, "max": 1
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = slave
+            .call::<_, serde_json::Value>(&ctl, "repl.pull", &pull, CALL)
+            .await;
+        match answer {
+            Ok(_) => break,
+            // The leader records the replication role a moment after start.
+            Err(RpcError::Remote(e)) if e.sqlstate == "55000" || e.retryable => {}
+            Err(e) => panic!("the trusted slave's pull failed: {e}"),
+        }
+        assert!(std::time::Instant::now() < deadline, "no pull was taken");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ids: Vec<String> = m
+        .query(
+            "select slaveClusterId from getRecentSlaveReplicationInfo()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids, vec!["dr-site".to_string()]);
+
+    // A node of the master itself cannot pose as a slave either.
+    let member = master.peers_as(&master.datanodes()[0]);
+    let (code, _) = refusal(
+        member
+            .call::<_, serde_json::Value>(&ctl, "repl.pull", &pull, CALL)
+            .await,
+    );
+    assert_eq!(code, "42501");
+}
