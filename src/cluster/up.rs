@@ -10,7 +10,7 @@ use tokio::process::{Child, Command};
 
 use super::{addr_of, NodeError};
 use crate::config::cluster::{ClusterConfig, Role};
-use crate::rpc::identity::{CertificateAuthority, CA_CERT};
+use crate::rpc::identity::{CertificateAuthority, CA_CERT, NODE_CERT};
 
 /// Runs the cluster until `shutdown` resolves or a node exits; `insecure` starts every node
 /// `--insecure`.
@@ -24,14 +24,21 @@ pub async fn up(
         alias: "porpoise".into(),
         source,
     })?;
-    // The home's CA signs each node's certificate as the node starts (unless the node has
-    // one); made here first so that every node of this home is of one cluster.
-    let ca = CertificateAuthority::load_or_create_in(&home.join("ca"))?;
-    println!(
-        "cluster {} (CA certificate: {})",
-        ca.cluster(),
-        home.join("ca").join(CA_CERT).display()
-    );
+    // A node without a certificate makes one as it starts, signed by the home's CA: made here
+    // first, so that every node of this home is of one cluster. Nodes given certificates
+    // (`porpoise cert create-node`) need none.
+    let unsigned = config
+        .nodes
+        .iter()
+        .any(|n| !home.join(&n.alias).join("certs").join(NODE_CERT).exists());
+    if unsigned {
+        let ca = CertificateAuthority::load_or_create_in(&home.join("ca"))?;
+        println!(
+            "cluster {} (CA certificate: {})",
+            ca.cluster(),
+            home.join("ca").join(CA_CERT).display()
+        );
+    }
     let mut children: Vec<(String, Child)> = Vec::new();
     // The write ends of the children's standard input, held open until they should stop
     // (`Child::wait` would close them).

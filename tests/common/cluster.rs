@@ -596,19 +596,7 @@ pub fn http_get_as(port: u16, path: &str, auth: Option<(&str, &str)>) -> (u16, S
 /// `GET path` over TLS on 127.0.0.1:`port`, verifying the node against `ca` (its cluster's CA
 /// certificate), with HTTP Basic credentials when given.
 pub fn https_get(port: u16, ca: &Path, path: &str, auth: Option<(&str, &str)>) -> (u16, String) {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in porpoise::rpc::identity::certs(ca).expect("the cluster's CA certificate") {
-        roots.add(cert).expect("a CA certificate");
-    }
-    let config = std::sync::Arc::new(
-        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    );
+    let config = super::tls_client_trusting(ca);
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("a server name");
     let conn = rustls::ClientConnection::new(config, name).expect("a TLS client");
     let Some(socket) = tcp_connect(port) else {

@@ -337,3 +337,19 @@ pub fn parquet_file_names(dir: &Path) -> Vec<String> {
 pub fn parquet_files(dir: &Path) -> usize {
     parquet_file_names(dir).len()
 }
+
+/// A TLS client that checks servers against the CA certificates in `ca` and presents no
+/// certificate of its own (as psql or a browser).
+pub fn tls_client_trusting(ca: &std::path::Path) -> std::sync::Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in porpoise::rpc::identity::certs(ca).expect("CA certificates") {
+        roots.add(cert).expect("a CA certificate");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    std::sync::Arc::new(config)
+}

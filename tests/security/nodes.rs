@@ -3,7 +3,6 @@
 //! no better; a member's certificate does not let it speak for another raft member or move the
 //! group's term out of bounds; files are served only by the file index's names.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::raft::VoteRequest;
@@ -71,18 +70,7 @@ async fn fetch_file(
 
 /// Calls with TLS that check the server against `cluster`'s CA but present no certificate.
 fn tls_without_certificate(cluster: &TestCluster) -> Peers {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in porpoise::rpc::identity::certs(&cluster.ca_cert()).unwrap() {
-        roots.add(cert).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Peers::with_tls(Arc::new(config))
+    Peers::with_tls(super::common::tls_client_trusting(&cluster.ca_cert()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,6 +90,15 @@ async fn a_caller_without_a_certificate_of_the_cluster_gets_nothing() {
     let (code, message) = refusal(watch(&cluster, &Peers::new()).await);
     assert_eq!(code, "28000", "{message}");
     assert!(message.contains("plain text"), "{message}");
+    // A 64 MiB message without a certificate is refused as such, not parsed first.
+    let ctl = format!("127.0.0.1:{}", cluster.port(&cluster.controllers()[0]));
+    let huge = serde_json::json!({ "cmd": "x".repeat(64 << 20) });
+    let (code, message) = refusal(
+        Peers::new()
+            .call::<_, serde_json::Value>(&ctl, "ctl.write", &huge, Duration::from_secs(60))
+            .await,
+    );
+    assert_eq!(code, "28000", "{message}");
     // TLS without a certificate.
     let (code, message) = refusal(watch(&cluster, &tls_without_certificate(&cluster)).await);
     assert_eq!(code, "28000", "{message}");
@@ -297,4 +294,122 @@ async fn a_trusted_slave_may_only_pull_and_is_known_by_its_certificate() {
             .await,
     );
     assert_eq!(code, "42501");
+}
+
+/// Runs `porpoise cert ...`; its standard output, or a panic with its error.
+fn cert(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_porpoise"))
+        .arg("cert")
+        .args(args)
+        .output()
+        .expect("run porpoise cert");
+    assert!(
+        out.status.success(),
+        "porpoise cert {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_made_by_porpoise_cert_start_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    let made = cert(&[
+        "create-ca",
+        "--certs-dir",
+        &path("certs"),
+        "--ca-key",
+        &path("safe/ca.key"),
+        "--cluster-id",
+        "prod-a",
+    ]);
+    assert!(made.contains("cluster prod-a"), "{made}");
+    let ports: Vec<u16> = (0..3)
+        .map(|_| super::common::cluster::free_port())
+        .collect();
+    let aliases = ["c_ctl", "c_dn1", "c_dn2"];
+    for alias in aliases {
+        cert(&[
+            "create-node",
+            "--certs-dir",
+            &path(&format!("home/{alias}/certs")),
+            "--ca-cert",
+            &path("certs/ca.crt"),
+            "--ca-key",
+            &path("safe/ca.key"),
+            "--alias",
+            alias,
+            "127.0.0.1",
+        ]);
+    }
+    // A second CA refuses to overwrite the first.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_porpoise"))
+        .args(["cert", "create-ca", "--certs-dir", &path("certs")])
+        .args(["--ca-key", &path("safe/ca.key")])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not replacing it"));
+
+    let cfg = dir.path().join("cfg");
+    std::fs::create_dir(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("cluster.nodes"),
+        format!(
+            "localSite,mode\n127.0.0.1:{}:c_ctl,controller\n127.0.0.1:{}:c_dn1,datanode\n127.0.0.1:{}:c_dn2,datanode\n",
+            ports[0], ports[1], ports[2]
+        ),
+    )
+    .unwrap();
+    std::fs::write(cfg.join("controller.cfg"), "mode=controller\n").unwrap();
+    std::fs::write(cfg.join("cluster.cfg"), "").unwrap();
+    let mut up = std::process::Command::new(env!("CARGO_BIN_EXE_porpoise"))
+        .arg("up")
+        .arg(&cfg)
+        .arg("--home")
+        .arg(dir.path().join("home"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // psql verifies the data node against the CA made by hand, and the two data nodes (each
+    // reaching the other and the controller with the certificates made by hand) serve the
+    // whole cluster.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let psql = |port: u16, sql: &str| {
+        std::process::Command::new("psql")
+            .arg(format!(
+                "postgresql://admin:123456@127.0.0.1:{port}/porpoise?sslmode=verify-full&sslrootcert={}",
+                path("certs/ca.crt")
+            ))
+            .args(["-X", "-A", "-t", "-c", sql])
+            .output()
+            .expect("run psql")
+    };
+    loop {
+        let out = psql(
+            ports[1],
+            "create database \"dfs://c\" partitioned by VALUE(0..9); \
+             create table \"dfs://c\".\"t\"(k INT, v INT) partitioned by k; \
+             insert into \"dfs://c\".\"t\" values (0,0),(1,1),(2,2),(3,3),(4,4),(5,5),(6,6),(7,7),(8,8),(9,9);",
+        );
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cluster never served psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = psql(ports[2], "select count(*) from \"dfs://c\".\"t\"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "10");
+    // No CA was made in the home: the nodes used the certificates they were given.
+    assert!(!dir.path().join("home").join("ca").exists());
+    up.kill().unwrap();
+    up.wait().unwrap();
 }

@@ -7,7 +7,6 @@
 //! well-behaved driver sends.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -212,26 +211,15 @@ fn salted_password(password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
 
 /// A TLS connection to a pgwire port, verifying the server against `cert` (PEM).
 async fn tls_connect(port: u16, cert: &Path) -> tokio_rustls::client::TlsStream<TcpStream> {
-    use rustls::pki_types::pem::PemObject;
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     // SSLRequest.
     tcp.write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
         .await
         .unwrap();
     assert_eq!(tcp.read_u8().await.unwrap(), b'S', "the server accepts TLS");
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls::pki_types::CertificateDer::pem_file_iter(cert).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = crate::common::tls_client_trusting(cert);
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
         .expect("TLS handshake")
