@@ -116,12 +116,10 @@ pub struct Admin {
     pub name: String,
 }
 
-/// The identity a client certificate proves, if the connection presented one this cluster's
-/// CA signed. The hook for client-certificate authentication: nothing proves one yet (the
-/// connection's [`Origin`] will carry the verified certificate's identity), so every request
-/// goes on to HTTP Basic.
-fn certificate_identity(_origin: Option<&Origin>) -> Option<String> {
-    None
+/// The user a client certificate of this cluster's CA proves (`porpoise cert
+/// create-client`), if the connection presented one.
+fn certificate_identity(origin: Option<&Origin>) -> Option<String> {
+    origin?.user.clone()
 }
 
 /// A refusal: the status code and a message saying what to do.
@@ -157,7 +155,16 @@ impl FromRequestParts<Arc<Pages>> for Admin {
     ) -> Result<Self, Self::Rejection> {
         let origin = parts.extensions.get::<Origin>().cloned();
         if let Some(name) = certificate_identity(origin.as_ref()) {
-            return Ok(Admin { name });
+            // The certificate proves who the user is; whether they may see the pages is the
+            // metadata's to say.
+            let metadata = (pages.source.metadata)();
+            if metadata.users.get(&name).is_some_and(|u| u.is_admin) {
+                return Ok(Admin { name });
+            }
+            return Err(refuse(
+                StatusCode::FORBIDDEN,
+                &format!("user {name} of the client certificate is not an admin"),
+            ));
         }
         let tls = origin.is_some_and(|o| o.tls);
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {

@@ -398,6 +398,7 @@ pub async fn serve(
                                 let origin = Origin {
                                     tls: true,
                                     peer: tls.peer(certs),
+                                    user: tls.user(certs),
                                     presented: ServerTls::claimed(certs),
                                 };
                                 Conn::Tls(Box::new(stream), origin)
@@ -441,6 +442,9 @@ pub struct Origin {
     pub tls: bool,
     /// Who the client's certificate proved it is.
     pub peer: Option<Peer>,
+    /// The SQL user a client certificate of this cluster proved (the status pages take it;
+    /// the RPC services do not).
+    pub user: Option<String>,
     /// What a certificate that proved nothing claimed, for the refusal.
     pub presented: Option<String>,
 }

@@ -212,6 +212,23 @@ impl ServerTls {
         })
     }
 
+    /// The SQL user a client certificate of this cluster's CA names
+    /// (`porpoise cert create-client`), if `certs` is one. It proves who the client is, not
+    /// what the user may do, and never makes the client a node.
+    pub fn user(&self, certs: Option<&[CertificateDer<'static>]>) -> Option<String> {
+        let (end, rest) = certs?.split_first()?;
+        self.members
+            .verify_client_cert(end, rest, UnixTime::now())
+            .ok()?;
+        match identity::named(end)? {
+            Named {
+                cluster,
+                subject: Subject::User(name),
+            } if cluster == self.cluster => Some(name),
+            _ => None,
+        }
+    }
+
     /// Who presented `certs` in a finished handshake: a member when they chain to this
     /// cluster's CA, else a slave of the trusted CA they chain to, else nobody.
     pub fn peer(&self, certs: Option<&[CertificateDer<'static>]>) -> Option<Peer> {
@@ -431,6 +448,19 @@ mod tests {
         // Another CA that claims the same cluster id proves nothing.
         assert_eq!(server.peer(Some(&impostor.chain)), None);
         assert_eq!(server.peer(None), None);
+        // A client certificate names a user, and does not make its holder a node.
+        let dir_user = dir.path().join("alice");
+        std::fs::create_dir_all(&dir_user).unwrap();
+        let (cert, _) = ours.issue(Subject::User("alice".into()), &[]).unwrap();
+        std::fs::write(dir_user.join("c.crt"), cert).unwrap();
+        let alice = identity::certs(&dir_user.join("c.crt")).unwrap();
+        assert_eq!(server.user(Some(&alice)), Some("alice".to_string()));
+        assert_eq!(server.peer(Some(&alice)), None);
+        assert_eq!(server.user(Some(&member.chain)), None);
+        let (cert, _) = stranger.issue(Subject::User("alice".into()), &[]).unwrap();
+        std::fs::write(dir_user.join("s.crt"), cert).unwrap();
+        let forged = identity::certs(&dir_user.join("s.crt")).unwrap();
+        assert_eq!(server.user(Some(&forged)), None);
         // A file of anything but porpoise CAs is not trusted.
         std::fs::write(
             &trust,

@@ -596,7 +596,16 @@ pub fn http_get_as(port: u16, path: &str, auth: Option<(&str, &str)>) -> (u16, S
 /// `GET path` over TLS on 127.0.0.1:`port`, verifying the node against `ca` (its cluster's CA
 /// certificate), with HTTP Basic credentials when given.
 pub fn https_get(port: u16, ca: &Path, path: &str, auth: Option<(&str, &str)>) -> (u16, String) {
-    let config = super::tls_client_trusting(ca);
+    https_get_with(port, super::tls_client_trusting(ca), path, auth)
+}
+
+/// [`https_get`] with a TLS client configuration of the caller's (a client certificate, say).
+pub fn https_get_with(
+    port: u16,
+    config: std::sync::Arc<rustls::ClientConfig>,
+    path: &str,
+    auth: Option<(&str, &str)>,
+) -> (u16, String) {
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("a server name");
     let conn = rustls::ClientConnection::new(config, name).expect("a TLS client");
     let Some(socket) = tcp_connect(port) else {

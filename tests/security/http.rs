@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::common::cluster::{http_get, http_get_as, https_get, TestCluster};
+use crate::common::cluster::{http_get, http_get_as, https_get, https_get_with, TestCluster};
 use crate::common::{ADMIN_PASSWORD, ADMIN_USER};
 
 const TOPOLOGY: [&str; 3] = ["/cluster/stats", "/datanodes", "/raft/stats"];
@@ -112,4 +112,68 @@ async fn a_flood_of_page_requests_costs_one_round_of_calls_per_second() {
         made <= most,
         "{requests} requests in {seconds:.2}s made {made} rounds of calls (at most {most})"
     );
+}
+
+/// A TLS client presenting a client certificate of `cluster`'s CA for SQL user `user`.
+fn client_certificate(cluster: &TestCluster, user: &str) -> std::sync::Arc<rustls::ClientConfig> {
+    use porpoise::rpc::identity::{certs, CertificateAuthority, Subject};
+    use rustls::pki_types::pem::PemObject;
+    let ca_dir = cluster.home().join("ca");
+    let ca = CertificateAuthority::load(&ca_dir.join("ca.crt"), &ca_dir.join("ca.key")).unwrap();
+    let (cert, key) = ca.issue(Subject::User(user.into()), &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.crt"), cert).unwrap();
+    let chain = certs(&dir.path().join("c.crt")).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs(&cluster.ca_cert()).unwrap() {
+        roots.add(c).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    std::sync::Arc::new(config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admins_client_certificate_opens_the_topology_pages_and_nothing_else() {
+    let cluster = tls_cluster();
+    let client = cluster.client(0).await;
+    client
+        .batch_execute("create user bob with password 'bobs-secret'")
+        .await
+        .unwrap();
+    let port = cluster.port(&cluster.controllers()[0]);
+    let admin = client_certificate(&cluster, ADMIN_USER);
+    let (code, body) = https_get_with(port, admin.clone(), "/cluster/stats", None);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"health\""), "{body}");
+    // A user's certificate proves who they are, not that they may see the pages.
+    let (code, body) = https_get_with(
+        port,
+        client_certificate(&cluster, "bob"),
+        "/datanodes",
+        None,
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("not an admin"), "{body}");
+    // Nor does a client certificate make its holder a node: the RPC services refuse it.
+    let peers = porpoise::rpc::client::Peers::with_tls(admin);
+    let addr = format!("127.0.0.1:{port}");
+    let answer = peers
+        .call::<_, serde_json::Value>(
+            &addr,
+            porpoise::controller::service::WATCH,
+            &serde_json::json!({"since": 0, "wait_ms": 0}),
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+    match answer {
+        Err(porpoise::rpc::RpcError::Remote(e)) => assert_eq!(e.sqlstate, "28000", "{e:?}"),
+        other => panic!("a client certificate made a node call: {other:?}"),
+    }
 }
