@@ -196,9 +196,6 @@ impl Default for PgwireSettings {
 }
 
 impl PgwireSettings {
-    pub const KEYS: &'static [&'static str] =
-        &["pgwireSSLOnly", "authenticationTimeout", "maxConnections"];
-
     pub fn from_file(f: &CfgFile) -> Result<Self, ConfigError> {
         let default = PgwireSettings::default();
         let auth_timeout = match f.get::<u64>("authenticationTimeout")? {

@@ -97,8 +97,8 @@ impl Caller {
 /// request for the router, or `Unauthenticated` before the message is read.
 pub fn authenticate(insecure: bool) -> impl tonic::service::Interceptor + Clone {
     move |mut request: Request<()>| {
-        let origin = request.extensions().get::<Origin>().cloned();
-        let caller = match origin.as_ref().and_then(|o| o.peer.clone()) {
+        let origin = request.extensions().get::<Origin>();
+        let caller = match origin.and_then(|o| o.peer.clone()) {
             Some(peer) => Caller::Peer(peer),
             None if insecure => Caller::Unverified,
             None => {
@@ -127,8 +127,7 @@ pub fn authenticate(insecure: bool) -> impl tonic::service::Interceptor + Clone 
 
 /// A refusal carrying its [`RemoteError`], so callers see its SQLSTATE.
 fn refusal(code: tonic::Code, sqlstate: &str, message: &str) -> Status {
-    let e = RemoteError::new(sqlstate, message);
-    Status::with_details(code, message.to_string(), encode(&e).unwrap_or_default())
+    status_of(code, RemoteError::new(sqlstate, message))
 }
 
 /// A call as [`Service::is_slave_call`] sees it.
@@ -152,8 +151,13 @@ pub fn reply<T: Serialize>(result: Result<T, RemoteError>) -> Bytes {
 /// A gRPC status carrying a [`RemoteError`] in its details, for `do_get`/`do_put` failures
 /// (actions answer errors in their body instead).
 pub fn to_status(e: RemoteError) -> Status {
+    status_of(tonic::Code::Aborted, e)
+}
+
+/// A gRPC status of `code` carrying `e` in its details, which callers decode back into `e`.
+fn status_of(code: tonic::Code, e: RemoteError) -> Status {
     let details = encode(&e).unwrap_or_default();
-    Status::with_details(tonic::Code::Aborted, e.message.clone(), details)
+    Status::with_details(code, e.message.clone(), details)
 }
 
 /// The node's Flight service: dispatches every call to the role that answers it.
