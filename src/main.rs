@@ -113,14 +113,8 @@ enum CertCommand {
     /// the node `alias` reached at `hosts` (names or addresses; localhost is always added).
     #[command(name = "create-node")]
     Node {
-        /// The node's certificate directory (`<home>/<alias>/certs`).
-        #[arg(long)]
-        certs_dir: PathBuf,
-        /// The CA certificate (`ca.crt` made by create-ca).
-        #[arg(long)]
-        ca_cert: PathBuf,
-        #[arg(long)]
-        ca_key: PathBuf,
+        #[command(flatten)]
+        signer: Signer,
         /// The node's alias in `cluster.nodes`.
         #[arg(long)]
         alias: String,
@@ -129,15 +123,24 @@ enum CertCommand {
     /// A client certificate for SQL user `user`: `<certs-dir>/client.<user>.crt` and `.key`.
     #[command(name = "create-client")]
     Client {
-        #[arg(long)]
-        certs_dir: PathBuf,
-        #[arg(long)]
-        ca_cert: PathBuf,
-        #[arg(long)]
-        ca_key: PathBuf,
+        #[command(flatten)]
+        signer: Signer,
         #[arg(long)]
         user: String,
     },
+}
+
+/// Where `create-node` and `create-client` write, and the CA that signs.
+#[derive(clap::Args)]
+struct Signer {
+    /// Where the certificate goes (a node's: `<home>/<alias>/certs`).
+    #[arg(long)]
+    certs_dir: PathBuf,
+    /// The CA certificate (`ca.crt` made by create-ca).
+    #[arg(long)]
+    ca_cert: PathBuf,
+    #[arg(long)]
+    ca_key: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -303,13 +306,12 @@ fn cert(command: CertCommand) -> Result<(), Box<dyn std::error::Error>> {
             );
         }
         CertCommand::Node {
-            certs_dir,
-            ca_cert,
-            ca_key,
+            signer,
             alias,
             hosts,
         } => {
-            let ca = CertificateAuthority::load(&ca_cert, &ca_key)?;
+            let ca = CertificateAuthority::load(&signer.ca_cert, &signer.ca_key)?;
+            let certs_dir = signer.certs_dir;
             ca.write_node(&certs_dir, &alias, &hosts)?;
             println!(
                 "node {alias} of cluster {}: wrote ca.crt, node.crt and node.key in {}",
@@ -317,13 +319,9 @@ fn cert(command: CertCommand) -> Result<(), Box<dyn std::error::Error>> {
                 certs_dir.display()
             );
         }
-        CertCommand::Client {
-            certs_dir,
-            ca_cert,
-            ca_key,
-            user,
-        } => {
-            let ca = CertificateAuthority::load(&ca_cert, &ca_key)?;
+        CertCommand::Client { signer, user } => {
+            let ca = CertificateAuthority::load(&signer.ca_cert, &signer.ca_key)?;
+            let certs_dir = signer.certs_dir;
             let (cert, key) = ca.issue(Subject::User(user.clone()), &[])?;
             create_dir(&certs_dir)?;
             let (cert_path, key_path) = (
