@@ -20,7 +20,8 @@
 //! - [`query`]: DataFusion sessions, the catalog provider, DDL/DML planning.
 //! - [`frontend`]: pgwire: sessions, SCRAM auth, COPY, encoding, SQLSTATE mapping.
 //! - [`rpc`]: the node-to-node transport (Arrow Flight; one port per node for pgwire, Flight
-//!   and HTTP).
+//!   and HTTP), node identities (certificates of the cluster's CA) and the mutual TLS that
+//!   checks them on every call.
 //! - [`standalone`]: one controller and one data node in one process.
 //! - [`cluster`]: node processes of a cluster directory (`controller`, `datanode`, `up`) and
 //!   their HTTP status pages.
