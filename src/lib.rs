@@ -46,6 +46,7 @@ pub mod datanode;
 pub mod fault;
 pub mod frontend;
 pub mod query;
+pub mod replication;
 pub mod rpc;
 pub mod standalone;
 pub mod storage;

@@ -13,9 +13,11 @@ use super::{bind, controllers, http, NodeError, NodeOptions, Security};
 use crate::config::cluster::{ReplicationMode, Role};
 use crate::controller::metadata::{Command, Metadata};
 use crate::controller::raft::RaftController;
-use crate::controller::replication;
 use crate::controller::service::ControllerService;
 use crate::query::users::bootstrap_admin;
+use crate::replication::master::pull::PullService;
+use crate::replication::model::{ReplicationCommand, ReplicationConfig, ReplicationRole};
+use crate::replication::slave::{run_slave, SlaveOptions};
 use crate::rpc::client::Peers;
 use crate::rpc::server::{serve, FlightRouter};
 
@@ -82,7 +84,6 @@ impl ControllerNode {
                 self.options.alias.clone(),
                 self.addr.clone(),
             )
-            .with_public_addrs(self.options.config.public_addrs())
             .with_members(
                 controllers(&self.options.config)
                     .into_iter()
@@ -101,13 +102,13 @@ impl ControllerNode {
             config.controller.replication_master_ctl,
         ) {
             (Some(ReplicationMode::Slave), Some(master)) => {
-                let options = super::replication::SlaveOptions {
+                let options = SlaveOptions {
                     master_ctl: master.to_string(),
                     addr: self.addr.clone(),
                     wait_ms: u64::from(config.controller.replication_pull_wait_ms),
                     batch: config.controller.replication_pull_batch,
                 };
-                Some(tokio::spawn(super::replication::run_slave(
+                Some(tokio::spawn(run_slave(
                     self.raft.clone(),
                     self.peers.clone(),
                     self.master_peers.clone(),
@@ -127,7 +128,13 @@ impl ControllerNode {
             },
             datanode: None,
         };
-        let router = FlightRouter::new().with(service);
+        // A master's controller answers slaves' pulls; on any other cluster the pull service
+        // refuses them (it is not a master).
+        let pull = Arc::new(PullService::new(
+            self.raft.clone(),
+            self.options.config.public_addrs(),
+        ));
+        let router = FlightRouter::new().with(service).with(pull);
         // A controller learns whether admin has the default password only once the group
         // has formed and applied its log: it serves raft until then, and stops if so.
         let (refused_tx, refused_rx) = tokio::sync::oneshot::channel::<()>();
@@ -213,10 +220,10 @@ async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions, cluster:
         .map(|n| (n.alias.clone(), super::addr_of(n)))
         .collect();
     let controller = &options.config.controller;
-    let config = replication::ReplicationConfig {
+    let config = ReplicationConfig {
         role: options.config.datanode.replication_mode.map(|m| match m {
-            ReplicationMode::Master => replication::Role::Master,
-            ReplicationMode::Slave => replication::Role::Slave,
+            ReplicationMode::Master => ReplicationRole::Master,
+            ReplicationMode::Slave => ReplicationRole::Slave,
         }),
         slave_num: controller.replication_slave_num,
         queues: controller.replication_queue.unwrap_or(0),
@@ -232,7 +239,9 @@ async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions, cluster:
         let metadata = raft.metadata();
         if !metadata.replication.configured_as(&config) {
             if let Err(e) = raft
-                .write(Command::ConfigureReplication(config.clone()))
+                .write(Command::Replication(
+                    ReplicationCommand::ConfigureReplication(config.clone()),
+                ))
                 .await
             {
                 tracing::debug!(error = %e, "cannot record the replication role yet");

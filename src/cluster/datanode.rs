@@ -13,6 +13,8 @@ use crate::controller::remote::RemoteController;
 use crate::datanode::{DataNode, DataNodeOptions};
 use crate::query::service::DataService;
 use crate::query::Engine;
+use crate::replication::master::serve::MasterDataService;
+use crate::replication::slave::apply::ApplyService;
 use crate::rpc::client::Peers;
 use crate::rpc::server::{serve, FlightRouter};
 
@@ -136,7 +138,10 @@ impl DataNodeProcess {
             },
             datanode: Some(self.node.clone()),
         };
-        let router = FlightRouter::new().with(Arc::new(DataService::new(self.engine.clone())));
+        let router = FlightRouter::new()
+            .with(Arc::new(DataService::new(self.engine.clone())))
+            .with(Arc::new(MasterDataService::new(self.node.clone())))
+            .with(Arc::new(ApplyService::new(self.engine.clone())));
         let tls = Some(self.security.tls.clone());
         let pg = crate::frontend::connection_handler(
             self.engine.clone(),

@@ -27,10 +27,10 @@ use serde::Serialize;
 
 use crate::config::cluster::ClusterConfig;
 use crate::controller::metadata::{Metadata, TxnState};
-use crate::controller::replication::Lag;
 use crate::controller::service::{ControllerService, ControllerStatus, STATUS};
 use crate::datanode::DataNode;
 use crate::query::service::{PingReply, PING};
+use crate::replication::model::{Context, Lag};
 use crate::rpc::client::Peers;
 use crate::rpc::server::Origin;
 
@@ -476,7 +476,10 @@ async fn metrics(State(p): State<Arc<Pages>>) -> impl IntoResponse {
         p.fan_outs.load(Ordering::Relaxed)
     );
     // Replication lag per slave and database (a master's).
-    let lag = metadata.replication_lag(crate::controller::metadata::now_ns());
+    let lag = metadata.replication.lag(&Context {
+        now_ns: crate::controller::metadata::now_ns(),
+        ..metadata.replication_context()
+    });
     let per_slave: [LagGauge; 2] = [
         (
             "porpoise_replication_tasks_behind",

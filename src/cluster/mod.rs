@@ -11,7 +11,6 @@
 pub mod controller;
 pub mod datanode;
 pub mod http;
-pub mod replication;
 pub mod up;
 
 use std::net::SocketAddr;

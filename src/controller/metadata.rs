@@ -21,12 +21,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::replication::{
-    Applies, DbReplication, PulledTask, Replication, ReplicationConfig, ReplicationState, Role,
-    SlaveProgress, TxnTask,
-};
 use super::secret::ScramSecret;
 use crate::catalog::{ColumnDef, DatabaseDef, KeyValue, NodeId, PartitionLevel, TableDef};
+use crate::replication::model::{
+    Applies, Context, DbReplication, Replication, ReplicationCommand, ReplicationError,
+    ReplicationRole, TxnTask,
+};
 
 /// Version of the persisted metadata format written by this build.
 pub const FORMAT_VERSION: u32 = 1;
@@ -320,50 +320,11 @@ pub enum Command {
         at_ns: i64,
         cmd: Box<Command>,
     },
-    /// Records the cluster's configured replication settings (sent by the controller leader).
-    ConfigureReplication(ReplicationConfig),
-    /// A slave pulled (master): its progress.
-    SlaveProgress {
-        slave: String,
-        progress: SlaveProgress,
-    },
-    /// Tasks pulled from the master (slave).
-    PulledTasks {
-        tasks: Vec<PulledTask>,
-    },
-    /// Why the slave's pulls fail (the master refuses it, cannot be reached or verified), or
-    /// `None` once a pull succeeds again (slave).
-    SlavePullError {
-        error: Option<String>,
-    },
-    /// The slave's scheduler sent tasks to a data node.
-    TaskStarted {
-        task_ids: Vec<u64>,
-        node: String,
-    },
-    /// Tasks sent together failed together; they wait to run one by one.
-    TasksRequeued {
-        task_ids: Vec<u64>,
-    },
-    /// A slave task failed on a data node.
-    TaskFailed {
-        task_id: u64,
-        node: String,
-        details: String,
-    },
     /// Applies a DDL task on a slave and finishes it, in one entry.
     ApplyTask {
         task_id: u64,
         node: String,
         cmd: Box<Command>,
-    },
-    /// `skipClusterReplicationTask(ids)`.
-    SkipTasks {
-        ids: Vec<u64>,
-    },
-    /// `startClusterReplication()` / `stopClusterReplication()` on a slave.
-    SetSlaveState {
-        state: ReplicationState,
     },
     /// `setDatabaseForClusterReplication(db, enabled)`.
     SetDatabaseReplication {
@@ -375,10 +336,11 @@ pub enum Command {
         db: String,
         set: u8,
     },
-    /// `startClusterReplication()` / `stopClusterReplication()` on a master.
-    SetMasterState {
-        state: ReplicationState,
-    },
+    /// A change to the replication queues alone. Encoded untagged, so each is written as the
+    /// command of its own name (`{"SkipTasks": {...}}`), as before the queues had a model of
+    /// their own: entries of earlier builds read unchanged.
+    #[serde(untagged)]
+    Replication(ReplicationCommand),
 }
 
 /// The outcome of applying a [`Command`].
@@ -437,7 +399,10 @@ pub enum MetadataError {
     #[error("Replication is not enabled. Specify the configuration parameters first.")]
     ReplicationNotConfigured,
     #[error("{} must be executed on the controller of the {} cluster. RefId:S01024", if .function.is_empty() { "this function" } else { .function.as_str() }, .role.name())]
-    WrongRole { function: String, role: Role },
+    WrongRole {
+        function: String,
+        role: ReplicationRole,
+    },
     #[error("cluster replication is not enabled on database \"{0}\"; call setDatabaseForClusterReplication first")]
     NotReplicated(String),
     #[error("cluster replication of database \"{0}\" was switched on while the transaction ran; retry it")]
@@ -456,6 +421,23 @@ fn database_phrase(db: &str) -> String {
         "all databases".to_string()
     } else {
         format!("database \"{db}\"")
+    }
+}
+
+impl From<ReplicationError> for MetadataError {
+    fn from(e: ReplicationError) -> Self {
+        match e {
+            ReplicationError::NotConfigured => MetadataError::ReplicationNotConfigured,
+            ReplicationError::WrongRole { role } => MetadataError::WrongRole {
+                function: String::new(),
+                role,
+            },
+            ReplicationError::TooManySlaves(n) => MetadataError::TooManySlaves(n),
+            ReplicationError::TaskDone { task_id, node } => {
+                MetadataError::TaskDone { task_id, node }
+            }
+            ReplicationError::Replica(db) => MetadataError::Replica(db),
+        }
     }
 }
 
@@ -790,23 +772,16 @@ impl Metadata {
                 });
             }
             Command::Stamped { cmd, .. } => return Ok(self.apply(cmd)),
-            Command::ConfigureReplication(config) => self.configure_replication(config),
-            Command::SlaveProgress { slave, progress } => {
-                self.record_slave(slave, progress.clone())?;
+            Command::Replication(cmd) => {
+                let ctx = Context {
+                    now_ns: self.clock_ns,
+                    data_nodes: self.nodes.len(),
+                    databases: &self.databases,
+                };
+                self.replication.apply(cmd, &ctx)?;
             }
-            Command::PulledTasks { tasks } => self.record_pulled(tasks)?,
-            Command::SlavePullError { error } => {
-                self.replication.slave.pull_error = error.clone();
-            }
-            Command::TaskStarted { task_ids, node } => self.start_tasks(task_ids, node)?,
-            Command::TasksRequeued { task_ids } => self.requeue_tasks(task_ids)?,
-            Command::TaskFailed {
-                task_id,
-                node,
-                details,
-            } => self.fail_task(*task_id, node, details)?,
             Command::ApplyTask { task_id, node, cmd } => {
-                self.check_task_open(*task_id, node)?;
+                self.replication.check_task_open(*task_id, node)?;
                 let result = self.apply(cmd);
                 if let CommandResult::Err(e) = result {
                     return Err(e);
@@ -814,16 +789,10 @@ impl Metadata {
                 self.finish_tasks(&[*task_id], node)?;
                 return Ok(result);
             }
-            Command::SkipTasks { ids } => self.skip_tasks(ids)?,
-            Command::SetSlaveState { state } => self.set_slave_state(*state)?,
             Command::SetDatabaseReplication { db, enabled } => {
                 self.set_db_replication(db, *enabled)?;
             }
             Command::SetExecutionSet { db, set } => self.set_execution_set(db, *set)?,
-            Command::SetMasterState { state } => {
-                self.require_role(Role::Master)?;
-                self.replication.master.state = *state;
-            }
             Command::Published { tid, nodes } => {
                 if let Some(t) = self.txns.get_mut(tid) {
                     if t.state == TxnState::Committed {

@@ -4,9 +4,10 @@
 //!   others answer with the leader's address);
 //! - `ctl.watch` ([`WatchRequest`] → [`MetadataUpdate`]): long-poll for metadata newer than a
 //!   version (any member; a follower's metadata is a prefix of the leader's);
-//! - `ctl.status` (→ [`ControllerStatus`]): raft state for the HTTP status pages;
-//! - `repl.pull` ([`PullRequest`] → [`PullReply`]): a slave cluster's long-poll for tasks,
-//!   carrying its progress (a master's leader only).
+//! - `ctl.status` (→ [`ControllerStatus`]): raft state for the HTTP status pages.
+//!
+//! A master controller also answers slaves' pulls, in its own service
+//! ([`crate::replication::master::pull`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,57 +19,23 @@ use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::{Deserialize, Serialize};
 
 use super::feed::MetadataUpdate;
-use super::metadata::{now_ns, Command, CommandResult};
+use super::metadata::{Command, CommandResult};
 use super::raft::network::{APPEND, SNAPSHOT, VOTE};
 use super::raft::types::TypeConfig;
 use super::raft::{ControllerError, RaftController};
-use super::replication::{MasterTask, PulledTask, Role, SlaveProgress};
 use crate::catalog::NodeId;
-use crate::rpc::server::{reply, Call, Caller, Service};
+use crate::rpc::server::{reply, Caller, Service};
 use crate::rpc::tls::Peer;
 use crate::rpc::{decode, RemoteError};
 
 pub const WRITE: &str = "ctl.write";
 pub const WATCH: &str = "ctl.watch";
 pub const STATUS: &str = "ctl.status";
-pub const PULL: &str = "repl.pull";
-
-/// A slave's unchanged progress is still recorded this often (its `lastPullTime`).
-const PROGRESS_EVERY_NS: i64 = 5_000_000_000;
-
-/// A slave's finished tasks are recorded at most this often. Under a steady stream the slave
-/// pulls after every task it is sent, so recording each pull's progress would cost the master
-/// a raft entry per task; what waits for the record is only the truncation of finished tasks
-/// (their task data is deleted a moment later) and the status functions' view of the slave.
-const PROGRESS_MIN_NS: i64 = 200_000_000;
 
 /// The highest raft term a message may carry. An election raises the term by one, so a group
 /// reaches this only after 2^40 elections (centuries at one a second); a message beyond it is
 /// forged or corrupt, and taking it would save a term that openraft's next election overflows.
 pub const MAX_TERM: u64 = 1 << 40;
-
-/// The longest a pull may wait for new tasks.
-pub const MAX_PULL_WAIT: Duration = Duration::from_secs(10);
-
-/// A slave's pull.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PullRequest {
-    /// The slave cluster's id.
-    pub slave: String,
-    /// Where it is (`finished`: every task up to it is done there).
-    pub progress: SlaveProgress,
-    /// The last task it holds.
-    pub after: u64,
-    pub wait_ms: u64,
-    pub max: u32,
-}
-
-/// Tasks after `PullRequest::after`, in order, and the master's controllers (to fail over).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PullReply {
-    pub tasks: Vec<PulledTask>,
-    pub controllers: Vec<String>,
-}
 
 /// The longest a watch may wait for a change.
 pub const MAX_WATCH_WAIT: Duration = Duration::from_secs(10);
@@ -119,8 +86,6 @@ pub struct ControllerService {
     raft: Arc<RaftController>,
     alias: String,
     addr: String,
-    /// `clusterReplicationPublicSites`: the address a slave uses for a node, by its address.
-    public_addrs: HashMap<String, String>,
     /// The raft group's members: raft node id by alias.
     members: HashMap<String, NodeId>,
 }
@@ -131,7 +96,6 @@ impl ControllerService {
             raft,
             alias,
             addr,
-            public_addrs: HashMap::new(),
             members: HashMap::new(),
         }
     }
@@ -174,17 +138,6 @@ impl ControllerService {
         }
     }
 
-    /// Addresses to hand slaves instead of the nodes' own (`clusterReplicationPublicSites`).
-    pub fn with_public_addrs(mut self, public_addrs: HashMap<String, String>) -> Self {
-        self.public_addrs = public_addrs;
-        self
-    }
-
-    /// The address a slave reaches the node at `addr` by.
-    fn public(&self, addr: String) -> String {
-        self.public_addrs.get(&addr).cloned().unwrap_or(addr)
-    }
-
     /// This controller's status.
     pub fn status(&self) -> ControllerStatus {
         status_of(&self.raft, &self.alias, &self.addr)
@@ -208,89 +161,6 @@ impl ControllerService {
             }
             Err(e) => Err(remote(&e)),
         }
-    }
-
-    /// A slave's pull: records its progress (through raft, when it changed or every few
-    /// seconds for `lastPullTime`), then waits up to `wait_ms` for tasks after `after`.
-    async fn pull(&self, caller: &Caller, mut req: PullRequest) -> Result<PullReply, RemoteError> {
-        // A slave is who its certificate says, whatever the request claims.
-        match caller {
-            Caller::Peer(Peer::Slave { cluster, .. }) => req.slave = cluster.clone(),
-            Caller::Unverified => {}
-            Caller::Peer(Peer::Member { .. }) => {
-                return Err(RemoteError::new(
-                    "42501",
-                    "a node of this cluster cannot pull its own tasks as a slave",
-                ))
-            }
-        }
-        if !self.raft.is_leader() {
-            let mut e = RemoteError::retryable("57P03", "this controller is not the leader");
-            e.leader = self.raft.leader().map(|(_, addr)| self.public(addr));
-            return Err(e);
-        }
-        let metadata = self.raft.metadata();
-        if metadata.replication.role != Some(Role::Master) {
-            return Err(RemoteError::new(
-                "55000",
-                "the cluster clusterReplicationMasterCtl names is not a master cluster",
-            ));
-        }
-        let stale = match metadata.replication.slaves.get(&req.slave) {
-            Some(known) => {
-                let age = now_ns() - known.last_pull_ns;
-                known.connected != req.progress.connected
-                    || known.controllers != req.progress.controllers
-                    || (known.finished != req.progress.finished && age >= PROGRESS_MIN_NS)
-                    || !(0..=PROGRESS_EVERY_NS).contains(&age)
-            }
-            None => true,
-        };
-        if stale {
-            let cmd = Command::SlaveProgress {
-                slave: req.slave.clone(),
-                progress: req.progress.clone(),
-            };
-            match self.raft.write(cmd).await {
-                Ok(CommandResult::Err(e)) => {
-                    return Err(RemoteError::new(e.sqlstate(), e.to_string()))
-                }
-                Ok(_) => {}
-                Err(e) => return Err(remote(&e)),
-            }
-        }
-        let mut rx = self.raft.subscribe();
-        let wait = Duration::from_millis(req.wait_ms).min(MAX_PULL_WAIT);
-        let newer =
-            |m: &Arc<super::metadata::Metadata>| m.replication.master.last_task_id > req.after;
-        let _ = tokio::time::timeout(wait, rx.wait_for(newer)).await;
-        let metadata = rx.borrow().clone();
-        let tasks = metadata
-            .replication
-            .master
-            .tasks
-            .range(req.after + 1..)
-            .map(|(_, t)| t)
-            .filter(|t| !t.truncated)
-            .take(req.max.max(1) as usize)
-            .map(|t| {
-                let addr = |id: crate::catalog::NodeId| {
-                    metadata.node(id).map(|n| self.public(n.addr.clone()))
-                };
-                PulledTask {
-                    src_addr: t.src.and_then(addr).unwrap_or_default(),
-                    holder_addrs: t.holders.iter().filter_map(|id| addr(*id)).collect(),
-                    task: MasterTask::clone(t),
-                }
-            })
-            .collect();
-        let controllers = self
-            .raft
-            .member_addrs()
-            .into_iter()
-            .map(|a| self.public(a))
-            .collect();
-        Ok(PullReply { tasks, controllers })
     }
 
     async fn watch(&self, req: WatchRequest) -> Result<MetadataUpdate, RemoteError> {
@@ -364,11 +234,7 @@ fn bad_request(e: crate::rpc::RpcError) -> RemoteError {
 #[async_trait]
 impl Service for ControllerService {
     fn handles(&self, call: &str) -> bool {
-        call.starts_with("raft.") || call.starts_with("ctl.") || call == PULL
-    }
-
-    fn is_slave_call(&self, call: Call<'_>) -> bool {
-        matches!(call, Call::Action(PULL))
+        call.starts_with("raft.") || call.starts_with("ctl.")
     }
 
     async fn action(&self, caller: &Caller, call: &str, body: Bytes) -> Bytes {
@@ -404,10 +270,6 @@ impl Service for ControllerService {
                 Err(e) => reply::<()>(Err(bad_request(e))),
             },
             STATUS => reply(Ok(self.status())),
-            PULL => match decode::<PullRequest>(&body) {
-                Ok(req) => reply(self.pull(caller, req).await),
-                Err(e) => reply::<()>(Err(bad_request(e))),
-            },
             other => reply::<()>(Err(RemoteError::new(
                 "0A000",
                 format!("unknown controller call {other}"),

@@ -16,9 +16,7 @@
 //! lock, so two of them never replace the same files; appends need no lock.
 
 mod compaction;
-pub mod shipped;
 mod staging;
-pub mod task_data;
 mod txn;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -31,12 +29,17 @@ use crate::controller::client::ControllerClient;
 use crate::controller::metadata::{now_ms, Command, CommandResult, Metadata, TxnState};
 use crate::controller::raft::ControllerError;
 use crate::lock;
+use crate::replication::master::task_data::{self, TaskDataWriter};
+use crate::replication::slave::files::Received;
 use crate::rpc::client::Peers;
 use crate::storage::{DataFileRef, FileIndex, StorageError, TableFiles, TableKey};
 
 pub use compaction::read_as;
 pub use staging::{StagedCounts, Staging};
-pub use txn::{PrepareReply, StageRequest, TableAt, TidRequest, WriteTxn, ABORT, PREPARE, PUBLISH};
+pub use txn::{
+    AdoptRequest, PrepareReply, StageRequest, TableAt, TidRequest, WriteTxn, ABORT, ADOPT, PREPARE,
+    PUBLISH,
+};
 
 /// Errors of the data node.
 #[derive(Debug, thiserror::Error)]
@@ -191,9 +194,9 @@ pub struct DataNode {
     seen_committed: Mutex<BTreeSet<u64>>,
     /// Transactions coordinated here whose commit went unanswered, with the task data they
     /// are to write once committed (see [`settle_in_doubt`](Self::settle_in_doubt)).
-    in_doubt: Mutex<BTreeMap<u64, Option<task_data::TaskDataWriter>>>,
+    in_doubt: Mutex<BTreeMap<u64, Option<TaskDataWriter>>>,
     /// How this node (a slave's) received replicated APPENDs.
-    pub received: shipped::Received,
+    pub received: Received,
 }
 
 impl std::fmt::Debug for DataNode {
@@ -230,7 +233,7 @@ impl DataNode {
             remote_txns: Mutex::new(HashMap::new()),
             seen_committed: Mutex::new(BTreeSet::new()),
             in_doubt: Mutex::new(BTreeMap::new()),
-            received: shipped::Received::default(),
+            received: Received::default(),
         });
         node.recover().await?;
         node.collect_garbage(&node.controller.metadata())?;
@@ -451,7 +454,7 @@ impl DataNode {
 
     /// Remembers a transaction coordinated here whose commit went unanswered, with its task
     /// data if that was to be written after the commit.
-    fn push_in_doubt(&self, tid: u64, task_data: Option<task_data::TaskDataWriter>) {
+    fn push_in_doubt(&self, tid: u64, task_data: Option<TaskDataWriter>) {
         lock(&self.in_doubt).insert(tid, task_data);
     }
 
@@ -613,6 +616,11 @@ impl DataNode {
     /// The controller this node uses.
     pub fn controller(&self) -> &Arc<dyn ControllerClient> {
         &self.controller
+    }
+
+    /// The index of this node's data files.
+    pub fn index(&self) -> &FileIndex {
+        &self.index
     }
 
     pub fn options(&self) -> &DataNodeOptions {

@@ -100,12 +100,12 @@ impl Staging {
     }
 
     /// Stages a data file of another cluster's data node (a replicated APPEND; see
-    /// [`super::shipped`]), fetched from `src` as it is, in the background like a file being
+    /// [`crate::replication::slave::files`]), fetched from `src` as it is, in the background like a file being
     /// encoded.
     pub async fn adopt(
         &mut self,
         src: String,
-        file: super::shipped::ShippedFile,
+        file: crate::replication::protocol::ShippedFile,
     ) -> Result<(), DataNodeError> {
         self.counts.rows += file.record.rows;
         self.seq += 1;
@@ -114,8 +114,14 @@ impl Staging {
         let node = self.node.clone();
         let (tid, table, physical) = (self.tid, self.key, self.physical.clone());
         self.pending.push(tokio::spawn(async move {
-            let size =
-                super::shipped::fetch(node.master_peers(), &src, &file, &path, &physical).await?;
+            let size = crate::replication::slave::files::fetch(
+                node.master_peers(),
+                &src,
+                &file,
+                &path,
+                &physical,
+            )
+            .await?;
             node.received.files.fetch_add(1, Ordering::Relaxed);
             node.received.bytes.fetch_add(size, Ordering::Relaxed);
             Ok(StagedFile {

@@ -24,12 +24,13 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::staging::{StagedCounts, Staging};
-use super::task_data::{self, TaskDataWriter};
 use super::{DataNode, DataNodeError};
 use crate::catalog::scheme::route;
 use crate::catalog::{DatabaseDef, NodeId, TableDef, DIMENSION_PARTITION};
 use crate::controller::metadata::{Command, CommandResult, TableVersion};
-use crate::controller::replication::{Applies, Chunks, OpType, TaskPayload, TxnTask};
+use crate::replication::master::task_data::{self, TaskDataWriter};
+use crate::replication::model::{Applies, Chunks, OpType, TaskPayload, TxnTask};
+use crate::replication::protocol::ShippedFile;
 use crate::rpc::{decode, encode, RemoteError, RpcError};
 
 /// Action names of the participant calls.
@@ -39,6 +40,19 @@ pub const ABORT: &str = "dn.abort";
 
 /// How long a participant call may take (preparing waits for the last files to be written).
 const PARTICIPANT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Stages data files of another cluster, fetched by this node from that cluster's data node
+/// (a replicated APPEND taken as the master's files; see [`crate::replication::slave::files`]).
+pub const ADOPT: &str = "dn.adopt";
+
+/// `dn.adopt`: stage `files` (of partitions this node owns) fetched from `src`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AdoptRequest {
+    pub tid: u64,
+    pub at: TableAt,
+    pub src: String,
+    pub files: Vec<ShippedFile>,
+}
 
 /// A table as the coordinator saw it, in every request it sends another data node about it.
 /// The receiver waits until its metadata is at least `min_version` (so it routes rows by the
@@ -207,7 +221,7 @@ impl WriteTxn {
             )?);
         }
         match &mut r.data {
-            Some(w) => w.write(batch.clone()).await,
+            Some(w) => Ok(w.write(batch.clone()).await?),
             None => Ok(()),
         }
     }
@@ -247,12 +261,12 @@ impl WriteTxn {
     }
 
     /// Adds the rows of another cluster's data files (a replicated APPEND; see
-    /// [`super::shipped`]) of one partition, fetched from `src` by the partition's owner.
+    /// [`crate::replication::slave::files`]) of one partition, fetched from `src` by the partition's owner.
     pub async fn adopt(
         &mut self,
         src: &str,
         partition: &str,
-        files: Vec<super::shipped::ShippedFile>,
+        files: Vec<ShippedFile>,
     ) -> Result<(), DataNodeError> {
         if !self.can_adopt() {
             return Err(DataNodeError::Task(
@@ -273,7 +287,7 @@ impl WriteTxn {
             }
             return Ok(());
         }
-        let request = super::shipped::AdoptRequest {
+        let request = AdoptRequest {
             tid: self.tid,
             at: TableAt::now(&self.node, &self.db.name, &self.table),
             src: src.to_string(),
@@ -284,7 +298,7 @@ impl WriteTxn {
         part.sent.rows += rows;
         let addr = part.addr.clone();
         let _: StagedCounts = peers
-            .call(&addr, super::shipped::ADOPT, &request, PARTICIPANT_TIMEOUT)
+            .call(&addr, ADOPT, &request, PARTICIPANT_TIMEOUT)
             .await
             .map_err(rpc)?;
         Ok(())

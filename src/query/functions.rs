@@ -30,7 +30,7 @@ use porpoise_functions::schema::DatabaseSchema;
 use porpoise_functions::FunctionError;
 
 use super::literal::Literal;
-use super::service::{CallRequest, DataTicket};
+use super::service::{CallRequest, CALL};
 use super::Engine;
 use crate::catalog::{ColumnType, KeyValue, PartitionLevel};
 use crate::controller::client::ControllerClient;
@@ -38,9 +38,11 @@ use crate::controller::metadata::{
     now_ns, Command, CommandResult, Metadata, MetadataError, Privilege,
 };
 use crate::controller::raft::ControllerError;
-use crate::controller::replication::{ReplicationState, Role, TaskState};
 use crate::datanode::DataNode;
-use crate::query::replica::Replica;
+use crate::replication::model::{
+    Context, ReplicationCommand, ReplicationRole as Role, ReplicationState, TaskState,
+};
+use crate::replication::slave::executions::Replica;
 use crate::rpc::{RemoteError, RpcError};
 
 /// What `getNodeAlias()` answers on a standalone server, whose one data node has no alias.
@@ -118,8 +120,9 @@ impl ClusterAccess {
             });
         }
         metadata
+            .replication
             .require_role(role)
-            .map_err(|e| metadata_error(function, e))?;
+            .map_err(|e| metadata_error(function, e.into()))?;
         Ok(metadata)
     }
 
@@ -291,12 +294,12 @@ impl porpoise_functions::Cluster for ClusterAccess {
             .map(|v| lit(v).to_bytes().map(|b| b.to_vec()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(FunctionError::internal)?;
-        let ticket = crate::rpc::encode(&DataTicket::Call(CallRequest {
+        let call = CallRequest {
             user: self.user.clone(),
             function: function.to_string(),
             args,
-        }))
-        .map_err(|e| rpc_error(alias, e))?;
+        };
+        let ticket = crate::rpc::encode_ticket(CALL, &call).map_err(|e| rpc_error(alias, e))?;
         let mut stream = self
             .node
             .peers()
@@ -439,12 +442,19 @@ impl porpoise_functions::Cluster for ClusterAccess {
         match metadata.replication.role {
             Some(Role::Slave) => {
                 self.replication(function, Role::Slave)?;
-                self.write(function, Command::SetSlaveState { state }).await
+                self.write(
+                    function,
+                    Command::Replication(ReplicationCommand::SetSlaveState { state }),
+                )
+                .await
             }
             _ => {
                 self.replication(function, Role::Master)?;
-                self.write(function, Command::SetMasterState { state })
-                    .await
+                self.write(
+                    function,
+                    Command::Replication(ReplicationCommand::SetMasterState { state }),
+                )
+                .await
             }
         }
     }
@@ -481,8 +491,11 @@ impl porpoise_functions::Cluster for ClusterAccess {
     async fn skip_tasks(&self, ids: &[u64]) -> Result<(), FunctionError> {
         const F: &str = "skipClusterReplicationTask";
         self.replication(F, Role::Slave)?;
-        self.write(F, Command::SkipTasks { ids: ids.to_vec() })
-            .await
+        self.write(
+            F,
+            Command::Replication(ReplicationCommand::SkipTasks { ids: ids.to_vec() }),
+        )
+        .await
     }
 
     async fn slaves(&self) -> Result<Vec<SlaveInfo>, FunctionError> {
@@ -554,7 +567,11 @@ impl porpoise_functions::Cluster for ClusterAccess {
     ) -> Result<Vec<porpoise_functions::get_cluster_replication_lag::Lag>, FunctionError> {
         let metadata = self.replication("getClusterReplicationLag", Role::Master)?;
         Ok(metadata
-            .replication_lag(now_ns())
+            .replication
+            .lag(&Context {
+                now_ns: now_ns(),
+                ..metadata.replication_context()
+            })
             .into_iter()
             .map(|l| porpoise_functions::get_cluster_replication_lag::Lag {
                 slave: l.slave,
@@ -588,7 +605,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
         use porpoise_functions::get_slave_replication_queue_status::Queue;
         let metadata = self.replication("getSlaveReplicationQueueStatus", Role::Slave)?;
         let s = &metadata.replication.slave;
-        let per_set = metadata.slave_queues();
+        let per_set = metadata.replication.slave_queues(metadata.nodes.len());
         let mut nodes: Vec<_> = metadata.nodes.values().collect();
         nodes.sort_by_key(|n| n.id);
         let now = now_ns();

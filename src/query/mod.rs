@@ -28,7 +28,6 @@ pub mod literal;
 pub mod memory;
 pub mod parse_budget;
 pub mod pg_compat;
-pub mod replica;
 pub mod service;
 pub mod split;
 pub mod table;
@@ -52,9 +51,10 @@ use sqlparser::ast::{
 };
 
 use crate::controller::client::ControllerClient;
-use crate::controller::metadata::Privilege;
+use crate::controller::metadata::{MetadataError, Privilege};
 use crate::datanode::DataNode;
 use crate::frontend::copy_format::CopyOptions;
+use crate::replication::slave::executions::Replica;
 pub use error::QueryError;
 
 /// The name of the one catalog (PostgreSQL database) a porpoise cluster exposes.
@@ -68,7 +68,7 @@ pub struct Engine {
     runtime: Arc<RuntimeEnv>,
     parser: PostgresCompatibilityParser,
     /// Replication tasks this node applies (a slave data node).
-    replica: Arc<replica::Replica>,
+    replica: Arc<Replica>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -145,7 +145,7 @@ impl Engine {
         ));
         // Last, so that no later registration puts an uncapped version back.
         memory::cap_functions(&base, limits.query_memory);
-        let replica = Arc::new(replica::Replica::new(node.options().replication_workers));
+        let replica = Arc::new(Replica::new(node.options().replication_workers));
         Ok(Arc::new(Engine {
             node,
             base,
@@ -163,7 +163,7 @@ impl Engine {
         self.node.controller()
     }
 
-    pub fn replica(&self) -> &replica::Replica {
+    pub fn replica(&self) -> &Replica {
         &self.replica
     }
 
@@ -236,7 +236,10 @@ impl Session {
         let metadata = self.engine.controller().metadata();
         metadata.check_privilege(&self.user, db, privilege)?;
         if privilege != Privilege::Read {
-            metadata.check_not_replica(db)?;
+            metadata
+                .replication
+                .check_not_replica(db)
+                .map_err(MetadataError::from)?;
         }
         Ok(())
     }
@@ -482,9 +485,10 @@ impl Session {
         };
         let metadata = self.engine.controller().metadata();
         if metadata.table(&db, &table).is_none() {
-            return Err(QueryError::Metadata(
-                crate::controller::metadata::MetadataError::TableNotFound { db, table },
-            ));
+            return Err(QueryError::Metadata(MetadataError::TableNotFound {
+                db,
+                table,
+            }));
         }
         Ok((db, table))
     }

@@ -7,7 +7,12 @@
 //! - `q.rewrite` ([`RewriteRequest`]): this node's share of an UPDATE or DELETE;
 //! - `do_get` of a [`CallRequest`]: another node's `rpc(thisNode, 'function', args...)`; this
 //!   node runs the built-in function as the calling user and streams its result;
-//! - `dn.prepare`, `dn.publish`, `dn.abort`: the participant steps of a transaction.
+//! - `dn.prepare`, `dn.publish`, `dn.abort`: the participant steps of a transaction, and
+//!   `dn.adopt`: stage data files fetched from another cluster's data node (a replicated
+//!   APPEND taken as the master's files).
+//!
+//! The master and slave sides of replication serve their own calls on the same node
+//! ([`crate::replication::master::serve`], [`crate::replication::slave::apply`]).
 //!
 //! Filters and assignments travel as DataFusion logical expressions in datafusion-proto's
 //! encoding. A scan filter this node cannot decode is dropped (scan filters are inexact: the
@@ -39,15 +44,13 @@ use super::table::{PorpoiseTable, RewriteOp};
 use super::Engine;
 use crate::catalog::scheme::route;
 use crate::catalog::{DatabaseDef, NewValuePolicy, DIMENSION_PARTITION};
-use crate::datanode::{shipped, task_data};
 use crate::datanode::{
-    DataNode, DataNodeError, StageRequest, StagedCounts, TableAt, TidRequest, ABORT, PREPARE,
-    PUBLISH,
+    AdoptRequest, DataNode, DataNodeError, StageRequest, StagedCounts, TableAt, TidRequest, ABORT,
+    ADOPT, PREPARE, PUBLISH,
 };
 use crate::rpc::client::Peers;
-use crate::rpc::server::{reply, to_status, Call, Caller, FlightStream, Service};
-use crate::rpc::{decode, encode, RemoteError, RpcError};
-use tokio_stream::wrappers::ReceiverStream;
+use crate::rpc::server::{reply, to_status, Caller, FlightStream, Service};
+use crate::rpc::{decode, decode_ticket, encode_ticket, RemoteError, RpcError};
 
 pub const REWRITE: &str = "q.rewrite";
 /// Liveness probe of a data node: answers [`PingReply`].
@@ -73,18 +76,12 @@ pub struct ScanRequest {
     pub limit: Option<usize>,
 }
 
-/// What a `do_get` asks a data node for.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum DataTicket {
-    /// A scan fragment.
-    Scan(ScanRequest),
-    /// The task data of a replicated write (master data nodes).
-    TaskData { tid: u64 },
-    /// The bytes of a data file (master data nodes, for a slave taking an APPEND's files).
-    File(shipped::FileTicket),
-    /// A built-in function to run here for another node's `rpc`.
-    Call(CallRequest),
-}
+/// The `do_get` ticket kind of a scan fragment ([`ScanRequest`]).
+pub const SCAN: &str = "Scan";
+
+/// The `do_get` ticket kind of a built-in function to run here for another node's `rpc`
+/// ([`CallRequest`]).
+pub const CALL: &str = "Call";
 
 /// `rpc(alias, 'function', args...)` sent to the data node `alias`. The user is the one of an
 /// authenticated session on the calling node, taken only from a node of this cluster (its
@@ -160,7 +157,7 @@ impl PartitionStream for RemoteScan {
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let (peers, addr, schema) = (self.peers.clone(), self.addr.clone(), self.schema.clone());
-        let ticket = encode(&DataTicket::Scan(self.request.clone()));
+        let ticket = encode_ticket(SCAN, &self.request);
         let out_schema = schema.clone();
         let stream = futures::stream::once(async move {
             let ticket = ticket.map_err(external)?;
@@ -256,41 +253,6 @@ impl DataService {
         Ok(data.boxed())
     }
 
-    /// Streams `<tid>.task` (S01044 while it is still being written, S01040 when it is not
-    /// there).
-    async fn task_data(&self, tid: u64) -> std::result::Result<FlightStream, RemoteError> {
-        crate::fault::delay_point("task-data-served").await;
-        let dir = &self.node().options().replication_dir;
-        // Checked first: the rename into place is atomic, so once the unfinished file is gone
-        // the data is either there or lost.
-        if task_data::is_pending(dir, tid) {
-            return Err(RemoteError::retryable(
-                task_data::PENDING_SQLSTATE,
-                format!("[asyncReplication] Data of task {tid} has not been persisted on the master cluster. Will retry. RefId:S01044"),
-            ));
-        }
-        let Some((schema, batches)) = task_data::read(dir, tid).map_err(node_err)? else {
-            let site = self
-                .node()
-                .controller()
-                .metadata()
-                .node(self.node().id)
-                .map(|n| n.addr.clone())
-                .unwrap_or_default();
-            return Err(RemoteError::new(
-                task_data::MISSING_SQLSTATE,
-                format!("[asyncReplication] Skipped task {tid}. Task data does not exist on site {site}. RefId:S01040"),
-            ));
-        };
-        let data = FlightDataEncoderBuilder::new()
-            .with_schema(schema)
-            .build(
-                ReceiverStream::new(batches).map_err(|e| FlightError::ExternalError(Box::new(e))),
-            )
-            .map_err(|e| Status::internal(e.to_string()));
-        Ok(data.boxed())
-    }
-
     /// Runs a built-in function for another node's `rpc`; streams its result.
     async fn call(&self, req: CallRequest) -> std::result::Result<FlightStream, RemoteError> {
         let batch = super::functions::serve_call(&self.engine, req).await?;
@@ -373,10 +335,7 @@ impl DataService {
     }
 
     /// `dn.adopt`: stages data files of another cluster, fetched from its data node.
-    async fn adopt(
-        &self,
-        req: shipped::AdoptRequest,
-    ) -> std::result::Result<StagedCounts, RemoteError> {
+    async fn adopt(&self, req: AdoptRequest) -> std::result::Result<StagedCounts, RemoteError> {
         let table = self.table(&req.at).await?;
         let metadata = self.node().controller().metadata();
         let db = metadata.databases.get(&req.at.db).ok_or_else(|| {
@@ -394,23 +353,6 @@ impl DataService {
             staging.adopt(req.src.clone(), f).await.map_err(node_err)?;
         }
         Ok(staging.counts())
-    }
-
-    /// The bytes of a data file, one Flight message per chunk.
-    async fn file(
-        &self,
-        t: &shipped::FileTicket,
-    ) -> std::result::Result<FlightStream, RemoteError> {
-        crate::fault::delay_point("file-served").await;
-        let chunks = self.node().file_chunks(t).map_err(|e| node_err(e.into()))?;
-        let stream = ReceiverStream::new(chunks).map(|chunk| match chunk {
-            Ok(body) => Ok(FlightData {
-                data_body: body,
-                ..FlightData::default()
-            }),
-            Err(e) => Err(to_status(node_err(e.into()))),
-        });
-        Ok(stream.boxed())
     }
 
     async fn rewrite(&self, req: RewriteRequest) -> std::result::Result<u64, RemoteError> {
@@ -468,7 +410,7 @@ fn df_err(e: DataFusionError) -> RemoteError {
 #[async_trait]
 impl Service for DataService {
     fn handles(&self, call: &str) -> bool {
-        call.starts_with("dn.") || call.starts_with("q.") || call == super::replica::APPLY
+        matches!(call, PREPARE | PUBLISH | ABORT | PING | ADOPT | REWRITE)
     }
 
     async fn action(&self, _caller: &Caller, call: &str, body: Bytes) -> Bytes {
@@ -493,15 +435,7 @@ impl Service for DataService {
                 id: self.node().id,
                 metadata_version: self.node().controller().metadata().version,
             })),
-            super::replica::APPLY => match decode::<super::replica::ApplyRequest>(&body) {
-                Ok(req) => reply(super::replica::apply(&self.engine, req).await),
-                Err(e) => reply::<()>(Err(bad(e))),
-            },
-            shipped::TASK_FILES => match decode::<shipped::TaskFilesRequest>(&body) {
-                Ok(req) => reply(self.node().task_files(&req)),
-                Err(e) => reply::<()>(Err(bad(e))),
-            },
-            shipped::ADOPT => match decode::<shipped::AdoptRequest>(&body) {
+            ADOPT => match decode::<AdoptRequest>(&body) {
                 Ok(req) => reply(self.adopt(req).await),
                 Err(e) => reply::<()>(Err(bad(e))),
             },
@@ -516,32 +450,29 @@ impl Service for DataService {
         }
     }
 
-    fn handles_data(&self) -> bool {
-        true
+    fn handles_ticket(&self, kind: &str) -> bool {
+        kind == SCAN || kind == CALL
     }
 
-    fn is_slave_call(&self, call: Call<'_>) -> bool {
-        match call {
-            Call::Action(name) => name == shipped::TASK_FILES,
-            Call::Get(ticket) => matches!(
-                decode::<DataTicket>(ticket),
-                Ok(DataTicket::TaskData { .. } | DataTicket::File(_))
-            ),
-            Call::Put => false,
-        }
+    fn handles_put(&self) -> bool {
+        true
     }
 
     async fn get(
         &self,
         _caller: &Caller,
+        kind: &str,
         ticket: Bytes,
     ) -> std::result::Result<FlightStream, Status> {
-        let result = match decode::<DataTicket>(&ticket) {
-            Ok(DataTicket::Scan(req)) => self.scan(req).await,
-            Ok(DataTicket::TaskData { tid }) => self.task_data(tid).await,
-            Ok(DataTicket::File(t)) => self.file(&t).await,
-            Ok(DataTicket::Call(req)) => self.call(req).await,
-            Err(e) => Err(bad(e)),
+        let result = match kind {
+            SCAN => match decode_ticket::<ScanRequest>(kind, &ticket) {
+                Ok(req) => self.scan(req).await,
+                Err(e) => Err(bad(e)),
+            },
+            _ => match decode_ticket::<CallRequest>(kind, &ticket) {
+                Ok(req) => self.call(req).await,
+                Err(e) => Err(bad(e)),
+            },
         };
         result.map_err(to_status)
     }
@@ -552,29 +483,5 @@ impl Service for DataService {
         data: Streaming<FlightData>,
     ) -> std::result::Result<Bytes, Status> {
         Ok(reply(self.stage(data).await))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_data_node_asks_for_a_file_with_the_ticket_this_service_reads() {
-        let t = shipped::FileTicket {
-            table: (16385, 2),
-            partition: "20230108".into(),
-            name: "7-1.parquet".into(),
-        };
-        let asked = encode(&shipped::Ticket::File(&t)).unwrap();
-        match decode::<DataTicket>(&asked).unwrap() {
-            DataTicket::File(read) => {
-                assert_eq!(
-                    (read.table, read.partition, read.name),
-                    (t.table, t.partition, t.name)
-                )
-            }
-            other => panic!("read as {other:?}"),
-        }
     }
 }

@@ -45,8 +45,8 @@ use futures::StreamExt;
 
 use crate::catalog::TableDef;
 use crate::controller::metadata::TxnState;
-use crate::controller::replication::{Applies, OpType};
 use crate::datanode::{DataNode, DataNodeError};
+use crate::replication::model::{Applies, OpType};
 use crate::storage::{DataFileRef, StorageError};
 
 /// A filter compiled for evaluation.

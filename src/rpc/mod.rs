@@ -43,6 +43,29 @@ pub fn encode<T: Serialize + ?Sized>(body: &T) -> Result<Bytes, RpcError> {
     .map_err(|source| RpcError::Encode { source })
 }
 
+/// Encodes a `do_get` ticket of `kind`: an envelope whose body is `{"<kind>": <body>}`. The
+/// node's Flight router reads the kind ([`ticket_kind`]) and hands the ticket to the service
+/// that serves it, which decodes its own body ([`decode_ticket`]).
+pub fn encode_ticket<T: Serialize + ?Sized>(kind: &str, body: &T) -> Result<Bytes, RpcError> {
+    encode(&std::collections::BTreeMap::from([(kind, body)]))
+}
+
+/// The kind of a `do_get` ticket.
+pub fn ticket_kind(bytes: &[u8]) -> Result<String, RpcError> {
+    let map: std::collections::BTreeMap<String, serde::de::IgnoredAny> = decode(bytes)?;
+    let mut kinds = map.into_keys();
+    match (kinds.next(), kinds.next()) {
+        (Some(kind), None) => Ok(kind),
+        _ => Err(RpcError::Ticket),
+    }
+}
+
+/// The body of a `do_get` ticket of `kind`.
+pub fn decode_ticket<T: DeserializeOwned>(kind: &str, bytes: &[u8]) -> Result<T, RpcError> {
+    let mut map: std::collections::BTreeMap<String, T> = decode(bytes)?;
+    map.remove(kind).ok_or(RpcError::Ticket)
+}
+
 /// Decodes a message body, refusing other versions.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RpcError> {
     #[derive(Deserialize)]
@@ -142,6 +165,8 @@ pub enum RpcError {
     Version { found: u32, supported: u32 },
     #[error("empty answer to {call} from {addr}")]
     Empty { addr: String, call: String },
+    #[error("a do_get ticket must be one object with one kind")]
+    Ticket,
     #[error(transparent)]
     Remote(#[from] RemoteError),
 }
@@ -155,7 +180,10 @@ impl RpcError {
                 "08006"
             }
             // protocol_violation
-            RpcError::Decode { .. } | RpcError::Version { .. } | RpcError::Empty { .. } => "08P01",
+            RpcError::Decode { .. }
+            | RpcError::Version { .. }
+            | RpcError::Empty { .. }
+            | RpcError::Ticket => "08P01",
             RpcError::Address { .. } => "F0000",
             RpcError::Encode { .. } => "XX000",
             RpcError::Remote(e) => &e.sqlstate,

@@ -4,8 +4,10 @@
 //! (HTTP/2's preface `PRI`, or an HTTP/1.1 method for the status pages).
 //!
 //! The gRPC side is one Arrow Flight service, [`FlightRouter`], that passes each call to the
-//! node role ([`Service`]) that answers it: the controller answers `raft.*` and `ctl.*`, a data
-//! node `dn.*`, scans (`do_get`) and row streams (`do_put`).
+//! node role ([`Service`]) that answers it: actions by name, `do_get`s by their ticket's kind
+//! (see [`super::encode_ticket`]), `do_put`s by the one role that takes rows. Each role
+//! registers its own service in the node's composition root; no service decodes another's
+//! messages.
 //!
 //! Nothing reaches a service without proving who it is: one interceptor ([`authenticate`]) in
 //! front of the Flight service, run before a message is even decoded, takes only callers
@@ -53,8 +55,13 @@ pub trait Service: Send + Sync + 'static {
     /// [`reply`]).
     async fn action(&self, caller: &Caller, call: &str, body: Bytes) -> Bytes;
 
-    /// Whether this role serves `do_get` and `do_put`.
-    fn handles_data(&self) -> bool {
+    /// Whether this role serves `do_get` tickets of `kind` (see [`super::encode_ticket`]).
+    fn handles_ticket(&self, _kind: &str) -> bool {
+        false
+    }
+
+    /// Whether this role consumes `do_put` streams.
+    fn handles_put(&self) -> bool {
         false
     }
 
@@ -63,8 +70,13 @@ pub trait Service: Send + Sync + 'static {
         false
     }
 
-    /// Streams the answer to a `do_get`.
-    async fn get(&self, _caller: &Caller, _ticket: Bytes) -> Result<FlightStream, Status> {
+    /// Streams the answer to a `do_get` ticket of `kind`.
+    async fn get(
+        &self,
+        _caller: &Caller,
+        _kind: &str,
+        _ticket: Bytes,
+    ) -> Result<FlightStream, Status> {
         Err(Status::unimplemented("do_get"))
     }
 
@@ -130,11 +142,12 @@ fn refusal(code: tonic::Code, sqlstate: &str, message: &str) -> Status {
     status_of(code, RemoteError::new(sqlstate, message))
 }
 
-/// A call as [`Service::is_slave_call`] sees it.
+/// A call as [`Service::is_slave_call`] sees it: an action by name, a `do_get` by its
+/// ticket's kind, or a `do_put`.
 #[derive(Clone, Copy, Debug)]
 pub enum Call<'a> {
     Action(&'a str),
-    Get(&'a [u8]),
+    Get(&'a str),
     Put,
 }
 
@@ -204,10 +217,10 @@ impl FlightRouter {
         Ok(caller)
     }
 
-    fn data_service(&self) -> Result<&Arc<dyn Service>, Status> {
+    fn put_service(&self) -> Result<&Arc<dyn Service>, Status> {
         self.services
             .iter()
-            .find(|s| s.handles_data())
+            .find(|s| s.handles_put())
             .ok_or_else(|| Status::unimplemented("this node stores no data"))
     }
 }
@@ -263,9 +276,21 @@ impl FlightService for FlightRouter {
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
-        let service = self.data_service()?;
-        let caller = Self::caller(service, &request, Call::Get(&request.get_ref().ticket))?;
-        let stream = service.get(&caller, request.into_inner().ticket).await?;
+        let kind = super::ticket_kind(&request.get_ref().ticket).map_err(|e| {
+            status_of(
+                tonic::Code::InvalidArgument,
+                RemoteError::new("08P01", e.to_string()),
+            )
+        })?;
+        let service = self
+            .services
+            .iter()
+            .find(|s| s.handles_ticket(&kind))
+            .ok_or_else(|| Status::unimplemented(format!("this node serves no {kind} tickets")))?;
+        let caller = Self::caller(service, &request, Call::Get(&kind))?;
+        let stream = service
+            .get(&caller, &kind, request.into_inner().ticket)
+            .await?;
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -273,7 +298,7 @@ impl FlightService for FlightRouter {
         &self,
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
-        let service = self.data_service()?;
+        let service = self.put_service()?;
         let caller = Self::caller(service, &request, Call::Put)?;
         let answer = service.put(&caller, request.into_inner()).await?;
         let result = PutResult {

@@ -9,12 +9,11 @@ use openraft::raft::VoteRequest;
 use openraft::Vote;
 use porpoise::controller::feed::MetadataUpdate;
 use porpoise::controller::service::{WatchRequest, WATCH};
-use porpoise::datanode::shipped::FileTicket;
-use porpoise::query::service::DataTicket;
+use porpoise::replication::protocol::{FileTicket, FILE};
 use porpoise::rpc::client::Peers;
 use porpoise::rpc::identity::{CertificateAuthority, NodeIdentity};
 use porpoise::rpc::tls::{client_config, ServerTrust};
-use porpoise::rpc::{encode, RpcError};
+use porpoise::rpc::{encode_ticket, RpcError};
 
 use super::common::cluster::TestCluster;
 
@@ -53,12 +52,12 @@ async fn fetch_file(
 ) -> Result<usize, RpcError> {
     use futures::StreamExt;
     let addr = format!("127.0.0.1:{}", cluster.port(&cluster.datanodes()[0]));
-    let ticket = encode(&DataTicket::File(FileTicket {
+    let file = FileTicket {
         table: (1, 1),
         partition: partition.into(),
         name: name.into(),
-    }))
-    .unwrap();
+    };
+    let ticket = encode_ticket(FILE, &file).unwrap();
     let mut stream = peers.get(&addr, ticket).await?;
     let mut batches = 0;
     while let Some(b) = stream.next().await {

@@ -1,171 +1,34 @@
-//! The slave side of replication on the controller leader (every controller runs these loops;
-//! only the leader acts):
-//! - **pull**: long-polls the master's controller leader (`repl.pull`, starting from
-//!   `clusterReplicationMasterCtl` and following leader changes and the master's other
-//!   controllers), reporting how far this cluster got, and records pulled tasks through raft;
-//! - **schedule**: for each execution queue, runs the tasks of its first unfinished group,
-//!   in parallel, on the queue's data node (`repl.apply`), consecutive APPEND tasks of one
-//!   table together in one transaction (see [`runnable`]); a failed task is recorded and
-//!   retried until it has failed [`MAX_ATTEMPTS`] times, when the state becomes STOPPED and
-//!   only `startClusterReplication()` resumes. Later groups of a queue wait for earlier ones.
+//! The slave controller's scheduler (every controller runs it; only the leader acts): for
+//! each execution queue, runs the tasks of its first unfinished group, in parallel, on the
+//! queue's data node (`repl.apply`, [`super::apply`]), consecutive APPEND tasks of one table
+//! together in one transaction (see [`runnable`]); a failed task is recorded and retried until
+//! it has failed [`MAX_ATTEMPTS`] times, when the state becomes STOPPED and only
+//! `startClusterReplication()` resumes. Later groups of a queue wait for earlier ones.
 //!
 //! Queues are mapped onto the data nodes registered now (queue id modulo their number), so a
 //! data node that joins takes queues too.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-
-use futures::FutureExt;
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::IDLE;
 use crate::controller::metadata::{Command, Metadata};
 use crate::controller::raft::RaftController;
-use crate::controller::replication::{
-    OpType, ReplicationState, Role, SlaveProgress, SlaveTask, TaskState, MAX_ATTEMPTS,
+use crate::replication::model::{
+    OpType, ReplicationCommand, ReplicationRole, ReplicationState, SlaveTask, TaskState,
+    MAX_ATTEMPTS,
 };
-use crate::controller::service::{PullReply, PullRequest, PULL};
-use crate::datanode::task_data;
-use crate::query::replica::{Applied, ApplyRequest, APPLY, APPLY_TIMEOUT};
+use crate::replication::protocol::{is_pending_error, Applied, ApplyRequest, APPLY, APPLY_TIMEOUT};
 use crate::rpc::client::Peers;
 use crate::rpc::RpcError;
 
 /// How long a failed task waits before it runs again.
 const RETRY_AFTER: Duration = Duration::from_millis(250);
-
-/// How long the loops wait when there is nothing to do (not leader, stopped, unreachable).
-const IDLE: Duration = Duration::from_millis(200);
-
-/// How often a master that cannot be pulled from is logged as a warning.
-const WARN_EVERY: Duration = Duration::from_secs(30);
-
-/// A changed reason for failing pulls is recorded at most this often (a new failure, and the
-/// return to success, at once).
-const ERROR_RECORD_EVERY: Duration = Duration::from_secs(5);
-
-/// Settings of the slave loops.
-#[derive(Clone, Debug)]
-pub struct SlaveOptions {
-    pub master_ctl: String,
-    /// This controller's address (`connectedController` on the master).
-    pub addr: String,
-    pub wait_ms: u64,
-    pub batch: u32,
-}
-
-/// Runs the pull and schedule loops until the task is dropped: pulls go through `master`
-/// (TLS peers with `enableClusterReplicationSSL`), calls to this cluster's data nodes through
-/// `peers`.
-pub async fn run_slave(
-    raft: Arc<RaftController>,
-    peers: Arc<Peers>,
-    master: Arc<Peers>,
-    options: SlaveOptions,
-) {
-    let pull = tokio::spawn(pull_loop(raft.clone(), master, options));
-    schedule_loop(raft, peers).await;
-    pull.abort();
-}
-
-async fn pull_loop(raft: Arc<RaftController>, peers: Arc<Peers>, options: SlaveOptions) {
-    let mut masters = vec![options.master_ctl.clone()];
-    let mut target = 0;
-    let mut last_warning: Option<Instant> = None;
-    let mut last_error_record: Option<Instant> = None;
-    loop {
-        let metadata = raft.metadata();
-        let r = &metadata.replication;
-        if !raft.is_leader()
-            || r.role != Some(Role::Slave)
-            || r.cluster_id.is_empty()
-            || r.slave.state == ReplicationState::Disabled
-        {
-            tokio::time::sleep(IDLE).await;
-            continue;
-        }
-        let controllers = raft.member_addrs();
-        let req = PullRequest {
-            slave: r.cluster_id.clone(),
-            progress: SlaveProgress {
-                connected: options.addr.clone(),
-                controllers,
-                finished: r.finished_watermark(),
-                last_pull_ns: 0,
-            },
-            after: r.slave.last_pulled,
-            wait_ms: options.wait_ms,
-            max: options.batch,
-        };
-        let addr = masters[target % masters.len()].clone();
-        let timeout = Duration::from_millis(options.wait_ms) + Duration::from_secs(5);
-        let answer = peers.call::<_, PullReply>(&addr, PULL, &req, timeout).await;
-        // The reason pulls fail goes into the metadata, for SQL on this side: when it
-        // appears, changes (at most every few seconds) and clears.
-        let error = match &answer {
-            Ok(_) => None,
-            Err(e) if leader_hint(e).is_some() => r.slave.pull_error.clone(),
-            Err(e) => Some(format!("{e} (SQLSTATE {})", e.sqlstate())),
-        };
-        let due = last_error_record.is_none_or(|t: Instant| t.elapsed() >= ERROR_RECORD_EVERY)
-            || r.slave.pull_error.is_none()
-            || error.is_none();
-        if error != r.slave.pull_error && due {
-            if let Err(e) = raft.write(Command::SlavePullError { error }).await {
-                tracing::debug!(error = %e, "cannot record why pulls fail");
-            }
-            last_error_record = Some(Instant::now());
-        }
-        match answer {
-            Ok(reply) => {
-                if !reply.controllers.is_empty() {
-                    masters = reply.controllers;
-                    target = masters.iter().position(|m| *m == addr).unwrap_or(0);
-                }
-                if reply.tasks.is_empty() {
-                    continue;
-                }
-                if let Err(e) = raft
-                    .write(Command::PulledTasks { tasks: reply.tasks })
-                    .await
-                {
-                    tracing::warn!(error = %e, "cannot record pulled tasks");
-                    tokio::time::sleep(IDLE).await;
-                }
-            }
-            Err(e) => {
-                match leader_hint(&e) {
-                    Some(leader) => {
-                        if !masters.contains(&leader) {
-                            masters.push(leader.clone());
-                        }
-                        target = masters.iter().position(|m| *m == leader).unwrap_or(0);
-                        tracing::debug!(master = %addr, error = %e, "cannot pull from the master");
-                    }
-                    None => {
-                        target += 1;
-                        // Unreachable or refused: worth an operator's eye, once in a while.
-                        if last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
-                            tracing::warn!(master = %addr, error = %e, "cannot pull from the master");
-                            last_warning = Some(Instant::now());
-                        } else {
-                            tracing::debug!(master = %addr, error = %e, "cannot pull from the master");
-                        }
-                    }
-                }
-                tokio::time::sleep(IDLE).await;
-            }
-        }
-    }
-}
-
-fn leader_hint(e: &RpcError) -> Option<String> {
-    match e {
-        RpcError::Remote(r) => r.leader.clone(),
-        _ => None,
-    }
-}
 
 /// At most this many APPEND tasks, and this many rows, are applied in one transaction.
 const MAX_BATCH_TASKS: usize = 64;
@@ -178,7 +41,7 @@ struct Running {
     handle: JoinHandle<bool>,
 }
 
-async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) {
+pub(super) async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) {
     let mut running: Vec<Running> = Vec::new();
     let mut retry_at: HashMap<u64, Instant> = HashMap::new();
     // Tasks that failed together, to run one by one until they finished: so a failure is
@@ -199,7 +62,7 @@ async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) {
         let metadata = raft.metadata();
         let r = &metadata.replication;
         if !raft.is_leader()
-            || r.role != Some(Role::Slave)
+            || r.role != Some(ReplicationRole::Slave)
             || r.slave.state != ReplicationState::Enabled
         {
             continue;
@@ -317,10 +180,10 @@ async fn run_batch(
 ) -> bool {
     let ids: Vec<u64> = tasks.iter().map(|t| t.task.task_id).collect();
     let started = || async {
-        let cmd = Command::TaskStarted {
+        let cmd = Command::Replication(ReplicationCommand::TaskStarted {
             task_ids: ids.clone(),
             node: alias.clone(),
-        };
+        });
         if let Err(e) = raft.write(cmd).await {
             tracing::debug!(tasks = ?ids, error = %e, "cannot record started tasks");
         }
@@ -354,7 +217,12 @@ async fn run_batch(
     };
     if ids.len() > 1 {
         tracing::info!(tasks = ?ids, node = %alias, error = %details, "tasks applied together failed; running them one by one");
-        if let Err(e) = raft.write(Command::TasksRequeued { task_ids: ids }).await {
+        if let Err(e) = raft
+            .write(Command::Replication(ReplicationCommand::TasksRequeued {
+                task_ids: ids,
+            }))
+            .await
+        {
             tracing::debug!(error = %e, "cannot record requeued tasks");
         }
         return true;
@@ -365,11 +233,11 @@ async fn run_batch(
         node = %alias,
         "[asyncReplication] Failed to execute task with taskId {task_id} on the slave cluster, with error: {details}. RefId:S01038"
     );
-    let cmd = Command::TaskFailed {
+    let cmd = Command::Replication(ReplicationCommand::TaskFailed {
         task_id,
         node: alias,
         details,
-    };
+    });
     if let Err(e) = raft.write(cmd).await {
         tracing::debug!(task_id, error = %e, "cannot record a failed task");
     }
@@ -382,9 +250,7 @@ async fn run_batch(
 /// cut or a restart must not use up the tasks' attempts).
 fn not_tried(e: &RpcError) -> bool {
     match e {
-        RpcError::Remote(r) => {
-            task_data::is_pending_error(r) || (r.retryable && r.sqlstate.starts_with("08"))
-        }
+        RpcError::Remote(r) => is_pending_error(r) || (r.retryable && r.sqlstate.starts_with("08")),
         other => other.retryable(),
     }
 }
@@ -392,7 +258,7 @@ fn not_tried(e: &RpcError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::replication::{Chunks, MasterTask, TaskPayload};
+    use crate::replication::model::{Chunks, MasterTask, TaskPayload};
 
     fn task(id: u64, group: u64, op: OpType, table: &str, queue: u32) -> SlaveTask {
         SlaveTask {

@@ -6,7 +6,7 @@
 //!
 //! - DDL: the master's command, applied by the controller with the task ([`Command::ApplyTask`]).
 //! - APPEND: the master's Parquet files of the task are fetched as they are and staged by
-//!   the partitions' owners ([`crate::datanode::shipped`]); when they cannot be used, the rows
+//!   the partitions' owners ([`super::files`]); when they cannot be used, the rows
 //!   are fetched from the master data node that holds them (`<tid>.task`, streamed over
 //!   Flight) and appended. Consecutive APPEND tasks of one table come in one request and are
 //!   applied in one transaction; each task's rows are fetched ahead of the appending
@@ -14,32 +14,33 @@
 //! - SQL_UPDATE / SQL_DELETE: the statement runs again (its filters and assignments).
 //!
 //! At most `clusterReplicationWorkerNum` requests run at once, each on a numbered worker;
-//! `getSlaveReplicationExecutionStatus()` shows each worker's tasks ([`Replica::executions`]).
+//! `getSlaveReplicationExecutionStatus()` shows each worker's tasks ([`super::executions`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::{new_null_array, RecordBatch};
+use async_trait::async_trait;
+use bytes::Bytes;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::service::{decode_rewrite, DataTicket};
-use super::table::PorpoiseTable;
-use super::Engine;
+use super::executions::{ExecState, Worker};
 use crate::controller::metadata::{Command, CommandResult, Metadata, MetadataError, Privilege};
-use crate::controller::replication::{Applies, OpType, SlaveTask, TaskPayload, TaskState};
 use crate::controller::secret::ScramSecret;
-use crate::datanode::{shipped, task_data, DataNodeError, WriteTxn};
+use crate::datanode::{DataNodeError, WriteTxn};
+use crate::query::service::decode_rewrite;
+use crate::query::table::PorpoiseTable;
+use crate::query::Engine;
+use crate::replication::model::{Applies, OpType, SlaveTask, TaskPayload, TaskState};
+use crate::replication::protocol::{
+    columns, is_pending_error, Applied, ApplyRequest, ShippedFile, TaskDataTicket, TaskFiles,
+    TaskFilesRequest, APPLY, MISSING_SQLSTATE, TASK_DATA, TASK_FILES,
+};
 use crate::rpc::client::Peers;
-use crate::rpc::{encode, RemoteError, RpcError};
-
-/// The action applying tasks.
-pub const APPLY: &str = "repl.apply";
-
-/// How long one request may take.
-pub const APPLY_TIMEOUT: Duration = Duration::from_secs(600);
+use crate::rpc::server::{reply, Caller, Service};
+use crate::rpc::{decode, encode_ticket, RemoteError, RpcError};
 
 /// How long a master data node may take to list a task's files, and how long the slave waits
 /// for them to be published there.
@@ -53,27 +54,51 @@ const FILE_ROWS_WORTH_TAKING: u64 = 8 * 1024;
 /// How many record batches of a task's rows are fetched ahead of the appending.
 const PREFETCH_BATCHES: usize = 8;
 
-/// `repl.apply`: one task, or consecutive APPEND tasks of one table.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ApplyRequest {
-    pub tasks: Vec<SlaveTask>,
-    /// The slave controller's metadata version when it sent the request: the data node waits
-    /// for its copy to get there, so it sees what earlier groups' tasks did.
-    #[serde(default)]
-    pub min_version: u64,
+/// The apply service of a slave data node (`repl.apply`).
+pub struct ApplyService {
+    engine: Arc<Engine>,
+    exec_user: ExecUser,
 }
 
-/// How a request ended on the data node.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Applied {
-    Done,
-    /// Finished before (S01039): nothing was applied this time.
-    AlreadyDone,
+impl ApplyService {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        ApplyService {
+            engine,
+            exec_user: ExecUser::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl Service for ApplyService {
+    fn handles(&self, call: &str) -> bool {
+        call == APPLY
+    }
+
+    async fn action(&self, _caller: &Caller, call: &str, body: Bytes) -> Bytes {
+        match decode::<ApplyRequest>(&body) {
+            Ok(req) if call == APPLY => reply(apply(&self.engine, &self.exec_user, req).await),
+            Ok(_) => reply::<()>(Err(RemoteError::new(
+                "0A000",
+                format!("unknown replication call {call}"),
+            ))),
+            Err(e) => reply::<()>(Err(RemoteError::new(
+                "08P01",
+                format!("malformed request: {e}"),
+            ))),
+        }
+    }
 }
 
 /// Why a task failed, as `details` shows it.
 fn failure(e: impl std::fmt::Display) -> RemoteError {
     RemoteError::new("XX000", e.to_string())
+}
+
+/// The controller command of a DDL task, as the master's controller encoded it.
+fn ddl_command(encoded: &serde_json::Value) -> Result<Command, RemoteError> {
+    serde_json::from_value(encoded.clone())
+        .map_err(|e| failure(format!("the DDL of the task cannot be read: {e}")))
 }
 
 fn is_done(e: &MetadataError) -> bool {
@@ -90,140 +115,13 @@ struct ExecUser {
 
 impl ExecUser {
     fn password_ok(&self, user: &crate::controller::metadata::UserMeta, password: &str) -> bool {
-        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        let mut verified = crate::lock(&self.verified);
         if verified.as_ref() == Some(&user.secret) {
             return true;
         }
-        let ok = super::users::verify_password(user, password);
+        let ok = crate::query::users::verify_password(user, password);
         *verified = ok.then(|| user.secret.clone());
         ok
-    }
-}
-
-/// Where a task is on its worker (`getSlaveReplicationExecutionStatus().state`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExecState {
-    /// Its data has arrived; it waits for its turn.
-    Transmitted,
-    /// Being applied.
-    Executing,
-}
-
-impl ExecState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExecState::Transmitted => "TRANSMITTED",
-            ExecState::Executing => "EXECUTING",
-        }
-    }
-}
-
-/// A task on a worker.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Execution {
-    pub execution_set: u8,
-    pub worker: u32,
-    pub task_id: u64,
-    pub state: ExecState,
-}
-
-/// This node's replication workers and the tasks on them.
-#[derive(Debug)]
-pub struct Replica {
-    exec_user: ExecUser,
-    workers: tokio::sync::Semaphore,
-    state: Mutex<Workers>,
-}
-
-#[derive(Debug, Default)]
-struct Workers {
-    /// Worker numbers in use, each with the request it runs.
-    busy: BTreeMap<u32, u64>,
-    /// The last request number given.
-    last_run: u64,
-    /// Tasks on workers, by task id, with their request.
-    tasks: BTreeMap<u64, (u64, Execution)>,
-}
-
-impl Replica {
-    /// `workers`: `clusterReplicationWorkerNum`.
-    pub fn new(workers: usize) -> Self {
-        Replica {
-            exec_user: ExecUser::default(),
-            workers: tokio::sync::Semaphore::new(workers.max(1)),
-            state: Mutex::default(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Workers> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The tasks on this node's workers, by worker.
-    pub fn executions(&self) -> Vec<Execution> {
-        let mut out: Vec<Execution> = self.lock().tasks.values().map(|(_, e)| e.clone()).collect();
-        out.sort_by_key(|e| (e.worker, e.task_id));
-        out
-    }
-
-    /// Waits for a free worker.
-    async fn worker(&self) -> Result<Worker<'_>, RemoteError> {
-        let permit = self.workers.acquire().await.map_err(failure)?;
-        let mut state = self.lock();
-        let number = (0..).find(|n| !state.busy.contains_key(n)).unwrap_or(0);
-        state.last_run += 1;
-        let run = state.last_run;
-        state.busy.insert(number, run);
-        Ok(Worker {
-            replica: self,
-            number,
-            run,
-            _permit: permit,
-        })
-    }
-
-    /// Shows `task` in `state` on the worker running request `run`, if it still does;
-    /// `only_new`: unless the task is shown already.
-    fn show(&self, (number, run): (u32, u64), task: &SlaveTask, state: ExecState, only_new: bool) {
-        let mut workers = self.lock();
-        if workers.busy.get(&number) != Some(&run)
-            || (only_new && workers.tasks.contains_key(&task.task.task_id))
-        {
-            return;
-        }
-        let execution = Execution {
-            execution_set: task.task.execution_set,
-            worker: number,
-            task_id: task.task.task_id,
-            state,
-        };
-        workers.tasks.insert(task.task.task_id, (run, execution));
-    }
-}
-
-/// A worker taken for one request: its tasks leave the status when it is dropped.
-struct Worker<'a> {
-    replica: &'a Replica,
-    number: u32,
-    run: u64,
-    _permit: tokio::sync::SemaphorePermit<'a>,
-}
-
-impl Worker<'_> {
-    fn id(&self) -> (u32, u64) {
-        (self.number, self.run)
-    }
-
-    fn show(&self, task: &SlaveTask, state: ExecState) {
-        self.replica.show(self.id(), task, state, false);
-    }
-}
-
-impl Drop for Worker<'_> {
-    fn drop(&mut self) {
-        let mut state = self.replica.lock();
-        state.tasks.retain(|_, (run, _)| *run != self.run);
-        state.busy.remove(&self.number);
     }
 }
 
@@ -239,7 +137,11 @@ fn finished_here(metadata: &Metadata, task_id: u64) -> bool {
 }
 
 /// Applies one request. See the module documentation.
-pub async fn apply(engine: &Arc<Engine>, req: ApplyRequest) -> Result<Applied, RemoteError> {
+async fn apply(
+    engine: &Arc<Engine>,
+    exec_user: &ExecUser,
+    req: ApplyRequest,
+) -> Result<Applied, RemoteError> {
     let started = std::time::Instant::now();
     let replica = engine.replica();
     let worker = replica.worker().await?;
@@ -276,7 +178,7 @@ pub async fn apply(engine: &Arc<Engine>, req: ApplyRequest) -> Result<Applied, R
             "only APPEND tasks of one table are applied together",
         ));
     }
-    check_user(engine, &metadata, first.op, &first.db)?;
+    check_user(engine, exec_user, &metadata, first.op, &first.db)?;
     let applies = Applies {
         task_ids: tasks.iter().map(|t| t.task.task_id).collect(),
         node: alias.clone(),
@@ -290,7 +192,7 @@ pub async fn apply(engine: &Arc<Engine>, req: ApplyRequest) -> Result<Applied, R
                 .write(Command::ApplyTask {
                     task_id: first.task_id,
                     node: alias,
-                    cmd: cmd.clone(),
+                    cmd: Box::new(ddl_command(cmd)?),
                 })
                 .await
                 .map_err(failure)?;
@@ -362,13 +264,14 @@ fn already_done(task_id: u64) -> Applied {
 }
 
 fn dml_failure(e: datafusion::error::DataFusionError) -> RemoteError {
-    failure(super::error::QueryError::from(e))
+    failure(crate::query::error::QueryError::from(e))
 }
 
 /// The execution user must exist, have the configured password, and hold the privilege the
 /// task needs.
 fn check_user(
     engine: &Engine,
+    exec_user: &ExecUser,
     metadata: &Metadata,
     op: OpType,
     db: &str,
@@ -377,7 +280,7 @@ fn check_user(
     let ok = metadata
         .users
         .get(name)
-        .is_some_and(|u| engine.replica().exec_user.password_ok(u, password));
+        .is_some_and(|u| exec_user.password_ok(u, password));
     if !ok {
         return Err(failure(format!(
             "the replication execution user \"{name}\" does not exist or its password (clusterReplicationExecutionPassword) is wrong"
@@ -396,7 +299,7 @@ fn check_user(
 }
 
 /// Appends the rows of APPEND tasks of one table in one transaction that finishes the tasks:
-/// as the master's data files where it can ([`shipped`]), otherwise as rows fetched from the
+/// as the master's data files where it can ([`super::files`]), otherwise as rows fetched from the
 /// master data node that holds the task data.
 async fn append(
     engine: &Arc<Engine>,
@@ -457,7 +360,7 @@ async fn append(
 }
 
 /// An APPEND task's data files on the master, by holder and partition, if the slave can take
-/// them as they are ([`shipped`]): every holder answered, the files hold all of the task's
+/// them as they are ([`super::files`]): every holder answered, the files hold all of the task's
 /// rows, in this table's physical columns, every partition is in this database's domain, and
 /// the files are big enough to be worth it. Only a task's first try takes files: a task that
 /// failed once fetches its rows, so a file that cannot be fetched costs one try, not all of
@@ -466,7 +369,7 @@ async fn task_files(
     engine: &Engine,
     txn: &WriteTxn,
     task: &SlaveTask,
-) -> Option<BTreeMap<(String, String), Vec<shipped::ShippedFile>>> {
+) -> Option<BTreeMap<(String, String), Vec<ShippedFile>>> {
     if task.attempts > 0
         || task.task.rows < FILE_ROWS_WORTH_TAKING
         || task.holder_addrs.is_empty()
@@ -480,7 +383,7 @@ async fn task_files(
     }
     let peers = engine.node().master_peers();
     let asks = addrs.iter().map(|addr| {
-        let req = shipped::TaskFilesRequest {
+        let req = TaskFilesRequest {
             tid: task.task.tid,
             db: task.task.db.clone(),
             table: task.task.table.clone(),
@@ -490,13 +393,11 @@ async fn task_files(
             // A participant publishes just after the commit; asked first, it says to wait.
             let deadline = tokio::time::Instant::now() + TASK_FILES_TIMEOUT;
             loop {
-                let r: Result<shipped::TaskFiles, RpcError> = peers
-                    .call(addr, shipped::TASK_FILES, &req, TASK_FILES_TIMEOUT)
-                    .await;
+                let r: Result<TaskFiles, RpcError> =
+                    peers.call(addr, TASK_FILES, &req, TASK_FILES_TIMEOUT).await;
                 match r {
                     Err(RpcError::Remote(e))
-                        if task_data::is_pending_error(&e)
-                            && tokio::time::Instant::now() < deadline =>
+                        if is_pending_error(&e) && tokio::time::Instant::now() < deadline =>
                     {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
@@ -505,8 +406,8 @@ async fn task_files(
             }
         }
     });
-    let columns = shipped::columns(&txn.table().physical_schema());
-    let mut out: BTreeMap<(String, String), Vec<shipped::ShippedFile>> = BTreeMap::new();
+    let columns = columns(&txn.table().physical_schema());
+    let mut out: BTreeMap<(String, String), Vec<ShippedFile>> = BTreeMap::new();
     let mut rows = 0;
     for (addr, answer) in futures::future::join_all(asks).await {
         let answer = match answer {
@@ -561,7 +462,8 @@ async fn fetch(
     let peers: &Arc<Peers> = engine.node().master_peers();
     let src = &task.src_addr;
     let result = async {
-        let ticket = encode(&DataTicket::TaskData { tid: task.task.tid }).map_err(failure)?;
+        let ticket =
+            encode_ticket(TASK_DATA, &TaskDataTicket { tid: task.task.tid }).map_err(failure)?;
         let mut stream = peers.get(src, ticket).await.map_err(missing_or_failure)?;
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| {
@@ -595,11 +497,10 @@ async fn fetch(
 fn missing_or_failure(e: RpcError) -> RemoteError {
     match &e {
         // Not persisted yet: passed on as it is, for the scheduler to try again.
-        RpcError::Remote(r) if task_data::is_pending_error(r) => r.clone(),
-        RpcError::Remote(r) if r.sqlstate == task_data::MISSING_SQLSTATE => RemoteError::new(
-            task_data::MISSING_SQLSTATE,
-            format!("Missing taskData: {}", r.message),
-        ),
+        RpcError::Remote(r) if is_pending_error(r) => r.clone(),
+        RpcError::Remote(r) if r.sqlstate == MISSING_SQLSTATE => {
+            RemoteError::new(MISSING_SQLSTATE, format!("Missing taskData: {}", r.message))
+        }
         // The master data node is out of reach: passed on as a connection failure, for the
         // scheduler to try again without counting it against the task.
         RpcError::Remote(_) => failure(e),

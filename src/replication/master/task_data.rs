@@ -20,20 +20,7 @@ use arrow::ipc::writer::StreamWriter;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::DataNodeError;
 use crate::storage::StorageError;
-
-/// The SQLSTATE of "task data does not exist" (undefined_file).
-pub const MISSING_SQLSTATE: &str = "58P01";
-
-/// The SQLSTATE of "task data not persisted yet" (S01044; object_not_in_prerequisite_state):
-/// the slave asks again later.
-pub const PENDING_SQLSTATE: &str = "55000";
-
-/// Whether a data node's answer is "not persisted yet" (see [`PENDING_SQLSTATE`]).
-pub fn is_pending_error(e: &crate::rpc::RemoteError) -> bool {
-    e.retryable && e.sqlstate == PENDING_SQLSTATE
-}
 
 /// Whether the data of transaction `tid` is still being written: committed with asynchronous
 /// persistence and not yet moved into place. (A crash removes such files at start-up, so after
@@ -61,7 +48,7 @@ pub struct TaskDataWriter {
 
 impl TaskDataWriter {
     /// Starts `<tid>.task.tmp` in `dir`.
-    pub fn create(dir: &Path, tid: u64, schema: SchemaRef) -> Result<Self, DataNodeError> {
+    pub fn create(dir: &Path, tid: u64, schema: SchemaRef) -> Result<Self, StorageError> {
         crate::storage::create_dir_durable(dir)?;
         let path = tmp_path(dir, tid);
         // Created here, not by the writer task: from now on the data counts as pending (see
@@ -93,7 +80,7 @@ impl TaskDataWriter {
     }
 
     /// Adds rows.
-    pub async fn write(&mut self, batch: RecordBatch) -> Result<(), DataNodeError> {
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<(), StorageError> {
         let sent = match &self.tx {
             Some(tx) => tx.send(batch).await.is_ok(),
             None => false,
@@ -105,19 +92,19 @@ impl TaskDataWriter {
         self.tx = None;
         match self.writer.take() {
             Some(w) => match w.await {
-                Ok(Err(e)) => Err(e.into()),
-                Err(e) => Err(e.into()),
-                Ok(Ok(())) => Err(DataNodeError::Task("task data writer stopped".into())),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(joined(e)),
+                Ok(Ok(())) => Err(StorageError::Index("task data writer stopped".into())),
             },
-            None => Err(DataNodeError::Task("task data writer stopped".into())),
+            None => Err(StorageError::Index("task data writer stopped".into())),
         }
     }
 
     /// Finishes the file (fsynced) and moves it to `<tid>.task`.
-    pub async fn persist(mut self) -> Result<(), DataNodeError> {
+    pub async fn persist(mut self) -> Result<(), StorageError> {
         self.tx = None;
         if let Some(w) = self.writer.take() {
-            w.await??;
+            w.await.map_err(joined)??;
         }
         let (dir, tid) = (self.dir.clone(), self.tid);
         // The directory's fsync blocks: on the blocking pool.
@@ -126,7 +113,8 @@ impl TaskDataWriter {
             std::fs::rename(&from, &to).map_err(|e| StorageError::io(&to, e))?;
             crate::storage::sync_dir(&dir)
         })
-        .await??;
+        .await
+        .map_err(joined)??;
         Ok(())
     }
 }
@@ -166,11 +154,11 @@ pub fn remove_persisted(dir: &Path, tid: u64) {
 }
 
 /// Deletes unfinished task data files (`*.task.tmp`) a crash left in `dir`.
-pub fn remove_unfinished(dir: &Path) -> Result<usize, DataNodeError> {
+pub fn remove_unfinished(dir: &Path) -> Result<usize, StorageError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(StorageError::io(dir, e).into()),
+        Err(e) => return Err(StorageError::io(dir, e)),
     };
     let mut removed = 0;
     for entry in entries {
@@ -189,12 +177,12 @@ pub fn remove_unfinished(dir: &Path) -> Result<usize, DataNodeError> {
 pub fn read(
     dir: &Path,
     tid: u64,
-) -> Result<Option<(SchemaRef, mpsc::Receiver<Result<RecordBatch, StorageError>>)>, DataNodeError> {
+) -> Result<Option<(SchemaRef, mpsc::Receiver<Result<RecordBatch, StorageError>>)>, StorageError> {
     let path = task_path(dir, tid);
     let file = match File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StorageError::io(&path, e).into()),
+        Err(e) => return Err(StorageError::io(&path, e)),
     };
     let ipc = move |e: arrow::error::ArrowError| {
         StorageError::io(&path, std::io::Error::other(e.to_string()))
@@ -253,4 +241,9 @@ pub fn collect(dir: &Path, metadata: &crate::controller::metadata::Metadata) -> 
         }
     }
     removed
+}
+
+/// A writer or blocking task that panicked or was cancelled.
+fn joined(e: tokio::task::JoinError) -> StorageError {
+    StorageError::Index(format!("task data writer failed: {e}"))
 }

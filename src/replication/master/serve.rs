@@ -1,0 +1,231 @@
+//! What a master data node serves slave data nodes: the task data of a write it coordinated
+//! (`do_get` of a [`TASK_DATA`] ticket: the rows of `<tid>.task`), the list of the data files a
+//! transaction wrote here ([`TASK_FILES`]) and the bytes of one of them (`do_get` of a
+//! [`FILE`] ticket). These are the only calls a slave cluster's node may make of a data node.
+
+use std::sync::Arc;
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::FlightData;
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use super::task_data;
+use crate::datanode::DataNode;
+use crate::replication::protocol::{
+    columns, FileTicket, ShippedFile, TaskDataTicket, TaskFiles, TaskFilesRequest, FILE,
+    MISSING_SQLSTATE, PENDING_SQLSTATE, TASK_DATA, TASK_FILES,
+};
+use crate::rpc::server::{reply, to_status, Call, Caller, FlightStream, Service};
+use crate::rpc::{decode, decode_ticket, RemoteError, RpcError};
+use crate::storage::StorageError;
+
+/// Bytes per Flight message of a file.
+const CHUNK: usize = 1 << 20;
+
+/// The master side of replication on a data node.
+pub struct MasterDataService {
+    node: Arc<DataNode>,
+}
+
+impl MasterDataService {
+    pub fn new(node: Arc<DataNode>) -> Self {
+        MasterDataService { node }
+    }
+
+    /// Streams `<tid>.task` (S01044 while it is still being written, S01040 when it is not
+    /// there).
+    async fn task_data(&self, tid: u64) -> Result<FlightStream, RemoteError> {
+        crate::fault::delay_point("task-data-served").await;
+        let dir = &self.node.options().replication_dir;
+        // Checked first: the rename into place is atomic, so once the unfinished file is gone
+        // the data is either there or lost.
+        if task_data::is_pending(dir, tid) {
+            return Err(RemoteError::retryable(
+                PENDING_SQLSTATE,
+                format!("[asyncReplication] Data of task {tid} has not been persisted on the master cluster. Will retry. RefId:S01044"),
+            ));
+        }
+        let Some((schema, batches)) = task_data::read(dir, tid).map_err(storage_err)? else {
+            let site = self
+                .node
+                .controller()
+                .metadata()
+                .node(self.node.id)
+                .map(|n| n.addr.clone())
+                .unwrap_or_default();
+            return Err(RemoteError::new(
+                MISSING_SQLSTATE,
+                format!("[asyncReplication] Skipped task {tid}. Task data does not exist on site {site}. RefId:S01040"),
+            ));
+        };
+        let data = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(
+                ReceiverStream::new(batches).map_err(|e| FlightError::ExternalError(Box::new(e))),
+            )
+            .map_err(|e| Status::internal(e.to_string()));
+        Ok(data.boxed())
+    }
+
+    /// `dn.task_files`: the files transaction `tid` wrote into the table on this node, live or
+    /// retired but still on disk. Empty when the table is gone.
+    fn task_files(&self, req: &TaskFilesRequest) -> Result<TaskFiles, RemoteError> {
+        let dir = &self.node.options().replication_dir;
+        if req.source {
+            if task_data::is_pending(dir, req.tid) {
+                return Err(RemoteError::retryable(
+                    PENDING_SQLSTATE,
+                    "task data not persisted yet",
+                ));
+            }
+            if !task_data::task_path(dir, req.tid).exists() {
+                return Err(RemoteError::new(
+                    MISSING_SQLSTATE,
+                    "task data does not exist",
+                ));
+            }
+        }
+        let index = self.node.index();
+        // Published once the controller's commit reaches this node; until then, ask later.
+        if index.prepared_tids().contains(&req.tid) {
+            return Err(RemoteError::retryable(
+                PENDING_SQLSTATE,
+                "transaction not published yet",
+            ));
+        }
+        let metadata = self.node.controller().metadata();
+        let Some((_, def)) = metadata.table(&req.db, &req.table) else {
+            return Ok(TaskFiles {
+                columns: Vec::new(),
+                files: Vec::new(),
+            });
+        };
+        let key = (def.id, def.generation);
+        let snapshot = index.snapshot(key);
+        let live = snapshot.files();
+        let retired = snapshot.retired.iter().map(|r| &r.file);
+        let files = live
+            .chain(retired)
+            .filter(|f| f.record.tid == req.tid)
+            .map(|f| ShippedFile {
+                table: key,
+                partition: f.partition.clone(),
+                record: f.record.clone(),
+            })
+            .collect();
+        Ok(TaskFiles {
+            columns: columns(&def.physical_schema()),
+            files,
+        })
+    }
+
+    /// The bytes of a data file, one Flight message per chunk. The file is opened before this
+    /// returns, so a file deleted afterwards is still read whole. Only a file the index lists,
+    /// live or retired, is served: the ticket's names are looked up, never joined onto a path
+    /// as they came.
+    async fn file(&self, t: &FileTicket) -> Result<FlightStream, RemoteError> {
+        use std::io::Read;
+        crate::fault::delay_point("file-served").await;
+        let snapshot = self.node.index().snapshot(t.table);
+        let live = snapshot.partitions.get(&t.partition).into_iter().flatten();
+        let retired = snapshot.retired.iter().map(|r| &r.file);
+        let Some(listed) = live
+            .chain(retired)
+            .find(|f| f.partition == t.partition && f.record.name == t.name)
+        else {
+            return Err(storage_err(StorageError::UnknownFile {
+                partition: t.partition.clone(),
+                name: t.name.clone(),
+            }));
+        };
+        let path = listed.path.clone();
+        let mut file =
+            std::fs::File::open(&path).map_err(|e| storage_err(StorageError::io(&path, e)))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::task::spawn_blocking(move || loop {
+            let mut buf = vec![0; CHUNK];
+            let chunk = match file.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Ok(Bytes::from(buf))
+                }
+                Err(e) => Err(StorageError::io(&path, e)),
+            };
+            let failed = chunk.is_err();
+            if tx.blocking_send(chunk).is_err() || failed {
+                return;
+            }
+        });
+        let stream = ReceiverStream::new(rx).map(|chunk| match chunk {
+            Ok(body) => Ok(FlightData {
+                data_body: body,
+                ..FlightData::default()
+            }),
+            Err(e) => Err(to_status(storage_err(e))),
+        });
+        Ok(stream.boxed())
+    }
+}
+
+fn storage_err(e: StorageError) -> RemoteError {
+    RemoteError::new(e.sqlstate(), e.to_string())
+}
+
+fn bad(e: RpcError) -> RemoteError {
+    RemoteError::new("08P01", format!("malformed request: {e}"))
+}
+
+#[async_trait]
+impl Service for MasterDataService {
+    fn handles(&self, call: &str) -> bool {
+        call == TASK_FILES
+    }
+
+    fn handles_ticket(&self, kind: &str) -> bool {
+        kind == TASK_DATA || kind == FILE
+    }
+
+    fn is_slave_call(&self, call: Call<'_>) -> bool {
+        match call {
+            Call::Action(name) => name == TASK_FILES,
+            Call::Get(kind) => kind == TASK_DATA || kind == FILE,
+            Call::Put => false,
+        }
+    }
+
+    async fn action(&self, _caller: &Caller, call: &str, body: Bytes) -> Bytes {
+        match decode::<TaskFilesRequest>(&body) {
+            Ok(req) if call == TASK_FILES => reply(self.task_files(&req)),
+            Ok(_) => reply::<()>(Err(RemoteError::new(
+                "0A000",
+                format!("unknown data node call {call}"),
+            ))),
+            Err(e) => reply::<()>(Err(bad(e))),
+        }
+    }
+
+    async fn get(
+        &self,
+        _caller: &Caller,
+        kind: &str,
+        ticket: Bytes,
+    ) -> Result<FlightStream, Status> {
+        let result = match kind {
+            TASK_DATA => match decode_ticket::<TaskDataTicket>(kind, &ticket) {
+                Ok(t) => self.task_data(t.tid).await,
+                Err(e) => Err(bad(e)),
+            },
+            _ => match decode_ticket::<FileTicket>(kind, &ticket) {
+                Ok(t) => self.file(&t).await,
+                Err(e) => Err(bad(e)),
+            },
+        };
+        result.map_err(to_status)
+    }
+}

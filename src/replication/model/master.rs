@@ -1,0 +1,181 @@
+//! The master's side of the queues: tasks numbered in commit order (`taskId`) and grouped
+//! (`groupId`), the attached slaves' progress, and the truncation of what every slave has
+//! finished.
+//!
+//! A task joins the newest group when it touches none of that group's partitions; DDL is a
+//! group of its own.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use imbl::OrdMap;
+use serde::{Deserialize, Serialize};
+
+use super::task::{Chunks, MasterTask, TaskPayload};
+use super::{Context, Replication, ReplicationError, ReplicationRole, ReplicationState};
+
+/// The master's send queue and its state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MasterQueue {
+    pub state: ReplicationState,
+    pub last_task_id: u64,
+    pub last_group_id: u64,
+    /// Queued tasks, and the most recent truncated ones (at most [`TRUNCATED_KEPT`]).
+    ///
+    /// The metadata is copied for every applied raft batch, so both task lists are persistent
+    /// maps (a copy shares them) of `Arc`s (a change copies one path of map nodes, whose
+    /// entries are then pointers, not whole tasks).
+    pub tasks: OrdMap<u64, Arc<MasterTask>>,
+}
+
+/// Truncated tasks still listed by `getMasterReplicationStatus` (DolphinDB shows the 10,000
+/// most recent finished ones).
+pub const TRUNCATED_KEPT: usize = 10_000;
+
+/// Removes the lowest task of a queue.
+pub(super) fn pop_first<T: Clone>(tasks: &mut OrdMap<u64, T>) {
+    if let Some(id) = tasks.get_min().map(|(id, _)| *id) {
+        tasks.remove(&id);
+    }
+}
+
+/// What a master knows of one slave cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaveProgress {
+    /// The slave controller that pulled last (`host:port`).
+    pub connected: String,
+    /// The slave's controllers.
+    pub controllers: Vec<String>,
+    /// Every task up to this one is finished on the slave.
+    pub finished: u64,
+    /// The master's clock at the last recorded pull.
+    pub last_pull_ns: i64,
+}
+
+/// One slave's lag on one database (see [`Replication::lag`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lag {
+    pub slave: String,
+    pub connected: String,
+    pub db: String,
+    pub tasks_behind: u64,
+    pub seconds_behind: f64,
+}
+
+impl MasterQueue {
+    /// Queues a task at the end, in the newest group if it conflicts with none of that
+    /// group's tasks; returns its task id.
+    pub fn push(&mut self, mut task: MasterTask) -> u64 {
+        self.last_task_id += 1;
+        task.task_id = self.last_task_id;
+        let current = self
+            .tasks
+            .values()
+            .rev()
+            .take_while(|t| t.group_id == self.last_group_id && !t.truncated);
+        let mut joins = self.last_group_id > 0 && !task.chunks.ddl;
+        let mut seen = false;
+        for t in current {
+            seen = true;
+            if t.chunks.conflicts(&task.chunks) {
+                joins = false;
+                break;
+            }
+        }
+        if !(joins && seen) {
+            self.last_group_id += 1;
+        }
+        task.group_id = self.last_group_id;
+        self.tasks.insert(task.task_id, Arc::new(task));
+        self.last_task_id
+    }
+}
+
+impl Replication {
+    /// Whether changes to replicated databases become tasks now: an enabled master.
+    pub fn queues_tasks(&self) -> bool {
+        self.role == Some(ReplicationRole::Master) && self.master.state == ReplicationState::Enabled
+    }
+
+    /// A slave's pull: records its progress and truncates what every slave has finished.
+    pub(super) fn record_slave(
+        &mut self,
+        slave: &str,
+        progress: SlaveProgress,
+        ctx: &Context,
+    ) -> Result<(), ReplicationError> {
+        self.require_role(ReplicationRole::Master)?;
+        if !self.slaves.contains_key(slave) && self.slaves.len() >= self.slave_num as usize {
+            return Err(ReplicationError::TooManySlaves(self.slave_num));
+        }
+        self.slaves.insert(
+            slave.to_string(),
+            SlaveProgress {
+                last_pull_ns: ctx.now_ns,
+                ..progress
+            },
+        );
+        let done = self.slaves.values().map(|s| s.finished).min().unwrap_or(0);
+        let q = &mut self.master;
+        // Truncated tasks are a prefix of the queue (each truncation covers `..=done`): only
+        // the newly finished ones are visited, and the excess is popped from the front.
+        let newly: Vec<u64> = q
+            .tasks
+            .range(..=done)
+            .rev()
+            .take_while(|(_, t)| !t.truncated)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in newly {
+            if let Some(t) = q.tasks.get_mut(&id) {
+                let t = Arc::make_mut(t);
+                t.truncated = true;
+                // The slaves need it no more.
+                t.payload = TaskPayload::Append;
+                t.chunks = Chunks::default();
+            }
+        }
+        // Every task up to `done` is truncated now: the (few) queued ones after it are
+        // counted, not the truncated ones kept for the status functions. (Should a slave
+        // attached later have pulled `done` below tasks already truncated, those count as
+        // queued: fewer are dropped, never a queued one.)
+        let truncated = q.tasks.len() - q.tasks.range(done.saturating_add(1)..).count();
+        for _ in TRUNCATED_KEPT..truncated {
+            pop_first(&mut q.tasks);
+        }
+        Ok(())
+    }
+
+    /// How far each attached slave is behind, per database with queued tasks it has not
+    /// finished and per replicated database: tasks behind, and the age at `ctx.now_ns` of the
+    /// oldest of them.
+    pub fn lag(&self, ctx: &Context) -> Vec<Lag> {
+        let mut out = Vec::new();
+        for (id, slave) in &self.slaves {
+            let mut per_db: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
+            for t in self
+                .master
+                .tasks
+                .range(slave.finished + 1..)
+                .map(|(_, t)| t)
+            {
+                let e = per_db.entry(t.db.as_str()).or_insert((0, t.submit_ns));
+                e.0 += 1;
+                e.1 = e.1.min(t.submit_ns);
+            }
+            for db in ctx.databases.replicated() {
+                per_db.entry(db).or_insert((0, ctx.now_ns));
+            }
+            for (db, (tasks, oldest)) in per_db {
+                out.push(Lag {
+                    slave: id.clone(),
+                    connected: slave.connected.clone(),
+                    db: db.to_string(),
+                    tasks_behind: tasks,
+                    seconds_behind: (ctx.now_ns - oldest).max(0) as f64 / 1e9,
+                });
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,263 @@
+//! The slave's side of the queues: tasks pulled from the master, spread over execution
+//! queues by execution set and database, and their states as the scheduler runs them.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use imbl::OrdMap;
+use serde::{Deserialize, Serialize};
+
+use super::master::{pop_first, TRUNCATED_KEPT};
+use super::task::{PulledTask, SlaveTask, TaskState};
+use super::{Context, Replication, ReplicationError, ReplicationRole, ReplicationState};
+use crate::catalog::fnv1a;
+
+/// A slave's pulled tasks and their progress.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlaveQueue {
+    pub state: ReplicationState,
+    /// The last task pulled from the master.
+    pub last_pulled: u64,
+    /// Pulled tasks: unfinished ones, and the most recent finished ones (at most
+    /// [`TRUNCATED_KEPT`]). Shared between metadata copies as the master's tasks are.
+    pub tasks: OrdMap<u64, Arc<SlaveTask>>,
+    /// Every task below this one is finished (0 until a task finished): where the scheduler
+    /// and the trimming of finished tasks start, instead of walking the finished tasks kept
+    /// for the status functions. Tasks never become unfinished again and later pulls bring
+    /// higher ids, so it only moves up.
+    #[serde(default)]
+    pub open_from: u64,
+    /// Databases replication writes to: clients may not (S01023).
+    pub databases: BTreeSet<String>,
+    /// Why pulls from the master fail, while they do (`getClusterReplicationMetrics`'s
+    /// `pullError`): a refusal (an untrusted certificate, `clusterReplicationSlaveNum`), an
+    /// unreachable or unverifiable master.
+    #[serde(default)]
+    pub pull_error: Option<String>,
+}
+
+/// After this many failed executions of one task a slave stops (state STOPPED).
+pub const MAX_ATTEMPTS: u32 = 30;
+
+impl SlaveQueue {
+    /// The first task that is not finished, looked for from [`Self::open_from`] on.
+    fn first_unfinished(&self) -> Option<u64> {
+        self.tasks
+            .range(self.open_from..)
+            .find(|(_, t)| t.state != TaskState::Finished)
+            .map(|(id, _)| *id)
+    }
+
+    /// Moves [`Self::open_from`] up to the first unfinished task, and keeps at most
+    /// [`TRUNCATED_KEPT`] finished tasks below it. Each finished task is stepped over once.
+    fn trim_finished(&mut self) {
+        self.open_from = self.first_unfinished().unwrap_or(self.last_pulled + 1);
+        let finished = self.tasks.len() - self.tasks.range(self.open_from..).count();
+        for _ in TRUNCATED_KEPT..finished {
+            pop_first(&mut self.tasks);
+        }
+    }
+
+    /// The task `task_id`, unless it is finished.
+    fn open_task(&mut self, task_id: u64, node: &str) -> Result<&mut SlaveTask, ReplicationError> {
+        match self.tasks.get_mut(&task_id) {
+            Some(t) if t.state != TaskState::Finished => Ok(Arc::make_mut(t)),
+            _ => Err(ReplicationError::TaskDone {
+                task_id,
+                node: node.to_string(),
+            }),
+        }
+    }
+}
+
+impl Replication {
+    /// Every task up to this one is finished here (slave).
+    pub fn finished_watermark(&self) -> u64 {
+        let s = &self.slave;
+        s.first_unfinished().map_or(s.last_pulled, |id| id - 1)
+    }
+
+    /// Execution queues per execution set: `clusterReplicationQueue`, by default 4 per data
+    /// node.
+    pub fn slave_queues(&self, data_nodes: usize) -> u32 {
+        match self.queues {
+            0 => 4 * (data_nodes.max(1) as u32),
+            n => n,
+        }
+    }
+
+    /// Tasks pulled from the master: queued by execution set and database.
+    pub(super) fn record_pulled(
+        &mut self,
+        tasks: &[PulledTask],
+        ctx: &Context,
+    ) -> Result<(), ReplicationError> {
+        self.require_role(ReplicationRole::Slave)?;
+        // Stopped by stopClusterReplication(): a pull that was under way then brings nothing
+        // in; its tasks are pulled again once replication starts.
+        if self.slave.state == ReplicationState::Disabled {
+            return Ok(());
+        }
+        let queues = self.slave_queues(ctx.data_nodes);
+        for p in tasks {
+            let id = p.task.task_id;
+            if id <= self.slave.last_pulled {
+                continue;
+            }
+            self.slave.last_pulled = id;
+            if self
+                .db_scope
+                .as_ref()
+                .is_some_and(|scope| !scope.contains(&p.task.db))
+            {
+                continue;
+            }
+            let set = u32::from(p.task.execution_set.min(1));
+            let queue_id = set * queues + (fnv1a(p.task.db.as_bytes()) % u64::from(queues)) as u32;
+            self.slave.databases.insert(p.task.db.clone());
+            self.slave.tasks.insert(
+                id,
+                Arc::new(SlaveTask {
+                    task: p.task.clone(),
+                    src_addr: p.src_addr.clone(),
+                    holder_addrs: p.holder_addrs.clone(),
+                    create_ns: ctx.now_ns,
+                    queue_id,
+                    state: TaskState::Waiting,
+                    attempts: 0,
+                    details: String::new(),
+                    finish_ns: 0,
+                    execution_node: String::new(),
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    /// Fails unless task `task_id` may still be applied (before applying a DDL task).
+    pub fn check_task_open(&mut self, task_id: u64, node: &str) -> Result<(), ReplicationError> {
+        self.slave.open_task(task_id, node).map(|_| ())
+    }
+
+    /// Marks tasks finished by `node`, in the same log entry as their effect (exactly once):
+    /// all of them, or none if one is finished already (a transaction applying several APPEND
+    /// tasks).
+    pub fn finish_tasks(
+        &mut self,
+        task_ids: &[u64],
+        node: &str,
+        ctx: &Context,
+    ) -> Result<(), ReplicationError> {
+        let s = &mut self.slave;
+        for id in task_ids {
+            s.open_task(*id, node)?;
+        }
+        for id in task_ids {
+            let t = s.open_task(*id, node)?;
+            t.state = TaskState::Finished;
+            t.finish_ns = ctx.now_ns;
+            t.execution_node = node.to_string();
+            t.details.clear();
+        }
+        s.trim_finished();
+        Ok(())
+    }
+
+    /// The scheduler sent `task_ids` to data node `node`; those finished meanwhile are left
+    /// as they are.
+    pub(super) fn start_tasks(&mut self, task_ids: &[u64], node: &str) {
+        for id in task_ids {
+            if let Ok(t) = self.slave.open_task(*id, node) {
+                t.state = TaskState::Executing;
+                t.execution_node = node.to_string();
+            }
+        }
+    }
+
+    /// Tasks sent together that failed together wait again, to run one by one.
+    pub(super) fn requeue_tasks(&mut self, task_ids: &[u64]) {
+        for id in task_ids {
+            if let Some(t) = self.slave.tasks.get_mut(id) {
+                if t.state == TaskState::Executing {
+                    Arc::make_mut(t).state = TaskState::Waiting;
+                }
+            }
+        }
+    }
+
+    /// A failed execution: after [`MAX_ATTEMPTS`] the slave stops.
+    pub(super) fn fail_task(
+        &mut self,
+        task_id: u64,
+        node: &str,
+        details: &str,
+    ) -> Result<(), ReplicationError> {
+        let t = self.slave.open_task(task_id, node)?;
+        t.state = TaskState::Failed;
+        t.attempts += 1;
+        t.details = details.to_string();
+        t.execution_node = node.to_string();
+        if t.attempts >= MAX_ATTEMPTS {
+            self.slave.state = ReplicationState::Stopped;
+        }
+        Ok(())
+    }
+
+    /// `skipClusterReplicationTask`: the tasks count as finished without running.
+    pub(super) fn skip_tasks(
+        &mut self,
+        ids: &[u64],
+        ctx: &Context,
+    ) -> Result<(), ReplicationError> {
+        self.require_role(ReplicationRole::Slave)?;
+        for id in ids {
+            if let Some(t) = self.slave.tasks.get_mut(id) {
+                if t.state != TaskState::Finished {
+                    let t = Arc::make_mut(t);
+                    t.state = TaskState::Finished;
+                    t.finish_ns = ctx.now_ns;
+                    t.details = "skipped by skipClusterReplicationTask".into();
+                }
+            }
+        }
+        self.slave.trim_finished();
+        Ok(())
+    }
+
+    /// `startClusterReplication` / `stopClusterReplication` on a slave. Starting re-runs
+    /// failed tasks from a fresh count.
+    pub(super) fn set_slave_state(
+        &mut self,
+        state: ReplicationState,
+    ) -> Result<(), ReplicationError> {
+        self.require_role(ReplicationRole::Slave)?;
+        let s = &mut self.slave;
+        s.state = state;
+        if state == ReplicationState::Enabled {
+            let failed: Vec<u64> = s
+                .tasks
+                .iter()
+                .filter(|(_, t)| t.state == TaskState::Failed)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in failed {
+                if let Some(t) = s.tasks.get_mut(&id) {
+                    Arc::make_mut(t).attempts = 0;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Fails if `db` is written by replication on this slave (unless replication is stopped
+    /// with `stopClusterReplication`): clients may only read it.
+    pub fn check_not_replica(&self, db: &str) -> Result<(), ReplicationError> {
+        if self.role == Some(ReplicationRole::Slave)
+            && self.slave.state != ReplicationState::Disabled
+            && self.slave.databases.contains(db)
+        {
+            return Err(ReplicationError::Replica(db.to_string()));
+        }
+        Ok(())
+    }
+}

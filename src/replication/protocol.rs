@@ -1,0 +1,140 @@
+//! The messages of replication between nodes, each defined once: the slave controller's pull
+//! from the master controller, the slave controller's apply requests to its data nodes, and
+//! the slave data nodes' requests for task data and data files on the master's data nodes.
+//!
+//! Format: every message travels in [`crate::rpc`]'s JSON envelope, which carries the wire
+//! version (`rpc::WIRE_VERSION`); fields added later carry `#[serde(default)]`, so older
+//! nodes on either side keep reading them. `do_get` tickets are `{"<kind>": <body>}`
+//! (`rpc::encode_ticket`), routed to the service that answers that kind.
+
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use serde::{Deserialize, Serialize};
+
+use super::model::{PulledTask, SlaveProgress, SlaveTask};
+use crate::rpc::RemoteError;
+use crate::storage::{FileRecord, TableKey};
+
+/// The slave's long-poll for tasks, answered by the master's controller leader.
+pub const PULL: &str = "repl.pull";
+
+/// The longest a pull may wait for new tasks.
+pub const MAX_PULL_WAIT: Duration = Duration::from_secs(10);
+
+/// A slave's pull.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PullRequest {
+    /// The slave cluster's id (the master takes it from the caller's certificate instead).
+    pub slave: String,
+    /// Where it is (`finished`: every task up to it is done there).
+    pub progress: SlaveProgress,
+    /// The last task it holds.
+    pub after: u64,
+    pub wait_ms: u64,
+    pub max: u32,
+}
+
+/// Tasks after `PullRequest::after`, in order, and the master's controllers (to fail over).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PullReply {
+    pub tasks: Vec<PulledTask>,
+    pub controllers: Vec<String>,
+}
+
+/// The slave controller's request to one of its data nodes to apply tasks.
+pub const APPLY: &str = "repl.apply";
+
+/// How long one apply request may take.
+pub const APPLY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `repl.apply`: one task, or consecutive APPEND tasks of one table.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ApplyRequest {
+    pub tasks: Vec<SlaveTask>,
+    /// The slave controller's metadata version when it sent the request: the data node waits
+    /// for its copy to get there, so it sees what earlier groups' tasks did.
+    #[serde(default)]
+    pub min_version: u64,
+}
+
+/// How an apply request ended on the data node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Applied {
+    Done,
+    /// Finished before (S01039): nothing was applied this time.
+    AlreadyDone,
+}
+
+/// The `do_get` ticket kind of a task's data (the rows of `<tid>.task`), asked of the master
+/// data node that coordinated the write.
+pub const TASK_DATA: &str = "TaskData";
+
+/// The body of a [`TASK_DATA`] ticket.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TaskDataTicket {
+    pub tid: u64,
+}
+
+/// The SQLSTATE of "task data does not exist" (undefined_file).
+pub const MISSING_SQLSTATE: &str = "58P01";
+
+/// The SQLSTATE of "task data not persisted yet" (S01044; object_not_in_prerequisite_state):
+/// the slave asks again later.
+pub const PENDING_SQLSTATE: &str = "55000";
+
+/// Whether a data node's answer is "not persisted yet" (see [`PENDING_SQLSTATE`]).
+pub fn is_pending_error(e: &RemoteError) -> bool {
+    e.retryable && e.sqlstate == PENDING_SQLSTATE
+}
+
+/// The action listing a transaction's files on a master data node.
+pub const TASK_FILES: &str = "dn.task_files";
+
+/// `dn.task_files`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TaskFilesRequest {
+    pub tid: u64,
+    pub db: String,
+    pub table: String,
+    /// Whether this node is the task's source: it answers only once the task data is in
+    /// place (not persisted yet: S01044; lost: the row path reports "Missing taskData").
+    pub source: bool,
+}
+
+/// A master data file of a transaction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShippedFile {
+    /// The master's table generation (to find the file there).
+    pub table: TableKey,
+    pub partition: String,
+    pub record: FileRecord,
+}
+
+/// The answer to `dn.task_files`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TaskFiles {
+    /// The table's physical columns as the master stores them: name and Arrow type.
+    pub columns: Vec<(String, String)>,
+    pub files: Vec<ShippedFile>,
+}
+
+/// Physical columns as [`TaskFiles::columns`] lists them.
+pub fn columns(schema: &SchemaRef) -> Vec<(String, String)> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().to_string()))
+        .collect()
+}
+
+/// The `do_get` ticket kind of one data file's bytes.
+pub const FILE: &str = "File";
+
+/// The body of a [`FILE`] ticket.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FileTicket {
+    pub table: TableKey,
+    pub partition: String,
+    pub name: String,
+}
