@@ -12,7 +12,7 @@
 //! - Read your writes: a write returns only once the local copy includes it.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,7 @@ use super::service::{
     ControllerStatus, WatchRequest, WriteReply, WriteRequest, STATUS, WATCH, WRITE,
 };
 use crate::rpc::client::Peers;
+use crate::rpc::group::Group;
 use crate::rpc::RpcError;
 
 /// How long a write keeps trying to reach a leader.
@@ -41,8 +42,7 @@ pub struct RemoteController {
     peers: Arc<Peers>,
     controllers: Vec<String>,
     aliases: Vec<String>,
-    leader: Mutex<Option<String>>,
-    next: AtomicUsize,
+    group: Group,
     client_id: u64,
     seq: AtomicU64,
     waiting: Mutex<BTreeSet<u64>>,
@@ -67,13 +67,12 @@ impl RemoteController {
         deadline: Duration,
     ) -> Result<Arc<Self>, ControllerError> {
         let (tx, _) = watch::channel(Arc::new(Metadata::default()));
-        let (aliases, controllers) = controllers.into_iter().unzip();
+        let (aliases, controllers): (Vec<String>, Vec<String>) = controllers.into_iter().unzip();
         let client = Arc::new(RemoteController {
             peers,
+            group: Group::new(controllers.clone()),
             controllers,
             aliases,
-            leader: Mutex::new(None),
-            next: AtomicUsize::new(0),
             client_id: rand::random(),
             seq: AtomicU64::new(0),
             waiting: Mutex::new(BTreeSet::new()),
@@ -98,35 +97,9 @@ impl RemoteController {
         Ok(client)
     }
 
-    /// The controller to call next: the leader if known, else the next in turn.
-    fn target(&self) -> String {
-        if let Some(l) = self
-            .leader
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-        {
-            return l;
-        }
-        let i = self.next.fetch_add(1, Ordering::Relaxed);
-        self.controllers[i % self.controllers.len()].clone()
-    }
-
-    fn set_leader(&self, leader: Option<String>) {
-        *self.leader.lock().unwrap_or_else(|e| e.into_inner()) = leader;
-    }
-
-    /// Remembers what a failed call says about the leader.
-    fn learn(&self, e: &RpcError) {
-        match e {
-            RpcError::Remote(r) if r.leader.is_some() => self.set_leader(r.leader.clone()),
-            _ => self.set_leader(None),
-        }
-    }
-
     /// One watch call: applies what changed after `since`.
     async fn poll(&self, since: u64, wait: Duration) -> Result<(), RpcError> {
-        let addr = self.target();
+        let addr = self.group.target();
         let req = WatchRequest {
             since,
             wait_ms: wait.as_millis() as u64,
@@ -145,7 +118,7 @@ impl RemoteController {
                 Ok(())
             }
             Err(e) => {
-                self.learn(&e);
+                self.group.failed(&e);
                 Err(e)
             }
         }
@@ -208,18 +181,16 @@ impl ControllerClient for RemoteController {
         let deadline = Instant::now() + WRITE_DEADLINE;
         let mut backoff = Duration::from_millis(20);
         let outcome = loop {
-            let addr = self.target();
+            let addr = self.group.target();
             let answer: Result<WriteReply, RpcError> =
                 self.peers.call(&addr, WRITE, &req, CALL_TIMEOUT).await;
             match answer {
                 Ok(reply) => {
-                    self.set_leader(Some(addr));
+                    self.group.set_leader(Some(addr));
                     break Ok(reply);
                 }
                 Err(e) if e.retryable() && Instant::now() < deadline => {
-                    let redirected = matches!(&e, RpcError::Remote(r) if r.leader.is_some());
-                    self.learn(&e);
-                    if !redirected {
+                    if !self.group.failed(&e) {
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_millis(500));
                     }
@@ -256,18 +227,18 @@ impl ControllerClient for RemoteController {
     async fn leader_alias(&self) -> Result<String, ControllerError> {
         let deadline = Instant::now() + WRITE_DEADLINE;
         loop {
-            let addr = self.target();
+            let addr = self.group.target();
             let status: Result<ControllerStatus, RpcError> =
                 self.peers.call(&addr, STATUS, &(), CALL_TIMEOUT).await;
             let leader = match status {
                 Ok(s) => s.leader_addr,
                 Err(e) => {
-                    self.learn(&e);
+                    self.group.failed(&e);
                     None
                 }
             };
             if let Some(leader) = leader {
-                self.set_leader(Some(leader.clone()));
+                self.group.set_leader(Some(leader.clone()));
                 if let Some(i) = self.controllers.iter().position(|c| *c == leader) {
                     return Ok(self.aliases[i].clone());
                 }

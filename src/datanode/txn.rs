@@ -28,8 +28,9 @@ use super::{DataNode, DataNodeError};
 use crate::catalog::scheme::route;
 use crate::catalog::{DatabaseDef, NodeId, TableDef, DIMENSION_PARTITION};
 use crate::controller::metadata::{Command, CommandResult, TableVersion};
+use crate::replication::master::task::TaskRecorder;
 use crate::replication::master::task_data::{self, TaskDataWriter};
-use crate::replication::model::{Applies, Chunks, OpType, TaskPayload, TxnTask};
+use crate::replication::model::{Applies, OpType, TxnTask};
 use crate::replication::protocol::ShippedFile;
 use crate::rpc::{decode, encode, RemoteError, RpcError};
 
@@ -128,18 +129,9 @@ pub struct WriteTxn {
     local_prepared: bool,
     done: bool,
     /// Set when the database is replicated (this cluster is an enabled master).
-    replicating: Option<Replicating>,
+    replicating: Option<TaskRecorder>,
     /// The slave tasks this transaction applies, with this node's alias.
     applies: Option<Applies>,
-}
-
-/// What a transaction on a replicated database records for its replication task.
-struct Replicating {
-    /// The appended rows (`<tid>.task`), opened with the first rows.
-    data: Option<TaskDataWriter>,
-    chunks: Chunks,
-    /// UPDATE or DELETE: the statement.
-    rewrite: Option<(OpType, TaskPayload)>,
 }
 
 impl WriteTxn {
@@ -156,11 +148,7 @@ impl WriteTxn {
             }
         })?;
         let (dbdef, tdef) = (dbdef.clone(), tdef.clone());
-        let replicating = metadata.replicated_db(db).map(|_| Replicating {
-            data: None,
-            chunks: Chunks::default(),
-            rewrite: None,
-        });
+        let replicating = metadata.replicated_db(db).map(|_| TaskRecorder::default());
         let tid = node.next_tid().await?;
         Ok(WriteTxn {
             local: Staging::new(node.clone(), tid, tdef.clone()),
@@ -192,10 +180,8 @@ impl WriteTxn {
         update: Option<Vec<(String, Vec<u8>)>>,
     ) {
         if let Some(r) = &mut self.replicating {
-            r.chunks
-                .tables
-                .insert(format!("{}/{}", self.db.name, self.table.name));
-            r.rewrite = Some((op, TaskPayload::Rewrite { filters, update }));
+            let table = format!("{}/{}", self.db.name, self.table.name);
+            r.rewrite(table, op, filters, update);
         }
     }
 
@@ -208,22 +194,13 @@ impl WriteTxn {
         let Some(r) = &mut self.replicating else {
             return Ok(());
         };
-        for p in partitions {
-            r.chunks
-                .partitions
-                .insert(format!("{}/{}/{p}", self.db.name, self.table.name));
-        }
-        if r.data.is_none() {
-            r.data = Some(TaskDataWriter::create(
-                &self.node.options.replication_dir,
-                self.tid,
-                self.table.input_schema(),
-            )?);
-        }
-        match &mut r.data {
-            Some(w) => Ok(w.write(batch.clone()).await?),
-            None => Ok(()),
-        }
+        let data = (
+            self.node.options.replication_dir.as_path(),
+            self.tid,
+            self.table.input_schema(),
+        );
+        let table = format!("{}/{}", self.db.name, self.table.name);
+        Ok(r.append(data, &table, batch, partitions).await?)
     }
 
     pub fn tid(&self) -> u64 {
@@ -621,19 +598,8 @@ impl WriteTxn {
         let Some(r) = self.replicating.take() else {
             return (None, None);
         };
-        let (op, payload) = match r.rewrite {
-            Some(rewrite) => rewrite,
-            None => (OpType::Append, TaskPayload::Append),
-        };
-        let task = TxnTask {
-            op,
-            db: self.db.name.clone(),
-            table: self.table.name.clone(),
-            chunks: r.chunks,
-            payload,
-            rows: self.rows,
-        };
-        (Some(task), r.data)
+        let (task, data) = r.finish(&self.db.name, &self.table.name, self.rows);
+        (Some(task), data)
     }
 
     /// Closes the row streams and prepares every participant, checking that each holds what

@@ -19,11 +19,13 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{lit, Expr};
 use datafusion_proto::bytes::Serializeable;
 use futures::StreamExt;
+use porpoise_functions::get_cluster_replication_lag::Lag;
 use porpoise_functions::get_cluster_replication_metrics::Metrics;
 use porpoise_functions::get_database_cluster_replication_status::DatabaseReplication;
 use porpoise_functions::get_master_replication_status::MasterTask;
 use porpoise_functions::get_recent_slave_replication_info::SlaveInfo;
 use porpoise_functions::get_slave_replication_execution_status::Execution;
+use porpoise_functions::get_slave_replication_queue_status::Queue;
 use porpoise_functions::get_slave_replication_status::SlaveTask;
 use porpoise_functions::rpc::Node;
 use porpoise_functions::schema::DatabaseSchema;
@@ -39,22 +41,13 @@ use crate::controller::metadata::{
 };
 use crate::controller::raft::ControllerError;
 use crate::datanode::DataNode;
-use crate::replication::model::{
-    Context, ReplicationCommand, ReplicationRole as Role, ReplicationState, TaskState,
-};
+use crate::replication::model::{ReplicationCommand, ReplicationRole as Role, ReplicationState};
 use crate::replication::slave::executions::Replica;
+use crate::replication::status;
 use crate::rpc::{RemoteError, RpcError};
 
 /// What `getNodeAlias()` answers on a standalone server, whose one data node has no alias.
 const STANDALONE_NODE_ALIAS: &str = "datanode";
-
-/// `host:port` as (host, port).
-fn split_addr(addr: &str) -> (String, i32) {
-    addr.rsplit_once(':')
-        .map_or((String::new(), 0), |(ip, port)| {
-            (ip.to_string(), port.parse().unwrap_or(0))
-        })
-}
 
 /// The cluster as one session's user sees it.
 pub struct ClusterAccess {
@@ -386,46 +379,12 @@ impl porpoise_functions::Cluster for ClusterAccess {
 
     async fn database_replication(&self) -> Result<Vec<DatabaseReplication>, FunctionError> {
         let metadata = self.replication("getDatabaseClusterReplicationStatus", Role::Master)?;
-        Ok(metadata
-            .databases
-            .values()
-            .map(|d| DatabaseReplication {
-                db_name: d.def.name.clone(),
-                enabled: d.replication.is_some(),
-                execution_set: d
-                    .replication
-                    .as_ref()
-                    .map_or(0, |r| i32::from(r.execution_set)),
-            })
-            .collect())
+        Ok(status::databases(&metadata))
     }
 
     async fn master_tasks(&self, function: &str) -> Result<Vec<MasterTask>, FunctionError> {
         let metadata = self.replication(function, Role::Master)?;
-        Ok(metadata
-            .replication
-            .master
-            .tasks
-            .values()
-            .map(|t| {
-                let (ip, port) = t
-                    .src
-                    .and_then(|id| metadata.node(id))
-                    .map_or((String::new(), 0), |n| split_addr(&n.addr));
-                MasterTask {
-                    task_id: t.task_id as i64,
-                    tid: t.tid as i64,
-                    group_id: t.group_id as i64,
-                    operation_type: t.op.name().to_string(),
-                    submit_time_ns: t.submit_ns,
-                    db_name: t.db.clone(),
-                    table_name: t.table.clone(),
-                    src_ip: ip,
-                    src_port: port,
-                    is_truncated: t.truncated,
-                }
-            })
-            .collect())
+        Ok(status::master_tasks(&metadata))
     }
 
     async fn set_replication_running(
@@ -461,31 +420,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
 
     async fn slave_tasks(&self, function: &str) -> Result<Vec<SlaveTask>, FunctionError> {
         let metadata = self.replication(function, Role::Slave)?;
-        let s = &metadata.replication.slave;
-        Ok(s.tasks
-            .values()
-            .map(|t| {
-                let (ip, port) = split_addr(&t.src_addr);
-                SlaveTask {
-                    task_id: t.task.task_id as i64,
-                    master_tid: t.task.tid as i64,
-                    group_id: t.task.group_id as i64,
-                    execution_set: i32::from(t.task.execution_set),
-                    queue_id: t.queue_id as i32,
-                    operation_type: t.task.op.name().to_string(),
-                    create_time_ns: t.create_ns,
-                    db_name: t.task.db.clone(),
-                    table_name: t.task.table.clone(),
-                    src_ip: ip,
-                    src_port: port,
-                    finish_time_ns: (t.state == TaskState::Finished).then_some(t.finish_ns),
-                    execution_node: t.execution_node.clone(),
-                    state: t.state.name().to_string(),
-                    details: t.details.clone(),
-                    master_commit_time_ns: t.task.submit_ns,
-                }
-            })
-            .collect())
+        Ok(status::slave_tasks(&metadata))
     }
 
     async fn skip_tasks(&self, ids: &[u64]) -> Result<(), FunctionError> {
@@ -500,149 +435,30 @@ impl porpoise_functions::Cluster for ClusterAccess {
 
     async fn slaves(&self) -> Result<Vec<SlaveInfo>, FunctionError> {
         let metadata = self.replication("getRecentSlaveReplicationInfo", Role::Master)?;
-        let r = &metadata.replication;
-        Ok(r.slaves
-            .iter()
-            .map(|(id, s)| SlaveInfo {
-                cluster_id: id.clone(),
-                connected_controller: s.connected.clone(),
-                all_controllers: s.controllers.join(","),
-                last_finished_task_id: s.finished as i64,
-                last_pull_time_ns: s.last_pull_ns,
-                tasks_behind: r.master.last_task_id.saturating_sub(s.finished) as i64,
-            })
-            .collect())
+        Ok(status::slaves(&metadata))
     }
 
     async fn replication_metrics(&self, secs: Option<i64>) -> Result<Metrics, FunctionError> {
         let metadata = self.replication("getClusterReplicationMetrics", Role::Slave)?;
-        let s = &metadata.replication.slave;
-        let now = metadata.clock_ns;
-        let since = secs.map_or(i64::MIN, |secs| now - secs * 1_000_000_000);
-        let finished: Vec<_> = s
-            .tasks
-            .values()
-            .filter(|t| t.state == TaskState::Finished && t.finish_ns >= since)
-            .collect();
-        let costs: Vec<i64> = finished.iter().map(|t| t.finish_ns - t.create_ns).collect();
-        let groups: std::collections::BTreeSet<(u32, u64)> = finished
-            .iter()
-            .map(|t| (t.queue_id, t.task.group_id))
-            .collect();
-        let n = finished.len() as i64;
-        let window_secs = match secs {
-            Some(secs) => secs as f64,
-            None => finished
-                .iter()
-                .map(|t| t.create_ns)
-                .min()
-                .map_or(1.0, |first| ((now - first) as f64 / 1e9).max(1.0)),
-        };
-        Ok(Metrics {
-            status: s.state.name().to_string(),
-            finished_tasks: n,
-            unfinished_tasks: s
-                .tasks
-                .range(s.open_from..)
-                .filter(|(_, t)| t.state != TaskState::Finished)
-                .count() as i64,
-            finished_tasks_per_sec: n as f64 / window_secs,
-            max_cost_ns: costs.iter().copied().max().unwrap_or(0),
-            avg_cost_ns: if n > 0 {
-                costs.iter().sum::<i64>() / n
-            } else {
-                0
-            },
-            average_group_size: if groups.is_empty() {
-                0.0
-            } else {
-                n as f64 / groups.len() as f64
-            },
-            pull_error: s.pull_error.clone(),
-        })
+        Ok(status::metrics(&metadata, secs))
     }
 
-    async fn replication_lag(
-        &self,
-    ) -> Result<Vec<porpoise_functions::get_cluster_replication_lag::Lag>, FunctionError> {
+    async fn replication_lag(&self) -> Result<Vec<Lag>, FunctionError> {
         let metadata = self.replication("getClusterReplicationLag", Role::Master)?;
-        Ok(metadata
-            .replication
-            .lag(&Context {
-                now_ns: now_ns(),
-                ..metadata.replication_context()
-            })
-            .into_iter()
-            .map(|l| porpoise_functions::get_cluster_replication_lag::Lag {
-                slave: l.slave,
-                connected_controller: l.connected,
-                db_name: l.db,
-                tasks_behind: l.tasks_behind as i64,
-                seconds_behind: l.seconds_behind,
-            })
-            .collect())
+        Ok(status::lag(&metadata, now_ns()))
     }
 
     async fn slave_executions(&self) -> Result<Vec<Execution>, FunctionError> {
         self.replication("getSlaveReplicationExecutionStatus", Role::Slave)?;
-        let executions = self.replica.as_ref().map(|r| r.executions());
-        Ok(executions
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| Execution {
-                execution_set: i32::from(e.execution_set),
-                worker: e.worker as i32,
-                task_id: e.task_id as i64,
-                state: e.state.as_str().to_string(),
-            })
-            .collect())
+        Ok(self
+            .replica
+            .as_ref()
+            .map(|r| status::executions(r))
+            .unwrap_or_default())
     }
 
-    async fn slave_queues(
-        &self,
-    ) -> Result<Vec<porpoise_functions::get_slave_replication_queue_status::Queue>, FunctionError>
-    {
-        use porpoise_functions::get_slave_replication_queue_status::Queue;
+    async fn slave_queues(&self) -> Result<Vec<Queue>, FunctionError> {
         let metadata = self.replication("getSlaveReplicationQueueStatus", Role::Slave)?;
-        let s = &metadata.replication.slave;
-        let per_set = metadata.replication.slave_queues(metadata.nodes.len());
-        let mut nodes: Vec<_> = metadata.nodes.values().collect();
-        nodes.sort_by_key(|n| n.id);
-        let now = now_ns();
-        Ok((0..2 * per_set)
-            .map(|queue_id| {
-                let unfinished: Vec<_> = s
-                    .tasks
-                    .range(s.open_from..)
-                    .map(|(_, t)| t)
-                    .filter(|t| t.queue_id == queue_id && t.state != TaskState::Finished)
-                    .collect();
-                let group = unfinished.first().map(|t| t.task.group_id);
-                let current: Vec<_> = unfinished
-                    .iter()
-                    .filter(|t| Some(t.task.group_id) == group)
-                    .collect();
-                let failed = current.iter().any(|t| t.state == TaskState::Failed);
-                let status = match (unfinished.is_empty(), failed, s.state) {
-                    (true, _, _) => "FINISHED",
-                    (false, true, ReplicationState::Stopped) => "STOPPED",
-                    (false, true, _) => "FAILED",
-                    (false, false, _) => "EXECUTING",
-                };
-                Queue {
-                    execution_set: (queue_id / per_set) as i32,
-                    queue_id: queue_id as i32,
-                    unfinished_tasks: unfinished.len() as i64,
-                    execution_group_id: group.map_or(-1, |g| g as i64),
-                    execution_node: if nodes.is_empty() {
-                        String::new()
-                    } else {
-                        nodes[queue_id as usize % nodes.len()].alias.clone()
-                    },
-                    execution_time_ns: current.iter().map(|t| now - t.create_ns).max().unwrap_or(0),
-                    status: status.to_string(),
-                }
-            })
-            .collect())
+        Ok(status::queues(&metadata, now_ns()))
     }
 }

@@ -23,3 +23,4 @@ pub mod master;
 pub mod model;
 pub mod protocol;
 pub mod slave;
+pub mod status;

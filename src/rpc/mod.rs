@@ -15,6 +15,7 @@
 //! pgwire, Flight and HTTP), [`server::Service`] (what a node role answers).
 
 pub mod client;
+pub mod group;
 pub mod identity;
 pub mod server;
 pub mod tls;

@@ -5,4 +5,5 @@
 
 pub mod pull;
 pub mod serve;
+pub mod task;
 pub mod task_data;

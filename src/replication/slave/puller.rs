@@ -17,6 +17,7 @@ use crate::replication::model::{
 };
 use crate::replication::protocol::{PullReply, PullRequest, PULL};
 use crate::rpc::client::Peers;
+use crate::rpc::group::Group;
 use crate::rpc::RpcError;
 
 /// How often a master that cannot be pulled from is logged as a warning.
@@ -31,8 +32,7 @@ pub(super) async fn pull_loop(
     peers: Arc<Peers>,
     options: super::SlaveOptions,
 ) {
-    let mut masters = vec![options.master_ctl.clone()];
-    let mut target = 0;
+    let masters = Group::new(vec![options.master_ctl.clone()]);
     let mut last_warning: Option<Instant> = None;
     let mut last_error_record: Option<Instant> = None;
     loop {
@@ -59,7 +59,7 @@ pub(super) async fn pull_loop(
             wait_ms: options.wait_ms,
             max: options.batch,
         };
-        let addr = masters[target % masters.len()].clone();
+        let addr = masters.target();
         let timeout = Duration::from_millis(options.wait_ms) + Duration::from_secs(5);
         let answer = peers.call::<_, PullReply>(&addr, PULL, &req, timeout).await;
         // The reason pulls fail goes into the metadata, for SQL on this side: when it
@@ -85,10 +85,8 @@ pub(super) async fn pull_loop(
         }
         match answer {
             Ok(reply) => {
-                if !reply.controllers.is_empty() {
-                    masters = reply.controllers;
-                    target = masters.iter().position(|m| *m == addr).unwrap_or(0);
-                }
+                masters.set_leader(Some(addr));
+                masters.set_members(reply.controllers);
                 if reply.tasks.is_empty() {
                     continue;
                 }
@@ -103,24 +101,14 @@ pub(super) async fn pull_loop(
                 }
             }
             Err(e) => {
-                match leader_hint(&e) {
-                    Some(leader) => {
-                        if !masters.contains(&leader) {
-                            masters.push(leader.clone());
-                        }
-                        target = masters.iter().position(|m| *m == leader).unwrap_or(0);
-                        tracing::debug!(master = %addr, error = %e, "cannot pull from the master");
-                    }
-                    None => {
-                        target += 1;
-                        // Unreachable or refused: worth an operator's eye, once in a while.
-                        if last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
-                            tracing::warn!(master = %addr, error = %e, "cannot pull from the master");
-                            last_warning = Some(Instant::now());
-                        } else {
-                            tracing::debug!(master = %addr, error = %e, "cannot pull from the master");
-                        }
-                    }
+                // A follower named the leader: asked next, no warning. Unreachable or refused:
+                // worth an operator's eye, once in a while.
+                let redirected = masters.failed(&e);
+                if !redirected && last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+                    tracing::warn!(master = %addr, error = %e, "cannot pull from the master");
+                    last_warning = Some(Instant::now());
+                } else {
+                    tracing::debug!(master = %addr, error = %e, "cannot pull from the master");
                 }
                 tokio::time::sleep(IDLE).await;
             }

@@ -1,0 +1,241 @@
+//! Replication as the status functions show it: the rows of `getMasterReplicationStatus`,
+//! `getSlaveReplicationStatus`, `getRecentSlaveReplicationInfo`,
+//! `getClusterReplicationMetrics`, `getClusterReplicationLag`,
+//! `getSlaveReplicationQueueStatus`, `getSlaveReplicationExecutionStatus` and
+//! `getDatabaseClusterReplicationStatus`, read from the controller's metadata (and a data
+//! node's workers). Who may call them, and on which cluster, is checked by the caller.
+
+use porpoise_functions::get_cluster_replication_lag::Lag;
+use porpoise_functions::get_cluster_replication_metrics::Metrics;
+use porpoise_functions::get_database_cluster_replication_status::DatabaseReplication;
+use porpoise_functions::get_master_replication_status::MasterTask;
+use porpoise_functions::get_recent_slave_replication_info::SlaveInfo;
+use porpoise_functions::get_slave_replication_execution_status::Execution;
+use porpoise_functions::get_slave_replication_queue_status::Queue;
+use porpoise_functions::get_slave_replication_status::SlaveTask;
+
+use super::model::{Context, ReplicationState, TaskState};
+use super::slave::executions::Replica;
+use crate::controller::metadata::Metadata;
+
+/// `host:port` as (host, port).
+fn split_addr(addr: &str) -> (String, i32) {
+    addr.rsplit_once(':')
+        .map_or((String::new(), 0), |(ip, port)| {
+            (ip.to_string(), port.parse().unwrap_or(0))
+        })
+}
+
+/// `getDatabaseClusterReplicationStatus()`.
+pub fn databases(metadata: &Metadata) -> Vec<DatabaseReplication> {
+    metadata
+        .databases
+        .values()
+        .map(|d| DatabaseReplication {
+            db_name: d.def.name.clone(),
+            enabled: d.replication.is_some(),
+            execution_set: d
+                .replication
+                .as_ref()
+                .map_or(0, |r| i32::from(r.execution_set)),
+        })
+        .collect()
+}
+
+/// `getMasterReplicationStatus()`.
+pub fn master_tasks(metadata: &Metadata) -> Vec<MasterTask> {
+    metadata
+        .replication
+        .master
+        .tasks
+        .values()
+        .map(|t| {
+            let (ip, port) = t
+                .src
+                .and_then(|id| metadata.node(id))
+                .map_or((String::new(), 0), |n| split_addr(&n.addr));
+            MasterTask {
+                task_id: t.task_id as i64,
+                tid: t.tid as i64,
+                group_id: t.group_id as i64,
+                operation_type: t.op.name().to_string(),
+                submit_time_ns: t.submit_ns,
+                db_name: t.db.clone(),
+                table_name: t.table.clone(),
+                src_ip: ip,
+                src_port: port,
+                is_truncated: t.truncated,
+            }
+        })
+        .collect()
+}
+
+/// `getSlaveReplicationStatus()`.
+pub fn slave_tasks(metadata: &Metadata) -> Vec<SlaveTask> {
+    let s = &metadata.replication.slave;
+    s.tasks
+        .values()
+        .map(|t| {
+            let (ip, port) = split_addr(&t.src_addr);
+            SlaveTask {
+                task_id: t.task.task_id as i64,
+                master_tid: t.task.tid as i64,
+                group_id: t.task.group_id as i64,
+                execution_set: i32::from(t.task.execution_set),
+                queue_id: t.queue_id as i32,
+                operation_type: t.task.op.name().to_string(),
+                create_time_ns: t.create_ns,
+                db_name: t.task.db.clone(),
+                table_name: t.task.table.clone(),
+                src_ip: ip,
+                src_port: port,
+                finish_time_ns: (t.state == TaskState::Finished).then_some(t.finish_ns),
+                execution_node: t.execution_node.clone(),
+                state: t.state.name().to_string(),
+                details: t.details.clone(),
+                master_commit_time_ns: t.task.submit_ns,
+            }
+        })
+        .collect()
+}
+
+/// `getRecentSlaveReplicationInfo()`.
+pub fn slaves(metadata: &Metadata) -> Vec<SlaveInfo> {
+    let r = &metadata.replication;
+    r.slaves
+        .iter()
+        .map(|(id, s)| SlaveInfo {
+            cluster_id: id.clone(),
+            connected_controller: s.connected.clone(),
+            all_controllers: s.controllers.join(","),
+            last_finished_task_id: s.finished as i64,
+            last_pull_time_ns: s.last_pull_ns,
+            tasks_behind: r.master.last_task_id.saturating_sub(s.finished) as i64,
+        })
+        .collect()
+}
+
+/// `getClusterReplicationMetrics(secs)`: over the last `secs` seconds, or since the first
+/// task kept.
+pub fn metrics(metadata: &Metadata, secs: Option<i64>) -> Metrics {
+    let s = &metadata.replication.slave;
+    let now = metadata.clock_ns;
+    let since = secs.map_or(i64::MIN, |secs| now - secs * 1_000_000_000);
+    let finished: Vec<_> = s
+        .tasks
+        .values()
+        .filter(|t| t.state == TaskState::Finished && t.finish_ns >= since)
+        .collect();
+    let costs: Vec<i64> = finished.iter().map(|t| t.finish_ns - t.create_ns).collect();
+    let groups: std::collections::BTreeSet<(u32, u64)> = finished
+        .iter()
+        .map(|t| (t.queue_id, t.task.group_id))
+        .collect();
+    let n = finished.len() as i64;
+    let window_secs = match secs {
+        Some(secs) => secs as f64,
+        None => finished
+            .iter()
+            .map(|t| t.create_ns)
+            .min()
+            .map_or(1.0, |first| ((now - first) as f64 / 1e9).max(1.0)),
+    };
+    Metrics {
+        status: s.state.name().to_string(),
+        finished_tasks: n,
+        unfinished_tasks: s
+            .tasks
+            .range(s.open_from..)
+            .filter(|(_, t)| t.state != TaskState::Finished)
+            .count() as i64,
+        finished_tasks_per_sec: n as f64 / window_secs,
+        max_cost_ns: costs.iter().copied().max().unwrap_or(0),
+        avg_cost_ns: if n > 0 {
+            costs.iter().sum::<i64>() / n
+        } else {
+            0
+        },
+        average_group_size: if groups.is_empty() {
+            0.0
+        } else {
+            n as f64 / groups.len() as f64
+        },
+        pull_error: s.pull_error.clone(),
+    }
+}
+
+/// `getClusterReplicationLag()` at `now_ns`.
+pub fn lag(metadata: &Metadata, now_ns: i64) -> Vec<Lag> {
+    metadata
+        .replication
+        .lag(&Context {
+            now_ns,
+            ..metadata.replication_context()
+        })
+        .into_iter()
+        .map(|l| Lag {
+            slave: l.slave,
+            connected_controller: l.connected,
+            db_name: l.db,
+            tasks_behind: l.tasks_behind as i64,
+            seconds_behind: l.seconds_behind,
+        })
+        .collect()
+}
+
+/// `getSlaveReplicationExecutionStatus()`: the tasks on this data node's workers.
+pub fn executions(replica: &Replica) -> Vec<Execution> {
+    replica
+        .executions()
+        .into_iter()
+        .map(|e| Execution {
+            execution_set: i32::from(e.execution_set),
+            worker: e.worker as i32,
+            task_id: e.task_id as i64,
+            state: e.state.as_str().to_string(),
+        })
+        .collect()
+}
+
+/// `getSlaveReplicationQueueStatus()` at `now`.
+pub fn queues(metadata: &Metadata, now: i64) -> Vec<Queue> {
+    let s = &metadata.replication.slave;
+    let per_set = metadata.replication.slave_queues(metadata.nodes.len());
+    let mut nodes: Vec<_> = metadata.nodes.values().collect();
+    nodes.sort_by_key(|n| n.id);
+    (0..2 * per_set)
+        .map(|queue_id| {
+            let unfinished: Vec<_> = s
+                .tasks
+                .range(s.open_from..)
+                .map(|(_, t)| t)
+                .filter(|t| t.queue_id == queue_id && t.state != TaskState::Finished)
+                .collect();
+            let group = unfinished.first().map(|t| t.task.group_id);
+            let current: Vec<_> = unfinished
+                .iter()
+                .filter(|t| Some(t.task.group_id) == group)
+                .collect();
+            let failed = current.iter().any(|t| t.state == TaskState::Failed);
+            let status = match (unfinished.is_empty(), failed, s.state) {
+                (true, _, _) => "FINISHED",
+                (false, true, ReplicationState::Stopped) => "STOPPED",
+                (false, true, _) => "FAILED",
+                (false, false, _) => "EXECUTING",
+            };
+            Queue {
+                execution_set: (queue_id / per_set) as i32,
+                queue_id: queue_id as i32,
+                unfinished_tasks: unfinished.len() as i64,
+                execution_group_id: group.map_or(-1, |g| g as i64),
+                execution_node: if nodes.is_empty() {
+                    String::new()
+                } else {
+                    nodes[queue_id as usize % nodes.len()].alias.clone()
+                },
+                execution_time_ns: current.iter().map(|t| now - t.create_ns).max().unwrap_or(0),
+                status: status.to_string(),
+            }
+        })
+        .collect()
+}
