@@ -27,10 +27,27 @@
 //!   their HTTP status pages.
 //! - [`fault`]: deterministic crash points for tests.
 //!
-//! Layering rule: `cluster, standalone → frontend → query → controller (client API), datanode →
-//! storage`; `controller` and `datanode` reach other nodes through `rpc`, which imports nothing
-//! above it. `controller` never imports `datanode`, `query` or `frontend`; `storage` imports
-//! nothing above it; the `porpoise-functions` crate imports nothing from this crate.
+//! # Layering rule
+//!
+//! A file belongs to the entry below that is the longest prefix of its module path (a file of
+//! `controller::raft` belongs to `controller`), and imports, by `use` or by a path written in
+//! the code, only from its own entry or from entries on lower layers; no files import each
+//! other in a circle. The crate root (this file, with helpers such as [`lock`]) is below every
+//! layer. `tests/architecture` reads the list below and checks every file of `src/` against
+//! it, so adding a layer or an entry is a line here.
+//!
+//! Layers, top to bottom:
+//!
+//! - `standalone`: a controller and a data node in one process, started like cluster nodes
+//! - `cluster`: the node processes of a cluster directory and their status pages
+//! - `frontend`: pgwire
+//! - `query`: DataFusion over the local data node and the controller client
+//! - `datanode`: reaches the controller through `controller::client`, never its raft
+//! - `controller`: never imports `datanode`, `query` or `frontend`
+//! - `rpc`, `storage`, `config`: the transport, the files of one data node, node options
+//! - `catalog`, `fault`: the data model shared by every layer; crash points for tests
+//!
+//! The `porpoise-functions` crate imports nothing from this crate.
 
 /// Locks a std mutex, carrying on past a panic of an earlier holder (the data it guards is
 /// kept consistent by its users, not by unwinding).

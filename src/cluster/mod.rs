@@ -25,8 +25,8 @@ use crate::controller::raft::ControllerError;
 use crate::datanode::DataNodeError;
 use crate::query::QueryError;
 use crate::rpc::client::Peers;
-use crate::rpc::identity::NodeIdentity;
-use crate::rpc::tls::{client_config, ServerTls, ServerTrust, TlsError, TrustFile};
+use crate::rpc::identity::{NodeIdentity, TlsError};
+use crate::rpc::tls::{client_config, ServerTls, ServerTrust, TrustFile};
 
 /// Why a node could not start or run.
 #[derive(Debug, thiserror::Error)]
