@@ -100,12 +100,7 @@ impl RemoteController {
 
     /// The controller to call next: the leader if known, else the next in turn.
     fn target(&self) -> String {
-        if let Some(l) = self
-            .leader
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-        {
+        if let Some(l) = crate::lock(&self.leader).clone() {
             return l;
         }
         let i = self.next.fetch_add(1, Ordering::Relaxed);
@@ -113,7 +108,7 @@ impl RemoteController {
     }
 
     fn set_leader(&self, leader: Option<String>) {
-        *self.leader.lock().unwrap_or_else(|e| e.into_inner()) = leader;
+        *crate::lock(&self.leader) = leader;
     }
 
     /// Remembers what a failed call says about the leader.
@@ -193,7 +188,7 @@ impl ControllerClient for RemoteController {
     async fn write(&self, cmd: Command) -> Result<CommandResult, ControllerError> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let acked_below = {
-            let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            let mut waiting = crate::lock(&self.waiting);
             waiting.insert(seq);
             waiting.first().copied().unwrap_or(seq)
         };
@@ -227,10 +222,7 @@ impl ControllerClient for RemoteController {
                 Err(e) => break Err(e),
             }
         };
-        self.waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&seq);
+        crate::lock(&self.waiting).remove(&seq);
         match outcome {
             Ok(reply) => {
                 self.wait_version(reply.version, deadline + CALL_TIMEOUT)

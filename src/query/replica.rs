@@ -90,7 +90,7 @@ struct ExecUser {
 
 impl ExecUser {
     fn password_ok(&self, user: &crate::controller::metadata::UserMeta, password: &str) -> bool {
-        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        let mut verified = crate::lock(&self.verified);
         if verified.as_ref() == Some(&user.secret) {
             return true;
         }
@@ -156,7 +156,7 @@ impl Replica {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Workers> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.state)
     }
 
     /// The tasks on this node's workers, by worker.

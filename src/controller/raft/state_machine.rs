@@ -187,7 +187,7 @@ fn encode_snapshot(meta: &SnapshotMeta, metadata: &Metadata) -> Result<Vec<u8>, 
 /// Atomically replaces `<dir>/snapshot.json` with `bytes`, unless the snapshot on disk covers
 /// more of the log. Returns whether it wrote.
 fn persist_snapshot(dir: &Path, bytes: &[u8], last_applied: Option<LogId>) -> io::Result<bool> {
-    let _guard = SNAPSHOT_WRITE.lock().unwrap_or_else(|p| p.into_inner());
+    let _guard = crate::lock(&SNAPSHOT_WRITE);
     let path = dir.join(SNAPSHOT_FILE);
     match fs::read(&path) {
         Ok(current) => match serde_json::from_slice::<SnapshotHeader>(&current) {
@@ -295,7 +295,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let entries = entries.into_iter();
         let mut results = Vec::with_capacity(entries.size_hint().0);
         let mut changed = false;
-        let mut feed = self.feed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut feed = crate::lock(&self.feed);
         for entry in entries {
             self.last_applied = Some(entry.log_id);
             // Copies the metadata only if a reader still holds the published version, i.e. at
@@ -374,7 +374,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.metadata = Arc::new(metadata);
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();
-        self.feed.lock().unwrap_or_else(|e| e.into_inner()).reset();
+        crate::lock(&self.feed).reset();
         self.publish();
         tracing::info!(snapshot = %meta, "installed controller snapshot");
         Ok(())
