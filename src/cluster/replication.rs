@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::controller::metadata::{Command, Metadata};
 use crate::controller::raft::RaftController;
 use crate::controller::replication::{
-    OpType, ReplicationState, Role, SlaveProgress, SlaveTask, TaskState, MAX_ATTEMPTS,
+    OpType, ReplicationRole, ReplicationState, SlaveProgress, SlaveTask, TaskState, MAX_ATTEMPTS,
 };
 use crate::controller::service::{PullReply, PullRequest, PULL};
 use crate::datanode::task_data;
@@ -78,7 +78,7 @@ async fn pull_loop(raft: Arc<RaftController>, peers: Arc<Peers>, options: SlaveO
         let metadata = raft.metadata();
         let r = &metadata.replication;
         if !raft.is_leader()
-            || r.role != Some(Role::Slave)
+            || r.role != Some(ReplicationRole::Slave)
             || r.cluster_id.is_empty()
             || r.slave.state == ReplicationState::Disabled
         {
@@ -199,7 +199,7 @@ async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) {
         let metadata = raft.metadata();
         let r = &metadata.replication;
         if !raft.is_leader()
-            || r.role != Some(Role::Slave)
+            || r.role != Some(ReplicationRole::Slave)
             || r.slave.state != ReplicationState::Enabled
         {
             continue;

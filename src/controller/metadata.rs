@@ -22,8 +22,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::replication::{
-    Applies, DbReplication, PulledTask, Replication, ReplicationConfig, ReplicationState, Role,
-    SlaveProgress, TxnTask,
+    Applies, DbReplication, PulledTask, Replication, ReplicationConfig, ReplicationRole,
+    ReplicationState, SlaveProgress, TxnTask,
 };
 use super::secret::ScramSecret;
 use crate::catalog::{ColumnDef, DatabaseDef, KeyValue, NodeId, PartitionLevel, TableDef};
@@ -437,7 +437,10 @@ pub enum MetadataError {
     #[error("Replication is not enabled. Specify the configuration parameters first.")]
     ReplicationNotConfigured,
     #[error("{} must be executed on the controller of the {} cluster. RefId:S01024", if .function.is_empty() { "this function" } else { .function.as_str() }, .role.name())]
-    WrongRole { function: String, role: Role },
+    WrongRole {
+        function: String,
+        role: ReplicationRole,
+    },
     #[error("cluster replication is not enabled on database \"{0}\"; call setDatabaseForClusterReplication first")]
     NotReplicated(String),
     #[error("cluster replication of database \"{0}\" was switched on while the transaction ran; retry it")]
@@ -821,7 +824,7 @@ impl Metadata {
             }
             Command::SetExecutionSet { db, set } => self.set_execution_set(db, *set)?,
             Command::SetMasterState { state } => {
-                self.require_role(Role::Master)?;
+                self.require_role(ReplicationRole::Master)?;
                 self.replication.master.state = *state;
             }
             Command::Published { tid, nodes } => {

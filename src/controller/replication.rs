@@ -22,21 +22,21 @@ use crate::catalog::{fnv1a, NodeId};
 
 /// A cluster's replication role (`clusterReplicationMode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Role {
+pub enum ReplicationRole {
     Master,
     Slave,
 }
 
-impl Role {
+impl ReplicationRole {
     pub fn name(self) -> &'static str {
         match self {
-            Role::Master => "master",
-            Role::Slave => "slave",
+            ReplicationRole::Master => "master",
+            ReplicationRole::Slave => "slave",
         }
     }
 }
 
-/// The cluster's replication state (§5.1).
+/// The state of replication on a master or a slave (`ENABLED`, `DISABLED`, `STOPPED`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReplicationState {
     #[default]
@@ -62,7 +62,7 @@ pub struct DbReplication {
     pub execution_set: u8,
 }
 
-/// `operationType` (§5.3).
+/// What a replication task does: the `operationType` column of the status functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OpType {
@@ -240,7 +240,7 @@ pub struct SlaveProgress {
     pub last_pull_ns: i64,
 }
 
-/// A slave task's state (§5.2).
+/// A slave task's state, as getSlaveReplicationStatus reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TaskState {
     Waiting,
@@ -323,7 +323,7 @@ pub const MAX_ATTEMPTS: u32 = 30;
 pub struct Replication {
     /// `None` until the controller leader records the configured role (and when replication
     /// is not configured).
-    pub role: Option<Role>,
+    pub role: Option<ReplicationRole>,
     /// This cluster's identity towards the other cluster: the id its CA certificate carries
     /// (a random one recorded by builds before certificates is replaced by it).
     #[serde(default)]
@@ -357,7 +357,7 @@ pub struct Lag {
 /// The settings of [`Command::ConfigureReplication`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReplicationConfig {
-    pub role: Option<Role>,
+    pub role: Option<ReplicationRole>,
     pub slave_num: u32,
     pub queues: u32,
     pub db_scope: Option<Vec<String>>,
@@ -437,7 +437,7 @@ impl Metadata {
     /// enabled master and replication is on for the database.
     pub fn replicated_db(&self, db: &str) -> Option<&DbReplication> {
         let r = &self.replication;
-        if r.role != Some(Role::Master) || r.master.state != ReplicationState::Enabled {
+        if r.role != Some(ReplicationRole::Master) || r.master.state != ReplicationState::Enabled {
             return None;
         }
         self.databases.get(db)?.replication.as_ref()
@@ -542,7 +542,7 @@ impl Metadata {
         db: &str,
         enabled: bool,
     ) -> Result<(), MetadataError> {
-        self.require_role(Role::Master)?;
+        self.require_role(ReplicationRole::Master)?;
         let meta = self.database_mut(db)?;
         if !enabled {
             meta.replication = None;
@@ -579,7 +579,7 @@ impl Metadata {
 
     /// `setDatabaseClusterReplicationExecutionSet`.
     pub(super) fn set_execution_set(&mut self, db: &str, set: u8) -> Result<(), MetadataError> {
-        self.require_role(Role::Master)?;
+        self.require_role(ReplicationRole::Master)?;
         let meta = self.database_mut(db)?;
         match meta.replication.as_mut() {
             Some(r) => {
@@ -602,7 +602,7 @@ impl Metadata {
         slave: &str,
         progress: SlaveProgress,
     ) -> Result<(), MetadataError> {
-        self.require_role(Role::Master)?;
+        self.require_role(ReplicationRole::Master)?;
         let r = &mut self.replication;
         if !r.slaves.contains_key(slave) && r.slaves.len() >= r.slave_num as usize {
             return Err(MetadataError::TooManySlaves(r.slave_num));
@@ -647,7 +647,7 @@ impl Metadata {
 
     /// Tasks pulled from the master (slave): queued by execution set and database.
     pub(super) fn record_pulled(&mut self, tasks: &[PulledTask]) -> Result<(), MetadataError> {
-        self.require_role(Role::Slave)?;
+        self.require_role(ReplicationRole::Slave)?;
         // Stopped by stopClusterReplication(): a pull that was under way then brings nothing
         // in; its tasks are pulled again once replication starts.
         if self.replication.slave.state == ReplicationState::Disabled {
@@ -790,7 +790,7 @@ impl Metadata {
 
     /// `skipClusterReplicationTask`: the tasks count as finished without running.
     pub(super) fn skip_tasks(&mut self, ids: &[u64]) -> Result<(), MetadataError> {
-        self.require_role(Role::Slave)?;
+        self.require_role(ReplicationRole::Slave)?;
         let now = self.clock_ns;
         for id in ids {
             if let Some(t) = self.replication.slave.tasks.get_mut(id) {
@@ -809,7 +809,7 @@ impl Metadata {
     /// `startClusterReplication` / `stopClusterReplication` on a slave. Starting re-runs
     /// failed tasks from a fresh count.
     pub(super) fn set_slave_state(&mut self, state: ReplicationState) -> Result<(), MetadataError> {
-        self.require_role(Role::Slave)?;
+        self.require_role(ReplicationRole::Slave)?;
         let s = &mut self.replication.slave;
         s.state = state;
         if state == ReplicationState::Enabled {
@@ -873,7 +873,7 @@ impl Metadata {
     /// is stopped with `stopClusterReplication`): clients may only read it.
     pub fn check_not_replica(&self, db: &str) -> Result<(), MetadataError> {
         let r = &self.replication;
-        if r.role == Some(Role::Slave)
+        if r.role == Some(ReplicationRole::Slave)
             && r.slave.state != ReplicationState::Disabled
             && r.slave.databases.contains(db)
         {
@@ -883,7 +883,7 @@ impl Metadata {
     }
 
     /// Fails unless replication is configured with `role`.
-    pub fn require_role(&self, role: Role) -> Result<(), MetadataError> {
+    pub fn require_role(&self, role: ReplicationRole) -> Result<(), MetadataError> {
         match self.replication.role {
             None => Err(MetadataError::ReplicationNotConfigured),
             Some(r) if r == role => Ok(()),
@@ -929,7 +929,7 @@ mod tests {
     #[test]
     fn a_stopped_slave_records_no_pulled_task() {
         let mut m = Metadata::default();
-        m.replication.role = Some(Role::Slave);
+        m.replication.role = Some(ReplicationRole::Slave);
         let pulled = |id| PulledTask {
             task: MasterTask {
                 task_id: id,
@@ -971,7 +971,7 @@ mod tests {
     #[test]
     fn a_task_is_truncated_once_every_slave_finished_it_and_at_most_so_many_are_kept() {
         let mut m = Metadata::default();
-        m.replication.role = Some(Role::Master);
+        m.replication.role = Some(ReplicationRole::Master);
         m.replication.slave_num = 2;
         let n = TRUNCATED_KEPT as u64 + 5;
         for _ in 0..n {
@@ -1010,7 +1010,7 @@ mod tests {
     /// A slave that pulled tasks 1..=n, all waiting.
     fn slave_with(n: u64) -> Metadata {
         let mut m = Metadata::default();
-        m.replication.role = Some(Role::Slave);
+        m.replication.role = Some(ReplicationRole::Slave);
         let pulled: Vec<PulledTask> = (1..=n)
             .map(|id| PulledTask {
                 task: MasterTask {

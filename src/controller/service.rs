@@ -22,7 +22,7 @@ use super::metadata::{now_ns, Command, CommandResult};
 use super::raft::network::{APPEND, SNAPSHOT, VOTE};
 use super::raft::types::TypeConfig;
 use super::raft::{ControllerError, RaftController};
-use super::replication::{MasterTask, PulledTask, Role, SlaveProgress};
+use super::replication::{MasterTask, PulledTask, ReplicationRole, SlaveProgress};
 use crate::catalog::NodeId;
 use crate::rpc::server::{reply, Call, Caller, Service};
 use crate::rpc::tls::Peer;
@@ -230,7 +230,7 @@ impl ControllerService {
             return Err(e);
         }
         let metadata = self.raft.metadata();
-        if metadata.replication.role != Some(Role::Master) {
+        if metadata.replication.role != Some(ReplicationRole::Master) {
             return Err(RemoteError::new(
                 "55000",
                 "the cluster clusterReplicationMasterCtl names is not a master cluster",

@@ -38,7 +38,7 @@ use crate::controller::metadata::{
     now_ns, Command, CommandResult, Metadata, MetadataError, Privilege,
 };
 use crate::controller::raft::ControllerError;
-use crate::controller::replication::{ReplicationState, Role, TaskState};
+use crate::controller::replication::{ReplicationRole, ReplicationState, TaskState};
 use crate::datanode::DataNode;
 use crate::query::replica::Replica;
 use crate::rpc::{RemoteError, RpcError};
@@ -109,7 +109,11 @@ impl ClusterAccess {
     }
 
     /// The metadata, if the user is an admin and this cluster has replication `role`.
-    fn replication(&self, function: &str, role: Role) -> Result<Arc<Metadata>, FunctionError> {
+    fn replication(
+        &self,
+        function: &str,
+        role: ReplicationRole,
+    ) -> Result<Arc<Metadata>, FunctionError> {
         let metadata = self.controller.metadata();
         if !metadata.users.get(&self.user).is_some_and(|u| u.is_admin) {
             return Err(FunctionError {
@@ -363,7 +367,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
 
     async fn set_database_replication(&self, db: &str, enabled: bool) -> Result<(), FunctionError> {
         const F: &str = "setDatabaseForClusterReplication";
-        self.replication(F, Role::Master)?;
+        self.replication(F, ReplicationRole::Master)?;
         let cmd = Command::SetDatabaseReplication {
             db: db.to_string(),
             enabled,
@@ -373,7 +377,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
 
     async fn set_execution_set(&self, db: &str, set: u8) -> Result<(), FunctionError> {
         const F: &str = "setDatabaseClusterReplicationExecutionSet";
-        self.replication(F, Role::Master)?;
+        self.replication(F, ReplicationRole::Master)?;
         let cmd = Command::SetExecutionSet {
             db: db.to_string(),
             set,
@@ -382,7 +386,10 @@ impl porpoise_functions::Cluster for ClusterAccess {
     }
 
     async fn database_replication(&self) -> Result<Vec<DatabaseReplication>, FunctionError> {
-        let metadata = self.replication("getDatabaseClusterReplicationStatus", Role::Master)?;
+        let metadata = self.replication(
+            "getDatabaseClusterReplicationStatus",
+            ReplicationRole::Master,
+        )?;
         Ok(metadata
             .databases
             .values()
@@ -398,7 +405,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
     }
 
     async fn master_tasks(&self, function: &str) -> Result<Vec<MasterTask>, FunctionError> {
-        let metadata = self.replication(function, Role::Master)?;
+        let metadata = self.replication(function, ReplicationRole::Master)?;
         Ok(metadata
             .replication
             .master
@@ -437,12 +444,12 @@ impl porpoise_functions::Cluster for ClusterAccess {
             ReplicationState::Disabled
         };
         match metadata.replication.role {
-            Some(Role::Slave) => {
-                self.replication(function, Role::Slave)?;
+            Some(ReplicationRole::Slave) => {
+                self.replication(function, ReplicationRole::Slave)?;
                 self.write(function, Command::SetSlaveState { state }).await
             }
             _ => {
-                self.replication(function, Role::Master)?;
+                self.replication(function, ReplicationRole::Master)?;
                 self.write(function, Command::SetMasterState { state })
                     .await
             }
@@ -450,7 +457,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
     }
 
     async fn slave_tasks(&self, function: &str) -> Result<Vec<SlaveTask>, FunctionError> {
-        let metadata = self.replication(function, Role::Slave)?;
+        let metadata = self.replication(function, ReplicationRole::Slave)?;
         let s = &metadata.replication.slave;
         Ok(s.tasks
             .values()
@@ -480,13 +487,14 @@ impl porpoise_functions::Cluster for ClusterAccess {
 
     async fn skip_tasks(&self, ids: &[u64]) -> Result<(), FunctionError> {
         const F: &str = "skipClusterReplicationTask";
-        self.replication(F, Role::Slave)?;
+        self.replication(F, ReplicationRole::Slave)?;
         self.write(F, Command::SkipTasks { ids: ids.to_vec() })
             .await
     }
 
     async fn slaves(&self) -> Result<Vec<SlaveInfo>, FunctionError> {
-        let metadata = self.replication("getRecentSlaveReplicationInfo", Role::Master)?;
+        let metadata =
+            self.replication("getRecentSlaveReplicationInfo", ReplicationRole::Master)?;
         let r = &metadata.replication;
         Ok(r.slaves
             .iter()
@@ -502,7 +510,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
     }
 
     async fn replication_metrics(&self, secs: Option<i64>) -> Result<Metrics, FunctionError> {
-        let metadata = self.replication("getClusterReplicationMetrics", Role::Slave)?;
+        let metadata = self.replication("getClusterReplicationMetrics", ReplicationRole::Slave)?;
         let s = &metadata.replication.slave;
         let now = metadata.clock_ns;
         let since = secs.map_or(i64::MIN, |secs| now - secs * 1_000_000_000);
@@ -552,7 +560,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
     async fn replication_lag(
         &self,
     ) -> Result<Vec<porpoise_functions::get_cluster_replication_lag::Lag>, FunctionError> {
-        let metadata = self.replication("getClusterReplicationLag", Role::Master)?;
+        let metadata = self.replication("getClusterReplicationLag", ReplicationRole::Master)?;
         Ok(metadata
             .replication_lag(now_ns())
             .into_iter()
@@ -567,7 +575,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
     }
 
     async fn slave_executions(&self) -> Result<Vec<Execution>, FunctionError> {
-        self.replication("getSlaveReplicationExecutionStatus", Role::Slave)?;
+        self.replication("getSlaveReplicationExecutionStatus", ReplicationRole::Slave)?;
         let executions = self.replica.as_ref().map(|r| r.executions());
         Ok(executions
             .unwrap_or_default()
@@ -586,7 +594,8 @@ impl porpoise_functions::Cluster for ClusterAccess {
     ) -> Result<Vec<porpoise_functions::get_slave_replication_queue_status::Queue>, FunctionError>
     {
         use porpoise_functions::get_slave_replication_queue_status::Queue;
-        let metadata = self.replication("getSlaveReplicationQueueStatus", Role::Slave)?;
+        let metadata =
+            self.replication("getSlaveReplicationQueueStatus", ReplicationRole::Slave)?;
         let s = &metadata.replication.slave;
         let per_set = metadata.slave_queues();
         let mut nodes: Vec<_> = metadata.nodes.values().collect();
