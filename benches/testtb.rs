@@ -1,4 +1,4 @@
-//! The testTB benchmark (DESIGN §1): 5000 securities × 242 one-minute bars of 2023-01-08,
+//! The testTB benchmark: 5000 securities × 242 one-minute bars of 2023-01-08,
 //! 1,210,000 rows, loaded through COPY into a standalone server, then three queries over pgwire.
 //!
 //! Run: `cargo bench --bench testtb` (release build; starts the real `porpoise` binary on a free

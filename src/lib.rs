@@ -19,6 +19,9 @@
 //! - [`storage`]: Parquet files and the per-node file index.
 //! - [`query`]: DataFusion sessions, the catalog provider, DDL/DML planning.
 //! - [`frontend`]: pgwire: sessions, SCRAM auth, COPY, encoding, SQLSTATE mapping.
+//! - [`replication`]: cross-cluster replication: the queues' model, the messages between
+//!   clusters, the master's and the slave's sides (where a task is created, pulled, scheduled
+//!   and applied: see its module docs).
 //! - [`rpc`]: the node-to-node transport (Arrow Flight; one port per node for pgwire, Flight
 //!   and HTTP), node identities (certificates of the cluster's CA) and the mutual TLS that
 //!   checks them on every call.
@@ -27,10 +30,36 @@
 //!   their HTTP status pages.
 //! - [`fault`]: deterministic crash points for tests.
 //!
-//! Layering rule: `cluster, standalone → frontend → query → controller (client API), datanode →
-//! storage`; `controller` and `datanode` reach other nodes through `rpc`, which imports nothing
-//! above it. `controller` never imports `datanode`, `query` or `frontend`; `storage` imports
-//! nothing above it; the `porpoise-functions` crate imports nothing from this crate.
+//! # Layering rule
+//!
+//! A file belongs to the entry below that is the longest prefix of its module path (a file of
+//! `controller::raft` belongs to `controller`), and imports, by `use` or by a path written in
+//! the code, only from its own entry or from entries on lower layers; no files import each
+//! other in a circle. The crate root (this file, with helpers such as [`lock`]) is below every
+//! layer. `tests/architecture` reads the list below and checks every file of `src/` against
+//! it, so adding a layer or an entry is a line here.
+//!
+//! Layers, top to bottom:
+//!
+//! - `standalone`: a controller and a data node in one process, started like cluster nodes
+//! - `cluster`: the node processes of a cluster directory and their status pages; the
+//!   composition roots that register each role's Flight services
+//! - `frontend`: pgwire
+//! - `replication::slave::apply`: a slave data node applies tasks through the query layer
+//! - `query`: DataFusion over the local data node and the controller client
+//! - `replication::master::serve`, `replication::status`: what a master data node serves
+//!   slaves; the rows of the replication status functions
+//! - `datanode`: reaches the controller through `controller::client`, never its raft
+//! - `replication::master`, `replication::slave`: a write's task and its task data, the pull
+//!   service; the puller, scheduler, workers and file fetching of a slave
+//! - `controller`: never imports `datanode`, `query` or `frontend`
+//! - `replication::protocol`: the messages between the clusters' nodes
+//! - `replication::model`, `rpc`, `storage`, `config`: the queues' pure state, the transport,
+//!   the files of one data node, node options
+//! - `catalog`, `fault`: the data model shared by every layer; crash points for tests
+//! - `replication`: only declares its parts
+//!
+//! The `porpoise-functions` crate imports nothing from this crate.
 
 /// Locks a std mutex, carrying on past a panic of an earlier holder (the data it guards is
 /// kept consistent by its users, not by unwinding).

@@ -10,7 +10,7 @@ use std::time::Duration;
 use openraft::BasicNode;
 
 use super::{bind, controllers, http, NodeError, NodeOptions, Security};
-use crate::config::cluster::{ReplicationMode, Role};
+use crate::config::cluster::{NodeRole, ReplicationMode};
 use crate::controller::metadata::{Command, Metadata};
 use crate::controller::raft::RaftController;
 use crate::controller::service::ControllerService;
@@ -36,7 +36,7 @@ pub struct ControllerNode {
 impl ControllerNode {
     /// Opens the controller's raft member and binds its port.
     pub async fn start(options: NodeOptions) -> Result<Self, NodeError> {
-        let entry = options.entry(Role::Controller)?.clone();
+        let entry = options.entry(NodeRole::Controller)?.clone();
         let listener = bind(&entry).await?;
         let addr = super::addr_of(&entry);
         let members: BTreeMap<u64, BasicNode> = controllers(&options.config)
@@ -216,7 +216,7 @@ async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions, cluster:
         .config
         .nodes
         .iter()
-        .filter(|n| n.role == Role::DataNode)
+        .filter(|n| n.role == NodeRole::DataNode)
         .map(|n| (n.alias.clone(), super::addr_of(n)))
         .collect();
     let controller = &options.config.controller;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{bind, controllers, http, NodeError, NodeOptions, Security};
-use crate::config::cluster::Role;
+use crate::config::cluster::NodeRole;
 use crate::controller::client::ControllerClient;
 use crate::controller::remote::RemoteController;
 use crate::datanode::{DataNode, DataNodeOptions};
@@ -35,7 +35,7 @@ pub struct DataNodeProcess {
 impl DataNodeProcess {
     /// Binds the port, connects to the controllers, waits to be registered, opens the data.
     pub async fn start(options: NodeOptions) -> Result<Self, NodeError> {
-        let entry = options.entry(Role::DataNode)?.clone();
+        let entry = options.entry(NodeRole::DataNode)?.clone();
         let listener = bind(&entry).await?;
         let addr = super::addr_of(&entry);
         let file = &options.config.datanode;

@@ -18,14 +18,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::cluster::ReplicationMode;
-use crate::config::cluster::{ClusterConfig, NodeEntry, Role, TlsSettings};
+use crate::config::cluster::{ClusterConfig, NodeEntry, NodeRole, TlsSettings};
 use crate::config::ConfigError;
 use crate::controller::raft::ControllerError;
 use crate::datanode::DataNodeError;
 use crate::query::QueryError;
 use crate::rpc::client::Peers;
-use crate::rpc::identity::NodeIdentity;
-use crate::rpc::tls::{client_config, ServerTls, ServerTrust, TlsError, TrustFile};
+use crate::rpc::identity::{NodeIdentity, TlsError};
+use crate::rpc::tls::{client_config, ServerTls, ServerTrust, TrustFile};
 
 /// Why a node could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +113,7 @@ pub struct Security {
 
 impl NodeOptions {
     /// This node's line of `cluster.nodes`, checked to have `role`.
-    pub fn entry(&self, role: Role) -> Result<&NodeEntry, NodeError> {
+    pub fn entry(&self, role: NodeRole) -> Result<&NodeEntry, NodeError> {
         self.config
             .nodes
             .iter()
@@ -122,8 +122,8 @@ impl NodeOptions {
                 dir: self.config.dir.clone(),
                 alias: self.alias.clone(),
                 role: match role {
-                    Role::Controller => "controller",
-                    Role::DataNode => "datanode",
+                    NodeRole::Controller => "controller",
+                    NodeRole::DataNode => "datanode",
                 },
             })
     }
@@ -220,7 +220,7 @@ pub fn controllers(config: &ClusterConfig) -> Vec<(u64, String, String)> {
     config
         .nodes
         .iter()
-        .filter(|n| n.role == Role::Controller)
+        .filter(|n| n.role == NodeRole::Controller)
         .enumerate()
         .map(|(i, n)| (i as u64 + 1, n.alias.clone(), addr_of(n)))
         .collect()

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use tokio::process::{Child, Command};
 
 use super::{addr_of, NodeError};
-use crate::config::cluster::{ClusterConfig, Role};
+use crate::config::cluster::{ClusterConfig, NodeRole};
 use crate::rpc::identity::{CertificateAuthority, CA_CERT, NODE_CERT};
 
 /// Runs the cluster until `shutdown` resolves or a node exits; `insecure` starts every node
@@ -45,11 +45,11 @@ pub async fn up(
     let mut stdins = Vec::new();
     // Controllers first: data nodes wait for them anyway, but the logs read better.
     let mut nodes: Vec<_> = config.nodes.iter().collect();
-    nodes.sort_by_key(|n| n.role != Role::Controller);
+    nodes.sort_by_key(|n| n.role != NodeRole::Controller);
     for n in nodes {
         let role = match n.role {
-            Role::Controller => "controller",
-            Role::DataNode => "datanode",
+            NodeRole::Controller => "controller",
+            NodeRole::DataNode => "datanode",
         };
         let mut command = Command::new(&exe);
         command.arg(role);
@@ -76,7 +76,7 @@ pub async fn up(
         stdins.push(child.stdin.take());
         children.push((n.alias.clone(), child));
     }
-    for n in config.nodes.iter().filter(|n| n.role == Role::DataNode) {
+    for n in config.nodes.iter().filter(|n| n.role == NodeRole::DataNode) {
         println!(
             "psql \"postgres://admin:123456@{}:{}/porpoise\"   # {}",
             n.host, n.port, n.alias

@@ -346,7 +346,7 @@ impl DataNodeFile {
 
 /// A node's role in `cluster.nodes`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
+pub enum NodeRole {
     Controller,
     DataNode,
 }
@@ -357,7 +357,7 @@ pub struct NodeEntry {
     pub host: String,
     pub port: u16,
     pub alias: String,
-    pub role: Role,
+    pub role: NodeRole,
     pub line: usize,
 }
 
@@ -408,8 +408,8 @@ pub fn parse_nodes(path: &Path, text: &str) -> Result<Vec<NodeEntry>, ConfigErro
             ));
         }
         let role = match role.trim() {
-            "controller" => Role::Controller,
-            "datanode" | "data node" => Role::DataNode,
+            "controller" => NodeRole::Controller,
+            "datanode" | "data node" => NodeRole::DataNode,
             other => return Err(bad(line, "mode", other, "expected controller or datanode")),
         };
         if let Some(dup) = nodes.iter().find(|n| n.alias == *alias) {
@@ -436,7 +436,10 @@ pub fn parse_nodes(path: &Path, text: &str) -> Result<Vec<NodeEntry>, ConfigErro
             line,
         });
     }
-    let controllers = nodes.iter().filter(|n| n.role == Role::Controller).count();
+    let controllers = nodes
+        .iter()
+        .filter(|n| n.role == NodeRole::Controller)
+        .count();
     if ![1, 3, 5].contains(&controllers) {
         return Err(bad(
             0,
@@ -445,7 +448,7 @@ pub fn parse_nodes(path: &Path, text: &str) -> Result<Vec<NodeEntry>, ConfigErro
             "a cluster has 1, 3 or 5 controllers",
         ));
     }
-    if !nodes.iter().any(|n| n.role == Role::DataNode) {
+    if !nodes.iter().any(|n| n.role == NodeRole::DataNode) {
         return Err(bad(
             0,
             "datanode",
@@ -525,18 +528,6 @@ impl ClusterConfig {
             })
             .collect()
     }
-
-    /// The number of execution queues a slave runs (`clusterReplicationQueue`, default
-    /// 4 × data nodes).
-    pub fn replication_queues(&self) -> u32 {
-        self.controller.replication_queue.unwrap_or_else(|| {
-            4 * self
-                .nodes
-                .iter()
-                .filter(|n| n.role == Role::DataNode)
-                .count() as u32
-        })
-    }
 }
 
 #[cfg(test)]
@@ -558,13 +549,13 @@ mod tests {
             master.datanode.replication_mode,
             Some(ReplicationMode::Master)
         );
-        let ports: Vec<(u16, Role)> = master.nodes.iter().map(|n| (n.port, n.role)).collect();
+        let ports: Vec<(u16, NodeRole)> = master.nodes.iter().map(|n| (n.port, n.role)).collect();
         assert_eq!(
             ports,
             vec![
-                (8900, Role::Controller),
-                (8902, Role::DataNode),
-                (8903, Role::DataNode)
+                (8900, NodeRole::Controller),
+                (8902, NodeRole::DataNode),
+                (8903, NodeRole::DataNode)
             ]
         );
         let slave = example("slave");
@@ -576,7 +567,8 @@ mod tests {
             slave.datanode.replication_mode,
             Some(ReplicationMode::Slave)
         );
-        assert_eq!(slave.replication_queues(), 8);
+        // `clusterReplicationQueue`; the controller applies it (`Metadata::slave_queues`).
+        assert_eq!(slave.controller.replication_queue, Some(8));
         let ports: Vec<u16> = slave.nodes.iter().map(|n| n.port).collect();
         assert_eq!(ports, vec![9900, 9902, 9903]);
     }

@@ -1,8 +1,9 @@
 //! The interface every other component uses to reach the controller: propose a metadata
 //! change and wait for its outcome, read the latest metadata, be told when it changes.
 //!
-//! In a standalone process the client is the raft group itself; in a cluster it will be a
-//! remote client that forwards to the leader. Callers cannot tell the difference.
+//! In a standalone process the client is the raft group itself; in a cluster it is
+//! [`super::remote::RemoteController`], which sends writes to the leader over rpc and follows
+//! its change feed. Callers cannot tell the difference.
 
 use std::sync::Arc;
 

@@ -7,8 +7,14 @@
 //! command. A command that is invalid against the current state changes nothing and returns
 //! [`CommandResult::Err`]; it is still a committed log entry, so every replica agrees on that.
 //!
-//! Format: `Metadata` is serialised into raft snapshots and `Command` into log entries; both
-//! carry [`FORMAT_VERSION`] semantics through `#[serde(default)]` on every field added later.
+//! Format, version [`FORMAT_VERSION`] (= 1): `Metadata` is serialised as JSON into raft
+//! snapshots (and sent whole to data nodes), `Command` into raft log entries (and the change
+//! feed). Fields added later get `#[serde(default)]`, so older records read as they were meant;
+//! a change that older builds could not read right bumps the version. `Metadata::format_version`
+//! records the version that last wrote the state (0: written before the version was recorded,
+//! read as 1); metadata of a newer version is refused when it is read (a newer build's fields
+//! would otherwise be dropped without a word). Commands carry no version of their own: the raft
+//! log file that holds them has one ([`super::raft::log_store`]).
 //!
 //! Privileges: [`Metadata::check_privilege`] is the one rule every statement is checked
 //! against. Admins may do everything; the owner of a database (the user who created it) holds
@@ -28,13 +34,15 @@ use crate::replication::model::{
     ReplicationRole, TxnTask,
 };
 
-/// Version of the persisted metadata format written by this build.
+/// Version of the persisted metadata format written by this build; it reads this and older
+/// versions.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The replicated metadata.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
-    #[serde(default)]
+    /// The format version of the build that last applied a command to it.
+    #[serde(default, deserialize_with = "known_format")]
     pub format_version: u32,
     /// Databases by name (`dfs://x`).
     pub databases: BTreeMap<String, Arc<DatabaseMeta>>,
@@ -66,6 +74,20 @@ pub struct Metadata {
     /// Cross-cluster replication ([`super::replication`]).
     #[serde(default)]
     pub replication: Replication,
+}
+
+/// Reads `Metadata::format_version`, refusing a version newer than this build's: wherever
+/// metadata is decoded (snapshot file, installed snapshot, a data node's copy), newer metadata
+/// is an error instead of a silent misread.
+fn known_format<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let found = u32::deserialize(d)?;
+    if found > FORMAT_VERSION {
+        return Err(serde::de::Error::custom(format!(
+            "controller metadata has format version {found}; this build reads versions up to \
+             {FORMAT_VERSION}"
+        )));
+    }
+    Ok(found)
 }
 
 /// A data node of the cluster.

@@ -166,7 +166,7 @@ impl ControllerClient for RemoteController {
     async fn write(&self, cmd: Command) -> Result<CommandResult, ControllerError> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let acked_below = {
-            let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            let mut waiting = crate::lock(&self.waiting);
             waiting.insert(seq);
             waiting.first().copied().unwrap_or(seq)
         };
@@ -198,10 +198,7 @@ impl ControllerClient for RemoteController {
                 Err(e) => break Err(e),
             }
         };
-        self.waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&seq);
+        crate::lock(&self.waiting).remove(&seq);
         match outcome {
             Ok(reply) => {
                 self.wait_version(reply.version, deadline + CALL_TIMEOUT)

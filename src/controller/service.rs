@@ -170,12 +170,7 @@ impl ControllerService {
         // Timing out is a normal answer: "nothing new".
         let _ = tokio::time::timeout(wait, rx.wait_for(newer)).await;
         let metadata = rx.borrow().clone();
-        let changes = self
-            .raft
-            .feed()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .since(req.since, metadata.version);
+        let changes = crate::lock(self.raft.feed()).since(req.since, metadata.version);
         Ok(match changes {
             Some(c) => MetadataUpdate::Changes(c),
             None => MetadataUpdate::Snapshot(Box::new((*metadata).clone())),

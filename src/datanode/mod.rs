@@ -304,10 +304,7 @@ impl DataNode {
         let ripe = if startup {
             waiting
         } else {
-            let mut seen = self
-                .seen_committed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut seen = crate::lock(&self.seen_committed);
             let ripe = waiting.intersection(&seen).copied().collect();
             *seen = waiting;
             ripe
@@ -337,9 +334,7 @@ impl DataNode {
         // Waiting for this node, which published it already (the answer was lost).
         published.extend(ripe.iter().filter(|tid| !prepared.contains(tid)));
         // Stagings of transactions the controller forgot (their coordinator gave up).
-        self.remote_txns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.remote_txns)
             .retain(|tid, _| metadata.txns.contains_key(tid) || *tid > metadata.last_tid);
         for tid in published {
             self.controller
@@ -461,11 +456,7 @@ impl DataNode {
     /// Whether some prepared or staged transaction of another coordinator may have been
     /// decided (cheap: checked on every metadata change).
     fn has_undecided(&self, metadata: &Metadata) -> bool {
-        let staged = !self
-            .remote_txns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty();
+        let staged = !crate::lock(&self.remote_txns).is_empty();
         let waiting = metadata
             .txns
             .values()
@@ -479,7 +470,7 @@ impl DataNode {
         tid: u64,
         table: &TableDef,
     ) -> Arc<tokio::sync::Mutex<Staging>> {
-        let mut remote = self.remote_txns.lock().unwrap_or_else(|e| e.into_inner());
+        let mut remote = crate::lock(&self.remote_txns);
         remote
             .entry(tid)
             .or_insert_with(|| {
@@ -494,11 +485,7 @@ impl DataNode {
 
     /// Prepares a transaction coordinated elsewhere (`dn.prepare`).
     pub async fn prepare_remote(&self, tid: u64) -> Result<PrepareReply, DataNodeError> {
-        let staging = self
-            .remote_txns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&tid);
+        let staging = crate::lock(&self.remote_txns).remove(&tid);
         let Some(staging) = staging else {
             return Ok(PrepareReply {
                 counts: StagedCounts::default(),
@@ -579,10 +566,7 @@ impl DataNode {
 
     /// Drops a transaction coordinated elsewhere (`dn.abort`), prepared or not.
     pub fn abort_remote(&self, tid: u64) -> Result<(), DataNodeError> {
-        self.remote_txns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&tid);
+        crate::lock(&self.remote_txns).remove(&tid);
         Ok(self.index.discard(tid, &[])?)
     }
 
@@ -634,7 +618,7 @@ impl DataNode {
 
     /// The lock that serialises statements rewriting a table's partitions.
     pub fn rewrite_lock(&self, table_id: u32) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.rewrite_locks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut locks = crate::lock(&self.rewrite_locks);
         locks.entry(table_id).or_default().clone()
     }
 

@@ -44,14 +44,14 @@ impl CancelRegistry {
         let canceller = Arc::new(Canceller {
             requests: watch::Sender::new(0),
         });
-        let mut connections = self.connections.lock().expect("cancel registry lock");
+        let mut connections = crate::lock(&self.connections);
         connections.retain(|_, c| c.strong_count() > 0);
         connections.insert((pid, key.to_bytes()), Arc::downgrade(&canceller));
         canceller
     }
 
     fn cancel(&self, pid: i32, key: &SecretKey) -> bool {
-        let connections = self.connections.lock().expect("cancel registry lock");
+        let connections = crate::lock(&self.connections);
         match connections
             .get(&(pid, key.to_bytes()))
             .and_then(Weak::upgrade)

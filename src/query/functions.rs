@@ -41,7 +41,7 @@ use crate::controller::metadata::{
 };
 use crate::controller::raft::ControllerError;
 use crate::datanode::DataNode;
-use crate::replication::model::{ReplicationCommand, ReplicationRole as Role, ReplicationState};
+use crate::replication::model::{ReplicationCommand, ReplicationRole, ReplicationState};
 use crate::replication::slave::executions::Replica;
 use crate::replication::status;
 use crate::rpc::{RemoteError, RpcError};
@@ -104,7 +104,11 @@ impl ClusterAccess {
     }
 
     /// The metadata, if the user is an admin and this cluster has replication `role`.
-    fn replication(&self, function: &str, role: Role) -> Result<Arc<Metadata>, FunctionError> {
+    fn replication(
+        &self,
+        function: &str,
+        role: ReplicationRole,
+    ) -> Result<Arc<Metadata>, FunctionError> {
         let metadata = self.controller.metadata();
         if !metadata.users.get(&self.user).is_some_and(|u| u.is_admin) {
             return Err(FunctionError {
@@ -359,7 +363,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
 
     async fn set_database_replication(&self, db: &str, enabled: bool) -> Result<(), FunctionError> {
         const F: &str = "setDatabaseForClusterReplication";
-        self.replication(F, Role::Master)?;
+        self.replication(F, ReplicationRole::Master)?;
         let cmd = Command::SetDatabaseReplication {
             db: db.to_string(),
             enabled,
@@ -369,7 +373,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
 
     async fn set_execution_set(&self, db: &str, set: u8) -> Result<(), FunctionError> {
         const F: &str = "setDatabaseClusterReplicationExecutionSet";
-        self.replication(F, Role::Master)?;
+        self.replication(F, ReplicationRole::Master)?;
         let cmd = Command::SetExecutionSet {
             db: db.to_string(),
             set,
@@ -378,12 +382,15 @@ impl porpoise_functions::Cluster for ClusterAccess {
     }
 
     async fn database_replication(&self) -> Result<Vec<DatabaseReplication>, FunctionError> {
-        let metadata = self.replication("getDatabaseClusterReplicationStatus", Role::Master)?;
+        let metadata = self.replication(
+            "getDatabaseClusterReplicationStatus",
+            ReplicationRole::Master,
+        )?;
         Ok(status::databases(&metadata))
     }
 
     async fn master_tasks(&self, function: &str) -> Result<Vec<MasterTask>, FunctionError> {
-        let metadata = self.replication(function, Role::Master)?;
+        let metadata = self.replication(function, ReplicationRole::Master)?;
         Ok(status::master_tasks(&metadata))
     }
 
@@ -399,8 +406,8 @@ impl porpoise_functions::Cluster for ClusterAccess {
             ReplicationState::Disabled
         };
         match metadata.replication.role {
-            Some(Role::Slave) => {
-                self.replication(function, Role::Slave)?;
+            Some(ReplicationRole::Slave) => {
+                self.replication(function, ReplicationRole::Slave)?;
                 self.write(
                     function,
                     Command::Replication(ReplicationCommand::SetSlaveState { state }),
@@ -408,7 +415,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
                 .await
             }
             _ => {
-                self.replication(function, Role::Master)?;
+                self.replication(function, ReplicationRole::Master)?;
                 self.write(
                     function,
                     Command::Replication(ReplicationCommand::SetMasterState { state }),
@@ -419,13 +426,13 @@ impl porpoise_functions::Cluster for ClusterAccess {
     }
 
     async fn slave_tasks(&self, function: &str) -> Result<Vec<SlaveTask>, FunctionError> {
-        let metadata = self.replication(function, Role::Slave)?;
+        let metadata = self.replication(function, ReplicationRole::Slave)?;
         Ok(status::slave_tasks(&metadata))
     }
 
     async fn skip_tasks(&self, ids: &[u64]) -> Result<(), FunctionError> {
         const F: &str = "skipClusterReplicationTask";
-        self.replication(F, Role::Slave)?;
+        self.replication(F, ReplicationRole::Slave)?;
         self.write(
             F,
             Command::Replication(ReplicationCommand::SkipTasks { ids: ids.to_vec() }),
@@ -434,22 +441,23 @@ impl porpoise_functions::Cluster for ClusterAccess {
     }
 
     async fn slaves(&self) -> Result<Vec<SlaveInfo>, FunctionError> {
-        let metadata = self.replication("getRecentSlaveReplicationInfo", Role::Master)?;
+        let metadata =
+            self.replication("getRecentSlaveReplicationInfo", ReplicationRole::Master)?;
         Ok(status::slaves(&metadata))
     }
 
     async fn replication_metrics(&self, secs: Option<i64>) -> Result<Metrics, FunctionError> {
-        let metadata = self.replication("getClusterReplicationMetrics", Role::Slave)?;
+        let metadata = self.replication("getClusterReplicationMetrics", ReplicationRole::Slave)?;
         Ok(status::metrics(&metadata, secs))
     }
 
     async fn replication_lag(&self) -> Result<Vec<Lag>, FunctionError> {
-        let metadata = self.replication("getClusterReplicationLag", Role::Master)?;
+        let metadata = self.replication("getClusterReplicationLag", ReplicationRole::Master)?;
         Ok(status::lag(&metadata, now_ns()))
     }
 
     async fn slave_executions(&self) -> Result<Vec<Execution>, FunctionError> {
-        self.replication("getSlaveReplicationExecutionStatus", Role::Slave)?;
+        self.replication("getSlaveReplicationExecutionStatus", ReplicationRole::Slave)?;
         Ok(self
             .replica
             .as_ref()
@@ -458,7 +466,8 @@ impl porpoise_functions::Cluster for ClusterAccess {
     }
 
     async fn slave_queues(&self) -> Result<Vec<Queue>, FunctionError> {
-        let metadata = self.replication("getSlaveReplicationQueueStatus", Role::Slave)?;
+        let metadata =
+            self.replication("getSlaveReplicationQueueStatus", ReplicationRole::Slave)?;
         Ok(status::queues(&metadata, now_ns()))
     }
 }

@@ -43,7 +43,7 @@ impl Peers {
     }
 
     fn channel(&self, addr: &str) -> Result<Channel, RpcError> {
-        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        let mut channels = crate::lock(&self.channels);
         if let Some(c) = channels.get(addr) {
             return Ok(c.clone());
         }

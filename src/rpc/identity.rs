@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-use super::tls::TlsError;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::RootCertStore;
 
 /// File names of a certificate directory.
 pub const CA_CERT: &str = "ca.crt";
@@ -39,6 +39,40 @@ const SCHEME: &str = "porpoise://";
 /// How long a CA and a node or client certificate stay valid (CockroachDB's defaults).
 const CA_DAYS: i64 = 10 * 366;
 const LEAF_DAYS: i64 = 5 * 366;
+
+/// What can go wrong setting up TLS: reading, making or checking certificates and keys, and
+/// the TLS configuration built from them; the node does not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot write or read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {message}")]
+    Pem { path: PathBuf, message: String },
+    #[error("cannot make a certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+    #[error("{0:?} is not a valid name (1 to 64 letters, digits, _ or -)")]
+    BadName(String),
+    #[error("{0} is not a porpoise cluster CA certificate (it carries no porpoise://<cluster-id> name; make one with porpoise cert create-ca)")]
+    NotCa(PathBuf),
+    #[error(
+        "{0} is not a node certificate of cluster {1} (make one with porpoise cert create-node)"
+    )]
+    NotNode(PathBuf, String),
+    #[error("{path} is the certificate of node {names}, not of {alias}")]
+    OtherNode {
+        path: PathBuf,
+        names: String,
+        alias: String,
+    },
+    #[error("{path} is not signed by the cluster CA next to it: {reason}")]
+    Untrusted { path: PathBuf, reason: String },
+}
 
 /// What a certificate names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -333,7 +367,7 @@ impl NodeIdentity {
             }) if c == cluster => alias,
             _ => return Err(TlsError::NotNode(dir.join(NODE_CERT), cluster)),
         };
-        super::tls::check_chain(&ca, &chain).map_err(|e| TlsError::Untrusted {
+        check_chain(&ca, &chain).map_err(|e| TlsError::Untrusted {
             path: dir.join(NODE_CERT),
             reason: e.to_string(),
         })?;
@@ -371,6 +405,29 @@ impl NodeIdentity {
         }
         Ok(identity)
     }
+}
+
+/// Checks that `chain` (a node certificate first) is signed by one of `ca`.
+pub fn check_chain(
+    ca: &[CertificateDer<'static>],
+    chain: &[CertificateDer<'static>],
+) -> Result<(), rustls::Error> {
+    let mut roots = RootCertStore::empty();
+    for c in ca {
+        roots.add(c.clone())?;
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build()
+    .map_err(|e| rustls::Error::General(e.to_string()))?;
+    let (end, rest) = chain
+        .split_first()
+        .ok_or_else(|| rustls::Error::General("no certificate".into()))?;
+    verifier
+        .verify_client_cert(end, rest, UnixTime::now())
+        .map(|_| ())
 }
 
 /// Every certificate of a PEM file (at least one).

@@ -31,40 +31,7 @@ use rustls::{
 };
 use tokio_rustls::TlsAcceptor;
 
-use super::identity::{self, Named, NodeIdentity, Subject};
-
-/// What can go wrong setting TLS up; the node does not start.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error("cannot write or read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot read {path}: {message}")]
-    Pem { path: PathBuf, message: String },
-    #[error("cannot make a certificate: {0}")]
-    Generate(#[from] rcgen::Error),
-    #[error("TLS configuration: {0}")]
-    Rustls(#[from] rustls::Error),
-    #[error("{0:?} is not a valid name (1 to 64 letters, digits, _ or -)")]
-    BadName(String),
-    #[error("{0} is not a porpoise cluster CA certificate (it carries no porpoise://<cluster-id> name; make one with porpoise cert create-ca)")]
-    NotCa(PathBuf),
-    #[error(
-        "{0} is not a node certificate of cluster {1} (make one with porpoise cert create-node)"
-    )]
-    NotNode(PathBuf, String),
-    #[error("{path} is the certificate of node {names}, not of {alias}")]
-    OtherNode {
-        path: PathBuf,
-        names: String,
-        alias: String,
-    },
-    #[error("{path} is not signed by the cluster CA next to it: {reason}")]
-    Untrusted { path: PathBuf, reason: String },
-}
+use super::identity::{self, Named, NodeIdentity, Subject, TlsError};
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -319,26 +286,6 @@ impl ClientCertVerifier for CallerVerifier {
     }
 
     provider_signatures!();
-}
-
-/// Checks that `chain` (a node certificate first) is signed by one of `ca`.
-pub fn check_chain(
-    ca: &[CertificateDer<'static>],
-    chain: &[CertificateDer<'static>],
-) -> Result<(), rustls::Error> {
-    let mut roots = RootCertStore::empty();
-    for c in ca {
-        roots.add(c.clone())?;
-    }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-        .build()
-        .map_err(|e| rustls::Error::General(e.to_string()))?;
-    let (end, rest) = chain
-        .split_first()
-        .ok_or_else(|| rustls::Error::General("no certificate".into()))?;
-    verifier
-        .verify_client_cert(end, rest, UnixTime::now())
-        .map(|_| ())
 }
 
 /// Whom a node's calls go to, for [`client_config`].

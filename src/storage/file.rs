@@ -29,7 +29,8 @@ pub struct ColumnStats {
     pub nulls: u64,
 }
 
-/// What the index records about a data file (JSON in the index; stable format).
+/// What the index records about a data file: JSON in the index, part of its format
+/// ([`super::index::INDEX_FORMAT_VERSION`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileRecord {
     /// File name inside its partition directory.

@@ -13,11 +13,18 @@
 //! ([`FileIndex::purge`]); after that the table's *horizon* rises and older reads fail with
 //! "snapshot too old" instead of returning a wrong answer.
 //!
-//! Tables (format version 1):
+//! Format, version [`INDEX_FORMAT_VERSION`] (= 1), redb tables:
+//! - `meta`: `"format_version"` → the version of the file (`u32`). An index without it was
+//!   written before the version was recorded, in version 1, and gets the record when opened; an
+//!   index of a version this build does not know is refused ([`StorageError::UnsupportedFormat`]),
+//!   never misread.
 //! - `files`: `(table_id, generation, partition, file name)` → JSON [`FileRecord`]
 //!   (`removed` set while a removed file is retained)
-//! - `prepared`: `tid` → JSON [`PreparedTxn`]
+//! - `prepared`: `tid` → JSON [`PreparedTxn`], whose `version` is [`PREPARED_VERSION`]
 //! - `horizons`: `(table_id, generation)` → the oldest version still readable
+//!
+//! The data files the index names are Parquet files under `data/` ([`super::file`]); their
+//! layout belongs to this format too.
 //!
 //! Publishing a transaction moves its staged files into `files` and deletes its prepared record
 //! in one redb transaction: it happens exactly once, even across crashes.
@@ -44,8 +51,16 @@ pub type TableKey = (u32, u64);
 const FILES: TableDefinition<(u32, u64, &str, &str), &[u8]> = TableDefinition::new("files");
 const PREPARED: TableDefinition<u64, &[u8]> = TableDefinition::new("prepared");
 const HORIZONS: TableDefinition<(u32, u64), u64> = TableDefinition::new("horizons");
+const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
 
-/// Format version of [`PreparedTxn`] records written by this build.
+/// The key of the index's format version in `meta`.
+const KEY_FORMAT_VERSION: &str = "format_version";
+
+/// Version of the index format (its tables and records) written by this build, the only one
+/// it reads.
+pub const INDEX_FORMAT_VERSION: u32 = 1;
+
+/// Format version of [`PreparedTxn`] records written by this build; newer records are refused.
 pub const PREPARED_VERSION: u32 = 1;
 
 /// A removed file kept for readers of versions before its removal.
@@ -127,6 +142,25 @@ fn idx_err(e: impl std::fmt::Display) -> StorageError {
     StorageError::Index(e.to_string())
 }
 
+/// Decodes the prepared record of `tid`, refusing one of a newer version than this build's.
+fn decode_prepared(tid: u64, bytes: &[u8]) -> Result<PreparedTxn, StorageError> {
+    let corrupt = |e: serde_json::Error| StorageError::Corrupt {
+        key: format!("prepared/{tid}"),
+        reason: e.to_string(),
+    };
+    let txn: PreparedTxn = serde_json::from_slice(bytes).map_err(corrupt)?;
+    if txn.version > PREPARED_VERSION {
+        return Err(StorageError::Corrupt {
+            key: format!("prepared/{tid}"),
+            reason: format!(
+                "record format version {} is newer than this build reads ({PREPARED_VERSION})",
+                txn.version
+            ),
+        });
+    }
+    Ok(txn)
+}
+
 /// A file by table generation, partition and name.
 type FileKey = (TableKey, String, String);
 
@@ -167,6 +201,29 @@ impl FileIndex {
         let db = Database::create(&path).map_err(idx_err)?;
         {
             let w = db.begin_write().map_err(idx_err)?;
+            {
+                let mut meta = w.open_table(META).map_err(idx_err)?;
+                let found = meta
+                    .get(KEY_FORMAT_VERSION)
+                    .map_err(idx_err)?
+                    .map(|v| v.value());
+                match found {
+                    Some(INDEX_FORMAT_VERSION) => {}
+                    // Written before the version was recorded: version 1.
+                    None => {
+                        meta.insert(KEY_FORMAT_VERSION, INDEX_FORMAT_VERSION)
+                            .map_err(idx_err)?;
+                    }
+                    // Dropping the transaction leaves the file as it was.
+                    Some(found) => {
+                        return Err(StorageError::UnsupportedFormat {
+                            path,
+                            found,
+                            supported: INDEX_FORMAT_VERSION,
+                        })
+                    }
+                }
+            }
             w.open_table(FILES).map_err(idx_err)?;
             w.open_table(PREPARED).map_err(idx_err)?;
             w.open_table(HORIZONS).map_err(idx_err)?;
@@ -283,12 +340,7 @@ impl FileIndex {
         let mut out = Vec::new();
         for entry in t.iter().map_err(idx_err)? {
             let (k, v) = entry.map_err(idx_err)?;
-            out.push(
-                serde_json::from_slice(v.value()).map_err(|e| StorageError::Corrupt {
-                    key: format!("prepared/{}", k.value()),
-                    reason: e.to_string(),
-                })?,
-            );
+            out.push(decode_prepared(k.value(), v.value())?);
         }
         Ok(out)
     }
@@ -357,10 +409,7 @@ impl FileIndex {
             let Some(v) = prepared.remove(tid).map_err(idx_err)? else {
                 return Ok(());
             };
-            serde_json::from_slice(v.value()).map_err(|e| StorageError::Corrupt {
-                key: format!("prepared/{tid}"),
-                reason: e.to_string(),
-            })?
+            decode_prepared(tid, v.value())?
         };
         tracing::debug!(tid, version, adds = txn.adds.len(), removes = ?txn.removes.iter().map(|r| (&r.partition, &r.name)).collect::<Vec<_>>(), "publishing");
         self.apply_change(w, &txn.adds, &txn.removes, version)?;
@@ -722,6 +771,99 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    fn stored_format_version(home: &Path) -> Option<u32> {
+        let db = Database::open(home.join("index.redb")).unwrap();
+        let r = db.begin_read().unwrap();
+        let meta = r.open_table(META).unwrap();
+        let v = meta.get(KEY_FORMAT_VERSION).unwrap().map(|v| v.value());
+        v
+    }
+
+    fn set_format_version(home: &Path, version: Option<u32>) {
+        let db = Database::open(home.join("index.redb")).unwrap();
+        let w = db.begin_write().unwrap();
+        match version {
+            Some(v) => {
+                w.open_table(META)
+                    .unwrap()
+                    .insert(KEY_FORMAT_VERSION, v)
+                    .unwrap();
+            }
+            None => {
+                w.delete_table(META).unwrap();
+            }
+        }
+        w.commit().unwrap();
+    }
+
+    #[test]
+    fn an_index_without_a_version_is_version_1_and_a_newer_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = FileIndex::open(dir.path()).unwrap();
+        prepare(&index, 1, &["a"], &[]);
+        index.publish(1, 10).unwrap();
+        drop(index);
+        assert_eq!(
+            stored_format_version(dir.path()),
+            Some(INDEX_FORMAT_VERSION)
+        );
+
+        // As written by builds before the version was recorded.
+        set_format_version(dir.path(), None);
+        let index = FileIndex::open(dir.path()).unwrap();
+        assert_eq!(names_at(&index, 10), ["a"]);
+        drop(index);
+        assert_eq!(stored_format_version(dir.path()), Some(1));
+
+        // As written by a later build.
+        set_format_version(dir.path(), Some(INDEX_FORMAT_VERSION + 1));
+        let err = FileIndex::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StorageError::UnsupportedFormat { found, supported: INDEX_FORMAT_VERSION, .. }
+                    if found == INDEX_FORMAT_VERSION + 1
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("index.redb has format version 2"),
+            "{err}"
+        );
+        assert_eq!(err.sqlstate(), "XX001");
+        // Refusing changed nothing.
+        assert_eq!(
+            stored_format_version(dir.path()),
+            Some(INDEX_FORMAT_VERSION + 1)
+        );
+    }
+
+    #[test]
+    fn a_prepared_record_of_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = FileIndex::open(dir.path()).unwrap();
+        let mut txn = PreparedTxn {
+            version: PREPARED_VERSION + 1,
+            tid: 5,
+            adds: vec![staged("a", 1)],
+            removes: vec![],
+        };
+        index.prepare(&txn).unwrap();
+        let err = index.publish(5, 10).unwrap_err();
+        assert!(err.to_string().contains("record format version 2"), "{err}");
+        assert!(index.snapshot(T).files().next().is_none());
+        drop(index);
+        let err = FileIndex::open(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("prepared/5"), "{err}");
+
+        txn.version = PREPARED_VERSION;
+        let dir = tempfile::tempdir().unwrap();
+        let index = FileIndex::open(dir.path()).unwrap();
+        index.prepare(&txn).unwrap();
+        index.publish(5, 10).unwrap();
+        assert_eq!(names_at(&index, 10), ["a"]);
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! data/<table_id>.<generation>/<partition path>/<tid>-<seq>.parquet
 //! index.redb        files of every published partition, prepared (staged) transactions
 //! ```
+//! The index's format, and with it this layout, has a version recorded in the index
+//! ([`index::INDEX_FORMAT_VERSION`]).
+//!
 //! A data file is immutable once written. It becomes visible only when the transaction that
 //! wrote it is published into the index; a file on disk that the index does not name is garbage
 //! from an aborted or crashed transaction and is deleted at start-up.
@@ -37,6 +40,12 @@ pub enum StorageError {
     Index(String),
     #[error("corrupt file index entry {key}: {reason}")]
     Corrupt { key: String, reason: String },
+    #[error("file index {path} has format version {found}; this build reads version {supported}")]
+    UnsupportedFormat {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error("snapshot too old: files of version {version} were released (the oldest readable version is {horizon}); retry the query")]
     SnapshotTooOld { version: u64, horizon: u64 },
     #[error("data file {path} did not arrive whole: {reason}")]
@@ -59,7 +68,7 @@ impl StorageError {
     pub fn sqlstate(&self) -> &'static str {
         match self {
             StorageError::Io { .. } => "58030",
-            StorageError::Corrupt { .. } => "XX001",
+            StorageError::Corrupt { .. } | StorageError::UnsupportedFormat { .. } => "XX001",
             StorageError::SnapshotTooOld { .. } => "72000",
             StorageError::Claimed { .. } => "40001",
             StorageError::Transfer { .. } => "08006",

@@ -52,11 +52,25 @@ impl TestServer {
 
     /// Starts a server whose `porpoise.cfg` holds `config` (`key=value` lines).
     pub fn start_with_config(config: &[(&str, &str)]) -> TestServer {
+        Self::start_in(config, None)
+    }
+
+    /// Starts a server on a copy of the home directory `home` (e.g. a fixture written by an
+    /// older build); `home` itself is left as it is.
+    pub fn start_from_copy(home: &Path) -> TestServer {
+        Self::start_in(&[], Some(home))
+    }
+
+    fn start_in(config: &[(&str, &str)], copy_of: Option<&Path>) -> TestServer {
         let dir = tempfile::Builder::new()
             .prefix("porpoise-test-")
             .tempdir()
             .expect("create a temporary directory");
-        std::fs::create_dir(dir.path().join("home")).expect("create the home directory");
+        let home = dir.path().join("home");
+        match copy_of {
+            Some(from) => copy_tree(from, &home),
+            None => std::fs::create_dir(&home).expect("create the home directory"),
+        }
         let mut server = TestServer {
             child: None,
             env: Vec::new(),
@@ -262,6 +276,23 @@ fn parse_listening_line(line: &str) -> Option<u16> {
         .split_whitespace()
         .next()?;
     addr.rsplit_once(':')?.1.parse().ok()
+}
+
+/// Copies the directory tree `from` to `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("create {}: {e}", to.display()));
+    let entries =
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
+    for entry in entries {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
+        }
+    }
 }
 
 /// The connection URL of `user` on a server listening on 127.0.0.1:`port`.

@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use porpoise::config::cluster::{parse_nodes, ClusterConfig, ControllerFile, DataNodeFile, Role};
+use porpoise::config::cluster::{
+    parse_nodes, ClusterConfig, ControllerFile, DataNodeFile, NodeRole,
+};
 use porpoise::config::{CfgFile, StandaloneFile};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -321,7 +323,7 @@ fn valid_cluster_nodes_parse_to_the_nodes_written() {
         for (p, n) in parsed.iter().zip(&nodes) {
             prop_assert_eq!(&p.alias, &n.alias);
             prop_assert_eq!(p.port, n.port);
-            prop_assert_eq!(p.role == Role::Controller, n.controller);
+            prop_assert_eq!(p.role == NodeRole::Controller, n.controller);
         }
         Ok(())
     });

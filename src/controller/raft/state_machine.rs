@@ -18,7 +18,10 @@
 //! Snapshot format, version [`SNAPSHOT_FORMAT_VERSION`] (= 1), JSON:
 //! `{"format_version":1, "snapshot_id":"…", "last_applied":LogId|null,
 //!   "last_membership":StoredMembership, "metadata":Metadata}`.
-//! The snapshot data openraft sends to followers is exactly these bytes.
+//! The snapshot data openraft sends to followers is exactly these bytes. The metadata inside has
+//! its own version ([`crate::controller::metadata::FORMAT_VERSION`]). A snapshot of another
+//! file version, or whose metadata is newer than this build reads, is refused (at open, and when
+//! installed from the leader) with [`ControllerError::UnsupportedFormat`], never misread.
 
 use std::fs::{self, File};
 use std::io::{self, Cursor, Write};
@@ -36,7 +39,9 @@ use super::types::{
 };
 use super::ControllerError;
 use crate::controller::feed::Feed;
-use crate::controller::metadata::{CommandResult, Metadata};
+use crate::controller::metadata::{
+    CommandResult, Metadata, FORMAT_VERSION as METADATA_FORMAT_VERSION,
+};
 
 /// File name of the snapshot inside the controller directory.
 pub const SNAPSHOT_FILE: &str = "snapshot.json";
@@ -156,12 +161,20 @@ fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<SnapshotFile<Metadata>, 
     #[derive(Deserialize)]
     struct Version {
         format_version: u32,
+        #[serde(default)]
+        metadata: MetadataVersion,
+    }
+    #[derive(Default, Deserialize)]
+    struct MetadataVersion {
+        #[serde(default)]
+        format_version: u32,
     }
     let corrupt = |source| ControllerError::CorruptSnapshot {
         path: path.to_path_buf(),
         source,
     };
-    // The version is checked first so that a newer format is reported as such, not as garbage.
+    // The versions are checked first so that a newer format is reported as such, not as
+    // garbage: the file's own, then that of the metadata inside it.
     let version: Version = serde_json::from_slice(bytes).map_err(corrupt)?;
     if version.format_version != SNAPSHOT_FORMAT_VERSION {
         return Err(ControllerError::UnsupportedFormat {
@@ -169,6 +182,14 @@ fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<SnapshotFile<Metadata>, 
             path: path.to_path_buf(),
             found: version.format_version,
             supported: SNAPSHOT_FORMAT_VERSION,
+        });
+    }
+    if version.metadata.format_version > METADATA_FORMAT_VERSION {
+        return Err(ControllerError::UnsupportedFormat {
+            what: "the controller metadata in snapshot",
+            path: path.to_path_buf(),
+            found: version.metadata.format_version,
+            supported: METADATA_FORMAT_VERSION,
         });
     }
     serde_json::from_slice(bytes).map_err(corrupt)
@@ -187,7 +208,7 @@ fn encode_snapshot(meta: &SnapshotMeta, metadata: &Metadata) -> Result<Vec<u8>, 
 /// Atomically replaces `<dir>/snapshot.json` with `bytes`, unless the snapshot on disk covers
 /// more of the log. Returns whether it wrote.
 fn persist_snapshot(dir: &Path, bytes: &[u8], last_applied: Option<LogId>) -> io::Result<bool> {
-    let _guard = SNAPSHOT_WRITE.lock().unwrap_or_else(|p| p.into_inner());
+    let _guard = crate::lock(&SNAPSHOT_WRITE);
     let path = dir.join(SNAPSHOT_FILE);
     match fs::read(&path) {
         Ok(current) => match serde_json::from_slice::<SnapshotHeader>(&current) {
@@ -295,7 +316,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let entries = entries.into_iter();
         let mut results = Vec::with_capacity(entries.size_hint().0);
         let mut changed = false;
-        let mut feed = self.feed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut feed = crate::lock(&self.feed);
         for entry in entries {
             self.last_applied = Some(entry.log_id);
             // Copies the metadata only if a reader still holds the published version, i.e. at
@@ -374,7 +395,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.metadata = Arc::new(metadata);
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();
-        self.feed.lock().unwrap_or_else(|e| e.into_inner()).reset();
+        crate::lock(&self.feed).reset();
         self.publish();
         tracing::info!(snapshot = %meta, "installed controller snapshot");
         Ok(())
