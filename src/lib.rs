@@ -32,7 +32,7 @@
 //! A file belongs to the entry below that is the longest prefix of its module path (a file of
 //! `controller::raft` belongs to `controller`), and imports, by `use` or by a path written in
 //! the code, only from its own entry or from entries on lower layers; no files import each
-//! other in a circle. The crate root (this file, with helpers such as [`lock`]) is below every
+//! other in a circle. The crate root (this file, with helpers such as `lock`) is below every
 //! layer. `tests/architecture` reads the list below and checks every file of `src/` against
 //! it, so adding a layer or an entry is a line here.
 //!
@@ -42,7 +42,7 @@
 //! - `cluster`: the node processes of a cluster directory and their status pages
 //! - `frontend`: pgwire
 //! - `query`: DataFusion over the local data node and the controller client
-//! - `datanode`: reaches the controller through `controller::client`, never its raft
+//! - `datanode`: writes to the controller through `controller::client`, reads its metadata
 //! - `controller`: never imports `datanode`, `query` or `frontend`
 //! - `rpc`, `storage`, `config`: the transport, the files of one data node, node options
 //! - `catalog`, `fault`: the data model shared by every layer; crash points for tests
