@@ -35,7 +35,7 @@
 //! A file belongs to the entry below that is the longest prefix of its module path (a file of
 //! `controller::raft` belongs to `controller`), and imports, by `use` or by a path written in
 //! the code, only from its own entry or from entries on lower layers; no files import each
-//! other in a circle. The crate root (this file, with helpers such as [`lock`]) is below every
+//! other in a circle. The crate root (this file, with helpers such as `lock`) is below every
 //! layer. `tests/architecture` reads the list below and checks every file of `src/` against
 //! it, so adding a layer or an entry is a line here.
 //!
@@ -49,7 +49,7 @@
 //! - `query`: DataFusion over the local data node and the controller client
 //! - `replication::master::serve`, `replication::status`: what a master data node serves
 //!   slaves; the rows of the replication status functions
-//! - `datanode`: reaches the controller through `controller::client`, never its raft
+//! - `datanode`: writes to the controller through `controller::client`, reads its metadata
 //! - `replication::master`, `replication::slave`: a write's task and its task data, the pull
 //!   service; the puller, scheduler, workers and file fetching of a slave
 //! - `controller`: never imports `datanode`, `query` or `frontend`

@@ -649,7 +649,7 @@ fn use_tree(tokens: &[Token], i: &mut usize, prefix: Vec<String>, out: &mut Vec<
             }
             Some(Tok::Ident(s)) => {
                 // `{self, …}` names the group's own prefix.
-                if !(s == "self" && !path.is_empty()) {
+                if s != "self" || path.is_empty() {
                     path.push(s.clone());
                 }
                 *i += 1;
