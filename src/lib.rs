@@ -26,11 +26,15 @@
 //! - [`cluster`]: node processes of a cluster directory (`controller`, `datanode`, `up`) and
 //!   their HTTP status pages.
 //! - [`fault`]: deterministic crash points for tests.
+//! - [`sqlstate`]: the SQLSTATE of every client-facing error ([`sqlstate::SqlState`]) and the
+//!   trait by which an error says it and whether a retry may get past it
+//!   ([`sqlstate::ErrorCode`]).
 //!
 //! Layering rule: `cluster, standalone → frontend → query → controller (client API), datanode →
 //! storage`; `controller` and `datanode` reach other nodes through `rpc`, which imports nothing
 //! above it. `controller` never imports `datanode`, `query` or `frontend`; `storage` imports
-//! nothing above it; the `porpoise-functions` crate imports nothing from this crate.
+//! nothing above it; `sqlstate` and `fault` import nothing of porpoise, and every module may import
+//! them; the `porpoise-functions` crate imports nothing from this crate.
 
 /// Locks a std mutex, carrying on past a panic of an earlier holder (the data it guards is
 /// kept consistent by its users, not by unwinding).
@@ -47,5 +51,6 @@ pub mod fault;
 pub mod frontend;
 pub mod query;
 pub mod rpc;
+pub mod sqlstate;
 pub mod standalone;
 pub mod storage;

@@ -31,6 +31,7 @@ use crate::datanode::task_data;
 use crate::query::replica::{Applied, ApplyRequest, APPLY, APPLY_TIMEOUT};
 use crate::rpc::client::Peers;
 use crate::rpc::RpcError;
+use crate::sqlstate::{ErrorCode, SqlState};
 
 /// How long a failed task waits before it runs again.
 const RETRY_AFTER: Duration = Duration::from_millis(250);
@@ -383,7 +384,8 @@ async fn run_batch(
 fn not_tried(e: &RpcError) -> bool {
     match e {
         RpcError::Remote(r) => {
-            task_data::is_pending_error(r) || (r.retryable && r.sqlstate.starts_with("08"))
+            task_data::is_pending_error(r)
+                || (r.retryable && r.sqlstate.class() == SqlState::CONNECTION_EXCEPTION)
         }
         other => other.retryable(),
     }

@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::metadata::{Command, Metadata, MetadataError};
+use super::error::MetadataError;
+use super::metadata::{Command, Metadata};
 use crate::catalog::{fnv1a, NodeId};
 
 /// A cluster's replication role (`clusterReplicationMode`).

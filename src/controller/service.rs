@@ -17,16 +17,18 @@ use bytes::Bytes;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::{Deserialize, Serialize};
 
+use super::error::ControllerError;
 use super::feed::MetadataUpdate;
 use super::metadata::{now_ns, Command, CommandResult};
 use super::raft::network::{APPEND, SNAPSHOT, VOTE};
 use super::raft::types::TypeConfig;
-use super::raft::{ControllerError, RaftController};
+use super::raft::RaftController;
 use super::replication::{MasterTask, PulledTask, Role, SlaveProgress};
 use crate::catalog::NodeId;
 use crate::rpc::server::{reply, Call, Caller, Service};
 use crate::rpc::tls::Peer;
 use crate::rpc::{decode, RemoteError};
+use crate::sqlstate::SqlState;
 
 pub const WRITE: &str = "ctl.write";
 pub const WATCH: &str = "ctl.watch";
@@ -152,7 +154,7 @@ impl ControllerService {
         let (term, node_id) = (vote.leader_id.term, vote.leader_id.node_id);
         if term >= MAX_TERM {
             return Err(RemoteError::new(
-                "08P01",
+                SqlState::PROTOCOL_VIOLATION,
                 format!("raft term {term} is beyond any this group can reach; message refused"),
             ));
         }
@@ -164,7 +166,7 @@ impl ControllerService {
             other => {
                 tracing::warn!(caller = ?other, node_id, "raft message from a non-member refused");
                 Err(RemoteError::new(
-                    "28000",
+                    SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
                     format!(
                         "raft messages of node {node_id} are taken only from that member of the \
                          controller group"
@@ -219,20 +221,23 @@ impl ControllerService {
             Caller::Unverified => {}
             Caller::Peer(Peer::Member { .. }) => {
                 return Err(RemoteError::new(
-                    "42501",
+                    SqlState::INSUFFICIENT_PRIVILEGE,
                     "a node of this cluster cannot pull its own tasks as a slave",
                 ))
             }
         }
         if !self.raft.is_leader() {
-            let mut e = RemoteError::retryable("57P03", "this controller is not the leader");
+            let mut e = RemoteError::retryable(
+                SqlState::CANNOT_CONNECT_NOW,
+                "this controller is not the leader",
+            );
             e.leader = self.raft.leader().map(|(_, addr)| self.public(addr));
             return Err(e);
         }
         let metadata = self.raft.metadata();
         if metadata.replication.role != Some(Role::Master) {
             return Err(RemoteError::new(
-                "55000",
+                SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
                 "the cluster clusterReplicationMasterCtl names is not a master cluster",
             ));
         }
@@ -252,9 +257,7 @@ impl ControllerService {
                 progress: req.progress.clone(),
             };
             match self.raft.write(cmd).await {
-                Ok(CommandResult::Err(e)) => {
-                    return Err(RemoteError::new(e.sqlstate(), e.to_string()))
-                }
+                Ok(CommandResult::Err(e)) => return Err(RemoteError::from_error(&e)),
                 Ok(_) => {}
                 Err(e) => return Err(remote(&e)),
             }
@@ -349,8 +352,7 @@ pub fn status_of(raft: &RaftController, alias: &str, addr: &str) -> ControllerSt
 
 /// A controller error as the caller sees it.
 pub fn remote(e: &ControllerError) -> RemoteError {
-    let mut r = RemoteError::new(e.sqlstate(), e.to_string());
-    r.retryable = e.retryable();
+    let mut r = RemoteError::from_error(e);
     if let ControllerError::ForwardToLeader { leader_addr, .. } = e {
         r.leader = leader_addr.clone();
     }
@@ -358,7 +360,10 @@ pub fn remote(e: &ControllerError) -> RemoteError {
 }
 
 fn bad_request(e: crate::rpc::RpcError) -> RemoteError {
-    RemoteError::new("08P01", format!("malformed request: {e}"))
+    RemoteError::new(
+        SqlState::PROTOCOL_VIOLATION,
+        format!("malformed request: {e}"),
+    )
 }
 
 #[async_trait]
@@ -409,7 +414,7 @@ impl Service for ControllerService {
                 Err(e) => reply::<()>(Err(bad_request(e))),
             },
             other => reply::<()>(Err(RemoteError::new(
-                "0A000",
+                SqlState::FEATURE_NOT_SUPPORTED,
                 format!("unknown controller call {other}"),
             ))),
         }

@@ -55,6 +55,7 @@ use crate::controller::client::ControllerClient;
 use crate::controller::metadata::Privilege;
 use crate::datanode::DataNode;
 use crate::frontend::copy_format::CopyOptions;
+use crate::sqlstate::SqlState;
 pub use error::QueryError;
 
 /// The name of the one catalog (PostgreSQL database) a porpoise cluster exposes.
@@ -472,7 +473,7 @@ impl Session {
             [catalog, db, table] if catalog == CATALOG => (db.clone(), table.clone()),
             [table] => {
                 return Err(QueryError::other(
-                    "42P01",
+                    SqlState::UNDEFINED_TABLE,
                     format!(
                         "relation \"{table}\" does not exist: name tables with their database, e.g. \"dfs://db\".\"{table}\""
                     ),
@@ -483,7 +484,7 @@ impl Session {
         let metadata = self.engine.controller().metadata();
         if metadata.table(&db, &table).is_none() {
             return Err(QueryError::Metadata(
-                crate::controller::metadata::MetadataError::TableNotFound { db, table },
+                crate::controller::error::MetadataError::TableNotFound { db, table },
             ));
         }
         Ok((db, table))

@@ -28,12 +28,14 @@ use tokio::sync::mpsc;
 use super::service::{decode_rewrite, DataTicket};
 use super::table::PorpoiseTable;
 use super::Engine;
-use crate::controller::metadata::{Command, CommandResult, Metadata, MetadataError, Privilege};
+use crate::controller::error::MetadataError;
+use crate::controller::metadata::{Command, CommandResult, Metadata, Privilege};
 use crate::controller::replication::{Applies, OpType, SlaveTask, TaskPayload, TaskState};
 use crate::controller::secret::ScramSecret;
 use crate::datanode::{shipped, task_data, DataNodeError, WriteTxn};
 use crate::rpc::client::Peers;
 use crate::rpc::{encode, RemoteError, RpcError};
+use crate::sqlstate::{ErrorCode, SqlState};
 
 /// The action applying tasks.
 pub const APPLY: &str = "repl.apply";
@@ -73,7 +75,7 @@ pub enum Applied {
 
 /// Why a task failed, as `details` shows it.
 fn failure(e: impl std::fmt::Display) -> RemoteError {
-    RemoteError::new("XX000", e.to_string())
+    RemoteError::new(SqlState::INTERNAL_ERROR, e.to_string())
 }
 
 fn is_done(e: &MetadataError) -> bool {
@@ -250,7 +252,7 @@ pub async fn apply(engine: &Arc<Engine>, req: ApplyRequest) -> Result<Applied, R
     let metadata = node
         .wait_version(req.min_version)
         .await
-        .map_err(|e| RemoteError::retryable("08006", e.to_string()))?;
+        .map_err(|e| RemoteError::retryable(SqlState::CONNECTION_FAILURE, e.to_string()))?;
     let caught_up = started.elapsed();
     let alias = metadata
         .node(node.id)
@@ -603,7 +605,7 @@ fn missing_or_failure(e: RpcError) -> RemoteError {
         // The master data node is out of reach: passed on as a connection failure, for the
         // scheduler to try again without counting it against the task.
         RpcError::Remote(_) => failure(e),
-        _ if e.retryable() => RemoteError::retryable(e.sqlstate(), e.to_string()),
+        _ if e.retryable() => RemoteError::from_error(&e),
         _ => failure(e),
     }
 }

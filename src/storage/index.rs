@@ -670,6 +670,7 @@ impl FileIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sqlstate::{ErrorCode, SqlState};
 
     const T: TableKey = (7, 1);
 
@@ -777,7 +778,7 @@ mod tests {
             err,
             StorageError::SnapshotTooOld { horizon: 20, .. }
         ));
-        assert_eq!(err.sqlstate(), "72000");
+        assert_eq!(err.sqlstate(), SqlState::SNAPSHOT_TOO_OLD);
         assert_eq!(names_at(&index, 20), ["b"]);
         // A reader holding the file keeps it until done.
         assert!(path.exists());
@@ -827,7 +828,7 @@ mod tests {
         assert_eq!(index.claimed(&a), Some(2));
         let err = index.claim(3, &[removed("a")]).unwrap_err();
         assert!(matches!(err, StorageError::Claimed { holder: 2 }));
-        assert_eq!(err.sqlstate(), "40001");
+        assert_eq!(err.sqlstate(), SqlState::SERIALIZATION_FAILURE);
 
         // Claims of prepared transactions survive a restart.
         drop(index);

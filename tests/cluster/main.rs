@@ -266,6 +266,7 @@ async fn a_controller_leader_that_cannot_commit_answers_writes_in_bounded_time()
     use porpoise::controller::metadata::{Command, UserMeta};
     use porpoise::controller::service::{WriteReply, WriteRequest, WRITE};
     use porpoise::rpc::RpcError;
+    use porpoise::sqlstate::ErrorCode;
 
     let mut cluster = TestCluster::builder().controllers(3).datanodes(1).build();
     let leader = cluster.leader().expect("a leader");
@@ -299,7 +300,7 @@ async fn a_controller_leader_that_cannot_commit_answers_writes_in_bounded_time()
     }
     match answer {
         Err(RpcError::Remote(e)) => {
-            assert_eq!(e.sqlstate, "57P03", "{e:?}");
+            assert_eq!(e.sqlstate.code(), "57P03", "{e:?}");
             assert!(e.retryable, "{e:?}");
             assert!(e.message.contains("may still be"), "{e:?}");
         }

@@ -34,7 +34,7 @@ use tokio::sync::watch;
 use super::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
-use super::ControllerError;
+use super::StoreError;
 use crate::controller::feed::Feed;
 use crate::controller::metadata::{CommandResult, Metadata};
 
@@ -82,12 +82,12 @@ pub struct StateMachineStore {
 impl StateMachineStore {
     /// Opens the state machine stored in `dir`: loads `snapshot.json` if there is one, else
     /// starts from empty metadata. Blocking: call it from a blocking context.
-    pub fn open(dir: &Path) -> Result<Self, ControllerError> {
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let tmp = dir.join(SNAPSHOT_TMP);
         match fs::remove_file(&tmp) {
             Ok(()) => tracing::info!(path = %tmp.display(), "removed an unfinished snapshot"),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => return Err(ControllerError::SnapshotIo { path: tmp, source }),
+            Err(source) => return Err(StoreError::SnapshotIo { path: tmp, source }),
         }
         let path = dir.join(SNAPSHOT_FILE);
         let (metadata, last_applied, last_membership) = match read_snapshot_file(&path)? {
@@ -137,12 +137,12 @@ impl StateMachineStore {
 type LoadedSnapshot = (SnapshotFile<Metadata>, Vec<u8>);
 
 /// Reads and decodes a snapshot file; `None` if there is none.
-fn read_snapshot_file(path: &Path) -> Result<Option<LoadedSnapshot>, ControllerError> {
+fn read_snapshot_file(path: &Path) -> Result<Option<LoadedSnapshot>, StoreError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
-            return Err(ControllerError::SnapshotIo {
+            return Err(StoreError::SnapshotIo {
                 path: path.to_path_buf(),
                 source,
             })
@@ -152,19 +152,19 @@ fn read_snapshot_file(path: &Path) -> Result<Option<LoadedSnapshot>, ControllerE
     Ok(Some((file, bytes)))
 }
 
-fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<SnapshotFile<Metadata>, ControllerError> {
+fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<SnapshotFile<Metadata>, StoreError> {
     #[derive(Deserialize)]
     struct Version {
         format_version: u32,
     }
-    let corrupt = |source| ControllerError::CorruptSnapshot {
+    let corrupt = |source| StoreError::CorruptSnapshot {
         path: path.to_path_buf(),
         source,
     };
     // The version is checked first so that a newer format is reported as such, not as garbage.
     let version: Version = serde_json::from_slice(bytes).map_err(corrupt)?;
     if version.format_version != SNAPSHOT_FORMAT_VERSION {
-        return Err(ControllerError::UnsupportedFormat {
+        return Err(StoreError::UnsupportedFormat {
             what: "controller snapshot",
             path: path.to_path_buf(),
             found: version.format_version,
