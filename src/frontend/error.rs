@@ -48,8 +48,64 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 #[cfg(test)]
 mod tests {
+    use datafusion::arrow::error::ArrowError;
+    use datafusion::error::DataFusionError;
+
     use super::*;
+    use crate::controller::error::ControllerError;
     use crate::datanode::DataNodeError;
+    use crate::rpc::client::status_error;
+    use crate::rpc::server::{stream_error, stream_status, to_status};
+    use crate::rpc::{RemoteError, RpcError};
+    use crate::storage::StorageError;
+
+    /// `e` raised on another data node: sent in a status (before a stream or in the middle of
+    /// one), decoded by the caller and carried by DataFusion, as a remote scan carries it.
+    fn raised_remotely(e: &QueryError, midway: bool) -> QueryError {
+        let status = if midway {
+            stream_status(stream_error(e))
+        } else {
+            to_status(RemoteError::from_error(e))
+        };
+        let received: RpcError = status_error("127.0.0.1:1", "do_get", status);
+        QueryError::DataFusion(DataFusionError::External(Box::new(received)))
+    }
+
+    #[test]
+    fn an_error_of_another_node_reaches_the_client_as_raised_there() {
+        let in_doubt = DataNodeError::InDoubt {
+            tid: 7,
+            source: ControllerError::Unavailable {
+                reason: "no answer".into(),
+            },
+        };
+        let local = [
+            QueryError::DataNode(in_doubt),
+            QueryError::DataNode(DataNodeError::Storage(StorageError::Claimed { holder: 3 })),
+            QueryError::DataFusion(DataFusionError::ArrowError(
+                Box::new(ArrowError::DivideByZero),
+                None,
+            )),
+            QueryError::DataFusion(DataFusionError::Execution(
+                "Month value '13' is out of range".into(),
+            )),
+            QueryError::other(SqlState::STATEMENT_TOO_COMPLEX, "statement too complex"),
+        ];
+        for e in &local {
+            let here = error_info(e);
+            for midway in [false, true] {
+                let there = error_info(&raised_remotely(e, midway));
+                assert_eq!(
+                    (&there.code, &there.message, &there.hint),
+                    (&here.code, &here.message, &here.hint),
+                    "{e:?}"
+                );
+            }
+        }
+        let in_doubt = error_info(&local[0]);
+        assert_eq!((in_doubt.code.as_str(), in_doubt.hint), ("08007", None));
+        assert_eq!(error_info(&local[1]).hint.as_deref(), Some(RETRY_HINT));
+    }
 
     #[test]
     fn retryable_errors_carry_postgres_retry_hint_and_others_none() {

@@ -31,7 +31,7 @@ use super::error::fatal;
 use super::scram::{self, Binding, ScramError, SCRAM_SHA_256, SCRAM_SHA_256_PLUS};
 use crate::controller::client::ControllerClient;
 use crate::query::users::SCRAM_ITERATIONS;
-use crate::sqlstate::SqlState;
+use crate::sqlstate::{ErrorCode, SqlState};
 
 /// Where a connection's authentication is; [`super::connection_handler`] closes the connection
 /// on `Refused` and stops the authentication timer on `Done`.
@@ -296,15 +296,9 @@ fn protocol_violation(what: &str) -> ErrorInfo {
 /// The client's error for a failed exchange; what went wrong is logged (without secrets).
 fn scram_error(user: &str, e: ScramError) -> ErrorInfo {
     tracing::info!(%user, error = %e, "authentication failed");
-    match e {
-        ScramError::Proof => fatal(
-            SqlState::INVALID_PASSWORD,
-            format!("password authentication failed for user \"{user}\""),
-        ),
-        ScramError::ChannelBinding(why) => fatal(
-            SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
-            why.to_owned(),
-        ),
-        e @ ScramError::Malformed(_) => fatal(SqlState::PROTOCOL_VIOLATION, e.to_string()),
-    }
+    let message = match &e {
+        ScramError::Proof => format!("password authentication failed for user \"{user}\""),
+        other => other.to_string(),
+    };
+    fatal(e.sqlstate(), message)
 }

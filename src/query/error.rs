@@ -223,7 +223,7 @@ fn arrow_sqlstate(e: &ArrowError) -> SqlState {
 }
 
 /// Maps a DataFusion error to the SQLSTATE PostgreSQL would use for the same mistake.
-pub fn datafusion_sqlstate(e: &DataFusionError) -> SqlState {
+fn datafusion_sqlstate(e: &DataFusionError) -> SqlState {
     match innermost(e) {
         DataFusionError::SQL(..) => SqlState::SYNTAX_ERROR,
         DataFusionError::SchemaError(s, _) => match s.as_ref() {

@@ -252,8 +252,8 @@ impl DataService {
             .map_err(df_err)?;
         let schema = plan.schema();
         let stream = super::executor::execute_plan(plan, ctx).map_err(df_err)?;
-        // An error in the middle of the scan ends the stream with its code, message and
-        // retryability, as one before it would.
+        // An error in the middle of the scan ends the stream with a status carrying its code,
+        // message and retryability, like an error before the stream starts.
         let data = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .build(stream.map_err(|e| stream_error(&e)))

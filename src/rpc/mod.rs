@@ -6,6 +6,12 @@
 //!   `Result<T, RemoteError>`.
 //! - Row data travels as Arrow IPC in Flight `do_get` (scans) and `do_put` (rows sent to the
 //!   data node that owns their partition).
+//! - Errors travel as [`RemoteError`]s (SQLSTATE, message, retryability, leader hint), built
+//!   from the error through [`crate::sqlstate::ErrorCode`]: in an action's answer, or in the
+//!   details of the gRPC status that ends a `do_get` or `do_put`, whether before its stream or
+//!   in the middle of it ([`server::to_status`], [`server::stream_status`]). The caller
+//!   decodes them back ([`client::status_error`]); only a status the transport made up (no
+//!   details) is a connection failure.
 //!
 //! Format: every envelope carries [`WIRE_VERSION`]; a node refuses a message of another
 //! version with a clear error instead of misreading it. Fields added later get
