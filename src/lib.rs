@@ -29,6 +29,9 @@
 //! - [`cluster`]: node processes of a cluster directory (`controller`, `datanode`, `up`) and
 //!   their HTTP status pages.
 //! - [`fault`]: deterministic crash points for tests.
+//! - [`sqlstate`]: the SQLSTATE of every client-facing error ([`sqlstate::SqlState`]) and the
+//!   trait by which an error says it and whether a retry may get past it
+//!   ([`sqlstate::ErrorCode`]).
 //!
 //! # Layering rule
 //!
@@ -56,7 +59,9 @@
 //! - `replication::protocol`: the messages between the clusters' nodes
 //! - `replication::model`, `rpc`, `storage`, `config`: the queues' pure state, the transport,
 //!   the files of one data node, node options
-//! - `catalog`, `fault`: the data model shared by every layer; crash points for tests
+//! - `catalog`: the data model shared by every layer
+//! - `fault`, `sqlstate`: crash points for tests; SQLSTATE codes and the trait every
+//!   client-facing error implements
 //! - `replication`: only declares its parts
 //!
 //! The `porpoise-functions` crate imports nothing from this crate.
@@ -77,5 +82,6 @@ pub mod frontend;
 pub mod query;
 pub mod replication;
 pub mod rpc;
+pub mod sqlstate;
 pub mod standalone;
 pub mod storage;

@@ -15,6 +15,7 @@ use arrow::datatypes::{DataType, Date32Type, Int64Type, TimeUnit};
 use serde::{Deserialize, Serialize};
 
 use super::types::ColumnType;
+use crate::sqlstate::{ErrorCode, SqlState};
 
 /// One value of a partition domain, normalised to the unit of the level's key type
 /// (days for DATE, months since year 0 for MONTH, seconds for DATETIME, ...).
@@ -84,6 +85,21 @@ pub enum RouteError {
     },
     #[error("routing rows failed: {0}")]
     Arrow(String),
+}
+
+impl ErrorCode for RouteError {
+    fn sqlstate(&self) -> SqlState {
+        match self {
+            RouteError::Incompatible { .. } => SqlState::DATATYPE_MISMATCH,
+            RouteError::OutOfScheme { .. } | RouteError::NewValue { .. } | RouteError::Arrow(_) => {
+                SqlState::CHECK_VIOLATION
+            }
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        false
+    }
 }
 
 impl PartitionLevel {

@@ -11,6 +11,8 @@ use std::fmt;
 use arrow::datatypes::{DataType, TimeUnit};
 use serde::{Deserialize, Serialize};
 
+use crate::sqlstate::{ErrorCode, SqlState};
+
 /// A column's logical type. Persisted in the controller's metadata (serde names are stable).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -61,6 +63,20 @@ pub enum TypeError {
     Unsupported(String),
     #[error("invalid type modifier for \"{name}\": {reason}")]
     BadModifier { name: String, reason: String },
+}
+
+impl ErrorCode for TypeError {
+    fn sqlstate(&self) -> SqlState {
+        match self {
+            TypeError::Unknown(_) => SqlState::UNDEFINED_OBJECT,
+            TypeError::Unsupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
+            TypeError::BadModifier { .. } => SqlState::INVALID_PARAMETER_VALUE,
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        false
+    }
 }
 
 impl ColumnType {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use crate::config::cluster::ReplicationMode;
 use crate::config::cluster::{ClusterConfig, NodeEntry, NodeRole, TlsSettings};
 use crate::config::ConfigError;
-use crate::controller::raft::ControllerError;
+use crate::controller::error::ControllerError;
 use crate::datanode::DataNodeError;
 use crate::query::QueryError;
 use crate::rpc::client::Peers;

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
+use super::error::ControllerError;
 use super::metadata::{Command, CommandResult, Metadata};
-use super::raft::{ControllerError, RaftController};
+use super::raft::RaftController;
 
 /// Access to the controller.
 #[async_trait]

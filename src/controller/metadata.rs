@@ -27,11 +27,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::MetadataError;
+pub use super::privilege::{Privilege, ALL_DATABASES};
 use super::secret::ScramSecret;
 use crate::catalog::{ColumnDef, DatabaseDef, KeyValue, NodeId, PartitionLevel, TableDef};
 use crate::replication::model::{
-    Applies, Context, DbReplication, Replication, ReplicationCommand, ReplicationError,
-    ReplicationRole, TxnTask,
+    Applies, Context, DbReplication, Replication, ReplicationCommand, TxnTask,
 };
 
 /// Version of the persisted metadata format written by this build; it reads this and older
@@ -136,36 +137,6 @@ pub struct UserMeta {
     /// not recorded here (it is `DatabaseDef::owner`), nor are an admin's implied rights.
     #[serde(default)]
     pub privileges: BTreeMap<String, BTreeSet<Privilege>>,
-}
-
-/// The database name of grants that cover every database.
-pub const ALL_DATABASES: &str = "*";
-
-/// What a user may do in a database.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Privilege {
-    /// Query its tables (`SELECT`, `loadTable`, the tables a join or subquery reads).
-    Read,
-    /// Change their rows: `INSERT`, `UPDATE`, `DELETE`, `COPY ... FROM`, `TRUNCATE`.
-    Write,
-    /// Change the schema: create, alter and drop its tables, drop the database. On `*` it
-    /// also allows `CREATE DATABASE`.
-    Ddl,
-}
-
-impl Privilege {
-    /// Every privilege, in order.
-    pub const ALL: [Privilege; 3] = [Privilege::Read, Privilege::Write, Privilege::Ddl];
-}
-
-impl std::fmt::Display for Privilege {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Privilege::Read => "READ",
-            Privilege::Write => "WRITE",
-            Privilege::Ddl => "DDL",
-        })
-    }
 }
 
 /// A transaction's state in the controller.
@@ -381,123 +352,6 @@ pub enum CommandResult {
         task: Option<u64>,
     },
     Err(MetadataError),
-}
-
-/// Why a command was refused. Each variant knows its SQLSTATE.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-pub enum MetadataError {
-    #[error("database \"{0}\" already exists")]
-    DatabaseExists(String),
-    #[error("database \"{0}\" does not exist")]
-    DatabaseNotFound(String),
-    #[error("table \"{table}\" already exists in database \"{db}\"")]
-    TableExists { db: String, table: String },
-    #[error("table \"{table}\" does not exist in database \"{db}\"")]
-    TableNotFound { db: String, table: String },
-    #[error("column \"{column}\" of table \"{table}\" already exists")]
-    ColumnExists { table: String, column: String },
-    #[error("column \"{column}\" of table \"{table}\" does not exist")]
-    ColumnNotFound { table: String, column: String },
-    #[error("cannot drop column \"{column}\": {reason}")]
-    CannotDropColumn { column: String, reason: String },
-    #[error("role \"{0}\" already exists")]
-    UserExists(String),
-    #[error("role \"{0}\" does not exist")]
-    UserNotFound(String),
-    #[error("cannot drop the admin user \"{0}\"")]
-    CannotDropAdmin(String),
-    #[error("transaction {0} is not active")]
-    TxnNotActive(u64),
-    #[error("table \"{table}\" of \"{db}\" was changed by a concurrent statement; retry")]
-    Conflict { db: String, table: String },
-    #[error("partition level {level} of database \"{db}\" is not a VALUE level")]
-    NotValueLevel { db: String, level: usize },
-    #[error("permission denied for {}: user \"{user}\" lacks {privilege}", database_phrase(.db))]
-    PermissionDenied {
-        user: String,
-        privilege: Privilege,
-        db: String,
-    },
-    #[error("Replication is not enabled. Specify the configuration parameters first.")]
-    ReplicationNotConfigured,
-    #[error("{} must be executed on the controller of the {} cluster. RefId:S01024", if .function.is_empty() { "this function" } else { .function.as_str() }, .role.name())]
-    WrongRole {
-        function: String,
-        role: ReplicationRole,
-    },
-    #[error("cluster replication is not enabled on database \"{0}\"; call setDatabaseForClusterReplication first")]
-    NotReplicated(String),
-    #[error("cluster replication of database \"{0}\" was switched on while the transaction ran; retry it")]
-    ReplicationSwitchedOn(String),
-    #[error("at most {0} slave clusters may attach (clusterReplicationSlaveNum)")]
-    TooManySlaves(u32),
-    #[error("The task with ID {task_id} on node {node} is finished or invalid. RefId:S01025")]
-    TaskDone { task_id: u64, node: String },
-    #[error("The chunk {0} is being replicated in the slave cluster for cluster replication. Please stop cluster replication first. RefId:S01023")]
-    Replica(String),
-}
-
-/// `database "dfs://x"`, or `all databases` for [`ALL_DATABASES`].
-fn database_phrase(db: &str) -> String {
-    if db == ALL_DATABASES {
-        "all databases".to_string()
-    } else {
-        format!("database \"{db}\"")
-    }
-}
-
-impl From<ReplicationError> for MetadataError {
-    fn from(e: ReplicationError) -> Self {
-        match e {
-            ReplicationError::NotConfigured => MetadataError::ReplicationNotConfigured,
-            ReplicationError::WrongRole { role } => MetadataError::WrongRole {
-                function: String::new(),
-                role,
-            },
-            ReplicationError::TooManySlaves(n) => MetadataError::TooManySlaves(n),
-            ReplicationError::TaskDone { task_id, node } => {
-                MetadataError::TaskDone { task_id, node }
-            }
-            ReplicationError::Replica(db) => MetadataError::Replica(db),
-        }
-    }
-}
-
-impl MetadataError {
-    /// The PostgreSQL SQLSTATE of this error.
-    pub fn sqlstate(&self) -> &'static str {
-        match self {
-            MetadataError::DatabaseExists(_) => "42P06",
-            MetadataError::DatabaseNotFound(_) => "3F000",
-            MetadataError::TableExists { .. } => "42P07",
-            MetadataError::TableNotFound { .. } => "42P01",
-            MetadataError::ColumnExists { .. } => "42701",
-            MetadataError::ColumnNotFound { .. } => "42703",
-            MetadataError::CannotDropColumn { .. } => "2BP01",
-            MetadataError::UserExists(_) => "42710",
-            MetadataError::UserNotFound(_) => "42704",
-            MetadataError::CannotDropAdmin(_) => "42501",
-            MetadataError::TxnNotActive(_) => "25P02",
-            MetadataError::Conflict { .. } => "40001",
-            MetadataError::NotValueLevel { .. } => "42P16",
-            MetadataError::PermissionDenied { .. } => "42501",
-            MetadataError::ReplicationNotConfigured
-            | MetadataError::WrongRole { .. }
-            | MetadataError::NotReplicated(_)
-            | MetadataError::TooManySlaves(_)
-            | MetadataError::TaskDone { .. } => "55000",
-            MetadataError::ReplicationSwitchedOn(_) => "40001",
-            MetadataError::Replica(_) => "25006",
-        }
-    }
-
-    /// Whether the statement may succeed if simply retried.
-    pub fn retryable(&self) -> bool {
-        matches!(
-            self,
-            MetadataError::Conflict { .. } | MetadataError::ReplicationSwitchedOn(_)
-        )
-    }
 }
 
 impl Metadata {
@@ -1356,29 +1210,6 @@ mod tests {
             "dfs://a",
             Privilege::Read
         )));
-    }
-
-    #[test]
-    fn permission_denied_reads_like_postgres() {
-        let e = MetadataError::PermissionDenied {
-            user: "alice".into(),
-            privilege: Privilege::Read,
-            db: "dfs://x".into(),
-        };
-        assert_eq!(e.sqlstate(), "42501");
-        assert_eq!(
-            e.to_string(),
-            r#"permission denied for database "dfs://x": user "alice" lacks READ"#
-        );
-        let e = MetadataError::PermissionDenied {
-            user: "alice".into(),
-            privilege: Privilege::Ddl,
-            db: "*".into(),
-        };
-        assert_eq!(
-            e.to_string(),
-            r#"permission denied for all databases: user "alice" lacks DDL"#
-        );
     }
 
     fn commit(tid: u64, ended: Vec<u64>) -> Command {

@@ -20,15 +20,16 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use super::client::ControllerClient;
+use super::error::ControllerError;
 use super::feed::MetadataUpdate;
 use super::metadata::{Command, CommandResult, Metadata};
-use super::raft::ControllerError;
 use super::service::{
     ControllerStatus, WatchRequest, WriteReply, WriteRequest, STATUS, WATCH, WRITE,
 };
 use crate::rpc::client::Peers;
 use crate::rpc::group::Group;
 use crate::rpc::RpcError;
+use crate::sqlstate::ErrorCode;
 
 /// How long a write keeps trying to reach a leader.
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(20);

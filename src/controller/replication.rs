@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use super::metadata::{Command, DatabaseMeta, Metadata, MetadataError};
+use super::error::MetadataError;
+use super::metadata::{Command, DatabaseMeta, Metadata};
 use crate::catalog::NodeId;
 use crate::replication::model::{
     Chunks, Context, Databases, DbReplication, MasterTask, OpType, ReplicationRole, TaskPayload,

@@ -18,15 +18,17 @@ use bytes::Bytes;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::{Deserialize, Serialize};
 
+use super::error::ControllerError;
 use super::feed::MetadataUpdate;
 use super::metadata::{Command, CommandResult};
 use super::raft::network::{APPEND, SNAPSHOT, VOTE};
 use super::raft::types::TypeConfig;
-use super::raft::{ControllerError, RaftController};
+use super::raft::RaftController;
 use crate::catalog::NodeId;
 use crate::rpc::server::{reply, Caller, Service};
 use crate::rpc::tls::Peer;
 use crate::rpc::{decode, RemoteError};
+use crate::sqlstate::SqlState;
 
 pub const WRITE: &str = "ctl.write";
 pub const WATCH: &str = "ctl.watch";
@@ -116,7 +118,7 @@ impl ControllerService {
         let (term, node_id) = (vote.leader_id.term, vote.leader_id.node_id);
         if term >= MAX_TERM {
             return Err(RemoteError::new(
-                "08P01",
+                SqlState::PROTOCOL_VIOLATION,
                 format!("raft term {term} is beyond any this group can reach; message refused"),
             ));
         }
@@ -128,7 +130,7 @@ impl ControllerService {
             other => {
                 tracing::warn!(caller = ?other, node_id, "raft message from a non-member refused");
                 Err(RemoteError::new(
-                    "28000",
+                    SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
                     format!(
                         "raft messages of node {node_id} are taken only from that member of the \
                          controller group"
@@ -214,8 +216,7 @@ pub fn status_of(raft: &RaftController, alias: &str, addr: &str) -> ControllerSt
 
 /// A controller error as the caller sees it.
 pub fn remote(e: &ControllerError) -> RemoteError {
-    let mut r = RemoteError::new(e.sqlstate(), e.to_string());
-    r.retryable = e.retryable();
+    let mut r = RemoteError::from_error(e);
     if let ControllerError::ForwardToLeader { leader_addr, .. } = e {
         r.leader = leader_addr.clone();
     }
@@ -223,7 +224,10 @@ pub fn remote(e: &ControllerError) -> RemoteError {
 }
 
 fn bad_request(e: crate::rpc::RpcError) -> RemoteError {
-    RemoteError::new("08P01", format!("malformed request: {e}"))
+    RemoteError::new(
+        SqlState::PROTOCOL_VIOLATION,
+        format!("malformed request: {e}"),
+    )
 }
 
 #[async_trait]
@@ -266,7 +270,7 @@ impl Service for ControllerService {
             },
             STATUS => reply(Ok(self.status())),
             other => reply::<()>(Err(RemoteError::new(
-                "0A000",
+                SqlState::FEATURE_NOT_SUPPORTED,
                 format!("unknown controller call {other}"),
             ))),
         }

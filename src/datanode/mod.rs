@@ -26,12 +26,13 @@ use std::time::Duration;
 
 use crate::catalog::{NewValuePolicy, NodeId, TableDef};
 use crate::controller::client::ControllerClient;
+use crate::controller::error::ControllerError;
 use crate::controller::metadata::{now_ms, Command, CommandResult, Metadata, TxnState};
-use crate::controller::raft::ControllerError;
 use crate::lock;
 use crate::replication::master::task_data::{self, TaskDataWriter};
 use crate::replication::slave::files::Received;
 use crate::rpc::client::Peers;
+use crate::sqlstate::{ErrorCode, SqlState};
 use crate::storage::{DataFileRef, FileIndex, StorageError, TableFiles, TableKey};
 
 pub use compaction::read_as;
@@ -49,7 +50,7 @@ pub enum DataNodeError {
     #[error(transparent)]
     Controller(#[from] ControllerError),
     #[error(transparent)]
-    Metadata(#[from] crate::controller::metadata::MetadataError),
+    Metadata(#[from] crate::controller::error::MetadataError),
     #[error(transparent)]
     Route(#[from] crate::catalog::scheme::RouteError),
     #[error("null value in column \"{column}\" violates not-null constraint")]
@@ -93,26 +94,45 @@ impl From<tokio::task::JoinError> for DataNodeError {
     }
 }
 
-impl DataNodeError {
-    pub fn sqlstate(&self) -> &'static str {
+impl ErrorCode for DataNodeError {
+    fn sqlstate(&self) -> SqlState {
         match self {
             DataNodeError::Storage(e) => e.sqlstate(),
             DataNodeError::Controller(e) => e.sqlstate(),
             DataNodeError::Metadata(e) => e.sqlstate(),
-            DataNodeError::Route(crate::catalog::scheme::RouteError::Incompatible { .. }) => {
-                "42804"
-            }
-            DataNodeError::Route(_) => "23514",
-            DataNodeError::NotNull { .. } => "23502",
-            DataNodeError::TableGone { .. } => "40001",
+            DataNodeError::Route(e) => e.sqlstate(),
+            DataNodeError::NotNull { .. } => SqlState::NOT_NULL_VIOLATION,
+            DataNodeError::TableGone { .. } => SqlState::SERIALIZATION_FAILURE,
             DataNodeError::Protocol(_)
             | DataNodeError::Task(_)
             | DataNodeError::UnknownNode(_)
-            | DataNodeError::Misrouted { .. } => "XX000",
-            DataNodeError::Rpc(e) => crate::rpc::static_sqlstate(e.sqlstate()),
-            DataNodeError::ParticipantLost { .. } | DataNodeError::Stale(_) => "40001",
-            // transaction_resolution_unknown
-            DataNodeError::InDoubt { .. } => "08007",
+            | DataNodeError::Misrouted { .. } => SqlState::INTERNAL_ERROR,
+            DataNodeError::Rpc(e) => e.sqlstate(),
+            DataNodeError::ParticipantLost { .. } | DataNodeError::Stale(_) => {
+                SqlState::SERIALIZATION_FAILURE
+            }
+            DataNodeError::InDoubt { .. } => SqlState::TRANSACTION_RESOLUTION_UNKNOWN,
+        }
+    }
+
+    /// A transaction that ran into a concurrent change or lost a participant may simply be run
+    /// again; one whose commit is in doubt may not (it may have committed).
+    fn retryable(&self) -> bool {
+        match self {
+            DataNodeError::Storage(e) => e.retryable(),
+            DataNodeError::Controller(e) => e.retryable(),
+            DataNodeError::Metadata(e) => e.retryable(),
+            DataNodeError::Route(e) => e.retryable(),
+            DataNodeError::Rpc(e) => e.retryable(),
+            DataNodeError::TableGone { .. }
+            | DataNodeError::ParticipantLost { .. }
+            | DataNodeError::Stale(_) => true,
+            DataNodeError::NotNull { .. }
+            | DataNodeError::Protocol(_)
+            | DataNodeError::Task(_)
+            | DataNodeError::UnknownNode(_)
+            | DataNodeError::Misrouted { .. }
+            | DataNodeError::InDoubt { .. } => false,
         }
     }
 }

@@ -142,7 +142,7 @@ impl WriteTxn {
     ) -> Result<Self, DataNodeError> {
         let metadata = node.controller.metadata();
         let (dbdef, tdef) = metadata.table(db, table).ok_or_else(|| {
-            crate::controller::metadata::MetadataError::TableNotFound {
+            crate::controller::error::MetadataError::TableNotFound {
                 db: db.to_string(),
                 table: table.to_string(),
             }

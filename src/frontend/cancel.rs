@@ -23,6 +23,7 @@ use pgwire::messages::startup::SecretKey;
 use tokio::sync::watch;
 
 use crate::query::QueryError;
+use crate::sqlstate::SqlState;
 
 /// The connections of one server that a CancelRequest can name.
 #[derive(Default)]
@@ -98,7 +99,7 @@ pub fn cancellable(
         tokio::select! {
             biased;
             Ok(()) = requests.changed() => {
-                let canceled = QueryError::other("57014", "canceling statement due to user request");
+                let canceled = QueryError::other(SqlState::QUERY_CANCELED, "canceling statement due to user request");
                 // Dropping the stream stops the query's execution.
                 drop(stream);
                 Some((Err(DataFusionError::External(Box::new(canceled))), None))

@@ -2146,6 +2146,17 @@ fn parse_time(value: &[u8], digits: u32) -> Result<i64, Bad> {
     Ok(time)
 }
 
+/// Bad COPY data: the same again fails alike.
+impl crate::sqlstate::ErrorCode for CopyError {
+    fn sqlstate(&self) -> crate::sqlstate::SqlState {
+        crate::sqlstate::SqlState::from_static(self.sqlstate)
+    }
+
+    fn retryable(&self) -> bool {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::fmt::Write as _;

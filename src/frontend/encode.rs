@@ -14,6 +14,7 @@ use sqlparser::ast::{Expr, SelectItem, SetExpr, Statement};
 
 use super::error::pg_error;
 use crate::query::QueryError;
+use crate::sqlstate::SqlState;
 
 /// The result column names PostgreSQL would give `stmt`'s select list: `None` keeps
 /// DataFusion's name (columns a wildcard expands to). `None` overall when the list cannot be
@@ -285,7 +286,10 @@ fn encoded_rows(
     std::panic::catch_unwind(encode).unwrap_or_else(|panic| {
         let what = super::error::panic_message(panic.as_ref());
         tracing::error!(panic = %what, "encoding a result row panicked");
-        let e = QueryError::other("XX000", format!("internal error encoding a row: {what}"));
+        let e = QueryError::other(
+            SqlState::INTERNAL_ERROR,
+            format!("internal error encoding a row: {what}"),
+        );
         vec![Err(pg_error(&e))]
     })
 }

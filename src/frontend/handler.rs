@@ -25,10 +25,11 @@ use tokio::sync::watch;
 
 use super::cancel::{CancelRegistry, Canceller};
 use super::encode::{fields, pg_column_names, query_response, rename};
-use super::error::{error_info, pg_error};
+use super::error::{error_info, fatal, pg_error};
 use super::startup::{AuthState, Startup};
 use crate::query::copy::CopySink;
 use crate::query::{Engine, Outcome, QueryError, Session, Stmt};
+use crate::sqlstate::SqlState;
 
 /// The session of a connection, created on its first statement (when the user is known), and
 /// its registration for cancel requests (once its process id and secret key are known).
@@ -45,13 +46,10 @@ struct SessionCell {
 impl SessionCell {
     fn get<C: ClientInfo>(&self, client: &C) -> PgWireResult<Arc<Session>> {
         if *self.auth.borrow() != AuthState::Done {
-            return Err(PgWireError::UserError(Box::new(
-                pgwire::error::ErrorInfo::new(
-                    "FATAL".to_owned(),
-                    "28000".to_owned(),
-                    "not authenticated".to_owned(),
-                ),
-            )));
+            return Err(PgWireError::UserError(Box::new(fatal(
+                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                "not authenticated".to_owned(),
+            ))));
         }
         Ok(self
             .session
@@ -158,7 +156,7 @@ async fn guarded<T>(
             let what = super::error::panic_message(panic.as_ref());
             tracing::error!(panic = %what, "statement panicked");
             Err(QueryError::other(
-                "XX000",
+                SqlState::INTERNAL_ERROR,
                 format!("internal error: {what}"),
             ))
         }
@@ -173,7 +171,7 @@ fn unsendable(e: PgWireError) -> QueryError {
         other => other.to_string(),
     };
     QueryError::other(
-        "0A000",
+        SqlState::FEATURE_NOT_SUPPORTED,
         format!("cannot send this result to the client: {why}"),
     )
 }
@@ -326,7 +324,7 @@ impl CopyHandler for Connection {
             // The error was reported when it happened.
             CopyState::Failed => Ok(()),
             CopyState::Idle => Err(pg_error(&QueryError::other(
-                "08P01",
+                SqlState::PROTOCOL_VIOLATION,
                 "CopyDone received outside of COPY",
             ))),
         }
@@ -341,7 +339,7 @@ impl CopyHandler for Connection {
         // Dropping the sink aborts its transaction.
         *self.copy.lock().await = CopyState::Idle;
         pg_error(&QueryError::other(
-            "57014",
+            SqlState::QUERY_CANCELED,
             format!("COPY from stdin failed: {}", fail.message),
         ))
     }
@@ -410,7 +408,7 @@ impl QueryParser for Parser {
         let mut stmts = session.parse(sql).map_err(|e| pg_error(&e))?;
         if stmts.len() > 1 {
             return Err(pg_error(&QueryError::other(
-                "42601",
+                SqlState::SYNTAX_ERROR,
                 "cannot insert multiple commands into a prepared statement",
             )));
         }

@@ -17,6 +17,7 @@ use base64::Engine as _;
 use ring::{digest, hmac};
 
 use crate::controller::secret::ScramSecret;
+use crate::sqlstate::{ErrorCode, SqlState};
 
 /// The mechanism names, as offered in AuthenticationSASL.
 pub const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
@@ -36,6 +37,20 @@ pub enum ScramError {
     /// The proof does not match (wrong password, or no such user).
     #[error("password authentication failed")]
     Proof,
+}
+
+impl ErrorCode for ScramError {
+    fn sqlstate(&self) -> SqlState {
+        match self {
+            ScramError::Malformed(_) => SqlState::PROTOCOL_VIOLATION,
+            ScramError::ChannelBinding(_) => SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+            ScramError::Proof => SqlState::INVALID_PASSWORD,
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        false
+    }
 }
 
 /// What the server knows of the connection when a client starts an exchange.

@@ -27,9 +27,11 @@ use pgwire::messages::startup::{Authentication, PasswordMessageFamily};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::{watch, Mutex};
 
+use super::error::fatal;
 use super::scram::{self, Binding, ScramError, SCRAM_SHA_256, SCRAM_SHA_256_PLUS};
 use crate::controller::client::ControllerClient;
 use crate::query::users::SCRAM_ITERATIONS;
+use crate::sqlstate::{ErrorCode, SqlState};
 
 /// Where a connection's authentication is; [`super::connection_handler`] closes the connection
 /// on `Refused` and stops the authentication timer on `Done`.
@@ -144,7 +146,7 @@ impl Startup {
                     SCRAM_SHA_256_PLUS if plus_offered => true,
                     other => {
                         return Err(fatal(
-                            "28000",
+                            SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
                             format!("SASL mechanism {other:?} was not offered"),
                         ))
                     }
@@ -223,7 +225,12 @@ impl StartupHandler for Startup {
             (Step::Startup, PgWireFrontendMessage::Startup(startup)) => {
                 if let Some(message) = &self.over_limit {
                     *step = Step::Over;
-                    return self.refuse(client, fatal("53300", message.clone())).await;
+                    return self
+                        .refuse(
+                            client,
+                            fatal(SqlState::TOO_MANY_CONNECTIONS, message.clone()),
+                        )
+                        .await;
                 }
                 if self.ctx.tls_only && !client.is_secure() {
                     *step = Step::Over;
@@ -232,7 +239,7 @@ impl StartupHandler for Startup {
                         .refuse(
                             client,
                             fatal(
-                                "28000",
+                                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
                                 "this server accepts logins over TLS only (pgwireSSLOnly=true): \
                                  connect with sslmode=require"
                                     .into(),
@@ -282,23 +289,16 @@ impl StartupHandler for Startup {
     }
 }
 
-fn fatal(code: &str, message: String) -> ErrorInfo {
-    ErrorInfo::new("FATAL".to_owned(), code.to_owned(), message)
-}
-
 fn protocol_violation(what: &str) -> ErrorInfo {
-    fatal("08P01", what.to_owned())
+    fatal(SqlState::PROTOCOL_VIOLATION, what.to_owned())
 }
 
 /// The client's error for a failed exchange; what went wrong is logged (without secrets).
 fn scram_error(user: &str, e: ScramError) -> ErrorInfo {
     tracing::info!(%user, error = %e, "authentication failed");
-    match e {
-        ScramError::Proof => fatal(
-            "28P01",
-            format!("password authentication failed for user \"{user}\""),
-        ),
-        ScramError::ChannelBinding(why) => fatal("28000", why.to_owned()),
-        e @ ScramError::Malformed(_) => fatal("08P01", e.to_string()),
-    }
+    let message = match &e {
+        ScramError::Proof => format!("password authentication failed for user \"{user}\""),
+        other => other.to_string(),
+    };
+    fatal(e.sqlstate(), message)
 }

@@ -11,7 +11,7 @@ use datafusion::datasource::TableProvider;
 use datafusion::logical_expr::Expr;
 
 use super::table::PorpoiseTable;
-use crate::controller::metadata::MetadataError;
+use crate::controller::error::MetadataError;
 use crate::datanode::DataNode;
 
 /// The schema every session starts in. It holds no tables: tables live in databases.

@@ -12,6 +12,7 @@ use sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption};
 use super::{CopyIn, QueryError, Session};
 use crate::datanode::WriteTxn;
 use crate::frontend::copy_format::{CopyFormat, CopyOptions, CopyParser};
+use crate::sqlstate::SqlState;
 
 /// Rows per batch handed from the parser to the write transaction.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -46,7 +47,7 @@ pub fn options(
             Ok(c as u8)
         } else {
             Err(QueryError::other(
-                "0A000",
+                SqlState::FEATURE_NOT_SUPPORTED,
                 format!("COPY {what} must be a single one-byte character"),
             ))
         }
@@ -85,7 +86,7 @@ pub fn options(
     }
     if opts.header && matches!(opts.format, CopyFormat::Text) {
         return Err(QueryError::other(
-            "0A000",
+            SqlState::FEATURE_NOT_SUPPORTED,
             "COPY HEADER available only in CSV mode",
         ));
     }
@@ -128,7 +129,7 @@ impl CopySink {
                 })
                 .ok_or_else(|| {
                     QueryError::other(
-                        "42703",
+                        SqlState::UNDEFINED_COLUMN,
                         format!(
                             "column \"{name}\" of relation \"{}\" does not exist",
                             table.name
@@ -137,7 +138,7 @@ impl CopySink {
                 })?;
             if positions[index].is_some() {
                 return Err(QueryError::other(
-                    "42701",
+                    SqlState::DUPLICATE_COLUMN,
                     format!("column \"{name}\" specified more than once"),
                 ));
             }
@@ -183,7 +184,7 @@ impl CopySink {
             })
             .collect();
         let batch = RecordBatch::try_new(self.input_schema.clone(), columns)
-            .map_err(|e| QueryError::other("XX000", e.to_string()))?;
+            .map_err(|e| QueryError::other(SqlState::INTERNAL_ERROR, e.to_string()))?;
         self.txn.append(batch).await?;
         Ok(())
     }

@@ -1336,6 +1336,17 @@ fn list_groups(mut items: Vec<SchemeItem>) -> Vec<Vec<Literal>> {
     }
 }
 
+/// A syntax error or an invalid definition: the same again fails alike.
+impl crate::sqlstate::ErrorCode for DdlError {
+    fn sqlstate(&self) -> crate::sqlstate::SqlState {
+        crate::sqlstate::SqlState::from_static(self.sqlstate)
+    }
+
+    fn retryable(&self) -> bool {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,9 +13,9 @@ use super::literal::Literal;
 use super::{QueryError, Session};
 use crate::catalog::types::TypeError;
 use crate::catalog::{ColumnDef, ColumnType, DatabaseDef, KeyValue, PartitionLevel, TableDef};
-use crate::controller::metadata::{
-    now_ms, Command, CommandResult, MetadataError, Privilege, ALL_DATABASES,
-};
+use crate::controller::error::MetadataError;
+use crate::controller::metadata::{now_ms, Command, CommandResult, Privilege, ALL_DATABASES};
+use crate::sqlstate::SqlState;
 
 /// Runs one DDL statement; returns its command tag.
 pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, QueryError> {
@@ -121,7 +121,7 @@ pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, Q
             for c in &sort_columns {
                 let column = def.column(c).ok_or_else(|| {
                     QueryError::other(
-                        "42703",
+                        SqlState::UNDEFINED_COLUMN,
                         format!("sort column \"{c}\" is not a column of the table"),
                     )
                 })?;
@@ -205,13 +205,13 @@ pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, Q
 }
 
 fn invalid(message: String) -> QueryError {
-    QueryError::other("42P16", message)
+    QueryError::other(SqlState::INVALID_TABLE_DEFINITION, message)
 }
 
 fn database_of(name: &TableName) -> Result<String, QueryError> {
     name.db.clone().ok_or_else(|| {
         QueryError::other(
-            "3F000",
+            SqlState::INVALID_SCHEMA_NAME,
             format!(
                 "table \"{}\" must be named with its database, e.g. \"dfs://db\".\"{}\"",
                 name.table, name.table
@@ -340,11 +340,7 @@ fn level(spec: &PartitionSpec) -> Result<PartitionLevel, QueryError> {
 }
 
 fn resolve_type(name: &str, args: &[i64]) -> Result<ColumnType, QueryError> {
-    ColumnType::from_name(name, args).map_err(|e| match e {
-        TypeError::Unknown(_) => QueryError::other("42704", e.to_string()),
-        TypeError::Unsupported(_) => QueryError::other("0A000", e.to_string()),
-        TypeError::BadModifier { .. } => QueryError::other("22023", e.to_string()),
-    })
+    ColumnType::from_name(name, args).map_err(|e: TypeError| QueryError::coded(&e))
 }
 
 fn column(id: u32, c: &DdlColumn) -> Result<ColumnDef, QueryError> {
@@ -394,13 +390,13 @@ fn table_def(
     for (p, level) in partitioned_by.iter().zip(&db.levels) {
         let c = def.column(p).ok_or_else(|| {
             QueryError::other(
-                "42703",
+                SqlState::UNDEFINED_COLUMN,
                 format!("partition column \"{p}\" is not a column of the table"),
             )
         })?;
         level
             .check_column(&c.name, c.ty)
-            .map_err(|e| QueryError::other("42804", e.to_string()))?;
+            .map_err(|e| QueryError::other(SqlState::DATATYPE_MISMATCH, e.to_string()))?;
         def.partition_columns.push(c.name.clone());
     }
     Ok(def)

@@ -1,13 +1,18 @@
-//! Errors of the query layer, each with its PostgreSQL SQLSTATE.
+//! Errors of the query layer, each with its PostgreSQL SQLSTATE ([`ErrorCode`]), and the
+//! classification of DataFusion's errors.
 
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::{DataFusionError, SchemaError};
 
-use crate::controller::metadata::MetadataError;
-use crate::controller::raft::ControllerError;
+use porpoise_functions::FunctionError;
+
+use crate::controller::error::{ControllerError, MetadataError};
 use crate::datanode::DataNodeError;
 use crate::frontend::copy_format::CopyError;
 use crate::query::ddl::DdlError;
+use crate::rpc::{RemoteError, RpcError};
+use crate::sqlstate::{ErrorCode, SqlState};
+use crate::storage::StorageError;
 
 /// Why a statement failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,10 +39,7 @@ pub enum QueryError {
     Unsupported(String),
     /// Anything else with an explicit SQLSTATE.
     #[error("{message}")]
-    Other {
-        sqlstate: &'static str,
-        message: String,
-    },
+    Other { sqlstate: SqlState, message: String },
 }
 
 impl From<CopyError> for QueryError {
@@ -50,26 +52,16 @@ impl From<CopyError> for QueryError {
 }
 
 impl QueryError {
-    pub fn other(sqlstate: &'static str, message: impl Into<String>) -> Self {
+    pub fn other(sqlstate: SqlState, message: impl Into<String>) -> Self {
         QueryError::Other {
             sqlstate,
             message: message.into(),
         }
     }
 
-    /// The PostgreSQL SQLSTATE of this error.
-    pub fn sqlstate(&self) -> &'static str {
-        match self {
-            QueryError::Syntax(_) => "42601",
-            QueryError::Ddl(e) => e.sqlstate,
-            QueryError::Metadata(e) => e.sqlstate(),
-            QueryError::DataNode(e) => e.sqlstate(),
-            QueryError::Controller(e) => e.sqlstate(),
-            QueryError::DataFusion(e) => datafusion_sqlstate(e),
-            QueryError::Copy { error, .. } => error.sqlstate,
-            QueryError::Unsupported(_) => "0A000",
-            QueryError::Other { sqlstate, .. } => sqlstate,
-        }
+    /// An error of another layer with its SQLSTATE and message.
+    pub fn coded(e: &(impl ErrorCode + ?Sized)) -> Self {
+        QueryError::other(e.sqlstate(), e.client_message())
     }
 
     /// Extra context for the client (PostgreSQL's CONTEXT field), e.g. the COPY line.
@@ -79,13 +71,59 @@ impl QueryError {
             _ => None,
         }
     }
+}
 
-    /// The message for the client: DataFusion's wrappers and prefixes stripped.
-    pub fn client_message(&self) -> String {
+impl ErrorCode for QueryError {
+    fn sqlstate(&self) -> SqlState {
         match self {
-            QueryError::DataFusion(e) => datafusion_message(e),
+            QueryError::Syntax(_) => SqlState::SYNTAX_ERROR,
+            QueryError::Ddl(e) => e.sqlstate(),
+            QueryError::Metadata(e) => e.sqlstate(),
+            QueryError::DataNode(e) => e.sqlstate(),
+            QueryError::Controller(e) => e.sqlstate(),
+            QueryError::DataFusion(e) => e.sqlstate(),
+            QueryError::Copy { error, .. } => error.sqlstate(),
+            QueryError::Unsupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
+            QueryError::Other { sqlstate, .. } => *sqlstate,
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            QueryError::Ddl(e) => e.retryable(),
+            QueryError::Metadata(e) => e.retryable(),
+            QueryError::DataNode(e) => e.retryable(),
+            QueryError::Controller(e) => e.retryable(),
+            QueryError::DataFusion(e) => e.retryable(),
+            QueryError::Copy { error, .. } => error.retryable(),
+            QueryError::Syntax(_) | QueryError::Unsupported(_) | QueryError::Other { .. } => false,
+        }
+    }
+
+    /// DataFusion's wrappers and prefixes stripped.
+    fn client_message(&self) -> String {
+        match self {
+            QueryError::DataFusion(e) => e.client_message(),
             other => other.to_string(),
         }
+    }
+}
+
+/// DataFusion's errors, classified as PostgreSQL would classify the same mistake. An error of
+/// porpoise's that DataFusion carries (`External`) keeps its own code and retryability: a
+/// remote scan's [`crate::rpc::RpcError`] among them, so an error raised on another data node
+/// reaches the client as it was raised there.
+impl ErrorCode for DataFusionError {
+    fn sqlstate(&self) -> SqlState {
+        datafusion_sqlstate(self)
+    }
+
+    fn retryable(&self) -> bool {
+        carried(self).is_some_and(|e| e.retryable())
+    }
+
+    fn client_message(&self) -> String {
+        datafusion_message(self)
     }
 }
 
@@ -100,31 +138,59 @@ fn innermost(e: &DataFusionError) -> &DataFusionError {
     }
 }
 
-fn external_sqlstate(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<&'static str> {
+/// The error of porpoise's (or DataFusion's, nested) that a DataFusion error carries, if any.
+fn carried(e: &DataFusionError) -> Option<&dyn ErrorCode> {
+    match innermost(e) {
+        DataFusionError::External(inner) => as_error_code(inner.as_ref()),
+        DataFusionError::ArrowError(a, _) => match a.as_ref() {
+            ArrowError::ExternalError(inner) => as_error_code(inner.as_ref()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `e` as an error that knows its SQLSTATE: every error type that DataFusion may carry out of
+/// porpoise's plans, UDFs and table providers.
+fn as_error_code<'a>(
+    e: &'a (dyn std::error::Error + Send + Sync + 'static),
+) -> Option<&'a dyn ErrorCode> {
     if let Some(e) = e.downcast_ref::<DataNodeError>() {
-        return Some(e.sqlstate());
+        return Some(e);
     }
     if let Some(e) = e.downcast_ref::<QueryError>() {
-        return Some(e.sqlstate());
+        return Some(e);
     }
     if let Some(e) = e.downcast_ref::<MetadataError>() {
-        return Some(e.sqlstate());
+        return Some(e);
+    }
+    if let Some(e) = e.downcast_ref::<ControllerError>() {
+        return Some(e);
+    }
+    if let Some(e) = e.downcast_ref::<StorageError>() {
+        return Some(e);
     }
     if let Some(e) = e.downcast_ref::<DataFusionError>() {
-        return Some(datafusion_sqlstate(e));
+        return Some(e);
     }
-    if let Some(e) = e.downcast_ref::<crate::rpc::RpcError>() {
-        return Some(crate::rpc::static_sqlstate(e.sqlstate()));
+    if let Some(e) = e.downcast_ref::<RpcError>() {
+        return Some(e);
     }
-    if let Some(e) = e.downcast_ref::<porpoise_functions::FunctionError>() {
-        return Some(crate::rpc::static_sqlstate(&e.sqlstate));
+    if let Some(e) = e.downcast_ref::<RemoteError>() {
+        return Some(e);
+    }
+    if let Some(e) = e.downcast_ref::<FunctionError>() {
+        return Some(e);
+    }
+    if let Some(e) = e.downcast_ref::<CopyError>() {
+        return Some(e);
     }
     None
 }
 
-fn arrow_sqlstate(e: &ArrowError) -> &'static str {
+fn arrow_sqlstate(e: &ArrowError) -> SqlState {
     match e {
-        ArrowError::DivideByZero => "22012",
+        ArrowError::DivideByZero => SqlState::DIVISION_BY_ZERO,
         ArrowError::CastError(m)
         | ArrowError::ParseError(m)
         | ArrowError::InvalidArgumentError(m) => {
@@ -133,12 +199,12 @@ fn arrow_sqlstate(e: &ArrowError) -> &'static str {
                 || m.contains("out of range")
                 || m.contains("Can't cast value")
             {
-                "22003"
+                SqlState::NUMERIC_VALUE_OUT_OF_RANGE
             } else {
-                "22P02"
+                SqlState::INVALID_TEXT_REPRESENTATION
             }
         }
-        ArrowError::ArithmeticOverflow(_) => "22003",
+        ArrowError::ArithmeticOverflow(_) => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
         // A DataFusion function's error carried through an arrow kernel (`sqrt(-1)`).
         ArrowError::ComputeError(m) if m.starts_with(EXECUTION_PREFIX) => {
             execution_sqlstate(&m[EXECUTION_PREFIX.len()..])
@@ -147,36 +213,44 @@ fn arrow_sqlstate(e: &ArrowError) -> &'static str {
         ArrowError::ComputeError(m) if m.to_ascii_lowercase().contains("overflow") => {
             overflow_sqlstate(m)
         }
-        ArrowError::ExternalError(inner) => external_sqlstate(inner.as_ref()).unwrap_or("XX000"),
-        ArrowError::IoError(..) => "58030",
-        ArrowError::MemoryError(_) => "53200",
-        _ => "XX000",
+        ArrowError::ExternalError(inner) => {
+            as_error_code(inner.as_ref()).map_or(SqlState::INTERNAL_ERROR, |e| e.sqlstate())
+        }
+        ArrowError::IoError(..) => SqlState::IO_ERROR,
+        ArrowError::MemoryError(_) => SqlState::OUT_OF_MEMORY,
+        _ => SqlState::INTERNAL_ERROR,
     }
 }
 
 /// Maps a DataFusion error to the SQLSTATE PostgreSQL would use for the same mistake.
-pub fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
+fn datafusion_sqlstate(e: &DataFusionError) -> SqlState {
     match innermost(e) {
-        DataFusionError::SQL(..) => "42601",
+        DataFusionError::SQL(..) => SqlState::SYNTAX_ERROR,
         DataFusionError::SchemaError(s, _) => match s.as_ref() {
-            SchemaError::FieldNotFound { .. } => "42703",
-            SchemaError::AmbiguousReference { .. } => "42702",
+            SchemaError::FieldNotFound { .. } => SqlState::UNDEFINED_COLUMN,
+            SchemaError::AmbiguousReference { .. } => SqlState::AMBIGUOUS_COLUMN,
             SchemaError::DuplicateQualifiedField { .. }
-            | SchemaError::DuplicateUnqualifiedField { .. } => "42701",
+            | SchemaError::DuplicateUnqualifiedField { .. } => SqlState::DUPLICATE_COLUMN,
         },
         DataFusionError::Plan(m) => plan_sqlstate(m),
-        DataFusionError::NotImplemented(m) if m.contains("Unsupported SQL type") => "42704",
-        DataFusionError::NotImplemented(_) => "0A000",
+        DataFusionError::NotImplemented(m) if m.contains("Unsupported SQL type") => {
+            SqlState::UNDEFINED_OBJECT
+        }
+        DataFusionError::NotImplemented(_) => SqlState::FEATURE_NOT_SUPPORTED,
         DataFusionError::ArrowError(a, _) => arrow_sqlstate(a),
-        DataFusionError::ParquetError(_) | DataFusionError::ObjectStore(_) => "58030",
-        DataFusionError::IoError(_) => "58030",
-        DataFusionError::ResourcesExhausted(_) => "53200",
-        DataFusionError::External(inner) => external_sqlstate(inner.as_ref()).unwrap_or("XX000"),
+        DataFusionError::ParquetError(_) | DataFusionError::ObjectStore(_) => SqlState::IO_ERROR,
+        DataFusionError::IoError(_) => SqlState::IO_ERROR,
+        DataFusionError::ResourcesExhausted(_) => SqlState::OUT_OF_MEMORY,
+        DataFusionError::External(inner) => {
+            as_error_code(inner.as_ref()).map_or(SqlState::INTERNAL_ERROR, |e| e.sqlstate())
+        }
         // DataFusion reports some type mismatches as internal errors
         // (`ts between 'x' and 0`); to the user they are a type mismatch.
-        DataFusionError::Internal(m) if m.contains("Failed to coerce") => "42804",
+        DataFusionError::Internal(m) if m.contains("Failed to coerce") => {
+            SqlState::DATATYPE_MISMATCH
+        }
         DataFusionError::Execution(m) => execution_sqlstate(m),
-        _ => "XX000",
+        _ => SqlState::INTERNAL_ERROR,
     }
 }
 
@@ -186,10 +260,10 @@ const EXECUTION_PREFIX: &str = "Execution error: ";
 /// The SQLSTATE of a DataFusion execution error. DataFusion raises these for malformed input
 /// found while running (its documented contract; its own invariant failures are `Internal`),
 /// so what no rule below names is a data exception (22000) rather than an internal error.
-fn execution_sqlstate(m: &str) -> &'static str {
+fn execution_sqlstate(m: &str) -> SqlState {
     let lower = m.to_ascii_lowercase();
     if lower.contains("divide by zero") || lower.contains("division by zero") {
-        "22012"
+        SqlState::DIVISION_BY_ZERO
     } else if lower.contains("overflow")
         || m.contains("Can't cast value")
         || m.contains("too large to store")
@@ -198,68 +272,68 @@ fn execution_sqlstate(m: &str) -> &'static str {
     {
         overflow_sqlstate(m)
     } else if m.contains("Cast error") || m.contains("Cannot cast") {
-        "22P02"
+        SqlState::INVALID_TEXT_REPRESENTATION
     } else if m.starts_with("[return_type]") {
         // A function with no version for its argument types (`sum($1)` of an
         // untyped parameter): PostgreSQL's "function sum(unknown) does not exist".
-        "42883"
+        SqlState::UNDEFINED_FUNCTION
     } else if lower.contains("unsupported data type") || m.contains("Accumulator for (") {
         // A function called with an argument type it does not take, found when it
         // runs (`to_timestamp(0, NULL)`, `avg(NULL)`).
-        "42804"
+        SqlState::DATATYPE_MISMATCH
     } else if m.starts_with("Placeholder") && m.contains("not provided a value") {
         // `select $1` without parameters: PostgreSQL's "there is no parameter $1".
-        "42P02"
+        SqlState::UNDEFINED_PARAMETER
     } else if m.starts_with("negative count not allowed") {
         // `substr('x', 1, -1)`: PostgreSQL's "negative substring length not allowed".
-        "22011"
+        SqlState::SUBSTRING_ERROR
     } else if m.contains("square root of a negative number") {
         // PostgreSQL's code for the same message.
-        "2201F"
+        SqlState::INVALID_ARGUMENT_FOR_POWER_FUNCTION
     } else if m.starts_with("Error parsing timestamp") || lower.contains("invalid timestamp") {
         // `to_timestamp('x', 'y')`: PostgreSQL's invalid_datetime_format.
-        "22007"
+        SqlState::INVALID_DATETIME_FORMAT
     } else if lower.contains("granularity") || lower.contains("must be") {
         // `date_trunc('x', ts)`: PostgreSQL's `unit "x" not recognized`.
-        "22023"
+        SqlState::INVALID_PARAMETER_VALUE
     } else {
-        "22000"
+        SqlState::DATA_EXCEPTION
     }
 }
 
 /// The SQLSTATE of an overflow: of a date or time (22008) or of a number (22003).
-fn overflow_sqlstate(m: &str) -> &'static str {
+fn overflow_sqlstate(m: &str) -> SqlState {
     if m.contains("Interval") || m.contains("Timestamp") || m.contains("Date") {
-        "22008"
+        SqlState::DATETIME_FIELD_OVERFLOW
     } else {
-        "22003"
+        SqlState::NUMERIC_VALUE_OUT_OF_RANGE
     }
 }
 
-fn plan_sqlstate(m: &str) -> &'static str {
+fn plan_sqlstate(m: &str) -> SqlState {
     if m.contains("Inconsistent data length")
         || m.contains("Column count doesn't match")
         || m.contains("more expressions than target columns")
         || m.contains("Insert has more")
     {
-        "42601"
+        SqlState::SYNTAX_ERROR
     } else if m.contains("table") && (m.contains("not found") || m.contains("does not exist")) {
-        "42P01"
+        SqlState::UNDEFINED_TABLE
     } else if m.contains("function") && (m.contains("not found") || m.contains("Invalid function"))
     {
-        "42883"
+        SqlState::UNDEFINED_FUNCTION
     } else if m.contains("No function matches")
         || m.contains("coercion")
         || m.contains("Cannot infer common")
         || m.contains("does not support") && m.contains("type")
     {
-        "42804"
+        SqlState::DATATYPE_MISMATCH
     } else if m.contains("column") && m.contains("does not exist") {
-        "42703"
+        SqlState::UNDEFINED_COLUMN
     } else if m.contains("must appear in the GROUP BY") || m.contains("GROUP BY") {
-        "42803"
+        SqlState::GROUPING_ERROR
     } else {
-        "42000"
+        SqlState::SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION
     }
 }
 
@@ -283,5 +357,17 @@ fn datafusion_message(e: &DataFusionError) -> String {
         DataFusionError::External(inner) => inner.to_string(),
         DataFusionError::ResourcesExhausted(m) => m.clone(),
         other => other.to_string(),
+    }
+}
+
+/// The functions crate cannot know this trait (it imports nothing from the server); its error
+/// carries its code as text.
+impl ErrorCode for FunctionError {
+    fn sqlstate(&self) -> SqlState {
+        self.sqlstate.parse().unwrap_or(SqlState::INTERNAL_ERROR)
+    }
+
+    fn retryable(&self) -> bool {
+        false
     }
 }

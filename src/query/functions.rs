@@ -36,15 +36,14 @@ use super::service::{CallRequest, CALL};
 use super::Engine;
 use crate::catalog::{ColumnType, KeyValue, PartitionLevel};
 use crate::controller::client::ControllerClient;
-use crate::controller::metadata::{
-    now_ns, Command, CommandResult, Metadata, MetadataError, Privilege,
-};
-use crate::controller::raft::ControllerError;
+use crate::controller::error::{ControllerError, MetadataError};
+use crate::controller::metadata::{now_ns, Command, CommandResult, Metadata, Privilege};
 use crate::datanode::DataNode;
 use crate::replication::model::{ReplicationCommand, ReplicationRole, ReplicationState};
 use crate::replication::slave::executions::Replica;
 use crate::replication::status;
 use crate::rpc::{RemoteError, RpcError};
+use crate::sqlstate::{ErrorCode, SqlState};
 
 /// What `getNodeAlias()` answers on a standalone server, whose one data node has no alias.
 const STANDALONE_NODE_ALIAS: &str = "datanode";
@@ -112,7 +111,7 @@ impl ClusterAccess {
         let metadata = self.controller.metadata();
         if !metadata.users.get(&self.user).is_some_and(|u| u.is_admin) {
             return Err(FunctionError {
-                sqlstate: "42501".into(),
+                sqlstate: SqlState::INSUFFICIENT_PRIVILEGE.to_string(),
                 message: format!("only administrators may call {function}"),
             });
         }
@@ -137,7 +136,7 @@ fn rpc_error(alias: &str, e: RpcError) -> FunctionError {
     match e {
         // The function's own error, as it would be here.
         RpcError::Remote(e) => FunctionError {
-            sqlstate: e.sqlstate,
+            sqlstate: e.sqlstate.to_string(),
             message: e.message,
         },
         e => FunctionError {
@@ -150,7 +149,7 @@ fn rpc_error(alias: &str, e: RpcError) -> FunctionError {
 /// A node alias this cluster does not have (42704, undefined_object).
 fn unknown_node(alias: &str) -> FunctionError {
     FunctionError {
-        sqlstate: "42704".into(),
+        sqlstate: SqlState::UNDEFINED_OBJECT.to_string(),
         message: format!("rpc: node \"{alias}\" is not a node of this cluster (see cluster.nodes)"),
     }
 }
@@ -215,10 +214,10 @@ pub async fn serve_call(
     engine: &Arc<Engine>,
     req: CallRequest,
 ) -> Result<RecordBatch, RemoteError> {
-    let error = |e: FunctionError| RemoteError::new(&e.sqlstate, e.message);
+    let error = |e: FunctionError| RemoteError::from_error(&e);
     if !engine.controller().metadata().users.contains_key(&req.user) {
         let e = MetadataError::UserNotFound(req.user.clone());
-        return Err(RemoteError::new(e.sqlstate(), e.to_string()));
+        return Err(RemoteError::from_error(&e));
     }
     let ctx = engine.base_state().task_ctx();
     let args = req
@@ -227,7 +226,7 @@ pub async fn serve_call(
         .map(|b| match Expr::from_bytes_with_ctx(b, &ctx) {
             Ok(Expr::Literal(v, _)) => Ok(v),
             _ => Err(RemoteError::new(
-                "08P01",
+                SqlState::PROTOCOL_VIOLATION,
                 "rpc: an argument is not a constant",
             )),
         })

@@ -15,6 +15,7 @@ use sqlparser::ast::{
 
 use super::{QueryError, Session};
 use crate::catalog::ColumnType;
+use crate::sqlstate::SqlState;
 
 /// Applies the rules to an INSERT statement's VALUES rows, in place.
 pub fn apply(session: &Session, stmt: &mut Statement) -> Result<(), QueryError> {
@@ -91,7 +92,7 @@ fn takes_numbers(t: ColumnType) -> bool {
 
 fn mismatch(column: &str, ty: ColumnType, what: &str) -> QueryError {
     QueryError::other(
-        "42804",
+        SqlState::DATATYPE_MISMATCH,
         format!("column \"{column}\" is of type {ty} but expression is of type {what}"),
     )
 }
@@ -152,7 +153,7 @@ fn assign(expr: &mut Expr, column: &str, ty: ColumnType) -> Result<(), QueryErro
             if let Some(hex) = s.strip_prefix("\\x") {
                 if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(QueryError::other(
-                        "22P02",
+                        SqlState::INVALID_TEXT_REPRESENTATION,
                         format!("invalid hexadecimal data for type bytea: \"{s}\""),
                     ));
                 }

@@ -36,6 +36,7 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 
 use super::QueryError;
+use crate::sqlstate::SqlState;
 
 /// The pool every query of a node shares.
 pub fn node_pool(bytes: usize) -> Arc<dyn MemoryPool> {
@@ -380,7 +381,7 @@ impl ScalarUDFImpl for Capped {
         if let Some(bytes) = self.bound.bytes(&args.args, rows) {
             if bytes > self.limit as u128 {
                 return Err(DataFusionError::External(Box::new(QueryError::other(
-                    "54000",
+                    SqlState::PROGRAM_LIMIT_EXCEEDED,
                     format!(
                         "requested length too large: {}() would build {}, more than the {} \
                          one call may build (memLimitOfQueryResult, at most 1 GB)",

@@ -51,10 +51,12 @@ use sqlparser::ast::{
 };
 
 use crate::controller::client::ControllerClient;
-use crate::controller::metadata::{MetadataError, Privilege};
+use crate::controller::error::MetadataError;
+use crate::controller::metadata::Privilege;
 use crate::datanode::DataNode;
 use crate::frontend::copy_format::CopyOptions;
 use crate::replication::slave::executions::Replica;
+use crate::sqlstate::SqlState;
 pub use error::QueryError;
 
 /// The name of the one catalog (PostgreSQL database) a porpoise cluster exposes.
@@ -475,7 +477,7 @@ impl Session {
             [catalog, db, table] if catalog == CATALOG => (db.clone(), table.clone()),
             [table] => {
                 return Err(QueryError::other(
-                    "42P01",
+                    SqlState::UNDEFINED_TABLE,
                     format!(
                         "relation \"{table}\" does not exist: name tables with their database, e.g. \"dfs://db\".\"{table}\""
                     ),

@@ -41,6 +41,7 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use super::QueryError;
+use crate::sqlstate::SqlState;
 
 /// Expressions a statement may start regardless of its length.
 const BASE_BUDGET: u64 = 100_000;
@@ -78,7 +79,7 @@ pub fn check(sql: &str) -> Result<(), QueryError> {
     let depth = depth_bound(tokens.iter().map(|t| &t.token));
     if depth > MAX_DEPTH {
         return Err(QueryError::other(
-            "54001",
+            SqlState::STATEMENT_TOO_COMPLEX,
             format!(
                 "statement too complex: expressions may nest {depth} deep, more than {MAX_DEPTH} \
                  (a long chain of operators? use IN (...) for long lists)"
@@ -89,7 +90,7 @@ pub fn check(sql: &str) -> Result<(), QueryError> {
         && expressions_started(&dialect, tokens) > dialect.budget.get()
     {
         return Err(QueryError::other(
-            "54001",
+            SqlState::STATEMENT_TOO_COMPLEX,
             "statement too complex: function calls or CASE/CAST expressions are nested too deeply",
         ));
     }
@@ -308,6 +309,7 @@ impl Dialect for BudgetedPostgreSql {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sqlstate::ErrorCode;
 
     fn nested_calls(depth: usize) -> String {
         format!("select {}1{}", "abs(".repeat(depth), ")".repeat(depth))
@@ -356,7 +358,7 @@ mod tests {
         for sql in [nested_calls(40), cast_case] {
             // Unchecked, either would keep this test busy for hours.
             let e = check(&sql).unwrap_err();
-            assert_eq!(e.sqlstate(), "54001");
+            assert_eq!(e.sqlstate(), SqlState::STATEMENT_TOO_COMPLEX);
         }
     }
 
@@ -408,6 +410,6 @@ mod tests {
             .unwrap()
             .join()
             .unwrap();
-        assert_eq!(e.sqlstate(), "54001");
+        assert_eq!(e.sqlstate(), SqlState::STATEMENT_TOO_COMPLEX);
     }
 }

@@ -49,8 +49,11 @@ use crate::datanode::{
     ADOPT, PREPARE, PUBLISH,
 };
 use crate::rpc::client::Peers;
-use crate::rpc::server::{reply, to_status, Caller, FlightStream, Service};
+use crate::rpc::server::{
+    reply, stream_error, stream_status, to_status, Caller, FlightStream, Service,
+};
 use crate::rpc::{decode, decode_ticket, encode_ticket, RemoteError, RpcError};
+use crate::sqlstate::SqlState;
 
 pub const REWRITE: &str = "q.rewrite";
 /// Liveness probe of a data node: answers [`PingReply`].
@@ -221,8 +224,8 @@ impl DataService {
             Some((_, def)) if def.id == at.table_id && def.generation == at.generation => Ok(
                 PorpoiseTable::local(at.db.clone(), def.clone(), self.node().clone()),
             ),
-            _ => Err(RemoteError::new(
-                "40001",
+            _ => Err(RemoteError::retryable(
+                SqlState::SERIALIZATION_FAILURE,
                 format!(
                     "table \"{}\" of \"{}\" was changed by a concurrent statement; retry",
                     at.table, at.db
@@ -246,10 +249,12 @@ impl DataService {
             .map_err(df_err)?;
         let schema = plan.schema();
         let stream = super::executor::execute_plan(plan, ctx).map_err(df_err)?;
+        // An error in the middle of the scan ends the stream with a status carrying its code,
+        // message and retryability, like an error before the stream starts.
         let data = FlightDataEncoderBuilder::new()
             .with_schema(schema)
-            .build(stream.map_err(|e| FlightError::ExternalError(Box::new(e))))
-            .map_err(|e| Status::internal(e.to_string()));
+            .build(stream.map_err(|e| stream_error(&e)))
+            .map_err(stream_status);
         Ok(data.boxed())
     }
 
@@ -259,7 +264,7 @@ impl DataService {
         let data = FlightDataEncoderBuilder::new()
             .with_schema(batch.schema())
             .build(futures::stream::iter([Ok(batch)]))
-            .map_err(|e| Status::internal(e.to_string()));
+            .map_err(stream_status);
         Ok(data.boxed())
     }
 
@@ -272,7 +277,8 @@ impl DataService {
         // columns (looked up once, not per batch).
         let mut target = None;
         while let Some(msg) = decoder.next().await {
-            let msg = msg.map_err(|e| RemoteError::new("08P01", e.to_string()))?;
+            let msg =
+                msg.map_err(|e| RemoteError::new(SqlState::PROTOCOL_VIOLATION, e.to_string()))?;
             if target.is_none() {
                 if let Some(d) = &msg.inner.flight_descriptor {
                     let r: StageRequest = decode(&d.cmd).map_err(bad)?;
@@ -286,7 +292,10 @@ impl DataService {
                 continue;
             };
             let Some((r, staging, def, columns)) = &target else {
-                return Err(RemoteError::new("08P01", "rows before the stage request"));
+                return Err(RemoteError::new(
+                    SqlState::PROTOCOL_VIOLATION,
+                    "rows before the stage request",
+                ));
             };
             let mut staging = staging.lock().await;
             if def.is_dimension() {
@@ -298,7 +307,10 @@ impl DataService {
             }
             let metadata = self.node().controller().metadata();
             let db = metadata.databases.get(&r.at.db).ok_or_else(|| {
-                RemoteError::new("3F000", format!("database \"{}\" does not exist", r.at.db))
+                RemoteError::new(
+                    SqlState::INVALID_SCHEMA_NAME,
+                    format!("database \"{}\" does not exist", r.at.db),
+                )
             })?;
             let routing = route(
                 &db.def.levels,
@@ -340,7 +352,7 @@ impl DataService {
         let metadata = self.node().controller().metadata();
         let db = metadata.databases.get(&req.at.db).ok_or_else(|| {
             RemoteError::new(
-                "3F000",
+                SqlState::INVALID_SCHEMA_NAME,
                 format!("database \"{}\" does not exist", req.at.db),
             )
         })?;
@@ -393,18 +405,18 @@ pub fn decode_rewrite(
 use arrow_flight::FlightData;
 
 fn bad(e: RpcError) -> RemoteError {
-    RemoteError::new("08P01", format!("malformed request: {e}"))
+    RemoteError::new(
+        SqlState::PROTOCOL_VIOLATION,
+        format!("malformed request: {e}"),
+    )
 }
 
 fn node_err(e: DataNodeError) -> RemoteError {
-    let mut r = RemoteError::new(e.sqlstate(), e.to_string());
-    r.retryable = e.sqlstate() == "40001";
-    r
+    RemoteError::from_error(&e)
 }
 
 fn df_err(e: DataFusionError) -> RemoteError {
-    let q = super::QueryError::from(e);
-    RemoteError::new(q.sqlstate(), q.to_string())
+    RemoteError::from_error(&e)
 }
 
 #[async_trait]
@@ -444,7 +456,7 @@ impl Service for DataService {
                 Err(e) => reply::<()>(Err(bad(e))),
             },
             other => reply::<()>(Err(RemoteError::new(
-                "0A000",
+                SqlState::FEATURE_NOT_SUPPORTED,
                 format!("unknown data node call {other}"),
             ))),
         }

@@ -26,10 +26,12 @@ use pgwire::api::auth::sasl::scram::gen_salted_password;
 
 use super::{QueryError, Session};
 use crate::controller::client::ControllerClient;
+use crate::controller::error::MetadataError;
 use crate::controller::metadata::{
-    Command, CommandResult, Metadata, MetadataError, Privilege, UserMeta, ALL_DATABASES,
+    Command, CommandResult, Metadata, Privilege, UserMeta, ALL_DATABASES,
 };
 use crate::controller::secret::ScramSecret;
+use crate::sqlstate::SqlState;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -202,12 +204,15 @@ fn password_of(t: Option<&Tok>) -> Result<String, QueryError> {
                 ));
             }
             if s.is_empty() {
-                return Err(QueryError::other("22023", "password must not be empty"));
+                return Err(QueryError::other(
+                    SqlState::INVALID_PARAMETER_VALUE,
+                    "password must not be empty",
+                ));
             }
             Ok(s.clone())
         }
         Some(Tok::Word(w)) if w.eq_ignore_ascii_case("null") => Err(QueryError::other(
-            "22023",
+            SqlState::INVALID_PARAMETER_VALUE,
             "a user must have a password (SCRAM-SHA-256 authentication)",
         )),
         _ => Err(QueryError::Syntax(
@@ -442,7 +447,7 @@ fn require_admin(session: &Session, what: &str) -> Result<(), QueryError> {
         Ok(())
     } else {
         Err(QueryError::other(
-            "42501",
+            SqlState::INSUFFICIENT_PRIVILEGE,
             format!("permission denied: only an admin can {what}"),
         ))
     }
@@ -466,7 +471,7 @@ pub async fn execute(session: &Session, stmt: &UserStmt) -> Result<String, Query
             require_admin(session, "manage users")?;
             let password = password.as_ref().ok_or_else(|| {
                 QueryError::other(
-                    "22023",
+                    SqlState::INVALID_PARAMETER_VALUE,
                     "CREATE USER needs a password: CREATE USER name WITH PASSWORD '...'",
                 )
             })?;
@@ -499,7 +504,10 @@ pub async fn execute(session: &Session, stmt: &UserStmt) -> Result<String, Query
             require_admin(session, "manage users")?;
             for name in names {
                 if name == session.user() {
-                    return Err(QueryError::other("55006", "current user cannot be dropped"));
+                    return Err(QueryError::other(
+                        SqlState::OBJECT_IN_USE,
+                        "current user cannot be dropped",
+                    ));
                 }
                 write(
                     session,
@@ -553,6 +561,7 @@ pub async fn execute(session: &Session, stmt: &UserStmt) -> Result<String, Query
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sqlstate::ErrorCode;
 
     #[test]
     fn parses_user_statements() {
@@ -664,9 +673,9 @@ mod tests {
 
     #[test]
     fn refuses_bad_grants() {
-        let code = |sql: &str| parse(sql).unwrap_err().sqlstate();
+        let code = |sql: &str| parse(sql).unwrap_err().sqlstate().to_string();
         let e = parse(r#"grant fly on database "dfs://x" to a"#).unwrap_err();
-        assert_eq!(e.sqlstate(), "42601");
+        assert_eq!(e.sqlstate(), SqlState::SYNTAX_ERROR);
         assert!(e.to_string().contains("\"fly\""), "{e}");
         assert_eq!(code(r#"grant read database "dfs://x" to a"#), "42601");
         assert_eq!(code(r#"grant read on database "dfs://x" from a"#), "42601");

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{PulledTask, SlaveProgress, SlaveTask};
 use crate::rpc::RemoteError;
+use crate::sqlstate::SqlState;
 use crate::storage::{FileRecord, TableKey};
 
 /// The slave's long-poll for tasks, answered by the master's controller leader.
@@ -77,11 +78,11 @@ pub struct TaskDataTicket {
 }
 
 /// The SQLSTATE of "task data does not exist" (undefined_file).
-pub const MISSING_SQLSTATE: &str = "58P01";
+pub const MISSING_SQLSTATE: SqlState = SqlState::UNDEFINED_FILE;
 
 /// The SQLSTATE of "task data not persisted yet" (S01044; object_not_in_prerequisite_state):
 /// the slave asks again later.
-pub const PENDING_SQLSTATE: &str = "55000";
+pub const PENDING_SQLSTATE: SqlState = SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE;
 
 /// Whether a data node's answer is "not persisted yet" (see [`PENDING_SQLSTATE`]).
 pub fn is_pending_error(e: &RemoteError) -> bool {

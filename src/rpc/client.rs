@@ -184,8 +184,11 @@ fn tls_connector(
     })
 }
 
-/// Maps a gRPC status to our error; a status carrying a [`RemoteError`] (see
-/// [`super::server::to_status`]) becomes that error.
+/// Maps a gRPC status to our error. A status carrying a [`RemoteError`] in its details (see
+/// [`super::server::to_status`]) becomes that error, whatever its code: the remote node's
+/// SQLSTATE, message and retryability. A status without one was made by the transport (or by
+/// a gRPC server that refused the call before porpoise saw it): unreachable or broken
+/// connections are connection failures, anything else a protocol violation.
 pub fn status_error(addr: &str, call: &str, status: tonic::Status) -> RpcError {
     if let Ok(remote) = decode::<RemoteError>(status.details()) {
         return RpcError::Remote(remote);
@@ -193,6 +196,17 @@ pub fn status_error(addr: &str, call: &str, status: tonic::Status) -> RpcError {
     match status.code() {
         tonic::Code::Unavailable | tonic::Code::Cancelled => RpcError::Unreachable {
             addr: addr.to_string(),
+            status: Box::new(status),
+        },
+        // What hyper and h2 report for a connection reset or closed mid-call, an HTTP/2 stream
+        // reset, a body cut short (and, from a node of the build before this one, an error in
+        // the middle of a scan, which it sent without details).
+        tonic::Code::Unknown
+        | tonic::Code::Internal
+        | tonic::Code::DeadlineExceeded
+        | tonic::Code::Aborted => RpcError::Broken {
+            addr: addr.to_string(),
+            call: call.to_string(),
             status: Box::new(status),
         },
         _ => RpcError::Status {
@@ -207,10 +221,10 @@ pub fn status_error(addr: &str, call: &str, status: tonic::Status) -> RpcError {
 pub fn flight_error(addr: &str, call: &str, e: arrow_flight::error::FlightError) -> RpcError {
     match e {
         arrow_flight::error::FlightError::Tonic(status) => status_error(addr, call, *status),
-        other => RpcError::Status {
+        other => RpcError::Flight {
             addr: addr.to_string(),
             call: call.to_string(),
-            status: Box::new(tonic::Status::internal(other.to_string())),
+            source: Box::new(other),
         },
     }
 }

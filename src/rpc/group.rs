@@ -99,7 +99,10 @@ mod tests {
     fn the_leader_is_called_until_a_call_fails_then_each_member_in_turn() {
         let g = Group::new(vec!["a:1".into(), "b:1".into(), "c:1".into()]);
         assert_eq!((g.target(), g.target()), ("a:1".into(), "b:1".into()));
-        let mut hint = RemoteError::retryable("57P03", "not the leader");
+        let mut hint = RemoteError::retryable(
+            crate::sqlstate::SqlState::CANNOT_CONNECT_NOW,
+            "not the leader",
+        );
         hint.leader = Some("d:1".into());
         assert!(g.failed(&RpcError::Remote(hint)));
         assert_eq!((g.target(), g.target()), ("d:1".into(), "d:1".into()));

@@ -6,6 +6,12 @@
 //!   `Result<T, RemoteError>`.
 //! - Row data travels as Arrow IPC in Flight `do_get` (scans) and `do_put` (rows sent to the
 //!   data node that owns their partition).
+//! - Errors travel as [`RemoteError`]s (SQLSTATE, message, retryability, leader hint), built
+//!   from the error through [`crate::sqlstate::ErrorCode`]: in an action's answer, or in the
+//!   details of the gRPC status that ends a `do_get` or `do_put`, whether before its stream or
+//!   in the middle of it ([`server::to_status`], [`server::stream_status`]). The caller
+//!   decodes them back ([`client::status_error`]); only a status the transport made up (no
+//!   details) is a connection failure.
 //!
 //! Format: every envelope carries [`WIRE_VERSION`]; a node refuses a message of another
 //! version with a clear error instead of misreading it. Fields added later get
@@ -23,6 +29,8 @@ pub mod tls;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::sqlstate::{ErrorCode, SqlState};
 
 /// Version of the messages this build sends and reads.
 pub const WIRE_VERSION: u32 = 1;
@@ -86,27 +94,16 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RpcError> {
     Ok(envelope.body)
 }
 
-/// The SQLSTATEs a remote node may report, as static strings (errors keep `&'static str`
-/// codes); an unknown code becomes XX000.
-pub fn static_sqlstate(code: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "08006", "08P01", "0A000", "25006", "22003", "22012", "22023", "22P02", "23502", "23514",
-        "25P02", "2BP01", "3F000", "40001", "42501", "42601", "42701", "42703", "42704", "42710",
-        "42804", "42809", "42883", "42P01", "42P06", "42P07", "42P16", "53100", "53200", "55000",
-        "57P01", "57P03", "58030", "58P01", "72000", "F0000", "XX001",
-    ];
-    KNOWN
-        .iter()
-        .find(|k| **k == code)
-        .copied()
-        .unwrap_or("XX000")
-}
-
-/// An error reported by the remote node, with what the caller needs to act on it.
+/// An error reported by the remote node, with what the caller needs to act on it: its
+/// SQLSTATE, message and retryability, exactly as the node that raised it knew them (see
+/// [`RemoteError::from_error`]).
+///
+/// Format: `sqlstate` is the five-character code as a JSON string, as it was when the field
+/// was a `String`, so the previous build and this one read each other's errors.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
 pub struct RemoteError {
-    pub sqlstate: String,
+    pub sqlstate: SqlState,
     pub message: String,
     #[serde(default)]
     pub retryable: bool,
@@ -116,9 +113,9 @@ pub struct RemoteError {
 }
 
 impl RemoteError {
-    pub fn new(sqlstate: &str, message: impl Into<String>) -> Self {
+    pub fn new(sqlstate: SqlState, message: impl Into<String>) -> Self {
         RemoteError {
-            sqlstate: sqlstate.to_string(),
+            sqlstate,
             message: message.into(),
             retryable: false,
             leader: None,
@@ -126,11 +123,31 @@ impl RemoteError {
     }
 
     /// An error after which the same call may succeed later (or on another node).
-    pub fn retryable(sqlstate: &str, message: impl Into<String>) -> Self {
+    pub fn retryable(sqlstate: SqlState, message: impl Into<String>) -> Self {
         RemoteError {
             retryable: true,
             ..Self::new(sqlstate, message)
         }
+    }
+
+    /// `e` as the caller will see it: its SQLSTATE, client message and retryability.
+    pub fn from_error(e: &(impl ErrorCode + ?Sized)) -> Self {
+        RemoteError {
+            sqlstate: e.sqlstate(),
+            message: e.client_message(),
+            retryable: e.retryable(),
+            leader: None,
+        }
+    }
+}
+
+impl ErrorCode for RemoteError {
+    fn sqlstate(&self) -> SqlState {
+        self.sqlstate
+    }
+
+    fn retryable(&self) -> bool {
+        self.retryable
     }
 }
 
@@ -139,18 +156,37 @@ impl RemoteError {
 pub enum RpcError {
     #[error("invalid node address {addr}")]
     Address { addr: String },
+    /// No connection: refused, or the node went away before answering.
     #[error("node {addr} is unreachable ({})", status.message())]
     Unreachable {
         addr: String,
         status: Box<tonic::Status>,
     },
+    /// The connection failed in the middle of the call (reset, truncated, broken HTTP/2
+    /// stream): a status the transport made up, carrying no error of the remote node.
+    #[error("the connection to node {addr} failed during {call} ({})", status.message())]
+    Broken {
+        addr: String,
+        call: String,
+        status: Box<tonic::Status>,
+    },
     #[error("node {addr} did not answer {call} within {ms} ms")]
     Timeout { addr: String, call: String, ms: u64 },
+    /// The remote gRPC server refused the call without an error of porpoise's (a call it
+    /// does not serve, a message over its size limit).
     #[error("node {addr} failed {call}: {}", status.message())]
     Status {
         addr: String,
         call: String,
         status: Box<tonic::Status>,
+    },
+    /// An answer that is not valid Arrow Flight data.
+    #[error("node {addr} sent {call} data that cannot be read: {source}")]
+    Flight {
+        addr: String,
+        call: String,
+        #[source]
+        source: Box<arrow_flight::error::FlightError>,
     },
     #[error("cannot encode a message")]
     Encode {
@@ -172,29 +208,31 @@ pub enum RpcError {
     Remote(#[from] RemoteError),
 }
 
-impl RpcError {
-    /// The PostgreSQL SQLSTATE a client sees for this error.
-    pub fn sqlstate(&self) -> &str {
+impl ErrorCode for RpcError {
+    /// A transport failure is a connection failure; an error of the remote node keeps its own
+    /// code.
+    fn sqlstate(&self) -> SqlState {
         match self {
-            // connection_failure
-            RpcError::Unreachable { .. } | RpcError::Timeout { .. } | RpcError::Status { .. } => {
-                "08006"
+            RpcError::Unreachable { .. } | RpcError::Broken { .. } | RpcError::Timeout { .. } => {
+                SqlState::CONNECTION_FAILURE
             }
-            // protocol_violation
-            RpcError::Decode { .. }
+            RpcError::Status { .. }
+            | RpcError::Flight { .. }
+            | RpcError::Decode { .. }
             | RpcError::Version { .. }
             | RpcError::Empty { .. }
-            | RpcError::Ticket => "08P01",
-            RpcError::Address { .. } => "F0000",
-            RpcError::Encode { .. } => "XX000",
-            RpcError::Remote(e) => &e.sqlstate,
+            | RpcError::Ticket => SqlState::PROTOCOL_VIOLATION,
+            RpcError::Address { .. } => SqlState::CONFIG_FILE_ERROR,
+            RpcError::Encode { .. } => SqlState::INTERNAL_ERROR,
+            RpcError::Remote(e) => e.sqlstate,
         }
     }
 
-    /// Whether the call may succeed if retried (possibly on another node).
-    pub fn retryable(&self) -> bool {
+    /// Only a failure of the transport may go away by itself; an error of the remote node is
+    /// retryable when it was there.
+    fn retryable(&self) -> bool {
         match self {
-            RpcError::Unreachable { .. } | RpcError::Timeout { .. } | RpcError::Status { .. } => {
+            RpcError::Unreachable { .. } | RpcError::Broken { .. } | RpcError::Timeout { .. } => {
                 true
             }
             RpcError::Remote(e) => e.retryable,
@@ -215,5 +253,110 @@ mod tests {
         let err = decode::<Vec<u32>>(other).unwrap_err();
         assert!(matches!(err, RpcError::Version { found: 99, .. }), "{err}");
         assert!(decode::<Vec<u32>>(b"garbage").is_err());
+    }
+
+    /// What a caller decodes from a status the server sent.
+    fn received(status: tonic::Status) -> RpcError {
+        client::status_error("127.0.0.1:1", "do_get", status)
+    }
+
+    #[test]
+    fn every_sqlstate_survives_a_status_before_or_in_the_middle_of_a_stream() {
+        let unnamed: SqlState = "HV000".parse().unwrap();
+        for &code in SqlState::ALL.iter().chain([&unnamed]) {
+            for retryable in [false, true] {
+                let mut sent = RemoteError::new(code, format!("failure {code}"));
+                sent.retryable = retryable;
+                let statuses = [
+                    server::to_status(sent.clone()),
+                    server::stream_status(server::stream_error(&sent)),
+                ];
+                for status in statuses {
+                    match received(status) {
+                        RpcError::Remote(got) => {
+                            assert_eq!(got, sent);
+                            assert_eq!(RpcError::Remote(got).sqlstate(), code);
+                        }
+                        other => panic!("{code}: {other:?}"),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_error_without_a_remote_error_is_an_internal_error_of_the_node() {
+        let e = arrow_flight::error::FlightError::ProtocolError("bad batch".into());
+        match received(server::stream_status(e)) {
+            RpcError::Remote(r) => {
+                assert_eq!(r.sqlstate, SqlState::INTERNAL_ERROR);
+                assert!(!r.retryable);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_transport_failures_are_retryable_connection_failures() {
+        for status in [
+            tonic::Status::unavailable("connection refused"),
+            tonic::Status::cancelled("connection reset"),
+            tonic::Status::unknown("error reading a body from connection"),
+            tonic::Status::internal("h2 protocol error: stream no longer needed"),
+        ] {
+            let e = received(status);
+            assert_eq!(e.sqlstate(), SqlState::CONNECTION_FAILURE, "{e:?}");
+            assert!(e.retryable(), "{e:?}");
+        }
+        // A gRPC server that refused the call itself: not a failure a retry gets past.
+        for status in [
+            tonic::Status::unimplemented("this node stores no data"),
+            tonic::Status::resource_exhausted("message too large"),
+        ] {
+            let e = received(status);
+            assert_eq!(e.sqlstate(), SqlState::PROTOCOL_VIOLATION, "{e:?}");
+            assert!(!e.retryable(), "{e:?}");
+        }
+        // With a remote error in its details the status code does not matter.
+        let sent = RemoteError::new(SqlState::DIVISION_BY_ZERO, "division by zero");
+        let details = encode(&sent).unwrap();
+        let status = tonic::Status::with_details(tonic::Code::Unavailable, "x", details);
+        assert!(matches!(received(status), RpcError::Remote(r) if r == sent));
+    }
+
+    #[test]
+    fn remote_errors_read_the_previous_builds_and_are_read_by_it() {
+        /// `RemoteError` as the build before this one defined it.
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Previous {
+            sqlstate: String,
+            message: String,
+            #[serde(default)]
+            retryable: bool,
+            #[serde(default)]
+            leader: Option<String>,
+        }
+        let old = encode(&Previous {
+            sqlstate: "22007".into(),
+            message: "invalid timestamp".into(),
+            retryable: false,
+            leader: None,
+        })
+        .unwrap();
+        let read: RemoteError = decode(&old).unwrap();
+        assert_eq!(
+            read,
+            RemoteError::new(SqlState::INVALID_DATETIME_FORMAT, "invalid timestamp")
+        );
+        // Before `retryable` and `leader` existed.
+        let oldest = br#"{"v":1,"body":{"sqlstate":"40001","message":"conflict"}}"#;
+        let read: RemoteError = decode(oldest).unwrap();
+        assert_eq!(read.sqlstate, SqlState::SERIALIZATION_FAILURE);
+        let mut new = RemoteError::retryable(SqlState::CANNOT_CONNECT_NOW, "not the leader");
+        new.leader = Some("127.0.0.1:9".into());
+        let read: Previous = decode(&encode(&new).unwrap()).unwrap();
+        assert_eq!(read.sqlstate, "57P03");
+        assert!(read.retryable);
+        assert_eq!(read.leader.as_deref(), Some("127.0.0.1:9"));
     }
 }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
 use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
@@ -41,6 +42,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::client::MAX_MESSAGE_BYTES;
 use super::tls::{Peer, ServerTls};
 use super::{encode, RemoteError};
+use crate::sqlstate::{ErrorCode, SqlState};
 
 /// A stream of Flight data answering a `do_get`.
 pub type FlightStream = BoxStream<'static, Result<FlightData, Status>>;
@@ -123,7 +125,7 @@ pub fn authenticate(insecure: bool) -> impl tonic::service::Interceptor + Clone 
                 };
                 return Err(refusal(
                     tonic::Code::Unauthenticated,
-                    "28000",
+                    SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
                     &format!(
                         "this node takes calls only from nodes presenting, over TLS, a \
                          certificate of its cluster or of a slave cluster it trusts \
@@ -138,7 +140,7 @@ pub fn authenticate(insecure: bool) -> impl tonic::service::Interceptor + Clone 
 }
 
 /// A refusal carrying its [`RemoteError`], so callers see its SQLSTATE.
-fn refusal(code: tonic::Code, sqlstate: &str, message: &str) -> Status {
+fn refusal(code: tonic::Code, sqlstate: SqlState, message: &str) -> Status {
     status_of(code, RemoteError::new(sqlstate, message))
 }
 
@@ -156,15 +158,42 @@ pub fn reply<T: Serialize>(result: Result<T, RemoteError>) -> Bytes {
     match encode(&result) {
         Ok(b) => b,
         Err(e) => {
-            encode(&Err::<(), _>(RemoteError::new("XX000", e.to_string()))).unwrap_or_default()
+            let e = RemoteError::new(SqlState::INTERNAL_ERROR, e.to_string());
+            encode(&Err::<(), _>(e)).unwrap_or_default()
         }
     }
 }
 
 /// A gRPC status carrying a [`RemoteError`] in its details, for `do_get`/`do_put` failures
-/// (actions answer errors in their body instead).
+/// (actions answer errors in their body instead), whether the call fails before its stream
+/// starts or in the middle of it ([`stream_status`]).
 pub fn to_status(e: RemoteError) -> Status {
     status_of(tonic::Code::Aborted, e)
+}
+
+/// The status ending a `do_get` stream that failed midway. Services put their error into the
+/// stream as `FlightError::ExternalError` holding a [`RemoteError`]
+/// ([`RemoteError::from_error`]), which travels in the status details like any other call
+/// failure; anything else the Flight encoder reports is an internal error of this node.
+pub fn stream_status(e: FlightError) -> Status {
+    match e {
+        FlightError::ExternalError(inner) => match inner.downcast::<RemoteError>() {
+            Ok(remote) => to_status(*remote),
+            Err(other) => to_status(RemoteError::new(
+                SqlState::INTERNAL_ERROR,
+                other.to_string(),
+            )),
+        },
+        other => to_status(RemoteError::new(
+            SqlState::INTERNAL_ERROR,
+            other.to_string(),
+        )),
+    }
+}
+
+/// `e` as an error item of a `do_get` stream, for [`stream_status`] to send.
+pub fn stream_error(e: &(impl ErrorCode + ?Sized)) -> FlightError {
+    FlightError::ExternalError(Box::new(RemoteError::from_error(e)))
 }
 
 /// A gRPC status of `code` carrying `e` in its details, which callers decode back into `e`.
@@ -203,14 +232,14 @@ impl FlightRouter {
             .ok_or_else(|| {
                 refusal(
                     tonic::Code::Unauthenticated,
-                    "28000",
+                    SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
                     "the caller is not authenticated",
                 )
             })?;
         if matches!(caller, Caller::Peer(Peer::Slave { .. })) && !service.is_slave_call(call) {
             return Err(refusal(
                 tonic::Code::PermissionDenied,
-                "42501",
+                SqlState::INSUFFICIENT_PRIVILEGE,
                 "a slave cluster may only pull tasks, task data and files",
             ));
         }
@@ -279,7 +308,7 @@ impl FlightService for FlightRouter {
         let kind = super::ticket_kind(&request.get_ref().ticket).map_err(|e| {
             status_of(
                 tonic::Code::InvalidArgument,
-                RemoteError::new("08P01", e.to_string()),
+                RemoteError::new(crate::sqlstate::SqlState::PROTOCOL_VIOLATION, e.to_string()),
             )
         })?;
         let service = self

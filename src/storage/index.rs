@@ -719,6 +719,7 @@ impl FileIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sqlstate::{ErrorCode, SqlState};
 
     const T: TableKey = (7, 1);
 
@@ -832,7 +833,7 @@ mod tests {
             err.to_string().contains("index.redb has format version 2"),
             "{err}"
         );
-        assert_eq!(err.sqlstate(), "XX001");
+        assert_eq!(err.sqlstate(), crate::sqlstate::SqlState::DATA_CORRUPTED);
         // Refusing changed nothing.
         assert_eq!(
             stored_format_version(dir.path()),
@@ -919,7 +920,7 @@ mod tests {
             err,
             StorageError::SnapshotTooOld { horizon: 20, .. }
         ));
-        assert_eq!(err.sqlstate(), "72000");
+        assert_eq!(err.sqlstate(), SqlState::SNAPSHOT_TOO_OLD);
         assert_eq!(names_at(&index, 20), ["b"]);
         // A reader holding the file keeps it until done.
         assert!(path.exists());
@@ -969,7 +970,7 @@ mod tests {
         assert_eq!(index.claimed(&a), Some(2));
         let err = index.claim(3, &[removed("a")]).unwrap_err();
         assert!(matches!(err, StorageError::Claimed { holder: 2 }));
-        assert_eq!(err.sqlstate(), "40001");
+        assert_eq!(err.sqlstate(), SqlState::SERIALIZATION_FAILURE);
 
         // Claims of prepared transactions survive a restart.
         drop(index);

@@ -18,6 +18,8 @@ pub mod index;
 
 use std::path::PathBuf;
 
+use crate::sqlstate::{ErrorCode, SqlState};
+
 pub use file::{write_parquet, ColumnStats, DataFile, DataFileRef, FileRecord};
 pub use index::{FileIndex, PreparedTxn, RemovedFile, Retired, StagedFile, TableFiles, TableKey};
 
@@ -63,18 +65,33 @@ impl StorageError {
             source,
         }
     }
+}
 
-    /// The PostgreSQL SQLSTATE: system errors, except the two a retry can get past.
-    pub fn sqlstate(&self) -> &'static str {
+impl ErrorCode for StorageError {
+    /// System errors, except what a retry can get past.
+    fn sqlstate(&self) -> SqlState {
         match self {
-            StorageError::Io { .. } => "58030",
-            StorageError::Corrupt { .. } | StorageError::UnsupportedFormat { .. } => "XX001",
-            StorageError::SnapshotTooOld { .. } => "72000",
-            StorageError::Claimed { .. } => "40001",
-            StorageError::Transfer { .. } => "08006",
-            StorageError::UnknownFile { .. } => "58P01",
-            _ => "XX000",
+            StorageError::Io { .. } => SqlState::IO_ERROR,
+            StorageError::Corrupt { .. } | StorageError::UnsupportedFormat { .. } => {
+                SqlState::DATA_CORRUPTED
+            }
+            StorageError::SnapshotTooOld { .. } => SqlState::SNAPSHOT_TOO_OLD,
+            StorageError::Claimed { .. } => SqlState::SERIALIZATION_FAILURE,
+            StorageError::Transfer { .. } => SqlState::CONNECTION_FAILURE,
+            StorageError::UnknownFile { .. } => SqlState::UNDEFINED_FILE,
+            StorageError::Parquet { .. } | StorageError::Index(_) => SqlState::INTERNAL_ERROR,
         }
+    }
+
+    /// A query at a newer version, a rewrite after the one holding the files, a file sent
+    /// again: each may succeed.
+    fn retryable(&self) -> bool {
+        matches!(
+            self,
+            StorageError::SnapshotTooOld { .. }
+                | StorageError::Claimed { .. }
+                | StorageError::Transfer { .. }
+        )
     }
 }
 

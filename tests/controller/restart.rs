@@ -6,9 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use porpoise::catalog::{ColumnType, DatabaseDef, PartitionLevel};
-use porpoise::controller::metadata::{Command, CommandResult, MetadataError, Privilege, UserMeta};
+use porpoise::controller::error::{ControllerError, MetadataError};
+use porpoise::controller::metadata::{Command, CommandResult, Privilege, UserMeta};
 use porpoise::controller::raft::state_machine::SNAPSHOT_FILE;
-use porpoise::controller::raft::{ControllerError, RaftController};
+use porpoise::controller::raft::{RaftController, StoreError};
+use porpoise::sqlstate::{ErrorCode, SqlState};
 
 const NODE: u64 = 1;
 const ADDR: &str = "127.0.0.1:8900";
@@ -211,10 +213,13 @@ async fn wrong_node_id_is_refused_and_releases_the_directory() {
         .err()
         .unwrap();
     assert!(
-        matches!(err, ControllerError::NotMember { node_id: 7, .. }),
+        matches!(
+            err,
+            ControllerError::Store(StoreError::NotMember { node_id: 7, .. })
+        ),
         "{err}"
     );
-    assert_eq!(err.sqlstate(), "F0000");
+    assert_eq!(err.sqlstate(), SqlState::CONFIG_FILE_ERROR);
     assert!(!err.retryable());
 
     // The failed open released the log store: the right node id opens it.
@@ -232,10 +237,13 @@ async fn corrupt_snapshot_is_reported_not_ignored() {
         .err()
         .unwrap();
     assert!(
-        matches!(err, ControllerError::CorruptSnapshot { .. }),
+        matches!(
+            err,
+            ControllerError::Store(StoreError::CorruptSnapshot { .. })
+        ),
         "{err}"
     );
-    assert_eq!(err.sqlstate(), "XX001");
+    assert_eq!(err.sqlstate(), SqlState::DATA_CORRUPTED);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,5 +254,5 @@ async fn write_after_shutdown_fails_cleanly() {
     assert!(!c.is_leader());
     let err = c.write(begin_txn()).await.unwrap_err();
     assert!(matches!(err, ControllerError::Fatal { .. }), "{err}");
-    assert_eq!(err.sqlstate(), "57P01");
+    assert_eq!(err.sqlstate(), SqlState::ADMIN_SHUTDOWN);
 }

@@ -14,12 +14,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use openraft::storage::RaftLogStorage;
+use porpoise::controller::error::ControllerError;
 use porpoise::controller::metadata::FORMAT_VERSION;
 use porpoise::controller::raft::log_store::{LogStore, LOG_FILE, LOG_FORMAT_VERSION};
 use porpoise::controller::raft::state_machine::{
     StateMachineStore, SNAPSHOT_FILE, SNAPSHOT_FORMAT_VERSION,
 };
-use porpoise::controller::raft::{ControllerError, RaftController};
+use porpoise::controller::raft::{RaftController, StoreError};
+use porpoise::sqlstate::{ErrorCode, SqlState};
 use porpoise::storage::index::INDEX_FORMAT_VERSION;
 use porpoise::storage::{FileIndex, StorageError};
 
@@ -230,7 +232,7 @@ async fn a_controller_snapshot_of_a_newer_format_is_refused() {
     });
     let err = open_controller(&controller).await.err().expect("refused");
     assert!(
-        matches!(err, ControllerError::UnsupportedFormat { what: "controller snapshot", found, .. }
+        matches!(err, ControllerError::Store(StoreError::UnsupportedFormat { what: "controller snapshot", found, .. })
             if found == SNAPSHOT_FORMAT_VERSION + 1),
         "{err}"
     );
@@ -248,12 +250,12 @@ async fn controller_metadata_of_a_newer_format_is_refused_not_misread() {
     });
     let err = open_controller(&controller).await.err().expect("refused");
     assert!(
-        matches!(err, ControllerError::UnsupportedFormat { found, supported: FORMAT_VERSION, .. }
+        matches!(err, ControllerError::Store(StoreError::UnsupportedFormat { found, supported: FORMAT_VERSION, .. })
             if found == FORMAT_VERSION + 1),
         "{err}"
     );
     assert!(err.to_string().contains("controller metadata"), "{err}");
-    assert_eq!(err.sqlstate(), "XX001");
+    assert_eq!(err.sqlstate(), SqlState::DATA_CORRUPTED);
 
     // Wherever else metadata is decoded (a data node's copy), the same version is refused.
     let snapshot: serde_json::Value =
@@ -295,7 +297,7 @@ async fn a_raft_log_of_a_newer_format_is_refused() {
     }
     let err = open_controller(&controller).await.err().expect("refused");
     assert!(
-        matches!(err, ControllerError::UnsupportedFormat { what: "raft log", found, .. }
+        matches!(err, ControllerError::Store(StoreError::UnsupportedFormat { what: "raft log", found, .. })
             if found == LOG_FORMAT_VERSION + 1),
         "{err}"
     );

@@ -173,7 +173,7 @@ async fn an_admins_client_certificate_opens_the_topology_pages_and_nothing_else(
         )
         .await;
     match answer {
-        Err(porpoise::rpc::RpcError::Remote(e)) => assert_eq!(e.sqlstate, "28000", "{e:?}"),
+        Err(porpoise::rpc::RpcError::Remote(e)) => assert_eq!(e.sqlstate.code(), "28000", "{e:?}"),
         other => panic!("a client certificate made a node call: {other:?}"),
     }
 }

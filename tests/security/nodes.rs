@@ -22,7 +22,7 @@ const CALL: Duration = Duration::from_secs(10);
 /// The SQLSTATE and message of a refused call (panics on success or another failure).
 fn refusal<T: std::fmt::Debug>(answer: Result<T, RpcError>) -> (String, String) {
     match answer {
-        Err(RpcError::Remote(e)) => (e.sqlstate, e.message),
+        Err(RpcError::Remote(e)) => (e.sqlstate.to_string(), e.message),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
@@ -267,7 +267,7 @@ async fn a_trusted_slave_may_only_pull_and_is_known_by_its_certificate() {
         match answer {
             Ok(_) => break,
             // The leader records the replication role a moment after start.
-            Err(RpcError::Remote(e)) if e.sqlstate == "55000" || e.retryable => {}
+            Err(RpcError::Remote(e)) if e.sqlstate.code() == "55000" || e.retryable => {}
             Err(e) => panic!("the trusted slave's pull failed: {e}"),
         }
         assert!(std::time::Instant::now() < deadline, "no pull was taken");

@@ -33,7 +33,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::types::{Entry, LogId, StorageError, TypeConfig, Vote};
-use super::ControllerError;
+use super::StoreError;
 
 /// File name of the log store inside the controller directory.
 pub const LOG_FILE: &str = "raft-log.redb";
@@ -101,9 +101,9 @@ struct EntryLogId {
 impl LogStore {
     /// Opens `<dir>/raft-log.redb`, creating it (and its tables) if it does not exist.
     /// Blocking: call it from a blocking context.
-    pub fn open(dir: &Path) -> Result<Self, ControllerError> {
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join(LOG_FILE);
-        let db = Database::create(&path).map_err(|source| ControllerError::OpenLog {
+        let db = Database::create(&path).map_err(|source| StoreError::OpenLog {
             path: path.clone(),
             source: Box::new(source),
         })?;
@@ -114,17 +114,17 @@ impl LogStore {
             }),
         };
         let found = store.inner.init_format().map_err(|e| match e {
-            LogStoreError::Redb { source, .. } => ControllerError::LogStore {
+            LogStoreError::Redb { source, .. } => StoreError::LogStore {
                 path: path.clone(),
                 source,
             },
-            other => ControllerError::CorruptLog {
+            other => StoreError::CorruptLog {
                 path: path.clone(),
                 reason: other.to_string(),
             },
         })?;
         if found != LOG_FORMAT_VERSION {
-            return Err(ControllerError::UnsupportedFormat {
+            return Err(StoreError::UnsupportedFormat {
                 what: "raft log",
                 path,
                 found,

@@ -28,6 +28,7 @@
 pub mod log_store;
 pub mod network;
 pub mod state_machine;
+pub mod store_error;
 pub mod types;
 
 use std::collections::BTreeMap;
@@ -35,15 +36,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
+use openraft::error::{Fatal, InitializeError, RaftError};
 use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
 
 use self::log_store::LogStore;
 use self::network::ControllerNetwork;
 use self::state_machine::StateMachineStore;
+pub use self::store_error::StoreError;
 use self::types::{Raft, RaftMetrics};
 use crate::catalog::NodeId;
+use crate::controller::error::ControllerError;
 use crate::controller::metadata::{Command, CommandResult, Metadata};
 
 /// Name of the controller raft group (openraft uses it in logs and metrics).
@@ -62,184 +65,6 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// leader's log overwrites the entry the caller hears of it, but not when a snapshot replaces
 /// it.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why a controller operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ControllerError {
-    #[error("cannot create controller directory {path}")]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot open raft log store {path}")]
-    OpenLog {
-        path: PathBuf,
-        #[source]
-        source: Box<redb::DatabaseError>,
-    },
-    #[error("raft log store {path} failed")]
-    LogStore {
-        path: PathBuf,
-        #[source]
-        source: Box<redb::Error>,
-    },
-    #[error("raft log store {path} is corrupt: {reason}")]
-    CorruptLog { path: PathBuf, reason: String },
-    #[error("cannot read or write controller snapshot {path}")]
-    SnapshotIo {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("controller snapshot {path} is corrupt")]
-    CorruptSnapshot {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("{what} {path} has format version {found}; this build reads version {supported}")]
-    UnsupportedFormat {
-        what: &'static str,
-        path: PathBuf,
-        found: u32,
-        supported: u32,
-    },
-    #[error("node {node_id} is not a voting member of the controller group stored in {dir} (voters: {voters:?})")]
-    NotMember {
-        dir: PathBuf,
-        node_id: NodeId,
-        voters: Vec<NodeId>,
-    },
-    /// This node cannot accept writes: another node leads (forward there), or no leader is
-    /// known yet (retry later).
-    #[error("{}", forward_message(*.leader_id, .leader_addr.as_deref()))]
-    ForwardToLeader {
-        leader_id: Option<NodeId>,
-        leader_addr: Option<String>,
-    },
-    /// The raft node stopped: shut down, a storage failure, or a panic in raft.
-    #[error("controller raft stopped")]
-    Fatal {
-        // Boxed, like the redb errors above, to keep `Result<_, ControllerError>` small.
-        #[source]
-        source: Box<Fatal<NodeId>>,
-    },
-    #[error("invalid controller raft configuration")]
-    Config {
-        #[source]
-        source: Box<openraft::ConfigError>,
-    },
-    #[error("controller raft failed: {reason}")]
-    Internal { reason: String },
-    /// No controller could be reached, or the leader could not commit in time.
-    #[error("the controller is unavailable: {reason}")]
-    Unavailable { reason: String },
-    /// The controller reported an error.
-    #[error("controller: {message}")]
-    Remote {
-        sqlstate: &'static str,
-        message: String,
-    },
-}
-
-impl ControllerError {
-    /// A failed call to a remote controller.
-    pub fn from_rpc(e: &crate::rpc::RpcError) -> Self {
-        match e {
-            crate::rpc::RpcError::Remote(r) => ControllerError::Remote {
-                sqlstate: crate::rpc::static_sqlstate(&r.sqlstate),
-                message: r.message.clone(),
-            },
-            other if other.retryable() => ControllerError::Unavailable {
-                reason: other.to_string(),
-            },
-            other => ControllerError::Remote {
-                sqlstate: crate::rpc::static_sqlstate(other.sqlstate()),
-                message: other.to_string(),
-            },
-        }
-    }
-}
-
-fn forward_message(leader_id: Option<NodeId>, leader_addr: Option<&str>) -> String {
-    match (leader_id, leader_addr) {
-        (Some(id), Some(addr)) => {
-            format!("this node is not the controller leader; the leader is node {id} at {addr}")
-        }
-        (Some(id), None) => {
-            format!("this node is not the controller leader; the leader is node {id}")
-        }
-        _ => "no controller leader is elected yet".to_string(),
-    }
-}
-
-impl ControllerError {
-    /// The PostgreSQL SQLSTATE of this error.
-    pub fn sqlstate(&self) -> &'static str {
-        match self {
-            // io_error
-            ControllerError::CreateDir { .. }
-            | ControllerError::OpenLog { .. }
-            | ControllerError::LogStore { .. }
-            | ControllerError::SnapshotIo { .. } => "58030",
-            // data_corrupted
-            ControllerError::CorruptLog { .. }
-            | ControllerError::CorruptSnapshot { .. }
-            | ControllerError::UnsupportedFormat { .. } => "XX001",
-            // config_file_error
-            ControllerError::NotMember { .. } => "F0000",
-            // cannot_connect_now
-            ControllerError::ForwardToLeader { .. } => "57P03",
-            ControllerError::Fatal { source } => match source.as_ref() {
-                Fatal::StorageError(_) => "58030",
-                // admin_shutdown
-                Fatal::Stopped => "57P01",
-                Fatal::Panicked => "XX000",
-            },
-            ControllerError::Config { .. } | ControllerError::Internal { .. } => "XX000",
-            ControllerError::Unavailable { .. } => "57P03",
-            ControllerError::Remote { sqlstate, .. } => sqlstate,
-        }
-    }
-
-    /// Whether the operation may succeed if retried (after forwarding to the leader, or once
-    /// one is elected).
-    pub fn retryable(&self) -> bool {
-        matches!(
-            self,
-            ControllerError::ForwardToLeader { .. } | ControllerError::Unavailable { .. }
-        )
-    }
-}
-
-impl From<Fatal<NodeId>> for ControllerError {
-    fn from(source: Fatal<NodeId>) -> Self {
-        ControllerError::Fatal {
-            source: Box::new(source),
-        }
-    }
-}
-
-impl From<RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>> for ControllerError {
-    fn from(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> Self {
-        match e {
-            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-                ControllerError::ForwardToLeader {
-                    leader_id: f.leader_id,
-                    leader_addr: f.leader_node.map(|n| n.addr),
-                }
-            }
-            // Only membership changes can fail this way, and `write` proposes none.
-            RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
-                ControllerError::Internal {
-                    reason: e.to_string(),
-                }
-            }
-            RaftError::Fatal(source) => source.into(),
-        }
-    }
-}
 
 /// The raft configuration of the controller group.
 fn raft_config() -> Result<Config, ControllerError> {
@@ -286,11 +111,11 @@ impl RaftController {
     ) -> Result<Self, ControllerError> {
         let owned_dir = dir.to_path_buf();
         let (log_store, state_machine) = tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&owned_dir).map_err(|source| ControllerError::CreateDir {
+            std::fs::create_dir_all(&owned_dir).map_err(|source| StoreError::CreateDir {
                 path: owned_dir.clone(),
                 source,
             })?;
-            Ok::<_, ControllerError>((
+            Ok::<_, StoreError>((
                 LogStore::open(&owned_dir)?,
                 StateMachineStore::open(&owned_dir)?,
             ))
@@ -405,11 +230,12 @@ impl RaftController {
         }
         let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
         if !voters.contains(&self.node_id) {
-            return Err(ControllerError::NotMember {
+            return Err(StoreError::NotMember {
                 dir: self.dir.clone(),
                 node_id: self.node_id,
                 voters,
-            });
+            }
+            .into());
         }
         if voters != [self.node_id] {
             // In a multi-node group the election involves the peers; do not block on it.

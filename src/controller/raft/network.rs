@@ -24,6 +24,7 @@ use super::types::TypeConfig;
 use crate::catalog::NodeId;
 use crate::rpc::client::Peers;
 use crate::rpc::RpcError;
+use crate::sqlstate::ErrorCode;
 
 /// Action names of the raft messages.
 pub const APPEND: &str = "raft.append";

@@ -21,7 +21,7 @@
 //! The snapshot data openraft sends to followers is exactly these bytes. The metadata inside has
 //! its own version ([`crate::controller::metadata::FORMAT_VERSION`]). A snapshot of another
 //! file version, or whose metadata is newer than this build reads, is refused (at open, and when
-//! installed from the leader) with [`ControllerError::UnsupportedFormat`], never misread.
+//! installed from the leader) with [`StoreError::UnsupportedFormat`], never misread.
 
 use std::fs::{self, File};
 use std::io::{self, Cursor, Write};
@@ -37,7 +37,7 @@ use tokio::sync::watch;
 use super::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
-use super::ControllerError;
+use super::StoreError;
 use crate::controller::feed::Feed;
 use crate::controller::metadata::{
     CommandResult, Metadata, FORMAT_VERSION as METADATA_FORMAT_VERSION,
@@ -87,12 +87,12 @@ pub struct StateMachineStore {
 impl StateMachineStore {
     /// Opens the state machine stored in `dir`: loads `snapshot.json` if there is one, else
     /// starts from empty metadata. Blocking: call it from a blocking context.
-    pub fn open(dir: &Path) -> Result<Self, ControllerError> {
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let tmp = dir.join(SNAPSHOT_TMP);
         match fs::remove_file(&tmp) {
             Ok(()) => tracing::info!(path = %tmp.display(), "removed an unfinished snapshot"),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => return Err(ControllerError::SnapshotIo { path: tmp, source }),
+            Err(source) => return Err(StoreError::SnapshotIo { path: tmp, source }),
         }
         let path = dir.join(SNAPSHOT_FILE);
         let (metadata, last_applied, last_membership) = match read_snapshot_file(&path)? {
@@ -142,12 +142,12 @@ impl StateMachineStore {
 type LoadedSnapshot = (SnapshotFile<Metadata>, Vec<u8>);
 
 /// Reads and decodes a snapshot file; `None` if there is none.
-fn read_snapshot_file(path: &Path) -> Result<Option<LoadedSnapshot>, ControllerError> {
+fn read_snapshot_file(path: &Path) -> Result<Option<LoadedSnapshot>, StoreError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
-            return Err(ControllerError::SnapshotIo {
+            return Err(StoreError::SnapshotIo {
                 path: path.to_path_buf(),
                 source,
             })
@@ -157,7 +157,7 @@ fn read_snapshot_file(path: &Path) -> Result<Option<LoadedSnapshot>, ControllerE
     Ok(Some((file, bytes)))
 }
 
-fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<SnapshotFile<Metadata>, ControllerError> {
+fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<SnapshotFile<Metadata>, StoreError> {
     #[derive(Deserialize)]
     struct Version {
         format_version: u32,
@@ -169,7 +169,7 @@ fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<SnapshotFile<Metadata>, 
         #[serde(default)]
         format_version: u32,
     }
-    let corrupt = |source| ControllerError::CorruptSnapshot {
+    let corrupt = |source| StoreError::CorruptSnapshot {
         path: path.to_path_buf(),
         source,
     };
@@ -177,7 +177,7 @@ fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<SnapshotFile<Metadata>, 
     // garbage: the file's own, then that of the metadata inside it.
     let version: Version = serde_json::from_slice(bytes).map_err(corrupt)?;
     if version.format_version != SNAPSHOT_FORMAT_VERSION {
-        return Err(ControllerError::UnsupportedFormat {
+        return Err(StoreError::UnsupportedFormat {
             what: "controller snapshot",
             path: path.to_path_buf(),
             found: version.format_version,
@@ -185,7 +185,7 @@ fn decode_snapshot(path: &Path, bytes: &[u8]) -> Result<SnapshotFile<Metadata>, 
         });
     }
     if version.metadata.format_version > METADATA_FORMAT_VERSION {
-        return Err(ControllerError::UnsupportedFormat {
+        return Err(StoreError::UnsupportedFormat {
             what: "the controller metadata in snapshot",
             path: path.to_path_buf(),
             found: version.metadata.format_version,

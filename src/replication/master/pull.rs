@@ -18,6 +18,7 @@ use crate::replication::protocol::{PullReply, PullRequest, MAX_PULL_WAIT, PULL};
 use crate::rpc::server::{reply, Call, Caller, Service};
 use crate::rpc::tls::Peer;
 use crate::rpc::{decode, RemoteError};
+use crate::sqlstate::SqlState;
 
 /// A slave's unchanged progress is still recorded this often (its `lastPullTime`).
 const PROGRESS_EVERY_NS: i64 = 5_000_000_000;
@@ -52,20 +53,23 @@ impl PullService {
             Caller::Unverified => {}
             Caller::Peer(Peer::Member { .. }) => {
                 return Err(RemoteError::new(
-                    "42501",
+                    SqlState::INSUFFICIENT_PRIVILEGE,
                     "a node of this cluster cannot pull its own tasks as a slave",
                 ))
             }
         }
         if !self.raft.is_leader() {
-            let mut e = RemoteError::retryable("57P03", "this controller is not the leader");
+            let mut e = RemoteError::retryable(
+                SqlState::CANNOT_CONNECT_NOW,
+                "this controller is not the leader",
+            );
             e.leader = self.raft.leader().map(|(_, addr)| self.public(addr));
             return Err(e);
         }
         let metadata = self.raft.metadata();
         if metadata.replication.role != Some(ReplicationRole::Master) {
             return Err(RemoteError::new(
-                "55000",
+                SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
                 "the cluster clusterReplicationMasterCtl names is not a master cluster",
             ));
         }
@@ -85,9 +89,7 @@ impl PullService {
                 progress: req.progress.clone(),
             });
             match self.raft.write(cmd).await {
-                Ok(CommandResult::Err(e)) => {
-                    return Err(RemoteError::new(e.sqlstate(), e.to_string()))
-                }
+                Ok(CommandResult::Err(e)) => return Err(RemoteError::from_error(&e)),
                 Ok(_) => {}
                 Err(e) => return Err(remote(&e)),
             }
@@ -140,11 +142,11 @@ impl Service for PullService {
         match (call, decode::<PullRequest>(&body)) {
             (PULL, Ok(req)) => reply(self.pull(caller, req).await),
             (PULL, Err(e)) => reply::<()>(Err(RemoteError::new(
-                "08P01",
+                SqlState::PROTOCOL_VIOLATION,
                 format!("malformed request: {e}"),
             ))),
             (other, _) => reply::<()>(Err(RemoteError::new(
-                "0A000",
+                SqlState::FEATURE_NOT_SUPPORTED,
                 format!("unknown replication call {other}"),
             ))),
         }

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
-use arrow_flight::error::FlightError;
 use arrow_flight::FlightData;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -20,8 +19,11 @@ use crate::replication::protocol::{
     columns, FileTicket, ShippedFile, TaskDataTicket, TaskFiles, TaskFilesRequest, FILE,
     MISSING_SQLSTATE, PENDING_SQLSTATE, TASK_DATA, TASK_FILES,
 };
-use crate::rpc::server::{reply, to_status, Call, Caller, FlightStream, Service};
+use crate::rpc::server::{
+    reply, stream_error, stream_status, to_status, Call, Caller, FlightStream, Service,
+};
 use crate::rpc::{decode, decode_ticket, RemoteError, RpcError};
+use crate::sqlstate::SqlState;
 use crate::storage::StorageError;
 
 /// Bytes per Flight message of a file.
@@ -65,10 +67,8 @@ impl MasterDataService {
         };
         let data = FlightDataEncoderBuilder::new()
             .with_schema(schema)
-            .build(
-                ReceiverStream::new(batches).map_err(|e| FlightError::ExternalError(Box::new(e))),
-            )
-            .map_err(|e| Status::internal(e.to_string()));
+            .build(ReceiverStream::new(batches).map_err(|e| stream_error(&e)))
+            .map_err(stream_status);
         Ok(data.boxed())
     }
 
@@ -174,11 +174,14 @@ impl MasterDataService {
 }
 
 fn storage_err(e: StorageError) -> RemoteError {
-    RemoteError::new(e.sqlstate(), e.to_string())
+    RemoteError::from_error(&e)
 }
 
 fn bad(e: RpcError) -> RemoteError {
-    RemoteError::new("08P01", format!("malformed request: {e}"))
+    RemoteError::new(
+        SqlState::PROTOCOL_VIOLATION,
+        format!("malformed request: {e}"),
+    )
 }
 
 #[async_trait]
@@ -203,7 +206,7 @@ impl Service for MasterDataService {
         match decode::<TaskFilesRequest>(&body) {
             Ok(req) if call == TASK_FILES => reply(self.task_files(&req)),
             Ok(_) => reply::<()>(Err(RemoteError::new(
-                "0A000",
+                SqlState::FEATURE_NOT_SUPPORTED,
                 format!("unknown data node call {call}"),
             ))),
             Err(e) => reply::<()>(Err(bad(e))),

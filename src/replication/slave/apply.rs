@@ -27,7 +27,8 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::executions::{ExecState, Worker};
-use crate::controller::metadata::{Command, CommandResult, Metadata, MetadataError, Privilege};
+use crate::controller::error::MetadataError;
+use crate::controller::metadata::{Command, CommandResult, Metadata, Privilege};
 use crate::controller::secret::ScramSecret;
 use crate::datanode::{DataNodeError, WriteTxn};
 use crate::query::service::decode_rewrite;
@@ -41,6 +42,7 @@ use crate::replication::protocol::{
 use crate::rpc::client::Peers;
 use crate::rpc::server::{reply, Caller, Service};
 use crate::rpc::{decode, encode_ticket, RemoteError, RpcError};
+use crate::sqlstate::{ErrorCode, SqlState};
 
 /// How long a master data node may take to list a task's files, and how long the slave waits
 /// for them to be published there.
@@ -79,11 +81,11 @@ impl Service for ApplyService {
         match decode::<ApplyRequest>(&body) {
             Ok(req) if call == APPLY => reply(apply(&self.engine, &self.exec_user, req).await),
             Ok(_) => reply::<()>(Err(RemoteError::new(
-                "0A000",
+                SqlState::FEATURE_NOT_SUPPORTED,
                 format!("unknown replication call {call}"),
             ))),
             Err(e) => reply::<()>(Err(RemoteError::new(
-                "08P01",
+                SqlState::PROTOCOL_VIOLATION,
                 format!("malformed request: {e}"),
             ))),
         }
@@ -92,7 +94,7 @@ impl Service for ApplyService {
 
 /// Why a task failed, as `details` shows it.
 fn failure(e: impl std::fmt::Display) -> RemoteError {
-    RemoteError::new("XX000", e.to_string())
+    RemoteError::new(SqlState::INTERNAL_ERROR, e.to_string())
 }
 
 /// The controller command of a DDL task, as the master's controller encoded it.
@@ -152,7 +154,7 @@ async fn apply(
     let metadata = node
         .wait_version(req.min_version)
         .await
-        .map_err(|e| RemoteError::retryable("08006", e.to_string()))?;
+        .map_err(|e| RemoteError::retryable(SqlState::CONNECTION_FAILURE, e.to_string()))?;
     let caught_up = started.elapsed();
     let alias = metadata
         .node(node.id)
@@ -504,7 +506,7 @@ fn missing_or_failure(e: RpcError) -> RemoteError {
         // The master data node is out of reach: passed on as a connection failure, for the
         // scheduler to try again without counting it against the task.
         RpcError::Remote(_) => failure(e),
-        _ if e.retryable() => RemoteError::retryable(e.sqlstate(), e.to_string()),
+        _ if e.retryable() => RemoteError::from_error(&e),
         _ => failure(e),
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use crate::replication::model::SlaveTask;
 use crate::rpc::RemoteError;
+use crate::sqlstate::SqlState;
 
 /// Where a task is on its worker (`getSlaveReplicationExecutionStatus().state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +79,7 @@ impl Replica {
             .workers
             .acquire()
             .await
-            .map_err(|e| RemoteError::new("XX000", e.to_string()))?;
+            .map_err(|e| RemoteError::new(SqlState::INTERNAL_ERROR, e.to_string()))?;
         let mut state = self.lock();
         let number = (0..).find(|n| !state.busy.contains_key(n)).unwrap_or(0);
         state.last_run += 1;

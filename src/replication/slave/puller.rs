@@ -19,6 +19,7 @@ use crate::replication::protocol::{PullReply, PullRequest, PULL};
 use crate::rpc::client::Peers;
 use crate::rpc::group::Group;
 use crate::rpc::RpcError;
+use crate::sqlstate::ErrorCode;
 
 /// How often a master that cannot be pulled from is logged as a warning.
 const WARN_EVERY: Duration = Duration::from_secs(30);

@@ -26,6 +26,7 @@ use crate::replication::model::{
 use crate::replication::protocol::{is_pending_error, Applied, ApplyRequest, APPLY, APPLY_TIMEOUT};
 use crate::rpc::client::Peers;
 use crate::rpc::RpcError;
+use crate::sqlstate::{ErrorCode, SqlState};
 
 /// How long a failed task waits before it runs again.
 const RETRY_AFTER: Duration = Duration::from_millis(250);
@@ -250,7 +251,10 @@ async fn run_batch(
 /// cut or a restart must not use up the tasks' attempts).
 fn not_tried(e: &RpcError) -> bool {
     match e {
-        RpcError::Remote(r) => is_pending_error(r) || (r.retryable && r.sqlstate.starts_with("08")),
+        RpcError::Remote(r) => {
+            is_pending_error(r)
+                || (r.retryable && r.sqlstate.class() == SqlState::CONNECTION_EXCEPTION)
+        }
         other => other.retryable(),
     }
 }
