@@ -11,7 +11,7 @@ use sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption};
 
 use super::{CopyIn, QueryError, Session};
 use crate::datanode::WriteTxn;
-use crate::frontend::copy_format::{CopyFormat, CopyOptions, CopyParser};
+use super::parse::copy_format::{CopyFormat, CopyOptions, CopyParser};
 
 /// Rows per batch handed from the parser to the write transaction.
 const BATCH_ROWS: usize = 64 * 1024;

@@ -6,8 +6,8 @@ use datafusion::common::{DataFusionError, SchemaError};
 use crate::controller::metadata::MetadataError;
 use crate::controller::raft::ControllerError;
 use crate::datanode::DataNodeError;
-use crate::frontend::copy_format::CopyError;
-use crate::query::ddl::DdlError;
+use crate::query::parse::copy_format::CopyError;
+use crate::query::parse::ddl::DdlError;
 
 /// Why a statement failed.
 #[derive(Debug, thiserror::Error)]

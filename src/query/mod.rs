@@ -18,19 +18,17 @@
 
 pub mod catalog;
 pub mod copy;
-pub mod ddl;
 pub mod ddl_exec;
 pub mod error;
 pub mod executor;
 mod functions;
 pub mod insert;
-pub mod literal;
 pub mod memory;
 pub mod parse_budget;
+pub mod parse;
 pub mod pg_compat;
 pub mod replica;
 pub mod service;
-pub mod split;
 pub mod table;
 pub mod users;
 
@@ -54,8 +52,11 @@ use sqlparser::ast::{
 use crate::controller::client::ControllerClient;
 use crate::controller::metadata::Privilege;
 use crate::datanode::DataNode;
-use crate::frontend::copy_format::CopyOptions;
 pub use error::QueryError;
+// `functions` names literals by this path.
+use parse::literal;
+use parse::copy_format::CopyOptions;
+use parse::{ddl, split};
 
 /// The name of the one catalog (PostgreSQL database) a porpoise cluster exposes.
 pub const CATALOG: &str = "porpoise";

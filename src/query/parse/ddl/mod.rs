@@ -1339,7 +1339,7 @@ fn list_groups(mut items: Vec<SchemeItem>) -> Vec<Vec<Literal>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::literal::parse_numeric_literal;
+    use crate::query::parse::literal::parse_numeric_literal;
 
     /// Parses a statement that must be ours and valid.
     fn parse(sql: &str) -> DdlStatement {
