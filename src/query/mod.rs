@@ -24,8 +24,8 @@ pub mod executor;
 mod functions;
 pub mod insert;
 pub mod memory;
-pub mod parse_budget;
 pub mod parse;
+pub mod parse_budget;
 pub mod pg_compat;
 pub mod replica;
 pub mod service;
@@ -54,8 +54,8 @@ use crate::controller::metadata::Privilege;
 use crate::datanode::DataNode;
 pub use error::QueryError;
 // `functions` names literals by this path.
-use parse::literal;
 use parse::copy_format::CopyOptions;
+use parse::literal;
 use parse::{ddl, split};
 
 /// The name of the one catalog (PostgreSQL database) a porpoise cluster exposes.
