@@ -82,7 +82,7 @@ impl std::fmt::Debug for Engine {
 #[derive(Debug, Clone)]
 pub enum Stmt {
     Ddl(ddl::DdlStatement),
-    User(users::UserStmt),
+    User(parse::users::UserStmt),
     Sql(Box<Statement>),
 }
 
@@ -287,7 +287,7 @@ impl Session {
     pub fn parse(&self, sql: &str) -> Result<Vec<Stmt>, QueryError> {
         let mut out = Vec::new();
         for piece in split::statements(sql) {
-            if let Some(u) = users::parse(piece)? {
+            if let Some(u) = parse::users::parse(piece)? {
                 out.push(Stmt::User(u));
                 continue;
             }

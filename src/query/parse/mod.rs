@@ -7,11 +7,16 @@
 //!
 //! - [`split::statements`] cuts a query string into statements.
 //! - [`ddl::parse_ddl`] parses porpoise's DolphinDB-flavoured DDL into a [`ddl::DdlStatement`].
+//! - [`users::parse`] parses `CREATE USER`, `GRANT` and the other user statements.
+//! - [`lexer`] is the one lexer of the DDL and user statements, whose quoting and comment
+//!   rules the splitter follows too.
 //! - [`literal`] reads and prints DolphinDB literal values for the DDL parser.
 //! - [`copy_format::CopyParser`] turns `COPY ... FROM STDIN` data (text or CSV) into Arrow
 //!   batches.
 
 pub mod copy_format;
 pub mod ddl;
+pub mod lexer;
 pub mod literal;
 pub mod split;
+pub mod users;

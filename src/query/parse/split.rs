@@ -1,6 +1,11 @@
 //! Splits a query string into statements at top-level semicolons, respecting quotes
 //! (`'..'`, `".."`, DolphinDB's `` ` `` symbols up to the next delimiter), dollar quoting and
-//! comments. Empty statements are dropped.
+//! comments, as the [`lexer`](super::lexer) measures them. Empty statements are dropped.
+//!
+//! Splitting never fails: an unterminated quote or comment runs to the end of the text, and
+//! the parser of that statement reports it. A `/* */` comment ends at its first `*/` here.
+
+use super::lexer::{block_comment_len, dollar_quote_len, line_comment_len, quoted_len};
 
 /// The statements of `sql`, trimmed, without their terminating `;`.
 pub fn statements(sql: &str) -> Vec<&str> {
@@ -8,51 +13,16 @@ pub fn statements(sql: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut i = 0;
+    // `i` only stops on ASCII bytes, so `&sql[i..]` is always at a char boundary.
     while i < bytes.len() {
+        let rest = &sql[i..];
         match bytes[i] {
-            q @ (b'\'' | b'"') => {
-                i += 1;
-                while i < bytes.len() {
-                    if bytes[i] == q {
-                        if bytes.get(i + 1) == Some(&q) {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
+            b'\'' | b'"' => i = quoted_len(rest).map_or(bytes.len(), |len| i + len),
+            b'-' if bytes.get(i + 1) == Some(&b'-') => i += line_comment_len(rest),
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
-                    i += 1;
-                }
-                i += 2;
+                i = block_comment_len(rest, false).map_or(bytes.len(), |len| i + len);
             }
-            b'$' => {
-                // $tag$ ... $tag$
-                let tag_end = bytes[i + 1..]
-                    .iter()
-                    .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
-                    .map(|p| i + 1 + p);
-                match tag_end {
-                    Some(e) if bytes[e] == b'$' => {
-                        let tag = &sql[i..=e];
-                        match sql[e + 1..].find(tag) {
-                            Some(p) => i = e + 1 + p + tag.len(),
-                            None => i = bytes.len(),
-                        }
-                    }
-                    _ => i += 1,
-                }
-            }
+            b'$' => i += dollar_quote_len(rest).unwrap_or(1),
             b';' => {
                 push(&mut out, &sql[start..i]);
                 i += 1;
@@ -80,10 +50,11 @@ fn is_blank(s: &str) -> bool {
         if rest.is_empty() {
             return true;
         }
-        if let Some(r) = rest.strip_prefix("--") {
-            rest = r.find('\n').map_or("", |p| &r[p..]).trim_start();
-        } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.find("*/").map_or("", |p| &r[p + 2..]).trim_start();
+        if rest.starts_with("--") {
+            rest = rest[line_comment_len(rest)..].trim_start();
+        } else if rest.starts_with("/*") {
+            rest = block_comment_len(rest, false).map_or("", |len| &rest[len..]);
+            rest = rest.trim_start();
         } else {
             return false;
         }
@@ -107,5 +78,26 @@ mod tests {
         assert!(statements(" ; -- nothing\n ;").is_empty());
         assert_eq!(statements("select 1"), vec!["select 1"]);
         assert_eq!(statements("select '"), vec!["select '"]);
+    }
+
+    #[test]
+    fn unterminated_pieces_run_to_the_end() {
+        assert_eq!(statements("select 1 /* a; b"), vec!["select 1 /* a; b"]);
+        assert_eq!(statements("select $t$ a; b"), vec!["select $t$ a; b"]);
+        assert_eq!(statements("select \"a; b"), vec!["select \"a; b"]);
+        // A `$` that opens no dollar quote is an ordinary character.
+        assert_eq!(
+            statements("select $1; select 2"),
+            vec!["select $1", "select 2"]
+        );
+    }
+
+    #[test]
+    fn a_block_comment_ends_at_its_first_close() {
+        assert_eq!(
+            statements("select 1 /* a /* b */ ; select 2 */"),
+            vec!["select 1 /* a /* b */", "select 2 */"]
+        );
+        assert!(statements("/* a /* b */ ; -- c").is_empty());
     }
 }
