@@ -11,6 +11,7 @@
 //! - [`lexer`] is the one lexer of the DDL and user statements, whose quoting and comment
 //!   rules the splitter follows too.
 //! - [`literal`] reads and prints DolphinDB literal values for the DDL parser.
+//! - [`temporal`] reads dates, times of day and timestamps for both of those.
 //! - [`copy_format::CopyParser`] turns `COPY ... FROM STDIN` data (text or CSV) into Arrow
 //!   batches.
 
@@ -19,4 +20,5 @@ pub mod ddl;
 pub mod lexer;
 pub mod literal;
 pub mod split;
+pub mod temporal;
 pub mod users;

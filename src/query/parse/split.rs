@@ -13,16 +13,15 @@ pub fn statements(sql: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut i = 0;
-    // `i` only stops on ASCII bytes, so `&sql[i..]` is always at a char boundary.
+    // Every slice `&sql[i..]` below starts at an ASCII byte, so at a char boundary.
     while i < bytes.len() {
-        let rest = &sql[i..];
         match bytes[i] {
-            b'\'' | b'"' => i = quoted_len(rest).map_or(bytes.len(), |len| i + len),
-            b'-' if bytes.get(i + 1) == Some(&b'-') => i += line_comment_len(rest),
+            b'\'' | b'"' => i = quoted_len(&sql[i..]).map_or(bytes.len(), |len| i + len),
+            b'-' if bytes.get(i + 1) == Some(&b'-') => i += line_comment_len(&sql[i..]),
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = block_comment_len(rest, false).map_or(bytes.len(), |len| i + len);
+                i = block_comment_len(&sql[i..], false).map_or(bytes.len(), |len| i + len);
             }
-            b'$' => i += dollar_quote_len(rest).unwrap_or(1),
+            b'$' => i += dollar_quote_len(&sql[i..]).unwrap_or(1),
             b';' => {
                 push(&mut out, &sql[start..i]);
                 i += 1;

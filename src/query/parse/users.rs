@@ -58,34 +58,34 @@ enum Tok {
     Comma,
 }
 
-/// The tokens of a user statement (trailing `;` dropped); anything but words, quoted names,
-/// strings and commas is a syntax error at its first character.
+/// The tokens of a user statement (trailing `;` dropped), read up to the first one that is
+/// not a word, a quoted name, a string or a comma: that is a syntax error at its first
+/// character.
 fn tokens(sql: &str) -> Result<Vec<Tok>, QueryError> {
     let statement = sql.trim().trim_end_matches(';');
-    let (tokens, _) =
-        Lexer::new(statement, Grammar::Users)
-            .tokenize()
-            .map_err(|error| match error {
-                LexError::UnterminatedString { .. } | LexError::UnterminatedIdentifier { .. } => {
-                    QueryError::Syntax("unterminated quoted string".into())
-                }
-                other => QueryError::Syntax(other.to_string()),
-            })?;
-    tokens
-        .into_iter()
-        .map(|token| match token.kind {
-            TokenKind::Word(word) => Ok(Tok::Word(word)),
-            TokenKind::QuotedIdent(name) => Ok(Tok::Quoted(name)),
-            TokenKind::Str(text) => Ok(Tok::Str(text)),
-            TokenKind::Comma => Ok(Tok::Comma),
+    let mut lexer = Lexer::new(statement, Grammar::Users);
+    let mut out = Vec::new();
+    loop {
+        let token = lexer.next_token().map_err(|error| match error {
+            LexError::UnterminatedString { .. } | LexError::UnterminatedIdentifier { .. } => {
+                QueryError::Syntax("unterminated quoted string".into())
+            }
+            other => QueryError::Syntax(other.to_string()),
+        })?;
+        out.push(match token.kind {
+            TokenKind::Eof => return Ok(out),
+            TokenKind::Word(word) => Tok::Word(word),
+            TokenKind::QuotedIdent(name) => Tok::Quoted(name),
+            TokenKind::Str(text) => Tok::Str(text),
+            TokenKind::Comma => Tok::Comma,
             _ => {
                 let c = statement[token.start..].chars().next().unwrap_or_default();
-                Err(QueryError::Syntax(format!(
+                return Err(QueryError::Syntax(format!(
                     "syntax error at or near \"{c}\""
-                )))
+                )));
             }
-        })
-        .collect()
+        });
+    }
 }
 
 fn is_kw(t: Option<&Tok>, kw: &str) -> bool {
