@@ -1,8 +1,10 @@
 //! The query layer: turns SQL text into work.
 //!
-//! - [`ddl`] parses porpoise's DolphinDB-flavoured DDL; [`ddl_exec`] carries it out through the
-//!   controller.
-//! - Everything else is parsed by sqlparser (with the PostgreSQL-compatibility rewrites of
+//! - [`parse`] is the parsing layer: statement splitting, porpoise's DolphinDB-flavoured DDL,
+//!   user statements, literals, dates and times, and COPY data. The other modules plan and
+//!   execute: [`ddl_exec`] carries DDL out through the controller, [`users`] user statements,
+//!   [`copy`] a COPY.
+//! - Other statements are parsed by sqlparser (with the PostgreSQL-compatibility rewrites of
 //!   `datafusion-pg-catalog`, which psql's catalog queries need) and planned by DataFusion over
 //!   [`catalog::PorpoiseCatalog`]: databases are schemas named by their path
 //!   (`"dfs://testDB"`), tables are [`table::PorpoiseTable`]s, and `loadTable(db, table)` names
