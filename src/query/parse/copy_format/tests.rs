@@ -7,7 +7,13 @@ use std::time::Instant;
 
 use arrow::array::{Array, AsArray};
 use arrow::compute::concat_batches;
-use arrow::datatypes::*;
+use arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, Field, Float32Type, Float64Type,
+    Int16Type, Int32Type, Int64Type, Int8Type, Schema, SchemaRef, Time32MillisecondType,
+    Time32SecondType, Time64MicrosecondType, Time64NanosecondType, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
+};
 use arrow::record_batch::RecordBatch;
 
 use super::byte_set::ByteSet;

@@ -35,7 +35,7 @@
 //! comma-joined names (`"a,b"`), which [`Literal::name_list`] splits again. A bare word such
 //! as `keepDuplicates=ALL` is [`Literal::Ident`].
 //!
-//! One file per part of the grammar: [`ast`] holds the syntax tree, `parser` the token cursor
+//! One file per part of the grammar: `ast` holds the syntax tree, `parser` the token cursor
 //! and the statement dispatch, and `database`, `table`, `alter`, `drop`, `names`, `column`,
 //! `option`, `partition` and `scalar` the rules their names say.
 
