@@ -55,10 +55,11 @@ use crate::controller::client::ControllerClient;
 use crate::controller::metadata::Privilege;
 use crate::datanode::DataNode;
 pub use error::QueryError;
-// `functions` names literals by this path.
 use parse::copy_format::CopyOptions;
-use parse::literal;
 use parse::{ddl, split};
+
+// `functions` names literals by this path.
+use parse::literal;
 
 /// The name of the one catalog (PostgreSQL database) a porpoise cluster exposes.
 pub const CATALOG: &str = "porpoise";
