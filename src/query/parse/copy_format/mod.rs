@@ -39,6 +39,7 @@
 //!   overflow and underflow to zero as out of range; booleans accept the unique prefixes
 //!   PostgreSQL accepts; `bytea` takes the hex (`\x0a0b`) and escape forms; numerics are rounded
 //!   half away from zero to the column's scale.
+//!   Dates, times and timestamps are read by [`super::temporal`] in its PostgreSQL syntax.
 //!
 //! # Where it deliberately differs
 //!
