@@ -7,7 +7,6 @@
 //! error carries its SQLSTATE, and a failed statement never ends the session.
 
 mod cancel;
-pub mod copy_format;
 pub mod encode;
 pub mod error;
 mod handler;

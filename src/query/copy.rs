@@ -9,9 +9,9 @@ use arrow::array::{new_null_array, ArrayRef, RecordBatch};
 use arrow::datatypes::{Schema, SchemaRef};
 use sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption};
 
+use super::parse::copy_format::{CopyFormat, CopyOptions, CopyParser};
 use super::{CopyIn, QueryError, Session};
 use crate::datanode::WriteTxn;
-use crate::frontend::copy_format::{CopyFormat, CopyOptions, CopyParser};
 use crate::sqlstate::SqlState;
 
 /// Rows per batch handed from the parser to the write transaction.

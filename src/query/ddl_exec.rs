@@ -8,8 +8,8 @@
 
 use std::collections::BTreeSet;
 
-use super::ddl::{AlterOp, ColumnDef as DdlColumn, DdlStatement, PartitionSpec, TableName};
-use super::literal::Literal;
+use super::parse::ddl::{AlterOp, ColumnDef as DdlColumn, DdlStatement, PartitionSpec, TableName};
+use super::parse::literal::Literal;
 use super::{QueryError, Session};
 use crate::catalog::types::TypeError;
 use crate::catalog::{ColumnDef, ColumnType, DatabaseDef, KeyValue, PartitionLevel, TableDef};

@@ -8,8 +8,8 @@ use porpoise_functions::FunctionError;
 
 use crate::controller::error::{ControllerError, MetadataError};
 use crate::datanode::DataNodeError;
-use crate::frontend::copy_format::CopyError;
-use crate::query::ddl::DdlError;
+use crate::query::parse::copy_format::CopyError;
+use crate::query::parse::ddl::DdlError;
 use crate::rpc::{RemoteError, RpcError};
 use crate::sqlstate::{ErrorCode, SqlState};
 use crate::storage::StorageError;

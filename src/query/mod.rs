@@ -1,8 +1,10 @@
 //! The query layer: turns SQL text into work.
 //!
-//! - [`ddl`] parses porpoise's DolphinDB-flavoured DDL; [`ddl_exec`] carries it out through the
-//!   controller.
-//! - Everything else is parsed by sqlparser (with the PostgreSQL-compatibility rewrites of
+//! - [`parse`] is the parsing layer: statement splitting, porpoise's DolphinDB-flavoured DDL,
+//!   user statements, literals, dates and times, and COPY data. The other modules plan and
+//!   execute: [`ddl_exec`] carries DDL out through the controller, [`users`] user statements,
+//!   [`copy`] a COPY.
+//! - Other statements are parsed by sqlparser (with the PostgreSQL-compatibility rewrites of
 //!   `datafusion-pg-catalog`, which psql's catalog queries need) and planned by DataFusion over
 //!   [`catalog::PorpoiseCatalog`]: databases are schemas named by their path
 //!   (`"dfs://testDB"`), tables are [`table::PorpoiseTable`]s, and `loadTable(db, table)` names
@@ -18,18 +20,16 @@
 
 pub mod catalog;
 pub mod copy;
-pub mod ddl;
 pub mod ddl_exec;
 pub mod error;
 pub mod executor;
 mod functions;
 pub mod insert;
-pub mod literal;
 pub mod memory;
+pub mod parse;
 pub mod parse_budget;
 pub mod pg_compat;
 pub mod service;
-pub mod split;
 pub mod table;
 pub mod users;
 
@@ -54,10 +54,14 @@ use crate::controller::client::ControllerClient;
 use crate::controller::error::MetadataError;
 use crate::controller::metadata::Privilege;
 use crate::datanode::DataNode;
-use crate::frontend::copy_format::CopyOptions;
 use crate::replication::slave::executions::Replica;
 use crate::sqlstate::SqlState;
 pub use error::QueryError;
+use parse::copy_format::CopyOptions;
+use parse::{ddl, split};
+
+// `functions` names literals by this path.
+use parse::literal;
 
 /// The name of the one catalog (PostgreSQL database) a porpoise cluster exposes.
 pub const CATALOG: &str = "porpoise";
@@ -83,7 +87,7 @@ impl std::fmt::Debug for Engine {
 #[derive(Debug, Clone)]
 pub enum Stmt {
     Ddl(ddl::DdlStatement),
-    User(users::UserStmt),
+    User(parse::users::UserStmt),
     Sql(Box<Statement>),
 }
 
@@ -291,7 +295,7 @@ impl Session {
     pub fn parse(&self, sql: &str) -> Result<Vec<Stmt>, QueryError> {
         let mut out = Vec::new();
         for piece in split::statements(sql) {
-            if let Some(u) = users::parse(piece)? {
+            if let Some(u) = parse::users::parse(piece)? {
                 out.push(Stmt::User(u));
                 continue;
             }

@@ -13,13 +13,7 @@ use std::path::{Path, PathBuf};
 use checker::{check, CircleException, ImportException, Rule, Source};
 
 /// Imports the rule forbids that stay for now.
-const IMPORT_EXCEPTIONS: &[ImportException] = &[ImportException {
-    from: "query",
-    to: "frontend::copy_format",
-    reason: "COPY's text/CSV/binary codec is pure (it imports only `catalog`) and query's COPY \
-             runs it; it belongs below `query`, and moves there once its split into a folder \
-             has landed",
-}];
+const IMPORT_EXCEPTIONS: &[ImportException] = &[];
 
 /// Import circles between files that stay for now.
 const CIRCLE_EXCEPTIONS: &[CircleException] = &[CircleException {

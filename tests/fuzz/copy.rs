@@ -16,7 +16,7 @@ use arrow::datatypes::{DataType, Field as ArrowField, Schema, TimeUnit};
 use bytes::Bytes;
 use chrono::{NaiveDate, NaiveDateTime};
 use futures::SinkExt;
-use porpoise::frontend::copy_format::{CopyOptions, CopyParser};
+use porpoise::query::parse::copy_format::{CopyOptions, CopyParser};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
@@ -750,7 +750,7 @@ fn parse_chunks(
 ) -> (Parsed, u64) {
     let mut parser = CopyParser::new("t", schema.clone(), options.clone(), batch_rows);
     let mut batches = Vec::new();
-    let mut run = || -> Result<(), porpoise::frontend::copy_format::CopyError> {
+    let mut run = || -> Result<(), porpoise::query::parse::copy_format::CopyError> {
         for chunk in chunks {
             batches.extend(parser.push(chunk)?);
         }

@@ -8,7 +8,8 @@
 //! statement gets a result or an ErrorResponse with a SQLSTATE that is not an internal error
 //! (XX000), the connection keeps answering, and the server keeps running.
 
-use porpoise::query::{ddl, parse_budget, pg_compat, split, users};
+use porpoise::query::parse::{ddl, split, users};
+use porpoise::query::{parse_budget, pg_compat};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;

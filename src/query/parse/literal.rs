@@ -3,10 +3,10 @@
 //! This module owns [`Literal`], the value type the DDL parser ([`super::ddl`]) produces for
 //! partition schemes and options, and everything needed to read and print DolphinDB's literal
 //! syntax: integers and floats, `2023.01.08`-style temporal literals, PostgreSQL typed
-//! literals such as `DATE '2023-01-08'`, range vectors `a..b`, and the proleptic Gregorian
-//! calendar arithmetic behind them. The calendar code is written here rather than taken from
-//! chrono because it is a few lines, and every function must be total: nothing in this module
-//! panics on any input.
+//! literals such as `DATE '2023-01-08'`, and range vectors `a..b`. The dates and times inside
+//! temporal literals are read by [`super::temporal`] (in its DolphinDB and SQL syntaxes); this
+//! module decides which [`Literal`] variant a spelling is. Every function is total: nothing in
+//! this module panics on any input.
 //!
 //! # Temporal literal forms
 //!
@@ -28,6 +28,8 @@
 //! because the type is named explicitly.
 
 use std::fmt;
+
+use super::temporal::{self, DateSyntax, TimeOfDay, TimeSyntax};
 
 /// A literal value from a DDL statement: a partition scheme element or an option value.
 ///
@@ -255,7 +257,7 @@ pub fn parse_numeric_literal(text: &str, negative: bool) -> Result<Literal, Lite
         Some(parse_time_of_day_literal(text))
     } else if text.matches('.').count() == 2 {
         Some(
-            parse_date(text, '.')
+            parse_date(text, &DateSyntax::DOLPHINDB)
                 .map(Literal::Date)
                 .ok_or_else(|| invalid("date", text)),
         )
@@ -300,112 +302,44 @@ fn invalid(kind: &str, text: &str) -> LiteralError {
     LiteralError(format!("invalid {kind} literal {text}"))
 }
 
-/// Parses a run of `min..=max` ASCII digits.
-fn digits(text: &str, min: usize, max: usize) -> Option<u32> {
-    let ok = (min..=max).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
-    if ok {
-        text.parse().ok()
-    } else {
-        None
-    }
-}
-
-/// `yyyy<sep>M<sep>d` (month and day may have one or two digits) → days since the epoch,
-/// or `None` if malformed or not a real calendar date.
-fn parse_date(text: &str, separator: char) -> Option<i32> {
-    let mut parts = text.split(separator);
-    let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let year = i64::from(digits(year, 4, 4)?);
-    let (month, day) = (digits(month, 1, 2)?, digits(day, 1, 2)?);
-    if day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
+/// A date in `syntax` → days since the epoch, or `None` if malformed or not a real calendar
+/// date.
+fn parse_date(text: &str, syntax: &DateSyntax) -> Option<i32> {
+    let days = temporal::date(text.as_bytes(), syntax).ok()?;
     // Four-digit years are always within i32 days.
-    i32::try_from(days_from_civil(year, month, day)).ok()
+    i32::try_from(days).ok()
 }
 
 /// `yyyy.MM` (without the `M`) → months since 0000-01.
 fn parse_month(text: &str) -> Option<Literal> {
-    let (year, month) = text.split_once('.')?;
-    let (year, month) = (digits(year, 4, 4)?, digits(month, 1, 2)?);
-    if !(1..=12).contains(&month) {
-        return None;
-    }
-    let months = i32::try_from(year * 12 + month - 1).ok()?;
-    Some(Literal::Month(months))
+    let months = temporal::year_month(text.as_bytes(), &DateSyntax::DOLPHINDB).ok()?;
+    i32::try_from(months).ok().map(Literal::Month)
 }
 
 /// `HH:mm` (without the `m`) → minutes since midnight.
 fn parse_minute(text: &str) -> Option<Literal> {
-    let (hour, minute) = text.split_once(':')?;
-    let (hour, minute) = (digits(hour, 1, 2)?, digits(minute, 2, 2)?);
-    if hour > 23 || minute > 59 {
-        return None;
-    }
-    i32::try_from(hour * 60 + minute).ok().map(Literal::Minute)
+    let time = temporal::time(text.as_bytes(), &TimeSyntax::DOLPHINDB_MINUTE).ok()?;
+    i32::try_from(time.seconds / 60).ok().map(Literal::Minute)
 }
 
-/// A time of day as written: whole seconds since midnight plus an optional fraction.
-struct TimeOfDay {
-    seconds: i64,
-    /// The fraction in nanoseconds (`.5` → 500,000,000).
-    nanos: i64,
-    /// How many fractional digits were written (0 when there is no fraction).
-    fraction_digits: usize,
+/// `H:mm:ss[.f…]` with 0 to 9 fractional digits.
+fn parse_time_of_day(text: &str) -> Option<TimeOfDay<'_>> {
+    temporal::time(text.as_bytes(), &TimeSyntax::DOLPHINDB).ok()
 }
 
-impl TimeOfDay {
-    fn millis(&self) -> i64 {
-        self.seconds * 1_000 + self.nanos / 1_000_000
-    }
-}
-
-/// `H:mm:ss[.f…]` with 1 to 9 fractional digits.
-fn parse_time_of_day(text: &str) -> Option<TimeOfDay> {
-    let mut parts = text.split(':');
-    let (hour, minute, second) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let (second, fraction) = match second.split_once('.') {
-        Some((second, fraction)) => (second, Some(fraction)),
-        None => (second, None),
-    };
-    let (hour, minute, second) = (
-        digits(hour, 1, 2)?,
-        digits(minute, 2, 2)?,
-        digits(second, 2, 2)?,
-    );
-    if hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    let (nanos, fraction_digits) = match fraction {
-        None => (0, 0),
-        Some(fraction) => {
-            let value = i64::from(digits(fraction, 1, 9)?);
-            // Right-pad to nine digits: `.5` is half a second.
-            let scale = 10_i64.pow(9 - u32::try_from(fraction.len()).ok()?);
-            (value * scale, fraction.len())
-        }
-    };
-    Some(TimeOfDay {
-        seconds: i64::from(hour * 3_600 + minute * 60 + second),
-        nanos,
-        fraction_digits,
-    })
+/// Milliseconds since midnight of a time with at most three fractional digits.
+fn millis(time: &TimeOfDay) -> i64 {
+    time.seconds * 1_000 + time.fraction_in(3)
 }
 
 /// `09:30:00` → SECOND, `09:30:00.000` → TIME (see the module docs for the rule).
 fn parse_time_of_day_literal(text: &str) -> Result<Literal, LiteralError> {
     let time = parse_time_of_day(text).ok_or_else(|| invalid("time", text))?;
-    match time.fraction_digits {
+    match time.fraction.len() {
         0 => i32::try_from(time.seconds)
             .map(Literal::Second)
             .map_err(|_| invalid("second", text)),
-        1..=3 => Ok(Literal::Time(time.millis())),
+        1..=3 => Ok(Literal::Time(millis(&time))),
         _ => Err(LiteralError(format!(
             "nanotime literals are not supported: {text} (use at most 3 fractional digits)"
         ))),
@@ -416,12 +350,12 @@ fn parse_time_of_day_literal(text: &str) -> Result<Literal, LiteralError> {
 /// the number of fractional digits (0, 1 to 3, 4 to 9). `text` is quoted in errors.
 fn combine_date_time(days: i32, time: &TimeOfDay, text: &str) -> Result<Literal, LiteralError> {
     let days = i64::from(days);
-    match time.fraction_digits {
+    match time.fraction.len() {
         0 => Ok(Literal::DateTime(days * SECONDS_PER_DAY + time.seconds)),
-        1..=3 => Ok(Literal::Timestamp(days * MILLIS_PER_DAY + time.millis())),
+        1..=3 => Ok(Literal::Timestamp(days * MILLIS_PER_DAY + millis(time))),
         _ => days
             .checked_mul(NANOS_PER_DAY)
-            .and_then(|ns| ns.checked_add(time.seconds * 1_000_000_000 + time.nanos))
+            .and_then(|ns| ns.checked_add(time.seconds * 1_000_000_000 + time.fraction_in(9)))
             .map(Literal::NanoTimestamp)
             .ok_or_else(|| LiteralError(format!("nanotimestamp literal {text} is out of range"))),
     }
@@ -432,7 +366,7 @@ fn parse_datetime(text: &str) -> Result<Literal, LiteralError> {
     let (date, time) = text
         .split_once('T')
         .ok_or_else(|| invalid("datetime", text))?;
-    let days = parse_date(date, '.').ok_or_else(|| invalid("date", text))?;
+    let days = parse_date(date, &DateSyntax::DOLPHINDB).ok_or_else(|| invalid("date", text))?;
     let time = parse_time_of_day(time).ok_or_else(|| invalid("datetime", text))?;
     combine_date_time(days, &time, text)
 }
@@ -446,7 +380,7 @@ fn invalid_sql(type_name: &str, value: &str) -> LiteralError {
 
 /// The string of `DATE 'yyyy-MM-dd'` → [`Literal::Date`].
 pub fn parse_sql_date(value: &str) -> Result<Literal, LiteralError> {
-    parse_date(value.trim(), '-')
+    parse_date(value.trim(), &DateSyntax::SQL)
         .map(Literal::Date)
         .ok_or_else(|| invalid_sql("date", value))
 }
@@ -454,7 +388,7 @@ pub fn parse_sql_date(value: &str) -> Result<Literal, LiteralError> {
 /// The string of `TIME 'HH:mm:ss[.fff]'` → [`Literal::Time`] (always TIME, never SECOND).
 pub fn parse_sql_time(value: &str) -> Result<Literal, LiteralError> {
     match parse_time_of_day(value.trim()) {
-        Some(time) if time.fraction_digits <= 3 => Ok(Literal::Time(time.millis())),
+        Some(time) if time.fraction.len() <= 3 => Ok(Literal::Time(millis(&time))),
         _ => Err(invalid_sql("time", value)),
     }
 }
@@ -467,14 +401,10 @@ pub fn parse_sql_timestamp(value: &str) -> Result<Literal, LiteralError> {
         Some((date, time)) => (date, Some(time.trim_start())),
         None => (trimmed, None),
     };
-    let days = parse_date(date, '-').ok_or_else(|| invalid_sql("timestamp", value))?;
+    let days = parse_date(date, &DateSyntax::SQL).ok_or_else(|| invalid_sql("timestamp", value))?;
     let time = match time {
         Some(time) => parse_time_of_day(time).ok_or_else(|| invalid_sql("timestamp", value))?,
-        None => TimeOfDay {
-            seconds: 0,
-            nanos: 0,
-            fraction_digits: 0,
-        },
+        None => TimeOfDay::MIDNIGHT,
     };
     match combine_date_time(days, &time, value)? {
         // Typed as TIMESTAMP, so whole seconds are still milliseconds.
