@@ -32,7 +32,6 @@ use porpoise_functions::schema::DatabaseSchema;
 use porpoise_functions::FunctionError;
 
 use super::literal::Literal;
-use super::service::{CallRequest, CALL};
 use super::Engine;
 use crate::catalog::{ColumnType, KeyValue, PartitionLevel};
 use crate::controller::client::ControllerClient;
@@ -44,9 +43,26 @@ use crate::replication::slave::executions::Replica;
 use crate::replication::status;
 use crate::rpc::{RemoteError, RpcError};
 use crate::sqlstate::{ErrorCode, SqlState};
+use serde::{Deserialize, Serialize};
 
 /// What `getNodeAlias()` answers on a standalone server, whose one data node has no alias.
 const STANDALONE_NODE_ALIAS: &str = "datanode";
+
+/// The `do_get` ticket kind of a built-in function to run here for another node's `rpc`
+/// ([`CallRequest`]).
+pub const CALL: &str = "Call";
+
+/// `rpc(alias, 'function', args...)` sent to the data node `alias`. The user is the one of an
+/// authenticated session on the calling node, taken only from a node of this cluster (its
+/// certificate proved it, [`crate::rpc::server`]); the function checks their rights as it
+/// would for a local call.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CallRequest {
+    pub user: String,
+    pub function: String,
+    /// Constant arguments, as datafusion-proto encoded literal expressions.
+    pub args: Vec<Vec<u8>>,
+}
 
 /// The cluster as one session's user sees it.
 pub struct ClusterAccess {

@@ -29,6 +29,7 @@ pub mod memory;
 pub mod parse;
 pub mod parse_budget;
 pub mod pg_compat;
+pub mod remote;
 pub mod service;
 pub mod table;
 pub mod users;

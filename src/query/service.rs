@@ -19,10 +19,7 @@
 //! coordinator applies them again); a DML filter it cannot decode fails the statement.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use arrow::array::{RecordBatch, RecordBatchOptions};
-use arrow::datatypes::SchemaRef;
 use arrow_flight::decode::{DecodedPayload, FlightDataDecoder};
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
@@ -30,16 +27,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{DataFusionError, Result};
-use datafusion::execution::{SessionState, TaskContext};
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use datafusion_proto::bytes::Serializeable;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tonic::{Status, Streaming};
 
+use super::functions::{CallRequest, CALL};
+use super::remote::{RewriteRequest, ScanRequest, REWRITE, SCAN};
 use super::table::{PorpoiseTable, RewriteOp};
 use super::Engine;
 use crate::catalog::scheme::route;
@@ -48,14 +44,12 @@ use crate::datanode::{
     AdoptRequest, DataNode, DataNodeError, StageRequest, StagedCounts, TableAt, TidRequest, ABORT,
     ADOPT, PREPARE, PUBLISH,
 };
-use crate::rpc::client::Peers;
 use crate::rpc::server::{
     reply, stream_error, stream_status, to_status, Caller, FlightStream, Service,
 };
-use crate::rpc::{decode, decode_ticket, encode_ticket, RemoteError, RpcError};
+use crate::rpc::{decode, decode_ticket, RemoteError, RpcError};
 use crate::sqlstate::SqlState;
 
-pub const REWRITE: &str = "q.rewrite";
 /// Liveness probe of a data node: answers [`PingReply`].
 pub const PING: &str = "dn.ping";
 
@@ -64,135 +58,6 @@ pub const PING: &str = "dn.ping";
 pub struct PingReply {
     pub id: u64,
     pub metadata_version: u64,
-}
-
-/// How long a DML share may run on a remote owner.
-const REWRITE_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// A scan fragment (the `do_get` ticket).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ScanRequest {
-    pub at: TableAt,
-    pub projection: Option<Vec<usize>>,
-    /// datafusion-proto encoded filters over logical column names.
-    pub filters: Vec<Vec<u8>>,
-    pub limit: Option<usize>,
-}
-
-/// The `do_get` ticket kind of a scan fragment ([`ScanRequest`]).
-pub const SCAN: &str = "Scan";
-
-/// The `do_get` ticket kind of a built-in function to run here for another node's `rpc`
-/// ([`CallRequest`]).
-pub const CALL: &str = "Call";
-
-/// `rpc(alias, 'function', args...)` sent to the data node `alias`. The user is the one of an
-/// authenticated session on the calling node, taken only from a node of this cluster (its
-/// certificate proved it, [`crate::rpc::server`]); the function checks their rights as it
-/// would for a local call.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CallRequest {
-    pub user: String,
-    pub function: String,
-    /// Constant arguments, as datafusion-proto encoded literal expressions.
-    pub args: Vec<Vec<u8>>,
-}
-
-/// A remote owner's share of a DML statement.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RewriteRequest {
-    pub tid: u64,
-    pub at: TableAt,
-    pub filters: Vec<Vec<u8>>,
-    /// `None` for DELETE; column and encoded value for UPDATE.
-    pub update: Option<Vec<(String, Vec<u8>)>>,
-}
-
-/// Encodes scan filters, leaving out those that cannot be encoded (e.g. calls of
-/// session-local functions).
-pub fn encode_exprs(filters: &[Expr]) -> Vec<Vec<u8>> {
-    filters
-        .iter()
-        .filter_map(|f| f.to_bytes().ok().map(|b| b.to_vec()))
-        .collect()
-}
-
-/// A plan node streaming a scan fragment from another data node.
-pub fn remote_scan(
-    peers: Arc<Peers>,
-    addr: String,
-    request: ScanRequest,
-    schema: SchemaRef,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    let stream = RemoteScan {
-        peers,
-        addr,
-        request,
-        schema: schema.clone(),
-    };
-    Ok(Arc::new(StreamingTableExec::try_new(
-        schema,
-        vec![Arc::new(stream)],
-        None,
-        Vec::new(),
-        false,
-        None,
-    )?))
-}
-
-struct RemoteScan {
-    peers: Arc<Peers>,
-    addr: String,
-    request: ScanRequest,
-    schema: SchemaRef,
-}
-
-impl std::fmt::Debug for RemoteScan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RemoteScan({})", self.addr)
-    }
-}
-
-impl PartitionStream for RemoteScan {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let (peers, addr, schema) = (self.peers.clone(), self.addr.clone(), self.schema.clone());
-        let ticket = encode_ticket(SCAN, &self.request);
-        let out_schema = schema.clone();
-        let stream = futures::stream::once(async move {
-            let ticket = ticket.map_err(external)?;
-            let stream = peers.get(&addr, ticket).await.map_err(external)?;
-            let addr2 = addr.clone();
-            Ok::<_, DataFusionError>(stream.map(move |b| {
-                let b =
-                    b.map_err(|e| external(crate::rpc::client::flight_error(&addr2, "do_get", e)))?;
-                // The same columns; take this side's field names and nullability.
-                let options = RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
-                Ok(RecordBatch::try_new_with_options(
-                    schema.clone(),
-                    b.columns().to_vec(),
-                    &options,
-                )?)
-            }))
-        })
-        .try_flatten();
-        Box::pin(RecordBatchStreamAdapter::new(out_schema, stream))
-    }
-}
-
-fn external(e: RpcError) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}
-
-/// Sends a DML share to a remote owner; returns how many rows it changed.
-pub async fn call_rewrite(node: &DataNode, addr: &str, req: &RewriteRequest) -> Result<u64> {
-    node.peers()
-        .call(addr, REWRITE, req, REWRITE_TIMEOUT)
-        .await
-        .map_err(external)
 }
 
 /// The data role of a node.

@@ -486,7 +486,7 @@ impl PorpoiseTable {
             let mut req = request.clone();
             req.tid = txn.tid();
             req.at.min_version = node.controller().metadata().version;
-            changed += super::service::call_rewrite(node, &addr, &req).await?;
+            changed += super::remote::call_rewrite(node, &addr, &req).await?;
         }
         txn.commit().await.map_err(ext)?;
         Ok(changed)
@@ -570,13 +570,13 @@ impl TableProvider for PorpoiseTable {
         for (_, addr) in remote {
             let mut at = crate::datanode::TableAt::now(&self.node, &self.db, &self.def);
             at.min_version = version;
-            let request = super::service::ScanRequest {
+            let request = super::remote::ScanRequest {
                 at,
                 projection: projection.cloned(),
-                filters: super::service::encode_exprs(filters),
+                filters: super::remote::encode_exprs(filters),
                 limit,
             };
-            plans.push(super::service::remote_scan(
+            plans.push(super::remote::remote_scan(
                 self.node.peers().clone(),
                 addr,
                 request,
@@ -685,12 +685,12 @@ fn remote_rewrite_request(
     def: &TableDef,
     filters: &[Expr],
     op: &RewriteOp,
-) -> Result<super::service::RewriteRequest> {
+) -> Result<super::remote::RewriteRequest> {
     let encode = |e: &Expr| -> Result<Vec<u8>> {
         use datafusion_proto::bytes::Serializeable;
         Ok(e.to_bytes()?.to_vec())
     };
-    Ok(super::service::RewriteRequest {
+    Ok(super::remote::RewriteRequest {
         tid: 0,
         at: crate::datanode::TableAt {
             db: db.to_string(),
