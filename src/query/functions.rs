@@ -31,7 +31,7 @@ use porpoise_functions::rpc::Node;
 use porpoise_functions::schema::DatabaseSchema;
 use porpoise_functions::FunctionError;
 
-use super::literal::Literal;
+use super::parse::literal::Literal;
 use super::Engine;
 use crate::catalog::{ColumnType, KeyValue, PartitionLevel};
 use crate::controller::client::ControllerClient;

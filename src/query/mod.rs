@@ -61,9 +61,6 @@ pub use error::QueryError;
 use parse::copy_format::CopyOptions;
 use parse::{ddl, split};
 
-// `functions` names literals by this path.
-use parse::literal;
-
 /// The name of the one catalog (PostgreSQL database) a porpoise cluster exposes.
 pub const CATALOG: &str = "porpoise";
 
