@@ -315,7 +315,15 @@ impl FlightService for FlightRouter {
             .services
             .iter()
             .find(|s| s.handles_ticket(&kind))
-            .ok_or_else(|| Status::unimplemented(format!("this node serves no {kind} tickets")))?;
+            .ok_or_else(|| {
+                status_of(
+                    tonic::Code::Unimplemented,
+                    RemoteError::new(
+                        crate::sqlstate::SqlState::FEATURE_NOT_SUPPORTED,
+                        format!("this node serves no {kind} tickets"),
+                    ),
+                )
+            })?;
         let caller = Self::caller(service, &request, Call::Get(&kind))?;
         let stream = service
             .get(&caller, &kind, request.into_inner().ticket)

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use openraft::raft::VoteRequest;
 use openraft::Vote;
 use porpoise::controller::feed::MetadataUpdate;
@@ -50,14 +51,19 @@ async fn fetch_file(
     partition: &str,
     name: &str,
 ) -> Result<usize, RpcError> {
-    use futures::StreamExt;
-    let addr = format!("127.0.0.1:{}", cluster.port(&cluster.datanodes()[0]));
     let file = FileTicket {
         table: (1, 1),
         partition: partition.into(),
         name: name.into(),
     };
-    let ticket = encode_ticket(FILE, &file).unwrap();
+    do_get(cluster, peers, encode_ticket(FILE, &file).unwrap()).await
+}
+
+/// A `do_get` of `ticket` from the first data node, as `peers`: the batches, or the first
+/// error of the call or its stream.
+async fn do_get(cluster: &TestCluster, peers: &Peers, ticket: Bytes) -> Result<usize, RpcError> {
+    use futures::StreamExt;
+    let addr = format!("127.0.0.1:{}", cluster.port(&cluster.datanodes()[0]));
     let mut stream = peers.get(&addr, ticket).await?;
     let mut batches = 0;
     while let Some(b) = stream.next().await {
@@ -157,6 +163,14 @@ async fn a_file_fetch_serves_only_files_the_index_lists() {
         assert_eq!(code, "58P01", "{partition} {name}: {message}");
         assert!(message.contains("no data file"), "{message}");
     }
+    // A ticket of a kind no service serves, or that is not a ticket at all, is refused with
+    // its reason.
+    let unknown = encode_ticket("NoSuchKind", &serde_json::json!({})).unwrap();
+    let (code, message) = refusal(do_get(&cluster, &member, unknown).await);
+    assert_eq!(code, "0A000", "{message}");
+    assert!(message.contains("NoSuchKind"), "{message}");
+    let (code, message) = refusal(do_get(&cluster, &member, Bytes::from_static(b"\x00junk")).await);
+    assert_eq!(code, "08P01", "{message}");
     // The node is unharmed.
     let client = cluster.client(0).await;
     client.simple_query("select 1").await.unwrap();
@@ -250,6 +264,21 @@ async fn a_trusted_slave_may_only_pull_and_is_known_by_its_certificate() {
             .await,
     );
     assert_eq!(code, "42501");
+    // Nor apply tasks on a data node, nor scan one.
+    let (code, _) = refusal(
+        slave
+            .call::<_, serde_json::Value>(
+                &addr,
+                "repl.apply",
+                &serde_json::json!({"tasks": []}),
+                CALL,
+            )
+            .await,
+    );
+    assert_eq!(code, "42501");
+    let scan = encode_ticket("Scan", &serde_json::json!({})).unwrap();
+    let (code, message) = refusal(do_get(&master, &slave, scan).await);
+    assert_eq!(code, "42501", "{message}");
 
     // A pull is taken, under the cluster id of the certificate whatever the request says.
     let m = master.client(0).await;
