@@ -31,9 +31,7 @@ use super::error::MetadataError;
 pub use super::privilege::{Privilege, ALL_DATABASES};
 use super::secret::ScramSecret;
 use crate::catalog::{ColumnDef, DatabaseDef, KeyValue, NodeId, PartitionLevel, TableDef};
-use crate::replication::model::{
-    Applies, Context, DbReplication, Replication, ReplicationCommand, TxnTask,
-};
+use crate::replication::model::{Applies, DbReplication, Replication, ReplicationCommand, TxnTask};
 
 /// Version of the persisted metadata format written by this build; it reads this and older
 /// versions.
@@ -649,12 +647,8 @@ impl Metadata {
             }
             Command::Stamped { cmd, .. } => return Ok(self.apply(cmd)),
             Command::Replication(cmd) => {
-                let ctx = Context {
-                    now_ns: self.clock_ns,
-                    data_nodes: self.nodes.len(),
-                    databases: &self.databases,
-                };
-                self.replication.apply(cmd, &ctx)?;
+                let (replication, ctx) = self.replication_mut();
+                replication.apply(cmd, &ctx)?;
             }
             Command::ApplyTask { task_id, node, cmd } => {
                 self.replication.check_task_open(*task_id, node)?;

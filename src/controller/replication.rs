@@ -9,8 +9,8 @@ use super::error::MetadataError;
 use super::metadata::{Command, DatabaseMeta, Metadata};
 use crate::catalog::NodeId;
 use crate::replication::model::{
-    Chunks, Context, Databases, DbReplication, MasterTask, OpType, ReplicationRole, TaskPayload,
-    TxnTask,
+    Chunks, Context, Databases, DbReplication, MasterTask, OpType, Replication, ReplicationRole,
+    TaskPayload, TxnTask,
 };
 
 impl Databases for std::collections::BTreeMap<String, Arc<DatabaseMeta>> {
@@ -34,6 +34,16 @@ impl Metadata {
             data_nodes: self.nodes.len(),
             databases: &self.databases,
         }
+    }
+
+    /// The replication state to change, with its [`Context`] (borrowed apart from it).
+    pub(super) fn replication_mut(&mut self) -> (&mut Replication, Context<'_>) {
+        let ctx = Context {
+            now_ns: self.clock_ns,
+            data_nodes: self.nodes.len(),
+            databases: &self.databases,
+        };
+        (&mut self.replication, ctx)
     }
 
     /// The replication settings of `db` if a change to it must become a task now: this is an
@@ -203,12 +213,8 @@ impl Metadata {
         task_ids: &[u64],
         node: &str,
     ) -> Result<(), MetadataError> {
-        let ctx = Context {
-            now_ns: self.clock_ns,
-            data_nodes: self.nodes.len(),
-            databases: &self.databases,
-        };
-        Ok(self.replication.finish_tasks(task_ids, node, &ctx)?)
+        let (replication, ctx) = self.replication_mut();
+        Ok(replication.finish_tasks(task_ids, node, &ctx)?)
     }
 }
 

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -61,6 +62,19 @@ pub async fn execute(df: DataFrame) -> Result<SendableRecordBatchStream> {
         .await
         .map_err(|_| DataFusionError::Execution("the query runtime dropped a query".into()))??;
     Ok(receiver_stream(schema, rx))
+}
+
+/// A plan node of one partition that `stream` produces when the plan executes.
+pub fn single_stream_plan(stream: Arc<dyn PartitionStream>) -> Result<Arc<dyn ExecutionPlan>> {
+    let schema = stream.schema().clone();
+    Ok(Arc::new(StreamingTableExec::try_new(
+        schema,
+        vec![stream],
+        None,
+        Vec::new(),
+        false,
+        None,
+    )?))
 }
 
 /// Executes a physical plan (all partitions, merged) on the query runtime.

@@ -13,7 +13,7 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use datafusion_proto::bytes::Serializeable;
 use futures::{StreamExt, TryStreamExt};
@@ -68,20 +68,12 @@ pub fn remote_scan(
     request: ScanRequest,
     schema: SchemaRef,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    let stream = RemoteScan {
+    super::executor::single_stream_plan(Arc::new(RemoteScan {
         peers,
         addr,
         request,
-        schema: schema.clone(),
-    };
-    Ok(Arc::new(StreamingTableExec::try_new(
         schema,
-        vec![Arc::new(stream)],
-        None,
-        Vec::new(),
-        false,
-        None,
-    )?))
+    }))
 }
 
 struct RemoteScan {

@@ -37,7 +37,7 @@ use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, SendableRecordBatchStream,
 };
@@ -272,18 +272,10 @@ impl PorpoiseTable {
             DataType::UInt64,
             false,
         )]));
-        let stream = OnceWrite {
-            schema: schema.clone(),
-            work: std::sync::Mutex::new(Some(Box::new(move |ctx| Box::pin(work(ctx))))),
-        };
-        Ok(Arc::new(StreamingTableExec::try_new(
+        super::executor::single_stream_plan(Arc::new(OnceWrite {
             schema,
-            vec![Arc::new(stream)],
-            None,
-            Vec::new(),
-            false,
-            None,
-        )?))
+            work: std::sync::Mutex::new(Some(Box::new(move |ctx| Box::pin(work(ctx))))),
+        }))
     }
 
     /// Rewrites every partition with rows matching `filters`: `change` gets a batch (logical

@@ -99,8 +99,8 @@ fn failure(e: impl std::fmt::Display) -> RemoteError {
 
 /// The controller command of a DDL task, as the master's controller encoded it.
 fn ddl_command(encoded: &serde_json::Value) -> Result<Command, RemoteError> {
-    serde_json::from_value(encoded.clone())
-        .map_err(|e| failure(format!("the DDL of the task cannot be read: {e}")))
+    serde::Deserialize::deserialize(encoded)
+        .map_err(|e: serde_json::Error| failure(format!("the DDL of the task cannot be read: {e}")))
 }
 
 fn is_done(e: &MetadataError) -> bool {
