@@ -13,7 +13,8 @@
 //! - [`catalog`]: the data model shared by every layer: databases, tables, column types,
 //!   partition schemes and how a row finds its partition.
 //! - [`config`]: typed options of each node role.
-//! - [`controller`]: the cluster's brain, an openraft state machine over [`controller::metadata`].
+//! - [`controller`]: the cluster's brain, an openraft state machine over [`controller::metadata`];
+//!   the rest of the server reads it through [`controller::view::MetadataView`].
 //! - [`datanode`]: partitions, write transactions (stage → commit through the controller →
 //!   publish), compaction and scans.
 //! - [`storage`]: Parquet files and the per-node file index.

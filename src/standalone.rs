@@ -62,7 +62,7 @@ impl Standalone {
             RaftController::open_single(&options.home.join("controller"), 1, addr.to_string())
                 .await?,
         );
-        if controller.metadata().users.is_empty() {
+        if !controller.metadata().has_users() {
             let result = controller.write(bootstrap_admin()).await?;
             if let CommandResult::Err(e) = result {
                 return Err(NodeError::Bootstrap(e.to_string()));

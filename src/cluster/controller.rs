@@ -11,7 +11,8 @@ use openraft::BasicNode;
 
 use super::{bind, controllers, http, NodeError, NodeOptions, Security};
 use crate::config::cluster::{NodeRole, ReplicationMode};
-use crate::controller::metadata::{Command, Metadata};
+use crate::controller::client::MetadataView;
+use crate::controller::metadata::Command;
 use crate::controller::raft::RaftController;
 use crate::controller::service::ControllerService;
 use crate::query::users::bootstrap_admin;
@@ -197,7 +198,7 @@ async fn check_default_password(
     loop {
         tick.tick().await;
         let metadata = raft.metadata();
-        if metadata.users.is_empty() {
+        if !metadata.has_users() {
             continue;
         }
         if super::refuses_default_password(true, local, &metadata) {
@@ -237,7 +238,7 @@ async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions, cluster:
             continue;
         }
         let metadata = raft.metadata();
-        if !metadata.replication.configured_as(&config) {
+        if !metadata.replication().configured_as(&config) {
             if let Err(e) = raft
                 .write(Command::Replication(
                     ReplicationCommand::ConfigureReplication(config.clone()),
@@ -257,7 +258,7 @@ async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions, cluster:
                 tracing::debug!(error = %e, "cannot register the data nodes yet");
             }
         }
-        if metadata.users.is_empty() {
+        if !metadata.has_users() {
             if let Err(e) = raft.write(bootstrap_admin()).await {
                 tracing::debug!(error = %e, "cannot create the admin user yet");
             }
@@ -265,8 +266,10 @@ async fn leader_duties(raft: Arc<RaftController>, options: NodeOptions, cluster:
     }
 }
 
-fn nodes_registered(metadata: &Metadata, datanodes: &[(String, String)]) -> bool {
-    datanodes
-        .iter()
-        .all(|(alias, addr)| metadata.nodes.get(alias).is_some_and(|n| &n.addr == addr))
+fn nodes_registered(metadata: &MetadataView, datanodes: &[(String, String)]) -> bool {
+    datanodes.iter().all(|(alias, addr)| {
+        metadata
+            .node_by_alias(alias)
+            .is_some_and(|n| &n.addr == addr)
+    })
 }

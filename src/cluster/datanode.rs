@@ -50,11 +50,11 @@ impl DataNodeProcess {
         let alias = options.alias.clone();
         let registered = tokio::time::timeout(
             CONTROLLER_WAIT,
-            rx.wait_for(|m| m.nodes.get(&alias).is_some_and(|n| n.addr == addr)),
+            rx.wait_for(|m| m.node_by_alias(&alias).is_some_and(|n| n.addr == addr)),
         )
         .await;
         let id = match &registered {
-            Ok(Ok(m)) => m.nodes.get(&alias).map(|n| n.id),
+            Ok(Ok(m)) => m.node_by_alias(&alias).map(|n| n.id),
             _ => None,
         }
         .ok_or_else(|| NodeError::UnknownAlias {
@@ -70,8 +70,7 @@ impl DataNodeProcess {
         if file.protected_mode && !local.ip().is_loopback() {
             // The leader creates admin right after registering the data nodes: wait for the
             // users in this node's copy of the metadata.
-            let users =
-                tokio::time::timeout(CONTROLLER_WAIT, rx.wait_for(|m| !m.users.is_empty())).await;
+            let users = tokio::time::timeout(CONTROLLER_WAIT, rx.wait_for(|m| m.has_users())).await;
             let metadata = match users {
                 Ok(Ok(m)) => m.clone(),
                 _ => client.metadata(),

@@ -26,7 +26,8 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::config::cluster::ClusterConfig;
-use crate::controller::metadata::{Metadata, TxnState};
+use crate::controller::client::MetadataView;
+use crate::controller::metadata::TxnState;
 use crate::controller::service::{ControllerService, ControllerStatus, STATUS};
 use crate::datanode::DataNode;
 use crate::query::service::{PingReply, PING};
@@ -48,7 +49,7 @@ pub struct StatusSource {
     pub peers: Arc<Peers>,
     /// Set on a controller.
     pub controller: Option<Arc<ControllerService>>,
-    pub metadata: Arc<dyn Fn() -> Arc<Metadata> + Send + Sync>,
+    pub metadata: Arc<dyn Fn() -> MetadataView + Send + Sync>,
     /// Set on a data node.
     pub datanode: Option<Arc<DataNode>>,
 }
@@ -158,7 +159,7 @@ impl FromRequestParts<Arc<Pages>> for Admin {
             // The certificate proves who the user is; whether they may see the pages is the
             // metadata's to say.
             let metadata = (pages.source.metadata)();
-            if metadata.users.get(&name).is_some_and(|u| u.is_admin) {
+            if metadata.user(&name).is_some_and(|u| u.is_admin) {
                 return Ok(Admin { name });
             }
             return Err(refuse(
@@ -322,7 +323,7 @@ struct DataNodeStat {
 
 async fn datanode_stats(s: &StatusSource) -> Vec<DataNodeStat> {
     let metadata = (s.metadata)();
-    let calls = metadata.nodes.values().cloned().map(|n| {
+    let calls = metadata.nodes().cloned().map(|n| {
         let peers = s.peers.clone();
         async move {
             let r = peers
@@ -378,26 +379,22 @@ async fn metrics(State(p): State<Arc<Pages>>) -> impl IntoResponse {
     gauge(
         "porpoise_metadata_version",
         "Raft log index of the newest metadata this node holds.",
-        metadata.version as f64,
+        metadata.applied_index() as f64,
     );
     gauge(
         "porpoise_databases",
         "Databases in the catalog.",
-        metadata.databases.len() as f64,
+        metadata.databases().count() as f64,
     );
     gauge(
         "porpoise_tables",
         "Tables in the catalog.",
-        metadata
-            .databases
-            .values()
-            .map(|d| d.tables.len())
-            .sum::<usize>() as f64,
+        metadata.databases().map(|d| d.tables.len()).sum::<usize>() as f64,
     );
     gauge(
         "porpoise_datanodes",
         "Registered data nodes.",
-        metadata.nodes.len() as f64,
+        metadata.nodes().count() as f64,
     );
     gauge(
         "porpoise_active_transactions",
@@ -406,15 +403,14 @@ async fn metrics(State(p): State<Arc<Pages>>) -> impl IntoResponse {
             crate::datanode::TIDS_AHEAD
         ),
         metadata
-            .txns
-            .values()
-            .filter(|t| t.state == TxnState::Active)
+            .txns()
+            .filter(|(_, t)| t.state == TxnState::Active)
             .count() as f64,
     );
     gauge(
         "porpoise_unpublished_transactions",
         "Committed transactions not yet ended (some participant has not published, or the end is not yet recorded).",
-        metadata.txns.values().filter(|t| t.state == TxnState::Committed).count() as f64,
+        metadata.txns().filter(|(_, t)| t.state == TxnState::Committed).count() as f64,
     );
     if let Some(c) = &s.controller {
         let st = c.status();
@@ -476,7 +472,7 @@ async fn metrics(State(p): State<Arc<Pages>>) -> impl IntoResponse {
         p.fan_outs.load(Ordering::Relaxed)
     );
     // Replication lag per slave and database (a master's).
-    let lag = metadata.replication.lag(&Context {
+    let lag = metadata.replication().lag(&Context {
         now_ns: crate::controller::metadata::now_ns(),
         ..metadata.replication_context()
     });

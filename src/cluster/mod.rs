@@ -76,7 +76,7 @@ pub enum NodeError {
 pub fn refuses_default_password(
     protected: bool,
     addr: SocketAddr,
-    metadata: &crate::controller::metadata::Metadata,
+    metadata: &crate::controller::client::MetadataView,
 ) -> bool {
     protected
         && !addr.ip().is_loopback()

@@ -1,18 +1,19 @@
 //! The interface every other component uses to reach the controller: propose a metadata
-//! change and wait for its outcome, read the latest metadata, be told when it changes.
+//! change and wait for its outcome, read the latest metadata (a [`MetadataView`]: the catalog,
+//! users, data nodes, transactions and replication state of one applied snapshot), be told
+//! when it changes.
 //!
 //! In a standalone process the client is the raft group itself; in a cluster it is
 //! [`super::remote::RemoteController`], which sends writes to the leader over rpc and follows
 //! its change feed. Callers cannot tell the difference.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use tokio::sync::watch;
 
 use super::error::ControllerError;
-use super::metadata::{Command, CommandResult, Metadata};
+use super::metadata::{Command, CommandResult};
 use super::raft::RaftController;
+pub use super::view::MetadataView;
 
 /// Access to the controller.
 #[async_trait]
@@ -20,9 +21,9 @@ pub trait ControllerClient: Send + Sync + 'static {
     /// Proposes a command; returns once it is committed and applied.
     async fn write(&self, cmd: Command) -> Result<CommandResult, ControllerError>;
     /// The latest metadata this node has seen.
-    fn metadata(&self) -> Arc<Metadata>;
+    fn metadata(&self) -> MetadataView;
     /// Notified on every change to the metadata.
-    fn subscribe(&self) -> watch::Receiver<Arc<Metadata>>;
+    fn subscribe(&self) -> watch::Receiver<MetadataView>;
     /// The alias of the controller leader (`cluster.nodes`; `controller` for the one of a
     /// standalone server).
     async fn leader_alias(&self) -> Result<String, ControllerError>;
@@ -36,11 +37,11 @@ impl ControllerClient for RaftController {
         RaftController::write(self, cmd).await
     }
 
-    fn metadata(&self) -> Arc<Metadata> {
+    fn metadata(&self) -> MetadataView {
         RaftController::metadata(self)
     }
 
-    fn subscribe(&self) -> watch::Receiver<Arc<Metadata>> {
+    fn subscribe(&self) -> watch::Receiver<MetadataView> {
         RaftController::subscribe(self)
     }
 

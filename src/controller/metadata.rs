@@ -37,42 +37,44 @@ use crate::replication::model::{Applies, DbReplication, Replication, Replication
 /// versions.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The replicated metadata.
+/// The replicated metadata. Its fields are the controller's: the rest of the server reads it
+/// through [`super::view::MetadataView`], so this persisted shape can change without them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
     /// The format version of the build that last applied a command to it.
     #[serde(default, deserialize_with = "known_format")]
-    pub format_version: u32,
+    pub(in crate::controller) format_version: u32,
     /// Databases by name (`dfs://x`).
-    pub databases: BTreeMap<String, Arc<DatabaseMeta>>,
-    pub users: BTreeMap<String, UserMeta>,
+    pub(in crate::controller) databases: BTreeMap<String, Arc<DatabaseMeta>>,
+    /// Users by name.
+    pub(in crate::controller) users: BTreeMap<String, UserMeta>,
     /// Transactions that have begun and not yet been ended by their coordinator.
-    pub txns: BTreeMap<u64, TxnMeta>,
+    pub(in crate::controller) txns: BTreeMap<u64, TxnMeta>,
     /// The last transaction id handed out.
-    pub last_tid: u64,
+    pub(in crate::controller) last_tid: u64,
     /// The last database/table id handed out (ids double as PostgreSQL oids, above 16384).
-    pub last_object_id: u32,
+    pub(in crate::controller) last_object_id: u32,
     /// The raft log index of the last entry applied: a replica of the metadata (a data node's
     /// copy) is at least as new as a write whose index is at most this.
     #[serde(default)]
-    pub version: u64,
+    pub(in crate::controller) version: u64,
     /// The cluster's data nodes by alias, as configured in `cluster.nodes`.
     #[serde(default)]
-    pub nodes: BTreeMap<String, NodeInfo>,
+    pub(in crate::controller) nodes: BTreeMap<String, NodeInfo>,
     /// The last data node id handed out.
     #[serde(default)]
-    pub last_node_id: NodeId,
+    pub(in crate::controller) last_node_id: NodeId,
     /// Recent results of [`Command::Once`] requests, by client, so a retried request is
     /// answered without being applied twice.
     #[serde(default)]
-    pub sessions: BTreeMap<u64, ClientSession>,
+    pub(in crate::controller) sessions: BTreeMap<u64, ClientSession>,
     /// The time of the latest [`Command::Stamped`] entry (ns since the epoch): the clock of
     /// everything the metadata records (task submission times).
     #[serde(default)]
-    pub clock_ns: i64,
+    pub(in crate::controller) clock_ns: i64,
     /// Cross-cluster replication ([`super::replication`]).
     #[serde(default)]
-    pub replication: Replication,
+    pub(in crate::controller) replication: Replication,
 }
 
 /// Reads `Metadata::format_version`, refusing a version newer than this build's: wherever

@@ -12,3 +12,4 @@ pub mod remote;
 pub mod replication;
 pub mod secret;
 pub mod service;
+pub mod view;

@@ -22,10 +22,11 @@ use tokio::sync::watch;
 use super::client::ControllerClient;
 use super::error::ControllerError;
 use super::feed::MetadataUpdate;
-use super::metadata::{Command, CommandResult, Metadata};
+use super::metadata::{Command, CommandResult};
 use super::service::{
     ControllerStatus, WatchRequest, WriteReply, WriteRequest, STATUS, WATCH, WRITE,
 };
+use super::view::MetadataView;
 use crate::rpc::client::Peers;
 use crate::rpc::group::Group;
 use crate::rpc::RpcError;
@@ -47,7 +48,7 @@ pub struct RemoteController {
     client_id: u64,
     seq: AtomicU64,
     waiting: Mutex<BTreeSet<u64>>,
-    tx: watch::Sender<Arc<Metadata>>,
+    tx: watch::Sender<MetadataView>,
 }
 
 impl std::fmt::Debug for RemoteController {
@@ -67,7 +68,7 @@ impl RemoteController {
         controllers: Vec<(String, String)>,
         deadline: Duration,
     ) -> Result<Arc<Self>, ControllerError> {
-        let (tx, _) = watch::channel(Arc::new(Metadata::default()));
+        let (tx, _) = watch::channel(MetadataView::default());
         let (aliases, controllers): (Vec<String>, Vec<String>) = controllers.into_iter().unzip();
         let client = Arc::new(RemoteController {
             peers,
@@ -112,9 +113,9 @@ impl RemoteController {
         match update {
             Ok(update) => {
                 crate::fault::delay_point("metadata-received").await;
-                let mut copy = self.tx.borrow().clone();
+                let mut copy = self.tx.borrow().snapshot().clone();
                 if update.apply_to(&mut copy) {
-                    self.tx.send_replace(copy);
+                    self.tx.send_replace(MetadataView::new(copy));
                 }
                 Ok(())
             }
@@ -130,7 +131,7 @@ impl RemoteController {
         let mut failures = 0u32;
         loop {
             let Some(c) = client.upgrade() else { return };
-            let since = c.tx.borrow().version;
+            let since = c.tx.borrow().applied_index();
             match c.poll(since, WATCH_WAIT).await {
                 Ok(()) => failures = 0,
                 Err(e) => {
@@ -149,7 +150,7 @@ impl RemoteController {
     async fn wait_version(&self, version: u64, deadline: Instant) -> Result<(), ControllerError> {
         let mut rx = self.tx.subscribe();
         let wait = deadline.saturating_duration_since(Instant::now());
-        let reached = tokio::time::timeout(wait, rx.wait_for(|m| m.version >= version))
+        let reached = tokio::time::timeout(wait, rx.wait_for(|m| m.applied_index() >= version))
             .await
             .is_ok_and(|r| r.is_ok());
         if reached {
@@ -210,11 +211,11 @@ impl ControllerClient for RemoteController {
         }
     }
 
-    fn metadata(&self) -> Arc<Metadata> {
+    fn metadata(&self) -> MetadataView {
         self.tx.borrow().clone()
     }
 
-    fn subscribe(&self) -> watch::Receiver<Arc<Metadata>> {
+    fn subscribe(&self) -> watch::Receiver<MetadataView> {
         self.tx.subscribe()
     }
 

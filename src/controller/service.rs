@@ -24,6 +24,7 @@ use super::metadata::{Command, CommandResult};
 use super::raft::network::{APPEND, SNAPSHOT, VOTE};
 use super::raft::types::TypeConfig;
 use super::raft::RaftController;
+use super::view::MetadataView;
 use crate::catalog::NodeId;
 use crate::rpc::server::{reply, Caller, Service};
 use crate::rpc::tls::Peer;
@@ -168,14 +169,14 @@ impl ControllerService {
     async fn watch(&self, req: WatchRequest) -> Result<MetadataUpdate, RemoteError> {
         let mut rx = self.raft.subscribe();
         let wait = Duration::from_millis(req.wait_ms).min(MAX_WATCH_WAIT);
-        let newer = |m: &Arc<super::metadata::Metadata>| m.version > req.since;
+        let newer = |m: &MetadataView| m.applied_index() > req.since;
         // Timing out is a normal answer: "nothing new".
         let _ = tokio::time::timeout(wait, rx.wait_for(newer)).await;
         let metadata = rx.borrow().clone();
-        let changes = crate::lock(self.raft.feed()).since(req.since, metadata.version);
+        let changes = crate::lock(self.raft.feed()).since(req.since, metadata.applied_index());
         Ok(match changes {
             Some(c) => MetadataUpdate::Changes(c),
-            None => MetadataUpdate::Snapshot(Box::new((*metadata).clone())),
+            None => MetadataUpdate::Snapshot(Box::new((**metadata.snapshot()).clone())),
         })
     }
 }
@@ -210,7 +211,7 @@ pub fn status_of(raft: &RaftController, alias: &str, addr: &str) -> ControllerSt
         last_applied: m.last_applied.map(|l| l.index),
         members,
         replication,
-        metadata_version: raft.metadata().version,
+        metadata_version: raft.metadata().applied_index(),
     }
 }
 

@@ -40,7 +40,7 @@ impl DataNode {
     pub async fn compact_once(&self) -> Result<usize, DataNodeError> {
         let metadata = self.controller.metadata();
         let mut compacted = 0;
-        for db in metadata.databases.values() {
+        for db in metadata.databases() {
             for table in db.tables.values() {
                 let key = (table.id, table.generation);
                 let lock = self.rewrite_lock(table.id);

@@ -26,8 +26,9 @@ use std::time::Duration;
 
 use crate::catalog::{NewValuePolicy, NodeId, TableDef};
 use crate::controller::client::ControllerClient;
+use crate::controller::client::MetadataView;
 use crate::controller::error::ControllerError;
-use crate::controller::metadata::{now_ms, Command, CommandResult, Metadata, TxnState};
+use crate::controller::metadata::{now_ms, Command, CommandResult, TxnState};
 use crate::lock;
 use crate::replication::master::task_data::{self, TaskDataWriter};
 use crate::replication::slave::files::Received;
@@ -305,10 +306,9 @@ impl DataNode {
     /// coordinator, which publishes them in the same breath as the commit; a transaction
     /// still waiting for this node on the next pass is settled here. At `startup` everything
     /// decided is settled at once.
-    async fn resolve(&self, metadata: &Metadata, startup: bool) -> Result<(), DataNodeError> {
+    async fn resolve(&self, metadata: &MetadataView, startup: bool) -> Result<(), DataNodeError> {
         let waiting: BTreeSet<u64> = metadata
-            .txns
-            .iter()
+            .txns()
             .filter(|(_, t)| t.state == TxnState::Committed)
             .filter(|(_, t)| {
                 if startup {
@@ -319,7 +319,7 @@ impl DataNode {
                     t.pending.contains(&self.id) && t.coordinator != self.id
                 }
             })
-            .map(|(tid, _)| *tid)
+            .map(|(tid, _)| tid)
             .collect();
         let ripe = if startup {
             waiting
@@ -333,14 +333,14 @@ impl DataNode {
         let mut prepared = BTreeSet::new();
         for txn in self.index.prepared()? {
             prepared.insert(txn.tid);
-            match metadata.txns.get(&txn.tid) {
+            match metadata.txn(txn.tid) {
                 Some(t) if ripe.contains(&txn.tid) => {
                     tracing::info!(tid = txn.tid, "publishing a committed transaction");
                     self.index.publish(txn.tid, t.committed_at)?;
                     published.push(txn.tid);
                 }
                 Some(_) => {}
-                None if txn.tid <= metadata.last_tid => {
+                None if txn.tid <= metadata.last_tid() => {
                     tracing::info!(
                         tid = txn.tid,
                         "discarding a transaction that did not commit"
@@ -355,7 +355,7 @@ impl DataNode {
         published.extend(ripe.iter().filter(|tid| !prepared.contains(tid)));
         // Stagings of transactions the controller forgot (their coordinator gave up).
         crate::lock(&self.remote_txns)
-            .retain(|tid, _| metadata.txns.contains_key(tid) || *tid > metadata.last_tid);
+            .retain(|tid, _| metadata.txn(*tid).is_some() || *tid > metadata.last_tid());
         for tid in published {
             self.controller
                 .write(Command::Published {
@@ -368,10 +368,9 @@ impl DataNode {
     }
 
     /// Drops the files of tables that no longer exist (dropped, truncated).
-    fn collect_garbage(&self, metadata: &Metadata) -> Result<(), DataNodeError> {
+    fn collect_garbage(&self, metadata: &MetadataView) -> Result<(), DataNodeError> {
         let live: std::collections::HashSet<TableKey> = metadata
-            .databases
-            .values()
+            .databases()
             .flat_map(|d| d.tables.values())
             .map(|t| (t.id, t.generation))
             .collect();
@@ -475,12 +474,11 @@ impl DataNode {
 
     /// Whether some prepared or staged transaction of another coordinator may have been
     /// decided (cheap: checked on every metadata change).
-    fn has_undecided(&self, metadata: &Metadata) -> bool {
+    fn has_undecided(&self, metadata: &MetadataView) -> bool {
         let staged = !crate::lock(&self.remote_txns).is_empty();
         let waiting = metadata
-            .txns
-            .values()
-            .any(|t| t.state == TxnState::Committed && t.pending.contains(&self.id));
+            .txns()
+            .any(|(_, t)| t.state == TxnState::Committed && t.pending.contains(&self.id));
         staged || waiting || self.index.has_prepared()
     }
 
@@ -539,9 +537,13 @@ impl DataNode {
     /// Publishes every transaction prepared here that `metadata` shows committed at or before
     /// `up_to`. Publishing a committed transaction is always allowed, so a reader does this
     /// instead of waiting for the transaction's coordinator.
-    pub fn publish_committed(&self, metadata: &Metadata, up_to: u64) -> Result<(), DataNodeError> {
+    pub fn publish_committed(
+        &self,
+        metadata: &MetadataView,
+        up_to: u64,
+    ) -> Result<(), DataNodeError> {
         for tid in self.index.prepared_tids() {
-            if let Some(t) = metadata.txns.get(&tid) {
+            if let Some(t) = metadata.txn(tid) {
                 if t.state == TxnState::Committed && t.committed_at <= up_to {
                     self.index.publish(tid, t.committed_at)?;
                 }
@@ -560,7 +562,7 @@ impl DataNode {
         version: u64,
     ) -> Result<Vec<DataFileRef>, DataNodeError> {
         let metadata = self.controller.metadata();
-        if metadata.version < version {
+        if metadata.applied_index() < version {
             return Err(DataNodeError::Stale(version));
         }
         self.publish_committed(&metadata, version)?;
@@ -592,11 +594,11 @@ impl DataNode {
 
     /// Waits until this node's metadata is at least `version` (rows routed by a coordinator
     /// are routed here by the same partition domains).
-    pub async fn wait_version(&self, version: u64) -> Result<Arc<Metadata>, DataNodeError> {
+    pub async fn wait_version(&self, version: u64) -> Result<MetadataView, DataNodeError> {
         let mut rx = self.controller.subscribe();
         let reached = tokio::time::timeout(
             Duration::from_secs(10),
-            rx.wait_for(|m| m.version >= version),
+            rx.wait_for(|m| m.applied_index() >= version),
         )
         .await
         .is_ok_and(|r| r.is_ok());
@@ -729,7 +731,7 @@ mod tests {
     /// A controller whose `BeginTxn` takes 50 ms, counting how many run at once; everything
     /// else succeeds at once.
     struct SlowBegins {
-        metadata: watch::Sender<Arc<Metadata>>,
+        metadata: watch::Sender<MetadataView>,
         last_tid: AtomicU64,
         begins: AtomicU64,
         running: AtomicU64,
@@ -751,10 +753,10 @@ mod tests {
                 self.last_tid.fetch_add(count, Ordering::SeqCst) + 1,
             ))
         }
-        fn metadata(&self) -> Arc<Metadata> {
+        fn metadata(&self) -> MetadataView {
             self.metadata.borrow().clone()
         }
-        fn subscribe(&self) -> watch::Receiver<Arc<Metadata>> {
+        fn subscribe(&self) -> watch::Receiver<MetadataView> {
             self.metadata.subscribe()
         }
         async fn leader_alias(&self) -> Result<String, ControllerError> {
@@ -769,7 +771,7 @@ mod tests {
     async fn statements_begin_transactions_ahead_without_waiting_for_each_other() {
         let home = tempfile::tempdir().unwrap();
         let controller = Arc::new(SlowBegins {
-            metadata: watch::channel(Arc::new(Metadata::default())).0,
+            metadata: watch::channel(MetadataView::default()).0,
             last_tid: AtomicU64::new(0),
             begins: AtomicU64::new(0),
             running: AtomicU64::new(0),

@@ -75,7 +75,7 @@ impl TableAt {
             table: table.name.clone(),
             table_id: table.id,
             generation: table.generation,
-            min_version: node.controller.metadata().version,
+            min_version: node.controller.metadata().applied_index(),
         }
     }
 }
@@ -224,7 +224,7 @@ impl WriteTxn {
     /// The data node owning `partition` (`None` if it is not in the database's domain).
     pub fn owner(&self, partition: &str) -> Option<NodeId> {
         let metadata = self.node.controller.metadata();
-        let db = metadata.databases.get(&self.db.name)?;
+        let db = metadata.database(&self.db.name)?;
         if !self.table.is_dimension() && !db.def.has_partition(partition) {
             return None;
         }
@@ -354,8 +354,7 @@ impl WriteTxn {
         self.node
             .controller
             .metadata()
-            .databases
-            .get(&self.db.name)
+            .database(&self.db.name)
             .map(|d| d.def.levels.clone())
             .unwrap_or_else(|| self.db.levels.clone())
     }

@@ -156,7 +156,7 @@ impl Startup {
                     .ok_or_else(|| protocol_violation("SASLInitialResponse without data"))?;
                 let secret = {
                     let metadata = self.ctx.controller.metadata();
-                    match metadata.users.get(&user) {
+                    match metadata.user(&user) {
                         Some(u) => u.secret.clone(),
                         None => scram::mock_secret(&self.ctx.mock_key, &user, SCRAM_ITERATIONS),
                     }

@@ -40,7 +40,13 @@ impl CatalogProvider for PorpoiseCatalog {
         if let Ok(extra) = self.extra.read() {
             names.extend(extra.keys().cloned());
         }
-        names.extend(self.node.controller().metadata().databases.keys().cloned());
+        names.extend(
+            self.node
+                .controller()
+                .metadata()
+                .database_names()
+                .map(str::to_string),
+        );
         names
     }
 
@@ -48,14 +54,7 @@ impl CatalogProvider for PorpoiseCatalog {
         if let Some(s) = self.extra.read().ok().and_then(|e| e.get(name).cloned()) {
             return Some(s);
         }
-        if name == PUBLIC
-            || self
-                .node
-                .controller()
-                .metadata()
-                .databases
-                .contains_key(name)
-        {
+        if name == PUBLIC || self.node.controller().metadata().database(name).is_some() {
             return Some(Arc::new(DatabaseSchema {
                 db: name.to_string(),
                 node: self.node.clone(),
@@ -93,8 +92,7 @@ impl SchemaProvider for DatabaseSchema {
         self.node
             .controller()
             .metadata()
-            .databases
-            .get(&self.db)
+            .database(&self.db)
             .map(|d| d.tables.keys().cloned().collect())
             .unwrap_or_default()
     }
@@ -157,13 +155,7 @@ impl TableFunctionImpl for LoadTable {
         if let Some(provider) = table_provider(&self.node, &db, &table) {
             return Ok(provider);
         }
-        let error = if self
-            .node
-            .controller()
-            .metadata()
-            .databases
-            .contains_key(&db)
-        {
+        let error = if self.node.controller().metadata().database(&db).is_some() {
             MetadataError::TableNotFound { db, table }
         } else {
             MetadataError::DatabaseNotFound(db)

@@ -88,8 +88,7 @@ pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, Q
             session.require(&db, Privilege::Ddl)?;
             let metadata = session.engine().controller().metadata();
             let database = metadata
-                .databases
-                .get(&db)
+                .database(&db)
                 .ok_or_else(|| MetadataError::DatabaseNotFound(db.clone()))?;
             let mut sort_columns = Vec::new();
             for (key, value) in options {

@@ -34,9 +34,9 @@ use porpoise_functions::FunctionError;
 use super::parse::literal::Literal;
 use super::Engine;
 use crate::catalog::{ColumnType, KeyValue, PartitionLevel};
-use crate::controller::client::ControllerClient;
+use crate::controller::client::{ControllerClient, MetadataView};
 use crate::controller::error::{ControllerError, MetadataError};
-use crate::controller::metadata::{now_ns, Command, CommandResult, Metadata, Privilege};
+use crate::controller::metadata::{now_ns, Command, CommandResult, Privilege};
 use crate::datanode::DataNode;
 use crate::replication::model::{ReplicationCommand, ReplicationRole, ReplicationState};
 use crate::replication::slave::executions::Replica;
@@ -123,16 +123,16 @@ impl ClusterAccess {
         &self,
         function: &str,
         role: ReplicationRole,
-    ) -> Result<Arc<Metadata>, FunctionError> {
+    ) -> Result<MetadataView, FunctionError> {
         let metadata = self.controller.metadata();
-        if !metadata.users.get(&self.user).is_some_and(|u| u.is_admin) {
+        if !metadata.user(&self.user).is_some_and(|u| u.is_admin) {
             return Err(FunctionError {
                 sqlstate: SqlState::INSUFFICIENT_PRIVILEGE.to_string(),
                 message: format!("only administrators may call {function}"),
             });
         }
         metadata
-            .replication
+            .replication()
             .require_role(role)
             .map_err(|e| metadata_error(function, e.into()))?;
         Ok(metadata)
@@ -231,7 +231,7 @@ pub async fn serve_call(
     req: CallRequest,
 ) -> Result<RecordBatch, RemoteError> {
     let error = |e: FunctionError| RemoteError::from_error(&e);
-    if !engine.controller().metadata().users.contains_key(&req.user) {
+    if engine.controller().metadata().user(&req.user).is_none() {
         let e = MetadataError::UserNotFound(req.user.clone());
         return Err(RemoteError::from_error(&e));
     }
@@ -282,7 +282,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
         if alias == self.node_alias() {
             return Ok(Node::Local);
         }
-        match self.controller.metadata().nodes.get(alias) {
+        match self.controller.metadata().node_by_alias(alias) {
             Some(_) => Ok(Node::Remote),
             None => Err(unknown_node(alias)),
         }
@@ -297,8 +297,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
         let addr = self
             .controller
             .metadata()
-            .nodes
-            .get(alias)
+            .node_by_alias(alias)
             .map(|n| n.addr.clone())
             .ok_or_else(|| unknown_node(alias))?;
         let args = args
@@ -340,7 +339,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
     async fn database_schema(&self, db: &str) -> Result<DatabaseSchema, FunctionError> {
         const F: &str = "schema";
         let metadata = self.controller.metadata();
-        let Some(database) = metadata.databases.get(db) else {
+        let Some(database) = metadata.database(db) else {
             return Err(metadata_error(
                 F,
                 MetadataError::DatabaseNotFound(db.to_string()),
@@ -420,7 +419,7 @@ impl porpoise_functions::Cluster for ClusterAccess {
         } else {
             ReplicationState::Disabled
         };
-        match metadata.replication.role {
+        match metadata.replication().role {
             Some(ReplicationRole::Slave) => {
                 self.replication(function, ReplicationRole::Slave)?;
                 self.write(

@@ -235,13 +235,13 @@ impl Session {
     /// Fails with SQLSTATE 42501 unless the session's user holds `privilege` on database `db`
     /// (or, for [`crate::controller::metadata::ALL_DATABASES`], on every database), and with
     /// 3F000 if a named database does not exist. The rule is
-    /// [`crate::controller::metadata::Metadata::check_privilege`].
+    /// [`crate::controller::view::MetadataView::check_privilege`].
     pub fn require(&self, db: &str, privilege: Privilege) -> Result<(), QueryError> {
         let metadata = self.engine.controller().metadata();
         metadata.check_privilege(&self.user, db, privilege)?;
         if privilege != Privilege::Read {
             metadata
-                .replication
+                .replication()
                 .check_not_replica(db)
                 .map_err(MetadataError::from)?;
         }

@@ -171,7 +171,7 @@ impl DataService {
                 continue;
             }
             let metadata = self.node().controller().metadata();
-            let db = metadata.databases.get(&r.at.db).ok_or_else(|| {
+            let db = metadata.database(&r.at.db).ok_or_else(|| {
                 RemoteError::new(
                     SqlState::INVALID_SCHEMA_NAME,
                     format!("database \"{}\" does not exist", r.at.db),
@@ -215,7 +215,7 @@ impl DataService {
     async fn adopt(&self, req: AdoptRequest) -> std::result::Result<StagedCounts, RemoteError> {
         let table = self.table(&req.at).await?;
         let metadata = self.node().controller().metadata();
-        let db = metadata.databases.get(&req.at.db).ok_or_else(|| {
+        let db = metadata.database(&req.at.db).ok_or_else(|| {
             RemoteError::new(
                 SqlState::INVALID_SCHEMA_NAME,
                 format!("database \"{}\" does not exist", req.at.db),
@@ -310,7 +310,7 @@ impl Service for DataService {
             }
             PING => reply(Ok(PingReply {
                 id: self.node().id,
-                metadata_version: self.node().controller().metadata().version,
+                metadata_version: self.node().controller().metadata().applied_index(),
             })),
             ADOPT => match decode::<AdoptRequest>(&body) {
                 Ok(req) => reply(self.adopt(req).await),

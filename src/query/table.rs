@@ -125,7 +125,7 @@ impl PorpoiseTable {
             return Vec::new();
         }
         let metadata = self.node.controller().metadata();
-        let Some(db) = metadata.databases.get(&self.db) else {
+        let Some(db) = metadata.database(&self.db) else {
             return Vec::new();
         };
         db.def
@@ -413,8 +413,7 @@ impl PorpoiseTable {
                 .node
                 .controller()
                 .metadata()
-                .txns
-                .get(&holder)
+                .txn(holder)
                 .is_some_and(|t| t.state == TxnState::Committed);
             let now = tokio::time::Instant::now();
             if (holder < txn.tid() && !committed) || now >= deadline {
@@ -477,7 +476,7 @@ impl PorpoiseTable {
             let addr = txn.remote_rewrite(id).map_err(ext)?;
             let mut req = request.clone();
             req.tid = txn.tid();
-            req.at.min_version = node.controller().metadata().version;
+            req.at.min_version = node.controller().metadata().applied_index();
             changed += super::remote::call_rewrite(node, &addr, &req).await?;
         }
         txn.commit().await.map_err(ext)?;
@@ -542,7 +541,7 @@ impl TableProvider for PorpoiseTable {
         // One version for every fragment: the scan sees the same transactions on every node.
         let version = self
             .read_at
-            .unwrap_or_else(|| self.node.controller().metadata().version);
+            .unwrap_or_else(|| self.node.controller().metadata().applied_index());
         let files = self
             .node
             .snapshot_at((self.def.id, self.def.generation), version)

@@ -14,11 +14,9 @@ use pgwire::api::auth::sasl::scram::gen_salted_password;
 
 use super::parse::users::UserStmt;
 use super::{QueryError, Session};
-use crate::controller::client::ControllerClient;
+use crate::controller::client::{ControllerClient, MetadataView};
 use crate::controller::error::MetadataError;
-use crate::controller::metadata::{
-    Command, CommandResult, Metadata, Privilege, UserMeta, ALL_DATABASES,
-};
+use crate::controller::metadata::{Command, CommandResult, Privilege, UserMeta, ALL_DATABASES};
 use crate::controller::secret::ScramSecret;
 use crate::sqlstate::SqlState;
 use std::sync::Arc;
@@ -65,31 +63,26 @@ pub fn verify_password(user: &UserMeta, password: &str) -> bool {
 }
 
 /// Whether `name` is an admin whose password is `password`.
-pub fn verify_admin(metadata: &Metadata, name: &str, password: &str) -> bool {
+pub fn verify_admin(metadata: &MetadataView, name: &str, password: &str) -> bool {
     metadata
-        .users
-        .get(name)
+        .user(name)
         .is_some_and(|u| u.is_admin && verify_password(u, password))
 }
 
 /// Whether `admin` still has [`DEFAULT_ADMIN`]'s password, as far as `metadata` tells: also
 /// when there is no user yet, since the first start creates admin with it. A node bound to an
 /// address other than loopback refuses to serve while this holds (`protectedMode`).
-pub fn admin_has_default_password(metadata: &Metadata) -> bool {
+pub fn admin_has_default_password(metadata: &MetadataView) -> bool {
     let (name, password) = DEFAULT_ADMIN;
-    match metadata.users.get(name) {
+    match metadata.user(name) {
         Some(user) => verify_password(user, password),
-        None => metadata.users.is_empty(),
+        None => !metadata.has_users(),
     }
 }
 
 fn require_admin(session: &Session, what: &str) -> Result<(), QueryError> {
     let metadata = session.engine().controller().metadata();
-    if metadata
-        .users
-        .get(session.user())
-        .is_some_and(|u| u.is_admin)
-    {
+    if metadata.user(session.user()).is_some_and(|u| u.is_admin) {
         Ok(())
     } else {
         Err(QueryError::other(
@@ -176,10 +169,10 @@ pub async fn execute(session: &Session, stmt: &UserStmt) -> Result<String, Query
             // Refuse the whole statement before any of it is applied when a name is unknown
             // now; each user's change is its own command.
             let metadata = session.engine().controller().metadata();
-            if db != ALL_DATABASES && !metadata.databases.contains_key(db) {
+            if db != ALL_DATABASES && metadata.database(db).is_none() {
                 return Err(MetadataError::DatabaseNotFound(db.clone()).into());
             }
-            if let Some(missing) = users.iter().find(|u| !metadata.users.contains_key(*u)) {
+            if let Some(missing) = users.iter().find(|u| metadata.user(u).is_none()) {
                 return Err(MetadataError::UserNotFound(missing.clone()).into());
             }
             for user in users {
@@ -225,12 +218,16 @@ impl std::fmt::Debug for Roles {
 #[async_trait]
 impl PgCatalogContextProvider for Roles {
     async fn roles(&self) -> Vec<String> {
-        self.controller.metadata().users.keys().cloned().collect()
+        self.controller
+            .metadata()
+            .users()
+            .map(|u| u.name.clone())
+            .collect()
     }
 
     async fn role(&self, name: &str) -> Option<Role> {
         let metadata = self.controller.metadata();
-        let u = metadata.users.get(name)?;
+        let u = metadata.user(name)?;
         Some(Role {
             name: u.name.clone(),
             is_superuser: u.is_admin,

@@ -16,7 +16,7 @@ use porpoise_functions::get_slave_replication_status::SlaveTask;
 
 use super::model::{Context, ReplicationState, TaskState};
 use super::slave::executions::Replica;
-use crate::controller::metadata::Metadata;
+use crate::controller::client::MetadataView;
 
 /// `host:port` as (host, port).
 fn split_addr(addr: &str) -> (String, i32) {
@@ -27,10 +27,9 @@ fn split_addr(addr: &str) -> (String, i32) {
 }
 
 /// `getDatabaseClusterReplicationStatus()`.
-pub fn databases(metadata: &Metadata) -> Vec<DatabaseReplication> {
+pub fn databases(metadata: &MetadataView) -> Vec<DatabaseReplication> {
     metadata
-        .databases
-        .values()
+        .databases()
         .map(|d| DatabaseReplication {
             db_name: d.def.name.clone(),
             enabled: d.replication.is_some(),
@@ -43,9 +42,9 @@ pub fn databases(metadata: &Metadata) -> Vec<DatabaseReplication> {
 }
 
 /// `getMasterReplicationStatus()`.
-pub fn master_tasks(metadata: &Metadata) -> Vec<MasterTask> {
+pub fn master_tasks(metadata: &MetadataView) -> Vec<MasterTask> {
     metadata
-        .replication
+        .replication()
         .master
         .tasks
         .values()
@@ -71,8 +70,8 @@ pub fn master_tasks(metadata: &Metadata) -> Vec<MasterTask> {
 }
 
 /// `getSlaveReplicationStatus()`.
-pub fn slave_tasks(metadata: &Metadata) -> Vec<SlaveTask> {
-    let s = &metadata.replication.slave;
+pub fn slave_tasks(metadata: &MetadataView) -> Vec<SlaveTask> {
+    let s = &metadata.replication().slave;
     s.tasks
         .values()
         .map(|t| {
@@ -100,8 +99,8 @@ pub fn slave_tasks(metadata: &Metadata) -> Vec<SlaveTask> {
 }
 
 /// `getRecentSlaveReplicationInfo()`.
-pub fn slaves(metadata: &Metadata) -> Vec<SlaveInfo> {
-    let r = &metadata.replication;
+pub fn slaves(metadata: &MetadataView) -> Vec<SlaveInfo> {
+    let r = metadata.replication();
     r.slaves
         .iter()
         .map(|(id, s)| SlaveInfo {
@@ -117,9 +116,9 @@ pub fn slaves(metadata: &Metadata) -> Vec<SlaveInfo> {
 
 /// `getClusterReplicationMetrics(secs)`: over the last `secs` seconds, or since the first
 /// task kept.
-pub fn metrics(metadata: &Metadata, secs: Option<i64>) -> Metrics {
-    let s = &metadata.replication.slave;
-    let now = metadata.clock_ns;
+pub fn metrics(metadata: &MetadataView, secs: Option<i64>) -> Metrics {
+    let s = &metadata.replication().slave;
+    let now = metadata.clock_ns();
     let since = secs.map_or(i64::MIN, |secs| now - secs * 1_000_000_000);
     let finished: Vec<_> = s
         .tasks
@@ -165,9 +164,9 @@ pub fn metrics(metadata: &Metadata, secs: Option<i64>) -> Metrics {
 }
 
 /// `getClusterReplicationLag()` at `now_ns`.
-pub fn lag(metadata: &Metadata, now_ns: i64) -> Vec<Lag> {
+pub fn lag(metadata: &MetadataView, now_ns: i64) -> Vec<Lag> {
     metadata
-        .replication
+        .replication()
         .lag(&Context {
             now_ns,
             ..metadata.replication_context()
@@ -198,10 +197,10 @@ pub fn executions(replica: &Replica) -> Vec<Execution> {
 }
 
 /// `getSlaveReplicationQueueStatus()` at `now`.
-pub fn queues(metadata: &Metadata, now: i64) -> Vec<Queue> {
-    let s = &metadata.replication.slave;
-    let per_set = metadata.replication.slave_queues(metadata.nodes.len());
-    let mut nodes: Vec<_> = metadata.nodes.values().collect();
+pub fn queues(metadata: &MetadataView, now: i64) -> Vec<Queue> {
+    let s = &metadata.replication().slave;
+    let mut nodes: Vec<_> = metadata.nodes().collect();
+    let per_set = metadata.replication().slave_queues(nodes.len());
     nodes.sort_by_key(|n| n.id);
     (0..2 * per_set)
         .map(|queue_id| {

@@ -101,21 +101,21 @@ async fn metadata_survives_restart_and_tids_continue() {
     );
     // `write` returns after the apply, so readers already see the result.
     assert!(rx.has_changed().unwrap());
-    assert_eq!(rx.borrow_and_update().last_tid, 2);
-    assert_eq!(c.metadata().last_tid, 2);
+    assert_eq!(rx.borrow_and_update().last_tid(), 2);
+    assert_eq!(c.metadata().last_tid(), 2);
     c.shutdown().await.unwrap();
 
     let c = open(dir.path()).await;
     assert!(c.is_leader());
     let m = c.metadata();
-    assert!(m.users.contains_key("admin"));
-    assert!(m.databases.contains_key("dfs://testDB"));
+    assert!(m.user("admin").is_some());
+    assert!(m.database("dfs://testDB").is_some());
     assert_eq!(
-        m.users["admin"].privileges.get("dfs://testDB"),
+        m.user("admin").unwrap().privileges.get("dfs://testDB"),
         Some(&BTreeSet::from([Privilege::Read]))
     );
-    assert_eq!(m.last_tid, 2);
-    assert_eq!(m.txns.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(m.last_tid(), 2);
+    assert_eq!(m.txns().map(|(tid, _)| tid).collect::<Vec<_>>(), vec![1, 2]);
     assert_eq!(c.write(begin_txn()).await.unwrap(), CommandResult::Tid(3));
     assert_eq!(
         c.write(create_db("dfs://other")).await.unwrap(),
@@ -126,8 +126,8 @@ async fn metadata_survives_restart_and_tids_continue() {
     // A second restart replays the whole log again, including the entries written after the
     // first one.
     let c = open(dir.path()).await;
-    assert_eq!(c.metadata().last_tid, 3);
-    assert_eq!(c.metadata().databases.len(), 2);
+    assert_eq!(c.metadata().last_tid(), 3);
+    assert_eq!(c.metadata().databases().count(), 2);
     assert_eq!(c.write(begin_txn()).await.unwrap(), CommandResult::Tid(4));
     c.shutdown().await.unwrap();
 }
@@ -173,9 +173,9 @@ async fn restart_from_snapshot_plus_later_log() {
     let c = open(dir.path()).await;
     assert!(c.is_leader());
     let m = c.metadata();
-    assert!(m.databases.contains_key("dfs://testDB"));
-    assert!(m.users.contains_key("admin"));
-    assert_eq!(m.last_tid, 4);
+    assert!(m.database("dfs://testDB").is_some());
+    assert!(m.user("admin").is_some());
+    assert_eq!(m.last_tid(), 4);
     let metrics = c.raft().metrics().borrow().clone();
     assert_eq!(metrics.snapshot.map(|s| s.index), Some(snapshot_index));
     assert!(metrics.purged.is_some_and(|p| p.index >= snapshot_index));
@@ -196,7 +196,7 @@ async fn restart_from_snapshot_plus_later_log() {
         .unwrap();
     c.shutdown().await.unwrap();
     let c = open(dir.path()).await;
-    assert_eq!(c.metadata().last_tid, 5);
+    assert_eq!(c.metadata().last_tid(), 5);
     assert_eq!(c.write(begin_txn()).await.unwrap(), CommandResult::Tid(6));
     c.shutdown().await.unwrap();
 }

@@ -133,8 +133,8 @@ async fn the_v1_controller_state_is_its_snapshot_plus_the_log_after_it() {
     // after it, whose command is only in the log.
     let sm = StateMachineStore::open(&controller).unwrap();
     let snapshot = sm.metadata();
-    assert!(snapshot.databases.contains_key(DB));
-    assert!(!snapshot.users.contains_key(READER));
+    assert!(snapshot.database(DB).is_some());
+    assert!(snapshot.user(READER).is_none());
     drop(sm);
     let mut log = LogStore::open(&controller).unwrap();
     let state = log.get_log_state().await.unwrap();
@@ -152,10 +152,10 @@ async fn the_v1_controller_state_is_its_snapshot_plus_the_log_after_it() {
         .await
         .unwrap();
     let m = c.metadata();
-    let db = &m.databases[DB];
+    let db = m.database(DB).unwrap();
     assert!(db.tables.contains_key(TABLE));
-    assert!(m.users.contains_key(READER));
-    assert!(m.users.contains_key(common::ADMIN_USER));
+    assert!(m.user(READER).is_some());
+    assert!(m.user(common::ADMIN_USER).is_some());
     c.shutdown().await.unwrap();
 }
 
@@ -273,7 +273,7 @@ async fn controller_metadata_of_a_newer_format_is_refused_not_misread() {
         metadata.remove("a_later_field");
     });
     let c = open_controller(&controller).await.unwrap();
-    assert!(c.metadata().users.contains_key(READER));
+    assert!(c.metadata().user(READER).is_some());
     c.shutdown().await.unwrap();
 }
 

@@ -47,7 +47,8 @@ pub use self::store_error::StoreError;
 use self::types::{Raft, RaftMetrics};
 use crate::catalog::NodeId;
 use crate::controller::error::ControllerError;
-use crate::controller::metadata::{Command, CommandResult, Metadata};
+use crate::controller::metadata::{Command, CommandResult};
+use crate::controller::view::MetadataView;
 
 /// Name of the controller raft group (openraft uses it in logs and metrics).
 const CLUSTER_NAME: &str = "porpoise-controller";
@@ -90,7 +91,7 @@ pub struct RaftController {
     raft: Raft,
     node_id: NodeId,
     dir: PathBuf,
-    metadata: watch::Receiver<Arc<Metadata>>,
+    metadata: watch::Receiver<MetadataView>,
     metrics: watch::Receiver<RaftMetrics>,
     feed: Arc<std::sync::Mutex<crate::controller::feed::Feed>>,
 }
@@ -325,13 +326,13 @@ impl RaftController {
     }
 
     /// The latest applied metadata (cheap).
-    pub fn metadata(&self) -> Arc<Metadata> {
+    pub fn metadata(&self) -> MetadataView {
         self.metadata.borrow().clone()
     }
 
     /// A receiver notified on every applied change. Like any [`watch`] receiver it sees the
     /// latest version, possibly skipping intermediate ones.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Metadata>> {
+    pub fn subscribe(&self) -> watch::Receiver<MetadataView> {
         self.metadata.clone()
     }
 

@@ -11,9 +11,10 @@
 //!   directory) and never goes backwards: a snapshot older than the one on disk is not written,
 //!   so a slow snapshot build cannot overwrite a newer installed snapshot whose covered log
 //!   entries were already purged.
-//! - Readers get the metadata as an `Arc<Metadata>` through a [`watch`] channel, published after
-//!   every `apply` call that changed it. The state machine copies the metadata on write
-//!   (`Arc::make_mut`, once per applied batch), so a reader's `Arc` is an immutable snapshot.
+//! - Readers get the metadata as a [`MetadataView`] (an `Arc<Metadata>`) through a [`watch`]
+//!   channel, published after every `apply` call that changed it. The state machine copies the
+//!   metadata on write (`Arc::make_mut`, once per applied batch), so a reader's view is an
+//!   immutable snapshot.
 //!
 //! Snapshot format, version [`SNAPSHOT_FORMAT_VERSION`] (= 1), JSON:
 //! `{"format_version":1, "snapshot_id":"…", "last_applied":LogId|null,
@@ -42,6 +43,7 @@ use crate::controller::feed::Feed;
 use crate::controller::metadata::{
     CommandResult, Metadata, FORMAT_VERSION as METADATA_FORMAT_VERSION,
 };
+use crate::controller::view::MetadataView;
 
 /// File name of the snapshot inside the controller directory.
 pub const SNAPSHOT_FILE: &str = "snapshot.json";
@@ -80,7 +82,7 @@ pub struct StateMachineStore {
     metadata: Arc<Metadata>,
     last_applied: Option<LogId>,
     last_membership: StoredMembership,
-    tx: watch::Sender<Arc<Metadata>>,
+    tx: watch::Sender<MetadataView>,
     feed: Arc<Mutex<Feed>>,
 }
 
@@ -107,7 +109,7 @@ impl StateMachineStore {
             None => (Metadata::default(), None, StoredMembership::default()),
         };
         let metadata = Arc::new(metadata);
-        let (tx, _) = watch::channel(metadata.clone());
+        let (tx, _) = watch::channel(MetadataView::new(metadata.clone()));
         Ok(StateMachineStore {
             dir: dir.to_path_buf(),
             metadata,
@@ -124,17 +126,18 @@ impl StateMachineStore {
     }
 
     /// A receiver of the metadata, notified after every applied change.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Metadata>> {
+    pub fn subscribe(&self) -> watch::Receiver<MetadataView> {
         self.tx.subscribe()
     }
 
     /// The metadata as last applied.
-    pub fn metadata(&self) -> Arc<Metadata> {
-        self.metadata.clone()
+    pub fn metadata(&self) -> MetadataView {
+        MetadataView::new(self.metadata.clone())
     }
 
     fn publish(&self) {
-        self.tx.send_replace(self.metadata.clone());
+        self.tx
+            .send_replace(MetadataView::new(self.metadata.clone()));
     }
 }
 

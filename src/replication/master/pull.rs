@@ -10,7 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::controller::metadata::{now_ns, Command, CommandResult, Metadata};
+use crate::controller::client::MetadataView;
+use crate::controller::metadata::{now_ns, Command, CommandResult};
 use crate::controller::raft::RaftController;
 use crate::controller::service::remote;
 use crate::replication::model::{MasterTask, PulledTask, ReplicationCommand, ReplicationRole};
@@ -67,13 +68,13 @@ impl PullService {
             return Err(e);
         }
         let metadata = self.raft.metadata();
-        if metadata.replication.role != Some(ReplicationRole::Master) {
+        if metadata.replication().role != Some(ReplicationRole::Master) {
             return Err(RemoteError::new(
                 SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
                 "the cluster clusterReplicationMasterCtl names is not a master cluster",
             ));
         }
-        let stale = match metadata.replication.slaves.get(&req.slave) {
+        let stale = match metadata.replication().slaves.get(&req.slave) {
             Some(known) => {
                 let age = now_ns() - known.last_pull_ns;
                 known.connected != req.progress.connected
@@ -96,11 +97,11 @@ impl PullService {
         }
         let mut rx = self.raft.subscribe();
         let wait = Duration::from_millis(req.wait_ms).min(MAX_PULL_WAIT);
-        let newer = |m: &Arc<Metadata>| m.replication.master.last_task_id > req.after;
+        let newer = |m: &MetadataView| m.replication().master.last_task_id > req.after;
         let _ = tokio::time::timeout(wait, rx.wait_for(newer)).await;
         let metadata = rx.borrow().clone();
         let tasks = metadata
-            .replication
+            .replication()
             .master
             .tasks
             .range(req.after + 1..)

@@ -205,12 +205,12 @@ pub fn read(
 
 /// Deletes the task data no slave needs any more: of truncated tasks, and of transactions
 /// that ended without a task (not committed, or not queued). Returns how many files went.
-pub fn collect(dir: &Path, metadata: &crate::controller::metadata::Metadata) -> usize {
+pub fn collect(dir: &Path, metadata: &crate::controller::client::MetadataView) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
     let tasks: std::collections::HashMap<u64, bool> = metadata
-        .replication
+        .replication()
         .master
         .tasks
         .values()
@@ -228,7 +228,7 @@ pub fn collect(dir: &Path, metadata: &crate::controller::metadata::Metadata) -> 
         };
         let unneeded = match tasks.get(&tid) {
             Some(truncated) => *truncated,
-            None => tid <= metadata.last_tid && !metadata.txns.contains_key(&tid),
+            None => tid <= metadata.last_tid() && metadata.txn(tid).is_none(),
         };
         if unneeded {
             match std::fs::remove_file(entry.path()) {

@@ -27,8 +27,9 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::executions::{ExecState, Worker};
+use crate::controller::client::MetadataView;
 use crate::controller::error::MetadataError;
-use crate::controller::metadata::{Command, CommandResult, Metadata, Privilege};
+use crate::controller::metadata::{Command, CommandResult, Privilege};
 use crate::controller::secret::ScramSecret;
 use crate::datanode::{DataNodeError, WriteTxn};
 use crate::query::service::decode_rewrite;
@@ -129,9 +130,9 @@ impl ExecUser {
 
 /// Whether this node's copy of the metadata shows task `task_id` finished (a re-delivery; the
 /// commit would refuse it anyway).
-fn finished_here(metadata: &Metadata, task_id: u64) -> bool {
+fn finished_here(metadata: &MetadataView, task_id: u64) -> bool {
     metadata
-        .replication
+        .replication()
         .slave
         .tasks
         .get(&task_id)
@@ -274,14 +275,13 @@ fn dml_failure(e: datafusion::error::DataFusionError) -> RemoteError {
 fn check_user(
     engine: &Engine,
     exec_user: &ExecUser,
-    metadata: &Metadata,
+    metadata: &MetadataView,
     op: OpType,
     db: &str,
 ) -> Result<(), RemoteError> {
     let (name, password) = &engine.node().options().replication_user;
     let ok = metadata
-        .users
-        .get(name)
+        .user(name)
         .is_some_and(|u| exec_user.password_ok(u, password));
     if !ok {
         return Err(failure(format!(

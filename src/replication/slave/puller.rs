@@ -38,7 +38,7 @@ pub(super) async fn pull_loop(
     let mut last_error_record: Option<Instant> = None;
     loop {
         let metadata = raft.metadata();
-        let r = &metadata.replication;
+        let r = metadata.replication();
         if !raft.is_leader()
             || r.role != Some(ReplicationRole::Slave)
             || r.cluster_id.is_empty()

@@ -17,11 +17,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::IDLE;
-use crate::controller::metadata::{Command, Metadata};
+use crate::controller::client::MetadataView;
+use crate::controller::metadata::Command;
 use crate::controller::raft::RaftController;
 use crate::replication::model::{
-    OpType, ReplicationCommand, ReplicationRole, ReplicationState, SlaveTask, TaskState,
-    MAX_ATTEMPTS,
+    OpType, ReplicationCommand, ReplicationRole, ReplicationState, SlaveQueue, SlaveTask,
+    TaskState, MAX_ATTEMPTS,
 };
 use crate::replication::protocol::{is_pending_error, Applied, ApplyRequest, APPLY, APPLY_TIMEOUT};
 use crate::rpc::client::Peers;
@@ -61,7 +62,7 @@ pub(super) async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) 
             }
         });
         let metadata = raft.metadata();
-        let r = &metadata.replication;
+        let r = metadata.replication();
         if !raft.is_leader()
             || r.role != Some(ReplicationRole::Slave)
             || r.slave.state != ReplicationState::Enabled
@@ -70,7 +71,7 @@ pub(super) async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) 
         }
         let now = Instant::now();
         let busy: HashSet<u64> = running.iter().flat_map(|r| r.tasks.clone()).collect();
-        for batch in runnable(&metadata, &alone) {
+        for batch in runnable(&r.slave, &alone) {
             let blocked = batch.iter().any(|t| {
                 let id = t.task.task_id;
                 busy.contains(&id) || retry_at.get(&id).is_some_and(|at| *at > now)
@@ -110,8 +111,7 @@ fn gave_up(t: &SlaveTask) -> bool {
 /// APPEND, takes the APPEND tasks of the same table that follow it in the queue along, even
 /// from later groups: appends commute with each other, and every task between them comes
 /// along too. Tasks that failed, or in `alone`, run by themselves.
-fn runnable<'m>(metadata: &'m Metadata, alone: &HashSet<u64>) -> Vec<Vec<&'m SlaveTask>> {
-    let slave = &metadata.replication.slave;
+fn runnable<'m>(slave: &'m SlaveQueue, alone: &HashSet<u64>) -> Vec<Vec<&'m SlaveTask>> {
     let mut queues: BTreeMap<u32, Vec<&SlaveTask>> = BTreeMap::new();
     for (_, t) in slave.tasks.range(slave.open_from..) {
         if t.state != TaskState::Finished {
@@ -155,8 +155,8 @@ fn runnable<'m>(metadata: &'m Metadata, alone: &HashSet<u64>) -> Vec<Vec<&'m Sla
 }
 
 /// The data node running queue `queue_id`, by position among the registered data nodes.
-fn queue_node(metadata: &Metadata, queue_id: u32) -> Option<(String, String)> {
-    let mut nodes: Vec<_> = metadata.nodes.values().collect();
+fn queue_node(metadata: &MetadataView, queue_id: u32) -> Option<(String, String)> {
+    let mut nodes: Vec<_> = metadata.nodes().collect();
     nodes.sort_by_key(|n| n.id);
     if nodes.is_empty() {
         return None;
@@ -193,7 +193,7 @@ async fn run_batch(
     // in the data node's metadata before it runs these tasks.
     let req = ApplyRequest {
         tasks,
-        min_version: raft.metadata().version,
+        min_version: raft.metadata().applied_index(),
     };
     let apply = peers.call::<_, Applied>(&addr, APPLY, &req, APPLY_TIMEOUT);
     tokio::pin!(apply);
@@ -301,20 +301,17 @@ mod tests {
             .collect()
     }
 
-    fn metadata(tasks: Vec<SlaveTask>) -> Metadata {
-        let mut m = Metadata::default();
+    fn queue(tasks: Vec<SlaveTask>) -> SlaveQueue {
+        let mut q = SlaveQueue::default();
         for t in tasks {
-            m.replication
-                .slave
-                .tasks
-                .insert(t.task.task_id, Arc::new(t));
+            q.tasks.insert(t.task.task_id, Arc::new(t));
         }
-        m
+        q
     }
 
     #[test]
     fn consecutive_appends_of_a_table_run_together_across_groups() {
-        let m = metadata(vec![
+        let m = queue(vec![
             task(1, 1, OpType::Append, "t", 0),
             task(2, 2, OpType::Append, "t", 0),
             task(3, 3, OpType::Append, "t", 0),
@@ -326,7 +323,7 @@ mod tests {
 
     #[test]
     fn another_table_ends_the_batch_and_the_first_group_runs_in_parallel() {
-        let m = metadata(vec![
+        let m = queue(vec![
             task(1, 1, OpType::Append, "t", 0),
             task(2, 1, OpType::Append, "u", 0),
             task(3, 1, OpType::Append, "t", 0),
@@ -347,10 +344,10 @@ mod tests {
             task(3, 3, OpType::Append, "t", 0),
         ];
         tasks[0].state = TaskState::Failed;
-        let m = metadata(tasks);
+        let m = queue(tasks);
         assert_eq!(ids(runnable(&m, &HashSet::new())), vec![vec![1]]);
         let mut m = m;
-        Arc::make_mut(m.replication.slave.tasks.get_mut(&1).unwrap()).state = TaskState::Finished;
+        Arc::make_mut(m.tasks.get_mut(&1).unwrap()).state = TaskState::Finished;
         assert_eq!(ids(runnable(&m, &HashSet::from([2]))), vec![vec![2]]);
         assert_eq!(ids(runnable(&m, &HashSet::from([3]))), vec![vec![2]]);
         assert_eq!(ids(runnable(&m, &HashSet::new())), vec![vec![2, 3]]);
@@ -358,7 +355,7 @@ mod tests {
 
     #[test]
     fn a_batch_is_bounded_in_tasks_and_rows() {
-        let m = metadata(
+        let m = queue(
             (1..=100)
                 .map(|i| task(i, i, OpType::Append, "t", 0))
                 .collect(),
@@ -371,9 +368,6 @@ mod tests {
             task(2, 2, OpType::Append, "t", 0),
         ];
         big[0].task.rows = MAX_BATCH_ROWS - 5;
-        assert_eq!(
-            ids(runnable(&metadata(big), &HashSet::new())),
-            vec![vec![1]]
-        );
+        assert_eq!(ids(runnable(&queue(big), &HashSet::new())), vec![vec![1]]);
     }
 }
