@@ -317,7 +317,10 @@ struct DataNodeStat {
     id: u64,
     addr: String,
     reachable: bool,
-    metadata_version: Option<u64>,
+    /// The applied index of the node's metadata; shown as `metadata_version`, the page's
+    /// name for it.
+    #[serde(rename = "metadata_version")]
+    applied_index: Option<u64>,
     error: Option<String>,
 }
 
@@ -334,7 +337,7 @@ async fn datanode_stats(s: &StatusSource) -> Vec<DataNodeStat> {
                 id: n.id,
                 addr: n.addr,
                 reachable: r.is_ok(),
-                metadata_version: r.as_ref().ok().map(|p| p.metadata_version),
+                applied_index: r.as_ref().ok().map(|p| p.applied_index),
                 error: r.err().map(|e| e.to_string()),
             }
         }

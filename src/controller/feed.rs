@@ -2,7 +2,7 @@
 //!
 //! The state machine records every applied log entry (index and command, `None` for blank and
 //! membership entries) in a bounded in-memory [`Feed`]. A watcher that holds the metadata at
-//! version `v` asks for what came after `v`: if the feed still covers `v + 1` it gets the
+//! applied index `v` asks for what came after `v`: if the feed still covers `v + 1` it gets the
 //! commands and applies them itself ([`Metadata::apply`] is deterministic, so its copy equals
 //! the controller's); otherwise (it is too far behind, or the controller restarted or
 //! installed a snapshot) it gets the whole metadata.
@@ -46,19 +46,19 @@ impl Feed {
         self.entries.clear();
     }
 
-    /// The entries after `version` up to `upto`, if the feed still has all of them.
-    pub fn since(&self, version: u64, upto: u64) -> Option<Vec<(u64, Option<Command>)>> {
-        if upto <= version {
+    /// The entries after `applied_index` up to `upto`, if the feed still has all of them.
+    pub fn since(&self, applied_index: u64, upto: u64) -> Option<Vec<(u64, Option<Command>)>> {
+        if upto <= applied_index {
             return Some(Vec::new());
         }
         let first = self.entries.front()?.0;
-        if first > version + 1 {
+        if first > applied_index + 1 {
             return None;
         }
         let out: Vec<_> = self
             .entries
             .iter()
-            .filter(|(i, _)| *i > version && *i <= upto)
+            .filter(|(i, _)| *i > applied_index && *i <= upto)
             .cloned()
             .collect();
         (out.last().map(|(i, _)| *i) == Some(upto)).then_some(out)
@@ -79,7 +79,7 @@ impl MetadataUpdate {
     pub fn apply_to(self, metadata: &mut Arc<Metadata>) -> bool {
         match self {
             MetadataUpdate::Snapshot(m) => {
-                if m.version < metadata.version {
+                if m.applied_index < metadata.applied_index {
                     return false;
                 }
                 *metadata = Arc::new(*m);
@@ -88,12 +88,12 @@ impl MetadataUpdate {
             MetadataUpdate::Changes(entries) => {
                 let mut changed = false;
                 for (index, cmd) in entries {
-                    if index != metadata.version + 1 {
+                    if index != metadata.applied_index + 1 {
                         continue;
                     }
                     let m = Arc::make_mut(metadata);
-                    // As on the controllers: the version first, then the command.
-                    m.version = index;
+                    // As on the controllers: the applied index first, then the command.
+                    m.applied_index = index;
                     if let Some(cmd) = cmd {
                         m.apply(&cmd);
                     }
@@ -137,9 +137,9 @@ mod tests {
             },
         ];
         for (i, cmd) in cmds.iter().enumerate() {
-            leader.version = i as u64 + 1;
+            leader.applied_index = i as u64 + 1;
             leader.apply(cmd);
-            feed.push(leader.version, Some(cmd.clone()));
+            feed.push(leader.applied_index, Some(cmd.clone()));
         }
         let mut replica = Arc::new(Metadata::default());
         let update = MetadataUpdate::Changes(feed.since(0, 2).unwrap());

@@ -55,9 +55,10 @@ pub struct Metadata {
     /// The last database/table id handed out (ids double as PostgreSQL oids, above 16384).
     pub(in crate::controller) last_object_id: u32,
     /// The raft log index of the last entry applied: a replica of the metadata (a data node's
-    /// copy) is at least as new as a write whose index is at most this.
-    #[serde(default)]
-    pub(in crate::controller) version: u64,
+    /// copy) is at least as new as a write whose index is at most this. Serialised as
+    /// `version`, the name snapshots and the change feed have always used.
+    #[serde(default, rename = "version")]
+    pub(in crate::controller) applied_index: u64,
     /// The cluster's data nodes by alias, as configured in `cluster.nodes`.
     #[serde(default)]
     pub(in crate::controller) nodes: BTreeMap<String, NodeInfo>,
@@ -105,7 +106,7 @@ pub struct NodeInfo {
 pub struct ClientSession {
     /// Answers by request sequence number.
     pub results: BTreeMap<u64, CommandResult>,
-    /// `Metadata::version` when the client last wrote; the oldest sessions are evicted first.
+    /// `Metadata::applied_index` when the client last wrote; the oldest sessions are evicted first.
     pub touched: u64,
 }
 
@@ -149,7 +150,7 @@ pub struct TxnMeta {
     /// transaction is forgotten when none is left.
     #[serde(default)]
     pub pending: BTreeSet<NodeId>,
-    /// The commit version: the log index of the `CommitTxn` entry (0 while active).
+    /// The commit index: the log index of the `CommitTxn` entry (0 while active).
     #[serde(default)]
     pub committed_at: u64,
 }
@@ -271,7 +272,7 @@ pub enum Command {
         tids: Vec<u64>,
     },
     /// Settles a transaction whose commit went unanswered: aborts it if it is still active;
-    /// answers `Committed` with its version if it committed.
+    /// answers `Committed` with its commit index if it committed.
     AbortTxn {
         tid: u64,
     },
@@ -345,10 +346,12 @@ pub enum CommandResult {
     Skipped,
     /// A new transaction id.
     Tid(u64),
-    /// A transaction committed at `version` (the log index of its commit), queued as
-    /// replication task `task` if its database is replicated.
+    /// A transaction committed at `commit_index` (the log index of its commit), queued as
+    /// replication task `task` if its database is replicated. The index is serialised as
+    /// `version` (client sessions in snapshots, `ctl.write` replies), as it always was.
     Committed {
-        version: u64,
+        #[serde(rename = "version")]
+        commit_index: u64,
         task: Option<u64>,
     },
     Err(MetadataError),
@@ -391,10 +394,10 @@ impl Metadata {
         acked_below: u64,
         cmd: &Command,
     ) -> CommandResult {
-        let version = self.version;
+        let applied_index = self.applied_index;
         if let Some(session) = self.sessions.get_mut(&client) {
             session.results.retain(|s, _| *s >= acked_below);
-            session.touched = version;
+            session.touched = applied_index;
             if let Some(r) = session.results.get(&seq) {
                 return r.clone();
             }
@@ -415,7 +418,7 @@ impl Metadata {
             }
         }
         let session = self.sessions.entry(client).or_default();
-        session.touched = version;
+        session.touched = applied_index;
         session.results.insert(seq, result.clone());
         result
     }
@@ -637,13 +640,13 @@ impl Metadata {
                 if let Some(t) = self.txns.get_mut(tid) {
                     t.state = TxnState::Committed;
                     t.pending = participants.iter().copied().collect();
-                    t.committed_at = self.version;
+                    t.committed_at = self.applied_index;
                 }
                 let task = task
                     .as_ref()
                     .and_then(|task| self.queue_txn(*tid, coordinator, participants, task));
                 return Ok(CommandResult::Committed {
-                    version: self.version,
+                    commit_index: self.applied_index,
                     task,
                 });
             }
@@ -703,7 +706,7 @@ impl Metadata {
             Command::AbortTxn { tid } => match self.txns.get(tid) {
                 Some(t) if t.state == TxnState::Committed => {
                     return Ok(CommandResult::Committed {
-                        version: t.committed_at,
+                        commit_index: t.committed_at,
                         task: None,
                     })
                 }

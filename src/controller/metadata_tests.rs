@@ -351,3 +351,37 @@ fn transactions_begun_ahead_are_active_until_committed_ended_or_aborted() {
         CommandResult::Err(MetadataError::TxnNotActive(3))
     );
 }
+
+/// Fields renamed to say which index they hold keep the names older builds wrote and read:
+/// snapshots and the change feed (`version`), client sessions and `ctl.write` replies.
+#[test]
+fn indexes_keep_their_serialised_names() {
+    let mut m = Metadata {
+        applied_index: 7,
+        ..Metadata::default()
+    };
+    let json = serde_json::to_value(&m).unwrap();
+    assert_eq!(json["version"], 7, "{json}");
+    let read: Metadata = serde_json::from_value(json).unwrap();
+    assert_eq!(read.applied_index, 7);
+
+    let committed = CommandResult::Committed {
+        commit_index: 9,
+        task: None,
+    };
+    let json = serde_json::to_string(&committed).unwrap();
+    assert_eq!(json, r#"{"Committed":{"version":9,"task":null}}"#);
+    let reply = crate::controller::service::WriteReply {
+        result: committed,
+        log_index: 9,
+    };
+    let json = serde_json::to_value(&reply).unwrap();
+    assert_eq!(json["version"], 9, "{json}");
+
+    // An applied index read back from a snapshot is what a view reports.
+    m.applied_index = 11;
+    assert_eq!(
+        super::super::view::MetadataView::from(m).applied_index(),
+        11
+    );
+}

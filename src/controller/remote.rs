@@ -146,18 +146,18 @@ impl RemoteController {
         }
     }
 
-    /// Waits until the local copy includes `version`.
-    async fn wait_version(&self, version: u64, deadline: Instant) -> Result<(), ControllerError> {
+    /// Waits until the local copy has applied the entry at `log_index`.
+    async fn wait_applied(&self, log_index: u64, deadline: Instant) -> Result<(), ControllerError> {
         let mut rx = self.tx.subscribe();
         let wait = deadline.saturating_duration_since(Instant::now());
-        let reached = tokio::time::timeout(wait, rx.wait_for(|m| m.applied_index() >= version))
+        let reached = tokio::time::timeout(wait, rx.wait_for(|m| m.applied_index() >= log_index))
             .await
             .is_ok_and(|r| r.is_ok());
         if reached {
             Ok(())
         } else {
             Err(ControllerError::Unavailable {
-                reason: format!("the metadata did not reach version {version} in time"),
+                reason: format!("the metadata did not reach version {log_index} in time"),
             })
         }
     }
@@ -203,7 +203,7 @@ impl ControllerClient for RemoteController {
         crate::lock(&self.waiting).remove(&seq);
         match outcome {
             Ok(reply) => {
-                self.wait_version(reply.version, deadline + CALL_TIMEOUT)
+                self.wait_applied(reply.log_index, deadline + CALL_TIMEOUT)
                     .await?;
                 Ok(reply.result)
             }

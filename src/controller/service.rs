@@ -2,8 +2,8 @@
 //! - `raft.append`, `raft.vote`, `raft.snapshot`: raft messages from peer controllers;
 //! - `ctl.write` ([`WriteRequest`] → [`WriteReply`]): propose a command (the leader only;
 //!   others answer with the leader's address);
-//! - `ctl.watch` ([`WatchRequest`] → [`MetadataUpdate`]): long-poll for metadata newer than a
-//!   version (any member; a follower's metadata is a prefix of the leader's);
+//! - `ctl.watch` ([`WatchRequest`] → [`MetadataUpdate`]): long-poll for metadata newer than an
+//!   applied index (any member; a follower's metadata is a prefix of the leader's);
 //! - `ctl.status` (→ [`ControllerStatus`]): raft state for the HTTP status pages.
 //!
 //! A master controller also answers slaves' pulls, in its own service
@@ -49,11 +49,14 @@ pub struct WriteRequest {
     pub cmd: Command,
 }
 
-/// The answer to `ctl.write`: the command's result and the metadata version that includes it.
+/// The answer to `ctl.write`: the command's result and the log index of its entry (metadata
+/// whose applied index is at least this includes it).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct WriteReply {
     pub result: CommandResult,
-    pub version: u64,
+    /// Serialised as `version`, the name older nodes send and expect.
+    #[serde(rename = "version")]
+    pub log_index: u64,
 }
 
 /// `ctl.watch`: wait up to `wait_ms` for metadata newer than `since`.
@@ -81,7 +84,10 @@ pub struct ControllerStatus {
     /// On the leader: the last log index each member is known to hold.
     #[serde(default)]
     pub replication: Vec<(NodeId, Option<u64>)>,
-    pub metadata_version: u64,
+    /// The applied index of this controller's metadata. Serialised as `metadata_version`, the
+    /// name older nodes and the status pages use.
+    #[serde(rename = "metadata_version")]
+    pub applied_index: u64,
 }
 
 /// The controller role of a node.
@@ -156,11 +162,11 @@ impl ControllerService {
             crate::fault::crash_point("ctl-commit-received");
         }
         match self.raft.write_at(req.cmd).await {
-            Ok((result, version)) => {
+            Ok((result, log_index)) => {
                 if commit {
                     crate::fault::crash_point("ctl-commit-applied");
                 }
-                Ok(WriteReply { result, version })
+                Ok(WriteReply { result, log_index })
             }
             Err(e) => Err(remote(&e)),
         }
@@ -211,7 +217,7 @@ pub fn status_of(raft: &RaftController, alias: &str, addr: &str) -> ControllerSt
         last_applied: m.last_applied.map(|l| l.index),
         members,
         replication,
-        metadata_version: raft.metadata().applied_index(),
+        applied_index: raft.metadata().applied_index(),
     }
 }
 

@@ -31,7 +31,7 @@ impl MetadataView {
     /// The raft log index of the last entry this snapshot applied: it includes every write
     /// answered with an index at most this.
     pub fn applied_index(&self) -> u64 {
-        self.0.version
+        self.0.applied_index
     }
 
     /// A database by name (`dfs://x`).

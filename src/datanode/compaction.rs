@@ -10,8 +10,8 @@
 //! while the inputs are read may still replace one of them: then the swap does not happen
 //! (`FileIndex::replace_local` swaps only live files), or its old rows would come back.
 //!
-//! The merged file carries the newest version of its inputs, and the inputs are removed at
-//! that version: a reader at an older version still reads the inputs it saw before.
+//! The merged file carries the newest commit index of its inputs, and the inputs are removed at
+//! that index: a reader at an older index still reads the inputs it saw before.
 
 use std::sync::Weak;
 
@@ -101,7 +101,11 @@ fn merge(
             name: f.record.name.clone(),
         })
         .collect();
-    let version = files.iter().map(|f| f.record.version).max().unwrap_or(0);
+    let commit_index = files
+        .iter()
+        .map(|f| f.record.commit_index)
+        .max()
+        .unwrap_or(0);
     let swapped = index.replace_local(
         &[StagedFile {
             table: key,
@@ -109,7 +113,7 @@ fn merge(
             record,
         }],
         &removes,
-        version,
+        commit_index,
     )?;
     if !swapped {
         // An input was replaced while it was read: try again on the next pass.

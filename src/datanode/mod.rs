@@ -75,6 +75,8 @@ pub enum DataNodeError {
     },
     #[error("partition {partition} of \"{db}\" belongs to another data node")]
     Misrouted { db: String, partition: String },
+    /// The metadata did not reach the applied index a request needed (the message keeps the
+    /// word operators know).
     #[error("this data node's metadata did not reach version {0} in time")]
     Stale(u64),
     /// The controller did not answer the commit: the transaction may have committed or not.
@@ -157,7 +159,7 @@ pub struct DataNodeOptions {
     /// How often compaction looks for work.
     pub compaction_interval: Duration,
     /// How long files removed by a rewrite or compaction stay readable by queries at older
-    /// versions (a query whose version is older than that fails with "snapshot too old").
+    /// applied indexes (a query reading at an older one fails with "snapshot too old").
     pub snapshot_retention: Duration,
     /// `clusterReplicationWorkDir`: where task data of replicated writes is kept.
     pub replication_dir: PathBuf,
@@ -440,9 +442,9 @@ impl DataNode {
 
     async fn settle(&self, tid: u64) -> Result<(), DataNodeError> {
         match self.controller.write(Command::AbortTxn { tid }).await? {
-            CommandResult::Committed { version, .. } => {
+            CommandResult::Committed { commit_index, .. } => {
                 tracing::info!(tid, "publishing a transaction whose commit went unanswered");
-                self.index.publish(tid, version)?;
+                self.index.publish(tid, commit_index)?;
                 let data = lock(&self.in_doubt).get_mut(&tid).and_then(Option::take);
                 if let Some(data) = data {
                     if let Err(e) = data.persist().await {
@@ -525,12 +527,12 @@ impl DataNode {
         .await?
     }
 
-    /// Publishes a prepared transaction committed at `version` (`dn.publish`, and the
+    /// Publishes a prepared transaction committed at `commit_index` (`dn.publish`, and the
     /// coordinator's own share); idempotent.
-    pub async fn publish_prepared(&self, tid: u64, version: u64) -> Result<(), DataNodeError> {
+    pub async fn publish_prepared(&self, tid: u64, commit_index: u64) -> Result<(), DataNodeError> {
         // The file-index commit fsyncs: on the blocking pool.
         let index = self.index.clone();
-        tokio::task::spawn_blocking(move || index.publish(tid, version)).await??;
+        tokio::task::spawn_blocking(move || index.publish(tid, commit_index)).await??;
         Ok(())
     }
 
@@ -552,21 +554,16 @@ impl DataNode {
         Ok(())
     }
 
-    /// The files of a table generation a reader at `version` sees: every transaction committed
-    /// at or before `version` and no other, whichever node coordinated it and whether or not
-    /// its coordinator has published it yet. This node's metadata must be at `version` or
-    /// later.
-    pub fn snapshot_at(
-        &self,
-        key: TableKey,
-        version: u64,
-    ) -> Result<Vec<DataFileRef>, DataNodeError> {
+    /// The files of a table generation a reader at applied index `at` sees: every transaction
+    /// committed at or before `at` and no other, whichever node coordinated it and whether or
+    /// not its coordinator has published it yet. This node's metadata must have applied `at`.
+    pub fn snapshot_at(&self, key: TableKey, at: u64) -> Result<Vec<DataFileRef>, DataNodeError> {
         let metadata = self.controller.metadata();
-        if metadata.applied_index() < version {
-            return Err(DataNodeError::Stale(version));
+        if metadata.applied_index() < at {
+            return Err(DataNodeError::Stale(at));
         }
-        self.publish_committed(&metadata, version)?;
-        Ok(self.index.snapshot(key).visible_at(version)?)
+        self.publish_committed(&metadata, at)?;
+        Ok(self.index.snapshot(key).visible_at(at)?)
     }
 
     /// The latest files of a table generation, after publishing every transaction known to
@@ -592,20 +589,20 @@ impl DataNode {
         Ok(self.index.discard(tid, &[])?)
     }
 
-    /// Waits until this node's metadata is at least `version` (rows routed by a coordinator
+    /// Waits until this node's metadata has applied `index` (rows routed by a coordinator
     /// are routed here by the same partition domains).
-    pub async fn wait_version(&self, version: u64) -> Result<MetadataView, DataNodeError> {
+    pub async fn wait_applied(&self, index: u64) -> Result<MetadataView, DataNodeError> {
         let mut rx = self.controller.subscribe();
         let reached = tokio::time::timeout(
             Duration::from_secs(10),
-            rx.wait_for(|m| m.applied_index() >= version),
+            rx.wait_for(|m| m.applied_index() >= index),
         )
         .await
         .is_ok_and(|r| r.is_ok());
         if reached {
             Ok(self.controller.metadata())
         } else {
-            Err(DataNodeError::Stale(version))
+            Err(DataNodeError::Stale(index))
         }
     }
 

@@ -133,7 +133,7 @@ impl Staging {
                     rows: file.record.rows,
                     tid,
                     stats: file.record.stats,
-                    version: 0,
+                    commit_index: 0,
                     removed: None,
                 },
             })
@@ -293,10 +293,10 @@ impl Staging {
     }
 
     /// Makes a prepared transaction visible (after the controller committed it at
-    /// `version`).
-    pub async fn publish(&mut self, version: u64) -> Result<(), DataNodeError> {
+    /// `commit_index`).
+    pub async fn publish(&mut self, commit_index: u64) -> Result<(), DataNodeError> {
         self.prepared = None;
-        self.node.publish_prepared(self.tid, version).await
+        self.node.publish_prepared(self.tid, commit_index).await
     }
 
     /// Discards a prepared transaction (the controller refused the commit).

@@ -56,26 +56,29 @@ pub struct AdoptRequest {
 }
 
 /// A table as the coordinator saw it, in every request it sends another data node about it.
-/// The receiver waits until its metadata is at least `min_version` (so it routes rows by the
-/// same partition domains) and refuses the request if the table has changed since.
+/// The receiver waits until its metadata has applied `min_applied_index` (so it routes rows by
+/// the same partition domains) and refuses the request if the table has changed since.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TableAt {
     pub db: String,
     pub table: String,
     pub table_id: u32,
     pub generation: u64,
-    pub min_version: u64,
+    /// The applied index of the coordinator's metadata. Serialised as `min_version`, the name
+    /// older nodes send and expect.
+    #[serde(rename = "min_version")]
+    pub min_applied_index: u64,
 }
 
 impl TableAt {
-    /// `table` of `db` at the version of `node`'s metadata now.
+    /// `table` of `db` as `node`'s metadata has it now.
     pub fn now(node: &DataNode, db: &str, table: &TableDef) -> Self {
         TableAt {
             db: db.to_string(),
             table: table.name.clone(),
             table_id: table.id,
             generation: table.generation,
-            min_version: node.controller.metadata().applied_index(),
+            min_applied_index: node.controller.metadata().applied_index(),
         }
     }
 }
@@ -91,14 +94,18 @@ pub struct StageRequest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TidRequest {
     pub tid: u64,
-    /// `dn.publish`: the transaction's commit version.
-    #[serde(default)]
-    pub version: u64,
+    /// `dn.publish`: the transaction's commit index. Serialised as `version`, the name older
+    /// nodes send and expect.
+    #[serde(default, rename = "version")]
+    pub commit_index: u64,
 }
 
 impl TidRequest {
     pub fn new(tid: u64) -> Self {
-        TidRequest { tid, version: 0 }
+        TidRequest {
+            tid,
+            commit_index: 0,
+        }
     }
 }
 
@@ -511,8 +518,8 @@ impl WriteTxn {
                 ended,
             })
             .await;
-        let version = match outcome {
-            Ok(CommandResult::Committed { version, task }) => {
+        let commit_index = match outcome {
+            Ok(CommandResult::Committed { commit_index, task }) => {
                 match (task, task_data) {
                     // Asynchronous persistence: after the commit, off the statement's path.
                     (Some(_), Some(data)) => {
@@ -529,7 +536,7 @@ impl WriteTxn {
                     }
                     _ => {}
                 }
-                version
+                commit_index
             }
             Ok(CommandResult::Err(e)) => {
                 if sync {
@@ -551,7 +558,7 @@ impl WriteTxn {
         crate::fault::crash_point("txn-committed");
         let mut published = Vec::new();
         if local_prepared {
-            self.local.publish(version).await?;
+            self.local.publish(commit_index).await?;
             published.push(node.id);
         }
         crate::fault::delay_point("txn-published-locally").await;
@@ -563,7 +570,7 @@ impl WriteTxn {
                     .call(
                         &addr,
                         PUBLISH,
-                        &TidRequest { tid, version },
+                        &TidRequest { tid, commit_index },
                         PARTICIPANT_TIMEOUT,
                     )
                     .await;

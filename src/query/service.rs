@@ -57,7 +57,10 @@ pub const PING: &str = "dn.ping";
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PingReply {
     pub id: u64,
-    pub metadata_version: u64,
+    /// The applied index of this node's metadata. Serialised as `metadata_version`, the name
+    /// older nodes send and expect.
+    #[serde(rename = "metadata_version")]
+    pub applied_index: u64,
 }
 
 /// The data role of a node.
@@ -78,11 +81,12 @@ impl DataService {
         self.engine.base_state()
     }
 
-    /// This node's table at the coordinator's metadata version, if unchanged since.
+    /// This node's table once its metadata has applied what the coordinator's had, if unchanged
+    /// since.
     async fn table(&self, at: &TableAt) -> std::result::Result<PorpoiseTable, RemoteError> {
         let metadata = self
             .node()
-            .wait_version(at.min_version)
+            .wait_applied(at.min_applied_index)
             .await
             .map_err(node_err)?;
         match metadata.table(&at.db, &at.table) {
@@ -100,7 +104,10 @@ impl DataService {
     }
 
     async fn scan(&self, req: ScanRequest) -> std::result::Result<FlightStream, RemoteError> {
-        let table = self.table(&req.at).await?.at_version(req.at.min_version);
+        let table = self
+            .table(&req.at)
+            .await?
+            .at_index(req.at.min_applied_index);
         let state = self.state();
         let ctx = state.task_ctx();
         let filters: Vec<Expr> = req
@@ -301,7 +308,7 @@ impl Service for DataService {
                     PREPARE => reply(self.node().prepare_remote(req.tid).await.map_err(node_err)),
                     PUBLISH => reply(
                         self.node()
-                            .publish_prepared(req.tid, req.version)
+                            .publish_prepared(req.tid, req.commit_index)
                             .await
                             .map_err(node_err),
                     ),
@@ -310,7 +317,7 @@ impl Service for DataService {
             }
             PING => reply(Ok(PingReply {
                 id: self.node().id,
-                metadata_version: self.node().controller().metadata().applied_index(),
+                applied_index: self.node().controller().metadata().applied_index(),
             })),
             ADOPT => match decode::<AdoptRequest>(&body) {
                 Ok(req) => reply(self.adopt(req).await),
@@ -360,5 +367,52 @@ impl Service for DataService {
         data: Streaming<FlightData>,
     ) -> std::result::Result<Bytes, Status> {
         Ok(reply(self.stage(data).await))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replication::protocol::ApplyRequest;
+    use crate::storage::file::FileRecord;
+
+    /// Fields renamed to say which index they hold keep the names older nodes send and
+    /// expect, and that the file index has always stored.
+    #[test]
+    fn indexes_keep_their_serialised_names() {
+        let ping = serde_json::to_value(PingReply {
+            id: 1,
+            applied_index: 5,
+        })
+        .unwrap();
+        assert_eq!(ping["metadata_version"], 5, "{ping}");
+        let at = TableAt {
+            db: "dfs://d".into(),
+            table: "t".into(),
+            table_id: 1,
+            generation: 0,
+            min_applied_index: 6,
+        };
+        let json = serde_json::to_value(&at).unwrap();
+        assert_eq!(json["min_version"], 6, "{json}");
+        let publish = TidRequest {
+            tid: 3,
+            commit_index: 7,
+        };
+        let json = serde_json::to_value(&publish).unwrap();
+        assert_eq!(json["version"], 7, "{json}");
+        let apply = ApplyRequest {
+            tasks: Vec::new(),
+            min_applied_index: 8,
+        };
+        let json = serde_json::to_value(&apply).unwrap();
+        assert_eq!(json["min_version"], 8, "{json}");
+        let record: FileRecord = serde_json::from_str(
+            r#"{"name":"f","size":1,"rows":1,"tid":3,"stats":{},"version":9}"#,
+        )
+        .unwrap();
+        assert_eq!(record.commit_index, 9);
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["version"], 9, "{json}");
     }
 }

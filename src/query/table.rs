@@ -1,6 +1,6 @@
 //! A partitioned table as DataFusion sees it.
 //!
-//! Scans read the table at one version (the coordinator's metadata version, sent to every
+//! Scans read the table at one point (the applied index of the coordinator's metadata, sent to every
 //! fragment: [`DataNode::snapshot_at`]), so a query sees a transaction on every node or on none;
 //! they skip files whose recorded
 //! statistics cannot match the filters (this is the partition pruning: a partition column's
@@ -71,8 +71,8 @@ pub struct PorpoiseTable {
     schema: SchemaRef,
     /// Scan only this node's partitions (a fragment of a scan another node coordinates).
     local_only: bool,
-    /// The version scans read at (a fragment's is its coordinator's); by default the version of
-    /// this node's metadata when the scan is planned.
+    /// The applied index scans read at (a fragment's is its coordinator's); by default the
+    /// applied index of this node's metadata when the scan is planned.
     read_at: Option<u64>,
 }
 
@@ -102,10 +102,10 @@ impl PorpoiseTable {
         }
     }
 
-    /// This table as seen at `version` (see [`DataNode::snapshot_at`]).
-    pub fn at_version(self, version: u64) -> Self {
+    /// This table as seen at applied index `at` (see [`DataNode::snapshot_at`]).
+    pub fn at_index(self, at: u64) -> Self {
         PorpoiseTable {
-            read_at: Some(version),
+            read_at: Some(at),
             ..self
         }
     }
@@ -476,7 +476,7 @@ impl PorpoiseTable {
             let addr = txn.remote_rewrite(id).map_err(ext)?;
             let mut req = request.clone();
             req.tid = txn.tid();
-            req.at.min_version = node.controller().metadata().applied_index();
+            req.at.min_applied_index = node.controller().metadata().applied_index();
             changed += super::remote::call_rewrite(node, &addr, &req).await?;
         }
         txn.commit().await.map_err(ext)?;
@@ -538,13 +538,13 @@ impl TableProvider for PorpoiseTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        // One version for every fragment: the scan sees the same transactions on every node.
-        let version = self
+        // One index for every fragment: the scan sees the same transactions on every node.
+        let read_at = self
             .read_at
             .unwrap_or_else(|| self.node.controller().metadata().applied_index());
         let files = self
             .node
-            .snapshot_at((self.def.id, self.def.generation), version)
+            .snapshot_at((self.def.id, self.def.generation), read_at)
             .map_err(ext)?;
         let (files, predicate) = self.pruned_files(state, files, filters)?;
         let local = self.scan_files(state, files, predicate, projection, limit)?;
@@ -560,7 +560,7 @@ impl TableProvider for PorpoiseTable {
         let mut plans = vec![local];
         for (_, addr) in remote {
             let mut at = crate::datanode::TableAt::now(&self.node, &self.db, &self.def);
-            at.min_version = version;
+            at.min_applied_index = read_at;
             let request = super::remote::ScanRequest {
                 at,
                 projection: projection.cloned(),
@@ -688,7 +688,7 @@ fn remote_rewrite_request(
             table: def.name.clone(),
             table_id: def.id,
             generation: def.generation,
-            min_version: 0,
+            min_applied_index: 0,
         },
         // Every filter must reach the owner, or it would change rows it should not.
         filters: filters.iter().map(encode).collect::<Result<_>>()?,

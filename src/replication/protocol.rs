@@ -53,10 +53,11 @@ pub const APPLY_TIMEOUT: Duration = Duration::from_secs(600);
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ApplyRequest {
     pub tasks: Vec<SlaveTask>,
-    /// The slave controller's metadata version when it sent the request: the data node waits
-    /// for its copy to get there, so it sees what earlier groups' tasks did.
-    #[serde(default)]
-    pub min_version: u64,
+    /// The applied index of the slave controller's metadata when it sent the request: the
+    /// data node waits for its copy to get there, so it sees what earlier groups' tasks did.
+    /// Serialised as `min_version`, the name older nodes send and expect.
+    #[serde(default, rename = "min_version")]
+    pub min_applied_index: u64,
 }
 
 /// How an apply request ended on the data node.

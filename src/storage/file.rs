@@ -42,12 +42,13 @@ pub struct FileRecord {
     /// Statistics by physical column name (`c<id>`).
     #[serde(default)]
     pub stats: BTreeMap<String, ColumnStats>,
-    /// The commit version (the controller's log index) that published it; 0 while staged, and
-    /// for files published before versions were recorded (visible to every reader).
-    #[serde(default)]
-    pub version: u64,
-    /// The commit version that removed it, while the index keeps it for readers of older
-    /// versions.
+    /// The commit index (the controller's log index of the commit) that published it; 0 while
+    /// staged, and for files published before it was recorded (visible to every reader).
+    /// Serialised as `version`, the name the file index has always stored.
+    #[serde(default, rename = "version")]
+    pub commit_index: u64,
+    /// The commit index that removed it, while the index keeps it for readers at older
+    /// indexes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed: Option<u64>,
 }
@@ -171,7 +172,7 @@ pub fn write_parquet(
         rows: batches.iter().map(|b| b.num_rows() as u64).sum(),
         tid,
         stats: column_stats(schema, batches),
-        version: 0,
+        commit_index: 0,
         removed: None,
     })
 }

@@ -5,9 +5,10 @@
 //! [`TableFiles`] per table generation that is swapped on every change, so readers take a
 //! consistent snapshot with one `Arc` clone and never see half of a transaction.
 //!
-//! Files are versioned by commit: publishing records the transaction's commit version (the
-//! controller's log index) on every file it adds, and on every file it removes. A reader at
-//! version `V` sees the files added at or before `V` and not removed at or before `V`
+//! Files are versioned by commit: publishing records the transaction's commit index (the
+//! controller's log index of its commit) on every file it adds, and on every file it removes.
+//! A reader at applied index `V` sees the files added at or before `V` and not removed at or
+//! before `V`
 //! ([`TableFiles::visible_at`]), so every node of a cluster answers a query for the same set of
 //! transactions. Removed files are kept for readers of older versions for a retention period
 //! ([`FileIndex::purge`]); after that the table's *horizon* rises and older reads fail with
@@ -21,7 +22,7 @@
 //! - `files`: `(table_id, generation, partition, file name)` → JSON [`FileRecord`]
 //!   (`removed` set while a removed file is retained)
 //! - `prepared`: `tid` → JSON [`PreparedTxn`], whose `version` is [`PREPARED_VERSION`]
-//! - `horizons`: `(table_id, generation)` → the oldest version still readable
+//! - `horizons`: `(table_id, generation)` → the oldest applied index still readable
 //!
 //! The data files the index names are Parquet files under `data/` ([`super::file`]); their
 //! layout belongs to this format too.
@@ -63,11 +64,11 @@ pub const INDEX_FORMAT_VERSION: u32 = 1;
 /// Format version of [`PreparedTxn`] records written by this build; newer records are refused.
 pub const PREPARED_VERSION: u32 = 1;
 
-/// A removed file kept for readers of versions before its removal.
+/// A removed file kept for readers at indexes before its removal.
 #[derive(Debug, Clone)]
 pub struct Retired {
     pub file: DataFileRef,
-    /// The commit version that removed it.
+    /// The commit index that removed it.
     pub removed: u64,
     /// When it was removed (or loaded at start-up), for the retention period.
     pub since: Instant,
@@ -78,14 +79,14 @@ pub struct Retired {
 pub struct TableFiles {
     /// The live files.
     pub partitions: BTreeMap<String, Vec<DataFileRef>>,
-    /// Removed files still readable at older versions.
+    /// Removed files still readable at older indexes.
     pub retired: Vec<Retired>,
-    /// Reads at versions below this fail: files they would need are deleted.
+    /// Reads at applied indexes below this fail: files they would need are deleted.
     pub horizon: u64,
 }
 
 impl TableFiles {
-    /// The live files (the latest version).
+    /// The live files (as of the latest commit).
     pub fn files(&self) -> impl Iterator<Item = &DataFileRef> {
         self.partitions.values().flatten()
     }
@@ -95,19 +96,20 @@ impl TableFiles {
         self.files().map(|f| f.record.rows).sum()
     }
 
-    /// The files a reader at `version` sees: added at or before it, not removed at or before it.
-    pub fn visible_at(&self, version: u64) -> Result<Vec<DataFileRef>, StorageError> {
-        if version < self.horizon {
+    /// The files a reader at applied index `at` sees: added at or before it, not removed at or
+    /// before it.
+    pub fn visible_at(&self, at: u64) -> Result<Vec<DataFileRef>, StorageError> {
+        if at < self.horizon {
             return Err(StorageError::SnapshotTooOld {
-                version,
+                at,
                 horizon: self.horizon,
             });
         }
-        let live = self.files().filter(|f| f.record.version <= version);
+        let live = self.files().filter(|f| f.record.commit_index <= at);
         let retired = self
             .retired
             .iter()
-            .filter(|r| r.file.record.version <= version && version < r.removed)
+            .filter(|r| r.file.record.commit_index <= at && at < r.removed)
             .map(|r| &r.file);
         Ok(live.chain(retired).cloned().collect())
     }
@@ -398,10 +400,10 @@ impl FileIndex {
         }
     }
 
-    /// Publishes a prepared transaction committed at `version`: its files become visible all
-    /// at once to readers at `version` and later. Publishing a transaction that is no longer
+    /// Publishes a prepared transaction committed at `commit_index`: its files become visible all
+    /// at once to readers at `commit_index` and later. Publishing a transaction that is no longer
     /// prepared does nothing; when this returns, the transaction is visible either way.
-    pub fn publish(&self, tid: u64, version: u64) -> Result<(), StorageError> {
+    pub fn publish(&self, tid: u64, commit_index: u64) -> Result<(), StorageError> {
         let _writer = lock(&self.writer);
         let w = self.db.begin_write().map_err(idx_err)?;
         let txn: PreparedTxn = {
@@ -411,22 +413,22 @@ impl FileIndex {
             };
             decode_prepared(tid, v.value())?
         };
-        tracing::debug!(tid, version, adds = txn.adds.len(), removes = ?txn.removes.iter().map(|r| (&r.partition, &r.name)).collect::<Vec<_>>(), "publishing");
-        self.apply_change(w, &txn.adds, &txn.removes, version)?;
+        tracing::debug!(tid, commit_index, adds = txn.adds.len(), removes = ?txn.removes.iter().map(|r| (&r.partition, &r.name)).collect::<Vec<_>>(), "publishing");
+        self.apply_change(w, &txn.adds, &txn.removes, commit_index)?;
         lock(&self.prepared).remove(&tid);
         self.release(tid);
         Ok(())
     }
 
     /// Publishes a node-local change that needs no distributed commit (compaction) at
-    /// `version`, if every file of `removes` is still live; returns false, changing nothing,
+    /// `commit_index`, if every file of `removes` is still live; returns false, changing nothing,
     /// when one of them was removed meanwhile (a transaction replaced it after the change
     /// read it: the change's files would bring its old rows back).
     pub fn replace_local(
         &self,
         adds: &[StagedFile],
         removes: &[RemovedFile],
-        version: u64,
+        commit_index: u64,
     ) -> Result<bool, StorageError> {
         let _writer = lock(&self.writer);
         let w = self.db.begin_write().map_err(idx_err)?;
@@ -444,24 +446,24 @@ impl FileIndex {
                 }
             }
         }
-        self.apply_change(w, adds, removes, version)?;
+        self.apply_change(w, adds, removes, commit_index)?;
         Ok(true)
     }
 
-    /// Adds `adds` and retires `removes` at `version`, on disk then in memory. The caller holds
+    /// Adds `adds` and retires `removes` at `commit_index`, on disk then in memory. The caller holds
     /// `writer`.
     fn apply_change(
         &self,
         w: redb::WriteTransaction,
         adds: &[StagedFile],
         removes: &[RemovedFile],
-        version: u64,
+        commit_index: u64,
     ) -> Result<(), StorageError> {
         let added: Vec<StagedFile> = adds
             .iter()
             .map(|a| {
                 let mut a = a.clone();
-                a.record.version = version;
+                a.record.commit_index = commit_index;
                 a
             })
             .collect();
@@ -474,7 +476,7 @@ impl FileIndex {
                     .map_err(idx_err)?
                     .and_then(|v| serde_json::from_slice::<FileRecord>(v.value()).ok());
                 if let Some(mut record) = record {
-                    record.removed = Some(version);
+                    record.removed = Some(commit_index);
                     let bytes = serde_json::to_vec(&record).map_err(idx_err)?;
                     files.insert(key, bytes.as_slice()).map_err(idx_err)?;
                 }
@@ -511,7 +513,7 @@ impl FileIndex {
                     if let Some(i) = files.iter().position(|f| f.record.name == r.name) {
                         t.retired.push(Retired {
                             file: files.remove(i),
-                            removed: version,
+                            removed: commit_index,
                             since: now,
                         });
                     }
@@ -730,7 +732,7 @@ mod tests {
             rows,
             tid: 0,
             stats: BTreeMap::new(),
-            version: 0,
+            commit_index: 0,
             removed: None,
         }
     }
@@ -762,10 +764,10 @@ mod tests {
         index.prepare(&txn).unwrap();
     }
 
-    fn names_at(index: &FileIndex, version: u64) -> Vec<String> {
+    fn names_at(index: &FileIndex, at: u64) -> Vec<String> {
         let mut names: Vec<String> = index
             .snapshot(T)
-            .visible_at(version)
+            .visible_at(at)
             .unwrap()
             .iter()
             .map(|f| f.record.name.clone())

@@ -48,8 +48,9 @@ pub enum StorageError {
         found: u32,
         supported: u32,
     },
-    #[error("snapshot too old: files of version {version} were released (the oldest readable version is {horizon}); retry the query")]
-    SnapshotTooOld { version: u64, horizon: u64 },
+    /// A read at applied index `at`, below the table's horizon.
+    #[error("snapshot too old: files of version {at} were released (the oldest readable version is {horizon}); retry the query")]
+    SnapshotTooOld { at: u64, horizon: u64 },
     #[error("data file {path} did not arrive whole: {reason}")]
     Transfer { path: PathBuf, reason: String },
     #[error("could not serialize access due to concurrent update (transaction {holder} is replacing the same files)")]

@@ -278,7 +278,7 @@ impl RaftController {
     }
 
     /// Like [`write`](Self::write), also returning the log index the command was applied at
-    /// (the metadata version that includes it).
+    /// (metadata whose applied index is at least this includes it).
     pub async fn write_at(&self, cmd: Command) -> Result<(CommandResult, u64), ControllerError> {
         // The leader's clock travels in the entry, so applying it stays deterministic.
         let cmd = Command::Stamped {
@@ -331,7 +331,7 @@ impl RaftController {
     }
 
     /// A receiver notified on every applied change. Like any [`watch`] receiver it sees the
-    /// latest version, possibly skipping intermediate ones.
+    /// latest metadata, possibly skipping intermediate ones.
     pub fn subscribe(&self) -> watch::Receiver<MetadataView> {
         self.metadata.clone()
     }

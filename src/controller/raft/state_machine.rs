@@ -325,9 +325,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             // Copies the metadata only if a reader still holds the published version, i.e. at
             // most once per batch.
             let metadata = Arc::make_mut(&mut self.metadata);
-            // Set first: a command's effects carry the version of the entry that made them
-            // (a transaction's commit version).
-            metadata.version = entry.log_id.index;
+            // Set first: a command's effects carry the index of the entry that made them
+            // (a transaction's commit index).
+            metadata.applied_index = entry.log_id.index;
             let (result, cmd) = match entry.payload {
                 EntryPayload::Blank => (CommandResult::default(), None),
                 EntryPayload::Normal(cmd) => {

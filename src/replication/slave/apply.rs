@@ -153,7 +153,7 @@ async fn apply(
     // A node whose copy of the metadata does not catch up has lost its controller: the
     // tasks could not be tried, which does not count against them.
     let metadata = node
-        .wait_version(req.min_version)
+        .wait_applied(req.min_applied_index)
         .await
         .map_err(|e| RemoteError::retryable(SqlState::CONNECTION_FAILURE, e.to_string()))?;
     let caught_up = started.elapsed();

@@ -193,7 +193,7 @@ async fn run_batch(
     // in the data node's metadata before it runs these tasks.
     let req = ApplyRequest {
         tasks,
-        min_version: raft.metadata().applied_index(),
+        min_applied_index: raft.metadata().applied_index(),
     };
     let apply = peers.call::<_, Applied>(&addr, APPLY, &req, APPLY_TIMEOUT);
     tokio::pin!(apply);
