@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::controller::error::MetadataError;
 use crate::controller::metadata::{now_ns, Command, CommandResult, Metadata};
 use crate::controller::raft::RaftController;
 use crate::controller::service::remote;
@@ -79,6 +80,8 @@ impl PullService {
                 known.connected != req.progress.connected
                     || known.controllers != req.progress.controllers
                     || (known.finished != req.progress.finished && age >= PROGRESS_MIN_NS)
+                    // Less than recorded: the record decides whether it may pull at all.
+                    || req.progress.finished < known.finished
                     || !(0..=PROGRESS_EVERY_NS).contains(&age)
             }
             None => true,
@@ -89,7 +92,10 @@ impl PullService {
                 progress: req.progress.clone(),
             });
             match self.raft.write(cmd).await {
-                Ok(CommandResult::Err(e)) => return Err(RemoteError::from_error(&e)),
+                Ok(CommandResult::Err(e)) => {
+                    self.record_refusal(&metadata, &req, &e).await;
+                    return Err(RemoteError::from_error(&e));
+                }
                 Ok(_) => {}
                 Err(e) => return Err(remote(&e)),
             }
@@ -125,6 +131,30 @@ impl PullService {
             .map(|a| self.public(a))
             .collect();
         Ok(PullReply { tasks, controllers })
+    }
+}
+
+impl PullService {
+    /// Records why `req` was refused, for the master's slave listing: when the reason is new
+    /// or changed, and as often as an admitted slave's progress (its `lastPullTime`).
+    async fn record_refusal(&self, metadata: &Metadata, req: &PullRequest, e: &MetadataError) {
+        let reason = e.to_string();
+        let recorded = metadata.replication.refused.get(&req.slave);
+        if recorded.is_some_and(|r| {
+            r.reason == reason
+                && r.progress.connected == req.progress.connected
+                && (0..=PROGRESS_EVERY_NS).contains(&(now_ns() - r.progress.last_pull_ns))
+        }) {
+            return;
+        }
+        let cmd = Command::Replication(ReplicationCommand::SlaveRefused {
+            slave: req.slave.clone(),
+            progress: req.progress.clone(),
+            reason,
+        });
+        if let Err(e) = self.raft.write(cmd).await {
+            tracing::debug!(error = %e, slave = %req.slave, "cannot record a slave's refusal");
+        }
     }
 }
 
