@@ -8,6 +8,7 @@ mod faults;
 mod files;
 mod functions;
 mod ops;
+mod slaves;
 mod tls;
 
 use std::time::{Duration, Instant};
