@@ -2,6 +2,8 @@
 //! progress through raft (when it changed, or every few seconds for `lastPullTime`), then
 //! waits up to the pull's `wait_ms` for tasks after the last one the slave holds, and sends
 //! them with where their data is. Only the leader answers; a follower names the leader.
+//! A refused pull (one slave too many, a progress that does not match) is recorded with its
+//! reason too, for the master's slave listing (`getRecentSlaveReplicationInfo`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -146,6 +148,9 @@ impl PullService {
                 && (0..=PROGRESS_EVERY_NS).contains(&(now_ns() - r.progress.last_pull_ns))
         }) {
             return;
+        }
+        if recorded.is_none_or(|r| r.reason != reason) {
+            tracing::warn!(slave = %req.slave, controller = %req.progress.connected, %reason, "refused a slave's pull");
         }
         let cmd = Command::Replication(ReplicationCommand::SlaveRefused {
             slave: req.slave.clone(),
