@@ -1,7 +1,9 @@
 //! `getRecentSlaveReplicationInfo()`: one row per slave cluster that pulled from this master:
 //! `connectedController`, `allControllersInRaft`, `lastFinishedTaskId`, `lastPullTime`, and
-//! beyond DolphinDB `tasksBehind` (queued tasks it has not finished) and `slaveClusterId` (the
-//! cluster id its certificate carries). Master, admin only.
+//! beyond DolphinDB `tasksBehind` (queued tasks it has not finished), `slaveClusterId` (the
+//! cluster id its certificate carries, which `removeClusterReplicationSlave` takes), `status`
+//! (`ATTACHED`, or `REFUSED` when its latest pull was refused) and `error` (why it was
+//! refused; NULL while attached). Master, admin only.
 
 use std::sync::Arc;
 
@@ -31,6 +33,10 @@ pub struct SlaveInfo {
     pub last_pull_time_ns: i64,
     pub tasks_behind: i64,
     pub cluster_id: String,
+    /// `ATTACHED` or `REFUSED`.
+    pub status: String,
+    /// Why its latest pull was refused.
+    pub error: Option<String>,
 }
 
 pub fn schema() -> SchemaRef {
@@ -45,6 +51,8 @@ pub fn schema() -> SchemaRef {
         ),
         Field::new("tasksBehind", DataType::Int64, false),
         Field::new("slaveClusterId", DataType::Utf8, false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("error", DataType::Utf8, true),
     ]))
 }
 
@@ -74,6 +82,12 @@ fn run(cluster: Arc<dyn Cluster>, args: Vec<ScalarValue>) -> Pending<RecordBatch
             )),
             Arc::new(StringArray::from_iter_values(
                 rows.iter().map(|r| r.cluster_id.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.status.as_str()),
+            )),
+            Arc::new(StringArray::from_iter(
+                rows.iter().map(|r| r.error.as_deref()),
             )),
         ];
         RecordBatch::try_new(schema(), columns).map_err(FunctionError::internal)

@@ -20,6 +20,7 @@ pub mod get_recent_slave_replication_info;
 pub mod get_slave_replication_execution_status;
 pub mod get_slave_replication_queue_status;
 pub mod get_slave_replication_status;
+pub mod remove_cluster_replication_slave;
 pub mod rpc;
 pub mod schema;
 pub mod set_database_cluster_replication_execution_set;
@@ -96,7 +97,9 @@ pub trait Cluster: Send + Sync + std::fmt::Debug + 'static {
     /// Marks slave tasks finished without running them.
     async fn skip_tasks(&self, ids: &[u64]) -> Result<(), FunctionError>;
 
-    /// The slave clusters that pulled from this master.
+    /// Detaches slave cluster `id` from this master (attached or refused).
+    async fn remove_slave(&self, id: &str) -> Result<(), FunctionError>;
+    /// The slave clusters that pulled from this master: attached, or refused and why.
     async fn slaves(
         &self,
     ) -> Result<Vec<get_recent_slave_replication_info::SlaveInfo>, FunctionError>;
@@ -150,7 +153,7 @@ type Names = [&'static str; 2];
 type ScalarCtor = fn(Arc<dyn Cluster>, &'static str) -> datafusion::logical_expr::ScalarUDF;
 type TableCtor = fn(Arc<dyn Cluster>) -> Arc<support::TableFn>;
 
-fn scalars() -> [(Names, ScalarCtor); 7] {
+fn scalars() -> [(Names, ScalarCtor); 8] {
     [
         (get_controller_alias::NAMES, get_controller_alias::udf),
         (get_node_alias::NAMES, get_node_alias::udf),
@@ -173,6 +176,10 @@ fn scalars() -> [(Names, ScalarCtor); 7] {
         (
             skip_cluster_replication_task::NAMES,
             skip_cluster_replication_task::udf,
+        ),
+        (
+            remove_cluster_replication_slave::NAMES,
+            remove_cluster_replication_slave::udf,
         ),
     ]
 }

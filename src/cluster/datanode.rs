@@ -86,9 +86,13 @@ impl DataNodeProcess {
             new_value_policy: file.new_value_policy,
             compaction_min_files: file.compaction_min_files,
             snapshot_retention: file.snapshot_retention,
+            // Relative to the node's own directory, as `dfsMetaDir` is (an absolute path
+            // replaces it): each data node keeps its task data apart, whatever the process's
+            // working directory.
             replication_dir: file
                 .replication_work_dir
-                .clone()
+                .as_ref()
+                .map(|d| options.dir().join(d))
                 .unwrap_or_else(|| options.dir().join("clusterReplication")),
             replication_sync: file.replication_sync_persistence,
             replication_user: (

@@ -74,6 +74,27 @@ pub enum MetadataError {
     TaskDone { task_id: u64, node: String },
     #[error("The chunk {0} is being replicated in the slave cluster for cluster replication. Please stop cluster replication first. RefId:S01023")]
     Replica(String),
+    #[error("skipClusterReplicationTask: this slave has no task with ID {}; see getSlaveReplicationStatus()", ids_text(.ids))]
+    UnknownTasks { ids: Vec<u64> },
+    #[error(
+        "slave cluster \"{0}\" is not attached to this master; see getRecentSlaveReplicationInfo()"
+    )]
+    UnknownSlave(String),
+    #[error("slave cluster {slave} reports task {reported} as its last finished, but this master recorded {recorded} and has truncated the tasks up to {truncated}: the slave lost them (rebuilt from an empty home?). Remove it with removeClusterReplicationSlave('{slave}') to attach it again as a new slave")]
+    ProgressMismatch {
+        slave: String,
+        reported: u64,
+        recorded: u64,
+        truncated: u64,
+    },
+}
+
+/// Task ids as a message lists them: `7`, `7, 9`.
+fn ids_text(ids: &[u64]) -> String {
+    ids.iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A refusal of the replication state, as the metadata reports it (the variants of the
@@ -91,6 +112,19 @@ impl From<ReplicationError> for MetadataError {
                 MetadataError::TaskDone { task_id, node }
             }
             ReplicationError::Replica(db) => MetadataError::Replica(db),
+            ReplicationError::UnknownTasks { ids } => MetadataError::UnknownTasks { ids },
+            ReplicationError::UnknownSlave(id) => MetadataError::UnknownSlave(id),
+            ReplicationError::ProgressMismatch {
+                slave,
+                reported,
+                recorded,
+                truncated,
+            } => MetadataError::ProgressMismatch {
+                slave,
+                reported,
+                recorded,
+                truncated,
+            },
         }
     }
 }
@@ -128,6 +162,10 @@ impl ErrorCode for MetadataError {
             | MetadataError::TaskDone { .. } => SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
             MetadataError::ReplicationSwitchedOn(_) => SqlState::SERIALIZATION_FAILURE,
             MetadataError::Replica(_) => SqlState::READ_ONLY_SQL_TRANSACTION,
+            MetadataError::UnknownTasks { .. } | MetadataError::UnknownSlave(_) => {
+                SqlState::UNDEFINED_OBJECT
+            }
+            MetadataError::ProgressMismatch { .. } => SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
         }
     }
 

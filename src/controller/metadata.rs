@@ -657,7 +657,13 @@ impl Metadata {
             }
             Command::ApplyTask { task_id, node, cmd } => {
                 self.replication.check_task_open(*task_id, node)?;
-                let result = self.apply(cmd);
+                let result = match cmd.as_ref() {
+                    // The master switched replication of the database off: that concerns
+                    // its own queue; here finishing the task (which releases the database
+                    // to clients) is the whole effect.
+                    Command::SetDatabaseReplication { .. } => CommandResult::Ok,
+                    cmd => self.apply(cmd),
+                };
                 if let CommandResult::Err(e) = result {
                     return Err(e);
                 }

@@ -152,18 +152,33 @@ impl Metadata {
 
     /// `setDatabaseForClusterReplication`: switches replication of `db` on or off. Switching
     /// it on queues the database's creation (CREATE_DOMAIN) and that of its tables, so a slave
-    /// can replay what follows; rows already there are not copied.
+    /// can replay what follows; rows already there are not copied. Switching it off queues
+    /// DISABLE_REPLICATION, after which the slaves let clients write the database again.
     pub(super) fn set_db_replication(
         &mut self,
         db: &str,
         enabled: bool,
     ) -> Result<(), MetadataError> {
         self.replication.require_role(ReplicationRole::Master)?;
-        let meta = self.database_mut(db)?;
         if !enabled {
-            meta.replication = None;
+            // The slaves learn of it from a task of its own, so that they release the
+            // database to their clients once they have applied everything before it.
+            if self.replicated_db(db).is_some() {
+                let cmd = Command::SetDatabaseReplication {
+                    db: db.to_string(),
+                    enabled: false,
+                };
+                self.queue_ddl(
+                    db.to_string(),
+                    String::new(),
+                    OpType::DisableReplication,
+                    &cmd,
+                );
+            }
+            self.database_mut(db)?.replication = None;
             return Ok(());
         }
+        let meta = self.database_mut(db)?;
         if meta.replication.is_some() {
             return Ok(());
         }

@@ -454,6 +454,18 @@ impl porpoise_functions::Cluster for ClusterAccess {
         .await
     }
 
+    async fn remove_slave(&self, id: &str) -> Result<(), FunctionError> {
+        const F: &str = "removeClusterReplicationSlave";
+        self.replication(F, ReplicationRole::Master)?;
+        self.write(
+            F,
+            Command::Replication(ReplicationCommand::RemoveSlave {
+                slave: id.to_string(),
+            }),
+        )
+        .await
+    }
+
     async fn slaves(&self) -> Result<Vec<SlaveInfo>, FunctionError> {
         let metadata =
             self.replication("getRecentSlaveReplicationInfo", ReplicationRole::Master)?;

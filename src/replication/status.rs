@@ -98,18 +98,29 @@ pub fn slave_tasks(metadata: &MetadataView) -> Vec<SlaveTask> {
         .collect()
 }
 
-/// `getRecentSlaveReplicationInfo()`.
+/// `getRecentSlaveReplicationInfo()`: the attached slaves and those refused, by cluster id.
+/// A slave that is both (attached, its latest pull refused) is listed once, as refused.
 pub fn slaves(metadata: &MetadataView) -> Vec<SlaveInfo> {
     let r = metadata.replication();
-    r.slaves
-        .iter()
-        .map(|(id, s)| SlaveInfo {
-            cluster_id: id.clone(),
-            connected_controller: s.connected.clone(),
-            all_controllers: s.controllers.join(","),
-            last_finished_task_id: s.finished as i64,
-            last_pull_time_ns: s.last_pull_ns,
-            tasks_behind: r.master.last_task_id.saturating_sub(s.finished) as i64,
+    let ids: std::collections::BTreeSet<&String> =
+        r.slaves.keys().chain(r.refused.keys()).collect();
+    ids.into_iter()
+        .filter_map(|id| {
+            let (s, status, error) = match (r.refused.get(id), r.slaves.get(id)) {
+                (Some(refused), _) => (&refused.progress, "REFUSED", Some(refused.reason.clone())),
+                (None, Some(s)) => (s, "ATTACHED", None),
+                (None, None) => return None,
+            };
+            Some(SlaveInfo {
+                cluster_id: id.clone(),
+                connected_controller: s.connected.clone(),
+                all_controllers: s.controllers.join(","),
+                last_finished_task_id: s.finished as i64,
+                last_pull_time_ns: s.last_pull_ns,
+                tasks_behind: r.master.last_task_id.saturating_sub(s.finished) as i64,
+                status: status.to_string(),
+                error,
+            })
         })
         .collect()
 }

@@ -526,6 +526,8 @@ impl TestCluster {
             .arg(self.home())
             // The node stops if this test process dies without dropping the cluster.
             .arg("--stop-on-stdin-eof")
+            // Whatever a node resolves against its working directory stays in the test's.
+            .current_dir(self.dir.path())
             .env(
                 "RUST_LOG",
                 std::env::var("PORPOISE_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),

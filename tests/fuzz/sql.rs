@@ -126,6 +126,7 @@ const FUNCTIONS: &[&str] = &[
     "startClusterReplication",
     "stopClusterReplication",
     "skipClusterReplicationTask",
+    "removeClusterReplicationSlave",
     "rpc",
     "nosuchfunction",
 ];

@@ -266,14 +266,20 @@ async fn rpc_runs_functions_on_the_controller_and_on_other_data_nodes() {
         .await,
         None
     );
-    // A task id the slave never saw is nothing to skip.
-    assert_eq!(
-        text(
-            &s,
-            "select rpc(getControllerAlias(), 'skipClusterReplicationTask', 938)"
+    // A task id the slave does not hold is a mistake, told as such; nothing is skipped.
+    let e = s
+        .query(
+            "select rpc(getControllerAlias(), 'skipClusterReplicationTask', 938)",
+            &[],
         )
-        .await,
-        None
+        .await
+        .expect_err("task 938 is not on this slave");
+    let e = e.as_db_error().expect("a server error");
+    assert_eq!(e.code().code(), "42704", "{}", e.message());
+    assert!(
+        e.message().contains("no task with ID 938"),
+        "{}",
+        e.message()
     );
     assert_eq!(
         text(

@@ -8,6 +8,7 @@ mod faults;
 mod files;
 mod functions;
 mod ops;
+mod slaves;
 mod tls;
 
 use std::time::{Duration, Instant};
@@ -224,7 +225,8 @@ async fn a_master_queues_one_task_per_committed_transaction() {
         .unwrap();
     let tasks = master_tasks(&client).await;
     assert_eq!(tasks.len(), 8, "{tasks:?}");
-    // Replication switched off for the database: nothing more is queued.
+    // Replication switched off for the database: one task tells the slaves (so they let
+    // clients write it again), and nothing more is queued.
     client
         .batch_execute(
             r#"select setDatabaseForClusterReplication('dfs://testDB', false);
@@ -233,7 +235,9 @@ async fn a_master_queues_one_task_per_committed_transaction() {
         )
         .await
         .unwrap();
-    assert_eq!(master_tasks(&client).await.len(), 8);
+    let tasks = master_tasks(&client).await;
+    assert_eq!(tasks.len(), 9, "{tasks:?}");
+    assert_eq!(tasks[8].op, "DISABLE_REPLICATION");
     // Every transaction of the database is there on the master itself.
     let n: i64 = client
         .query_one(r#"select count(*) from "dfs://testDB"."testTB""#, &[])

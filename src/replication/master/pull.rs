@@ -2,6 +2,8 @@
 //! progress through raft (when it changed, or every few seconds for `lastPullTime`), then
 //! waits up to the pull's `wait_ms` for tasks after the last one the slave holds, and sends
 //! them with where their data is. Only the leader answers; a follower names the leader.
+//! A refused pull (one slave too many, a progress that does not match) is recorded with its
+//! reason too, for the master's slave listing (`getRecentSlaveReplicationInfo`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::controller::client::MetadataView;
+use crate::controller::error::MetadataError;
 use crate::controller::metadata::{now_ns, Command, CommandResult};
 use crate::controller::raft::RaftController;
 use crate::controller::service::remote;
@@ -80,6 +83,8 @@ impl PullService {
                 known.connected != req.progress.connected
                     || known.controllers != req.progress.controllers
                     || (known.finished != req.progress.finished && age >= PROGRESS_MIN_NS)
+                    // Less than recorded: the record decides whether it may pull at all.
+                    || req.progress.finished < known.finished
                     || !(0..=PROGRESS_EVERY_NS).contains(&age)
             }
             None => true,
@@ -90,7 +95,10 @@ impl PullService {
                 progress: req.progress.clone(),
             });
             match self.raft.write(cmd).await {
-                Ok(CommandResult::Err(e)) => return Err(RemoteError::from_error(&e)),
+                Ok(CommandResult::Err(e)) => {
+                    self.record_refusal(&metadata, &req, &e).await;
+                    return Err(RemoteError::from_error(&e));
+                }
                 Ok(_) => {}
                 Err(e) => return Err(remote(&e)),
             }
@@ -126,6 +134,33 @@ impl PullService {
             .map(|a| self.public(a))
             .collect();
         Ok(PullReply { tasks, controllers })
+    }
+}
+
+impl PullService {
+    /// Records why `req` was refused, for the master's slave listing: when the reason is new
+    /// or changed, and as often as an admitted slave's progress (its `lastPullTime`).
+    async fn record_refusal(&self, metadata: &MetadataView, req: &PullRequest, e: &MetadataError) {
+        let reason = e.to_string();
+        let recorded = metadata.replication().refused.get(&req.slave);
+        if recorded.is_some_and(|r| {
+            r.reason == reason
+                && r.progress.connected == req.progress.connected
+                && (0..=PROGRESS_EVERY_NS).contains(&(now_ns() - r.progress.last_pull_ns))
+        }) {
+            return;
+        }
+        if recorded.is_none_or(|r| r.reason != reason) {
+            tracing::warn!(slave = %req.slave, controller = %req.progress.connected, %reason, "refused a slave's pull");
+        }
+        let cmd = Command::Replication(ReplicationCommand::SlaveRefused {
+            slave: req.slave.clone(),
+            progress: req.progress.clone(),
+            reason,
+        });
+        if let Err(e) = self.raft.write(cmd).await {
+            tracing::debug!(error = %e, slave = %req.slave, "cannot record a slave's refusal");
+        }
     }
 }
 

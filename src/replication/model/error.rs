@@ -15,4 +15,19 @@ pub enum ReplicationError {
     TaskDone { task_id: u64, node: String },
     #[error("database {0} is written by replication")]
     Replica(String),
+    /// `skipClusterReplicationTask` with ids this slave does not hold.
+    #[error("no tasks {ids:?} on this slave")]
+    UnknownTasks { ids: Vec<u64> },
+    /// `removeClusterReplicationSlave` with an id that is neither attached nor refused.
+    #[error("no slave cluster {0}")]
+    UnknownSlave(String),
+    /// A known slave reports less finished than the master recorded, and tasks in between
+    /// are truncated: it lost them (rebuilt from an empty home) and cannot get them again.
+    #[error("slave {slave} reports task {reported} finished, the master recorded {recorded}")]
+    ProgressMismatch {
+        slave: String,
+        reported: u64,
+        recorded: u64,
+        truncated: u64,
+    },
 }

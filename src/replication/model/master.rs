@@ -52,6 +52,18 @@ pub struct SlaveProgress {
     pub last_pull_ns: i64,
 }
 
+/// A slave whose last pull was refused, and why (the master's slave listing).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedSlave {
+    /// What it reported; `last_pull_ns` is when it was refused.
+    pub progress: SlaveProgress,
+    /// The refusal as the slave was told it.
+    pub reason: String,
+}
+
+/// Refused slaves listed at most (each is a cluster whose CA the master trusts, so few).
+pub const REFUSED_KEPT: usize = 64;
+
 /// One slave's lag on one database (see [`Replication::lag`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lag {
@@ -63,6 +75,22 @@ pub struct Lag {
 }
 
 impl MasterQueue {
+    /// Every task up to this one is truncated (or gone): tasks are truncated in id order, and
+    /// those dropped from the front were truncated.
+    pub fn truncated_through(&self) -> u64 {
+        let mut through = self
+            .tasks
+            .get_min()
+            .map_or(self.last_task_id, |(id, _)| id.saturating_sub(1));
+        for (id, t) in self.tasks.iter() {
+            if !t.truncated {
+                break;
+            }
+            through = *id;
+        }
+        through
+    }
+
     /// Queues a task at the end, in the newest group if it conflicts with none of that
     /// group's tasks; returns its task id.
     pub fn push(&mut self, mut task: MasterTask) -> u64 {
@@ -98,6 +126,13 @@ impl Replication {
     }
 
     /// A slave's pull: records its progress and truncates what every slave has finished.
+    ///
+    /// Refused: a slave beyond `clusterReplicationSlaveNum`, and an attached slave that
+    /// reports less finished than was recorded when tasks in between are truncated (it lost
+    /// them, e.g. rebuilt from an empty home; `removeClusterReplicationSlave` lets it attach
+    /// again as a new slave). A new slave is admitted whatever it reports: it pulls the tasks
+    /// not truncated yet, so what was truncated before it attached never reaches it (seeding
+    /// is what will bring it the rest).
     pub(super) fn record_slave(
         &mut self,
         slave: &str,
@@ -105,9 +140,24 @@ impl Replication {
         ctx: &Context,
     ) -> Result<(), ReplicationError> {
         self.require_role(ReplicationRole::Master)?;
-        if !self.slaves.contains_key(slave) && self.slaves.len() >= self.slave_num as usize {
-            return Err(ReplicationError::TooManySlaves(self.slave_num));
+        match self.slaves.get(slave) {
+            None if self.slaves.len() >= self.slave_num as usize => {
+                return Err(ReplicationError::TooManySlaves(self.slave_num));
+            }
+            Some(known) if progress.finished < known.finished => {
+                let truncated = self.master.truncated_through();
+                if progress.finished < truncated {
+                    return Err(ReplicationError::ProgressMismatch {
+                        slave: slave.to_string(),
+                        reported: progress.finished,
+                        recorded: known.finished,
+                        truncated,
+                    });
+                }
+            }
+            _ => {}
         }
+        self.refused.remove(slave);
         self.slaves.insert(
             slave.to_string(),
             SlaveProgress {
@@ -115,7 +165,67 @@ impl Replication {
                 ..progress
             },
         );
-        let done = self.slaves.values().map(|s| s.finished).min().unwrap_or(0);
+        self.truncate_finished();
+        Ok(())
+    }
+
+    /// Records why a slave's pull was refused, for the master's slave listing. At most
+    /// [`REFUSED_KEPT`] are kept, the most recent ones.
+    pub(super) fn record_refusal(
+        &mut self,
+        slave: &str,
+        progress: &SlaveProgress,
+        reason: &str,
+        ctx: &Context,
+    ) -> Result<(), ReplicationError> {
+        self.require_role(ReplicationRole::Master)?;
+        // An attached slave refused (its progress does not match) stays attached, holding
+        // truncation where it was, and is listed as refused until a pull is admitted again
+        // or it is removed.
+        self.refused.insert(
+            slave.to_string(),
+            RefusedSlave {
+                progress: SlaveProgress {
+                    last_pull_ns: ctx.now_ns,
+                    ..progress.clone()
+                },
+                reason: reason.to_string(),
+            },
+        );
+        while self.refused.len() > REFUSED_KEPT {
+            let oldest = self
+                .refused
+                .iter()
+                .min_by_key(|(_, r)| r.progress.last_pull_ns)
+                .map(|(id, _)| id.clone());
+            match oldest {
+                Some(id) => self.refused.remove(&id),
+                None => break,
+            };
+        }
+        Ok(())
+    }
+
+    /// `removeClusterReplicationSlave(id)`: forgets an attached or refused slave. What only it
+    /// had left to finish is truncated (and its task data deleted) as soon as the remaining
+    /// slaves finished it. Should it pull again, it is a new slave.
+    pub(super) fn remove_slave(&mut self, slave: &str) -> Result<(), ReplicationError> {
+        self.require_role(ReplicationRole::Master)?;
+        let attached = self.slaves.remove(slave).is_some();
+        let refused = self.refused.remove(slave).is_some();
+        if !attached && !refused {
+            return Err(ReplicationError::UnknownSlave(slave.to_string()));
+        }
+        self.truncate_finished();
+        Ok(())
+    }
+
+    /// Truncates what every attached slave has finished (nothing while none is attached: the
+    /// tasks wait for the first one).
+    fn truncate_finished(&mut self) {
+        let Some(done) = self.slaves.values().map(|s| s.finished).min() else {
+            return;
+        };
         let q = &mut self.master;
         // Truncated tasks are a prefix of the queue (each truncation covers `..=done`): only
         // the newly finished ones are visited, and the excess is popped from the front.
@@ -143,7 +253,6 @@ impl Replication {
         for _ in TRUNCATED_KEPT..truncated {
             pop_first(&mut q.tasks);
         }
-        Ok(())
     }
 
     /// How far each attached slave is behind, per database with queued tasks it has not

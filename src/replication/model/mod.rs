@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use error::ReplicationError;
-pub use master::{Lag, MasterQueue, SlaveProgress, TRUNCATED_KEPT};
+pub use master::{Lag, MasterQueue, RefusedSlave, SlaveProgress, REFUSED_KEPT, TRUNCATED_KEPT};
 pub use slave::{SlaveQueue, MAX_ATTEMPTS};
 pub use task::{
     Applies, Chunks, MasterTask, OpType, PulledTask, SlaveTask, TaskPayload, TaskState, TxnTask,
@@ -100,6 +100,11 @@ pub struct Replication {
     /// Attached slaves by cluster id (master).
     #[serde(default)]
     pub slaves: BTreeMap<String, SlaveProgress>,
+    /// Slaves whose last pull was refused, by cluster id, with the reason (master). An
+    /// attached slave may be here too (its progress did not match); an admitted pull
+    /// removes it.
+    #[serde(default)]
+    pub refused: BTreeMap<String, RefusedSlave>,
     #[serde(default)]
     pub slave: SlaveQueue,
 }
@@ -164,6 +169,14 @@ pub enum ReplicationCommand {
     SetSlaveState { state: ReplicationState },
     /// `startClusterReplication()` / `stopClusterReplication()` on a master.
     SetMasterState { state: ReplicationState },
+    /// A slave's pull was refused (master): why, for the slave listing.
+    SlaveRefused {
+        slave: String,
+        progress: SlaveProgress,
+        reason: String,
+    },
+    /// `removeClusterReplicationSlave(id)` (master).
+    RemoveSlave { slave: String },
 }
 
 impl Replication {
@@ -206,6 +219,12 @@ impl Replication {
                 self.master.state = *state;
                 Ok(())
             }
+            ReplicationCommand::SlaveRefused {
+                slave,
+                progress,
+                reason,
+            } => self.record_refusal(slave, progress, reason, ctx),
+            ReplicationCommand::RemoveSlave { slave } => self.remove_slave(slave),
         }
     }
 

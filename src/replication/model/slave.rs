@@ -159,8 +159,32 @@ impl Replication {
             t.execution_node = node.to_string();
             t.details.clear();
         }
-        s.trim_finished();
+        self.release_ended(task_ids);
+        self.slave.trim_finished();
         Ok(())
+    }
+
+    /// Releases the databases whose replication the finished `task_ids` end (DROP_DB,
+    /// DISABLE_REPLICATION: the master dropped the database or stopped replicating it), so
+    /// clients may write them here again, unless a later task of the database is still to
+    /// run (the master recreated or re-enabled it meanwhile).
+    fn release_ended(&mut self, task_ids: &[u64]) {
+        let s = &mut self.slave;
+        for id in task_ids {
+            let Some(t) = s.tasks.get(id) else { continue };
+            if !t.task.op.ends_replication() {
+                continue;
+            }
+            let db = &t.task.db;
+            let later = s
+                .tasks
+                .range(id + 1..)
+                .any(|(_, l)| &l.task.db == db && l.state != TaskState::Finished);
+            if !later {
+                let db = db.clone();
+                s.databases.remove(&db);
+            }
+        }
     }
 
     /// The scheduler sent `task_ids` to data node `node`; those finished meanwhile are left
@@ -210,6 +234,17 @@ impl Replication {
         ctx: &Context,
     ) -> Result<(), ReplicationError> {
         self.require_role(ReplicationRole::Slave)?;
+        // All or nothing: an id this slave does not hold (never pulled, out of
+        // `slaveReplicationDBScope`, or finished so long ago it is no longer listed) is a
+        // mistake worth telling, not a no-op.
+        let unknown: Vec<u64> = ids
+            .iter()
+            .filter(|id| !self.slave.tasks.contains_key(*id))
+            .copied()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ReplicationError::UnknownTasks { ids: unknown });
+        }
         for id in ids {
             if let Some(t) = self.slave.tasks.get_mut(id) {
                 if t.state != TaskState::Finished {
@@ -220,6 +255,7 @@ impl Replication {
                 }
             }
         }
+        self.release_ended(ids);
         self.slave.trim_finished();
         Ok(())
     }
@@ -249,13 +285,13 @@ impl Replication {
         Ok(())
     }
 
-    /// Fails if `db` is written by replication on this slave (unless replication is stopped
-    /// with `stopClusterReplication`): clients may only read it.
+    /// Fails if `db` is written by replication on this slave: clients may only read it, also
+    /// while replication is stopped (`stopClusterReplication`, or STOPPED by failures), since
+    /// a client's write would make the slave diverge from the master for good. The database
+    /// is released when the master drops it or stops replicating it (see
+    /// [`Self::finish_tasks`]); making a slave writable otherwise is promotion.
     pub fn check_not_replica(&self, db: &str) -> Result<(), ReplicationError> {
-        if self.role == Some(ReplicationRole::Slave)
-            && self.slave.state != ReplicationState::Disabled
-            && self.slave.databases.contains(db)
-        {
+        if self.role == Some(ReplicationRole::Slave) && self.slave.databases.contains(db) {
             return Err(ReplicationError::Replica(db.to_string()));
         }
         Ok(())

@@ -27,6 +27,9 @@ pub enum OpType {
     TruncateTable,
     RenameColumn,
     CreateDomain,
+    /// `setDatabaseForClusterReplication(db, false)`: the slave stops treating the database
+    /// as replicated (no DolphinDB counterpart: DolphinDB's slave never learns of it).
+    DisableReplication,
 }
 
 impl OpType {
@@ -46,7 +49,13 @@ impl OpType {
             OpType::TruncateTable => "TRUNCATE_TABLE",
             OpType::RenameColumn => "RENAME_COLUMN",
             OpType::CreateDomain => "CREATE_DOMAIN",
+            OpType::DisableReplication => "DISABLE_REPLICATION",
         }
+    }
+
+    /// Whether the task ends the database's replication on the slave once finished.
+    pub fn ends_replication(self) -> bool {
+        matches!(self, OpType::DropDb | OpType::DisableReplication)
     }
 }
 

@@ -207,3 +207,165 @@ fn a_metadata_copy_shares_the_tasks_a_change_leaves_alone() {
         assert!(Arc::ptr_eq(&old[&id], &new[&id]), "task {id} was cloned");
     }
 }
+
+/// A master with `n` queued tasks, letting `slaves` slaves attach.
+fn master_with(n: u64, slaves: u32) -> Replication {
+    let mut m = Replication {
+        role: Some(ReplicationRole::Master),
+        slave_num: slaves,
+        ..Replication::default()
+    };
+    for _ in 0..n {
+        m.master.push(task(chunks(&[], &["d/t/1"])));
+    }
+    m
+}
+
+fn at(finished: u64) -> SlaveProgress {
+    SlaveProgress {
+        finished,
+        ..SlaveProgress::default()
+    }
+}
+
+fn truncated(m: &Replication) -> Vec<u64> {
+    m.master
+        .tasks
+        .values()
+        .filter(|t| t.truncated)
+        .map(|t| t.task_id)
+        .collect()
+}
+
+#[test]
+fn a_removed_slave_no_longer_holds_back_truncation() {
+    let mut m = master_with(10, 2);
+    m.record_slave("b", at(2), &ctx()).unwrap();
+    m.record_slave("a", at(8), &ctx()).unwrap();
+    assert_eq!(truncated(&m), [1, 2]);
+    m.apply(
+        &ReplicationCommand::RemoveSlave { slave: "b".into() },
+        &ctx(),
+    )
+    .unwrap();
+    assert_eq!(truncated(&m), (1..=8).collect::<Vec<_>>());
+    assert_eq!(
+        m.remove_slave("b"),
+        Err(ReplicationError::UnknownSlave("b".into()))
+    );
+    // Without slaves nothing is truncated: the tasks wait for the next one.
+    m.remove_slave("a").unwrap();
+    assert_eq!(truncated(&m), (1..=8).collect::<Vec<_>>());
+    // Removed, it attaches again as a new slave, whatever it reports.
+    m.record_slave("b", at(0), &ctx()).unwrap();
+    assert_eq!(m.slaves["b"].finished, 0);
+}
+
+#[test]
+fn a_slave_that_lost_truncated_tasks_is_refused_until_removed() {
+    let mut m = master_with(10, 1);
+    m.record_slave("a", at(6), &ctx()).unwrap();
+    assert_eq!(m.master.truncated_through(), 6);
+    // Behind what was recorded but not behind truncation: it may pull them again.
+    m.record_slave("a", at(6), &ctx()).unwrap();
+    // Rebuilt from an empty home: tasks 1..=6 are gone for it.
+    let refused = m.record_slave("a", at(0), &ctx());
+    assert!(matches!(
+        refused,
+        Err(ReplicationError::ProgressMismatch {
+            reported: 0,
+            recorded: 6,
+            truncated: 6,
+            ..
+        })
+    ));
+    assert_eq!(m.slaves["a"].finished, 6, "a refused pull changes nothing");
+    // A second slave is over clusterReplicationSlaveNum.
+    assert_eq!(
+        m.record_slave("b", at(0), &ctx()),
+        Err(ReplicationError::TooManySlaves(1))
+    );
+    m.record_refusal("b", &at(0), "full", &ctx()).unwrap();
+    m.record_refusal("a", &at(0), "lost", &ctx()).unwrap();
+    assert_eq!(m.refused.len(), 2);
+    m.remove_slave("a").unwrap();
+    assert!(!m.refused.contains_key("a"));
+    // The slot is free: b is admitted, and its refusal forgotten.
+    m.record_slave("b", at(0), &ctx()).unwrap();
+    assert!(m.refused.is_empty());
+}
+
+#[test]
+fn refusals_kept_are_bounded() {
+    let mut m = master_with(0, 0);
+    for i in 0..REFUSED_KEPT as i64 + 3 {
+        let ctx = Context { now_ns: i, ..ctx() };
+        m.record_refusal(&format!("s{i}"), &at(0), "full", &ctx)
+            .unwrap();
+    }
+    assert_eq!(m.refused.len(), REFUSED_KEPT);
+    assert!(!m.refused.contains_key("s0"), "the oldest is dropped");
+}
+
+#[test]
+fn skipping_a_task_the_slave_does_not_hold_is_refused_whole() {
+    let mut m = slave_with(3);
+    assert_eq!(
+        m.skip_tasks(&[2, 99999], &ctx()),
+        Err(ReplicationError::UnknownTasks { ids: vec![99999] })
+    );
+    assert_eq!(m.slave.tasks[&2].state, TaskState::Waiting);
+    m.skip_tasks(&[2], &ctx()).unwrap();
+    // A finished task held may be skipped again: nothing changes.
+    m.skip_tasks(&[2], &ctx()).unwrap();
+    assert_eq!(m.slave.tasks[&2].state, TaskState::Finished);
+}
+
+/// A slave with tasks of `ops` on database `d` (ids 1..), all waiting.
+fn slave_of(ops: &[OpType]) -> Replication {
+    let mut m = Replication {
+        role: Some(ReplicationRole::Slave),
+        ..Replication::default()
+    };
+    let pulled: Vec<PulledTask> = ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| PulledTask {
+            task: MasterTask {
+                task_id: i as u64 + 1,
+                op: *op,
+                ..task(chunks(&[], &["d/t/1"]))
+            },
+            src_addr: String::new(),
+            holder_addrs: Vec::new(),
+        })
+        .collect();
+    m.record_pulled(&pulled, &ctx()).unwrap();
+    m
+}
+
+#[test]
+fn a_replica_is_read_only_until_the_master_ends_its_replication() {
+    let db = "dfs://d";
+    let mut m = slave_of(&[OpType::CreateDomain, OpType::DisableReplication]);
+    assert!(m.check_not_replica(db).is_err());
+    // Stopped, still refused: a client's write would diverge from the master.
+    m.set_slave_state(ReplicationState::Disabled).unwrap();
+    assert_eq!(
+        m.check_not_replica(db),
+        Err(ReplicationError::Replica(db.into()))
+    );
+    m.finish_tasks(&[1], "dn1", &ctx()).unwrap();
+    assert!(m.check_not_replica(db).is_err());
+    m.finish_tasks(&[2], "dn1", &ctx()).unwrap();
+    assert_eq!(m.check_not_replica(db), Ok(()));
+
+    // Dropped, then recreated before the drop ran here: the recreation keeps it replicated.
+    let mut m = slave_of(&[OpType::DropDb, OpType::CreateDomain]);
+    m.finish_tasks(&[1], "dn1", &ctx()).unwrap();
+    assert!(m.check_not_replica(db).is_err());
+    // A skipped drop releases it as well: the master no longer replicates it.
+    let mut m = slave_of(&[OpType::Append, OpType::DropDb]);
+    m.skip_tasks(&[1, 2], &ctx()).unwrap();
+    assert_eq!(m.check_not_replica(db), Ok(()));
+}
