@@ -138,6 +138,7 @@ impl TimeOfDay<'_> {
 
     /// The fraction as a count of 10^-`digits` seconds, rounded half up on the first digit
     /// dropped (`.5` is 500 for `digits` 3; `.0005` is 1).
+#[inline]
     pub fn fraction_in(&self, digits: u32) -> i64 {
         let digit = |k: usize| self.fraction.get(k).map_or(0, |&c| i64::from(c - b'0'));
         let digits = digits as usize;
@@ -147,6 +148,7 @@ impl TimeOfDay<'_> {
 }
 
 /// Reads up to `max` ASCII digits at `*i`: their value and how many there were.
+#[inline]
 fn read_digits(s: &[u8], i: &mut usize, max: usize) -> (i64, usize) {
     let start = *i;
     let mut value = 0;
@@ -164,6 +166,7 @@ fn read_digits(s: &[u8], i: &mut usize, max: usize) -> (i64, usize) {
 
 /// A date at the start of `s` in `syntax`. Returns days since the Unix epoch and the bytes
 /// read.
+#[inline]
 pub fn scan_date(s: &[u8], syntax: &DateSyntax) -> Result<(i64, usize), TemporalError> {
     let mut i = 0;
     let (min_year_digits, max_year_digits) = syntax.year_digits;
@@ -206,6 +209,7 @@ pub fn scan_date(s: &[u8], syntax: &DateSyntax) -> Result<(i64, usize), Temporal
 }
 
 /// The date that is all of `s`, as days since the Unix epoch.
+#[inline]
 pub fn date(s: &[u8], syntax: &DateSyntax) -> Result<i64, TemporalError> {
     let (days, read) = scan_date(s, syntax)?;
     if read != s.len() {
@@ -237,6 +241,7 @@ pub fn year_month(s: &[u8], syntax: &DateSyntax) -> Result<i64, TemporalError> {
 }
 
 /// A time of day at the start of `s` in `syntax`, and the bytes read.
+#[inline]
 pub fn scan_time<'a>(
     s: &'a [u8],
     syntax: &TimeSyntax,
@@ -299,6 +304,7 @@ pub fn scan_time<'a>(
 }
 
 /// The time of day that is all of `s`.
+#[inline]
 pub fn time<'a>(s: &'a [u8], syntax: &TimeSyntax) -> Result<TimeOfDay<'a>, TemporalError> {
     let (time, read) = scan_time(s, syntax)?;
     if read != s.len() {
@@ -309,6 +315,7 @@ pub fn time<'a>(s: &'a [u8], syntax: &TimeSyntax) -> Result<TimeOfDay<'a>, Tempo
 
 /// A UTC offset at the start of `s`: `Z`, `±H[H]`, `±HH:MM` or `±HHMM`. Returns seconds east of
 /// UTC and the bytes read.
+#[inline]
 pub fn scan_offset(s: &[u8]) -> Result<(i64, usize), TemporalError> {
     let sign = match s.first() {
         Some(b'Z' | b'z') => return Ok((0, 1)),
@@ -336,6 +343,7 @@ pub fn scan_offset(s: &[u8]) -> Result<(i64, usize), TemporalError> {
 
 /// PostgreSQL's `date_in` for [`DateSyntax::POSTGRES`] (and `epoch`): days since the Unix
 /// epoch.
+#[inline]
 pub fn postgres_date(s: &[u8]) -> Result<i32, TemporalError> {
     if s.eq_ignore_ascii_case(b"epoch") {
         return Ok(0);
@@ -348,6 +356,7 @@ pub fn postgres_date(s: &[u8]) -> Result<i32, TemporalError> {
 /// `T` or a space, a time of day in [`TimeSyntax::POSTGRES`] and a UTC offset (or `epoch`):
 /// a count of 10^-`digits` seconds since the Unix epoch, UTC. The fraction is rounded half up
 /// to the unit.
+#[inline]
 pub fn postgres_timestamp(s: &[u8], digits: u32) -> Result<i64, TemporalError> {
     if s.eq_ignore_ascii_case(b"epoch") {
         return Ok(0);
@@ -385,6 +394,7 @@ pub fn postgres_timestamp(s: &[u8], digits: u32) -> Result<i64, TemporalError> {
 /// PostgreSQL's `time_in` for [`TimeSyntax::POSTGRES`], into an Arrow time: a count of
 /// 10^-`digits` seconds since midnight. The fraction is rounded half up to the unit; a time
 /// that is (or rounds to) `24:00:00` has no Arrow representation and is out of range.
+#[inline]
 pub fn postgres_time(s: &[u8], digits: u32) -> Result<i64, TemporalError> {
     let time = time(s, &TimeSyntax::POSTGRES)?;
     let unit = 10_i64.pow(digits);

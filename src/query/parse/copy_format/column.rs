@@ -143,6 +143,7 @@ impl Column {
         })
     }
 
+    #[inline]
     pub(super) fn append_null(&mut self) {
         match &mut self.values {
             Values::Boolean(values) => values.append(false),
@@ -165,6 +166,7 @@ impl Column {
     }
 
     /// Parses `value` and appends it; on error nothing is appended.
+    #[inline]
     pub(super) fn append(&mut self, value: &[u8]) -> Result<(), Bad> {
         match &mut self.values {
             Values::Boolean(values) => values.append(parse_bool(value)?),

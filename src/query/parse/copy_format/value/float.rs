@@ -4,6 +4,7 @@ use super::{trim_space, Bad};
 
 /// `[-]digits[.digits]` with at most 19 characters after the sign: the sign, the digits as one
 /// integer and the number of fraction digits.
+#[inline]
 fn plain_decimal(value: &[u8]) -> Option<(bool, u64, usize)> {
     let (negative, body) = match value {
         [b'-', rest @ ..] => (true, rest),
@@ -36,6 +37,7 @@ const POW10_F64: [f64; 23] = [
 const POW10_F32: [f32; 11] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
 
 /// PostgreSQL's `float8in`.
+#[inline]
 pub fn parse_f64(value: &[u8]) -> Result<f64, Bad> {
     // Clinger's fast path: an integer mantissa below 2^53 and a power of ten up to 10^22 are
     // both exact doubles, so one correctly rounded division gives the correctly rounded value.
@@ -52,6 +54,7 @@ pub fn parse_f64(value: &[u8]) -> Result<f64, Bad> {
 }
 
 /// PostgreSQL's `float4in`.
+#[inline]
 pub fn parse_f32(value: &[u8]) -> Result<f32, Bad> {
     // The same fast path with single-precision limits (2^24, 10^10).
     if let Some((negative, mantissa, fraction_digits)) = plain_decimal(value) {

@@ -30,6 +30,7 @@ impl PgInt for i64 {
 }
 
 /// PostgreSQL 16's `pg_strtoint*`.
+#[inline]
 pub fn parse_int<T: PgInt>(value: &[u8]) -> Result<T, Bad> {
     // Fast path, as in PostgreSQL: an optional minus and up to 18 decimal digits.
     let (negative, digits) = match value {

@@ -41,10 +41,12 @@ pub(super) enum Bad {
 }
 
 /// PostgreSQL's `isspace` in the C locale.
+#[inline]
 fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
+#[inline]
 fn trim_space(mut s: &[u8]) -> &[u8] {
     while let [first, rest @ ..] = s {
         if !is_space(*first) {
@@ -88,6 +90,7 @@ pub(super) fn invalid_encoding(value: &[u8]) -> Option<String> {
 }
 
 /// A text value: valid UTF-8 without NUL bytes.
+#[inline]
 pub(super) fn text(value: &[u8]) -> Result<&str, Bad> {
     match std::str::from_utf8(value) {
         Ok(s) if !value.contains(&0) => Ok(s),

@@ -17,16 +17,19 @@ impl From<TemporalError> for Bad {
 }
 
 /// A date, as days since the Unix epoch.
+#[inline]
 pub fn parse_date(value: &[u8]) -> Result<i32, Bad> {
     Ok(temporal::postgres_date(trim_space(value))?)
 }
 
 /// A timestamp as a count of 10^-`digits` seconds since the Unix epoch, UTC.
+#[inline]
 pub fn parse_timestamp(value: &[u8], digits: u32) -> Result<i64, Bad> {
     Ok(temporal::postgres_timestamp(trim_space(value), digits)?)
 }
 
 /// A time of day as a count of 10^-`digits` seconds since midnight.
+#[inline]
 pub fn parse_time(value: &[u8], digits: u32) -> Result<i64, Bad> {
     Ok(temporal::postgres_time(trim_space(value), digits)?)
 }
