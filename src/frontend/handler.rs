@@ -13,8 +13,8 @@ use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{CopyResponse, FieldInfo, Response, Tag};
-use pgwire::api::stmt::QueryParser;
+use pgwire::api::results::{CopyResponse, DescribeStatementResponse, FieldInfo, Response, Tag};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type, METADATA_USER};
 use pgwire::error::{PgWireError, PgWireResult};
@@ -26,8 +26,10 @@ use tokio::sync::watch;
 use super::cancel::{CancelRegistry, Canceller};
 use super::encode::{fields, pg_column_names, query_response, rename};
 use super::error::{error_info, fatal, pg_error};
+use super::params::{client_type, parameter_values};
 use super::startup::{AuthState, Startup};
 use crate::query::copy::CopySink;
+use crate::query::params::assign_parameter_types;
 use crate::query::{Engine, Outcome, QueryError, Session, Stmt};
 use crate::sqlstate::SqlState;
 
@@ -399,7 +401,7 @@ impl QueryParser for Parser {
         &self,
         client: &C,
         sql: &str,
-        _types: &[Option<Type>],
+        types: &[Option<Type>],
     ) -> PgWireResult<Option<Self::Statement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
@@ -419,6 +421,12 @@ impl QueryParser for Parser {
             Stmt::Sql(s) if plannable(&s) => {
                 let s = Box::new(session.prepare(&s).map_err(|e| pg_error(&e))?);
                 let plan = session.plan(&s).await.map_err(|e| pg_error(&e))?;
+                let given: Vec<Option<DataType>> = types
+                    .iter()
+                    .map(|t| t.as_ref().and_then(client_type))
+                    .collect();
+                let plan = assign_parameter_types(plan, &given)
+                    .map_err(|e| pg_error(&QueryError::DataFusion(e)))?;
                 let params = parameter_types(&plan).map_err(|e| pg_error(&e))?;
                 let schema = session.result_schema(&plan);
                 Ok(Some(Prepared::Planned {
@@ -487,6 +495,36 @@ impl ExtendedQueryHandler for Connection {
         self.parser.clone()
     }
 
+    /// As pgwire's, except that a parameter the client called `unknown` is described with the
+    /// type the server found for it, as PostgreSQL does (`$1::int` is an int4).
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        target: &StoredStatement<Self::Statement>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let server = self.parser.get_parameter_types(&target.statement)?;
+        let given = &target.parameter_types;
+        let params = (0..given.len().max(server.len()))
+            .map(|i| {
+                given
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .filter(|t| *t != Type::UNKNOWN)
+                    .or_else(|| server.get(i).cloned())
+                    .unwrap_or(Type::UNKNOWN)
+            })
+            .collect();
+        let columns = self.parser.get_result_schema(&target.statement, None)?;
+        Ok(DescribeStatementResponse::new(params, columns))
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
@@ -506,7 +544,7 @@ impl ExtendedQueryHandler for Connection {
                 stmt, plan, params, ..
             } => {
                 let types: Vec<Option<&DataType>> = params.iter().map(|t| t.as_ref()).collect();
-                let values = arrow_pg::datatypes::df::deserialize_parameters(portal, &types)?;
+                let values = parameter_values(portal, &types)?;
                 let plan = plan
                     .as_ref()
                     .clone()

@@ -11,6 +11,7 @@ pub mod encode;
 pub mod error;
 mod handler;
 mod numeric;
+mod params;
 pub mod scram;
 mod startup;
 

@@ -26,6 +26,7 @@ pub mod executor;
 mod functions;
 pub mod insert;
 pub mod memory;
+pub mod params;
 pub mod parse;
 pub mod parse_budget;
 pub mod pg_compat;

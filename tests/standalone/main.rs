@@ -112,6 +112,118 @@ async fn prepared_statements_bind_parameters_and_report_types() {
     assert_eq!(row.get::<_, i64>(0), 5);
 }
 
+/// A parameter bound to NULL is a NULL of the parameter's type, whether the client named the
+/// type in Parse (`prepare_typed`) or the server inferred it from a cast or the context, as
+/// SQLAlchemy (which casts every INSERT parameter), psycopg, asyncpg and node-postgres send it.
+#[tokio::test]
+async fn null_parameters_are_nulls_of_their_type() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            r#"create database "dfs://np" partitioned by VALUE(1..3);
+               create table "dfs://np"."t"(k INT, c INT, s STRING) partitioned by k;"#,
+        )
+        .await
+        .unwrap();
+    let none_int: Option<i32> = None;
+    let none_str: Option<&str> = None;
+
+    // Selected, cast, and under coalesce, with the type inferred from the cast.
+    let row = client
+        .query_one("select $1::int", &[&none_int])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Option<i32>>(0), None);
+    let row = client
+        .query_one("select $1::varchar", &[&none_str])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Option<String>>(0), None);
+    let row = client
+        .query_one("select coalesce($1::text, 'x')", &[&none_str])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "x");
+
+    // The same with the types named by the client in Parse, and with no cast at all.
+    let typed = client
+        .prepare_typed(
+            "select $1::int, coalesce($2::varchar, 'y'), $3",
+            &[Type::INT4, Type::VARCHAR, Type::TEXT],
+        )
+        .await
+        .unwrap();
+    let row = client
+        .query_one(&typed, &[&none_int, &none_str, &none_str])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Option<i32>>(0), None);
+    assert_eq!(row.get::<_, String>(1), "y");
+    assert_eq!(row.get::<_, Option<String>>(2), None);
+
+    // Parameters the client calls `unknown` (as psycopg and pg8000 send text values).
+    let unknown = client
+        .prepare_typed(
+            "select coalesce($1::text, 'z'), $2, $3::int",
+            &[Type::UNKNOWN, Type::UNKNOWN, Type::UNKNOWN],
+        )
+        .await
+        .unwrap();
+    let row = client
+        .query_one(&unknown, &[&none_str, &none_str, &none_int])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "z");
+    assert_eq!(row.get::<_, Option<String>>(1), None);
+    assert_eq!(row.get::<_, Option<i32>>(2), None);
+
+    // Inserted with casts (SQLAlchemy's form) and read back as NULLs.
+    let n = client
+        .execute(
+            r#"insert into "dfs://np"."t" values ($1::int, $2::int, $3::varchar)"#,
+            &[&Some(1i32), &none_int, &none_str],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let insert = client
+        .prepare_typed(
+            r#"insert into "dfs://np"."t" values ($1, $2, $3)"#,
+            &[Type::INT4, Type::INT4, Type::VARCHAR],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(&insert, &[&Some(2i32), &none_int, &Some("b")])
+        .await
+        .unwrap();
+    let rows = client
+        .query(r#"select k, c, s from "dfs://np"."t" order by k"#, &[])
+        .await
+        .unwrap();
+    let got: Vec<(i32, Option<i32>, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(got, vec![(1, None, None), (2, None, Some("b".to_owned()))]);
+
+    // `c = NULL` is never true: no rows, as in PostgreSQL.
+    let rows = client
+        .query(r#"select k from "dfs://np"."t" where c = $1"#, &[&none_int])
+        .await
+        .unwrap();
+    assert!(rows.is_empty());
+    let rows = client
+        .query(
+            r#"select k from "dfs://np"."t" where s = $1::varchar"#,
+            &[&none_str],
+        )
+        .await
+        .unwrap();
+    assert!(rows.is_empty());
+}
+
 #[tokio::test]
 async fn everything_acknowledged_survives_a_restart() {
     let mut server = TestServer::start();
