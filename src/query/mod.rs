@@ -32,6 +32,7 @@ pub mod parse_budget;
 pub mod pg_compat;
 pub mod remote;
 pub mod service;
+mod settings;
 pub mod table;
 pub mod users;
 
@@ -148,6 +149,11 @@ impl Engine {
                 datafusion::DATAFUSION_VERSION
             ),
         ));
+        // asyncpg reads `jit` when it introspects types and unlocks advisory locks whenever
+        // its pool takes a connection back.
+        for udf in settings::udfs() {
+            base.register_udf(udf);
+        }
         // Last, so that no later registration puts an uncapped version back.
         memory::cap_functions(&base, limits.query_memory);
         let replica = Arc::new(Replica::new(node.options().replication_workers));

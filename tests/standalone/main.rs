@@ -224,6 +224,43 @@ async fn null_parameters_are_nulls_of_their_type() {
     assert!(rows.is_empty());
 }
 
+/// What asyncpg issues: `pg_advisory_unlock_all()` whenever its pool takes a connection back,
+/// and `current_setting('jit')` when it introspects types.
+#[tokio::test]
+async fn asyncpg_settings_and_advisory_unlock() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client
+        .simple_query("SELECT pg_advisory_unlock_all();")
+        .await
+        .unwrap();
+    client
+        .execute("SELECT pg_advisory_unlock_all()", &[])
+        .await
+        .unwrap();
+    let row = client
+        .query_one("SELECT current_setting('jit') AS cur", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "off");
+
+    let err = client
+        .query_one("select current_setting('nosuch')", &[])
+        .await
+        .unwrap_err();
+    let db = err.as_db_error().unwrap();
+    assert_eq!(db.code().code(), "42704");
+    assert_eq!(
+        db.message(),
+        "unrecognized configuration parameter \"nosuch\""
+    );
+    let row = client
+        .query_one("select current_setting('nosuch', true)", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Option<String>>(0), None);
+}
+
 #[tokio::test]
 async fn everything_acknowledged_survives_a_restart() {
     let mut server = TestServer::start();
