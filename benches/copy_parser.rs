@@ -20,7 +20,11 @@ mod common;
 fn schema() -> Arc<Schema> {
     let mut fields = vec![
         Field::new("SecurityID", DataType::Utf8, true),
-        Field::new("DateTime", DataType::Timestamp(TimeUnit::Second, None), true),
+        Field::new(
+            "DateTime",
+            DataType::Timestamp(TimeUnit::Second, None),
+            true,
+        ),
     ];
     for name in ["PreClosePx", "OpenPx", "HighPx", "LowPx", "LastPx"] {
         fields.push(Field::new(name, DataType::Float64, true));
