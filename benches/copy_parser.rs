@@ -13,7 +13,6 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use porpoise::query::parse::copy_format::{CopyOptions, CopyParser};
 
 #[path = "common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 /// testTB's columns as the COPY path sees them (SYMBOL is UTF-8, DATETIME seconds).
