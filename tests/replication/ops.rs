@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::common::cluster::TestCluster;
 use super::{
-    master, master_tasks, ops, slave_of, slave_task_states, wait_for, wait_for_role, TESTDB,
+    master, master_tasks, ops, slave_named, slave_of, slave_task_states, wait_for, wait_for_role,
+    TESTDB,
 };
 
 /// Every row of a query, as text (`None` for NULL): compares tables of any schema.
@@ -256,14 +257,6 @@ fn master_of_two() -> TestCluster {
         .build()
 }
 
-/// A slave cluster named `prefix` (1 controller, 1 data node) pulling from `master`.
-fn slave_named(master: &TestCluster, prefix: &str) -> TestCluster {
-    super::slave_builder(master)
-        .prefix(prefix)
-        .datanodes(1)
-        .build()
-}
-
 /// The master's `lastFinishedTaskId` of the slave whose controller is `controller`
 /// (`host:port`), if it pulled already.
 async fn last_finished(m: &tokio_postgres::Client, controller: &str) -> Option<i64> {
@@ -340,15 +333,10 @@ async fn with_two_slaves_a_task_is_truncated_once_both_finished_it() {
     assert_eq!(last_finished(&m, &b_ctl).await, Some(3));
     assert_eq!(super::content(&sb).await.unwrap().len(), 3);
     let tid = master_tasks(&m).await.last().unwrap().tid;
-    let kept = master.datanodes().iter().any(|dn| {
-        master
-            .home()
-            .join(dn)
-            .join("clusterReplication")
-            .join(format!("{tid}.task"))
-            .exists()
-    });
-    assert!(kept, "the task data stays on the master for slave B");
+    assert!(
+        super::task_data_kept(&master, tid),
+        "the task data stays on the master for slave B"
+    );
 
     // B resumes: it catches up, and only then does the master truncate.
     sb.batch_execute("select startClusterReplication()")
