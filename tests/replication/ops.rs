@@ -190,6 +190,13 @@ async fn every_operation_type_replicates_with_content_and_schema() {
         &["RENAME_COLUMN", "RENAME_COLUMN"],
     )
     .await;
+    // A renamed table keeps its rows on the slave and takes rows under its new name.
+    step(
+        r#"alter table "dfs://opsDB"."dim" rename to "dim2";
+           insert into "dfs://opsDB"."dim2" values ('C', 'Gamma', 1);"#,
+        &["RENAME_TABLE", "APPEND"],
+    )
+    .await;
     step(
         r#"alter table "dfs://opsDB"."pt" drop column tag"#,
         &["DROP_COLUMN"],
@@ -207,7 +214,7 @@ async fn every_operation_type_replicates_with_content_and_schema() {
         &["APPEND"],
     )
     .await;
-    step(r#"drop table "dfs://opsDB"."dim""#, &["DROP_TABLE"]).await;
+    step(r#"drop table "dfs://opsDB"."dim2""#, &["DROP_TABLE"]).await;
     step(r#"drop database "dfs://opsDB""#, &["DROP_DB"]).await;
 
     // The whole history, in commit order, on both sides.
@@ -228,6 +235,8 @@ async fn every_operation_type_replicates_with_content_and_schema() {
             "APPEND",
             "RENAME_COLUMN",
             "RENAME_COLUMN",
+            "RENAME_TABLE",
+            "APPEND",
             "DROP_COLUMN",
             "APPEND",
             "TRUNCATE_TABLE",
