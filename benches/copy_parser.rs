@@ -13,14 +13,17 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use porpoise::query::parse::copy_format::{CopyOptions, CopyParser};
 
 #[path = "common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 /// testTB's columns as the COPY path sees them (SYMBOL is UTF-8, DATETIME seconds).
 fn schema() -> Arc<Schema> {
     let mut fields = vec![
         Field::new("SecurityID", DataType::Utf8, true),
-        Field::new("DateTime", DataType::Timestamp(TimeUnit::Second, None), true),
+        Field::new(
+            "DateTime",
+            DataType::Timestamp(TimeUnit::Second, None),
+            true,
+        ),
     ];
     for name in ["PreClosePx", "OpenPx", "HighPx", "LowPx", "LastPx"] {
         fields.push(Field::new(name, DataType::Float64, true));

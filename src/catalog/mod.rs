@@ -169,6 +169,20 @@ impl TableDef {
         ))
     }
 
+    /// The schema scans read files with: the physical names of [`Self::physical_schema`] and
+    /// the declared nullability of [`Self::logical_schema`]. Files are written with every
+    /// column nullable, but a write refuses NULL in a NOT NULL column, so the declaration
+    /// holds for their rows; a scan must declare it, as every plan reading the table has to
+    /// agree with the table's schema.
+    pub fn scan_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(|c| Field::new(c.physical_name(), c.ty.arrow_type(), !c.not_null))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
     /// Indices (into `columns`) of the columns files are sorted by: `sort_columns`, or the
     /// partition columns.
     pub fn sort_column_indices(&self) -> Vec<usize> {

@@ -260,23 +260,28 @@ impl fmt::Display for KeyValue {
 
 /// Stable across processes and versions: partition placement depends on it.
 fn hash_key(value: &KeyValue) -> u64 {
-    // FNV-1a over a type-tagged encoding.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
     match value {
-        KeyValue::Int(v) => {
-            eat(b"i");
-            eat(&v.to_le_bytes())
-        }
-        KeyValue::Str(s) => {
-            eat(b"s");
-            eat(s.as_bytes())
-        }
+        KeyValue::Int(v) => hash_int(*v),
+        KeyValue::Str(s) => hash_str(s),
+    }
+}
+
+/// [`hash_key`] of an integer key: FNV-1a over a type-tagged encoding.
+fn hash_int(v: i64) -> u64 {
+    fnv1a(fnv1a(FNV_OFFSET, b"i"), &v.to_le_bytes())
+}
+
+/// [`hash_key`] of a string key, without making a [`KeyValue`] of it.
+fn hash_str(s: &str) -> u64 {
+    fnv1a(fnv1a(FNV_OFFSET, b"s"), s.as_bytes())
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
 }
@@ -295,8 +300,13 @@ pub struct Routing {
     pub skipped_rows: usize,
 }
 
-/// Splits `batch` by the partition scheme. `columns[i]` is the index in `batch` of the
-/// partition column of level `i`, `names[i]` its name (for errors).
+/// Splits `batch` by the partition scheme into one batch per partition. `columns[i]` is the
+/// index in `batch` of the partition column of level `i`, `names[i]` its name (for errors).
+///
+/// Each level gives every row the index of its partition component (a HASH level computes it
+/// directly; the others once per distinct key, then the same component for every key it
+/// covers); the levels' indices make one group per partition, and each group is taken out of
+/// `batch` once. The cost is linear in the rows, however many distinct keys they have.
 pub fn route(
     levels: &[PartitionLevel],
     columns: &[usize],
@@ -316,8 +326,30 @@ pub fn route(
             Keys::Strs(a) => Some(a.as_string::<i32>()),
             Keys::Ints(_) => None,
         };
+        if let PartitionLevel::Hash { buckets, .. } = level {
+            // Bucket `i` is component `i`; NULL is the last one.
+            let buckets = (*buckets as u64).max(1);
+            let ids = (0..rows)
+                .map(|row| {
+                    let hash = match (&keys, strings) {
+                        (Keys::Ints(v), _) => v[row].map(hash_int),
+                        (_, Some(a)) => (!a.is_null(row)).then(|| hash_str(a.value(row))),
+                        _ => None,
+                    };
+                    hash.map_or(buckets, |h| h % buckets) as u32
+                })
+                .collect();
+            let mut components: Vec<String> = (0..buckets).map(|i| format!("Key{i}")).collect();
+            components.push("NULL".to_string());
+            level_ids.push(ids);
+            level_components.push(components);
+            continue;
+        }
         let mut ids = Vec::with_capacity(rows);
+        // Per distinct key its component's index; per component name its index, so the keys
+        // of one partition share it.
         let mut names_of: HashMap<Option<KeyValue>, u32> = HashMap::new();
+        let mut component_ids: HashMap<String, u32> = HashMap::new();
         let mut components: Vec<String> = Vec::new();
         let mut bad: Option<(usize, String)> = None;
         let mut new_in_level: BTreeSet<KeyValue> = BTreeSet::new();
@@ -381,8 +413,10 @@ pub fn route(
                     };
                     match component {
                         Some(c) => {
-                            let id = components.len() as u32;
-                            components.push(c);
+                            let id = *component_ids.entry(c).or_insert_with_key(|c| {
+                                components.push(c.clone());
+                                components.len() as u32 - 1
+                            });
                             names_of.insert(key.clone(), id);
                             id
                         }
@@ -422,29 +456,40 @@ pub fn route(
         level_components.push(components);
     }
 
-    // Combine the levels into one partition per row and group the rows.
-    let mut paths: Vec<Vec<u32>> = Vec::new();
-    let mut path_of: HashMap<Vec<u32>, usize> = HashMap::new();
+    // Combine the levels' component indices into one number per row (mixed radix: a level's
+    // digit is below its component count) and group the rows by it.
+    let mut radix: Vec<u128> = Vec::with_capacity(levels.len());
+    let mut place: u128 = 1;
+    for components in &level_components {
+        radix.push(place);
+        place = place
+            .checked_mul(components.len().max(1) as u128)
+            .ok_or_else(|| RouteError::Arrow("too many partition levels".into()))?;
+    }
+    let mut paths: Vec<u128> = Vec::new();
+    let mut path_of: HashMap<u128, usize> = HashMap::new();
     let mut groups: Vec<Vec<u32>> = Vec::new();
     let mut skipped_rows = 0;
-    let mut path = Vec::with_capacity(levels.len());
-    let mut last: Option<(Vec<u32>, usize)> = None;
-    for row in 0..rows {
-        path.clear();
-        path.extend(level_ids.iter().map(|ids| ids[row]));
-        if path.contains(&SKIP) {
-            skipped_rows += 1;
-            continue;
+    let mut last: Option<(u128, usize)> = None;
+    'rows: for row in 0..rows {
+        let mut path: u128 = 0;
+        for (ids, r) in level_ids.iter().zip(&radix) {
+            let id = ids[row];
+            if id == SKIP {
+                skipped_rows += 1;
+                continue 'rows;
+            }
+            path += id as u128 * r;
         }
-        let group = match &last {
-            Some((p, g)) if *p == path => *g,
+        let group = match last {
+            Some((p, g)) if p == path => g,
             _ => {
-                let g = *path_of.entry(path.clone()).or_insert_with(|| {
-                    paths.push(path.clone());
+                let g = *path_of.entry(path).or_insert_with(|| {
+                    paths.push(path);
                     groups.push(Vec::new());
                     groups.len() - 1
                 });
-                last = Some((path.clone(), g));
+                last = Some((path, g));
                 g
             }
         };
@@ -452,10 +497,13 @@ pub fn route(
     }
     let mut parts = Vec::with_capacity(groups.len());
     for (path, indices) in paths.iter().zip(groups) {
-        let partition = path
+        let partition = level_components
             .iter()
-            .enumerate()
-            .map(|(li, i)| level_components[li][*i as usize].as_str())
+            .zip(&radix)
+            .map(|(components, r)| {
+                let digit = (path / r) % components.len().max(1) as u128;
+                components[digit as usize].as_str()
+            })
             .collect::<Vec<_>>()
             .join("/");
         let batch = if indices.len() == rows {
@@ -619,6 +667,133 @@ mod tests {
             "List01/Key0",
         ] {
             assert!(!db.has_partition(name), "{name}");
+        }
+    }
+
+    /// A row of the random test's batch: `sym` and `v`.
+    type Row = (Option<String>, Option<i32>);
+
+    /// The partition of one row's keys, computed from the scheme's definition alone.
+    fn expected_component(level: &PartitionLevel, key: Option<KeyValue>) -> String {
+        let Some(k) = key else {
+            return "NULL".into();
+        };
+        match level {
+            PartitionLevel::Value { key_type, .. } => key_name(*key_type, &k),
+            PartitionLevel::Range { key_type, bounds } => {
+                let i = bounds.iter().rposition(|b| *b <= k).unwrap();
+                format!(
+                    "{}_{}",
+                    key_name(*key_type, &bounds[i]),
+                    key_name(*key_type, &bounds[i + 1])
+                )
+            }
+            PartitionLevel::List { lists, .. } => {
+                format!("List{}", lists.iter().position(|l| l.contains(&k)).unwrap())
+            }
+            PartitionLevel::Hash { buckets, .. } => {
+                format!("Key{}", hash_key(&k) % *buckets as u64)
+            }
+        }
+    }
+
+    #[test]
+    fn random_rows_get_one_batch_per_partition_and_the_partition_of_their_keys() {
+        // A fixed linear congruential sequence: the same rows every run.
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
+        let rows = 5000;
+        let syms: Vec<Option<String>> = (0..rows)
+            .map(|_| match next(50) {
+                0 => None,
+                i => Some(format!("S{}", next(1000) + i)),
+            })
+            .collect();
+        let ints: Vec<Option<i32>> = (0..rows)
+            .map(|_| (next(20) != 0).then(|| next(100_000) as i32))
+            .collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("sym", DataType::Utf8, true),
+            Field::new("v", DataType::Int32, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(syms.clone())),
+                Arc::new(Int32Array::from(ints.clone())),
+            ],
+        )
+        .unwrap();
+        let bounds = (0..=10).map(|i| KeyValue::Int(i * 10_000)).collect();
+        let schemes = vec![
+            vec![PartitionLevel::Hash {
+                key_type: ColumnType::Symbol,
+                buckets: 7,
+            }],
+            vec![
+                PartitionLevel::Range {
+                    key_type: ColumnType::Int,
+                    bounds,
+                },
+                PartitionLevel::Hash {
+                    key_type: ColumnType::Symbol,
+                    buckets: 3,
+                },
+            ],
+            vec![
+                PartitionLevel::Value {
+                    key_type: ColumnType::Symbol,
+                    values: BTreeSet::new(),
+                },
+                PartitionLevel::Hash {
+                    key_type: ColumnType::Int,
+                    buckets: 4,
+                },
+            ],
+        ];
+        for levels in schemes {
+            let columns: Vec<usize> = levels
+                .iter()
+                .map(|l| usize::from(matches!(l.key_type(), ColumnType::Int)))
+                .collect();
+            let names: Vec<String> = columns.iter().map(|c| format!("c{c}")).collect();
+            let r = route(&levels, &columns, &names, &batch, NewValuePolicy::Add).unwrap();
+            let mut want: HashMap<String, Vec<Row>> = HashMap::new();
+            for row in 0..rows {
+                let name = levels
+                    .iter()
+                    .zip(&columns)
+                    .map(|(level, c)| {
+                        let key = match c {
+                            0 => syms[row].clone().map(KeyValue::Str),
+                            _ => ints[row].map(|v| KeyValue::Int(v as i64)),
+                        };
+                        expected_component(level, key)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                want.entry(name)
+                    .or_default()
+                    .push((syms[row].clone(), ints[row]));
+            }
+            assert_eq!(r.parts.len(), want.len(), "one batch per partition");
+            for part in &r.parts {
+                let b = &part.batch;
+                let sym = b.column(0).as_string::<i32>();
+                let v = b.column(1).as_primitive::<arrow::datatypes::Int32Type>();
+                let got: Vec<_> = (0..b.num_rows())
+                    .map(|i| {
+                        let s = (!sym.is_null(i)).then(|| sym.value(i).to_string());
+                        (s, (!v.is_null(i)).then(|| v.value(i)))
+                    })
+                    .collect();
+                assert_eq!(Some(&got), want.get(&part.partition), "{}", part.partition);
+            }
         }
     }
 

@@ -212,6 +212,12 @@ pub enum Command {
         from: String,
         to: String,
     },
+    /// `ALTER TABLE ... RENAME TO`: the table keeps its id (and so its files) under a new name.
+    RenameTable {
+        db: String,
+        table: String,
+        to: String,
+    },
     /// Extends a VALUE level's domain (`newValuePartitionPolicy=add`).
     AddValuePartitions {
         db: String,
@@ -558,6 +564,25 @@ impl Metadata {
                 if let Some(c) = t.columns.iter_mut().find(|c| c.name == old) {
                     c.name = to.clone();
                 }
+            }
+            Command::RenameTable { db, table, to } => {
+                let database = self.database_mut(db)?;
+                if database.tables.contains_key(to) {
+                    return Err(MetadataError::TableExists {
+                        db: db.clone(),
+                        table: to.clone(),
+                    });
+                }
+                let Some(mut def) = database.tables.remove(table) else {
+                    return Err(MetadataError::TableNotFound {
+                        db: db.clone(),
+                        table: table.clone(),
+                    });
+                };
+                // Writes begun under the old name fail at commit (their table is gone by
+                // that name), so no task ever names a table that is not there.
+                def.name = to.clone();
+                database.tables.insert(to.clone(), def);
             }
             Command::AddValuePartitions { db, level, values } => {
                 let database = self.database_mut(db)?;

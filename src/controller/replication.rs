@@ -79,6 +79,9 @@ impl Metadata {
             Command::RenameColumn { db, table, .. } => {
                 (db.clone(), table.clone(), OpType::RenameColumn)
             }
+            Command::RenameTable { db, table, .. } => {
+                (db.clone(), table.clone(), OpType::RenameTable)
+            }
             Command::AddValuePartitions { db, .. } => {
                 (db.clone(), String::new(), OpType::AddValuePartition)
             }

@@ -193,6 +193,11 @@ pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, Q
                     from: from.clone(),
                     to: to.clone(),
                 },
+                AlterOp::RenameTable { to } => Command::RenameTable {
+                    db,
+                    table,
+                    to: to.clone(),
+                },
             };
             (cmd, "ALTER TABLE")
         }

@@ -208,7 +208,9 @@ impl PorpoiseTable {
         projection: Option<&Vec<usize>>,
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let physical_schema = self.def.physical_schema();
+        // Declared nullability: the union with other nodes' scans, and the plans above it,
+        // must see the table's NOT NULL columns as NOT NULL.
+        let physical_schema = self.def.scan_schema();
         let indices: Vec<usize> = match projection {
             Some(p) => p.clone(),
             None => (0..self.schema.fields().len()).collect(),

@@ -5,6 +5,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod not_null;
 mod sqlstate;
 
 use std::collections::BTreeSet;

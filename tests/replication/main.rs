@@ -862,3 +862,20 @@ async fn a_slave_data_node_killed_while_applying_applies_the_task_once() {
         "no duplicate, no gap"
     );
 }
+
+/// A slave cluster named `prefix` (1 controller, 1 data node) pulling from `master`.
+fn slave_named(master: &TestCluster, prefix: &str) -> TestCluster {
+    slave_builder(master).prefix(prefix).datanodes(1).build()
+}
+
+/// Whether the master still holds task data `<tid>.task` on any data node.
+fn task_data_kept(master: &TestCluster, tid: i64) -> bool {
+    master.datanodes().iter().any(|dn| {
+        master
+            .home()
+            .join(dn)
+            .join("clusterReplication")
+            .join(format!("{tid}.task"))
+            .exists()
+    })
+}

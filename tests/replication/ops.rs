@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::common::cluster::TestCluster;
 use super::{
-    master, master_tasks, ops, slave_of, slave_task_states, wait_for, wait_for_role, TESTDB,
+    master, master_tasks, ops, slave_named, slave_of, slave_task_states, wait_for, wait_for_role,
+    TESTDB,
 };
 
 /// Every row of a query, as text (`None` for NULL): compares tables of any schema.
@@ -189,6 +190,13 @@ async fn every_operation_type_replicates_with_content_and_schema() {
         &["RENAME_COLUMN", "RENAME_COLUMN"],
     )
     .await;
+    // A renamed table keeps its rows on the slave and takes rows under its new name.
+    step(
+        r#"alter table "dfs://opsDB"."dim" rename to "dim2";
+           insert into "dfs://opsDB"."dim2" values ('C', 'Gamma', 1);"#,
+        &["RENAME_TABLE", "APPEND"],
+    )
+    .await;
     step(
         r#"alter table "dfs://opsDB"."pt" drop column tag"#,
         &["DROP_COLUMN"],
@@ -206,7 +214,7 @@ async fn every_operation_type_replicates_with_content_and_schema() {
         &["APPEND"],
     )
     .await;
-    step(r#"drop table "dfs://opsDB"."dim""#, &["DROP_TABLE"]).await;
+    step(r#"drop table "dfs://opsDB"."dim2""#, &["DROP_TABLE"]).await;
     step(r#"drop database "dfs://opsDB""#, &["DROP_DB"]).await;
 
     // The whole history, in commit order, on both sides.
@@ -227,6 +235,8 @@ async fn every_operation_type_replicates_with_content_and_schema() {
             "APPEND",
             "RENAME_COLUMN",
             "RENAME_COLUMN",
+            "RENAME_TABLE",
+            "APPEND",
             "DROP_COLUMN",
             "APPEND",
             "TRUNCATE_TABLE",
@@ -253,14 +263,6 @@ fn master_of_two() -> TestCluster {
         .controller_cfg("clusterReplicationSlaveNum", "2")
         .cluster_cfg("clusterReplicationMode", "master")
         .cluster_cfg("clusterReplicationSyncPersistence", "true")
-        .build()
-}
-
-/// A slave cluster named `prefix` (1 controller, 1 data node) pulling from `master`.
-fn slave_named(master: &TestCluster, prefix: &str) -> TestCluster {
-    super::slave_builder(master)
-        .prefix(prefix)
-        .datanodes(1)
         .build()
 }
 
@@ -340,15 +342,10 @@ async fn with_two_slaves_a_task_is_truncated_once_both_finished_it() {
     assert_eq!(last_finished(&m, &b_ctl).await, Some(3));
     assert_eq!(super::content(&sb).await.unwrap().len(), 3);
     let tid = master_tasks(&m).await.last().unwrap().tid;
-    let kept = master.datanodes().iter().any(|dn| {
-        master
-            .home()
-            .join(dn)
-            .join("clusterReplication")
-            .join(format!("{tid}.task"))
-            .exists()
-    });
-    assert!(kept, "the task data stays on the master for slave B");
+    assert!(
+        super::task_data_kept(&master, tid),
+        "the task data stays on the master for slave B"
+    );
 
     // B resumes: it catches up, and only then does the master truncate.
     sb.batch_execute("select startClusterReplication()")

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use super::common::cluster::TestCluster;
 use super::common::wait_for;
 use super::{
-    content, master_builder, master_tasks, slave_builder, slave_task_states, wait_for_content,
-    wait_for_role, TESTDB, TWO_ROWS,
+    content, master_builder, master_tasks, slave_builder, slave_named, slave_task_states,
+    task_data_kept, wait_for_content, wait_for_role, TESTDB, TWO_ROWS,
 };
 
 /// One row of `getRecentSlaveReplicationInfo()`.
@@ -101,23 +101,6 @@ async fn refusal(client: &tokio_postgres::Client, sql: &str) -> (String, String)
         .as_db_error()
         .unwrap_or_else(|| panic!("{sql}: not a server error: {e}"));
     (e.code().code().to_string(), e.message().to_string())
-}
-
-/// Whether the master still holds task data `<tid>.task` on any data node.
-fn task_data_kept(master: &TestCluster, tid: i64) -> bool {
-    master.datanodes().iter().any(|dn| {
-        master
-            .home()
-            .join(dn)
-            .join("clusterReplication")
-            .join(format!("{tid}.task"))
-            .exists()
-    })
-}
-
-/// A slave cluster named `prefix` (1 controller, 1 data node) pulling from `master`.
-fn slave_named(master: &TestCluster, prefix: &str) -> TestCluster {
-    slave_builder(master).prefix(prefix).datanodes(1).build()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

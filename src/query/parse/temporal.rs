@@ -138,7 +138,7 @@ impl TimeOfDay<'_> {
 
     /// The fraction as a count of 10^-`digits` seconds, rounded half up on the first digit
     /// dropped (`.5` is 500 for `digits` 3; `.0005` is 1).
-#[inline]
+    #[inline]
     pub fn fraction_in(&self, digits: u32) -> i64 {
         let digit = |k: usize| self.fraction.get(k).map_or(0, |&c| i64::from(c - b'0'));
         let digits = digits as usize;

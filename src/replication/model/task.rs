@@ -26,6 +26,8 @@ pub enum OpType {
     DropColumn,
     TruncateTable,
     RenameColumn,
+    /// `ALTER TABLE ... RENAME TO` (DolphinDB's `renameTable`).
+    RenameTable,
     CreateDomain,
     /// `setDatabaseForClusterReplication(db, false)`: the slave stops treating the database
     /// as replicated (no DolphinDB counterpart: DolphinDB's slave never learns of it).
@@ -48,6 +50,7 @@ impl OpType {
             OpType::DropColumn => "DROP_COLUMN",
             OpType::TruncateTable => "TRUNCATE_TABLE",
             OpType::RenameColumn => "RENAME_COLUMN",
+            OpType::RenameTable => "RENAME_TABLE",
             OpType::CreateDomain => "CREATE_DOMAIN",
             OpType::DisableReplication => "DISABLE_REPLICATION",
         }

@@ -1,4 +1,5 @@
-//! `ALTER TABLE name ADD [COLUMN] column | DROP [COLUMN] name | RENAME [COLUMN] a TO b`.
+//! `ALTER TABLE name ADD [COLUMN] column | DROP [COLUMN] name | RENAME [COLUMN] a TO b |
+//! RENAME TO new_name`.
 
 use super::ast::{AlterOp, DdlStatement};
 use super::error::DdlError;
@@ -14,11 +15,12 @@ impl Parser<'_> {
             self.eat_keyword("column");
             AlterOp::DropColumn(self.identifier("a column name")?)
         } else if self.eat_keyword("rename") {
-            if self.is_keyword("to") {
-                return Err(DdlError::new(
-                    "renaming a table is not supported; only RENAME [COLUMN] a TO b",
-                    self.peek().start,
-                ));
+            if self.eat_keyword("to") {
+                let to = self.identifier("the new table name")?;
+                return Ok(DdlStatement::AlterTable {
+                    name,
+                    op: AlterOp::RenameTable { to },
+                });
             }
             self.eat_keyword("column");
             let from = self.identifier("a column name")?;

@@ -66,7 +66,14 @@ pub struct ColumnDef {
 pub enum AlterOp {
     AddColumn(ColumnDef),
     DropColumn(String),
-    RenameColumn { from: String, to: String },
+    RenameColumn {
+        from: String,
+        to: String,
+    },
+    /// `RENAME TO name`: the table takes a new name in its database.
+    RenameTable {
+        to: String,
+    },
 }
 
 /// One partition level of `CREATE DATABASE`, with its scheme fully expanded.

@@ -153,6 +153,7 @@ const VALID: &[&str] = &[
     "alter table t drop column c",
     "alter table t rename column a to b",
     "alter table t rename a to \"B\"",
+    "alter table t rename to u",
 ];
 
 #[test]
@@ -1426,6 +1427,13 @@ fn alter_table() {
         )
     );
     assert_eq!(
+        alter("alter table \"dfs://db\".\"t\" rename to \"U\""),
+        (
+            qualified("dfs://db", "t"),
+            AlterOp::RenameTable { to: "U".into() }
+        )
+    );
+    assert_eq!(
         alter("alter table t RENAME A TO \"B\""),
         (
             bare("t"),
@@ -1448,8 +1456,8 @@ fn alter_table_errors() {
         "syntax error at or near \"modify\": expected ADD, DROP or RENAME after the table name"
     );
     assert_eq!(
-        message("alter table t rename to u"),
-        "renaming a table is not supported; only RENAME [COLUMN] a TO b"
+        message("alter table t rename to"),
+        "syntax error at end of input: expected the new table name"
     );
     assert_eq!(
         message("alter table t rename a b"),
