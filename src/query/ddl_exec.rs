@@ -177,6 +177,19 @@ pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, Q
             session.require(&db, Privilege::Ddl)?;
             let table = name.table.clone();
             let cmd = match op {
+                AlterOp::AddColumn(c) if c.not_null => {
+                    // The files already written have no value for the column, and scans
+                    // declare a NOT NULL column as never NULL: its rows would be unreadable.
+                    // PostgreSQL refuses it too unless the table is empty or a default fills
+                    // it; porpoise has no defaults, and no row count in the metadata.
+                    return Err(QueryError::other(
+                        SqlState::FEATURE_NOT_SUPPORTED,
+                        format!(
+                            "cannot add NOT NULL column \"{}\" to an existing table: its rows have no value for it; add it without NOT NULL",
+                            c.name
+                        ),
+                    ));
+                }
                 AlterOp::AddColumn(c) => Command::AddColumn {
                     db,
                     table,
