@@ -19,7 +19,13 @@ async fn refused(client: &Client, sql: &str) -> (String, String) {
     (db.code().code().to_string(), db.message().to_string())
 }
 
-async fn connect_as(cluster: &TestCluster, node: usize, user: &str, password: &str) -> Client {
+/// A client of data node `node` logged in as `user`.
+pub(super) async fn connect_as(
+    cluster: &TestCluster,
+    node: usize,
+    user: &str,
+    password: &str,
+) -> Client {
     let port = cluster.port(&cluster.datanodes()[node]);
     common::connect(&common::url(port, user, password))
         .await

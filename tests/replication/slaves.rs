@@ -141,6 +141,23 @@ async fn a_refused_slave_is_listed_on_both_sides_and_removing_a_slave_frees_its_
     assert!(tasks.iter().all(|t| !t.truncated), "{tasks:?}");
     assert!(task_data_kept(&master, append));
 
+    // Only an administrator may detach a slave.
+    m.batch_execute("create user bob with password 'bob_pw'")
+        .await
+        .unwrap();
+    let bob = super::functions::connect_as(&master, 0, "bob", "bob_pw").await;
+    let (code, message) = refusal(
+        &bob,
+        &format!("select removeClusterReplicationSlave('{a_id}')"),
+    )
+    .await;
+    assert_eq!(code, "42501", "{message}");
+    assert_eq!(
+        slaves(&m).await.len(),
+        2,
+        "the refused call removed nothing"
+    );
+
     // Removing A frees its place: B attaches and replays, and what B finished is truncated
     // (task data deleted) without waiting for A.
     m.batch_execute(&format!("select removeClusterReplicationSlave('{a_id}')"))
