@@ -39,10 +39,15 @@ pub fn client_type(t: &Type) -> Option<DataType> {
 }
 
 /// The values of a portal's parameters, `types` being the planned types by position.
-pub fn parameter_values<S>(
+pub fn parameter_values<S: Clone>(
     portal: &Portal<S>,
     types: &[Option<&DataType>],
 ) -> PgWireResult<ParamValues> {
+    // Without a NULL nothing can shift: one call decodes them all, as it did before NULLs
+    // were handled here (a Bind of many parameters pays no portal per parameter).
+    if portal.parameters.iter().all(Option::is_some) {
+        return arrow_pg::datatypes::df::deserialize_parameters(portal, types);
+    }
     let mut values = Vec::with_capacity(portal.parameters.len());
     for (i, bytes) in portal.parameters.iter().enumerate() {
         let planned = types.get(i).copied().flatten();
