@@ -12,6 +12,7 @@
 
 pub mod get_cluster_replication_lag;
 pub mod get_cluster_replication_metrics;
+pub mod get_cluster_replication_seed_status;
 pub mod get_controller_alias;
 pub mod get_database_cluster_replication_status;
 pub mod get_master_replication_status;
@@ -110,6 +111,9 @@ pub trait Cluster: Send + Sync + std::fmt::Debug + 'static {
         secs: Option<i64>,
     ) -> Result<get_cluster_replication_metrics::Metrics, FunctionError>;
 
+    /// Each database's seed (slave), or the cuts slaves have still to install (master).
+    async fn seeds(&self) -> Result<Vec<get_cluster_replication_seed_status::Seed>, FunctionError>;
+
     /// Each attached slave's lag per replicated database (master).
     async fn replication_lag(&self)
         -> Result<Vec<get_cluster_replication_lag::Lag>, FunctionError>;
@@ -184,8 +188,12 @@ fn scalars() -> [(Names, ScalarCtor); 8] {
     ]
 }
 
-fn tables() -> [(Names, TableCtor); 9] {
+fn tables() -> [(Names, TableCtor); 10] {
     [
+        (
+            get_cluster_replication_seed_status::NAMES,
+            get_cluster_replication_seed_status::function,
+        ),
         (
             get_slave_replication_execution_status::NAMES,
             get_slave_replication_execution_status::function,

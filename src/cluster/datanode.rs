@@ -86,6 +86,7 @@ impl DataNodeProcess {
             new_value_policy: file.new_value_policy,
             compaction_min_files: file.compaction_min_files,
             snapshot_retention: file.snapshot_retention,
+            seed_rate: file.replication_seed_rate_mb.saturating_mul(1 << 20),
             // Relative to the node's own directory, as `dfsMetaDir` is (an absolute path
             // replaces it): each data node keeps its task data apart, whatever the process's
             // working directory.

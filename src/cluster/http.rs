@@ -477,6 +477,7 @@ async fn metrics(State(p): State<Arc<Pages>>) -> impl IntoResponse {
     // Replication lag per slave and database (a master's).
     let lag = metadata.replication().lag(&Context {
         now_ns: crate::controller::metadata::now_ns(),
+        index: metadata.applied_index(),
         ..metadata.replication_context()
     });
     let per_slave: [LagGauge; 2] = [

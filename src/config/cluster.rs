@@ -269,6 +269,9 @@ pub struct DataNodeFile {
     pub replication_execution_password: String,
     /// `clusterReplicationWorkerNum` (slave): replication workers per data node. Default 4.
     pub replication_worker_num: u32,
+    /// `clusterReplicationSeedRateMB` (master): MB/s a data node sends slaves' seeds at, at
+    /// most; 0 = unlimited (the default).
+    pub replication_seed_rate_mb: u64,
     /// `newValuePartitionPolicy`. Default add.
     pub new_value_policy: NewValuePolicy,
     /// `compactionMinFiles`. Default 8.
@@ -293,6 +296,7 @@ impl DataNodeFile {
         "clusterReplicationExecutionUsername",
         "clusterReplicationExecutionPassword",
         "clusterReplicationWorkerNum",
+        "clusterReplicationSeedRateMB",
         "newValuePartitionPolicy",
         "compactionMinFiles",
         "snapshotRetentionSeconds",
@@ -331,6 +335,7 @@ impl DataNodeFile {
             replication_worker_num: f
                 .get::<Positive>("clusterReplicationWorkerNum")?
                 .map_or(4, |p| p.0),
+            replication_seed_rate_mb: f.get::<u64>("clusterReplicationSeedRateMB")?.unwrap_or(0),
             new_value_policy: f.get("newValuePartitionPolicy")?.unwrap_or_default(),
             compaction_min_files: compaction_min_files as usize,
             snapshot_retention: std::time::Duration::from_secs(

@@ -87,6 +87,10 @@ pub enum MetadataError {
         recorded: u64,
         truncated: u64,
     },
+    #[error("the seed of database \"{db}\" at task {cut_task} is installed already or was replaced by a newer cut")]
+    SeedDone { db: String, cut_task: u64 },
+    #[error("the seed of database \"{db}\" cannot be finished: tables {} are not installed", .tables.join(", "))]
+    SeedIncomplete { db: String, tables: Vec<String> },
 }
 
 /// Task ids as a message lists them: `7`, `7, 9`.
@@ -125,6 +129,10 @@ impl From<ReplicationError> for MetadataError {
                 recorded,
                 truncated,
             },
+            ReplicationError::SeedDone { db, cut_task } => MetadataError::SeedDone { db, cut_task },
+            ReplicationError::SeedIncomplete { db, tables } => {
+                MetadataError::SeedIncomplete { db, tables }
+            }
         }
     }
 }
@@ -165,7 +173,9 @@ impl ErrorCode for MetadataError {
             MetadataError::UnknownTasks { .. } | MetadataError::UnknownSlave(_) => {
                 SqlState::UNDEFINED_OBJECT
             }
-            MetadataError::ProgressMismatch { .. } => SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
+            MetadataError::ProgressMismatch { .. }
+            | MetadataError::SeedDone { .. }
+            | MetadataError::SeedIncomplete { .. } => SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
         }
     }
 

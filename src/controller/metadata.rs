@@ -246,6 +246,10 @@ pub enum Command {
         /// The replication task of a transaction on a replicated database.
         #[serde(default)]
         task: Option<TxnTask>,
+        /// The table of a slave's seed this transaction installs (it is recorded as seeded in
+        /// the same entry, or the commit is refused).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seeded: Option<Box<crate::replication::model::SeedStep>>,
         /// The slave tasks this transaction applies, and the data node applying them: they
         /// are finished by this very entry, or the commit is refused if one already was.
         #[serde(default)]
@@ -325,6 +329,14 @@ pub enum Command {
         task_id: u64,
         node: String,
         cmd: Box<Command>,
+    },
+    /// A slave's seed of `db` installs the catalog of its cut (see
+    /// [`crate::replication::model::seed`]): creates the database if it is missing, makes each
+    /// table the cut's (one whose columns or partitioning differ is replaced by an empty one),
+    /// and drops the tables the cut does not have.
+    SeedCatalog {
+        db: String,
+        cut_task: u64,
     },
     /// `setDatabaseForClusterReplication(db, enabled)`.
     SetDatabaseReplication {
@@ -627,6 +639,7 @@ impl Metadata {
                 participants,
                 task,
                 applies,
+                seeded,
                 ended,
             } => {
                 self.end_txns(ended);
@@ -660,6 +673,12 @@ impl Metadata {
                     if task.is_none() {
                         self.txns.remove(tid);
                         return Err(MetadataError::ReplicationSwitchedOn(v.db.clone()));
+                    }
+                }
+                if let Some(step) = seeded {
+                    if let Err(e) = self.replication.seed_step(step) {
+                        self.txns.remove(tid);
+                        return Err(e.into());
                     }
                 }
                 if let Some(t) = self.txns.get_mut(tid) {
@@ -698,6 +717,7 @@ impl Metadata {
             Command::SetDatabaseReplication { db, enabled } => {
                 self.set_db_replication(db, *enabled)?;
             }
+            Command::SeedCatalog { db, cut_task } => self.install_seed_catalog(db, *cut_task)?,
             Command::SetExecutionSet { db, set } => self.set_execution_set(db, *set)?,
             Command::Published { tid, nodes } => {
                 if let Some(t) = self.txns.get_mut(tid) {
@@ -868,7 +888,7 @@ impl Metadata {
         }
     }
 
-    fn next_object_id(&mut self) -> u32 {
+    pub(super) fn next_object_id(&mut self) -> u32 {
         // PostgreSQL reserves oids below 16384 for the system catalog.
         self.last_object_id = self.last_object_id.max(16383) + 1;
         self.last_object_id

@@ -311,6 +311,7 @@ fn commit(tid: u64, ended: Vec<u64>) -> Command {
         participants: vec![7],
         task: None,
         applies: None,
+        seeded: None,
         ended,
     }
 }

@@ -10,7 +10,7 @@ use super::metadata::{Command, DatabaseMeta, Metadata};
 use crate::catalog::NodeId;
 use crate::replication::model::{
     Chunks, Context, Databases, DbReplication, MasterTask, OpType, Replication, ReplicationRole,
-    TaskPayload, TxnTask,
+    SeedCatalog, TaskPayload, TxnTask,
 };
 
 impl Databases for std::collections::BTreeMap<String, Arc<DatabaseMeta>> {
@@ -24,6 +24,14 @@ impl Databases for std::collections::BTreeMap<String, Arc<DatabaseMeta>> {
             .map(|(db, _)| db.as_str())
             .collect()
     }
+
+    fn catalog(&self, db: &str) -> Option<SeedCatalog> {
+        let meta = self.get(db)?;
+        Some(SeedCatalog {
+            def: meta.def.clone(),
+            tables: meta.tables.values().cloned().collect(),
+        })
+    }
 }
 
 impl Metadata {
@@ -31,6 +39,7 @@ impl Metadata {
     pub fn replication_context(&self) -> Context<'_> {
         Context {
             now_ns: self.clock_ns,
+            index: self.applied_index,
             data_nodes: self.nodes.len(),
             databases: &self.databases,
         }
@@ -40,6 +49,7 @@ impl Metadata {
     pub(super) fn replication_mut(&mut self) -> (&mut Replication, Context<'_>) {
         let ctx = Context {
             now_ns: self.clock_ns,
+            index: self.applied_index,
             data_nodes: self.nodes.len(),
             databases: &self.databases,
         };
@@ -154,9 +164,11 @@ impl Metadata {
     }
 
     /// `setDatabaseForClusterReplication`: switches replication of `db` on or off. Switching
-    /// it on queues the database's creation (CREATE_DOMAIN) and that of its tables, so a slave
-    /// can replay what follows; rows already there are not copied. Switching it off queues
-    /// DISABLE_REPLICATION, after which the slaves let clients write the database again.
+    /// it on takes a cut of the database for every attached slave, which seeds it from the
+    /// database's files as they are now ([`crate::replication::model::seed`]); a slave
+    /// attaching later replays an empty database's creation (CREATE_DOMAIN) or gets a cut of
+    /// its own. Switching it off queues DISABLE_REPLICATION, after which the slaves let clients
+    /// write the database again.
     pub(super) fn set_db_replication(
         &mut self,
         db: &str,
@@ -186,28 +198,91 @@ impl Metadata {
             return Ok(());
         }
         meta.replication = Some(DbReplication::default());
-        if self.replicated_db(db).is_none() {
+        let has_tables = !meta.tables.is_empty();
+        let def = meta.def.clone();
+        let fresh = !has_tables
+            && self
+                .replication
+                .master
+                .replicated_before
+                .insert(db.to_string());
+        if fresh && self.replication.queues_tasks() {
+            // A new, empty database: its history starts here, and every slave replays it
+            // from this task on.
+            let create = Command::CreateDatabase {
+                def,
+                if_not_exists: true,
+            };
+            self.queue_ddl(db.to_string(), String::new(), OpType::CreateDomain, &create);
             return Ok(());
         }
-        let Some(meta) = self.databases.get(db).cloned() else {
+        // Rows no task holds, or a slave may hold an older state of the database (from an
+        // earlier time of replication): the attached slaves install it as it is now, and a
+        // slave attaching later is seeded too.
+        let master = &mut self.replication.master;
+        master.replicated_before.insert(db.to_string());
+        master.incomplete = true;
+        let (replication, ctx) = self.replication_mut();
+        replication.cut_for_slaves(db, &ctx);
+        Ok(())
+    }
+
+    /// `SeedCatalog`: installs the catalog of the cut of `db`'s seed (slave). The database
+    /// keeps its id and placement here; each table whose columns, partitioning and sorting are
+    /// the cut's keeps its id and generation (its rows are replaced by the seed's transaction),
+    /// any other is replaced by an empty table of the cut's definition; tables the cut lacks are
+    /// dropped.
+    pub(super) fn install_seed_catalog(
+        &mut self,
+        db: &str,
+        cut_task: u64,
+    ) -> Result<(), MetadataError> {
+        self.replication.check_seed_open(db, cut_task)?;
+        let Some(seed) = self.replication.slave.seeds.get(db) else {
             return Ok(());
         };
-        // Switched on again after a pause, the database is there on the slave already.
-        let create = Command::CreateDatabase {
-            def: meta.def.clone(),
-            if_not_exists: true,
-        };
-        self.queue_ddl(db.to_string(), String::new(), OpType::CreateDomain, &create);
-        for def in meta.tables.values() {
-            let cmd = Command::CreateTable {
-                db: db.to_string(),
-                def: def.clone(),
-                if_not_exists: false,
-            };
-            if let Some((db, table, op)) = self.ddl_task_of(&cmd) {
-                self.queue_ddl(db, table, op, &cmd);
+        let catalog = seed.cut.catalog.clone();
+        if !self.databases.contains_key(db) {
+            let mut def = catalog.def.clone();
+            def.id = self.next_object_id();
+            let mut placement: Vec<NodeId> = self.nodes.values().map(|n| n.id).collect();
+            placement.sort_unstable();
+            def.placement = placement;
+            self.databases.insert(
+                db.to_string(),
+                Arc::new(DatabaseMeta {
+                    def,
+                    tables: Default::default(),
+                    replication: None,
+                }),
+            );
+        }
+        let mut new_ids = Vec::new();
+        for t in &catalog.tables {
+            let same = self
+                .databases
+                .get(db)
+                .and_then(|m| m.tables.get(&t.name))
+                .is_some_and(|mine| same_shape(mine, t));
+            if !same {
+                new_ids.push((t.name.clone(), self.next_object_id()));
             }
         }
+        let meta = self.database_mut(db)?;
+        meta.def.levels = catalog.def.levels.clone();
+        meta.def.engine = catalog.def.engine.clone();
+        let keep: std::collections::BTreeSet<&str> =
+            catalog.tables.iter().map(|t| t.name.as_str()).collect();
+        meta.tables.retain(|name, _| keep.contains(name.as_str()));
+        for (name, id) in new_ids {
+            if let Some(t) = catalog.tables.iter().find(|t| t.name == name) {
+                let mut def = t.clone();
+                def.id = id;
+                def.generation = 0;
+                meta.tables.insert(name, def);
+            }
+        }
+        self.replication.seed_started(db, cut_task)?;
         Ok(())
     }
 
@@ -234,6 +309,14 @@ impl Metadata {
         let (replication, ctx) = self.replication_mut();
         Ok(replication.finish_tasks(task_ids, node, &ctx)?)
     }
+}
+
+/// Whether a slave's table holds rows as the master's `cut` table does: the same columns
+/// (ids, names, types, constraints), partitioning and sorting.
+fn same_shape(mine: &crate::catalog::TableDef, cut: &crate::catalog::TableDef) -> bool {
+    mine.columns == cut.columns
+        && mine.partition_columns == cut.partition_columns
+        && mine.sort_columns == cut.sort_columns
 }
 
 #[cfg(test)]
@@ -299,19 +382,33 @@ mod tests {
             enabled: true,
         };
         assert_eq!(m.apply(&enable), CommandResult::Ok);
+        // An empty database's history starts with its creation.
         let task = m.replication.master.tasks.values().next().unwrap().clone();
         assert_eq!(task.op, OpType::CreateDomain);
+        assert!(!m.replication.master.incomplete);
+        let drop = Command::DropDatabase {
+            name: "dfs://r".into(),
+            if_exists: false,
+        };
+        assert_eq!(m.apply(&drop), CommandResult::Ok);
+        let task = m
+            .replication
+            .master
+            .tasks
+            .values()
+            .next_back()
+            .unwrap()
+            .clone();
+        assert_eq!(task.op, OpType::DropDb);
         let TaskPayload::Command(encoded) = &task.payload else {
             panic!("a DDL task carries its command, not {:?}", task.payload);
         };
         let read: Command = serde_json::from_value((**encoded).clone()).unwrap();
-        assert!(
-            matches!(read, Command::CreateDatabase { if_not_exists: true, ref def } if def.name == "dfs://r")
-        );
+        assert_eq!(read, drop);
         // The task as it travels (a pull reply) and as a slave records it is unchanged.
         let json = serde_json::to_string(&task).unwrap();
         assert!(
-            json.contains(r#""payload":{"Command":{"CreateDatabase":"#),
+            json.contains(r#""payload":{"Command":{"DropDatabase":"#),
             "{json}"
         );
         assert_eq!(serde_json::from_str::<MasterTask>(&json).unwrap(), *task);

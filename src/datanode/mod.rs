@@ -170,6 +170,9 @@ pub struct DataNodeOptions {
     pub replication_user: (String, String),
     /// `clusterReplicationWorkerNum`: replication tasks applied at once (slave).
     pub replication_workers: usize,
+    /// `clusterReplicationSeedRateMB`: bytes per second this node sends slaves' seeds at, at
+    /// most (master); 0 = unlimited.
+    pub seed_rate: u64,
     /// How a slave's node reaches the master's data nodes, when not with its own peers
     /// (over TLS with `enableClusterReplicationSSL`).
     pub master_peers: Option<Arc<Peers>>,
@@ -190,6 +193,7 @@ impl Default for DataNodeOptions {
             replication_sync: false,
             replication_user: ("admin".into(), "123456".into()),
             replication_workers: 4,
+            seed_rate: 0,
             master_peers: None,
             limits: crate::config::Limits::default(),
         }
@@ -371,16 +375,44 @@ impl DataNode {
 
     /// Drops the files of tables that no longer exist (dropped, truncated).
     fn collect_garbage(&self, metadata: &MetadataView) -> Result<(), DataNodeError> {
+        // A table dropped or truncated after a slave's pending cut stays for its seed.
+        let (_, pinned) = metadata.replication().pinned();
         let live: std::collections::HashSet<TableKey> = metadata
             .databases()
             .flat_map(|d| d.tables.values())
             .map(|t| (t.id, t.generation))
+            .chain(pinned)
             .collect();
         let dropped = self.index.retain_tables(|k| live.contains(&k))?;
         if dropped > 0 {
             tracing::debug!(dropped, "released files of dropped or truncated tables");
         }
         Ok(())
+    }
+
+    /// Deletes the files fetched for seeds once no seed is left to install (slave).
+    fn drop_seed_cache(&self, metadata: &MetadataView) {
+        use crate::replication::model::SeedState;
+        let dir = self
+            .options
+            .replication_dir
+            .join(crate::replication::slave::files::SEED_CACHE);
+        let pending = metadata
+            .replication()
+            .slave
+            .seeds
+            .values()
+            .any(|s| s.state != SeedState::Done);
+        if !pending && dir.exists() {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {
+                    tracing::debug!(dir = %dir.display(), "deleted the files fetched for seeds")
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot delete the files fetched for seeds")
+                }
+            }
+        }
     }
 
     async fn watch_metadata(node: std::sync::Weak<DataNode>) {
@@ -403,12 +435,15 @@ impl DataNode {
         loop {
             tick.tick().await;
             let Some(node) = node.upgrade() else { return };
-            match node.index.purge(node.options.snapshot_retention) {
+            // A slave's seed reads the files of its cut: they stay while it is pending.
+            let (pinned, _) = node.controller.metadata().replication().pinned();
+            match node.index.purge(node.options.snapshot_retention, &pinned) {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(files = n, "deleted removed files past retention"),
                 Err(e) => tracing::warn!(error = %e, "cannot delete removed files"),
             }
             let metadata = node.controller.metadata();
+            node.drop_seed_cache(&metadata);
             let removed = task_data::collect(&node.options.replication_dir, &metadata);
             if removed > 0 {
                 tracing::debug!(removed, "deleted task data every slave has applied");

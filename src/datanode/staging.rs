@@ -52,6 +52,8 @@ pub struct Staging {
     /// The files recorded as prepared (kept to discard them if the commit fails).
     prepared: Option<Vec<StagedFile>>,
     finished: bool,
+    /// Every published file of the table here is removed ([`Self::clear_table`]).
+    cleared: bool,
 }
 
 impl Staging {
@@ -71,6 +73,7 @@ impl Staging {
             counts: StagedCounts::default(),
             prepared: None,
             finished: false,
+            cleared: false,
         }
     }
 
@@ -106,6 +109,7 @@ impl Staging {
         &mut self,
         src: String,
         file: crate::replication::protocol::ShippedFile,
+        seed: bool,
     ) -> Result<(), DataNodeError> {
         self.counts.rows += file.record.rows;
         self.seq += 1;
@@ -114,14 +118,14 @@ impl Staging {
         let node = self.node.clone();
         let (tid, table, physical) = (self.tid, self.key, self.physical.clone());
         self.pending.push(tokio::spawn(async move {
-            let size = crate::replication::slave::files::fetch(
-                node.master_peers(),
-                &src,
-                &file,
-                &path,
-                &physical,
-            )
-            .await?;
+            use crate::replication::slave::files;
+            let peers = node.master_peers();
+            let size = if seed {
+                let cache = files::cache_path(&node.options.replication_dir, &file);
+                files::fetch_cached(peers, &src, &file, &cache, &path, &physical).await?
+            } else {
+                files::fetch(peers, &src, &file, &path, &physical).await?
+            };
             node.received.files.fetch_add(1, Ordering::Relaxed);
             node.received.bytes.fetch_add(size, Ordering::Relaxed);
             Ok(StagedFile {
@@ -139,6 +143,29 @@ impl Staging {
             })
         }));
         self.wait_pending().await
+    }
+
+    /// Removes every published file of the table on this node (once per transaction): a seed
+    /// replaces the table's rows by the master's.
+    pub fn clear_table(&mut self) -> Result<(), DataNodeError> {
+        if self.cleared {
+            return Ok(());
+        }
+        let removes: Vec<RemovedFile> = self
+            .node
+            .index
+            .snapshot(self.key)
+            .files()
+            .map(|f| RemovedFile {
+                table: self.key,
+                partition: f.partition.clone(),
+                name: f.record.name.clone(),
+            })
+            .collect();
+        self.node.index.claim(self.tid, &removes)?;
+        self.removes.extend(removes);
+        self.cleared = true;
+        Ok(())
     }
 
     /// Counts a DML share received from the coordinator (whether or not it changed rows here).

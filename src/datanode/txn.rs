@@ -30,7 +30,7 @@ use crate::catalog::{DatabaseDef, NodeId, TableDef, DIMENSION_PARTITION};
 use crate::controller::metadata::{Command, CommandResult, TableVersion};
 use crate::replication::master::task::TaskRecorder;
 use crate::replication::master::task_data::{self, TaskDataWriter};
-use crate::replication::model::{Applies, OpType, TxnTask};
+use crate::replication::model::{Applies, OpType, SeedStep, TxnTask};
 use crate::replication::protocol::ShippedFile;
 use crate::rpc::{decode, encode, RemoteError, RpcError};
 
@@ -53,6 +53,12 @@ pub struct AdoptRequest {
     pub at: TableAt,
     pub src: String,
     pub files: Vec<ShippedFile>,
+    /// Files of a seed (fetched through the node's seed cache, at the seed rate).
+    #[serde(default)]
+    pub seed: bool,
+    /// Remove every published file of the table on the node first (a seed).
+    #[serde(default)]
+    pub clear: bool,
 }
 
 /// A table as the coordinator saw it, in every request it sends another data node about it.
@@ -139,6 +145,8 @@ pub struct WriteTxn {
     replicating: Option<TaskRecorder>,
     /// The slave tasks this transaction applies, with this node's alias.
     applies: Option<Applies>,
+    /// The table of a slave's seed this transaction installs.
+    seeded: Option<SeedStep>,
 }
 
 impl WriteTxn {
@@ -169,6 +177,7 @@ impl WriteTxn {
             done: false,
             replicating,
             applies: None,
+            seeded: None,
         })
     }
 
@@ -176,6 +185,12 @@ impl WriteTxn {
     /// finishes them, and is refused if one was finished already.
     pub fn applies_tasks(&mut self, applies: Applies) {
         self.applies = Some(applies);
+    }
+
+    /// Makes this transaction the installation of a table of a slave's seed: its commit
+    /// records the table as seeded, and is refused if it was recorded already.
+    pub fn seeds_table(&mut self, step: SeedStep) {
+        self.seeded = Some(step);
     }
 
     /// Records the statement of an UPDATE or DELETE for its replication task (a no-op unless
@@ -252,6 +267,62 @@ impl WriteTxn {
         partition: &str,
         files: Vec<ShippedFile>,
     ) -> Result<(), DataNodeError> {
+        self.adopt_as(src, partition, files, false).await
+    }
+
+    /// Removes every row of the table, on every data node of the database: the rows a seed
+    /// then adopts replace them ([`Self::adopt_seed`]).
+    pub async fn clear_all(&mut self) -> Result<(), DataNodeError> {
+        if !self.can_adopt() {
+            return Err(DataNodeError::Task(
+                "a replicated database's rows cannot be replaced by a seed".into(),
+            ));
+        }
+        let mut owners: Vec<NodeId> = self.db.placement.clone();
+        if owners.is_empty() {
+            owners.push(self.node.id);
+        }
+        for owner in owners {
+            if owner == self.node.id {
+                self.local.clear_table()?;
+                continue;
+            }
+            let request = AdoptRequest {
+                tid: self.tid,
+                at: TableAt::now(&self.node, &self.db.name, &self.table),
+                src: String::new(),
+                files: Vec::new(),
+                seed: true,
+                clear: true,
+            };
+            let peers = self.node.peers.clone();
+            let addr = self.remote(owner)?.addr.clone();
+            let _: StagedCounts = peers
+                .call(&addr, ADOPT, &request, PARTICIPANT_TIMEOUT)
+                .await
+                .map_err(rpc)?;
+        }
+        Ok(())
+    }
+
+    /// Adds a seed's files of one partition, fetched from `src` by the partition's owner
+    /// through its seed cache.
+    pub async fn adopt_seed(
+        &mut self,
+        src: &str,
+        partition: &str,
+        files: Vec<ShippedFile>,
+    ) -> Result<(), DataNodeError> {
+        self.adopt_as(src, partition, files, true).await
+    }
+
+    async fn adopt_as(
+        &mut self,
+        src: &str,
+        partition: &str,
+        files: Vec<ShippedFile>,
+        seed: bool,
+    ) -> Result<(), DataNodeError> {
         if !self.can_adopt() {
             return Err(DataNodeError::Task(
                 "a replicated database's rows cannot come as data files".into(),
@@ -267,7 +338,7 @@ impl WriteTxn {
         self.rows += rows;
         if owner == self.node.id {
             for file in files {
-                self.local.adopt(src.to_string(), file).await?;
+                self.local.adopt(src.to_string(), file, seed).await?;
             }
             return Ok(());
         }
@@ -276,6 +347,8 @@ impl WriteTxn {
             at: TableAt::now(&self.node, &self.db.name, &self.table),
             src: src.to_string(),
             files,
+            seed,
+            clear: false,
         };
         let peers = self.node.peers.clone();
         let part = self.remote(owner)?;
@@ -486,7 +559,7 @@ impl WriteTxn {
         if local_prepared {
             participants.push(node.id);
         }
-        if participants.is_empty() && self.applies.is_none() {
+        if participants.is_empty() && self.applies.is_none() && self.seeded.is_none() {
             node.push_ended(tid);
             return Ok(self.rows);
         }
@@ -508,6 +581,7 @@ impl WriteTxn {
             generation: self.table.generation,
         }];
         let applies = self.applies.take();
+        let seeded = self.seeded.take().map(Box::new);
         let outcome = node
             .write_with_ended(|ended| Command::CommitTxn {
                 tid,
@@ -515,6 +589,7 @@ impl WriteTxn {
                 participants: participants.clone(),
                 task,
                 applies,
+                seeded,
                 ended,
             })
             .await;

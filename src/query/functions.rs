@@ -21,6 +21,7 @@ use datafusion_proto::bytes::Serializeable;
 use futures::StreamExt;
 use porpoise_functions::get_cluster_replication_lag::Lag;
 use porpoise_functions::get_cluster_replication_metrics::Metrics;
+use porpoise_functions::get_cluster_replication_seed_status::Seed;
 use porpoise_functions::get_database_cluster_replication_status::DatabaseReplication;
 use porpoise_functions::get_master_replication_status::MasterTask;
 use porpoise_functions::get_recent_slave_replication_info::SlaveInfo;
@@ -470,6 +471,17 @@ impl porpoise_functions::Cluster for ClusterAccess {
         let metadata =
             self.replication("getRecentSlaveReplicationInfo", ReplicationRole::Master)?;
         Ok(status::slaves(&metadata))
+    }
+
+    async fn seeds(&self) -> Result<Vec<Seed>, FunctionError> {
+        const NAME: &str = "getClusterReplicationSeedStatus";
+        match self.replication(NAME, ReplicationRole::Slave) {
+            Ok(metadata) => Ok(status::slave_seeds(&metadata)),
+            Err(_) => {
+                let metadata = self.replication(NAME, ReplicationRole::Master)?;
+                Ok(status::pending_cuts(&metadata))
+            }
+        }
     }
 
     async fn replication_metrics(&self, secs: Option<i64>) -> Result<Metrics, FunctionError> {

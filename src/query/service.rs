@@ -233,8 +233,14 @@ impl DataService {
         }
         let staging = self.node().remote_staging(req.tid, &table.def);
         let mut staging = staging.lock().await;
+        if req.clear {
+            staging.clear_table().map_err(node_err)?;
+        }
         for f in req.files {
-            staging.adopt(req.src.clone(), f).await.map_err(node_err)?;
+            staging
+                .adopt(req.src.clone(), f, req.seed)
+                .await
+                .map_err(node_err)?;
         }
         Ok(staging.counts())
     }

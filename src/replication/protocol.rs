@@ -12,7 +12,7 @@ use std::time::Duration;
 use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
-use super::model::{PulledTask, SlaveProgress, SlaveTask};
+use super::model::{PulledSeed, PulledTask, SlaveProgress, SlaveTask};
 use crate::rpc::RemoteError;
 use crate::sqlstate::SqlState;
 use crate::storage::{FileRecord, TableKey};
@@ -36,11 +36,17 @@ pub struct PullRequest {
     pub max: u32,
 }
 
-/// Tasks after `PullRequest::after`, in order, and the master's controllers (to fail over).
+/// Tasks after `PullRequest::after`, in order, and the master's controllers (to fail over);
+/// the cuts the slave has still to install, and, when the master started the slave afresh,
+/// the task the slave starts after (every task up to it is in those cuts).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PullReply {
     pub tasks: Vec<PulledTask>,
     pub controllers: Vec<String>,
+    #[serde(default)]
+    pub seeds: Vec<PulledSeed>,
+    #[serde(default)]
+    pub start_after: Option<u64>,
 }
 
 /// The slave controller's request to one of its data nodes to apply tasks.
@@ -139,4 +145,33 @@ pub struct FileTicket {
     pub table: TableKey,
     pub partition: String,
     pub name: String,
+    /// A file of a seed: sent at most at `clusterReplicationSeedRateMB`.
+    #[serde(default)]
+    pub seed: bool,
+}
+
+/// The action listing a table's files at a seed's cut on a master data node.
+pub const SEED_FILES: &str = "dn.seed_files";
+
+/// `dn.seed_files`: the files of the master's table generation `table` visible at `at`, the
+/// controller log index of a pending cut.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SeedFilesRequest {
+    pub table: TableKey,
+    pub at: u64,
+}
+
+/// The action installing a seed on a slave data node, sent by the slave's scheduler.
+pub const SEED: &str = "repl.seed";
+
+/// How long one seed request may take.
+pub const SEED_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// `repl.seed`: install the seed of `db` at `cut_task`, as the slave controller's metadata has
+/// it at `min_applied_index`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SeedRequest {
+    pub db: String,
+    pub cut_task: u64,
+    pub min_applied_index: u64,
 }

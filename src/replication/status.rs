@@ -7,6 +7,7 @@
 
 use porpoise_functions::get_cluster_replication_lag::Lag;
 use porpoise_functions::get_cluster_replication_metrics::Metrics;
+use porpoise_functions::get_cluster_replication_seed_status::Seed;
 use porpoise_functions::get_database_cluster_replication_status::DatabaseReplication;
 use porpoise_functions::get_master_replication_status::MasterTask;
 use porpoise_functions::get_recent_slave_replication_info::SlaveInfo;
@@ -94,6 +95,58 @@ pub fn slave_tasks(metadata: &MetadataView) -> Vec<SlaveTask> {
                 details: t.details.clone(),
                 master_commit_time_ns: t.task.submit_ns,
             }
+        })
+        .collect()
+}
+
+/// `getClusterReplicationSeedStatus()` on a slave: each database's last seed.
+pub fn slave_seeds(metadata: &MetadataView) -> Vec<Seed> {
+    let r = metadata.replication();
+    let i = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    r.slave
+        .seeds
+        .iter()
+        .map(|(db, s)| {
+            let listed = s.bytes_total > 0
+                || s.partitions_total > 0
+                || s.tables_done.len() == s.cut.catalog.tables.len();
+            Seed {
+                slave_cluster_id: r.cluster_id.clone(),
+                db_name: db.clone(),
+                cut_task_id: i(s.cut.task_id),
+                cut_time_ns: s.cut.cut_ns,
+                state: s.state.name().to_string(),
+                tables_done: Some(s.tables_done.len() as i64),
+                tables_total: s.cut.catalog.tables.len() as i64,
+                partitions_done: Some(i(s.partitions_done)),
+                partitions_total: listed.then(|| i(s.partitions_total)),
+                bytes_done: Some(i(s.bytes_done)),
+                bytes_total: listed.then(|| i(s.bytes_total)),
+                rows_done: Some(i(s.rows_done)),
+                finish_time_ns: (s.finished_ns != 0).then_some(s.finished_ns),
+                attempts: Some(i64::from(s.attempts)),
+                error: (!s.error.is_empty()).then(|| s.error.clone()),
+            }
+        })
+        .collect()
+}
+
+/// `getClusterReplicationSeedStatus()` on a master: the cuts slaves have still to install.
+pub fn pending_cuts(metadata: &MetadataView) -> Vec<Seed> {
+    metadata
+        .replication()
+        .cuts
+        .iter()
+        .flat_map(|(slave, cuts)| {
+            cuts.values().map(move |cut| Seed {
+                slave_cluster_id: slave.clone(),
+                db_name: cut.db.clone(),
+                cut_task_id: i64::try_from(cut.task_id).unwrap_or(i64::MAX),
+                cut_time_ns: cut.cut_ns,
+                state: "PENDING".into(),
+                tables_total: cut.catalog.tables.len() as i64,
+                ..Seed::default()
+            })
         })
         .collect()
 }

@@ -113,6 +113,18 @@ impl TableFiles {
             .map(|r| &r.file);
         Ok(live.chain(retired).cloned().collect())
     }
+
+    /// The files visible at a pinned index (see [`FileIndex::purge`]): every one of them is
+    /// kept since the pin was set, whatever the horizon says of other indexes below it.
+    pub fn visible_at_pin(&self, at: u64) -> Vec<DataFileRef> {
+        let live = self.files().filter(|f| f.record.commit_index <= at);
+        let retired = self
+            .retired
+            .iter()
+            .filter(|r| r.file.record.commit_index <= at && at < r.removed)
+            .map(|r| &r.file);
+        live.chain(retired).cloned().collect()
+    }
 }
 
 /// A file staged by a transaction.
@@ -536,8 +548,13 @@ impl FileIndex {
 
     /// Deletes removed files retired for at least `retention`, raising their tables'
     /// horizons; returns how many were deleted. A running scan holding one keeps it until it
-    /// finishes.
-    pub fn purge(&self, retention: Duration) -> Result<usize, StorageError> {
+    /// finishes. A file visible at one of the `pinned` indexes is kept (a slave's seed reads
+    /// the files of its cut; see [`TableFiles::visible_at_pin`]).
+    pub fn purge(
+        &self,
+        retention: Duration,
+        pinned: &BTreeSet<u64>,
+    ) -> Result<usize, StorageError> {
         let _writer = lock(&self.writer);
         let ripe: Vec<(TableKey, Vec<Retired>)> = {
             let tables = self.tables.read().map_err(idx_err)?;
@@ -548,6 +565,12 @@ impl FileIndex {
                         .retired
                         .iter()
                         .filter(|r| r.since.elapsed() >= retention)
+                        .filter(|r| {
+                            pinned
+                                .range(r.file.record.commit_index..r.removed)
+                                .next()
+                                .is_none()
+                        })
                         .cloned()
                         .collect();
                     (!ripe.is_empty()).then_some((*key, ripe))
@@ -912,11 +935,31 @@ mod tests {
         index.publish(2, 20).unwrap();
 
         // Still within retention: nothing is purged.
-        assert_eq!(index.purge(Duration::from_secs(3600)).unwrap(), 0);
+        assert_eq!(
+            index
+                .purge(Duration::from_secs(3600), &BTreeSet::new())
+                .unwrap(),
+            0
+        );
         assert_eq!(names_at(&index, 15), ["a"]);
+        // A seed's cut at 15 pins the file visible there; one at 20 or later does not.
+        assert_eq!(
+            index.purge(Duration::ZERO, &BTreeSet::from([15])).unwrap(),
+            0
+        );
+        let pinned: Vec<_> = (index.snapshot(T).visible_at_pin(15).iter())
+            .map(|f| f.record.name.clone())
+            .collect();
+        assert_eq!(pinned, ["a"]);
+        assert!(path.exists());
         let held = index.snapshot(T).visible_at(15).unwrap();
 
-        assert_eq!(index.purge(Duration::ZERO).unwrap(), 1);
+        assert_eq!(
+            index
+                .purge(Duration::ZERO, &BTreeSet::from([5, 20]))
+                .unwrap(),
+            1
+        );
         let err = index.snapshot(T).visible_at(15).unwrap_err();
         assert!(matches!(
             err,

@@ -46,7 +46,12 @@ fn cluster_files(c: &TestCluster) -> Vec<Vec<u8>> {
 }
 
 /// COPYs `per_day` rows into each of `days` (`2023-MM-DD`), ids from `first_id`.
-async fn copy_days(m: &tokio_postgres::Client, days: &[&str], per_day: i64, first_id: i64) {
+pub(super) async fn copy_days(
+    m: &tokio_postgres::Client,
+    days: &[&str],
+    per_day: i64,
+    first_id: i64,
+) {
     use futures::SinkExt;
     let mut data = String::new();
     let mut id = first_id;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use super::common::cluster::TestCluster;
 use super::common::wait_for;
 use super::{
-    content, master_builder, master_tasks, slave_builder, slave_named, slave_task_states,
-    task_data_kept, wait_for_content, wait_for_role, TESTDB, TWO_ROWS,
+    content, master_builder, master_tasks, slave_builder, slave_named, task_data_kept,
+    wait_for_content, wait_for_role, TESTDB, TWO_ROWS,
 };
 
 /// One row of `getRecentSlaveReplicationInfo()`.
@@ -203,7 +203,7 @@ async fn a_refused_slave_is_listed_on_both_sides_and_removing_a_slave_frees_its_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slave_rebuilt_from_an_empty_home_is_refused_until_it_is_removed() {
+async fn a_slave_rebuilt_from_an_empty_home_is_seeded_again() {
     let master = master_builder(true).build();
     let mut slave = slave_builder(&master).datanodes(1).build();
     let m = master.client(0).await;
@@ -237,42 +237,27 @@ async fn a_slave_rebuilt_from_an_empty_home_is_refused_until_it_is_removed() {
     for alias in &aliases {
         slave.start(alias);
     }
+    // The tasks it lost are truncated: it is started afresh and seeded with testDB as the
+    // master has it, then gets what follows.
     let s = slave.client(0).await;
-    let why = pull_error(&s, "removeClusterReplicationSlave").await;
-    assert!(why.contains("SQLSTATE 55000"), "{why}");
+    wait_for_content(&s, &content(&m).await.unwrap()).await;
     let ctl = controller_addr(&slave);
-    let refused = wait_for_slave(&m, &ctl, "REFUSED").await;
-    let reason = refused.error.clone().unwrap();
-    assert!(reason.contains("reports task 0"), "{reason}");
-    // Nothing was pulled meanwhile.
-    assert!(slave_task_states(&s).await.is_empty());
-
-    // Removed, it attaches as a new slave and gets what is queued from then on. (What was
-    // truncated before, testDB, is for seeding to bring.)
-    m.batch_execute(&format!(
-        "select removeClusterReplicationSlave('{}')",
-        refused.id
-    ))
-    .await
-    .unwrap();
-    wait_for_pulls(&s).await;
-    wait_for_slave(&m, &ctl, "ATTACHED").await;
-    m.batch_execute(
-        r#"create database "dfs://after" partitioned by VALUE(1..3);
-           select setDatabaseForClusterReplication('dfs://after', true);
-           create table "dfs://after"."t"(k INT, v DOUBLE) partitioned by k;
-           insert into "dfs://after"."t" values (1, 1.5), (2, 2.5);"#,
-    )
-    .await
-    .unwrap();
-    wait_for("the new tasks to replay on the slave", || async {
-        s.query_one(r#"select count(*) from "dfs://after"."t""#, &[])
-            .await
-            .is_ok_and(|r| r.get::<_, i64>(0) == 2)
-    })
-    .await;
-    let states = slave_task_states(&s).await;
-    assert_eq!(states.len(), 3, "only dfs://after's tasks: {states:?}");
+    let attached = wait_for_slave(&m, &ctl, "ATTACHED").await;
+    assert_eq!(attached.error, None);
+    let seeded = s
+        .query(
+            "select state, tablesDone from getClusterReplicationSeedStatus() where dbName = 'dfs://testDB'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(seeded.len(), 1);
+    assert_eq!(seeded[0].get::<_, String>(0), "DONE");
+    assert_eq!(seeded[0].get::<_, Option<i64>>(1), Some(1));
+    m.batch_execute(r#"insert into "dfs://testDB"."testTB" values (date '2023-01-03', 3, 3.5);"#)
+        .await
+        .unwrap();
+    wait_for_content(&s, &content(&m).await.unwrap()).await;
 }
 
 /// The state of the slave's task of operation `op` on database `db`, once it has one.

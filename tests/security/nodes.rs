@@ -55,6 +55,7 @@ async fn fetch_file(
         table: (1, 1),
         partition: partition.into(),
         name: name.into(),
+        seed: false,
     };
     do_get(cluster, peers, encode_ticket(FILE, &file).unwrap()).await
 }

@@ -17,7 +17,9 @@ use crate::controller::error::MetadataError;
 use crate::controller::metadata::{now_ns, Command, CommandResult};
 use crate::controller::raft::RaftController;
 use crate::controller::service::remote;
-use crate::replication::model::{MasterTask, PulledTask, ReplicationCommand, ReplicationRole};
+use crate::replication::model::{
+    MasterTask, PulledSeed, PulledTask, ReplicationCommand, ReplicationRole, SeedCut,
+};
 use crate::replication::protocol::{PullReply, PullRequest, MAX_PULL_WAIT, PULL};
 use crate::rpc::server::{reply, Call, Caller, Service};
 use crate::rpc::tls::Peer;
@@ -82,6 +84,7 @@ impl PullService {
                 let age = now_ns() - known.last_pull_ns;
                 known.connected != req.progress.connected
                     || known.controllers != req.progress.controllers
+                    || known.seeded != req.progress.seeded
                     || (known.finished != req.progress.finished && age >= PROGRESS_MIN_NS)
                     // Less than recorded: the record decides whether it may pull at all.
                     || req.progress.finished < known.finished
@@ -108,11 +111,32 @@ impl PullService {
         let newer = |m: &MetadataView| m.replication().master.last_task_id > req.after;
         let _ = tokio::time::timeout(wait, rx.wait_for(newer)).await;
         let metadata = rx.borrow().clone();
-        let tasks = metadata
-            .replication()
+        let r = metadata.replication();
+        // Started afresh: it skips what its cuts hold.
+        let start_after = r
+            .slaves
+            .get(&req.slave)
+            .map(|s| s.start_after)
+            .filter(|s| *s > req.after);
+        let after = start_after.unwrap_or(req.after);
+        let data_nodes: Vec<String> = metadata
+            .nodes()
+            .map(|n| self.public(n.addr.clone()))
+            .collect();
+        let seeds = r
+            .cuts
+            .get(&req.slave)
+            .into_iter()
+            .flat_map(|cuts| cuts.values())
+            .map(|cut| PulledSeed {
+                cut: SeedCut::clone(cut),
+                nodes: data_nodes.clone(),
+            })
+            .collect();
+        let tasks = r
             .master
             .tasks
-            .range(req.after + 1..)
+            .range(after + 1..)
             .map(|(_, t)| t)
             .filter(|t| !t.truncated)
             .take(req.max.max(1) as usize)
@@ -133,7 +157,12 @@ impl PullService {
             .into_iter()
             .map(|a| self.public(a))
             .collect();
-        Ok(PullReply { tasks, controllers })
+        Ok(PullReply {
+            tasks,
+            controllers,
+            seeds,
+            start_after,
+        })
     }
 }
 

@@ -1,7 +1,9 @@
 //! What a master data node serves slave data nodes: the task data of a write it coordinated
 //! (`do_get` of a [`TASK_DATA`] ticket: the rows of `<tid>.task`), the list of the data files a
-//! transaction wrote here ([`TASK_FILES`]) and the bytes of one of them (`do_get` of a
-//! [`FILE`] ticket). These are the only calls a slave cluster's node may make of a data node.
+//! transaction wrote here ([`TASK_FILES`]) or a table holds here at a seed's cut
+//! ([`SEED_FILES`]), and the bytes of one of them (`do_get` of a [`FILE`] ticket; a seed's at
+//! most at `clusterReplicationSeedRateMB`). These are the only calls a slave cluster's node may
+//! make of a data node.
 
 use std::sync::Arc;
 
@@ -16,8 +18,8 @@ use tonic::Status;
 use super::task_data;
 use crate::datanode::DataNode;
 use crate::replication::protocol::{
-    columns, FileTicket, ShippedFile, TaskDataTicket, TaskFiles, TaskFilesRequest, FILE,
-    MISSING_SQLSTATE, PENDING_SQLSTATE, TASK_DATA, TASK_FILES,
+    columns, FileTicket, SeedFilesRequest, ShippedFile, TaskDataTicket, TaskFiles,
+    TaskFilesRequest, FILE, MISSING_SQLSTATE, PENDING_SQLSTATE, SEED_FILES, TASK_DATA, TASK_FILES,
 };
 use crate::rpc::server::{
     reply, stream_error, stream_status, to_status, Call, Caller, FlightStream, Service,
@@ -32,11 +34,85 @@ const CHUNK: usize = 1 << 20;
 /// The master side of replication on a data node.
 pub struct MasterDataService {
     node: Arc<DataNode>,
+    seed_throttle: Arc<Throttle>,
+}
+
+/// Spreads the bytes sent at most at `rate` per second (0: unlimited) over every stream that
+/// takes from it.
+struct Throttle {
+    rate: u64,
+    next: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Throttle {
+    /// Waits for the turn of `bytes`.
+    async fn take(&self, bytes: usize) {
+        if self.rate == 0 {
+            return;
+        }
+        let start = {
+            let mut next = crate::lock(&self.next);
+            let start = (*next).max(tokio::time::Instant::now());
+            *next = start + std::time::Duration::from_secs_f64(bytes as f64 / self.rate as f64);
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
 }
 
 impl MasterDataService {
     pub fn new(node: Arc<DataNode>) -> Self {
-        MasterDataService { node }
+        let seed_throttle = Arc::new(Throttle {
+            rate: node.options().seed_rate,
+            next: std::sync::Mutex::new(tokio::time::Instant::now()),
+        });
+        MasterDataService {
+            node,
+            seed_throttle,
+        }
+    }
+
+    /// `dn.seed_files`: the files of a table generation visible at a pending cut. Only a cut
+    /// the master recorded for a slave is answered (its files are kept for it), once this node
+    /// has published every transaction committed up to it.
+    async fn seed_files(&self, req: &SeedFilesRequest) -> Result<Vec<ShippedFile>, RemoteError> {
+        let metadata = self
+            .node
+            .wait_applied(req.at)
+            .await
+            .map_err(|e| RemoteError::retryable(SqlState::CONNECTION_FAILURE, e.to_string()))?;
+        let (indexes, tables) = metadata.replication().pinned();
+        if !indexes.contains(&req.at) || !tables.contains(&req.table) {
+            return Err(RemoteError::new(
+                SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!(
+                    "no pending seed cut at index {} for table {}.{}",
+                    req.at, req.table.0, req.table.1
+                ),
+            ));
+        }
+        let index = self.node.index();
+        let unpublished = index.prepared_tids().into_iter().any(|tid| {
+            metadata
+                .txn(tid)
+                .is_some_and(|t| t.committed_at != 0 && t.committed_at <= req.at)
+        });
+        if unpublished {
+            return Err(RemoteError::retryable(
+                PENDING_SQLSTATE,
+                "transactions of the cut are not published here yet",
+            ));
+        }
+        Ok(index
+            .snapshot(req.table)
+            .visible_at_pin(req.at)
+            .into_iter()
+            .map(|f| ShippedFile {
+                table: req.table,
+                partition: f.partition.clone(),
+                record: f.record.clone(),
+            })
+            .collect())
     }
 
     /// Streams `<tid>.task` (S01044 while it is still being written, S01040 when it is not
@@ -162,12 +238,23 @@ impl MasterDataService {
                 return;
             }
         });
-        let stream = ReceiverStream::new(rx).map(|chunk| match chunk {
-            Ok(body) => Ok(FlightData {
-                data_body: body,
-                ..FlightData::default()
-            }),
-            Err(e) => Err(to_status(storage_err(e))),
+        let throttle = t.seed.then(|| self.seed_throttle.clone());
+        let stream = ReceiverStream::new(rx).then(move |chunk| {
+            let throttle = throttle.clone();
+            async move {
+                match chunk {
+                    Ok(body) => {
+                        if let Some(t) = throttle {
+                            t.take(body.len()).await;
+                        }
+                        Ok(FlightData {
+                            data_body: body,
+                            ..FlightData::default()
+                        })
+                    }
+                    Err(e) => Err(to_status(storage_err(e))),
+                }
+            }
         });
         Ok(stream.boxed())
     }
@@ -187,7 +274,7 @@ fn bad(e: RpcError) -> RemoteError {
 #[async_trait]
 impl Service for MasterDataService {
     fn handles(&self, call: &str) -> bool {
-        call == TASK_FILES
+        call == TASK_FILES || call == SEED_FILES
     }
 
     fn handles_ticket(&self, kind: &str) -> bool {
@@ -196,13 +283,19 @@ impl Service for MasterDataService {
 
     fn is_slave_call(&self, call: Call<'_>) -> bool {
         match call {
-            Call::Action(name) => name == TASK_FILES,
+            Call::Action(name) => name == TASK_FILES || name == SEED_FILES,
             Call::Get(kind) => kind == TASK_DATA || kind == FILE,
             Call::Put => false,
         }
     }
 
     async fn action(&self, _caller: &Caller, call: &str, body: Bytes) -> Bytes {
+        if call == SEED_FILES {
+            return match decode::<SeedFilesRequest>(&body) {
+                Ok(req) => reply(self.seed_files(&req).await),
+                Err(e) => reply::<()>(Err(bad(e))),
+            };
+        }
         match decode::<TaskFilesRequest>(&body) {
             Ok(req) if call == TASK_FILES => reply(self.task_files(&req)),
             Ok(_) => reply::<()>(Err(RemoteError::new(

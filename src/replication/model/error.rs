@@ -30,4 +30,11 @@ pub enum ReplicationError {
         recorded: u64,
         truncated: u64,
     },
+    /// A seed step for a seed that is installed, replaced by a newer cut, or whose table is
+    /// installed already.
+    #[error("the seed of {db} at task {cut_task} is installed or replaced")]
+    SeedDone { db: String, cut_task: u64 },
+    /// A seed marked done before every table of its cut was installed.
+    #[error("the seed of {db} has tables not installed: {tables:?}")]
+    SeedIncomplete { db: String, tables: Vec<String> },
 }

@@ -26,6 +26,15 @@ pub struct MasterQueue {
     /// maps (a copy shares them) of `Arc`s (a change copies one path of map nodes, whose
     /// entries are then pointers, not whole tasks).
     pub tasks: OrdMap<u64, Arc<MasterTask>>,
+    /// The queue lacks history a new slave needs: replication was switched on for a database
+    /// that had tables (its rows are in no task). A new slave is then seeded, as it is once a
+    /// task was truncated.
+    #[serde(default)]
+    pub incomplete: bool,
+    /// Every database replication was ever switched on for: a slave may hold an earlier
+    /// state of one of them.
+    #[serde(default)]
+    pub replicated_before: std::collections::BTreeSet<String>,
 }
 
 /// Truncated tasks still listed by `getMasterReplicationStatus` (DolphinDB shows the 10,000
@@ -50,6 +59,20 @@ pub struct SlaveProgress {
     pub finished: u64,
     /// The master's clock at the last recorded pull.
     pub last_pull_ns: i64,
+    /// The cut (its task id) of each database whose seed the slave has installed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub seeded: BTreeMap<String, u64>,
+    /// Recorded by the master: the slave was started afresh after this task, every task up to
+    /// it being in the seeds of its cuts.
+    #[serde(default)]
+    pub start_after: u64,
+}
+
+impl SlaveProgress {
+    /// Every task up to this one is done with for this slave: finished there, or in its seeds.
+    pub fn covered(&self) -> u64 {
+        self.finished.max(self.start_after)
+    }
 }
 
 /// A slave whose last pull was refused, and why (the master's slave listing).
@@ -127,12 +150,13 @@ impl Replication {
 
     /// A slave's pull: records its progress and truncates what every slave has finished.
     ///
-    /// Refused: a slave beyond `clusterReplicationSlaveNum`, and an attached slave that
-    /// reports less finished than was recorded when tasks in between are truncated (it lost
-    /// them, e.g. rebuilt from an empty home; `removeClusterReplicationSlave` lets it attach
-    /// again as a new slave). A new slave is admitted whatever it reports: it pulls the tasks
-    /// not truncated yet, so what was truncated before it attached never reaches it (seeding
-    /// is what will bring it the rest).
+    /// A slave beyond `clusterReplicationSlaveNum` is refused. A new slave replays the queue
+    /// from its first task while the queue holds every replicated database's history; else
+    /// (a task was truncated, or replication was switched on for a database with tables) it
+    /// is started afresh: it pulls from the last task on, with a cut of every replicated
+    /// database to seed from ([`super::seed`]). So is an attached slave that reports less
+    /// finished than was recorded when tasks in between are truncated (it lost them: rebuilt
+    /// from an empty home).
     pub(super) fn record_slave(
         &mut self,
         slave: &str,
@@ -140,28 +164,34 @@ impl Replication {
         ctx: &Context,
     ) -> Result<(), ReplicationError> {
         self.require_role(ReplicationRole::Master)?;
-        match self.slaves.get(slave) {
+        let start_after = match self.slaves.get(slave) {
             None if self.slaves.len() >= self.slave_num as usize => {
                 return Err(ReplicationError::TooManySlaves(self.slave_num));
             }
-            Some(known) if progress.finished < known.finished => {
-                let truncated = self.master.truncated_through();
-                if progress.finished < truncated {
-                    return Err(ReplicationError::ProgressMismatch {
-                        slave: slave.to_string(),
-                        reported: progress.finished,
-                        recorded: known.finished,
-                        truncated,
-                    });
-                }
+            None if self.master.incomplete || self.master.truncated_through() > 0 => None,
+            None => Some(0),
+            Some(known)
+                if progress.finished < known.finished
+                    && progress.finished < self.master.truncated_through() =>
+            {
+                None
             }
-            _ => {}
-        }
+            Some(known) => Some(known.start_after),
+        };
+        let start_after = match start_after {
+            Some(s) => s,
+            None => {
+                self.start_slave(slave, ctx);
+                self.master.last_task_id
+            }
+        };
         self.refused.remove(slave);
+        self.drop_installed_cuts(slave, &progress.seeded);
         self.slaves.insert(
             slave.to_string(),
             SlaveProgress {
                 last_pull_ns: ctx.now_ns,
+                start_after,
                 ..progress
             },
         );
@@ -213,6 +243,7 @@ impl Replication {
         self.require_role(ReplicationRole::Master)?;
         let attached = self.slaves.remove(slave).is_some();
         let refused = self.refused.remove(slave).is_some();
+        self.cuts.remove(slave);
         if !attached && !refused {
             return Err(ReplicationError::UnknownSlave(slave.to_string()));
         }
@@ -223,7 +254,7 @@ impl Replication {
     /// Truncates what every attached slave has finished (nothing while none is attached: the
     /// tasks wait for the first one).
     fn truncate_finished(&mut self) {
-        let Some(done) = self.slaves.values().map(|s| s.finished).min() else {
+        let Some(done) = self.slaves.values().map(SlaveProgress::covered).min() else {
             return;
         };
         let q = &mut self.master;
@@ -265,7 +296,7 @@ impl Replication {
             for t in self
                 .master
                 .tasks
-                .range(slave.finished + 1..)
+                .range(slave.covered() + 1..)
                 .map(|(_, t)| t)
             {
                 let e = per_db.entry(t.db.as_str()).or_insert((0, t.submit_ns));

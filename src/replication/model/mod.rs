@@ -18,6 +18,7 @@
 
 pub mod error;
 pub mod master;
+pub mod seed;
 pub mod slave;
 pub mod task;
 
@@ -26,10 +27,13 @@ mod tests;
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 pub use error::ReplicationError;
 pub use master::{Lag, MasterQueue, RefusedSlave, SlaveProgress, REFUSED_KEPT, TRUNCATED_KEPT};
+pub use seed::{PulledSeed, SeedCatalog, SeedCut, SeedState, SeedStep, SlaveSeed};
 pub use slave::{SlaveQueue, MAX_ATTEMPTS};
 pub use task::{
     Applies, Chunks, MasterTask, OpType, PulledTask, SlaveTask, TaskPayload, TaskState, TxnTask,
@@ -107,6 +111,10 @@ pub struct Replication {
     pub refused: BTreeMap<String, RefusedSlave>,
     #[serde(default)]
     pub slave: SlaveQueue,
+    /// Cuts each slave has still to install, by slave cluster id and database (master; see
+    /// [`seed`]).
+    #[serde(default)]
+    pub cuts: BTreeMap<String, BTreeMap<String, Arc<SeedCut>>>,
 }
 
 /// The settings of [`ReplicationCommand::ConfigureReplication`].
@@ -126,12 +134,16 @@ pub trait Databases {
     fn replication(&self, db: &str) -> Option<&DbReplication>;
     /// The databases replication is on for.
     fn replicated(&self) -> Vec<&str>;
+    /// The catalog of `db` now (for a seed's cut).
+    fn catalog(&self, db: &str) -> Option<SeedCatalog>;
 }
 
 /// What a transition may know of the world besides the replication state.
 pub struct Context<'a> {
     /// The clock of the raft entry being applied (ns since the epoch).
     pub now_ns: i64,
+    /// The log index of the raft entry being applied.
+    pub index: u64,
     /// The data nodes of this cluster.
     pub data_nodes: usize,
     pub databases: &'a dyn Databases,
@@ -148,8 +160,30 @@ pub enum ReplicationCommand {
         slave: String,
         progress: SlaveProgress,
     },
-    /// Tasks pulled from the master (slave).
-    PulledTasks { tasks: Vec<PulledTask> },
+    /// Tasks pulled from the master (slave), and the seeds it sent: every task up to
+    /// `start_after` is covered by them.
+    PulledTasks {
+        tasks: Vec<PulledTask>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        seeds: Vec<PulledSeed>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_after: Option<u64>,
+    },
+    /// The size of a seed, once the files of every table of its cut were listed (slave).
+    SeedTotals {
+        db: String,
+        cut_task: u64,
+        partitions: u64,
+        bytes: u64,
+    },
+    /// A try of a seed failed; it is tried again (slave).
+    SeedFailed {
+        db: String,
+        cut_task: u64,
+        error: String,
+    },
+    /// Every table of a seed is installed (slave).
+    SeedDone { db: String, cut_task: u64 },
     /// Why the slave's pulls fail (the master refuses it, cannot be reached or verified), or
     /// `None` once a pull succeeds again (slave).
     SlavePullError { error: Option<String> },
@@ -194,7 +228,23 @@ impl Replication {
             ReplicationCommand::SlaveProgress { slave, progress } => {
                 self.record_slave(slave, progress.clone(), ctx)
             }
-            ReplicationCommand::PulledTasks { tasks } => self.record_pulled(tasks, ctx),
+            ReplicationCommand::PulledTasks {
+                tasks,
+                seeds,
+                start_after,
+            } => self.record_pulled(tasks, seeds, *start_after, ctx),
+            ReplicationCommand::SeedTotals {
+                db,
+                cut_task,
+                partitions,
+                bytes,
+            } => self.seed_totals(db, *cut_task, *partitions, *bytes),
+            ReplicationCommand::SeedFailed {
+                db,
+                cut_task,
+                error,
+            } => self.seed_failed(db, *cut_task, error),
+            ReplicationCommand::SeedDone { db, cut_task } => self.seed_done(db, *cut_task, ctx),
             ReplicationCommand::SlavePullError { error } => {
                 self.slave.pull_error = error.clone();
                 Ok(())

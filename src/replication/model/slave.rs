@@ -1,7 +1,7 @@
 //! The slave's side of the queues: tasks pulled from the master, spread over execution
 //! queues by execution set and database, and their states as the scheduler runs them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use imbl::OrdMap;
@@ -34,6 +34,10 @@ pub struct SlaveQueue {
     /// unreachable or unverifiable master.
     #[serde(default)]
     pub pull_error: Option<String>,
+    /// The seed of each database the master sent one for: the last one (see
+    /// [`super::seed`]).
+    #[serde(default)]
+    pub seeds: BTreeMap<String, super::seed::SlaveSeed>,
 }
 
 /// After this many failed executions of one task a slave stops (state STOPPED).
@@ -86,10 +90,14 @@ impl Replication {
         }
     }
 
-    /// Tasks pulled from the master: queued by execution set and database.
+    /// Tasks pulled from the master: queued by execution set and database. With them come
+    /// the seeds the master sent ([`super::seed`]); when it starts this slave afresh, every
+    /// task up to `start_after` is in those seeds.
     pub(super) fn record_pulled(
         &mut self,
         tasks: &[PulledTask],
+        seeds: &[super::seed::PulledSeed],
+        start_after: Option<u64>,
         ctx: &Context,
     ) -> Result<(), ReplicationError> {
         self.require_role(ReplicationRole::Slave)?;
@@ -98,6 +106,18 @@ impl Replication {
         if self.slave.state == ReplicationState::Disabled {
             return Ok(());
         }
+        if let Some(start) = start_after.filter(|s| *s > self.slave.last_pulled) {
+            let covered: Vec<u64> = self
+                .slave
+                .tasks
+                .range(..=start)
+                .filter(|(_, t)| t.state != TaskState::Finished)
+                .map(|(id, _)| *id)
+                .collect();
+            self.cover(&covered, start, ctx);
+            self.slave.last_pulled = start;
+        }
+        self.record_seeds(seeds, ctx);
         let queues = self.slave_queues(ctx.data_nodes);
         for p in tasks {
             let id = p.task.task_id;
@@ -105,6 +125,7 @@ impl Replication {
                 continue;
             }
             self.slave.last_pulled = id;
+            let covered = self.covered_by_seed(&p.task.db, id);
             if self
                 .db_scope
                 .as_ref()
@@ -123,14 +144,21 @@ impl Replication {
                     holder_addrs: p.holder_addrs.clone(),
                     create_ns: ctx.now_ns,
                     queue_id,
-                    state: TaskState::Waiting,
+                    state: if covered.is_some() {
+                        TaskState::Finished
+                    } else {
+                        TaskState::Waiting
+                    },
                     attempts: 0,
-                    details: String::new(),
-                    finish_ns: 0,
+                    details: covered
+                        .map(|cut| format!("covered by the seed at task {cut}"))
+                        .unwrap_or_default(),
+                    finish_ns: if covered.is_some() { ctx.now_ns } else { 0 },
                     execution_node: String::new(),
                 }),
             );
         }
+        self.slave.trim_finished();
         Ok(())
     }
 

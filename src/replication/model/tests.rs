@@ -14,11 +14,15 @@ impl Databases for NoDatabases {
     fn replicated(&self) -> Vec<&str> {
         Vec::new()
     }
+    fn catalog(&self, _db: &str) -> Option<SeedCatalog> {
+        None
+    }
 }
 
 fn ctx() -> Context<'static> {
     Context {
         now_ns: 0,
+        index: 0,
         data_nodes: 1,
         databases: &NoDatabases,
     }
@@ -65,15 +69,15 @@ fn a_stopped_slave_records_no_pulled_task() {
         src_addr: "127.0.0.1:1".into(),
         holder_addrs: Vec::new(),
     };
-    m.record_pulled(&[pulled(1)], &ctx()).unwrap();
+    m.record_pulled(&[pulled(1)], &[], None, &ctx()).unwrap();
     m.set_slave_state(ReplicationState::Disabled).unwrap();
     // A pull that was under way when replication stopped.
-    m.record_pulled(&[pulled(2)], &ctx()).unwrap();
+    m.record_pulled(&[pulled(2)], &[], None, &ctx()).unwrap();
     assert_eq!(m.slave.last_pulled, 1);
     assert_eq!(m.slave.tasks.len(), 1);
     // Pulled again after startClusterReplication().
     m.set_slave_state(ReplicationState::Enabled).unwrap();
-    m.record_pulled(&[pulled(2)], &ctx()).unwrap();
+    m.record_pulled(&[pulled(2)], &[], None, &ctx()).unwrap();
     assert_eq!(m.slave.last_pulled, 2);
     assert_eq!(m.slave.tasks.len(), 2);
 }
@@ -97,15 +101,8 @@ fn tasks_share_a_group_until_they_touch_the_same_partition() {
 
 #[test]
 fn a_task_is_truncated_once_every_slave_finished_it_and_at_most_so_many_are_kept() {
-    let mut m = Replication {
-        role: Some(ReplicationRole::Master),
-        ..Replication::default()
-    };
-    m.slave_num = 2;
     let n = TRUNCATED_KEPT as u64 + 5;
-    for _ in 0..n {
-        m.master.push(task(chunks(&[], &["d/t/1"])));
-    }
+    let mut m = master_with_slaves(n, &["a", "b"]);
     let at = |finished| SlaveProgress {
         finished,
         ..SlaveProgress::default()
@@ -117,10 +114,11 @@ fn a_task_is_truncated_once_every_slave_finished_it_and_at_most_so_many_are_kept
             .map(|t| t.task_id)
             .collect()
     };
+    m.record_slave("b", at(10), &ctx()).unwrap();
     m.record_slave("a", at(10), &ctx()).unwrap();
     assert_eq!(truncated(&m), (1..=10).collect::<Vec<_>>());
-    // A second slave attaches behind: nothing more until it catches up.
-    m.record_slave("b", at(3), &ctx()).unwrap();
+    // The second slave falls behind: nothing more until it catches up.
+    m.record_slave("b", at(10), &ctx()).unwrap();
     m.record_slave("a", at(20), &ctx()).unwrap();
     assert_eq!(truncated(&m), (1..=10).collect::<Vec<_>>());
     m.record_slave("b", at(15), &ctx()).unwrap();
@@ -152,7 +150,7 @@ fn slave_with(n: u64) -> Replication {
             holder_addrs: Vec::new(),
         })
         .collect();
-    m.record_pulled(&pulled, &ctx()).unwrap();
+    m.record_pulled(&pulled, &[], None, &ctx()).unwrap();
     m
 }
 
@@ -178,7 +176,7 @@ fn tasks_finish_together_or_not_at_all_and_at_most_so_many_are_kept() {
 #[test]
 fn open_from_follows_the_first_unfinished_task() {
     let mut m = slave_with(6);
-    assert_eq!(m.slave.open_from, 0);
+    assert_eq!(m.slave.open_from, 1);
     m.finish_tasks(&[2, 3], "dn1", &ctx()).unwrap();
     assert_eq!(m.slave.open_from, 1, "task 1 is still open");
     m.finish_tasks(&[1], "dn1", &ctx()).unwrap();
@@ -237,9 +235,21 @@ fn truncated(m: &Replication) -> Vec<u64> {
         .collect()
 }
 
+/// A master whose slaves `names` attached before any task was queued, with `n` tasks.
+fn master_with_slaves(n: u64, names: &[&str]) -> Replication {
+    let mut m = master_with(0, names.len() as u32);
+    for name in names {
+        m.record_slave(name, at(0), &ctx()).unwrap();
+    }
+    for _ in 0..n {
+        m.master.push(task(chunks(&[], &["d/t/1"])));
+    }
+    m
+}
+
 #[test]
 fn a_removed_slave_no_longer_holds_back_truncation() {
-    let mut m = master_with(10, 2);
+    let mut m = master_with_slaves(10, &["a", "b"]);
     m.record_slave("b", at(2), &ctx()).unwrap();
     m.record_slave("a", at(8), &ctx()).unwrap();
     assert_eq!(truncated(&m), [1, 2]);
@@ -256,30 +266,26 @@ fn a_removed_slave_no_longer_holds_back_truncation() {
     // Without slaves nothing is truncated: the tasks wait for the next one.
     m.remove_slave("a").unwrap();
     assert_eq!(truncated(&m), (1..=8).collect::<Vec<_>>());
-    // Removed, it attaches again as a new slave, whatever it reports.
+    // Removed, it attaches again as a new slave: it starts after the last task, seeded with
+    // what came before.
     m.record_slave("b", at(0), &ctx()).unwrap();
-    assert_eq!(m.slaves["b"].finished, 0);
+    assert_eq!(m.slaves["b"].start_after, 10);
+    assert_eq!(truncated(&m), (1..=10).collect::<Vec<_>>());
 }
 
 #[test]
-fn a_slave_that_lost_truncated_tasks_is_refused_until_removed() {
-    let mut m = master_with(10, 1);
+fn a_slave_that_lost_truncated_tasks_is_started_afresh() {
+    let mut m = master_with_slaves(10, &["a"]);
     m.record_slave("a", at(6), &ctx()).unwrap();
     assert_eq!(m.master.truncated_through(), 6);
     // Behind what was recorded but not behind truncation: it may pull them again.
     m.record_slave("a", at(6), &ctx()).unwrap();
-    // Rebuilt from an empty home: tasks 1..=6 are gone for it.
-    let refused = m.record_slave("a", at(0), &ctx());
-    assert!(matches!(
-        refused,
-        Err(ReplicationError::ProgressMismatch {
-            reported: 0,
-            recorded: 6,
-            truncated: 6,
-            ..
-        })
-    ));
-    assert_eq!(m.slaves["a"].finished, 6, "a refused pull changes nothing");
+    assert_eq!(m.slaves["a"].start_after, 0);
+    // Rebuilt from an empty home: tasks 1..=6 are gone for it. It starts after task 10, and
+    // its cuts bring it the rest.
+    m.record_slave("a", at(0), &ctx()).unwrap();
+    assert_eq!(m.slaves["a"].start_after, 10);
+    assert_eq!(m.master.truncated_through(), 10);
     // A second slave is over clusterReplicationSlaveNum.
     assert_eq!(
         m.record_slave("b", at(0), &ctx()),
@@ -293,6 +299,165 @@ fn a_slave_that_lost_truncated_tasks_is_refused_until_removed() {
     // The slot is free: b is admitted, and its refusal forgotten.
     m.record_slave("b", at(0), &ctx()).unwrap();
     assert!(m.refused.is_empty());
+}
+
+/// One replicated database, `d`, with one table `t`.
+struct OneDatabase(DbReplication);
+
+impl Databases for OneDatabase {
+    fn replication(&self, db: &str) -> Option<&DbReplication> {
+        (db == "d").then_some(&self.0)
+    }
+    fn replicated(&self) -> Vec<&str> {
+        vec!["d"]
+    }
+    fn catalog(&self, db: &str) -> Option<SeedCatalog> {
+        (db == "d").then(|| SeedCatalog {
+            def: crate::catalog::DatabaseDef {
+                name: "d".into(),
+                id: 1,
+                levels: Vec::new(),
+                engine: "OLAP".into(),
+                owner: "admin".into(),
+                created_ms: 0,
+                placement: Vec::new(),
+            },
+            tables: vec![crate::catalog::TableDef {
+                name: "t".into(),
+                id: 7,
+                columns: Vec::new(),
+                partition_columns: Vec::new(),
+                sort_columns: Vec::new(),
+                next_column_id: 0,
+                generation: 2,
+                owner: "admin".into(),
+                created_ms: 0,
+            }],
+        })
+    }
+}
+
+#[test]
+fn a_new_slave_gets_a_cut_that_pins_files_until_it_reports_it_installed() {
+    let dbs = OneDatabase(DbReplication::default());
+    let ctx = Context {
+        index: 40,
+        databases: &dbs,
+        ..ctx()
+    };
+    // While the queue holds every database's history, a new slave replays it.
+    let mut m = master_with(5, 1);
+    m.record_slave("a", at(0), &ctx).unwrap();
+    assert!(m.cuts.is_empty());
+    assert_eq!(m.slaves["a"].start_after, 0);
+    // Once it does not, a new slave is seeded.
+    let mut m = master_with(5, 1);
+    m.master.incomplete = true;
+    m.record_slave("a", at(0), &ctx).unwrap();
+    let cut = m.cuts["a"]["d"].clone();
+    assert_eq!((cut.task_id, cut.commit_index), (5, 40));
+    assert_eq!(m.pinned().0, [40].into());
+    assert_eq!(m.pinned().1, [(7, 2)].into());
+    // Not installed yet: still pending.
+    m.record_slave("a", at(5), &ctx).unwrap();
+    assert!(m.cuts.contains_key("a"));
+    let installed = SlaveProgress {
+        seeded: [("d".to_string(), 5)].into(),
+        ..at(5)
+    };
+    m.record_slave("a", installed, &ctx).unwrap();
+    assert!(m.cuts.is_empty());
+    assert!(m.pinned().0.is_empty());
+    // Switching replication on again cuts for every attached slave.
+    m.cut_for_slaves("d", &Context { index: 50, ..ctx });
+    assert_eq!(m.cuts["a"]["d"].commit_index, 50);
+    m.remove_slave("a").unwrap();
+    assert!(m.cuts.is_empty());
+}
+
+#[test]
+fn a_slave_covers_the_tasks_of_a_seed_and_holds_the_later_ones_until_it_is_installed() {
+    let dbs = OneDatabase(DbReplication::default());
+    let ctx = Context {
+        databases: &dbs,
+        ..ctx()
+    };
+    let mut s = Replication {
+        role: Some(ReplicationRole::Slave),
+        ..Replication::default()
+    };
+    let pull = |ids: std::ops::RangeInclusive<u64>| -> Vec<PulledTask> {
+        ids.map(|id| PulledTask {
+            task: MasterTask {
+                task_id: id,
+                db: "d".into(),
+                ..task(chunks(&[], &["d/t/1"]))
+            },
+            src_addr: "127.0.0.1:1".into(),
+            holder_addrs: Vec::new(),
+        })
+        .collect()
+    };
+    s.record_pulled(&pull(1..=2), &[], None, &ctx).unwrap();
+    let cut = SeedCut {
+        db: "d".into(),
+        task_id: 3,
+        commit_index: 9,
+        cut_ns: 0,
+        catalog: dbs.catalog("d").unwrap(),
+    };
+    let seed = PulledSeed {
+        cut,
+        nodes: vec!["m:1".into()],
+    };
+    s.record_pulled(&pull(3..=4), std::slice::from_ref(&seed), None, &ctx)
+        .unwrap();
+    let state = |s: &Replication, id: u64| s.slave.tasks[&id].state;
+    for id in 1..=3 {
+        assert_eq!(
+            state(&s, id),
+            TaskState::Finished,
+            "task {id} is in the seed"
+        );
+    }
+    assert_eq!(state(&s, 4), TaskState::Waiting);
+    assert!(s.seeding("d"));
+    assert!(
+        s.check_not_replica("d").is_err(),
+        "clients may not write it"
+    );
+    assert_eq!(s.finished_watermark(), 3);
+    // Sent again with the next pull: recorded once.
+    s.record_pulled(&[], std::slice::from_ref(&seed), None, &ctx)
+        .unwrap();
+    assert_eq!(s.slave.seeds["d"].state, SeedState::Waiting);
+    // Done only once every table is in.
+    assert!(matches!(
+        s.seed_done("d", 3, &ctx),
+        Err(ReplicationError::SeedIncomplete { .. })
+    ));
+    s.seed_started("d", 3).unwrap();
+    let step = SeedStep {
+        db: "d".into(),
+        cut_task: 3,
+        table: "t".into(),
+        partitions: 2,
+        bytes: 100,
+        rows: 10,
+    };
+    s.seed_step(&step).unwrap();
+    assert!(
+        s.seed_step(&step).is_err(),
+        "a table is installed once: a second commit is refused"
+    );
+    s.seed_done("d", 3, &ctx).unwrap();
+    assert!(!s.seeding("d"));
+    assert_eq!(s.seeded(), [("d".to_string(), 3)].into());
+    assert_eq!(s.slave.seeds["d"].rows_done, 10);
+    // A new slave's start: every task up to it is covered.
+    s.record_pulled(&pull(5..=6), &[], Some(8), &ctx).unwrap();
+    assert_eq!(s.slave.last_pulled, 8);
+    assert_eq!(s.finished_watermark(), 8);
 }
 
 #[test]
@@ -340,7 +505,7 @@ fn slave_of(ops: &[OpType]) -> Replication {
             holder_addrs: Vec::new(),
         })
         .collect();
-    m.record_pulled(&pulled, &ctx()).unwrap();
+    m.record_pulled(&pulled, &[], None, &ctx()).unwrap();
     m
 }
 

@@ -45,6 +45,71 @@ pub async fn fetch(
     path: &Path,
     physical: &SchemaRef,
 ) -> Result<u64, StorageError> {
+    fetch_as(peers, src, file, path, physical, false).await
+}
+
+/// Where a slave data node keeps a seed's file fetched from the master (under
+/// `clusterReplicationWorkDir`): by the master's table generation, partition and file name.
+pub fn cache_path(replication_dir: &Path, file: &ShippedFile) -> std::path::PathBuf {
+    replication_dir
+        .join(SEED_CACHE)
+        .join(format!("{}.{}", file.table.0, file.table.1))
+        .join(format!(
+            "{:016x}-{}",
+            crate::catalog::fnv1a(file.partition.as_bytes()),
+            file.record.name
+        ))
+}
+
+/// The directory of seeds' fetched files under `clusterReplicationWorkDir`.
+pub const SEED_CACHE: &str = "seed";
+
+/// Like [`fetch`], for a seed: the file is fetched once into `cache` (a name it gets only
+/// when whole and checked) and linked from there to `path`, so a seed tried again after a
+/// failure or a restart does not fetch it again. The cache is the seed's to delete.
+pub async fn fetch_cached(
+    peers: &Peers,
+    src: &str,
+    file: &ShippedFile,
+    cache: &Path,
+    path: &Path,
+    physical: &SchemaRef,
+) -> Result<u64, StorageError> {
+    let cached = tokio::fs::metadata(cache)
+        .await
+        .is_ok_and(|m| m.len() == file.record.size);
+    if !cached {
+        let part = cache.with_extension("part");
+        fetch_as(peers, src, file, &part, physical, true).await?;
+        tokio::fs::rename(&part, cache)
+            .await
+            .map_err(|e| StorageError::io(cache, e))?;
+    }
+    let (cache, path) = (cache.to_path_buf(), path.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        if let Some(parent) = cache.parent() {
+            sync_dir(parent)?;
+        }
+        let dir = path
+            .parent()
+            .ok_or_else(|| StorageError::Index(format!("no directory for {}", path.display())))?;
+        crate::storage::create_dir_durable(dir)?;
+        std::fs::hard_link(&cache, &path).map_err(|e| StorageError::io(&path, e))?;
+        sync_dir(dir)
+    })
+    .await
+    .map_err(|e| StorageError::Index(e.to_string()))??;
+    Ok(file.record.size)
+}
+
+async fn fetch_as(
+    peers: &Peers,
+    src: &str,
+    file: &ShippedFile,
+    path: &Path,
+    physical: &SchemaRef,
+    seed: bool,
+) -> Result<u64, StorageError> {
     let lost = |reason: String| StorageError::Transfer {
         path: path.to_path_buf(),
         reason,
@@ -53,6 +118,7 @@ pub async fn fetch(
         table: file.table,
         partition: file.partition.clone(),
         name: file.record.name.clone(),
+        seed,
     };
     let ticket = encode_ticket(FILE, &ticket).map_err(|e| lost(e.to_string()))?;
     let mut client = peers.flight(src).map_err(|e| lost(e.to_string()))?;

@@ -1,13 +1,14 @@
 //! The slave cluster's side of replication: the controller's [`puller`] and [`scheduler`]
 //! (run by [`run_slave`] on every controller; only the leader acts), and on the data nodes the
-//! application of tasks ([`apply`]) and the fetching of the master's data files
-//! ([`files`]).
+//! application of tasks ([`apply`]) and seeds ([`seed`]), and the fetching of the master's
+//! data files ([`files`]).
 
 pub mod apply;
 pub mod executions;
 pub mod files;
 mod puller;
 mod scheduler;
+pub mod seed;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -55,6 +55,8 @@ pub(super) async fn pull_loop(
                 controllers,
                 finished: r.finished_watermark(),
                 last_pull_ns: 0,
+                seeded: r.seeded(),
+                start_after: 0,
             },
             after: r.slave.last_pulled,
             wait_ms: options.wait_ms,
@@ -88,12 +90,27 @@ pub(super) async fn pull_loop(
             Ok(reply) => {
                 masters.set_leader(Some(addr));
                 masters.set_members(reply.controllers);
-                if reply.tasks.is_empty() {
+                // A cut is sent with every pull until the master learns it is installed: only
+                // new ones are recorded.
+                let seeds: Vec<_> = reply
+                    .seeds
+                    .into_iter()
+                    .filter(|s| {
+                        r.slave
+                            .seeds
+                            .get(&s.cut.db)
+                            .is_none_or(|mine| mine.cut.task_id < s.cut.task_id)
+                    })
+                    .collect();
+                let start_after = reply.start_after.filter(|s| *s > r.slave.last_pulled);
+                if reply.tasks.is_empty() && seeds.is_empty() && start_after.is_none() {
                     continue;
                 }
                 if let Err(e) = raft
                     .write(Command::Replication(ReplicationCommand::PulledTasks {
                         tasks: reply.tasks,
+                        seeds,
+                        start_after,
                     }))
                     .await
                 {

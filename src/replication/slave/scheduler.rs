@@ -17,14 +17,18 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::IDLE;
+use crate::catalog::fnv1a;
 use crate::controller::client::MetadataView;
 use crate::controller::metadata::Command;
 use crate::controller::raft::RaftController;
 use crate::replication::model::{
-    OpType, ReplicationCommand, ReplicationRole, ReplicationState, SlaveQueue, SlaveTask,
-    TaskState, MAX_ATTEMPTS,
+    OpType, ReplicationCommand, ReplicationRole, ReplicationState, SeedState, SlaveQueue,
+    SlaveTask, TaskState, MAX_ATTEMPTS,
 };
-use crate::replication::protocol::{is_pending_error, Applied, ApplyRequest, APPLY, APPLY_TIMEOUT};
+use crate::replication::protocol::{
+    is_pending_error, Applied, ApplyRequest, SeedRequest, APPLY, APPLY_TIMEOUT, SEED, SEED_TIMEOUT,
+};
+use crate::replication::slave::seed::BUSY_SQLSTATE;
 use crate::rpc::client::Peers;
 use crate::rpc::RpcError;
 use crate::sqlstate::{ErrorCode, SqlState};
@@ -45,6 +49,9 @@ struct Running {
 
 pub(super) async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) {
     let mut running: Vec<Running> = Vec::new();
+    // Seeds being installed, by database and cut, and when a failed one is tried again.
+    let mut seeding: HashMap<(String, u64), JoinHandle<()>> = HashMap::new();
+    let mut seed_retry_at: HashMap<(String, u64), Instant> = HashMap::new();
     let mut retry_at: HashMap<u64, Instant> = HashMap::new();
     // Tasks that failed together, to run one by one until they finished: so a failure is
     // recorded against the task that caused it.
@@ -70,6 +77,35 @@ pub(super) async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) 
             continue;
         }
         let now = Instant::now();
+        seeding.retain(|_, h| !h.is_finished());
+        for (db, seed) in &r.slave.seeds {
+            let key = (db.clone(), seed.cut.task_id);
+            if seed.state == SeedState::Done
+                || seeding.contains_key(&key)
+                || seed_retry_at.get(&key).is_some_and(|at| *at > now)
+            {
+                continue;
+            }
+            let queue = (fnv1a(db.as_bytes()) % u64::from(u32::MAX)) as u32;
+            let Some(node) = queue_node(&metadata, queue) else {
+                continue;
+            };
+            let backoff = SEED_RETRY_AFTER * seed.attempts.clamp(1, 30);
+            seed_retry_at.insert(key.clone(), now + backoff);
+            let req = SeedRequest {
+                db: db.clone(),
+                cut_task: seed.cut.task_id,
+                min_applied_index: metadata.applied_index(),
+            };
+            let handle = tokio::spawn(run_seed(raft.clone(), peers.clone(), node, req));
+            seeding.insert(key, handle);
+        }
+        seed_retry_at.retain(|(db, cut), _| {
+            r.slave
+                .seeds
+                .get(db)
+                .is_some_and(|s| s.cut.task_id == *cut && s.state != SeedState::Done)
+        });
         let busy: HashSet<u64> = running.iter().flat_map(|r| r.tasks.clone()).collect();
         for batch in runnable(&r.slave, &alone) {
             let blocked = batch.iter().any(|t| {
@@ -101,6 +137,39 @@ pub(super) async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) 
     }
 }
 
+/// How long a failed seed waits before it is tried again, times its failures so far (at most
+/// 30).
+const SEED_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Installs a seed on a data node (see [`crate::replication::slave::seed`]); a failure is
+/// recorded, unless the seed could not be tried (its data node, or the master data node it
+/// fetches from, out of reach; or installing it already).
+async fn run_seed(
+    raft: Arc<RaftController>,
+    peers: Arc<Peers>,
+    (alias, addr): (String, String),
+    req: SeedRequest,
+) {
+    let result = peers.call::<_, ()>(&addr, SEED, &req, SEED_TIMEOUT).await;
+    let error = match result {
+        Ok(()) => return,
+        Err(RpcError::Remote(e)) if e.sqlstate == BUSY_SQLSTATE => return,
+        Err(e) => e,
+    };
+    tracing::warn!(db = %req.db, cut_task = req.cut_task, node = %alias, error = %error, "a seed failed; trying again");
+    let cmd = Command::Replication(ReplicationCommand::SeedFailed {
+        db: req.db.clone(),
+        cut_task: req.cut_task,
+        error: match &error {
+            RpcError::Remote(e) => e.message.clone(),
+            other => other.to_string(),
+        },
+    });
+    if let Err(e) = raft.write(cmd).await {
+        tracing::debug!(db = %req.db, error = %e, "cannot record a failed seed");
+    }
+}
+
 /// A task that failed [`MAX_ATTEMPTS`] times waits for `startClusterReplication()`.
 fn gave_up(t: &SlaveTask) -> bool {
     t.state == TaskState::Failed && t.attempts >= MAX_ATTEMPTS
@@ -113,8 +182,16 @@ fn gave_up(t: &SlaveTask) -> bool {
 /// along too. Tasks that failed, or in `alone`, run by themselves.
 fn runnable<'m>(slave: &'m SlaveQueue, alone: &HashSet<u64>) -> Vec<Vec<&'m SlaveTask>> {
     let mut queues: BTreeMap<u32, Vec<&SlaveTask>> = BTreeMap::new();
+    // A database being seeded: its tasks after the cut wait (those of other databases in the
+    // same queue go on, which no task of it conflicts with).
+    let seeding = |db: &str| {
+        slave
+            .seeds
+            .get(db)
+            .is_some_and(|s| s.state != SeedState::Done)
+    };
     for (_, t) in slave.tasks.range(slave.open_from..) {
-        if t.state != TaskState::Finished {
+        if t.state != TaskState::Finished && !seeding(&t.task.db) {
             queues.entry(t.queue_id).or_default().push(t);
         }
     }

@@ -1,0 +1,359 @@
+//! Seeding: how a slave that lacks a database's history gets it (Pegasus duplication's
+//! DS_PREPARE → DS_APP → DS_LOG).
+//!
+//! The master takes a *cut* of the database for a slave: the last task id at that moment (every
+//! task of the database up to it is in the cut), the controller log index its data files are
+//! read at, and the database's catalog then. It does so whenever the slave lacks history:
+//! - a slave attaches for the first time, or again after losing its state (it reports less
+//!   finished than the master truncated): a cut of every replicated database, and the slave
+//!   starts pulling after the cut's task ([`Replication::record_slave`]);
+//! - replication is switched on for a database: a cut for every attached slave.
+//!
+//! A cut is pending until the slave reports it installed ([`SlaveProgress::seeded`]); while it is,
+//! the master's data nodes keep every file visible at the cut's index (see
+//! [`Replication::pinned`]).
+//!
+//! The slave records each cut it is sent as a [`SlaveSeed`]; tasks of the database up to the cut
+//! count as finished ("covered by the seed"), later ones wait until the seed is installed. A data
+//! node of the slave runs the seed: it installs the cut's catalog, then replaces each table's
+//! rows by the master's files as of the cut, one transaction per table (which records the table
+//! as seeded in its commit entry), and finally marks the seed done.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::task::TaskState;
+use super::{Context, Replication, ReplicationError, ReplicationRole};
+use crate::catalog::{DatabaseDef, TableDef};
+
+/// A database's catalog as of a cut.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeedCatalog {
+    pub def: DatabaseDef,
+    pub tables: Vec<TableDef>,
+}
+
+/// A consistent cut of one database, taken by the master for one slave.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeedCut {
+    pub db: String,
+    /// Every task of the database up to this one is in the cut; the slave applies the later
+    /// ones after installing it.
+    pub task_id: u64,
+    /// The master's controller log index the cut's files are read at.
+    pub commit_index: u64,
+    /// The master's clock when it took the cut (ns since the epoch).
+    pub cut_ns: i64,
+    pub catalog: SeedCatalog,
+}
+
+/// A cut as a pull delivers it: with the master data nodes that hold its files (`host:port`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PulledSeed {
+    pub cut: SeedCut,
+    pub nodes: Vec<String>,
+}
+
+/// Where a slave's seed of a database is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeedState {
+    /// Recorded, not started.
+    Waiting,
+    /// Its catalog is installed and tables are being copied.
+    Copying,
+    /// The last try failed; it is tried again.
+    Failed,
+    /// Installed: the database's tasks after the cut run.
+    Done,
+}
+
+impl SeedState {
+    pub fn name(self) -> &'static str {
+        match self {
+            SeedState::Waiting => "WAITING",
+            SeedState::Copying => "COPYING",
+            SeedState::Failed => "FAILED",
+            SeedState::Done => "DONE",
+        }
+    }
+}
+
+/// A slave's seed of one database.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SlaveSeed {
+    pub cut: SeedCut,
+    pub nodes: Vec<String>,
+    pub state: SeedState,
+    /// Tables whose rows are installed.
+    pub tables_done: BTreeSet<String>,
+    /// Known once the files of every table were listed (0 before).
+    pub partitions_total: u64,
+    pub bytes_total: u64,
+    pub partitions_done: u64,
+    pub bytes_done: u64,
+    pub rows_done: u64,
+    /// When it was recorded, and when it was installed (0 until then).
+    pub created_ns: i64,
+    pub finished_ns: i64,
+    /// Failed tries, and why the last one failed.
+    pub attempts: u32,
+    pub error: String,
+}
+
+/// One table of a seed installed, in the commit entry of the transaction that installs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedStep {
+    pub db: String,
+    pub cut_task: u64,
+    pub table: String,
+    pub partitions: u64,
+    pub bytes: u64,
+    pub rows: u64,
+}
+
+impl Replication {
+    /// Takes a cut of `db` for `slave` now (master).
+    pub(super) fn take_cut(&mut self, slave: &str, db: &str, ctx: &Context) {
+        let Some(catalog) = ctx.databases.catalog(db) else {
+            return;
+        };
+        let cut = SeedCut {
+            db: db.to_string(),
+            task_id: self.master.last_task_id,
+            commit_index: ctx.index,
+            cut_ns: ctx.now_ns,
+            catalog,
+        };
+        self.cuts
+            .entry(slave.to_string())
+            .or_default()
+            .insert(db.to_string(), Arc::new(cut));
+    }
+
+    /// Replication was switched on for `db` (master): every attached slave gets a cut of it.
+    pub fn cut_for_slaves(&mut self, db: &str, ctx: &Context) {
+        let slaves: Vec<String> = self.slaves.keys().cloned().collect();
+        for slave in slaves {
+            self.take_cut(&slave, db, ctx);
+        }
+    }
+
+    /// A slave with no usable history (new, or rebuilt): it starts after the current last
+    /// task, with a cut of every replicated database (master).
+    pub(super) fn start_slave(&mut self, slave: &str, ctx: &Context) {
+        self.cuts.remove(slave);
+        for db in ctx.databases.replicated() {
+            self.take_cut(slave, db, ctx);
+        }
+    }
+
+    /// Forgets the cuts `slave` reports installed (master).
+    pub(super) fn drop_installed_cuts(&mut self, slave: &str, seeded: &BTreeMap<String, u64>) {
+        if let Some(cuts) = self.cuts.get_mut(slave) {
+            cuts.retain(|db, cut| seeded.get(db).is_none_or(|done| *done < cut.task_id));
+            if cuts.is_empty() {
+                self.cuts.remove(slave);
+            }
+        }
+    }
+
+    /// The controller log indexes whose files the master's data nodes must keep (the pending
+    /// cuts'), and the table generations they read.
+    pub fn pinned(&self) -> (BTreeSet<u64>, BTreeSet<(u32, u64)>) {
+        let mut indexes = BTreeSet::new();
+        let mut tables = BTreeSet::new();
+        for cut in self.cuts.values().flat_map(|c| c.values()) {
+            indexes.insert(cut.commit_index);
+            tables.extend(cut.catalog.tables.iter().map(|t| (t.id, t.generation)));
+        }
+        (indexes, tables)
+    }
+
+    /// Seeds sent with a pull (slave): each newer than the database's last one replaces it;
+    /// the database's tasks up to the cut count as finished, later ones wait for the seed.
+    pub(super) fn record_seeds(&mut self, seeds: &[PulledSeed], ctx: &Context) {
+        for p in seeds {
+            let db = &p.cut.db;
+            if self
+                .slave
+                .seeds
+                .get(db)
+                .is_some_and(|s| s.cut.task_id >= p.cut.task_id)
+            {
+                continue;
+            }
+            let in_scope = self.db_scope.as_ref().is_none_or(|s| s.contains(db));
+            let seed = SlaveSeed {
+                cut: p.cut.clone(),
+                nodes: p.nodes.clone(),
+                // Outside `slaveReplicationDBScope`: nothing to install, and the master may
+                // release the cut.
+                state: if in_scope {
+                    SeedState::Waiting
+                } else {
+                    SeedState::Done
+                },
+                tables_done: BTreeSet::new(),
+                partitions_total: 0,
+                bytes_total: 0,
+                partitions_done: 0,
+                bytes_done: 0,
+                rows_done: 0,
+                created_ns: ctx.now_ns,
+                finished_ns: if in_scope { 0 } else { ctx.now_ns },
+                attempts: 0,
+                error: String::new(),
+            };
+            self.slave.seeds.insert(db.clone(), seed);
+            if in_scope {
+                self.slave.databases.insert(db.clone());
+            }
+            let covered: Vec<u64> = self
+                .slave
+                .tasks
+                .range(..=p.cut.task_id)
+                .filter(|(_, t)| &t.task.db == db && t.state != TaskState::Finished)
+                .map(|(id, _)| *id)
+                .collect();
+            self.cover(&covered, p.cut.task_id, ctx);
+        }
+    }
+
+    /// Marks tasks finished as covered by the seed at `cut_task` (slave).
+    pub(super) fn cover(&mut self, ids: &[u64], cut_task: u64, ctx: &Context) {
+        for id in ids {
+            if let Some(t) = self.slave.tasks.get_mut(id) {
+                let t = Arc::make_mut(t);
+                t.state = TaskState::Finished;
+                t.finish_ns = ctx.now_ns;
+                t.details = format!("covered by the seed at task {cut_task}");
+            }
+        }
+    }
+
+    /// Whether task `task_id` of `db` is in the database's seed (slave).
+    pub(super) fn covered_by_seed(&self, db: &str, task_id: u64) -> Option<u64> {
+        self.slave
+            .seeds
+            .get(db)
+            .map(|s| s.cut.task_id)
+            .filter(|cut| task_id <= *cut)
+    }
+
+    /// Whether `db`'s tasks must wait: its seed is not installed yet (slave).
+    pub fn seeding(&self, db: &str) -> bool {
+        self.slave
+            .seeds
+            .get(db)
+            .is_some_and(|s| s.state != SeedState::Done)
+    }
+
+    /// The seed of `db` at `cut_task`, unless it is installed already.
+    fn open_seed(&mut self, db: &str, cut_task: u64) -> Result<&mut SlaveSeed, ReplicationError> {
+        match self.slave.seeds.get_mut(db) {
+            Some(s) if s.cut.task_id == cut_task && s.state != SeedState::Done => Ok(s),
+            _ => Err(ReplicationError::SeedDone {
+                db: db.to_string(),
+                cut_task,
+            }),
+        }
+    }
+
+    /// Fails unless the seed of `db` at `cut_task` is still to be installed (before its catalog
+    /// is installed).
+    pub fn check_seed_open(&mut self, db: &str, cut_task: u64) -> Result<(), ReplicationError> {
+        self.require_role(ReplicationRole::Slave)?;
+        self.open_seed(db, cut_task).map(|_| ())
+    }
+
+    /// The seed's catalog is installed: it is copying.
+    pub fn seed_started(&mut self, db: &str, cut_task: u64) -> Result<(), ReplicationError> {
+        let s = self.open_seed(db, cut_task)?;
+        s.state = SeedState::Copying;
+        s.error.clear();
+        Ok(())
+    }
+
+    /// Records a seeded table, in the commit entry of the transaction that installs it; refused
+    /// (so the transaction is not committed) if it was recorded already.
+    pub fn seed_step(&mut self, step: &SeedStep) -> Result<(), ReplicationError> {
+        let s = self.open_seed(&step.db, step.cut_task)?;
+        if s.tables_done.contains(&step.table) {
+            return Err(ReplicationError::SeedDone {
+                db: step.db.clone(),
+                cut_task: step.cut_task,
+            });
+        }
+        s.tables_done.insert(step.table.clone());
+        s.partitions_done += step.partitions;
+        s.bytes_done += step.bytes;
+        s.rows_done += step.rows;
+        Ok(())
+    }
+
+    pub(super) fn seed_totals(
+        &mut self,
+        db: &str,
+        cut_task: u64,
+        partitions: u64,
+        bytes: u64,
+    ) -> Result<(), ReplicationError> {
+        let s = self.open_seed(db, cut_task)?;
+        s.partitions_total = partitions;
+        s.bytes_total = bytes;
+        Ok(())
+    }
+
+    pub(super) fn seed_failed(
+        &mut self,
+        db: &str,
+        cut_task: u64,
+        error: &str,
+    ) -> Result<(), ReplicationError> {
+        let s = self.open_seed(db, cut_task)?;
+        s.state = SeedState::Failed;
+        s.attempts += 1;
+        s.error = error.to_string();
+        Ok(())
+    }
+
+    /// Every table is installed: the database's later tasks may run.
+    pub(super) fn seed_done(
+        &mut self,
+        db: &str,
+        cut_task: u64,
+        ctx: &Context,
+    ) -> Result<(), ReplicationError> {
+        let s = self.open_seed(db, cut_task)?;
+        let missing: Vec<&String> = s
+            .cut
+            .catalog
+            .tables
+            .iter()
+            .map(|t| &t.name)
+            .filter(|t| !s.tables_done.contains(*t))
+            .collect();
+        if !missing.is_empty() {
+            return Err(ReplicationError::SeedIncomplete {
+                db: db.to_string(),
+                tables: missing.into_iter().cloned().collect(),
+            });
+        }
+        s.state = SeedState::Done;
+        s.finished_ns = ctx.now_ns;
+        s.error.clear();
+        Ok(())
+    }
+
+    /// The cut each database's installed seed was taken at, as a pull reports it (slave).
+    pub fn seeded(&self) -> BTreeMap<String, u64> {
+        self.slave
+            .seeds
+            .iter()
+            .filter(|(_, s)| s.state == SeedState::Done)
+            .map(|(db, s)| (db.clone(), s.cut.task_id))
+            .collect()
+    }
+}
