@@ -457,6 +457,16 @@ async fn metrics(State(p): State<Arc<Pages>>) -> impl IntoResponse {
                 "Rows of replicated APPENDs fetched from the master's task data instead.",
                 &received.rows,
             ),
+            (
+                "porpoise_replication_seed_bytes_fetched_total",
+                "Bytes of seeds' data files fetched from the master (not counting those found in the seed cache).",
+                &received.seed_fetched,
+            ),
+            (
+                "porpoise_replication_seed_bytes_sent_total",
+                "Bytes of seeds' data files sent to slaves (master).",
+                &received.seed_sent,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(

@@ -122,7 +122,8 @@ impl Staging {
             let peers = node.master_peers();
             let size = if seed {
                 let cache = files::cache_path(&node.options.replication_dir, &file);
-                files::fetch_cached(peers, &src, &file, &cache, &path, &physical).await?
+                let fetched = Some(&node.received.seed_fetched);
+                files::fetch_cached(peers, &src, &file, &cache, &path, &physical, fetched).await?
             } else {
                 files::fetch(peers, &src, &file, &path, &physical).await?
             };

@@ -4,7 +4,7 @@
 use super::*;
 
 /// The sum over the slave's data nodes of a counter on `/metrics`.
-fn received(slave: &TestCluster, counter: &str) -> u64 {
+pub(super) fn received(slave: &TestCluster, counter: &str) -> u64 {
     slave
         .datanodes()
         .iter()

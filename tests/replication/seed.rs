@@ -28,20 +28,25 @@ struct Seed {
 }
 
 async fn seeds(c: &tokio_postgres::Client) -> Vec<Seed> {
-    c.query("select * from getClusterReplicationSeedStatus()", &[])
-        .await
-        .expect("getClusterReplicationSeedStatus")
-        .iter()
-        .map(|r| Seed {
-            db: r.get("dbName"),
-            cut_task: r.get("cutTaskId"),
-            state: r.get("state"),
-            tables: (r.get("tablesDone"), r.get("tablesTotal")),
-            partitions: (r.get("partitionsDone"), r.get("partitionsTotal")),
-            bytes: (r.get("bytesDone"), r.get("bytesTotal")),
-            rows: r.get("rowsDone"),
-        })
-        .collect()
+    try_seeds(c).await.expect("getClusterReplicationSeedStatus")
+}
+
+async fn try_seeds(c: &tokio_postgres::Client) -> Result<Vec<Seed>, tokio_postgres::Error> {
+    Ok(
+        c.query("select * from getClusterReplicationSeedStatus()", &[])
+            .await?
+            .iter()
+            .map(|r| Seed {
+                db: r.get("dbName"),
+                cut_task: r.get("cutTaskId"),
+                state: r.get("state"),
+                tables: (r.get("tablesDone"), r.get("tablesTotal")),
+                partitions: (r.get("partitionsDone"), r.get("partitionsTotal")),
+                bytes: (r.get("bytesDone"), r.get("bytesTotal")),
+                rows: r.get("rowsDone"),
+            })
+            .collect(),
+    )
 }
 
 /// Polls until the slave shows the seed of `db` DONE.
@@ -269,4 +274,144 @@ async fn a_second_slave_attaching_after_truncation_is_seeded() {
     wait_for_no_pending_cut(&m).await;
     // The first slave replayed tasks and was never seeded.
     assert!(seeds(&sa).await.is_empty());
+}
+
+/// `"dfs://testDB"` with three tables of testTB's shape (`testTB`, `t2`, `t3`), each holding
+/// `per_table` rows over three days; replication is switched on afterwards.
+async fn three_tables(m: &tokio_postgres::Client, per_table: i64) {
+    m.batch_execute(&not_replicated(TESTDB)).await.unwrap();
+    for t in ["t2", "t3"] {
+        m.batch_execute(&format!(
+            r#"create table "dfs://testDB"."{t}"(day DATE, id LONG, v DOUBLE) partitioned by day"#
+        ))
+        .await
+        .unwrap();
+    }
+    let days = ["2023-05-01", "2023-05-02", "2023-05-03"];
+    copy_days(m, &days, per_table / 3, 1).await;
+    for t in ["t2", "t3"] {
+        m.batch_execute(&format!(
+            r#"insert into "dfs://testDB"."{t}" select * from "dfs://testDB"."testTB""#
+        ))
+        .await
+        .unwrap();
+    }
+    m.batch_execute("select setDatabaseForClusterReplication('dfs://testDB', true)")
+        .await
+        .unwrap();
+}
+
+/// Every row of table `t` of testDB, sorted.
+async fn rows_of(c: &tokio_postgres::Client, t: &str) -> Vec<(i64, String, f64)> {
+    c.query(
+        &format!(r#"select id, cast(day as varchar), v from "dfs://testDB"."{t}" order by id, v"#),
+        &[],
+    )
+    .await
+    .map(|rows| {
+        rows.iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Polls until the slave's seed of testDB has installed more than `tables` tables, or is done.
+async fn wait_for_progress(s: &TestCluster, tables: i64) -> Seed {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let now = match super::common::connect(&s.url(0)).await {
+            Ok(c) => try_seeds(&c).await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        if let Some(seed) = now
+            .iter()
+            .find(|x| x.db == "dfs://testDB" && (x.tables.0 > Some(tables) || x.state == "DONE"))
+        {
+            return seed.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the seed made no progress past {tables} tables: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_survives_kill_9_of_every_process_and_sends_no_file_twice() {
+    // Throttled to 1 MB/s, the seed takes seconds: long enough to kill processes under it.
+    let mut master = super::master_builder(true)
+        .cluster_cfg("clusterReplicationSeedRateMB", "1")
+        .build();
+    let m = master.client(0).await;
+    wait_for_role(&m).await;
+    three_tables(&m, 150_000).await;
+
+    let mut slave = slave_of(&master);
+    let first = wait_for_progress(&slave, 0).await;
+    assert_ne!(first.state, "DONE", "the seed was not throttled: {first:?}");
+    // The slave's data nodes (one of them runs the seed, both fetch files) and its controller.
+    for dn in slave.datanodes() {
+        slave.kill9(&dn);
+        slave.start(&dn);
+    }
+    let ctl = slave.controllers()[0].clone();
+    slave.kill9(&ctl);
+    slave.start(&ctl);
+    let second = wait_for_progress(&slave, first.tables.0.unwrap_or(0)).await;
+    // The master's controller.
+    let mctl = master.controllers()[0].clone();
+    master.kill9(&mctl);
+    master.start(&mctl);
+    let s = slave.client(0).await;
+    let done = wait_for_seed(&s, "dfs://testDB").await;
+    assert!(done.tables.0 >= second.tables.0, "{done:?}");
+    assert_eq!(done.tables, (Some(3), 3), "{done:?}");
+    assert_eq!(done.bytes.0, done.bytes.1, "{done:?}");
+    // Every file was sent whole once, but for those cut off by a kill (at most one per
+    // fetching slave data node, each smaller than the whole table).
+    let sent = super::files::received(&master, "porpoise_replication_seed_bytes_sent_total");
+    let total = done.bytes.1.unwrap() as u64;
+    eprintln!("seed progress at the kills: {first:?}, {second:?}; sent {sent} bytes of {total}");
+    assert!(sent >= total, "sent {sent} of {total}");
+    assert!(
+        sent < total + total / 3 * 2,
+        "sent {sent} bytes for a seed of {total}: installed tables were sent again"
+    );
+    let m = master.client(0).await;
+    for t in ["testTB", "t2", "t3"] {
+        let want = rows_of(&m, t).await;
+        assert_eq!(want.len(), 150_000);
+        super::common::wait_for("the slave to hold the table", || async {
+            rows_of(&s, t).await == want
+        })
+        .await;
+    }
+
+    // Seeded again (replication switched off and on), with a master data node killed under it.
+    m.batch_execute(
+        r#"select setDatabaseForClusterReplication('dfs://testDB', false);
+           delete from "dfs://testDB"."t2" where id % 3 = 0;
+           select setDatabaseForClusterReplication('dfs://testDB', true);"#,
+    )
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seeds(&s).await.iter().all(|x| x.cut_task == done.cut_task) {
+        assert!(Instant::now() < deadline, "no second seed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mdn = master.datanodes()[1].clone();
+    master.kill9(&mdn);
+    master.start(&mdn);
+    let again = wait_for_seed(&s, "dfs://testDB").await;
+    assert!(again.cut_task > done.cut_task);
+    for t in ["testTB", "t2", "t3"] {
+        let want = rows_of(&m, t).await;
+        super::common::wait_for("the slave to hold the table again", || async {
+            rows_of(&s, t).await == want
+        })
+        .await;
+    }
 }

@@ -238,14 +238,19 @@ impl MasterDataService {
                 return;
             }
         });
-        let throttle = t.seed.then(|| self.seed_throttle.clone());
+        let throttle = t
+            .seed
+            .then(|| (self.seed_throttle.clone(), self.node.clone()));
         let stream = ReceiverStream::new(rx).then(move |chunk| {
             let throttle = throttle.clone();
             async move {
                 match chunk {
                     Ok(body) => {
-                        if let Some(t) = throttle {
+                        if let Some((t, node)) = throttle {
                             t.take(body.len()).await;
+                            node.received
+                                .seed_sent
+                                .fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
                         }
                         Ok(FlightData {
                             data_body: body,

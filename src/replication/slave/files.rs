@@ -34,6 +34,11 @@ pub struct Received {
     pub bytes: AtomicU64,
     /// Rows fetched from the master's task data instead.
     pub rows: AtomicU64,
+    /// Bytes of seeds' files fetched from the master (a file found in the seed cache is not
+    /// counted: it was not fetched again).
+    pub seed_fetched: AtomicU64,
+    /// Bytes of seeds' files this node sent slaves (master).
+    pub seed_sent: AtomicU64,
 }
 
 /// Fetches `file` from the master data node at `src` into `path` and makes it durable; checks
@@ -74,13 +79,17 @@ pub async fn fetch_cached(
     cache: &Path,
     path: &Path,
     physical: &SchemaRef,
+    fetched: Option<&AtomicU64>,
 ) -> Result<u64, StorageError> {
     let cached = tokio::fs::metadata(cache)
         .await
         .is_ok_and(|m| m.len() == file.record.size);
     if !cached {
         let part = cache.with_extension("part");
-        fetch_as(peers, src, file, &part, physical, true).await?;
+        let size = fetch_as(peers, src, file, &part, physical, true).await?;
+        if let Some(counter) = fetched {
+            counter.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        }
         tokio::fs::rename(&part, cache)
             .await
             .map_err(|e| StorageError::io(cache, e))?;
