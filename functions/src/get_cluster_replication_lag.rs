@@ -1,12 +1,19 @@
 //! `getClusterReplicationLag()` (porpoise's own): per slave cluster and replicated database,
 //! how many queued tasks the slave has not finished (`tasksBehind`) and how long ago the
-//! oldest of them committed on the master (`secondsBehind`; 0 when caught up). Master, admin
-//! only. The same figures are Prometheus gauges on `/metrics`.
+//! oldest of them committed on the master (`secondsBehind`; 0 when caught up), and where
+//! the slave's reads of the database are: `replicatedTaskId`, the master task every task up to
+//! which is applied (and none after it), and `replicatedTime`, when the master committed it
+//! (NULL until the slave has a read point). On a master one row per attached slave and
+//! database; on a slave one row per replicated database (`slave` is this cluster's id and
+//! `connectedController` empty; the counts are of the tasks pulled). Admin only. The master's
+//! figures are Prometheus gauges on `/metrics` too.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::ScalarValue;
 
 use crate::support::{at_most, Pending, TableFn};
@@ -25,6 +32,8 @@ pub struct Lag {
     pub db_name: String,
     pub tasks_behind: i64,
     pub seconds_behind: f64,
+    pub replicated_task_id: Option<i64>,
+    pub replicated_time_ns: Option<i64>,
 }
 
 pub fn schema() -> SchemaRef {
@@ -34,6 +43,12 @@ pub fn schema() -> SchemaRef {
         Field::new("dbName", DataType::Utf8, false),
         Field::new("tasksBehind", DataType::Int64, false),
         Field::new("secondsBehind", DataType::Float64, false),
+        Field::new("replicatedTaskId", DataType::Int64, true),
+        Field::new(
+            "replicatedTime",
+            DataType::Timestamp(TimeUnit::Nanosecond, None),
+            true,
+        ),
     ]))
 }
 
@@ -60,6 +75,12 @@ fn run(cluster: Arc<dyn Cluster>, args: Vec<ScalarValue>) -> Pending<RecordBatch
             )),
             Arc::new(Float64Array::from_iter_values(
                 rows.iter().map(|r| r.seconds_behind),
+            )),
+            Arc::new(Int64Array::from_iter(
+                rows.iter().map(|r| r.replicated_task_id),
+            )),
+            Arc::new(TimestampNanosecondArray::from_iter(
+                rows.iter().map(|r| r.replicated_time_ns),
             )),
         ];
         RecordBatch::try_new(schema(), columns).map_err(FunctionError::internal)

@@ -89,6 +89,8 @@ pub enum MetadataError {
     },
     #[error("the seed of database \"{db}\" at task {cut_task} is installed already or was replaced by a newer cut")]
     SeedDone { db: String, cut_task: u64 },
+    #[error("database \"{0}\" is being seeded from the master; it can be read once getClusterReplicationSeedStatus() shows its seed DONE")]
+    Seeding(String),
     #[error("the seed of database \"{db}\" cannot be finished: tables {} are not installed", .tables.join(", "))]
     SeedIncomplete { db: String, tables: Vec<String> },
 }
@@ -130,6 +132,7 @@ impl From<ReplicationError> for MetadataError {
                 truncated,
             },
             ReplicationError::SeedDone { db, cut_task } => MetadataError::SeedDone { db, cut_task },
+            ReplicationError::Seeding(db) => MetadataError::Seeding(db),
             ReplicationError::SeedIncomplete { db, tables } => {
                 MetadataError::SeedIncomplete { db, tables }
             }
@@ -175,6 +178,7 @@ impl ErrorCode for MetadataError {
             }
             MetadataError::ProgressMismatch { .. }
             | MetadataError::SeedDone { .. }
+            | MetadataError::Seeding(_)
             | MetadataError::SeedIncomplete { .. } => SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
         }
     }

@@ -490,8 +490,14 @@ impl porpoise_functions::Cluster for ClusterAccess {
     }
 
     async fn replication_lag(&self) -> Result<Vec<Lag>, FunctionError> {
-        let metadata = self.replication("getClusterReplicationLag", ReplicationRole::Master)?;
-        Ok(status::lag(&metadata, now_ns()))
+        const NAME: &str = "getClusterReplicationLag";
+        match self.replication(NAME, ReplicationRole::Slave) {
+            Ok(metadata) => Ok(status::lag(&metadata, now_ns(), true)),
+            Err(_) => {
+                let metadata = self.replication(NAME, ReplicationRole::Master)?;
+                Ok(status::lag(&metadata, now_ns(), false))
+            }
+        }
     }
 
     async fn slave_executions(&self) -> Result<Vec<Execution>, FunctionError> {

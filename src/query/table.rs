@@ -540,10 +540,18 @@ impl TableProvider for PorpoiseTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        // One index for every fragment: the scan sees the same transactions on every node.
-        let read_at = self
-            .read_at
-            .unwrap_or_else(|| self.node.controller().metadata().applied_index());
+        // One index for every fragment: the scan sees the same transactions on every node. On
+        // a slave, a replicated database is read at its read point: a prefix of the master's
+        // commit order.
+        let read_at = match self.read_at {
+            Some(at) => at,
+            None => {
+                let metadata = self.node.controller().metadata();
+                let point = metadata.replication().read_index(&self.db);
+                let point = point.map_err(|e| ext(DataNodeError::Metadata(e.into())))?;
+                point.unwrap_or_else(|| metadata.applied_index())
+            }
+        };
         let files = self
             .node
             .snapshot_at((self.def.id, self.def.generation), read_at)

@@ -227,21 +227,27 @@ pub fn metrics(metadata: &MetadataView, secs: Option<i64>) -> Metrics {
     }
 }
 
-/// `getClusterReplicationLag()` at `now_ns`.
-pub fn lag(metadata: &MetadataView, now_ns: i64) -> Vec<Lag> {
-    metadata
-        .replication()
-        .lag(&Context {
-            now_ns,
-            ..metadata.replication_context()
-        })
-        .into_iter()
+/// `getClusterReplicationLag()` at `now_ns`, on a master (`slave`: false) or a slave.
+pub fn lag(metadata: &MetadataView, now_ns: i64, slave: bool) -> Vec<Lag> {
+    let ctx = Context {
+        now_ns,
+        ..metadata.replication_context()
+    };
+    let r = metadata.replication();
+    let rows = if slave {
+        r.slave_lag(&ctx)
+    } else {
+        r.lag(&ctx)
+    };
+    rows.into_iter()
         .map(|l| Lag {
             slave: l.slave,
             connected_controller: l.connected,
             db_name: l.db,
             tasks_behind: l.tasks_behind as i64,
             seconds_behind: l.seconds_behind,
+            replicated_task_id: l.replicated.as_ref().map(|p| p.task_id as i64),
+            replicated_time_ns: l.replicated.map(|p| p.master_ns),
         })
         .collect()
 }

@@ -83,6 +83,9 @@ pub struct TableFiles {
     pub retired: Vec<Retired>,
     /// Reads at applied indexes below this fail: files they would need are deleted.
     pub horizon: u64,
+    /// Indexes below the horizon still readable: every file visible there was kept
+    /// ([`FileIndex::purge`]'s pins).
+    pub pins: BTreeSet<u64>,
 }
 
 impl TableFiles {
@@ -99,7 +102,7 @@ impl TableFiles {
     /// The files a reader at applied index `at` sees: added at or before it, not removed at or
     /// before it.
     pub fn visible_at(&self, at: u64) -> Result<Vec<DataFileRef>, StorageError> {
-        if at < self.horizon {
+        if at < self.horizon && !self.pins.contains(&at) {
             return Err(StorageError::SnapshotTooOld {
                 at,
                 horizon: self.horizon,
@@ -620,6 +623,7 @@ impl FileIndex {
                 !gone
             });
             t.horizon = t.horizon.max(horizons[&key]);
+            t.pins = pinned.range(..t.horizon).copied().collect();
             tables.insert(key, Arc::new(t));
         }
         Ok(purged)
@@ -966,6 +970,8 @@ mod tests {
             StorageError::SnapshotTooOld { horizon: 20, .. }
         ));
         assert_eq!(err.sqlstate(), SqlState::SNAPSHOT_TOO_OLD);
+        // A pin below the horizon stays readable.
+        assert!(index.snapshot(T).visible_at(5).unwrap().is_empty());
         assert_eq!(names_at(&index, 20), ["b"]);
         // A reader holding the file keeps it until done.
         assert!(path.exists());

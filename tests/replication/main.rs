@@ -8,6 +8,7 @@ mod faults;
 mod files;
 mod functions;
 mod ops;
+mod reads;
 mod seed;
 mod slaves;
 mod tls;

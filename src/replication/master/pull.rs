@@ -85,7 +85,9 @@ impl PullService {
                 known.connected != req.progress.connected
                     || known.controllers != req.progress.controllers
                     || known.seeded != req.progress.seeded
-                    || (known.finished != req.progress.finished && age >= PROGRESS_MIN_NS)
+                    || ((known.finished != req.progress.finished
+                        || known.replicated != req.progress.replicated)
+                        && age >= PROGRESS_MIN_NS)
                     // Less than recorded: the record decides whether it may pull at all.
                     || req.progress.finished < known.finished
                     || !(0..=PROGRESS_EVERY_NS).contains(&age)

@@ -37,4 +37,7 @@ pub enum ReplicationError {
     /// A seed marked done before every table of its cut was installed.
     #[error("the seed of {db} has tables not installed: {tables:?}")]
     SeedIncomplete { db: String, tables: Vec<String> },
+    /// A read of a database whose seed is not installed yet.
+    #[error("database {0} is being seeded")]
+    Seeding(String),
 }

@@ -62,6 +62,9 @@ pub struct SlaveProgress {
     /// The cut (its task id) of each database whose seed the slave has installed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub seeded: BTreeMap<String, u64>,
+    /// The read point of each database on the slave (its `index` is the slave's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub replicated: BTreeMap<String, super::slave::ReadPoint>,
     /// Recorded by the master: the slave was started afresh after this task, every task up to
     /// it being in the seeds of its cuts.
     #[serde(default)]
@@ -95,6 +98,8 @@ pub struct Lag {
     pub db: String,
     pub tasks_behind: u64,
     pub seconds_behind: f64,
+    /// The slave's read point of the database, if it has one.
+    pub replicated: Option<super::slave::ReadPoint>,
 }
 
 impl MasterQueue {
@@ -313,9 +318,37 @@ impl Replication {
                     db: db.to_string(),
                     tasks_behind: tasks,
                     seconds_behind: (ctx.now_ns - oldest).max(0) as f64 / 1e9,
+                    replicated: slave.replicated.get(db).cloned(),
                 });
             }
         }
         out
+    }
+
+    /// A slave's lag per replicated database: the pulled tasks it has not finished, the age
+    /// of the oldest of them, and its read point.
+    pub fn slave_lag(&self, ctx: &Context) -> Vec<Lag> {
+        let s = &self.slave;
+        s.databases
+            .iter()
+            .map(|db| {
+                let open: Vec<i64> = s
+                    .tasks
+                    .range(s.open_from..)
+                    .map(|(_, t)| t)
+                    .filter(|t| &t.task.db == db && t.state != super::TaskState::Finished)
+                    .map(|t| t.task.submit_ns)
+                    .collect();
+                let oldest = open.iter().copied().min().unwrap_or(ctx.now_ns);
+                Lag {
+                    slave: self.cluster_id.clone(),
+                    connected: String::new(),
+                    db: db.clone(),
+                    tasks_behind: open.len() as u64,
+                    seconds_behind: (ctx.now_ns - oldest).max(0) as f64 / 1e9,
+                    replicated: s.read_points.get(db).cloned(),
+                }
+            })
+            .collect()
     }
 }

@@ -159,10 +159,10 @@ impl Replication {
         }
     }
 
-    /// The controller log indexes whose files the master's data nodes must keep (the pending
-    /// cuts'), and the table generations they read.
+    /// The controller log indexes whose files the data nodes must keep (on a master, the
+    /// pending cuts'; on a slave, the read points'), and the table generations the cuts read.
     pub fn pinned(&self) -> (BTreeSet<u64>, BTreeSet<(u32, u64)>) {
-        let mut indexes = BTreeSet::new();
+        let mut indexes: BTreeSet<u64> = self.slave.read_points.values().map(|p| p.index).collect();
         let mut tables = BTreeSet::new();
         for cut in self.cuts.values().flat_map(|c| c.values()) {
             indexes.insert(cut.commit_index);
@@ -218,6 +218,8 @@ impl Replication {
                 .map(|(id, _)| *id)
                 .collect();
             self.cover(&covered, p.cut.task_id, ctx);
+            let through = self.slave.finished_through.entry(db.clone()).or_default();
+            *through = (*through).max(p.cut.task_id);
         }
     }
 
@@ -344,6 +346,17 @@ impl Replication {
         s.state = SeedState::Done;
         s.finished_ns = ctx.now_ns;
         s.error.clear();
+        let (cut_task, cut_ns) = (s.cut.task_id, s.cut.cut_ns);
+        // The database reads as the cut until its first task after the cut is applied (tasks
+        // the seed covers may have been pulled before it; none after it ran).
+        self.slave.read_points.insert(
+            db.to_string(),
+            super::slave::ReadPoint {
+                task_id: cut_task,
+                master_ns: cut_ns,
+                index: ctx.index,
+            },
+        );
         Ok(())
     }
 

@@ -38,6 +38,28 @@ pub struct SlaveQueue {
     /// [`super::seed`]).
     #[serde(default)]
     pub seeds: BTreeMap<String, super::seed::SlaveSeed>,
+    /// Each database's read point: the latest state that is a prefix of the master's commit
+    /// order (see [`ReadPoint`]).
+    #[serde(default)]
+    pub read_points: BTreeMap<String, ReadPoint>,
+    /// The highest finished task of each database.
+    #[serde(default)]
+    pub finished_through: BTreeMap<String, u64>,
+}
+
+/// Where reads of a replicated database on a slave are: every task of the database up to
+/// `task_id` is applied and none after it, as of this cluster's controller log index `index`
+/// (the master's state right after that task; YugabyteDB's safe time, CockroachDB's
+/// replicated time). Tasks of one group apply in parallel, each in its own commit; a read
+/// at the latest index could see a later task without an earlier one, a state the master
+/// never had. Queries on the slave read the database at its read point instead.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadPoint {
+    pub task_id: u64,
+    /// When the master queued that task, i.e. committed it (ns since the epoch); for a seed,
+    /// when it took the cut.
+    pub master_ns: i64,
+    pub index: u64,
 }
 
 /// After this many failed executions of one task a slave stops (state STOPPED).
@@ -189,6 +211,7 @@ impl Replication {
         }
         self.release_ended(task_ids);
         self.slave.trim_finished();
+        self.advance_read_points(task_ids, ctx);
         Ok(())
     }
 
@@ -285,7 +308,60 @@ impl Replication {
         }
         self.release_ended(ids);
         self.slave.trim_finished();
+        self.advance_read_points(ids, ctx);
         Ok(())
+    }
+
+    /// After tasks finished: each of their databases whose finished tasks are a prefix of its
+    /// tasks now reads at this entry (see [`ReadPoint`]). A database being seeded has no read
+    /// point until its seed is installed.
+    pub(super) fn advance_read_points(&mut self, task_ids: &[u64], ctx: &Context) {
+        let s = &mut self.slave;
+        let mut dbs = BTreeSet::new();
+        for id in task_ids {
+            if let Some(t) = s.tasks.get(id).filter(|t| t.state == TaskState::Finished) {
+                let through = s.finished_through.entry(t.task.db.clone()).or_default();
+                *through = (*through).max(*id);
+                dbs.insert(t.task.db.clone());
+            }
+        }
+        for db in dbs {
+            if self.seeding(&db) {
+                continue;
+            }
+            let s = &mut self.slave;
+            let through = s.finished_through.get(&db).copied().unwrap_or(0);
+            let first_open = s
+                .tasks
+                .range(s.open_from..)
+                .find(|(_, t)| t.task.db == db && t.state != TaskState::Finished)
+                .map(|(id, _)| *id);
+            if first_open.is_some_and(|open| open < through) {
+                continue;
+            }
+            let master_ns = s.tasks.get(&through).map_or(0, |t| t.task.submit_ns);
+            s.read_points.insert(
+                db,
+                ReadPoint {
+                    task_id: through,
+                    master_ns,
+                    index: ctx.index,
+                },
+            );
+        }
+    }
+
+    /// The controller log index reads of `db` happen at on this slave: its read point; `None`
+    /// when `db` is not replicated here (reads are at the latest index). Refused while the
+    /// database is being seeded.
+    pub fn read_index(&self, db: &str) -> Result<Option<u64>, ReplicationError> {
+        if self.role != Some(ReplicationRole::Slave) || !self.slave.databases.contains(db) {
+            return Ok(None);
+        }
+        if self.seeding(db) {
+            return Err(ReplicationError::Seeding(db.to_string()));
+        }
+        Ok(self.slave.read_points.get(db).map(|p| p.index))
     }
 
     /// `startClusterReplication` / `stopClusterReplication` on a slave. Starting re-runs

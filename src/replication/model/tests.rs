@@ -534,3 +534,30 @@ fn a_replica_is_read_only_until_the_master_ends_its_replication() {
     m.skip_tasks(&[1, 2], &ctx()).unwrap();
     assert_eq!(m.check_not_replica(db), Ok(()));
 }
+
+#[test]
+fn a_database_reads_at_the_last_prefix_of_its_tasks_that_is_finished() {
+    let mut m = slave_with(4);
+    m.slave.databases.insert("dfs://d".into());
+    let at = |index| Context { index, ..ctx() };
+    let point = |m: &Replication| {
+        m.slave
+            .read_points
+            .get("dfs://d")
+            .map(|p| (p.task_id, p.index))
+    };
+    assert_eq!(m.read_index("dfs://d"), Ok(None));
+    // Task 2 before task 1: the master never had 2 without 1.
+    m.finish_tasks(&[2], "dn1", &at(10)).unwrap();
+    assert_eq!(point(&m), None);
+    m.finish_tasks(&[1], "dn1", &at(11)).unwrap();
+    assert_eq!(point(&m), Some((2, 11)));
+    m.finish_tasks(&[4], "dn1", &at(12)).unwrap();
+    assert_eq!(point(&m), Some((2, 11)), "task 3 is still open");
+    assert_eq!(m.read_index("dfs://d"), Ok(Some(11)));
+    assert_eq!(m.pinned().0, [11].into(), "the read point's files are kept");
+    m.skip_tasks(&[3], &at(13)).unwrap();
+    assert_eq!(point(&m), Some((4, 13)));
+    // Another database is read at the latest index.
+    assert_eq!(m.read_index("dfs://other"), Ok(None));
+}

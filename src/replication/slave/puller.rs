@@ -56,6 +56,7 @@ pub(super) async fn pull_loop(
                 finished: r.finished_watermark(),
                 last_pull_ns: 0,
                 seeded: r.seeded(),
+                replicated: r.slave.read_points.clone(),
                 start_after: 0,
             },
             after: r.slave.last_pulled,
