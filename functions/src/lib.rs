@@ -10,6 +10,7 @@
 //! PostgreSQL clients fold unquoted names. Who may call what (replication functions are for
 //! admins) and on which cluster is the server's business, behind [`Cluster`].
 
+pub mod check_cluster_replication_consistency;
 pub mod get_cluster_replication_lag;
 pub mod get_cluster_replication_metrics;
 pub mod get_cluster_replication_seed_status;
@@ -111,6 +112,14 @@ pub trait Cluster: Send + Sync + std::fmt::Debug + 'static {
         secs: Option<i64>,
     ) -> Result<get_cluster_replication_metrics::Metrics, FunctionError>;
 
+    /// Compares replicated database `db` (or its table `table`) on this slave with the
+    /// master's, partition by partition, at the database's read point.
+    async fn check_consistency(
+        &self,
+        db: &str,
+        table: Option<&str>,
+    ) -> Result<Vec<check_cluster_replication_consistency::Partition>, FunctionError>;
+
     /// Each database's seed (slave), or the cuts slaves have still to install (master).
     async fn seeds(&self) -> Result<Vec<get_cluster_replication_seed_status::Seed>, FunctionError>;
 
@@ -188,8 +197,12 @@ fn scalars() -> [(Names, ScalarCtor); 8] {
     ]
 }
 
-fn tables() -> [(Names, TableCtor); 10] {
+fn tables() -> [(Names, TableCtor); 11] {
     [
+        (
+            check_cluster_replication_consistency::NAMES,
+            check_cluster_replication_consistency::function,
+        ),
         (
             get_cluster_replication_seed_status::NAMES,
             get_cluster_replication_seed_status::function,

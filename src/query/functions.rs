@@ -19,6 +19,7 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{lit, Expr};
 use datafusion_proto::bytes::Serializeable;
 use futures::StreamExt;
+use porpoise_functions::check_cluster_replication_consistency::Partition;
 use porpoise_functions::get_cluster_replication_lag::Lag;
 use porpoise_functions::get_cluster_replication_metrics::Metrics;
 use porpoise_functions::get_cluster_replication_seed_status::Seed;
@@ -471,6 +472,33 @@ impl porpoise_functions::Cluster for ClusterAccess {
         let metadata =
             self.replication("getRecentSlaveReplicationInfo", ReplicationRole::Master)?;
         Ok(status::slaves(&metadata))
+    }
+
+    async fn check_consistency(
+        &self,
+        db: &str,
+        table: Option<&str>,
+    ) -> Result<Vec<Partition>, FunctionError> {
+        self.replication("checkClusterReplicationConsistency", ReplicationRole::Slave)?;
+        let (point, compared) = crate::replication::check::check(&self.node, db, table)
+            .await
+            .map_err(|e| FunctionError {
+                sqlstate: e.sqlstate.to_string(),
+                message: e.message,
+            })?;
+        let rows = |d: Option<crate::replication::digest::Digest>| d.map(|d| d.rows as i64);
+        Ok(compared
+            .into_iter()
+            .map(|c| Partition {
+                status: c.status().to_string(),
+                master_rows: rows(c.master),
+                slave_rows: rows(c.slave),
+                table_name: c.table,
+                partition: c.partition,
+                replicated_task_id: point.task_id as i64,
+                replicated_time_ns: point.master_ns,
+            })
+            .collect())
     }
 
     async fn seeds(&self) -> Result<Vec<Seed>, FunctionError> {

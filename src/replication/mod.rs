@@ -19,6 +19,8 @@
 //! [`model`] is the pure state of both sides' queues; [`protocol`] the messages between the
 //! clusters' nodes.
 
+pub mod check;
+pub mod digest;
 pub mod master;
 pub mod model;
 pub mod protocol;

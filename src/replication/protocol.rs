@@ -47,6 +47,9 @@ pub struct PullReply {
     pub seeds: Vec<PulledSeed>,
     #[serde(default)]
     pub start_after: Option<u64>,
+    /// The master's data nodes (`host:port`, as slaves reach them).
+    #[serde(default)]
+    pub data_nodes: Vec<String>,
 }
 
 /// The slave controller's request to one of its data nodes to apply tasks.

@@ -2,6 +2,7 @@
 //! [`TestCluster`], driven with the SQL functions a DolphinDB user knows.
 
 mod batch;
+mod check;
 #[path = "../common/mod.rs"]
 mod common;
 mod faults;

@@ -164,6 +164,7 @@ impl PullService {
             controllers,
             seeds,
             start_after,
+            data_nodes,
         })
     }
 }

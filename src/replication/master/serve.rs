@@ -17,6 +17,7 @@ use tonic::Status;
 
 use super::task_data;
 use crate::datanode::DataNode;
+use crate::replication::digest::{digest_files, DigestRequest, Digests, DIGEST};
 use crate::replication::protocol::{
     columns, FileTicket, SeedFilesRequest, ShippedFile, TaskDataTicket, TaskFiles,
     TaskFilesRequest, FILE, MISSING_SQLSTATE, PENDING_SQLSTATE, SEED_FILES, TASK_DATA, TASK_FILES,
@@ -70,6 +71,57 @@ impl MasterDataService {
             node,
             seed_throttle,
         }
+    }
+
+    /// `dn.digest`: the digests of a table's partitions held here, as visible at `at`
+    /// ([`crate::replication::digest`]).
+    async fn digest(&self, req: &DigestRequest) -> Result<Digests, RemoteError> {
+        let metadata = self
+            .node
+            .wait_applied(req.at)
+            .await
+            .map_err(|e| RemoteError::retryable(SqlState::CONNECTION_FAILURE, e.to_string()))?;
+        if let Some(after) = req.after_task {
+            let ddl = metadata
+                .replication()
+                .master
+                .tasks
+                .range(after + 1..)
+                .find(|(_, t)| t.db == req.db && t.chunks.ddl && !t.truncated);
+            if let Some((id, t)) = ddl {
+                return Err(RemoteError::retryable(
+                    PENDING_SQLSTATE,
+                    format!(
+                        "{} changed after task {after} ({} is task {id}): compare once the slave has applied it",
+                        req.db,
+                        t.op.name()
+                    ),
+                ));
+            }
+        }
+        let Some((_, def)) = metadata.table(&req.db, &req.table) else {
+            return Ok(Digests::new());
+        };
+        let index = self.node.index();
+        let unpublished = index.prepared_tids().into_iter().any(|tid| {
+            metadata
+                .txn(tid)
+                .is_some_and(|t| t.committed_at != 0 && t.committed_at <= req.at)
+        });
+        if unpublished {
+            return Err(RemoteError::retryable(
+                PENDING_SQLSTATE,
+                "transactions up to the index are not published here yet",
+            ));
+        }
+        let files = index
+            .snapshot((def.id, def.generation))
+            .visible_at(req.at)
+            .map_err(storage_err)?;
+        let physical = def.physical_schema();
+        tokio::task::spawn_blocking(move || digest_files(&files, &physical))
+            .await
+            .map_err(|e| RemoteError::new(SqlState::INTERNAL_ERROR, e.to_string()))
     }
 
     /// `dn.seed_files`: the files of a table generation visible at a pending cut. Only a cut
@@ -279,7 +331,7 @@ fn bad(e: RpcError) -> RemoteError {
 #[async_trait]
 impl Service for MasterDataService {
     fn handles(&self, call: &str) -> bool {
-        call == TASK_FILES || call == SEED_FILES
+        call == TASK_FILES || call == SEED_FILES || call == DIGEST
     }
 
     fn handles_ticket(&self, kind: &str) -> bool {
@@ -288,13 +340,19 @@ impl Service for MasterDataService {
 
     fn is_slave_call(&self, call: Call<'_>) -> bool {
         match call {
-            Call::Action(name) => name == TASK_FILES || name == SEED_FILES,
+            Call::Action(name) => name == TASK_FILES || name == SEED_FILES || name == DIGEST,
             Call::Get(kind) => kind == TASK_DATA || kind == FILE,
             Call::Put => false,
         }
     }
 
     async fn action(&self, _caller: &Caller, call: &str, body: Bytes) -> Bytes {
+        if call == DIGEST {
+            return match decode::<DigestRequest>(&body) {
+                Ok(req) => reply(self.digest(&req).await),
+                Err(e) => reply::<()>(Err(bad(e))),
+            };
+        }
         if call == SEED_FILES {
             return match decode::<SeedFilesRequest>(&body) {
                 Ok(req) => reply(self.seed_files(&req).await),

@@ -184,6 +184,8 @@ pub enum ReplicationCommand {
     },
     /// Every table of a seed is installed (slave).
     SeedDone { db: String, cut_task: u64 },
+    /// The master's data nodes changed (slave).
+    MasterNodes { nodes: Vec<String> },
     /// Why the slave's pulls fail (the master refuses it, cannot be reached or verified), or
     /// `None` once a pull succeeds again (slave).
     SlavePullError { error: Option<String> },
@@ -245,6 +247,10 @@ impl Replication {
                 error,
             } => self.seed_failed(db, *cut_task, error),
             ReplicationCommand::SeedDone { db, cut_task } => self.seed_done(db, *cut_task, ctx),
+            ReplicationCommand::MasterNodes { nodes } => {
+                self.slave.master_nodes = nodes.clone();
+                Ok(())
+            }
             ReplicationCommand::SlavePullError { error } => {
                 self.slave.pull_error = error.clone();
                 Ok(())

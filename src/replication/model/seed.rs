@@ -346,7 +346,7 @@ impl Replication {
         s.state = SeedState::Done;
         s.finished_ns = ctx.now_ns;
         s.error.clear();
-        let (cut_task, cut_ns) = (s.cut.task_id, s.cut.cut_ns);
+        let (cut_task, cut_ns, cut_index) = (s.cut.task_id, s.cut.cut_ns, s.cut.commit_index);
         // The database reads as the cut until its first task after the cut is applied (tasks
         // the seed covers may have been pulled before it; none after it ran).
         self.slave.read_points.insert(
@@ -355,6 +355,7 @@ impl Replication {
                 task_id: cut_task,
                 master_ns: cut_ns,
                 index: ctx.index,
+                master_index: cut_index,
             },
         );
         Ok(())

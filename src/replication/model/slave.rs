@@ -45,6 +45,9 @@ pub struct SlaveQueue {
     /// The highest finished task of each database.
     #[serde(default)]
     pub finished_through: BTreeMap<String, u64>,
+    /// The master's data nodes (`host:port`), as its last answered pull named them.
+    #[serde(default)]
+    pub master_nodes: Vec<String>,
 }
 
 /// Where reads of a replicated database on a slave are: every task of the database up to
@@ -59,7 +62,12 @@ pub struct ReadPoint {
     /// When the master queued that task, i.e. committed it (ns since the epoch); for a seed,
     /// when it took the cut.
     pub master_ns: i64,
+    /// This cluster's controller log index the state is visible at.
     pub index: u64,
+    /// The master's controller log index the same state is visible at (0 when unknown: a
+    /// task queued by an earlier build).
+    #[serde(default)]
+    pub master_index: u64,
 }
 
 /// After this many failed executions of one task a slave stops (state STOPPED).
@@ -339,13 +347,17 @@ impl Replication {
             if first_open.is_some_and(|open| open < through) {
                 continue;
             }
-            let master_ns = s.tasks.get(&through).map_or(0, |t| t.task.submit_ns);
+            let (master_ns, master_index) = s
+                .tasks
+                .get(&through)
+                .map_or((0, 0), |t| (t.task.submit_ns, t.task.commit_index));
             s.read_points.insert(
                 db,
                 ReadPoint {
                     task_id: through,
                     master_ns,
                     index: ctx.index,
+                    master_index,
                 },
             );
         }

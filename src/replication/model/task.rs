@@ -145,6 +145,11 @@ pub struct MasterTask {
     pub op: OpType,
     /// When the controller queued it (ns since the epoch).
     pub submit_ns: i64,
+    /// The master's controller log index of the entry that queued it (its commit): the
+    /// master's state right after the task is the one visible there. 0 for tasks queued by
+    /// builds before it was recorded.
+    #[serde(default)]
+    pub commit_index: u64,
     pub db: String,
     /// Empty for database-level operations.
     pub table: String,

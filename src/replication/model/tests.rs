@@ -43,6 +43,7 @@ fn task(c: Chunks) -> MasterTask {
         group_id: 0,
         op: OpType::Append,
         submit_ns: 0,
+        commit_index: 0,
         db: "dfs://d".into(),
         table: "t".into(),
         src: None,

@@ -91,6 +91,14 @@ pub(super) async fn pull_loop(
             Ok(reply) => {
                 masters.set_leader(Some(addr));
                 masters.set_members(reply.controllers);
+                if !reply.data_nodes.is_empty() && reply.data_nodes != r.slave.master_nodes {
+                    let cmd = Command::Replication(ReplicationCommand::MasterNodes {
+                        nodes: reply.data_nodes,
+                    });
+                    if let Err(e) = raft.write(cmd).await {
+                        tracing::debug!(error = %e, "cannot record the master's data nodes");
+                    }
+                }
                 // A cut is sent with every pull until the master learns it is installed: only
                 // new ones are recorded.
                 let seeds: Vec<_> = reply

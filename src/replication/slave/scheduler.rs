@@ -349,6 +349,7 @@ mod tests {
                 group_id: group,
                 op,
                 submit_ns: 0,
+                commit_index: 0,
                 db: "dfs://d".into(),
                 table: table.into(),
                 src: Some(1),
