@@ -3,6 +3,8 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod copyio;
+mod wire;
 
 use std::time::{Duration, Instant};
 
