@@ -44,6 +44,7 @@ use super::startup::{AuthState, Startup};
 use crate::query::copy::CopySink;
 use crate::query::params::assign_parameter_types;
 use crate::query::parse::copy_format::CopyFormat;
+use crate::query::parse::cursor::{Count, CursorStmt};
 use crate::query::{Block, CopyOut, Engine, Outcome, QueryError, Session, Stmt};
 use crate::sqlstate::SqlState;
 
@@ -274,16 +275,14 @@ impl Connection {
     {
         Ok(match outcome {
             Outcome::Rows { schema, stream } => {
-                let names = match stmt {
-                    Stmt::Sql(s) => pg_column_names(s, schema.fields().len()),
-                    _ => None,
-                };
-                let schema = rename(&schema, names.as_deref());
+                let schema = result_names(session, stmt, &schema);
                 // Only the RowDescription carries the names; the rows are encoded by position.
-                Response::Query(
-                    query_response(&schema, stream, format)
-                        .map_err(|e| Failure::from(unsendable(e)))?,
-                )
+                let mut rows = query_response(&schema, stream, format)
+                    .map_err(|e| Failure::from(unsendable(e)))?;
+                if matches!(stmt, Stmt::Cursor(_)) {
+                    rows.set_command_tag("FETCH");
+                }
+                Response::Query(rows)
             }
             Outcome::Done(text) => match text.as_str() {
                 "BEGIN" => Response::TransactionStart(tag(&text)),
@@ -318,7 +317,8 @@ impl Connection {
     /// next runs. Returns whether a COPY FROM STDIN is now waiting for data.
     async fn simple_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<bool>
     where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
@@ -344,11 +344,12 @@ impl Connection {
             let cancels = self.cell.cancel_requests(client);
             let result = match executed(session.execute(stmt), cancels).await {
                 Ok(outcome) => {
-                    self.respond(client, &session, stmt, outcome, &Format::UnifiedText)
-                        .await
+                    let format = simple_format(&session, stmt);
+                    self.respond(client, &session, stmt, outcome, &format).await
                 }
                 Err(e) => Err(Failure::from(e)),
             };
+            drop_cursor_portals(client, &session);
             let sent = match result {
                 Ok(Response::Query(rows)) => send_query_response(client, rows, true)
                     .await
@@ -402,6 +403,44 @@ impl Connection {
             .feed(PgWireBackendMessage::ErrorResponse(e.into()))
             .await?;
         Ok(())
+    }
+}
+
+/// `schema` with the column names PostgreSQL gives the rows of `stmt` (for a FETCH, those of
+/// its cursor's query).
+fn result_names(session: &Session, stmt: &Stmt, schema: &SchemaRef) -> SchemaRef {
+    let n = schema.fields().len();
+    let names = match stmt {
+        Stmt::Sql(s) => pg_column_names(s, n),
+        Stmt::Cursor(CursorStmt::Fetch { name, .. }) => session
+            .cursor(name)
+            .and_then(|c| pg_column_names(&c.query, n)),
+        _ => None,
+    };
+    rename(schema, names.as_deref())
+}
+
+/// The result format of a statement of the simple protocol: binary for a FETCH from a BINARY
+/// cursor.
+fn simple_format(session: &Session, stmt: &Stmt) -> Format {
+    match stmt {
+        Stmt::Cursor(CursorStmt::Fetch { name, .. })
+            if session.cursor(name).is_some_and(|c| c.binary) =>
+        {
+            Format::UnifiedBinary
+        }
+        _ => Format::UnifiedText,
+    }
+}
+
+/// Drops the protocol-level portals of the cursors the session closed.
+fn drop_cursor_portals<C>(client: &mut C, session: &Session)
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore,
+{
+    for name in session.take_closed_cursors() {
+        client.portal_store().rm_portal(&name);
     }
 }
 
@@ -582,7 +621,9 @@ pub enum Prepared {
         /// The rows' schema, as Describe reports it (see `Session::result_schema`).
         schema: SchemaRef,
     },
-    /// Anything else (DDL, users, COPY, BEGIN ...): no parameters.
+    /// A FETCH from a cursor: no parameters, the cursor's rows.
+    Fetch { stmt: Box<Stmt>, schema: SchemaRef },
+    /// Anything else (DDL, users, COPY, BEGIN ...): no parameters, no rows.
     Other(Box<Stmt>),
 }
 
@@ -663,6 +704,28 @@ impl QueryParser for Parser {
                     schema,
                 }))
             }
+            Stmt::Cursor(CursorStmt::Fetch {
+                name,
+                count,
+                move_only: false,
+            }) => {
+                let info = session.cursor(&name).ok_or_else(|| {
+                    pg_error(&QueryError::other(
+                        SqlState::INVALID_CURSOR_NAME,
+                        format!("cursor \"{name}\" does not exist"),
+                    ))
+                })?;
+                let stmt = Stmt::Cursor(CursorStmt::Fetch {
+                    name,
+                    count,
+                    move_only: false,
+                });
+                let schema = result_names(&session, &stmt, &info.schema);
+                Ok(Some(Prepared::Fetch {
+                    stmt: Box::new(stmt),
+                    schema,
+                }))
+            }
             other => Ok(Some(Prepared::Other(Box::new(other)))),
         }
     }
@@ -676,7 +739,7 @@ impl QueryParser for Parser {
                     None => Ok(Type::UNKNOWN),
                 })
                 .collect(),
-            Prepared::Other(_) => Ok(vec![]),
+            Prepared::Fetch { .. } | Prepared::Other(_) => Ok(vec![]),
         }
     }
 
@@ -690,6 +753,10 @@ impl QueryParser for Parser {
                 let names = pg_column_names(stmt, schema.fields().len());
                 let schema = rename(schema, names.as_deref());
                 fields(&schema, format.unwrap_or(&Format::UnifiedText))
+                    .map_err(|e| pg_error(&unsendable(e)))
+            }
+            Prepared::Fetch { schema, .. } => {
+                fields(schema, format.unwrap_or(&Format::UnifiedText))
                     .map_err(|e| pg_error(&unsendable(e)))
             }
             _ => Ok(vec![]),
@@ -791,13 +858,53 @@ impl ExtendedQueryHandler for Connection {
                     Err(e) => Err(Failure::from(e)),
                 }
             }
-            Prepared::Other(stmt) => match executed(session.execute(stmt), cancels).await {
-                Ok(outcome) => self.respond(client, &session, stmt, outcome, format).await,
-                Err(e) => Err(Failure::from(e)),
-            },
+            Prepared::Fetch { stmt, .. } | Prepared::Other(stmt) => {
+                match executed(session.execute(stmt), cancels).await {
+                    Ok(outcome) => {
+                        let response = self.respond(client, &session, stmt, outcome, format).await;
+                        if response.is_ok() {
+                            cursor_portal(client, &session, stmt);
+                        }
+                        response
+                    }
+                    Err(e) => Err(Failure::from(e)),
+                }
+            }
         };
+        drop_cursor_portals(client, &session);
         result.map_err(Failure::into_pg)
     }
+}
+
+/// After a DECLARE: a portal of the cursor's name, so that a client may Describe it (as
+/// psycopg does to learn a server-side cursor's columns) or Execute it (the rest of its rows).
+fn cursor_portal<C>(client: &mut C, session: &Session, stmt: &Stmt)
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore<Statement = Prepared>,
+{
+    let Stmt::Cursor(CursorStmt::Declare { name, .. }) = stmt else {
+        return;
+    };
+    let Some(info) = session.cursor(name) else {
+        return;
+    };
+    let fetch = Stmt::Cursor(CursorStmt::Fetch {
+        name: name.clone(),
+        count: Count::All,
+        move_only: false,
+    });
+    let schema = result_names(session, &fetch, &info.schema);
+    let statement = StoredStatement::new(
+        name.clone(),
+        Prepared::Fetch {
+            stmt: Box::new(fetch),
+            schema,
+        },
+        Vec::new(),
+    );
+    let portal = Portal::new_cursor(name.clone(), Arc::new(statement));
+    client.portal_store().put_portal(Arc::new(portal));
 }
 
 /// A statement's outcome, run under [`guarded`], its rows ended by the connection's next

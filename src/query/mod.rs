@@ -3,7 +3,7 @@
 //! - [`parse`] is the parsing layer: statement splitting, porpoise's DolphinDB-flavoured DDL,
 //!   user statements, literals, dates and times, and COPY data. The other modules plan and
 //!   execute: [`ddl_exec`] carries DDL out through the controller, [`users`] user statements,
-//!   [`copy`] a COPY.
+//!   [`copy`] a COPY, [`cursor`] the session's cursors.
 //! - Other statements are parsed by sqlparser (with the PostgreSQL-compatibility rewrites of
 //!   `datafusion-pg-catalog`, which psql's catalog queries need) and planned by DataFusion over
 //!   [`catalog::PorpoiseCatalog`]: databases are schemas named by their path
@@ -20,6 +20,7 @@
 
 pub mod catalog;
 pub mod copy;
+pub mod cursor;
 pub mod ddl_exec;
 pub mod error;
 pub mod executor;
@@ -88,6 +89,7 @@ impl std::fmt::Debug for Engine {
 pub enum Stmt {
     Ddl(ddl::DdlStatement),
     User(parse::users::UserStmt),
+    Cursor(parse::cursor::CursorStmt),
     Sql(Box<Statement>),
 }
 
@@ -241,6 +243,8 @@ impl Engine {
             ctx,
             user: user.to_string(),
             block: std::sync::Mutex::new(Block::Idle),
+            cursors: cursor::Cursors::default(),
+            closed_cursors: std::sync::Mutex::new(Vec::new()),
         }
     }
 }
@@ -251,6 +255,9 @@ pub struct Session {
     ctx: SessionContext,
     user: String,
     block: std::sync::Mutex<Block>,
+    cursors: cursor::Cursors,
+    /// Cursors closed since the protocol layer last asked (it drops their portals).
+    closed_cursors: std::sync::Mutex<Vec<String>>,
 }
 
 impl Session {
@@ -327,6 +334,10 @@ impl Session {
     pub fn parse(&self, sql: &str) -> Result<Vec<Stmt>, QueryError> {
         let mut out = Vec::new();
         for piece in split::statements(sql) {
+            if let Some(c) = parse::cursor::parse(piece)? {
+                out.push(Stmt::Cursor(c));
+                continue;
+            }
             if let Some(u) = parse::users::parse(piece)? {
                 out.push(Stmt::User(u));
                 continue;
@@ -393,7 +404,111 @@ impl Session {
         match stmt {
             Stmt::Ddl(d) => ddl_exec::execute(self, d).await.map(Outcome::Done),
             Stmt::User(u) => users::execute(self, u).await.map(Outcome::Done),
+            Stmt::Cursor(c) => self.execute_cursor(c).await,
             Stmt::Sql(s) => self.execute_sql(s).await,
+        }
+    }
+
+    /// What cursor `name` returns, if it is open.
+    pub fn cursor(&self, name: &str) -> Option<cursor::CursorInfo> {
+        self.cursors.info(name)
+    }
+
+    /// The cursors closed since the last call.
+    pub fn take_closed_cursors(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .closed_cursors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    fn cursors_closed(&self, names: Vec<String>) {
+        self.closed_cursors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(names);
+    }
+
+    /// Ends the transaction block, and the cursors that end with it.
+    fn end_block(&self, committed: bool) {
+        self.set_block(Block::Idle);
+        let closed = self.cursors.end_block(committed);
+        self.cursors_closed(closed);
+    }
+
+    async fn execute_cursor(
+        &self,
+        stmt: &parse::cursor::CursorStmt,
+    ) -> Result<Outcome, QueryError> {
+        use parse::cursor::CursorStmt;
+        match stmt {
+            CursorStmt::Declare {
+                name,
+                binary,
+                hold,
+                query,
+            } => {
+                let block = self.block();
+                if !hold && block == Block::Idle {
+                    return Err(QueryError::other(
+                        SqlState::NO_ACTIVE_SQL_TRANSACTION,
+                        "DECLARE CURSOR can only be used in transaction blocks",
+                    ));
+                }
+                if self.cursors.info(name).is_some() {
+                    return Err(QueryError::other(
+                        SqlState::DUPLICATE_CURSOR,
+                        format!("cursor \"{name}\" already exists"),
+                    ));
+                }
+                let mut parsed = self.parse(query)?;
+                let query = match (parsed.pop(), parsed.is_empty()) {
+                    (Some(Stmt::Sql(q)), true) if matches!(q.as_ref(), Statement::Query(_)) => q,
+                    _ => {
+                        return Err(QueryError::other(
+                            SqlState::SYNTAX_ERROR,
+                            "DECLARE CURSOR takes one SELECT or VALUES query",
+                        ))
+                    }
+                };
+                let Outcome::Rows { schema, stream } = self.execute_sql(&query).await? else {
+                    return Err(QueryError::other(
+                        SqlState::INTERNAL_ERROR,
+                        "a cursor's query returned no rows",
+                    ));
+                };
+                let info =
+                    cursor::CursorInfo::new(*query, schema, *binary, *hold, block == Block::Open);
+                self.cursors.declare(name, info, stream)?;
+                Ok(Outcome::Done("DECLARE CURSOR".into()))
+            }
+            CursorStmt::Fetch {
+                name,
+                count,
+                move_only: false,
+            } => {
+                let (schema, stream) = self.cursors.fetch(name, *count)?;
+                Ok(Outcome::Rows { schema, stream })
+            }
+            CursorStmt::Fetch {
+                name,
+                count,
+                move_only: true,
+            } => {
+                let n = self.cursors.skip(name, *count).await?;
+                Ok(Outcome::Done(format!("MOVE {n}")))
+            }
+            CursorStmt::Close { name } => {
+                let closed = match name {
+                    Some(n) => vec![n.clone()],
+                    None => self.cursors.names(),
+                };
+                self.cursors.close(name.as_deref())?;
+                self.cursors_closed(closed);
+                Ok(Outcome::Done("CLOSE CURSOR".into()))
+            }
         }
     }
 
@@ -409,13 +524,13 @@ impl Session {
                     Block::Failed => "ROLLBACK",
                     _ => "COMMIT",
                 };
-                self.set_block(Block::Idle);
+                self.end_block(tag == "COMMIT");
                 Ok(Outcome::Done(tag.into()))
             }
             Statement::Rollback {
                 savepoint: None, ..
             } => {
-                self.set_block(Block::Idle);
+                self.end_block(false);
                 Ok(Outcome::Done("ROLLBACK".into()))
             }
             Statement::Rollback { .. } => Err(QueryError::Unsupported("savepoints".into())),

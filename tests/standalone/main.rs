@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod copyio;
+mod cursors;
 mod wire;
 
 use std::time::{Duration, Instant};

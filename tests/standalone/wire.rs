@@ -181,6 +181,16 @@ impl Wire {
         typed(b'E', &execute)
     }
 
+    /// Describe of a portal, then Sync.
+    pub async fn describe_portal(&mut self, portal: &str) -> (Vec<Msg>, char) {
+        let mut body = vec![b'P'];
+        cstr(&mut body, portal);
+        let mut out = typed(b'D', &body);
+        out.extend(typed(b'S', &[]));
+        self.write(&out).await;
+        self.until_ready().await
+    }
+
     /// Execute of an existing portal, then Sync.
     pub async fn execute(&mut self, portal: &str, max_rows: i32) -> (Vec<Msg>, char) {
         let mut out = self.execute_message(portal, max_rows);
