@@ -394,7 +394,6 @@ impl Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        // A COPY FROM that failed to start leaves nothing behind.
         if session.block() == Block::Open {
             session.set_block(Block::Failed);
         }
