@@ -460,6 +460,36 @@ mod tests {
     }
 
     #[test]
+    fn damaged_streams_never_panic() {
+        let data = stream();
+        // A small deterministic generator: the same cases on every run.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..5000 {
+            let mut damaged = data.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() % damaged.len() as u64) as usize;
+                match next() % 3 {
+                    0 => damaged[at] = next() as u8,
+                    1 => damaged.truncate(at),
+                    _ => damaged.insert(at, next() as u8),
+                }
+                if damaged.is_empty() {
+                    break;
+                }
+            }
+            let cut = (next() % (damaged.len() as u64 + 1)) as usize;
+            // Ok or Err, never a panic.
+            let _ = parse_in(&[&damaged[..cut], &damaged[cut..]]);
+        }
+    }
+
+    #[test]
     fn numerics_round_to_the_column_scale() {
         let words = |w: &[u16]| w.iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>();
         // 1.005 → 1.01 (half away from zero), 0.0001 → 0.00, 123456789.5 overflows (10,2).
