@@ -100,13 +100,17 @@ impl SqlState {
     pub const CHARACTER_NOT_IN_REPERTOIRE: SqlState = SqlState::known("22021");
     pub const INVALID_PARAMETER_VALUE: SqlState = SqlState::known("22023");
     pub const INVALID_TEXT_REPRESENTATION: SqlState = SqlState::known("22P02");
+    pub const INVALID_BINARY_REPRESENTATION: SqlState = SqlState::known("22P03");
     pub const BAD_COPY_FILE_FORMAT: SqlState = SqlState::known("22P04");
     pub const NOT_NULL_VIOLATION: SqlState = SqlState::known("23502");
     pub const CHECK_VIOLATION: SqlState = SqlState::known("23514");
+    pub const ACTIVE_SQL_TRANSACTION: SqlState = SqlState::known("25001");
     pub const READ_ONLY_SQL_TRANSACTION: SqlState = SqlState::known("25006");
+    pub const NO_ACTIVE_SQL_TRANSACTION: SqlState = SqlState::known("25P01");
     pub const IN_FAILED_SQL_TRANSACTION: SqlState = SqlState::known("25P02");
     pub const INVALID_AUTHORIZATION_SPECIFICATION: SqlState = SqlState::known("28000");
     pub const INVALID_PASSWORD: SqlState = SqlState::known("28P01");
+    pub const INVALID_CURSOR_NAME: SqlState = SqlState::known("34000");
     pub const DEPENDENT_OBJECTS_STILL_EXIST: SqlState = SqlState::known("2BP01");
     /// A database that does not exist (porpoise's databases are PostgreSQL's schemas).
     pub const INVALID_SCHEMA_NAME: SqlState = SqlState::known("3F000");
@@ -125,6 +129,7 @@ impl SqlState {
     pub const UNDEFINED_FUNCTION: SqlState = SqlState::known("42883");
     pub const UNDEFINED_TABLE: SqlState = SqlState::known("42P01");
     pub const UNDEFINED_PARAMETER: SqlState = SqlState::known("42P02");
+    pub const DUPLICATE_CURSOR: SqlState = SqlState::known("42P03");
     /// A database that already exists.
     pub const DUPLICATE_SCHEMA: SqlState = SqlState::known("42P06");
     pub const DUPLICATE_TABLE: SqlState = SqlState::known("42P07");
@@ -167,13 +172,17 @@ impl SqlState {
         SqlState::CHARACTER_NOT_IN_REPERTOIRE,
         SqlState::INVALID_PARAMETER_VALUE,
         SqlState::INVALID_TEXT_REPRESENTATION,
+        SqlState::INVALID_BINARY_REPRESENTATION,
         SqlState::BAD_COPY_FILE_FORMAT,
         SqlState::NOT_NULL_VIOLATION,
         SqlState::CHECK_VIOLATION,
         SqlState::READ_ONLY_SQL_TRANSACTION,
+        SqlState::ACTIVE_SQL_TRANSACTION,
         SqlState::IN_FAILED_SQL_TRANSACTION,
+        SqlState::NO_ACTIVE_SQL_TRANSACTION,
         SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
         SqlState::INVALID_PASSWORD,
+        SqlState::INVALID_CURSOR_NAME,
         SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
         SqlState::INVALID_SCHEMA_NAME,
         SqlState::SERIALIZATION_FAILURE,
@@ -191,6 +200,7 @@ impl SqlState {
         SqlState::UNDEFINED_FUNCTION,
         SqlState::UNDEFINED_TABLE,
         SqlState::UNDEFINED_PARAMETER,
+        SqlState::DUPLICATE_CURSOR,
         SqlState::DUPLICATE_SCHEMA,
         SqlState::DUPLICATE_TABLE,
         SqlState::INVALID_TABLE_DEFINITION,

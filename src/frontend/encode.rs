@@ -174,7 +174,7 @@ fn pg_fraction(nanos: u32) -> String {
 /// Rewrites the columns whose arrow-pg form differs from PostgreSQL's: text-format floats,
 /// timestamps and times into PostgreSQL's text, and decimals (and lists of them) in either
 /// format (see [`super::numeric`]). The RowDescription keeps their real types.
-fn pg_wire_columns(
+pub(super) fn pg_wire_columns(
     batch: &arrow::array::RecordBatch,
     format: &Format,
 ) -> Result<arrow::array::RecordBatch, arrow::error::ArrowError> {
@@ -276,7 +276,7 @@ fn pg_wire_columns(
 
 /// A batch's rows encoded by arrow-pg. A panic in the encoder (a value it cannot represent)
 /// ends the result with an internal error instead of taking the connection with it.
-fn encoded_rows(
+pub(super) fn encoded_rows(
     fields: Arc<Vec<FieldInfo>>,
     batch: arrow::array::RecordBatch,
 ) -> Vec<PgWireResult<pgwire::messages::data::DataRow>> {

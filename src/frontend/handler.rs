@@ -1,5 +1,10 @@
 //! One connection's protocol handlers: simple query, extended query (prepared statements with
-//! parameters), and COPY FROM STDIN.
+//! parameters), COPY FROM STDIN and COPY TO STDOUT.
+//!
+//! The transaction status of ReadyForQuery (`I`, `T`, `E`) is pgwire's, kept per connection;
+//! the session's [`Block`] is set from it before every statement and reported back after, so
+//! an error raised anywhere (also inside pgwire, e.g. by a Bind) fails an open block, and a
+//! failed block takes nothing but COMMIT or ROLLBACK (25P02).
 
 use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};
@@ -10,27 +15,37 @@ use datafusion::logical_expr::LogicalPlan;
 use futures::{Sink, SinkExt};
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::CancelHandler;
-use pgwire::api::copy::CopyHandler;
+use pgwire::api::copy::{send_copy_in_response, CopyHandler};
 use pgwire::api::portal::{Format, Portal};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::query::{
+    send_execution_response, send_query_response, send_ready_for_query, ExtendedQueryHandler,
+    SimpleQueryHandler,
+};
 use pgwire::api::results::{CopyResponse, DescribeStatementResponse, FieldInfo, Response, Tag};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type, METADATA_USER};
-use pgwire::error::{PgWireError, PgWireResult};
-use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, PgWireConnectionState, PgWireServerHandlers, Type, METADATA_USER,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail, CopyOutResponse};
+use pgwire::messages::response::{EmptyQueryResponse, TransactionStatus};
+use pgwire::messages::simplequery::Query;
 use pgwire::messages::PgWireBackendMessage;
-use sqlparser::ast::Statement;
+use sqlparser::ast::{CopySource, Statement};
 use tokio::sync::watch;
 
 use super::cancel::{CancelRegistry, Canceller};
+use super::copy_out::CopyEncoder;
 use super::encode::{fields, pg_column_names, query_response, rename};
 use super::error::{error_info, fatal, pg_error};
 use super::params::{client_type, parameter_values};
 use super::startup::{AuthState, Startup};
 use crate::query::copy::CopySink;
 use crate::query::params::assign_parameter_types;
-use crate::query::{Engine, Outcome, QueryError, Session, Stmt};
+use crate::query::parse::copy_format::CopyFormat;
+use crate::query::parse::cursor::{Count, CursorStmt};
+use crate::query::{Block, CopyOut, Engine, Outcome, QueryError, Session, Stmt};
 use crate::sqlstate::SqlState;
 
 /// The session of a connection, created on its first statement (when the user is known), and
@@ -192,26 +207,88 @@ fn tag(text: &str) -> Tag {
     }
 }
 
+/// The session's block as pgwire's transaction status, and back.
+fn status_of(block: Block) -> TransactionStatus {
+    match block {
+        Block::Idle => TransactionStatus::Idle,
+        Block::Open => TransactionStatus::Transaction,
+        Block::Failed => TransactionStatus::Error,
+    }
+}
+
+fn block_of(status: TransactionStatus) -> Block {
+    match status {
+        TransactionStatus::Idle => Block::Idle,
+        TransactionStatus::Transaction => Block::Open,
+        TransactionStatus::Error => Block::Failed,
+    }
+}
+
+/// A failure while answering a statement: the statement's own (the client is told and the
+/// session goes on), or the connection's (it ends).
+enum Failure {
+    Statement(Box<ErrorInfo>),
+    Wire(PgWireError),
+}
+
+impl From<PgWireError> for Failure {
+    fn from(e: PgWireError) -> Self {
+        match e {
+            // Raised by the rows of a result while they were sent.
+            PgWireError::UserError(info) => Failure::Statement(info),
+            other => Failure::Wire(other),
+        }
+    }
+}
+
+impl From<QueryError> for Failure {
+    fn from(e: QueryError) -> Self {
+        Failure::Statement(Box::new(error_info(&e)))
+    }
+}
+
+impl Failure {
+    /// The error for pgwire to report.
+    fn into_pg(self) -> PgWireError {
+        match self {
+            Failure::Statement(info) => PgWireError::UserError(info),
+            Failure::Wire(e) => e,
+        }
+    }
+}
+
 impl Connection {
-    /// Turns an outcome into a response; starts a COPY if asked to.
-    async fn respond(
+    /// Turns an outcome into a response; starts a COPY FROM if asked to, and sends the data of
+    /// a COPY TO (answering with its `COPY n` tag).
+    async fn respond<C>(
         &self,
+        client: &mut C,
         session: &Session,
         stmt: &Stmt,
         outcome: Outcome,
         format: &Format,
-    ) -> Result<Response, QueryError> {
+    ) -> Result<Response, Failure>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
         Ok(match outcome {
             Outcome::Rows { schema, stream } => {
-                let names = match stmt {
-                    Stmt::Sql(s) => pg_column_names(s, schema.fields().len()),
-                    _ => None,
-                };
-                let schema = rename(&schema, names.as_deref());
+                let schema = result_names(session, stmt, &schema);
                 // Only the RowDescription carries the names; the rows are encoded by position.
-                Response::Query(query_response(&schema, stream, format).map_err(unsendable)?)
+                let mut rows = query_response(&schema, stream, format)
+                    .map_err(|e| Failure::from(unsendable(e)))?;
+                if matches!(stmt, Stmt::Cursor(_)) {
+                    rows.set_command_tag("FETCH");
+                }
+                Response::Query(rows)
             }
-            Outcome::Done(text) => Response::Execution(tag(&text)),
+            Outcome::Done(text) => match text.as_str() {
+                "BEGIN" => Response::TransactionStart(tag(&text)),
+                "COMMIT" | "ROLLBACK" => Response::TransactionEnd(tag(&text)),
+                _ => Response::Execution(tag(&text)),
+            },
             Outcome::CopyIn(copy) => {
                 let sink = CopySink::start(session, &copy).await?;
                 let columns = if copy.columns.is_empty() {
@@ -225,63 +302,248 @@ impl Connection {
                 } else {
                     copy.columns.len()
                 };
+                let format = i8::from(copy.options.format == CopyFormat::Binary);
                 *self.copy.lock().await = CopyState::Running(Box::new(sink));
-                Response::CopyIn(CopyResponse::new(0, columns, futures::stream::empty()))
+                Response::CopyIn(CopyResponse::new(format, columns, futures::stream::empty()))
+            }
+            Outcome::CopyOut(copy) => {
+                let rows = copy_out(client, stmt, copy).await?;
+                Response::Execution(Tag::new("COPY").with_rows(rows as usize))
             }
         })
     }
-}
 
-#[async_trait]
-impl SimpleQueryHandler for Connection {
-    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    /// Runs the statements of a simple Query message, sending each one's response before the
+    /// next runs. Returns whether a COPY FROM STDIN is now waiting for data.
+    async fn simple_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<bool>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.cell.get(client)?;
+        session.set_block(block_of(client.transaction_status()));
+        let stmts = match session.parse(query) {
+            Ok(s) => s,
+            Err(e) => {
+                self.statement_failed(client, &session, error_info(&e))
+                    .await?;
+                return Ok(false);
+            }
+        };
+        if stmts.is_empty() {
+            client
+                .feed(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
+            return Ok(false);
+        }
+        for stmt in &stmts {
+            let cancels = self.cell.cancel_requests(client);
+            let result = match executed(session.execute(stmt), cancels).await {
+                Ok(outcome) => {
+                    let format = simple_format(&session, stmt);
+                    self.respond(client, &session, stmt, outcome, &format).await
+                }
+                Err(e) => Err(Failure::from(e)),
+            };
+            drop_cursor_portals(client, &session);
+            let sent = match result {
+                Ok(Response::Query(rows)) => send_query_response(client, rows, true)
+                    .await
+                    .map_err(Failure::from),
+                Ok(
+                    Response::Execution(tag)
+                    | Response::TransactionStart(tag)
+                    | Response::TransactionEnd(tag),
+                ) => send_execution_response(client, tag)
+                    .await
+                    .map_err(Failure::from),
+                Ok(Response::CopyIn(copy)) => {
+                    send_copy_in_response(client, copy).await?;
+                    client.set_transaction_status(status_of(session.block()));
+                    return Ok(true);
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(()) => client.set_transaction_status(status_of(session.block())),
+                Err(Failure::Statement(e)) => {
+                    // PostgreSQL abandons the rest of a query string after an error.
+                    self.statement_failed(client, &session, *e).await?;
+                    return Ok(false);
+                }
+                Err(Failure::Wire(e)) => return Err(e),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Reports a failed statement; an open block fails with it.
+    async fn statement_failed<C>(
+        &self,
+        client: &mut C,
+        session: &Session,
+        e: ErrorInfo,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let session = self.cell.get(client)?;
-        let stmts = match session.parse(query) {
-            Ok(s) => s,
-            Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
-        };
-        if stmts.is_empty() {
-            return Ok(vec![Response::EmptyQuery]);
+        if session.block() == Block::Open {
+            session.set_block(Block::Failed);
         }
-        let mut responses = Vec::with_capacity(stmts.len());
-        for (i, stmt) in stmts.iter().enumerate() {
-            let cancels = self.cell.cancel_requests(client);
-            let executed = executed(session.execute(stmt), cancels).await;
-            // Rows are streamed to the client after the last statement; run an earlier
-            // statement's query to the end now, so statements take effect in order (a
-            // function called for its effect, such as startClusterReplication()).
-            let executed = match executed {
-                Ok(outcome) if i + 1 < stmts.len() => materialize(outcome).await,
-                other => other,
-            };
-            let result = match executed {
-                Ok(outcome) => {
-                    self.respond(&session, stmt, outcome, &Format::UnifiedText)
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(r) => {
-                    let copy = matches!(r, Response::CopyIn(_));
-                    responses.push(r);
-                    if copy {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    // PostgreSQL abandons the rest of a query string after an error.
-                    responses.push(Response::Error(Box::new(error_info(&e))));
-                    break;
-                }
-            }
+        client.set_transaction_status(status_of(session.block()));
+        client
+            .feed(PgWireBackendMessage::ErrorResponse(e.into()))
+            .await?;
+        Ok(())
+    }
+}
+
+/// `schema` with the column names PostgreSQL gives the rows of `stmt` (for a FETCH, those of
+/// its cursor's query).
+fn result_names(session: &Session, stmt: &Stmt, schema: &SchemaRef) -> SchemaRef {
+    let n = schema.fields().len();
+    let names = match stmt {
+        Stmt::Sql(s) => pg_column_names(s, n),
+        Stmt::Cursor(CursorStmt::Fetch { name, .. }) => session
+            .cursor(name)
+            .and_then(|c| pg_column_names(&c.query, n)),
+        _ => None,
+    };
+    rename(schema, names.as_deref())
+}
+
+/// The result format of a statement of the simple protocol: binary for a FETCH from a BINARY
+/// cursor.
+fn simple_format(session: &Session, stmt: &Stmt) -> Format {
+    match stmt {
+        Stmt::Cursor(CursorStmt::Fetch { name, .. })
+            if session.cursor(name).is_some_and(|c| c.binary) =>
+        {
+            Format::UnifiedBinary
         }
-        Ok(responses)
+        _ => Format::UnifiedText,
+    }
+}
+
+/// Drops the protocol-level portals of the cursors the session closed.
+fn drop_cursor_portals<C>(client: &mut C, session: &Session)
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore,
+{
+    for name in session.take_closed_cursors() {
+        client.portal_store().rm_portal(&name);
+    }
+}
+
+/// Sends the rows of a COPY TO: CopyOutResponse, one CopyData per row, CopyDone. Returns the
+/// number of rows; an error while the rows are produced ends the COPY with it (the client
+/// gets an ErrorResponse instead of CopyDone, as from PostgreSQL).
+async fn copy_out<C>(client: &mut C, stmt: &Stmt, copy: CopyOut) -> Result<u64, Failure>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    use futures::StreamExt;
+    let wire = |e: C::Error| Failure::Wire(PgWireError::from(e));
+    // A query's columns are named as its SELECT would name them.
+    let names = match stmt {
+        Stmt::Sql(s) => match s.as_ref() {
+            Statement::Copy {
+                source: CopySource::Query(q),
+                ..
+            } => pg_column_names(&Statement::Query(q.clone()), copy.schema.fields().len()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let schema = rename(&copy.schema, names.as_deref());
+    let mut encoder = CopyEncoder::new(&schema, copy.options, &copy.force_quote)?;
+    let format = encoder.format_code();
+    let columns = encoder.columns();
+    client
+        .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
+            format,
+            columns as i16,
+            vec![format as i16; columns],
+        )))
+        .await
+        .map_err(wire)?;
+    if let Some(header) = encoder.begin() {
+        client
+            .feed(PgWireBackendMessage::CopyData(CopyData::new(header)))
+            .await
+            .map_err(wire)?;
+    }
+    let mut stream = copy.stream;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(QueryError::DataFusion)?;
+        for row in encoder.batch(&batch)? {
+            client
+                .feed(PgWireBackendMessage::CopyData(CopyData::new(row)))
+                .await
+                .map_err(wire)?;
+        }
+    }
+    if let Some(trailer) = encoder.end() {
+        client
+            .feed(PgWireBackendMessage::CopyData(CopyData::new(trailer)))
+            .await
+            .map_err(wire)?;
+    }
+    client
+        .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))
+        .await
+        .map_err(wire)?;
+    Ok(encoder.rows())
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Connection {
+    /// Runs the statements of the query string one after the other, each answered before the
+    /// next runs (so rows stream and a COPY TO in the middle comes out in order), then reports
+    /// ReadyForQuery with the transaction status the statements left.
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        if self.simple_query(client, &query.query).await? {
+            // CopyDone, CopyFail or an error ends the COPY and sends ReadyForQuery.
+            client.set_state(PgWireConnectionState::CopyInProgress(false));
+            return Ok(());
+        }
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        let status = client.transaction_status();
+        send_ready_for_query(client, status).await
+    }
+
+    async fn do_query<C>(&self, _client: &mut C, _query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // Every query goes through `on_query`.
+        Err(pg_error(&QueryError::other(
+            SqlState::INTERNAL_ERROR,
+            "simple query handler called directly",
+        )))
     }
 }
 
@@ -358,7 +620,9 @@ pub enum Prepared {
         /// The rows' schema, as Describe reports it (see `Session::result_schema`).
         schema: SchemaRef,
     },
-    /// Anything else (DDL, users, COPY, BEGIN ...): no parameters.
+    /// A FETCH from a cursor: no parameters, the cursor's rows.
+    Fetch { stmt: Box<Stmt>, schema: SchemaRef },
+    /// Anything else (DDL, users, COPY, BEGIN ...): no parameters, no rows.
     Other(Box<Stmt>),
 }
 
@@ -417,6 +681,9 @@ impl QueryParser for Parser {
         let Some(stmt) = stmts.pop() else {
             return Ok(None);
         };
+        // A failed block refuses every statement but its end already here, as PostgreSQL.
+        session.set_block(block_of(client.transaction_status()));
+        session.admit(&stmt).map_err(|e| pg_error(&e))?;
         match stmt {
             Stmt::Sql(s) if plannable(&s) => {
                 let s = Box::new(session.prepare(&s).map_err(|e| pg_error(&e))?);
@@ -436,6 +703,28 @@ impl QueryParser for Parser {
                     schema,
                 }))
             }
+            Stmt::Cursor(CursorStmt::Fetch {
+                name,
+                count,
+                move_only: false,
+            }) => {
+                let info = session.cursor(&name).ok_or_else(|| {
+                    pg_error(&QueryError::other(
+                        SqlState::INVALID_CURSOR_NAME,
+                        format!("cursor \"{name}\" does not exist"),
+                    ))
+                })?;
+                let stmt = Stmt::Cursor(CursorStmt::Fetch {
+                    name,
+                    count,
+                    move_only: false,
+                });
+                let schema = result_names(&session, &stmt, &info.schema);
+                Ok(Some(Prepared::Fetch {
+                    stmt: Box::new(stmt),
+                    schema,
+                }))
+            }
             other => Ok(Some(Prepared::Other(Box::new(other)))),
         }
     }
@@ -449,7 +738,7 @@ impl QueryParser for Parser {
                     None => Ok(Type::UNKNOWN),
                 })
                 .collect(),
-            Prepared::Other(_) => Ok(vec![]),
+            Prepared::Fetch { .. } | Prepared::Other(_) => Ok(vec![]),
         }
     }
 
@@ -463,6 +752,10 @@ impl QueryParser for Parser {
                 let names = pg_column_names(stmt, schema.fields().len());
                 let schema = rename(schema, names.as_deref());
                 fields(&schema, format.unwrap_or(&Format::UnifiedText))
+                    .map_err(|e| pg_error(&unsendable(e)))
+            }
+            Prepared::Fetch { schema, .. } => {
+                fields(schema, format.unwrap_or(&Format::UnifiedText))
                     .map_err(|e| pg_error(&unsendable(e)))
             }
             _ => Ok(vec![]),
@@ -538,7 +831,9 @@ impl ExtendedQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = self.cell.get(client)?;
+        session.set_block(block_of(client.transaction_status()));
         let cancels = self.cell.cancel_requests(client);
+        let format = &portal.result_column_format;
         let result = match &portal.statement.statement {
             Prepared::Planned {
                 stmt, plan, params, ..
@@ -550,25 +845,65 @@ impl ExtendedQueryHandler for Connection {
                     .clone()
                     .replace_params_with_values(&values)
                     .map_err(|e| pg_error(&QueryError::DataFusion(e)))?;
-                match executed(session.execute_planned(stmt, plan), cancels).await {
+                let run = async {
+                    session.admit_planned()?;
+                    session.execute_planned(stmt, plan).await
+                };
+                match executed(run, cancels).await {
                     Ok(outcome) => {
                         let stmt = Stmt::Sql(stmt.clone());
-                        self.respond(&session, &stmt, outcome, &portal.result_column_format)
-                            .await
+                        self.respond(client, &session, &stmt, outcome, format).await
                     }
-                    Err(e) => Err(e),
+                    Err(e) => Err(Failure::from(e)),
                 }
             }
-            Prepared::Other(stmt) => match executed(session.execute(stmt), cancels).await {
-                Ok(outcome) => {
-                    self.respond(&session, stmt, outcome, &portal.result_column_format)
-                        .await
+            Prepared::Fetch { stmt, .. } | Prepared::Other(stmt) => {
+                match executed(session.execute(stmt), cancels).await {
+                    Ok(outcome) => {
+                        let response = self.respond(client, &session, stmt, outcome, format).await;
+                        if response.is_ok() {
+                            cursor_portal(client, &session, stmt);
+                        }
+                        response
+                    }
+                    Err(e) => Err(Failure::from(e)),
                 }
-                Err(e) => Err(e),
-            },
+            }
         };
-        result.map_err(|e| pg_error(&e))
+        drop_cursor_portals(client, &session);
+        result.map_err(Failure::into_pg)
     }
+}
+
+/// After a DECLARE: a portal of the cursor's name, so that a client may Describe it (as
+/// psycopg does to learn a server-side cursor's columns) or Execute it (the rest of its rows).
+fn cursor_portal<C>(client: &mut C, session: &Session, stmt: &Stmt)
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore<Statement = Prepared>,
+{
+    let Stmt::Cursor(CursorStmt::Declare { name, .. }) = stmt else {
+        return;
+    };
+    let Some(info) = session.cursor(name) else {
+        return;
+    };
+    let fetch = Stmt::Cursor(CursorStmt::Fetch {
+        name: name.clone(),
+        count: Count::All,
+        move_only: false,
+    });
+    let schema = result_names(session, &fetch, &info.schema);
+    let statement = StoredStatement::new(
+        name.clone(),
+        Prepared::Fetch {
+            stmt: Box::new(fetch),
+            schema,
+        },
+        Vec::new(),
+    );
+    let portal = Portal::new_cursor(name.clone(), Arc::new(statement));
+    client.portal_store().put_portal(Arc::new(portal));
 }
 
 /// A statement's outcome, run under [`guarded`], its rows ended by the connection's next
@@ -582,23 +917,10 @@ async fn executed(
             schema,
             stream: super::cancel::cancellable(stream, requests),
         },
+        Outcome::CopyOut(copy) => Outcome::CopyOut(CopyOut {
+            stream: super::cancel::cancellable(copy.stream, requests),
+            ..copy
+        }),
         other => other,
-    })
-}
-
-/// The outcome with its rows computed and held in memory.
-async fn materialize(outcome: Outcome) -> Result<Outcome, QueryError> {
-    let Outcome::Rows { schema, stream } = outcome else {
-        return Ok(outcome);
-    };
-    use futures::TryStreamExt;
-    let batches: Vec<arrow::array::RecordBatch> = stream.try_collect().await?;
-    let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
-        schema.clone(),
-        futures::stream::iter(batches.into_iter().map(Ok)),
-    );
-    Ok(Outcome::Rows {
-        schema,
-        stream: Box::pin(stream),
     })
 }

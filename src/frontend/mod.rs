@@ -1,12 +1,14 @@
 //! The PostgreSQL wire protocol front end (pgwire): SCRAM-SHA-256(-PLUS) authentication against
 //! the verifiers in the controller's metadata ([`scram`], `startup`), the connection limit and
-//! authentication timeout, the simple and extended query protocols, COPY FROM STDIN, and the
+//! authentication timeout, the simple and extended query protocols, COPY FROM STDIN and COPY TO
+//! STDOUT (`copy_out`), and the
 //! encoding of Arrow results with PostgreSQL type OIDs.
 //!
 //! This is the only place that turns errors into client errors ([`error::error_info`]): every
 //! error carries its SQLSTATE, and a failed statement never ends the session.
 
 mod cancel;
+mod copy_out;
 pub mod encode;
 pub mod error;
 mod handler;

@@ -9,7 +9,7 @@ use arrow::array::{new_null_array, ArrayRef, RecordBatch};
 use arrow::datatypes::{Schema, SchemaRef};
 use sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption};
 
-use super::parse::copy_format::{CopyFormat, CopyOptions, CopyParser};
+use super::parse::copy_format::{BinaryParser, CopyError, CopyFormat, CopyOptions, CopyParser};
 use super::{CopyIn, QueryError, Session};
 use crate::datanode::WriteTxn;
 use crate::sqlstate::SqlState;
@@ -17,30 +17,51 @@ use crate::sqlstate::SqlState;
 /// Rows per batch handed from the parser to the write transaction.
 const BATCH_ROWS: usize = 64 * 1024;
 
-/// Builds parser options from both the modern `WITH (...)` and the legacy option syntax
-/// (psql's `\copy ... csv header` sends the legacy one).
+/// The options of a COPY statement: how its data is read or written, and (`COPY ... TO`,
+/// CSV) the columns whose values are always quoted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySpec {
+    pub options: CopyOptions,
+    /// `FORCE_QUOTE (a, b)`: these columns' non-NULL values are quoted.
+    pub force_quote: Vec<String>,
+}
+
+/// Builds the options of `COPY ... FROM` (`to == false`) or `COPY ... TO` from both the modern
+/// `WITH (...)` and the legacy option syntax (psql's `\copy ... csv header` sends the legacy
+/// one), with the checks PostgreSQL's `ProcessCopyOptions` makes on their combination.
 pub fn options(
     modern: &[CopyOption],
     legacy: &[CopyLegacyOption],
-) -> Result<CopyOptions, QueryError> {
-    let csv = modern
-        .iter()
-        .any(|o| matches!(o, CopyOption::Format(f) if f.value.eq_ignore_ascii_case("csv")))
-        || legacy.iter().any(|o| matches!(o, CopyLegacyOption::Csv(_)));
+    to: bool,
+) -> Result<CopySpec, QueryError> {
+    let mut format = None;
     for o in modern {
         if let CopyOption::Format(f) = o {
-            match f.value.to_ascii_lowercase().as_str() {
-                "csv" | "text" => {}
+            format = Some(match f.value.to_ascii_lowercase().as_str() {
+                "csv" => CopyFormat::Csv,
+                "text" => CopyFormat::Text,
+                "binary" => CopyFormat::Binary,
                 other => {
-                    return Err(QueryError::Unsupported(format!("COPY format {other}")));
+                    return Err(QueryError::other(
+                        SqlState::INVALID_PARAMETER_VALUE,
+                        format!("COPY format \"{other}\" not recognized"),
+                    ));
                 }
-            }
+            });
         }
     }
-    let mut opts = if csv {
-        CopyOptions::csv()
-    } else {
-        CopyOptions::text()
+    for o in legacy {
+        match o {
+            CopyLegacyOption::Csv(_) => format = Some(CopyFormat::Csv),
+            CopyLegacyOption::Binary => format = Some(CopyFormat::Binary),
+            _ => {}
+        }
+    }
+    let format = format.unwrap_or(CopyFormat::Text);
+    let mut opts = match format {
+        CopyFormat::Csv => CopyOptions::csv(),
+        CopyFormat::Text => CopyOptions::text(),
+        CopyFormat::Binary => CopyOptions::binary(),
     };
     let byte = |c: char, what: &str| -> Result<u8, QueryError> {
         if c.is_ascii() {
@@ -52,14 +73,32 @@ pub fn options(
             ))
         }
     };
+    // What was given, for the checks below.
+    let (mut delimiter, mut null, mut quote, mut escape) = (false, false, false, false);
+    let mut force_quote = None;
     for o in modern {
         match o {
             CopyOption::Format(_) | CopyOption::Freeze(_) | CopyOption::Encoding(_) => {}
-            CopyOption::Delimiter(c) => opts.delimiter = byte(*c, "delimiter")?,
-            CopyOption::Null(s) => opts.null = s.clone(),
+            CopyOption::Delimiter(c) => {
+                opts.delimiter = byte(*c, "delimiter")?;
+                delimiter = true;
+            }
+            CopyOption::Null(s) => {
+                opts.null = s.clone();
+                null = true;
+            }
             CopyOption::Header(h) => opts.header = *h,
-            CopyOption::Quote(c) => opts.quote = byte(*c, "quote")?,
-            CopyOption::Escape(c) => opts.escape = byte(*c, "escape")?,
+            CopyOption::Quote(c) => {
+                opts.quote = byte(*c, "quote")?;
+                quote = true;
+            }
+            CopyOption::Escape(c) => {
+                opts.escape = byte(*c, "escape")?;
+                escape = true;
+            }
+            CopyOption::ForceQuote(columns) => {
+                force_quote = Some(columns.iter().map(|c| c.value.clone()).collect())
+            }
             other => return Err(QueryError::Unsupported(format!("COPY option {other}"))),
         }
     }
@@ -69,34 +108,110 @@ pub fn options(
                 for c in csv_options {
                     match c {
                         CopyLegacyCsvOption::Header => opts.header = true,
-                        CopyLegacyCsvOption::Quote(q) => opts.quote = byte(*q, "quote")?,
-                        CopyLegacyCsvOption::Escape(e) => opts.escape = byte(*e, "escape")?,
+                        CopyLegacyCsvOption::Quote(q) => {
+                            opts.quote = byte(*q, "quote")?;
+                            quote = true;
+                        }
+                        CopyLegacyCsvOption::Escape(e) => {
+                            opts.escape = byte(*e, "escape")?;
+                            escape = true;
+                        }
+                        CopyLegacyCsvOption::ForceQuote(columns) => {
+                            force_quote = Some(columns.iter().map(|c| c.value.clone()).collect())
+                        }
                         other => {
                             return Err(QueryError::Unsupported(format!("COPY option {other}")))
                         }
                     }
                 }
             }
-            CopyLegacyOption::Delimiter(c) => opts.delimiter = byte(*c, "delimiter")?,
-            CopyLegacyOption::Null(s) => opts.null = s.clone(),
+            CopyLegacyOption::Delimiter(c) => {
+                opts.delimiter = byte(*c, "delimiter")?;
+                delimiter = true;
+            }
+            CopyLegacyOption::Null(s) => {
+                opts.null = s.clone();
+                null = true;
+            }
             CopyLegacyOption::Header => opts.header = true,
-            CopyLegacyOption::Binary => return Err(QueryError::Unsupported("COPY BINARY".into())),
+            CopyLegacyOption::Binary => {}
             other => return Err(QueryError::Unsupported(format!("COPY option {other}"))),
         }
     }
-    if opts.header && matches!(opts.format, CopyFormat::Text) {
-        return Err(QueryError::other(
-            SqlState::FEATURE_NOT_SUPPORTED,
-            "COPY HEADER available only in CSV mode",
-        ));
+    if quote && !escape {
+        // The escape defaults to the quote.
+        opts.escape = opts.quote;
     }
-    Ok(opts)
+    let syntax = |m: &str| Err(QueryError::other(SqlState::SYNTAX_ERROR, m.to_owned()));
+    let unsupported = |m: &str| {
+        Err(QueryError::other(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            m.to_owned(),
+        ))
+    };
+    if format == CopyFormat::Binary {
+        if delimiter {
+            return syntax("cannot specify DELIMITER in BINARY mode");
+        }
+        if null {
+            return syntax("cannot specify NULL in BINARY mode");
+        }
+        if opts.header {
+            return syntax("cannot specify HEADER in BINARY mode");
+        }
+    }
+    if format != CopyFormat::Csv {
+        if quote {
+            return unsupported("COPY QUOTE requires CSV mode");
+        }
+        if escape {
+            return unsupported("COPY ESCAPE requires CSV mode");
+        }
+        if force_quote.is_some() {
+            return unsupported("COPY FORCE_QUOTE requires CSV mode");
+        }
+    }
+    if force_quote.is_some() && !to {
+        return unsupported("COPY FORCE_QUOTE cannot be used with COPY FROM");
+    }
+    if !to && opts.header && format == CopyFormat::Text {
+        return unsupported("COPY HEADER available only in CSV mode");
+    }
+    if to {
+        opts.validate().map_err(QueryError::from)?;
+    }
+    Ok(CopySpec {
+        options: opts,
+        force_quote: force_quote.unwrap_or_default(),
+    })
+}
+
+/// The parser of a COPY's data format.
+enum Parser {
+    Text(CopyParser),
+    Binary(BinaryParser),
+}
+
+impl Parser {
+    fn push(&mut self, data: &[u8]) -> Result<Vec<RecordBatch>, CopyError> {
+        match self {
+            Parser::Text(p) => p.push(data),
+            Parser::Binary(p) => p.push(data),
+        }
+    }
+
+    fn finish(&mut self) -> Result<Option<RecordBatch>, CopyError> {
+        match self {
+            Parser::Text(p) => p.finish(),
+            Parser::Binary(p) => p.finish(),
+        }
+    }
 }
 
 /// Receives the data of one COPY.
 pub struct CopySink {
     txn: WriteTxn,
-    parser: CopyParser,
+    parser: Parser,
     /// For each table column, its position in the COPY data, if it has one.
     positions: Vec<Option<usize>>,
     /// The batches handed to the transaction (`TableDef::input_schema`).
@@ -146,8 +261,17 @@ impl CopySink {
             fields.push(table_schema.field(index).clone());
         }
         let data_schema = Arc::new(Schema::new(fields));
-        let parser = CopyParser::new(&table.name, data_schema, copy.options.clone(), BATCH_ROWS)
-            .with_max_line(session.engine().node().options().limits.copy_line);
+        let max_line = session.engine().node().options().limits.copy_line;
+        let parser = if copy.options.format == CopyFormat::Binary {
+            Parser::Binary(
+                BinaryParser::new(&table.name, data_schema, BATCH_ROWS).with_max_tuple(max_line),
+            )
+        } else {
+            Parser::Text(
+                CopyParser::new(&table.name, data_schema, copy.options.clone(), BATCH_ROWS)
+                    .with_max_line(max_line),
+            )
+        };
         Ok(CopySink {
             txn,
             parser,

@@ -3,7 +3,7 @@
 //! - [`parse`] is the parsing layer: statement splitting, porpoise's DolphinDB-flavoured DDL,
 //!   user statements, literals, dates and times, and COPY data. The other modules plan and
 //!   execute: [`ddl_exec`] carries DDL out through the controller, [`users`] user statements,
-//!   [`copy`] a COPY.
+//!   [`copy`] a COPY, [`cursor`] the session's cursors.
 //! - Other statements are parsed by sqlparser (with the PostgreSQL-compatibility rewrites of
 //!   `datafusion-pg-catalog`, which psql's catalog queries need) and planned by DataFusion over
 //!   [`catalog::PorpoiseCatalog`]: databases are schemas named by their path
@@ -20,6 +20,7 @@
 
 pub mod catalog;
 pub mod copy;
+pub mod cursor;
 pub mod ddl_exec;
 pub mod error;
 pub mod executor;
@@ -88,6 +89,7 @@ impl std::fmt::Debug for Engine {
 pub enum Stmt {
     Ddl(ddl::DdlStatement),
     User(parse::users::UserStmt),
+    Cursor(parse::cursor::CursorStmt),
     Sql(Box<Statement>),
 }
 
@@ -101,6 +103,29 @@ pub struct CopyIn {
     pub options: CopyOptions,
 }
 
+/// A `COPY ... TO STDOUT`: the rows to send and how to write them.
+pub struct CopyOut {
+    pub schema: SchemaRef,
+    pub stream: SendableRecordBatchStream,
+    pub options: CopyOptions,
+    /// Columns whose non-NULL values are always quoted (CSV `FORCE_QUOTE`).
+    pub force_quote: Vec<String>,
+}
+
+/// Where a session stands with respect to an explicit transaction block
+/// (`BEGIN ... COMMIT`), as PostgreSQL reports it in ReadyForQuery. Every statement still
+/// commits on its own; the block decides what the client is told and, once a statement in it
+/// failed, that only its end is accepted (25P02).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Block {
+    /// No block: `I`.
+    Idle,
+    /// Inside `BEGIN ... COMMIT`: `T`.
+    Open,
+    /// A statement of the block failed; only COMMIT or ROLLBACK (both end it) run: `E`.
+    Failed,
+}
+
 /// What running a statement produced.
 pub enum Outcome {
     /// A result set.
@@ -112,6 +137,8 @@ pub enum Outcome {
     Done(String),
     /// The client must now send COPY data.
     CopyIn(CopyIn),
+    /// Rows to send as COPY data.
+    CopyOut(CopyOut),
 }
 
 impl Engine {
@@ -215,6 +242,9 @@ impl Engine {
             engine: self.clone(),
             ctx,
             user: user.to_string(),
+            block: std::sync::Mutex::new(Block::Idle),
+            cursors: cursor::Cursors::default(),
+            closed_cursors: std::sync::Mutex::new(Vec::new()),
         }
     }
 }
@@ -224,6 +254,10 @@ pub struct Session {
     engine: Arc<Engine>,
     ctx: SessionContext,
     user: String,
+    block: std::sync::Mutex<Block>,
+    cursors: cursor::Cursors,
+    /// Cursors closed since the protocol layer last asked (it drops their portals).
+    closed_cursors: std::sync::Mutex<Vec<String>>,
 }
 
 impl Session {
@@ -300,6 +334,10 @@ impl Session {
     pub fn parse(&self, sql: &str) -> Result<Vec<Stmt>, QueryError> {
         let mut out = Vec::new();
         for piece in split::statements(sql) {
+            if let Some(c) = parse::cursor::parse(piece)? {
+                out.push(Stmt::Cursor(c));
+                continue;
+            }
             if let Some(u) = parse::users::parse(piece)? {
                 out.push(Stmt::User(u));
                 continue;
@@ -322,20 +360,180 @@ impl Session {
         Ok(out)
     }
 
+    /// The session's transaction block.
+    pub fn block(&self) -> Block {
+        *self.block.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the transaction block: the wire protocol's state is the authority (an error the
+    /// protocol layer raised fails the block too).
+    pub fn set_block(&self, block: Block) {
+        *self.block.lock().unwrap_or_else(|e| e.into_inner()) = block;
+    }
+
+    /// Fails with 25P02 when the block has failed and `stmt` does not end it.
+    pub fn admit(&self, stmt: &Stmt) -> Result<(), QueryError> {
+        let ends_block = matches!(
+            stmt,
+            Stmt::Sql(s) if matches!(
+                s.as_ref(),
+                Statement::Commit { .. } | Statement::Rollback { savepoint: None, .. }
+            )
+        );
+        self.refuse_in_failed_block(ends_block)
+    }
+
+    fn refuse_in_failed_block(&self, ends_block: bool) -> Result<(), QueryError> {
+        if self.block() == Block::Failed && !ends_block {
+            return Err(QueryError::other(
+                SqlState::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fails with 25P02 when the block has failed: a planned statement never ends it.
+    pub fn admit_planned(&self) -> Result<(), QueryError> {
+        self.refuse_in_failed_block(false)
+    }
+
     /// Runs one statement.
     pub async fn execute(&self, stmt: &Stmt) -> Result<Outcome, QueryError> {
+        self.admit(stmt)?;
         match stmt {
             Stmt::Ddl(d) => ddl_exec::execute(self, d).await.map(Outcome::Done),
             Stmt::User(u) => users::execute(self, u).await.map(Outcome::Done),
+            Stmt::Cursor(c) => self.execute_cursor(c).await,
             Stmt::Sql(s) => self.execute_sql(s).await,
+        }
+    }
+
+    /// What cursor `name` returns, if it is open.
+    pub fn cursor(&self, name: &str) -> Option<cursor::CursorInfo> {
+        self.cursors.info(name)
+    }
+
+    /// The cursors closed since the last call.
+    pub fn take_closed_cursors(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .closed_cursors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    fn cursors_closed(&self, names: Vec<String>) {
+        self.closed_cursors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(names);
+    }
+
+    /// Ends the transaction block, and the cursors that end with it.
+    fn end_block(&self, committed: bool) {
+        self.set_block(Block::Idle);
+        let closed = self.cursors.end_block(committed);
+        self.cursors_closed(closed);
+    }
+
+    async fn execute_cursor(
+        &self,
+        stmt: &parse::cursor::CursorStmt,
+    ) -> Result<Outcome, QueryError> {
+        use parse::cursor::CursorStmt;
+        match stmt {
+            CursorStmt::Declare {
+                name,
+                binary,
+                hold,
+                query,
+            } => {
+                let block = self.block();
+                if !hold && block == Block::Idle {
+                    return Err(QueryError::other(
+                        SqlState::NO_ACTIVE_SQL_TRANSACTION,
+                        "DECLARE CURSOR can only be used in transaction blocks",
+                    ));
+                }
+                if self.cursors.info(name).is_some() {
+                    return Err(QueryError::other(
+                        SqlState::DUPLICATE_CURSOR,
+                        format!("cursor \"{name}\" already exists"),
+                    ));
+                }
+                let mut parsed = self.parse(query)?;
+                let query = match (parsed.pop(), parsed.is_empty()) {
+                    (Some(Stmt::Sql(q)), true) if matches!(q.as_ref(), Statement::Query(_)) => q,
+                    _ => {
+                        return Err(QueryError::other(
+                            SqlState::SYNTAX_ERROR,
+                            "DECLARE CURSOR takes one SELECT or VALUES query",
+                        ))
+                    }
+                };
+                let Outcome::Rows { schema, stream } = self.execute_sql(&query).await? else {
+                    return Err(QueryError::other(
+                        SqlState::INTERNAL_ERROR,
+                        "a cursor's query returned no rows",
+                    ));
+                };
+                let info =
+                    cursor::CursorInfo::new(*query, schema, *binary, *hold, block == Block::Open);
+                self.cursors.declare(name, info, stream)?;
+                Ok(Outcome::Done("DECLARE CURSOR".into()))
+            }
+            CursorStmt::Fetch {
+                name,
+                count,
+                move_only: false,
+            } => {
+                let (schema, stream) = self.cursors.fetch(name, *count)?;
+                Ok(Outcome::Rows { schema, stream })
+            }
+            CursorStmt::Fetch {
+                name,
+                count,
+                move_only: true,
+            } => {
+                let n = self.cursors.skip(name, *count).await?;
+                Ok(Outcome::Done(format!("MOVE {n}")))
+            }
+            CursorStmt::Close { name } => {
+                let closed = match name {
+                    Some(n) => vec![n.clone()],
+                    None => self.cursors.names(),
+                };
+                self.cursors.close(name.as_deref())?;
+                self.cursors_closed(closed);
+                Ok(Outcome::Done("CLOSE CURSOR".into()))
+            }
         }
     }
 
     async fn execute_sql(&self, stmt: &Statement) -> Result<Outcome, QueryError> {
         match stmt {
-            Statement::StartTransaction { .. } => Ok(Outcome::Done("BEGIN".into())),
-            Statement::Commit { .. } => Ok(Outcome::Done("COMMIT".into())),
-            Statement::Rollback { .. } => Ok(Outcome::Done("ROLLBACK".into())),
+            Statement::StartTransaction { .. } => {
+                self.set_block(Block::Open);
+                Ok(Outcome::Done("BEGIN".into()))
+            }
+            Statement::Commit { .. } => {
+                // COMMIT of a failed block rolls it back, and says so.
+                let tag = match self.block() {
+                    Block::Failed => "ROLLBACK",
+                    _ => "COMMIT",
+                };
+                self.end_block(tag == "COMMIT");
+                Ok(Outcome::Done(tag.into()))
+            }
+            Statement::Rollback {
+                savepoint: None, ..
+            } => {
+                self.end_block(false);
+                Ok(Outcome::Done("ROLLBACK".into()))
+            }
+            Statement::Rollback { .. } => Err(QueryError::Unsupported("savepoints".into())),
             Statement::Set(_) => Ok(Outcome::Done("SET".into())),
             Statement::Copy {
                 source,
@@ -345,9 +543,22 @@ impl Session {
                 legacy_options,
                 values,
             } => {
-                if *to || !matches!(target, CopyTarget::Stdin) {
+                if *to {
+                    if !matches!(target, CopyTarget::Stdout) {
+                        return Err(QueryError::Unsupported(
+                            "COPY to a file or program on the server; use COPY ... TO STDOUT \
+                             (psql's \\copy uses it)"
+                                .into(),
+                        ));
+                    }
+                    let spec = copy::options(options, legacy_options, true)?;
+                    return self.copy_out(source, spec).await;
+                }
+                if !matches!(target, CopyTarget::Stdin) {
                     return Err(QueryError::Unsupported(
-                        "only COPY ... FROM STDIN is supported (psql's \\copy uses it)".into(),
+                        "COPY from a file or program on the server; use COPY ... FROM STDIN \
+                         (psql's \\copy uses it)"
+                            .into(),
                     ));
                 }
                 if !values.is_empty() {
@@ -358,16 +569,19 @@ impl Session {
                     columns,
                 } = source
                 else {
-                    return Err(QueryError::Unsupported("COPY (query) FROM".into()));
+                    return Err(QueryError::other(
+                        SqlState::SYNTAX_ERROR,
+                        "COPY (query) FROM is not valid: a query can only be copied TO",
+                    ));
                 };
                 let (db, table) = self.resolve_table(table_name)?;
                 self.require(&db, Privilege::Write)?;
-                let options = copy::options(options, legacy_options)?;
+                let spec = copy::options(options, legacy_options, false)?;
                 Ok(Outcome::CopyIn(CopyIn {
                     db,
                     table,
                     columns: columns.iter().map(|c| c.value.clone()).collect(),
-                    options,
+                    options: spec.options,
                 }))
             }
             Statement::Query(_)
@@ -388,6 +602,98 @@ impl Session {
                 first_words(&other.to_string())
             ))),
         }
+    }
+
+    /// `COPY table [(columns)] TO STDOUT` or `COPY (query) TO STDOUT`: the rows of a SELECT,
+    /// planned, authorized (READ on every table it scans) and streamed like any query.
+    async fn copy_out(
+        &self,
+        source: &CopySource,
+        spec: copy::CopySpec,
+    ) -> Result<Outcome, QueryError> {
+        let query = match source {
+            CopySource::Query(q) => Statement::Query(q.clone()),
+            CopySource::Table {
+                table_name,
+                columns,
+            } => {
+                let (db, table) = self.resolve_table(table_name)?;
+                let metadata = self.engine.controller().metadata();
+                let Some((_, def)) = metadata.table(&db, &table) else {
+                    return Err(QueryError::Metadata(MetadataError::TableNotFound {
+                        db,
+                        table,
+                    }));
+                };
+                let names: Vec<String> = if columns.is_empty() {
+                    def.columns.iter().map(|c| c.name.clone()).collect()
+                } else {
+                    let mut names = Vec::with_capacity(columns.len());
+                    for c in columns {
+                        let name = def
+                            .columns
+                            .iter()
+                            .find(|d| d.name == c.value)
+                            .or_else(|| {
+                                def.columns
+                                    .iter()
+                                    .find(|d| d.name.eq_ignore_ascii_case(&c.value))
+                            })
+                            .ok_or_else(|| {
+                                QueryError::other(
+                                    SqlState::UNDEFINED_COLUMN,
+                                    format!(
+                                        "column \"{}\" of relation \"{table}\" does not exist",
+                                        c.value
+                                    ),
+                                )
+                            })?;
+                        if names.contains(&name.name) {
+                            return Err(QueryError::other(
+                                SqlState::DUPLICATE_COLUMN,
+                                format!("column \"{}\" specified more than once", c.value),
+                            ));
+                        }
+                        names.push(name.name.clone());
+                    }
+                    names
+                };
+                let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+                let sql = format!(
+                    "SELECT {} FROM {}.{}",
+                    names
+                        .iter()
+                        .map(|n| quote(n))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    quote(&db),
+                    quote(&table)
+                );
+                let mut parsed = self
+                    .engine
+                    .parser
+                    .parse(&sql)
+                    .map_err(|e| QueryError::Syntax(syntax_message(&e.to_string())))?;
+                match parsed.pop() {
+                    Some(s) if parsed.is_empty() => s,
+                    _ => return Err(QueryError::Syntax(format!("cannot read table {table}"))),
+                }
+            }
+        };
+        let stmt = self.prepare(&query)?;
+        let plan = self.plan(&stmt).await?;
+        let Outcome::Rows { schema, stream } = self.execute_planned(&stmt, plan).await? else {
+            return Err(QueryError::other(
+                SqlState::INTERNAL_ERROR,
+                "COPY TO planned a statement that returns no rows",
+            ));
+        };
+        Ok(Outcome::CopyOut(CopyOut {
+            schema,
+            stream,
+            options: spec.options,
+            force_quote: spec.force_quote,
+        }))
     }
 
     /// The statement DataFusion should plan: refuses what DataFusion would plan with a

@@ -1,10 +1,12 @@
 //! A cluster of real processes: controllers (1 or 3) and data nodes started from a cluster
 //! directory by [`TestCluster`] (or by `porpoise up`), used through pgwire and the HTTP status
 //! pages, with `kill -9` of controllers and data nodes in the middle of writes. [`sqlstate`]:
-//! errors raised on one data node reach the client of another unchanged.
+//! errors raised on one data node reach the client of another unchanged. [`copyio`]: COPY in
+//! and out of a table spread over both data nodes.
 
 #[path = "../common/mod.rs"]
 mod common;
+mod copyio;
 mod not_null;
 mod sqlstate;
 

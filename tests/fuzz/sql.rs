@@ -511,7 +511,9 @@ fn query_misc() -> BoxedStrategy<String> {
         expr().prop_map(|e| format!("explain select {e}")),
         table_ref().prop_map(|t| format!("explain analyze select * from {t}")),
         Just("select $1".to_owned()),
-        Just("copy \"dfs://fz1\".\"t1\" to stdout".to_owned()),
+        // COPY TO STDOUT answers with COPY data, which a query API does not take; a COPY to
+        // a server-side file is refused.
+        Just("copy \"dfs://fz1\".\"t1\" to '/porpoise-fuzz/never-written'".to_owned()),
         Just("vacuum".to_owned()),
         Just("create index i on t1(a)".to_owned()),
         Just("create view v as select 1".to_owned()),

@@ -1,6 +1,6 @@
 //! The real `psql` against a real server: the meta-commands users type first (`\l \dn \dt \d
 //! \d+ \du`), also as a user without privileges, errors from `psql -c`, and logging in as users
-//! made with CREATE/ALTER/DROP USER.
+//! made with CREATE/ALTER/DROP USER, and `\copy ... to` a file.
 //!
 //! psql runs with `-X -A` (no psqlrc, unaligned `|`-separated output) so lines can be matched
 //! exactly. The password travels in the child's `PGPASSWORD`. If psql is not installed the tests
@@ -601,3 +601,87 @@ MAMBAf8wDwYDVR0RBAgwBocEfwAAATAKBggqhkjOPQQDAgNJADBGAiEAtGT3f/5H
 O4Q9RfUDMacR140wOw==
 -----END CERTIFICATE-----
 ";
+
+#[tokio::test]
+async fn backslash_copy_to_a_file_writes_what_postgres_writes() {
+    let Some(psql_bin) = psql_or_skip("backslash_copy_to_a_file_writes_what_postgres_writes")
+    else {
+        return;
+    };
+    let server = server_with_tables().await;
+    let client = server.client().await;
+    client
+        .batch_execute(
+            r#"insert into "dfs://md"."info" values
+                 (1, 10000000000, 'plain', 1.5, '2024-01-10', '2024-01-10 09:30:00', 12.5,
+                  '\x00ff', true),
+                 (2, null, 'tab	and \ and "q", comma', -0.125, null, '2024-01-10 09:30:00.25',
+                  null, null, false);
+               insert into "dfs://md2"."other" values (3);"#,
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("info.csv");
+    let text = dir.path().join("info.txt");
+    let table = dir.path().join("other.txt");
+    let query = r#"(select * from "dfs://md"."info" order by id)"#;
+    let run = psql(
+        &psql_bin,
+        &server,
+        &[
+            &format!(r"\copy {query} to '{}' csv header", csv.display()),
+            &format!(r"\copy {query} to '{}'", text.display()),
+            &format!(r#"\copy "dfs://md2"."other" to '{}'"#, table.display()),
+        ],
+    )
+    .await
+    .expect_ok(r"\copy ... to");
+    assert_eq!(run.lines(), vec!["COPY 2", "COPY 2", "COPY 1"]);
+    assert_eq!(
+        std::fs::read_to_string(&csv).unwrap(),
+        "id,big,name,price,day,at,amount,raw,ok\n\
+         1,10000000000,plain,1.5,2024-01-10,2024-01-10 09:30:00,12.50,\\x00ff,t\n\
+         2,,\"tab\tand \\ and \"\"q\"\", comma\",-0.125,,2024-01-10 09:30:00.25,,,f\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&text).unwrap(),
+        "1\t10000000000\tplain\t1.5\t2024-01-10\t2024-01-10 09:30:00\t12.50\t\\\\x00ff\tt\n\
+         2\t\\N\ttab\\tand \\\\ and \"q\", comma\t-0.125\t\\N\t2024-01-10 09:30:00.25\t\\N\t\\N\tf\n"
+    );
+    assert_eq!(std::fs::read_to_string(&table).unwrap(), "3\n");
+
+    // What \copy wrote, \copy reads back unchanged.
+    client
+        .batch_execute(
+            r#"create table "dfs://md"."info2"(id int4, big bigint, name text, price float8,
+                 day date, at timestamp, amount numeric(10,2), raw bytea, ok bool);"#,
+        )
+        .await
+        .unwrap();
+    psql(
+        &psql_bin,
+        &server,
+        &[&format!(
+            r#"\copy "dfs://md"."info2" from '{}' csv header"#,
+            csv.display()
+        )],
+    )
+    .await
+    .expect_ok(r"\copy ... from");
+    let again = dir.path().join("again.csv");
+    psql(
+        &psql_bin,
+        &server,
+        &[&format!(
+            r#"\copy (select * from "dfs://md"."info2" order by id) to '{}' csv header"#,
+            again.display()
+        )],
+    )
+    .await
+    .expect_ok(r"\copy ... to, again");
+    assert_eq!(
+        std::fs::read_to_string(&again).unwrap(),
+        std::fs::read_to_string(&csv).unwrap()
+    );
+}

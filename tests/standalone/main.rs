@@ -3,6 +3,9 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod copyio;
+mod cursors;
+mod wire;
 
 use std::time::{Duration, Instant};
 

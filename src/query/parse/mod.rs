@@ -8,6 +8,7 @@
 //! - [`split::statements`] cuts a query string into statements.
 //! - [`ddl::parse_ddl`] parses porpoise's DolphinDB-flavoured DDL into a [`ddl::DdlStatement`].
 //! - [`users::parse`] parses `CREATE USER`, `GRANT` and the other user statements.
+//! - [`cursor::parse`] parses `DECLARE`, `FETCH`, `MOVE` and `CLOSE`.
 //! - [`lexer`] is the one lexer of the DDL and user statements, whose quoting and comment
 //!   rules the splitter follows too.
 //! - [`literal`] reads and prints DolphinDB literal values for the DDL parser.
@@ -16,6 +17,7 @@
 //!   batches.
 
 pub mod copy_format;
+pub mod cursor;
 pub mod ddl;
 pub mod lexer;
 pub mod literal;

@@ -205,6 +205,79 @@ impl Column {
         Ok(())
     }
 
+    /// Reads `value` in the PostgreSQL binary send format of the column's type (`int2` for
+    /// Arrow `Int8`, as clients are told) and appends it; on error nothing is appended.
+    pub(super) fn append_binary(&mut self, value: &[u8]) -> Result<(), Bad> {
+        use super::value::recv as b;
+        match &mut self.values {
+            Values::Boolean(values) => values.append(b::fixed::<1>(value)?[0] != 0),
+            Values::Int8(values) => {
+                let v = i16::from_be_bytes(b::fixed(value)?);
+                values.push(i8::try_from(v).map_err(|_| {
+                    Bad::Other(
+                        "22003",
+                        format!("value \"{v}\" is out of range for type smallint"),
+                    )
+                })?)
+            }
+            Values::Int16(values) => values.push(i16::from_be_bytes(b::fixed(value)?)),
+            Values::Int32(values) => values.push(i32::from_be_bytes(b::fixed(value)?)),
+            Values::Int64(values) => values.push(i64::from_be_bytes(b::fixed(value)?)),
+            Values::Float32(values) => values.push(f32::from_be_bytes(b::fixed(value)?)),
+            Values::Float64(values) => values.push(f64::from_be_bytes(b::fixed(value)?)),
+            Values::Utf8(builder) => {
+                builder.append_value(b::text(value)?);
+                return Ok(());
+            }
+            Values::LargeUtf8(builder) => {
+                builder.append_value(b::text(value)?);
+                return Ok(());
+            }
+            Values::Binary(builder, _) => {
+                builder.append_value(value);
+                return Ok(());
+            }
+            Values::Date32(values) => values.push(b::date(value)?),
+            Values::Timestamp(values, digits) => values.push(b::timestamp(value, *digits)?),
+            Values::Time32(values, digits) => {
+                let time = b::time(value, *digits)?;
+                values.push(i32::try_from(time).map_err(|_| Bad::FieldRange)?)
+            }
+            Values::Time64(values, digits) => values.push(b::time(value, *digits)?),
+            Values::Decimal128(values, precision, scale) => {
+                values.push(b::numeric(value, *precision, *scale)?)
+            }
+        }
+        self.nulls.append_non_null();
+        Ok(())
+    }
+
+    /// The error for a binary value this column rejected (PostgreSQL's CONTEXT names the
+    /// column but not the value).
+    pub(super) fn describe_binary(&self, bad: Bad, table: &str, line: u64) -> CopyError {
+        let ty = self.type_name;
+        let (sqlstate, message) = match bad {
+            Bad::Other(sqlstate, message) => (sqlstate, message),
+            Bad::Encoding => (
+                "22021",
+                "invalid byte sequence for encoding \"UTF8\"".into(),
+            ),
+            Bad::NumericOverflow => ("22003", "numeric field overflow".into()),
+            Bad::DateRange => ("22008", "date out of range".into()),
+            Bad::TimestampRange => ("22008", "timestamp out of range".into()),
+            Bad::FieldRange => ("22008", "time out of range".into()),
+            Bad::IntRange | Bad::FloatRange => {
+                ("22003", format!("value out of range for type {ty}"))
+            }
+            Bad::Syntax | Bad::TimeZoneRange => (
+                "22P03",
+                format!("incorrect binary data format for type {ty}"),
+            ),
+        };
+        let context = format!("COPY {table}, line {line}, column {}", self.name);
+        CopyError::new(sqlstate, message, Some(context))
+    }
+
     /// The error for a value this column rejected.
     pub(super) fn describe(&self, bad: Bad, value: &[u8], table: &str, line: u64) -> CopyError {
         // PostgreSQL checks the encoding of the whole line before looking at any field.

@@ -1,4 +1,5 @@
-//! `COPY ... FROM STDIN` data: PostgreSQL's text and CSV formats parsed into Arrow batches.
+//! `COPY ... FROM STDIN` data: PostgreSQL's text and CSV formats parsed into Arrow batches
+//! ([`CopyParser`]), and its binary format ([`BinaryParser`], described in `binary.rs`).
 //!
 //! This module owns the byte-level half of `COPY FROM`. The session hands [`CopyParser`] the
 //! payload of every `CopyData` message exactly as the client chunked it (a chunk may end in the
@@ -73,6 +74,7 @@
 //! and a release build does not inline across modules on its own, which cost 17 % of the
 //! parse time when this code was split into files. `cargo bench --bench copy_parser` measures it.
 
+mod binary;
 mod byte_set;
 mod column;
 mod error;
@@ -82,6 +84,7 @@ mod parser;
 mod scanner;
 mod value;
 
+pub use binary::{BinaryParser, SIGNATURE as BINARY_SIGNATURE};
 pub use error::CopyError;
 pub use options::{CopyFormat, CopyOptions};
 pub use parser::CopyParser;

@@ -3,13 +3,16 @@
 
 use super::error::CopyError;
 
-/// The textual formats of `COPY FROM STDIN`.
+/// The formats of COPY data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CopyFormat {
     /// PostgreSQL's default `text` format: delimiter-separated fields, backslash escapes.
     Text,
     /// `FORMAT csv`: RFC 4180 quoting.
     Csv,
+    /// `FORMAT binary`: PostgreSQL's binary COPY format, read by
+    /// [`super::BinaryParser`] rather than [`super::CopyParser`].
+    Binary,
 }
 
 /// The options of a `COPY FROM` statement that affect how the data is read.
@@ -55,8 +58,16 @@ impl CopyOptions {
         }
     }
 
-    /// The checks PostgreSQL's `ProcessCopyOptions` makes on the options this parser uses.
-    pub(super) fn validate(&self) -> Result<(), CopyError> {
+    /// PostgreSQL's defaults for `FORMAT binary` (which has none of the textual options).
+    pub fn binary() -> Self {
+        Self {
+            format: CopyFormat::Binary,
+            ..Self::text()
+        }
+    }
+
+    /// The checks PostgreSQL's `ProcessCopyOptions` makes on the textual options.
+    pub fn validate(&self) -> Result<(), CopyError> {
         let invalid = |message: String| Err(CopyError::new("22023", message, None));
         for (byte, what) in [
             (self.delimiter, "delimiter"),
@@ -70,6 +81,9 @@ impl CopyOptions {
                     None,
                 ));
             }
+        }
+        if self.format == CopyFormat::Binary {
+            return Ok(());
         }
         let null = self.null.as_bytes();
         if matches!(self.delimiter, b'\n' | b'\r') {
@@ -90,6 +104,7 @@ impl CopyOptions {
                     ));
                 }
             }
+            CopyFormat::Binary => {}
             CopyFormat::Csv => {
                 if self.quote == self.delimiter {
                     return invalid("COPY delimiter and quote must be different".into());

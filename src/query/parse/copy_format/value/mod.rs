@@ -6,6 +6,7 @@ mod bytea;
 mod float;
 mod integer;
 mod numeric;
+pub(super) mod recv;
 mod temporal;
 
 pub(super) use boolean::parse_bool;
