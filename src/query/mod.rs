@@ -30,9 +30,11 @@ pub mod params;
 pub mod parse;
 pub mod parse_budget;
 pub mod pg_compat;
+mod pg_functions;
 pub mod remote;
+mod search_path;
 pub mod service;
-mod settings;
+pub mod settings;
 pub mod table;
 pub mod users;
 
@@ -144,16 +146,17 @@ impl Engine {
         base.register_udf(constant_udf(
             "version",
             &format!(
-                "PostgreSQL 16.6 (porpoise {}, Apache DataFusion {})",
+                "PostgreSQL {} (porpoise {}, Apache DataFusion {})",
+                settings::SERVER_VERSION,
                 env!("CARGO_PKG_VERSION"),
                 datafusion::DATAFUSION_VERSION
             ),
         ));
-        // asyncpg reads `jit` when it introspects types and unlocks advisory locks whenever
-        // its pool takes a connection back.
-        for udf in settings::udfs() {
+        // After DataFusion's own, so PostgreSQL's `to_char` replaces the chrono-pattern one.
+        for udf in pg_functions::udfs() {
             base.register_udf(udf);
         }
+        base.register_udf(pg_compat::like_escape_udf());
         // Last, so that no later registration puts an uncapped version back.
         memory::cap_functions(&base, limits.query_memory);
         let replica = Arc::new(Replica::new(node.options().replication_workers));
@@ -203,6 +206,22 @@ impl Engine {
         for name in ["current_user", "session_user", "user", "current_role"] {
             ctx.register_udf(constant_udf(name, user));
         }
+        let superuser = self
+            .node
+            .controller()
+            .metadata()
+            .user(user)
+            .is_some_and(|u| u.is_admin);
+        let settings = settings::Settings::new(user, superuser);
+        // Drivers read settings when they connect (asyncpg `jit`, SQLAlchemy
+        // `standard_conforming_strings`); asyncpg unlocks advisory locks whenever its pool
+        // takes a connection back.
+        for udf in settings::udfs(&settings) {
+            ctx.register_udf(udf);
+        }
+        for udf in search_path::udfs(self.node.clone(), settings.clone()) {
+            ctx.register_udf(udf);
+        }
         // Built-in functions act as the session's user.
         porpoise_functions::register(
             &ctx,
@@ -215,6 +234,7 @@ impl Engine {
             engine: self.clone(),
             ctx,
             user: user.to_string(),
+            settings,
         }
     }
 }
@@ -224,6 +244,8 @@ pub struct Session {
     engine: Arc<Engine>,
     ctx: SessionContext,
     user: String,
+    /// `SET`/`SHOW` settings; `search_path` names the database of plain table names.
+    settings: Arc<settings::Settings>,
 }
 
 impl Session {
@@ -309,17 +331,39 @@ impl Session {
                 continue;
             }
             parse_budget::check(piece)?;
+            let piece = pg_compat::name_special_functions(piece);
             let parsed = self
                 .engine
                 .parser
-                .parse(piece)
+                .parse(&piece)
                 .map_err(|e| QueryError::Syntax(syntax_message(&e.to_string())))?;
-            out.extend(parsed.into_iter().map(|mut s| {
+            for mut s in parsed {
                 pg_compat::rewrite(&mut s);
-                Stmt::Sql(Box::new(s))
-            }));
+                self.rewrite_show(&mut s)?;
+                out.push(Stmt::Sql(Box::new(s)));
+            }
         }
         Ok(out)
+    }
+
+    /// `SHOW name` becomes the query that answers it (see [`search_path::show_query`]).
+    fn rewrite_show(&self, stmt: &mut Statement) -> Result<(), QueryError> {
+        let Statement::ShowVariable { variable } = stmt else {
+            return Ok(());
+        };
+        let words: Vec<String> = variable.iter().map(|i| i.value.clone()).collect();
+        let Some(sql) = search_path::show_query(self, &words)? else {
+            return Ok(());
+        };
+        let mut parsed = self
+            .engine
+            .parser
+            .parse(&sql)
+            .map_err(|e| QueryError::Syntax(syntax_message(&e.to_string())))?;
+        if let Some(query) = parsed.pop() {
+            *stmt = query;
+        }
+        Ok(())
     }
 
     /// Runs one statement.
@@ -336,7 +380,19 @@ impl Session {
             Statement::StartTransaction { .. } => Ok(Outcome::Done("BEGIN".into())),
             Statement::Commit { .. } => Ok(Outcome::Done("COMMIT".into())),
             Statement::Rollback { .. } => Ok(Outcome::Done("ROLLBACK".into())),
-            Statement::Set(_) => Ok(Outcome::Done("SET".into())),
+            Statement::Set(set) => {
+                search_path::set(self, set)?;
+                Ok(Outcome::Done("SET".into()))
+            }
+            Statement::Reset(reset) => {
+                match &reset.reset {
+                    sqlparser::ast::Reset::ALL => self.settings.reset_all(),
+                    sqlparser::ast::Reset::ConfigurationParameter(name) => {
+                        self.settings.reset(&name.to_string())?
+                    }
+                }
+                Ok(Outcome::Done("RESET".into()))
+            }
             Statement::Copy {
                 source,
                 to,
@@ -443,6 +499,7 @@ impl Session {
 
     /// Plans a statement with DataFusion.
     pub async fn plan(&self, stmt: &Statement) -> Result<LogicalPlan, QueryError> {
+        search_path::apply(self);
         let state = self.ctx.state();
         Ok(state
             .statement_to_plan(DFStatement::Statement(Box::new(stmt.clone())))
@@ -484,14 +541,17 @@ impl Session {
         let (db, table) = match parts.as_slice() {
             [db, table] => (db.clone(), table.clone()),
             [catalog, db, table] if catalog == CATALOG => (db.clone(), table.clone()),
-            [table] => {
-                return Err(QueryError::other(
-                    SqlState::UNDEFINED_TABLE,
-                    format!(
-                        "relation \"{table}\" does not exist: name tables with their database, e.g. \"dfs://db\".\"{table}\""
-                    ),
-                ))
-            }
+            [table] => match search_path::database(self) {
+                Some(db) => (db, table.clone()),
+                None => {
+                    return Err(QueryError::other(
+                        SqlState::UNDEFINED_TABLE,
+                        format!(
+                            "relation \"{table}\" does not exist: name tables with their database, e.g. \"dfs://db\".\"{table}\", or set search_path to \"dfs://db\""
+                        ),
+                    ))
+                }
+            },
             _ => return Err(QueryError::Syntax(format!("invalid table name {name}"))),
         };
         let metadata = self.engine.controller().metadata();
@@ -515,7 +575,8 @@ fn porpoise_table(
     Some((table.db.clone(), table.def.name.clone()))
 }
 
-/// `pg_get_userbyid(oid)`: oid 10 (the owner of every catalog object) is the bootstrap admin.
+/// `pg_get_userbyid(oid)`: oid 10 (the owner of every catalog object) and 0 (what the
+/// catalog emulation gives tables) are the bootstrap admin.
 fn owner_udf() -> datafusion::logical_expr::ScalarUDF {
     use arrow::array::{Array, AsArray, StringArray};
     use arrow::datatypes::{DataType, Int32Type};
@@ -531,7 +592,8 @@ fn owner_udf() -> datafusion::logical_expr::ScalarUDF {
             let names: StringArray = (0..oids.len())
                 .map(|i| {
                     (!oids.is_null(i)).then(|| match oids.value(i) {
-                        10 => users::DEFAULT_ADMIN.0.to_string(),
+                        // pg_class has 0 for the owner of porpoise's tables.
+                        0 | 10 => users::DEFAULT_ADMIN.0.to_string(),
                         oid => format!("unknown (OID={oid})"),
                     })
                 })

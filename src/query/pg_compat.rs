@@ -7,6 +7,24 @@
 //!   fraction as decimals (PostgreSQL's `numeric`), which cannot hold such exponents.
 //! - An unnamed function call in a select list is named as PostgreSQL names it
 //!   (`count(*)` is `count`), so an outer query can refer to it by that name.
+//! - `LIKE p ESCAPE 'c'` with another escape than the backslash (SQLAlchemy escapes with
+//!   `/`): the pattern is translated to backslash escapes at run time by
+//!   `porpoise_like_escape(p, 'c')`, which DataFusion's LIKE understands.
+//! - `unnest(v)` and `generate_subscripts(v, 1)` over the vector columns of `pg_index` and
+//!   `pg_constraint` (`indkey`, `conkey`, ..., text in the catalog emulation) unnest the
+//!   numbers of the text (SQLAlchemy reflects keys and indexes with them).
+//! - A scalar subquery selecting one plain expression (no aggregate, no GROUP BY, no ORDER
+//!   BY) selects its `max`: DataFusion plans correlated scalar subqueries only when
+//!   aggregated, and SQLAlchemy's column reflection has several (one row each, or none).
+//!   One over `pg_attrdef`, `pg_sequence` or `pg_collation` is NULL: porpoise columns have
+//!   no defaults, identity sequences or collations of their own, and DataFusion cannot
+//!   decorrelate such a subquery inside a CASE.
+//! - `pg_class.reloptions` (named with its table) is a NULL text: the catalog emulation has
+//!   no such column and porpoise tables have no storage options.
+//! - `current_user`, `session_user`, `user` and `current_role` in a select list are named
+//!   after themselves ([`name_special_functions`]), before `datafusion-pg-catalog` turns
+//!   `current_user` into `session_user` (which would make `select current_user,
+//!   session_user` name two columns alike).
 
 use std::ops::ControlFlow;
 
@@ -15,8 +33,54 @@ use sqlparser::ast::{
     SelectItem, SetExpr, Statement, VisitMut, VisitorMut,
 };
 
+/// The SQL text `sql` with every unnamed `current_user`-like keyword of a select list named
+/// after itself; `sql` itself when there is none (or it does not parse: the real parse
+/// reports the error).
+pub fn name_special_functions(sql: &str) -> std::borrow::Cow<'_, str> {
+    const NAMES: [&str; 4] = ["current_user", "session_user", "current_role", "user"];
+    let lower = sql.to_ascii_lowercase();
+    if !NAMES.iter().any(|n| lower.contains(n)) {
+        return sql.into();
+    }
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let Ok(mut stmts) = sqlparser::parser::Parser::parse_sql(&dialect, sql) else {
+        return sql.into();
+    };
+    let mut changed = false;
+    for stmt in &mut stmts {
+        let Statement::Query(q) = stmt else { continue };
+        let SetExpr::Select(select) = q.body.as_mut() else {
+            continue;
+        };
+        for item in &mut select.projection {
+            let SelectItem::UnnamedExpr(Expr::Function(f)) = item else {
+                continue;
+            };
+            let Some(name) = f.name.0.last().and_then(|p| p.as_ident()) else {
+                continue;
+            };
+            let name = name.value.to_ascii_lowercase();
+            if matches!(f.args, FunctionArguments::None) && NAMES.contains(&name.as_str()) {
+                *item = SelectItem::ExprWithAlias {
+                    expr: Expr::Function(f.clone()),
+                    alias: Ident::with_quote('"', name),
+                };
+                changed = true;
+            }
+        }
+    }
+    if !changed || stmts.len() != 1 {
+        return sql.into();
+    }
+    stmts[0].to_string().into()
+}
+
 /// Applies every rewrite to `stmt`.
 pub fn rewrite(stmt: &mut Statement) {
+    let _ = stmt.visit(&mut LikeEscape);
+    let _ = stmt.visit(&mut VectorColumns);
+    let _ = stmt.visit(&mut MissingCatalogColumns);
+    let _ = stmt.visit(&mut AggregatedScalarSubqueries);
     let _ = stmt.visit(&mut ArraySubquery);
     let _ = stmt.visit(&mut FunctionNames);
     let _ = stmt.visit(&mut ExponentLiterals);
@@ -137,5 +201,400 @@ impl VisitorMut for ArraySubquery {
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(sqlparser::ast::Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+fn string(s: &str) -> Expr {
+    Expr::value(sqlparser::ast::Value::SingleQuotedString(s.to_string()))
+}
+
+struct LikeEscape;
+
+impl VisitorMut for LikeEscape {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let (Expr::Like {
+            pattern,
+            escape_char,
+            ..
+        }
+        | Expr::ILike {
+            pattern,
+            escape_char,
+            ..
+        }) = expr
+        else {
+            return ControlFlow::Continue(());
+        };
+        let Some(escape) = escape_char.as_ref() else {
+            return ControlFlow::Continue(());
+        };
+        let escape = match &escape.value {
+            sqlparser::ast::Value::SingleQuotedString(s) => s.clone(),
+            _ => return ControlFlow::Continue(()),
+        };
+        if escape == "\\" {
+            return ControlFlow::Continue(());
+        }
+        let inner = std::mem::replace(pattern.as_mut(), Expr::value(sqlparser::ast::Value::Null));
+        **pattern = call("porpoise_like_escape", vec![inner, string(&escape)]);
+        *escape_char = None;
+        ControlFlow::Continue(())
+    }
+}
+
+/// Columns of the catalog emulation that PostgreSQL types as vectors of numbers.
+const VECTOR_COLUMNS: [&str; 6] = [
+    "indkey",
+    "indoption",
+    "indclass",
+    "indcollation",
+    "conkey",
+    "confkey",
+];
+
+struct VectorColumns;
+
+impl VectorColumns {
+    /// `v` as an `INT[]` when it is a vector column.
+    fn as_array(e: &Expr) -> Option<Expr> {
+        let name = match e {
+            Expr::Identifier(i) => &i.value,
+            Expr::CompoundIdentifier(p) => &p.last()?.value,
+            _ => return None,
+        };
+        if !VECTOR_COLUMNS.contains(&name.to_ascii_lowercase().as_str()) {
+            return None;
+        }
+        let digits = call(
+            "regexp_replace",
+            vec![e.clone(), string("[^0-9-]+"), string(" "), string("g")],
+        );
+        let list = call(
+            "string_to_array",
+            vec![call("btrim", vec![digits]), string(" ")],
+        );
+        Some(Expr::Cast {
+            kind: sqlparser::ast::CastKind::Cast,
+            expr: Box::new(list),
+            data_type: sqlparser::ast::DataType::Array(
+                sqlparser::ast::ArrayElemTypeDef::SquareBracket(
+                    Box::new(sqlparser::ast::DataType::Int(None)),
+                    None,
+                ),
+            ),
+            array: false,
+            format: None,
+        })
+    }
+}
+
+impl VisitorMut for VectorColumns {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::Function(f) = expr else {
+            return ControlFlow::Continue(());
+        };
+        let Some(name) = f.name.0.last().and_then(|p| p.as_ident()) else {
+            return ControlFlow::Continue(());
+        };
+        let name = name.value.to_ascii_lowercase();
+        let FunctionArguments::List(list) = &f.args else {
+            return ControlFlow::Continue(());
+        };
+        let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))) = list.args.first() else {
+            return ControlFlow::Continue(());
+        };
+        let Some(array) = Self::as_array(arg) else {
+            return ControlFlow::Continue(());
+        };
+        match name.as_str() {
+            "unnest" => *expr = call("unnest", vec![array]),
+            "generate_subscripts" => {
+                let length = call(
+                    "coalesce",
+                    vec![
+                        call(
+                            "array_length",
+                            vec![
+                                array,
+                                Expr::value(sqlparser::ast::Value::Number("1".into(), false)),
+                            ],
+                        ),
+                        Expr::value(sqlparser::ast::Value::Number("0".into(), false)),
+                    ],
+                );
+                let length = Expr::Cast {
+                    kind: sqlparser::ast::CastKind::Cast,
+                    expr: Box::new(length),
+                    data_type: sqlparser::ast::DataType::BigInt(None),
+                    array: false,
+                    format: None,
+                };
+                // The dimension (only 1 is meaningful) stays in the expression: it may be a
+                // `$n` parameter, and parameters are described by position.
+                let one = Expr::value(sqlparser::ast::Value::Number("1".into(), false));
+                let start = match list.args.get(1) {
+                    Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(dim))) => call(
+                        "least",
+                        vec![
+                            one.clone(),
+                            Expr::Cast {
+                                kind: sqlparser::ast::CastKind::Cast,
+                                expr: Box::new(dim.clone()),
+                                data_type: sqlparser::ast::DataType::BigInt(None),
+                                array: false,
+                                format: None,
+                            },
+                        ],
+                    ),
+                    _ => one,
+                };
+                let series = call("generate_series", vec![start, length]);
+                *expr = call("unnest", vec![series]);
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `porpoise_like_escape(pattern, escape)`: a LIKE pattern written with escape character
+/// `escape` (none if empty), rewritten with backslash escapes.
+pub fn like_escape_udf() -> datafusion::logical_expr::ScalarUDF {
+    use arrow::array::{Array, AsArray, StringBuilder};
+    use arrow::datatypes::DataType;
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+    create_udf(
+        "porpoise_like_escape",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        std::sync::Arc::new(|args: &[ColumnarValue]| {
+            let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let patterns = arrays[0].as_string::<i32>();
+            let escapes = arrays[1].as_string::<i32>();
+            let mut out = StringBuilder::new();
+            for i in 0..patterns.len() {
+                if patterns.is_null(i) || escapes.is_null(i) {
+                    out.append_null();
+                    continue;
+                }
+                out.append_value(backslash_escaped(
+                    patterns.value(i),
+                    escapes.value(i).chars().next(),
+                ));
+            }
+            let array: arrow::array::ArrayRef = std::sync::Arc::new(out.finish());
+            Ok(if scalar {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+            } else {
+                ColumnarValue::Array(array)
+            })
+        }),
+    )
+}
+
+fn backslash_escaped(pattern: &str, escape: Option<char>) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            match chars.next() {
+                Some(n @ ('%' | '_' | '\\')) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                Some(n) => out.push(n),
+                None => {}
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+struct AggregatedScalarSubqueries;
+
+/// Aggregate functions (and functions that are not per row) a scalar subquery may already
+/// select.
+const AGGREGATES: [&str; 14] = [
+    "count",
+    "max",
+    "min",
+    "sum",
+    "avg",
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "json_agg",
+    "first_value",
+    "last_value",
+    "array_to_string",
+];
+
+impl VisitorMut for AggregatedScalarSubqueries {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::Subquery(query) = expr else {
+            return ControlFlow::Continue(());
+        };
+        if query.order_by.is_some() || query.with.is_some() {
+            return ControlFlow::Continue(());
+        }
+        let SetExpr::Select(select) = query.body.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        let about_nothing = !select.from.is_empty()
+            && select.from.iter().all(|t| match &t.relation {
+                sqlparser::ast::TableFactor::Table { name, .. } => {
+                    name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+                        ["pg_attrdef", "pg_sequence", "pg_collation"]
+                            .contains(&i.value.to_ascii_lowercase().as_str())
+                    })
+                }
+                _ => false,
+            });
+        if about_nothing {
+            *expr = null_keeping_parameters(expr);
+            return ControlFlow::Continue(());
+        }
+        let no_group = match &select.group_by {
+            sqlparser::ast::GroupByExpr::Expressions(e, _) => e.is_empty(),
+            sqlparser::ast::GroupByExpr::All(_) => false,
+        };
+        if !no_group || select.having.is_some() || select.distinct.is_some() {
+            return ControlFlow::Continue(());
+        }
+        let [item] = select.projection.as_mut_slice() else {
+            return ControlFlow::Continue(());
+        };
+        let (SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) = item else {
+            return ControlFlow::Continue(());
+        };
+        if let Expr::Function(f) = e {
+            let name = f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.to_ascii_lowercase())
+                .unwrap_or_default();
+            if AGGREGATES.contains(&name.as_str()) || f.over.is_some() {
+                return ControlFlow::Continue(());
+            }
+        }
+        let inner = e.clone();
+        *e = call("max", vec![inner]);
+        ControlFlow::Continue(())
+    }
+}
+
+/// NULL, as an expression that still mentions every `$n` parameter of `expr` (with its
+/// casts): the parameters of a statement are described by position, so none may vanish.
+fn null_keeping_parameters(expr: &Expr) -> Expr {
+    struct Params(Vec<Expr>);
+    impl sqlparser::ast::Visitor for Params {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            let is_param = |e: &Expr| matches!(e, Expr::Value(v) if matches!(v.value, sqlparser::ast::Value::Placeholder(_)));
+            match e {
+                Expr::Cast { expr, .. } if is_param(expr) => self.0.push(e.clone()),
+                e if is_param(e) => self.0.push(e.clone()),
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut params = Params(Vec::new());
+    let _ = sqlparser::ast::Visit::visit(expr, &mut params);
+    if params.0.is_empty() {
+        return Expr::value(sqlparser::ast::Value::Null);
+    }
+    let mut condition = Expr::value(sqlparser::ast::Value::Boolean(false));
+    for p in params.0 {
+        condition = Expr::BinaryOp {
+            left: Box::new(condition),
+            op: sqlparser::ast::BinaryOperator::And,
+            right: Box::new(Expr::IsNull(Box::new(p))),
+        };
+    }
+    Expr::Case {
+        case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+        end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+        operand: None,
+        conditions: vec![sqlparser::ast::CaseWhen {
+            condition,
+            result: Expr::value(sqlparser::ast::Value::Null),
+        }],
+        else_result: None,
+    }
+}
+
+struct MissingCatalogColumns;
+
+impl VisitorMut for MissingCatalogColumns {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::CompoundIdentifier(parts) = expr else {
+            return ControlFlow::Continue(());
+        };
+        let n = parts.len();
+        if n >= 2
+            && parts[n - 1].value.eq_ignore_ascii_case("reloptions")
+            && parts[n - 2].value.eq_ignore_ascii_case("pg_class")
+        {
+            *expr = Expr::Cast {
+                kind: sqlparser::ast::CastKind::Cast,
+                expr: Box::new(Expr::value(sqlparser::ast::Value::Null)),
+                data_type: sqlparser::ast::DataType::Text,
+                array: false,
+                format: None,
+            };
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_get_backslash_escapes() {
+        assert_eq!(backslash_escaped("pg/_%", Some('/')), "pg\\_%");
+        assert_eq!(backslash_escaped("a\\b//", Some('/')), "a\\\\b/");
+        assert_eq!(backslash_escaped("a\\b", None), "a\\\\b");
     }
 }

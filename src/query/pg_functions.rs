@@ -1,0 +1,533 @@
+//! PostgreSQL functions that drivers, ORMs and BI tools call and DataFusion lacks (or has with
+//! another meaning):
+//!
+//! - `to_regtype(name)`: the oid of a built-in type by any of its names (`integer`, `int4`,
+//!   `character varying`, `int4[]`), NULL for a type porpoise does not have (psycopg looks up
+//!   `hstore` with it).
+//! - `pg_get_serial_sequence(table, column)`: NULL, porpoise has no sequences.
+//! - `to_char(timestamp, pattern)` with PostgreSQL's template patterns (`YYYY-MM-DD HH24:MI`),
+//!   replacing DataFusion's chrono-pattern `to_char`.
+//! - `json_build_object(k, v, ...)` as JSON text, and `pg_collation_is_visible(oid)` (true):
+//!   SQLAlchemy's column reflection selects them (for identity columns and collations,
+//!   which porpoise does not have).
+//! - `pg_get_indexdef(...)`: NULL, porpoise has no indexes (there is never a row to ask
+//!   about, but SQLAlchemy's index reflection names it).
+//! - `clock_timestamp()`, `statement_timestamp()`, `transaction_timestamp()` and
+//!   `localtimestamp` (every statement is its own transaction, so the last three agree with
+//!   `now()`).
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int32Builder, StringBuilder};
+use arrow::datatypes::{DataType, TimeUnit};
+use chrono::{Datelike, NaiveDateTime, Timelike};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::{
+    create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    TypeSignature, Volatility,
+};
+
+use super::QueryError;
+use crate::sqlstate::SqlState;
+
+/// Built-in types by name: `(oid, array oid, names)`.
+const TYPES: &[(i32, i32, &[&str])] = &[
+    (16, 1000, &["bool", "boolean"]),
+    (17, 1001, &["bytea"]),
+    (18, 1002, &["\"char\""]),
+    (19, 1003, &["name"]),
+    (20, 1016, &["int8", "bigint"]),
+    (21, 1005, &["int2", "smallint"]),
+    (23, 1007, &["int4", "integer", "int"]),
+    (24, 1008, &["regproc"]),
+    (25, 1009, &["text"]),
+    (26, 1028, &["oid"]),
+    (114, 199, &["json"]),
+    (142, 143, &["xml"]),
+    (700, 1021, &["float4", "real"]),
+    (701, 1022, &["float8", "double precision"]),
+    (1042, 1014, &["bpchar", "character", "char"]),
+    (1043, 1015, &["varchar", "character varying"]),
+    (1082, 1182, &["date"]),
+    (1083, 1183, &["time", "time without time zone"]),
+    (1114, 1115, &["timestamp", "timestamp without time zone"]),
+    (1184, 1185, &["timestamptz", "timestamp with time zone"]),
+    (1186, 1187, &["interval"]),
+    (1266, 1270, &["timetz", "time with time zone"]),
+    (1700, 1231, &["numeric", "decimal"]),
+    (2205, 2210, &["regclass"]),
+    (2206, 2211, &["regtype"]),
+    (2950, 2951, &["uuid"]),
+    (3802, 3807, &["jsonb"]),
+];
+
+/// The oid of type `name`, if porpoise knows it.
+fn type_oid(name: &str) -> Option<i32> {
+    let name = name.trim().to_ascii_lowercase();
+    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+    let (base, array) = match name.strip_suffix("[]") {
+        Some(b) => (b.trim(), true),
+        None => match name.strip_prefix('_') {
+            Some(b) => (b, true),
+            None => (name, false),
+        },
+    };
+    // `varchar(10)`, `numeric(10,2)`: the modifier does not change the type.
+    let base = base.split('(').next().unwrap_or(base).trim();
+    let (oid, array_oid, _) = TYPES.iter().find(|(_, _, names)| names.contains(&base))?;
+    Some(if array { *array_oid } else { *oid })
+}
+
+/// Every function of this module.
+pub fn udfs() -> Vec<ScalarUDF> {
+    vec![
+        create_udf(
+            "to_regtype",
+            vec![DataType::Utf8],
+            DataType::Int32,
+            Volatility::Stable,
+            Arc::new(|args: &[ColumnarValue]| {
+                map_strings(args, |names| {
+                    let mut out = Int32Builder::new();
+                    for i in 0..names.len() {
+                        out.append_option(
+                            (!names.is_null(i))
+                                .then(|| type_oid(names.value(i)))
+                                .flatten(),
+                        );
+                    }
+                    Arc::new(out.finish())
+                })
+            }),
+        ),
+        create_udf(
+            "pg_get_serial_sequence",
+            vec![DataType::Utf8, DataType::Utf8],
+            DataType::Utf8,
+            Volatility::Stable,
+            Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+        ),
+        ScalarUDF::new_from_impl(ToChar::new()),
+        ScalarUDF::new_from_impl(JsonBuildObject::new()),
+        ScalarUDF::new_from_impl(NullFunction::new("pg_get_indexdef")),
+        create_udf(
+            "pg_collation_is_visible",
+            vec![DataType::Int32],
+            DataType::Boolean,
+            Volatility::Stable,
+            Arc::new(|_: &[ColumnarValue]| {
+                Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+            }),
+        ),
+        now_udf("clock_timestamp", Volatility::Volatile),
+        now_udf("statement_timestamp", Volatility::Stable),
+        now_udf("transaction_timestamp", Volatility::Stable),
+    ]
+}
+
+/// A function of the time now, as `timestamp with time zone` (UTC).
+fn now_udf(name: &str, volatility: Volatility) -> ScalarUDF {
+    create_udf(
+        name,
+        vec![],
+        DataType::Timestamp(TimeUnit::Nanosecond, Some("+00:00".into())),
+        volatility,
+        Arc::new(|_: &[ColumnarValue]| {
+            let now = chrono::Utc::now().timestamp_nanos_opt();
+            Ok(ColumnarValue::Scalar(ScalarValue::TimestampNanosecond(
+                now,
+                Some("+00:00".into()),
+            )))
+        }),
+    )
+}
+
+fn map_strings(
+    args: &[ColumnarValue],
+    f: impl Fn(&arrow::array::StringArray) -> ArrayRef,
+) -> Result<ColumnarValue> {
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let names = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+    let out = f(names.as_string::<i32>());
+    Ok(if matches!(args[0], ColumnarValue::Scalar(_)) {
+        ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+    } else {
+        ColumnarValue::Array(out)
+    })
+}
+
+/// A function of any arguments that returns a NULL text.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct NullFunction {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl NullFunction {
+    fn new(name: &'static str) -> Self {
+        NullFunction {
+            name,
+            signature: Signature::variadic_any(Volatility::Stable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for NullFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
+    }
+}
+
+/// `json_build_object(key, value, ...)`: a JSON object as text.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonBuildObject {
+    signature: Signature,
+}
+
+impl JsonBuildObject {
+    fn new() -> Self {
+        JsonBuildObject {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if !args.args.len().is_multiple_of(2) {
+            return Err(DataFusionError::External(Box::new(QueryError::other(
+                SqlState::INVALID_PARAMETER_VALUE,
+                "argument list must have even number of elements",
+            ))));
+        }
+        let rows = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut out = StringBuilder::new();
+        for row in 0..rows.max(1) {
+            let mut object = serde_json::Map::new();
+            for pair in arrays.chunks(2) {
+                let key = ScalarValue::try_from_array(&pair[0], row)?;
+                let value = ScalarValue::try_from_array(&pair[1], row)?;
+                object.insert(json_key(&key), json_value(&value));
+            }
+            out.append_value(serde_json::Value::Object(object).to_string());
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+fn json_key(v: &ScalarValue) -> String {
+    match v {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn json_value(v: &ScalarValue) -> serde_json::Value {
+    use serde_json::Value;
+    if v.is_null() {
+        return Value::Null;
+    }
+    match v {
+        ScalarValue::Boolean(Some(b)) => Value::Bool(*b),
+        ScalarValue::Int8(Some(n)) => (*n).into(),
+        ScalarValue::Int16(Some(n)) => (*n).into(),
+        ScalarValue::Int32(Some(n)) => (*n).into(),
+        ScalarValue::Int64(Some(n)) => (*n).into(),
+        ScalarValue::UInt8(Some(n)) => (*n).into(),
+        ScalarValue::UInt16(Some(n)) => (*n).into(),
+        ScalarValue::UInt32(Some(n)) => (*n).into(),
+        ScalarValue::UInt64(Some(n)) => (*n).into(),
+        ScalarValue::Float32(Some(n)) => {
+            serde_json::Number::from_f64(f64::from(*n)).map_or(Value::Null, Value::Number)
+        }
+        ScalarValue::Float64(Some(n)) => {
+            serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)
+        }
+        other => Value::String(json_key(other)),
+    }
+}
+
+/// `to_char(timestamp, pattern)` with PostgreSQL's template patterns.
+///
+/// It also takes DataFusion's alias `date_format`: a session state copies every function
+/// under each of its names, so an alias left pointing at DataFusion's `to_char` could put it
+/// back under `to_char` too.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ToChar {
+    signature: Signature,
+    aliases: Vec<String>,
+}
+
+impl ToChar {
+    fn new() -> Self {
+        let timestamps = [
+            DataType::Timestamp(TimeUnit::Second, None),
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            DataType::Timestamp(TimeUnit::Nanosecond, None),
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("+00:00".into())),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())),
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            DataType::Date32,
+        ];
+        let mut sigs: Vec<TypeSignature> = timestamps
+            .into_iter()
+            .map(|t| TypeSignature::Exact(vec![t, DataType::Utf8]))
+            .collect();
+        sigs.push(TypeSignature::Exact(vec![DataType::Utf8, DataType::Utf8]));
+        ToChar {
+            signature: Signature::one_of(sigs, Volatility::Immutable),
+            aliases: vec!["date_format".to_string()],
+        }
+    }
+}
+
+impl ScalarUDFImpl for ToChar {
+    fn name(&self) -> &str {
+        "to_char"
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let times = arrow::compute::cast(
+            &arrays[0],
+            &DataType::Timestamp(TimeUnit::Microsecond, None),
+        )?;
+        let times = times.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        let patterns = arrays[1].as_string::<i32>();
+        let mut out = StringBuilder::new();
+        for i in 0..times.len() {
+            if times.is_null(i) || patterns.is_null(i) {
+                out.append_null();
+                continue;
+            }
+            let t = chrono::DateTime::from_timestamp_micros(times.value(i))
+                .ok_or_else(|| {
+                    DataFusionError::External(Box::new(QueryError::other(
+                        SqlState::DATETIME_FIELD_OVERFLOW,
+                        "timestamp out of range",
+                    )))
+                })?
+                .naive_utc();
+            out.append_value(format_pg(&t, patterns.value(i)));
+        }
+        let array: ArrayRef = Arc::new(out.finish());
+        Ok(if scalar {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+        } else {
+            ColumnarValue::Array(array)
+        })
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+
+/// Cased like the pattern: `MONTH` upper, `Month` capitalised, `month` lower.
+fn cased(word: &str, pattern: &str) -> String {
+    if pattern.chars().all(|c| c.is_ascii_uppercase()) {
+        word.to_ascii_uppercase()
+    } else if pattern.starts_with(|c: char| c.is_ascii_uppercase()) {
+        word.to_string()
+    } else {
+        word.to_ascii_lowercase()
+    }
+}
+
+/// PostgreSQL's `to_char` template patterns over `t`; anything else is copied, and
+/// double-quoted text is copied without its quotes.
+pub fn format_pg(t: &NaiveDateTime, pattern: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    let hour12 = match t.hour() % 12 {
+        0 => 12,
+        h => h,
+    };
+    let month = t.month0() as usize;
+    let day = t.weekday().num_days_from_sunday() as usize;
+    // Longest patterns first, so `HH24` wins over `HH` and `MONTH` over `MON`.
+    while i < chars.len() {
+        if chars[i] == '"' {
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' && i + 1 < chars.len() {
+                    i += 1;
+                }
+                out.push(chars[i]);
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        // FM (fill mode) drops padding of the next field.
+        let mut fill = false;
+        let rest: String = chars[i..].iter().collect();
+        let mut r = rest.as_str();
+        if r.len() >= 2 && r[..2].eq_ignore_ascii_case("FM") {
+            fill = true;
+            r = &r[2..];
+        }
+        let pad = |n: i64, width: usize| {
+            if fill {
+                n.to_string()
+            } else {
+                format!("{n:0width$}")
+            }
+        };
+        let upper = r.to_ascii_uppercase();
+        let (text, used) = if upper.starts_with("HH24") {
+            (pad(t.hour().into(), 2), 4)
+        } else if upper.starts_with("HH12") {
+            (pad(hour12.into(), 2), 4)
+        } else if upper.starts_with("HH") {
+            (pad(hour12.into(), 2), 2)
+        } else if upper.starts_with("MI") {
+            (pad(t.minute().into(), 2), 2)
+        } else if upper.starts_with("SSSS") {
+            (t.num_seconds_from_midnight().to_string(), 4)
+        } else if upper.starts_with("SS") {
+            (pad(t.second().into(), 2), 2)
+        } else if upper.starts_with("MS") {
+            (pad((t.nanosecond() / 1_000_000).into(), 3), 2)
+        } else if upper.starts_with("US") {
+            (pad((t.nanosecond() / 1_000).into(), 6), 2)
+        } else if upper.starts_with("AM") || upper.starts_with("PM") {
+            let s = if t.hour() < 12 { "AM" } else { "PM" };
+            (cased(s, &r[..2]), 2)
+        } else if upper.starts_with("A.M.") || upper.starts_with("P.M.") {
+            let s = if t.hour() < 12 { "A.M." } else { "P.M." };
+            (cased(s, &r[..4]), 4)
+        } else if upper.starts_with("YYYY") {
+            (pad(t.year().into(), 4), 4)
+        } else if upper.starts_with("YYY") {
+            (pad((t.year() % 1000).into(), 3), 3)
+        } else if upper.starts_with("YY") {
+            (pad((t.year() % 100).into(), 2), 2)
+        } else if upper.starts_with('Y') && !upper.starts_with("Y,") {
+            ((t.year() % 10).to_string(), 1)
+        } else if upper.starts_with("MONTH") {
+            let w = cased(MONTHS[month], &r[..5]);
+            (if fill { w } else { format!("{w:<9}") }, 5)
+        } else if upper.starts_with("MON") {
+            (cased(&MONTHS[month][..3], &r[..3]), 3)
+        } else if upper.starts_with("MM") {
+            (pad(t.month().into(), 2), 2)
+        } else if upper.starts_with("DAY") {
+            let w = cased(DAYS[day], &r[..3]);
+            (if fill { w } else { format!("{w:<9}") }, 3)
+        } else if upper.starts_with("DY") {
+            (cased(&DAYS[day][..3], &r[..2]), 2)
+        } else if upper.starts_with("DDD") {
+            (pad(t.ordinal().into(), 3), 3)
+        } else if upper.starts_with("DD") {
+            (pad(t.day().into(), 2), 2)
+        } else if upper.starts_with('D') {
+            ((day + 1).to_string(), 1)
+        } else if upper.starts_with("IW") {
+            (pad(t.iso_week().week().into(), 2), 2)
+        } else if upper.starts_with("WW") {
+            (pad((t.ordinal0() / 7 + 1).into(), 2), 2)
+        } else if upper.starts_with('Q') {
+            ((t.month0() / 3 + 1).to_string(), 1)
+        } else {
+            let c = chars[i];
+            out.push(c);
+            i += 1;
+            continue;
+        };
+        out.push_str(&text);
+        i += used + if fill { 2 } else { 0 };
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_char_uses_postgres_patterns() {
+        let t = NaiveDateTime::parse_from_str("2024-01-10 09:30:05", "%Y-%m-%d %H:%M:%S").unwrap();
+        assert_eq!(format_pg(&t, "YYYY-MM-DD HH24:MI"), "2024-01-10 09:30");
+        assert_eq!(
+            format_pg(&t, "DD Mon YYYY HH12:MI:SS AM"),
+            "10 Jan 2024 09:30:05 AM"
+        );
+        assert_eq!(format_pg(&t, "FMMonth \"the\" FMDD"), "January the 10");
+        assert_eq!(format_pg(&t, "Day"), "Wednesday");
+    }
+
+    #[test]
+    fn type_names_resolve_to_oids() {
+        assert_eq!(type_oid("integer"), Some(23));
+        assert_eq!(type_oid("int4[]"), Some(1007));
+        assert_eq!(type_oid("character varying(10)"), Some(1043));
+        assert_eq!(type_oid("hstore"), None);
+    }
+}
