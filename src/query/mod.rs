@@ -31,6 +31,7 @@ pub mod parse;
 pub mod parse_budget;
 pub mod pg_compat;
 mod pg_functions;
+mod pg_text;
 pub mod remote;
 mod search_path;
 pub mod service;
@@ -157,6 +158,11 @@ impl Engine {
             base.register_udf(udf);
         }
         base.register_udf(pg_compat::like_escape_udf());
+        for udf in pg_compat::type_name_udfs() {
+            base.register_udf(udf);
+        }
+        base.register_udf(pg_text::udf());
+        base.add_analyzer_rule(Arc::new(pg_text::TimestampText::new()));
         // Last, so that no later registration puts an uncapped version back.
         memory::cap_functions(&base, limits.query_memory);
         let replica = Arc::new(Replica::new(node.options().replication_workers));

@@ -21,6 +21,17 @@
 //!   decorrelate such a subquery inside a CASE.
 //! - `pg_class.reloptions` (named with its table) is a NULL text: the catalog emulation has
 //!   no such column and porpoise tables have no storage options.
+//! - A `regproc` column of `pg_type` (`typreceive`, ...), text in the catalog emulation,
+//!   compared with the number 0 (no function) is compared with `-`, how PostgreSQL prints
+//!   oid 0 as a regproc (the ADBC driver's type query does this).
+//! - An integer literal that fits in 32 bits, selected as it is (`select 1`), is PostgreSQL's
+//!   `integer` (int4), not DataFusion's Int64: drivers such as node-postgres decode an int8
+//!   as a string. Literals inside expressions keep DataFusion's typing.
+//! - A timestamp literal without seconds (`'2024-01-10 00:00'::timestamp`) gets `:00`, as
+//!   PostgreSQL reads it; DataFusion's parser wants the seconds.
+//! - `information_schema.columns` names types as PostgreSQL does (`data_type` is `integer`,
+//!   `timestamp without time zone`, `text`, ...; `udt_name` is `int4`, ...), which BI tools
+//!   match on, instead of Arrow's names.
 //! - `current_user`, `session_user`, `user` and `current_role` in a select list are named
 //!   after themselves ([`name_special_functions`]), before `datafusion-pg-catalog` turns
 //!   `current_user` into `session_user` (which would make `select current_user,
@@ -80,6 +91,10 @@ pub fn rewrite(stmt: &mut Statement) {
     let _ = stmt.visit(&mut LikeEscape);
     let _ = stmt.visit(&mut VectorColumns);
     let _ = stmt.visit(&mut MissingCatalogColumns);
+    let _ = stmt.visit(&mut RegprocZero);
+    let _ = stmt.visit(&mut TimestampLiterals);
+    let _ = stmt.visit(&mut IntegerLiterals);
+    let _ = stmt.visit(&mut InformationSchemaColumns);
     let _ = stmt.visit(&mut AggregatedScalarSubqueries);
     let _ = stmt.visit(&mut ArraySubquery);
     let _ = stmt.visit(&mut FunctionNames);
@@ -587,9 +602,276 @@ impl VisitorMut for MissingCatalogColumns {
     }
 }
 
+struct RegprocZero;
+
+const REGPROC_COLUMNS: [&str; 7] = [
+    "typinput",
+    "typoutput",
+    "typreceive",
+    "typsend",
+    "typmodin",
+    "typmodout",
+    "typanalyze",
+];
+
+impl VisitorMut for RegprocZero {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::BinaryOp { left, op, right } = expr else {
+            return ControlFlow::Continue(());
+        };
+        if !matches!(
+            op,
+            sqlparser::ast::BinaryOperator::Eq | sqlparser::ast::BinaryOperator::NotEq
+        ) {
+            return ControlFlow::Continue(());
+        }
+        let is_regproc = |e: &Expr| {
+            let name = match e {
+                Expr::Identifier(i) => &i.value,
+                Expr::CompoundIdentifier(p) => match p.last() {
+                    Some(i) => &i.value,
+                    None => return false,
+                },
+                _ => return false,
+            };
+            REGPROC_COLUMNS.contains(&name.to_ascii_lowercase().as_str())
+        };
+        let is_zero = |e: &Expr| matches!(e, Expr::Value(v) if matches!(&v.value, sqlparser::ast::Value::Number(n, _) if n == "0"));
+        if is_regproc(left) && is_zero(right) {
+            **right = string("-");
+        } else if is_zero(left) && is_regproc(right) {
+            **left = string("-");
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+struct TimestampLiterals;
+
+/// `YYYY-MM-DD HH:MM` (also with `T`): a timestamp without seconds.
+pub fn without_seconds(s: &str) -> bool {
+    let b = s.trim().as_bytes();
+    b.len() == 16
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b' ' || *c == b'T',
+            13 => *c == b':',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+impl VisitorMut for TimestampLiterals {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let value = match expr {
+            Expr::Cast {
+                expr: inner,
+                data_type: sqlparser::ast::DataType::Timestamp(..),
+                ..
+            } => match inner.as_mut() {
+                Expr::Value(v) => &mut v.value,
+                _ => return ControlFlow::Continue(()),
+            },
+            Expr::TypedString(t)
+                if matches!(t.data_type, sqlparser::ast::DataType::Timestamp(..)) =>
+            {
+                &mut t.value.value
+            }
+            _ => return ControlFlow::Continue(()),
+        };
+        if let sqlparser::ast::Value::SingleQuotedString(s) = value {
+            if without_seconds(s) {
+                *s = format!("{}:00", s.trim());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+struct IntegerLiterals;
+
+impl IntegerLiterals {
+    fn fits_int4(e: &Expr) -> bool {
+        match e {
+            Expr::Value(v) => {
+                matches!(&v.value, sqlparser::ast::Value::Number(n, false) if n.parse::<i32>().is_ok())
+            }
+            Expr::UnaryOp {
+                op: sqlparser::ast::UnaryOperator::Minus,
+                expr,
+            } => {
+                matches!(expr.as_ref(), Expr::Value(v) if matches!(&v.value, sqlparser::ast::Value::Number(n, false) if format!("-{n}").parse::<i32>().is_ok()))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl VisitorMut for IntegerLiterals {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut sqlparser::ast::Query) -> ControlFlow<()> {
+        let SetExpr::Select(select) = query.body.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        // Only a SELECT without FROM: a literal there cannot meet a column it would be
+        // compared or combined with (and GROUP BY 1 means a position).
+        if !select.from.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        for item in &mut select.projection {
+            let (SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) = item
+            else {
+                continue;
+            };
+            if Self::fits_int4(e) {
+                *e = Expr::Cast {
+                    kind: sqlparser::ast::CastKind::DoubleColon,
+                    expr: Box::new(e.clone()),
+                    data_type: sqlparser::ast::DataType::Int(None),
+                    array: false,
+                    format: None,
+                };
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+struct InformationSchemaColumns;
+
+/// `information_schema.columns` with PostgreSQL's type names; reads DataFusion's table
+/// through its three-part name, which this rewrite leaves alone.
+const PG_COLUMNS: &str = "SELECT table_catalog, table_schema, table_name, column_name, \
+     ordinal_position, column_default, is_nullable, porpoise_pg_type_name(data_type) AS data_type, \
+     character_maximum_length, character_octet_length, numeric_precision, \
+     numeric_precision_radix, numeric_scale, datetime_precision, interval_type, \
+     porpoise_pg_udt_name(data_type) AS udt_name \
+     FROM porpoise.information_schema.columns";
+
+impl VisitorMut for InformationSchemaColumns {
+    type Break = ();
+
+    fn pre_visit_table_factor(
+        &mut self,
+        factor: &mut sqlparser::ast::TableFactor,
+    ) -> ControlFlow<()> {
+        let sqlparser::ast::TableFactor::Table { name, alias, .. } = factor else {
+            return ControlFlow::Continue(());
+        };
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
+            .collect();
+        if parts != ["information_schema", "columns"] {
+            return ControlFlow::Continue(());
+        }
+        let alias = alias
+            .as_ref()
+            .map(|a| a.name.to_string())
+            .unwrap_or_else(|| "columns".to_string());
+        let sql = format!("SELECT * FROM ({PG_COLUMNS}) AS {alias}");
+        let dialect = sqlparser::dialect::PostgreSqlDialect {};
+        let Ok(mut parsed) = sqlparser::parser::Parser::parse_sql(&dialect, &sql) else {
+            return ControlFlow::Continue(());
+        };
+        let Some(Statement::Query(q)) = parsed.pop() else {
+            return ControlFlow::Continue(());
+        };
+        if let SetExpr::Select(mut select) = *q.body {
+            if let Some(from) = select.from.pop() {
+                *factor = from.relation;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// PostgreSQL's `information_schema` name and `udt_name` of a type, from Arrow's display
+/// of it (`Int32`, `Timestamp(ms)`, `Decimal128(10, 2)`).
+pub fn pg_type_names(arrow: &str) -> (&'static str, &'static str) {
+    let base = arrow.split('(').next().unwrap_or(arrow);
+    match base {
+        "Boolean" => ("boolean", "bool"),
+        "Int8" | "Int16" | "UInt8" => ("smallint", "int2"),
+        "Int32" | "UInt16" => ("integer", "int4"),
+        "Int64" | "UInt32" => ("bigint", "int8"),
+        "UInt64" | "Decimal32" | "Decimal64" | "Decimal128" | "Decimal256" => {
+            ("numeric", "numeric")
+        }
+        "Float16" | "Float32" => ("real", "float4"),
+        "Float64" => ("double precision", "float8"),
+        "Utf8" | "LargeUtf8" | "Utf8View" | "Dictionary" => ("text", "text"),
+        "Binary" | "LargeBinary" | "BinaryView" | "FixedSizeBinary" => ("bytea", "bytea"),
+        "Date32" | "Date64" => ("date", "date"),
+        "Time32" | "Time64" => ("time without time zone", "time"),
+        "Timestamp" if arrow.contains(',') => ("timestamp with time zone", "timestamptz"),
+        "Timestamp" => ("timestamp without time zone", "timestamp"),
+        "Interval" | "Duration" => ("interval", "interval"),
+        "List" | "LargeList" | "FixedSizeList" | "ListView" => ("ARRAY", "_text"),
+        _ => ("USER-DEFINED", "unknown"),
+    }
+}
+
+/// `porpoise_pg_type_name(arrow type)` and `porpoise_pg_udt_name(arrow type)`.
+pub fn type_name_udfs() -> Vec<datafusion::logical_expr::ScalarUDF> {
+    use arrow::array::{Array, AsArray, StringBuilder};
+    use arrow::datatypes::DataType;
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+    let make = |name: &str, pick: fn((&'static str, &'static str)) -> &'static str| {
+        create_udf(
+            name,
+            vec![DataType::Utf8],
+            DataType::Utf8,
+            Volatility::Immutable,
+            std::sync::Arc::new(move |args: &[ColumnarValue]| {
+                let scalar = matches!(args[0], ColumnarValue::Scalar(_));
+                let arrays = ColumnarValue::values_to_arrays(args)?;
+                let names = arrays[0].as_string::<i32>();
+                let mut out = StringBuilder::new();
+                for i in 0..names.len() {
+                    if names.is_null(i) {
+                        out.append_null();
+                    } else {
+                        out.append_value(pick(pg_type_names(names.value(i))));
+                    }
+                }
+                let array: arrow::array::ArrayRef = std::sync::Arc::new(out.finish());
+                Ok(if scalar {
+                    ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+                } else {
+                    ColumnarValue::Array(array)
+                })
+            }),
+        )
+    };
+    vec![
+        make("porpoise_pg_type_name", |(t, _)| t),
+        make("porpoise_pg_udt_name", |(_, u)| u),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arrow_types_get_postgres_names() {
+        assert_eq!(pg_type_names("Int32").0, "integer");
+        assert_eq!(
+            pg_type_names("Timestamp(ms)").0,
+            "timestamp without time zone"
+        );
+        assert_eq!(pg_type_names("Timestamp(ns, \"+00:00\")").1, "timestamptz");
+        assert_eq!(pg_type_names("Decimal128(10, 2)").0, "numeric");
+        assert!(without_seconds("2024-01-10 00:00"));
+        assert!(!without_seconds("2024-01-10 00:00:00"));
+    }
 
     #[test]
     fn like_patterns_get_backslash_escapes() {

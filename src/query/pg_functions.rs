@@ -110,6 +110,14 @@ pub fn udfs() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(ToChar::new()),
         ScalarUDF::new_from_impl(JsonBuildObject::new()),
         ScalarUDF::new_from_impl(NullFunction::new("pg_get_indexdef")),
+        // No temporary schemas: PostgreSQL's 0 when the session has none.
+        create_udf(
+            "pg_my_temp_schema",
+            vec![],
+            DataType::Int32,
+            Volatility::Stable,
+            Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Int32(Some(0))))),
+        ),
         create_udf(
             "pg_collation_is_visible",
             vec![DataType::Int32],

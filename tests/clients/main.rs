@@ -293,3 +293,63 @@ fn psql_settings_cluster() {
         assert_lines(&out, PSQL_SETTINGS);
     }
 }
+
+#[test]
+fn psycopg_values_standalone() {
+    standalone(
+        Client::Python,
+        "psycopg_values_standalone",
+        "psycopg_values.py",
+        "psycopg_values",
+    );
+}
+
+#[test]
+fn psycopg_values_cluster() {
+    cluster(
+        Client::Python,
+        "psycopg_values_cluster",
+        "psycopg_values.py",
+        "psycopg_values",
+    );
+}
+
+#[test]
+fn adbc_connect_standalone() {
+    standalone(
+        Client::Python,
+        "adbc_connect_standalone",
+        "adbc_connect.py",
+        "adbc_connect",
+    );
+}
+
+#[test]
+fn adbc_connect_cluster() {
+    cluster(
+        Client::Python,
+        "adbc_connect_cluster",
+        "adbc_connect.py",
+        "adbc_connect",
+    );
+}
+
+#[test]
+fn asyncpg_pg8000_standalone() {
+    standalone(
+        Client::Python,
+        "asyncpg_pg8000_standalone",
+        "asyncpg_pg8000.py",
+        "asyncpg_pg8000",
+    );
+}
+
+#[test]
+fn asyncpg_pg8000_cluster() {
+    cluster(
+        Client::Python,
+        "asyncpg_pg8000_cluster",
+        "asyncpg_pg8000.py",
+        "asyncpg_pg8000",
+    );
+}

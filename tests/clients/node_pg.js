@@ -21,6 +21,7 @@ async function main() {
     await client.query('create database "dfs://nodepg" partitioned by VALUE(1..3)');
     await client.query('create table "dfs://nodepg"."t"(k INT, v DOUBLE, s STRING) partitioned by k');
     await client.query('insert into "dfs://nodepg"."t" values ($1, $2, $3), (2, null, null)', [1, 1.5, "x"]);
+    assert.strictEqual((await one("select 1 as one")).one, 1);
     await client.query('set search_path to "dfs://nodepg"');
     assert.deepStrictEqual(await one("select current_schema() as s"), { s: "dfs://nodepg" });
     const rows = (await client.query("select k, v, s from t order by k")).rows;
