@@ -19,8 +19,11 @@
 //!   One over `pg_attrdef`, `pg_sequence` or `pg_collation` is NULL: porpoise columns have
 //!   no defaults, identity sequences or collations of their own, and DataFusion cannot
 //!   decorrelate such a subquery inside a CASE.
-//! - `pg_class.reloptions` (named with its table) is a NULL text: the catalog emulation has
-//!   no such column and porpoise tables have no storage options.
+//! - `reloptions` and the ACL columns (`relacl`, `nspacl`, ...) of the catalog (named with
+//!   their table or its alias) are a NULL `text[]`: the catalog emulation lacks them or has
+//!   them as text, and porpoise objects have no storage options or PostgreSQL ACLs (psql's `\d+` and `\dp`, SQLAlchemy's index reflection); `unnest` in a
+//!   FROM clause loses its `pg_catalog.` qualifier, which DataFusion's planner does not take.
+//! - `localtimestamp` and `localtime` are calls of the functions of those names.
 //! - A `regproc` column of `pg_type` (`typreceive`, ...), text in the catalog emulation,
 //!   compared with the number 0 (no function) is compared with `-`, how PostgreSQL prints
 //!   oid 0 as a regproc (the ADBC driver's type query does this).
@@ -587,16 +590,64 @@ impl VisitorMut for MissingCatalogColumns {
         };
         let n = parts.len();
         if n >= 2
-            && parts[n - 1].value.eq_ignore_ascii_case("reloptions")
-            && parts[n - 2].value.eq_ignore_ascii_case("pg_class")
+            && [
+                "reloptions",
+                "relacl",
+                "nspacl",
+                "datacl",
+                "spcacl",
+                "proacl",
+                "typacl",
+                "lanacl",
+                "attacl",
+            ]
+            .iter()
+            .any(|c| parts[n - 1].value.eq_ignore_ascii_case(c))
         {
             *expr = Expr::Cast {
                 kind: sqlparser::ast::CastKind::Cast,
                 expr: Box::new(Expr::value(sqlparser::ast::Value::Null)),
-                data_type: sqlparser::ast::DataType::Text,
+                data_type: sqlparser::ast::DataType::Array(
+                    sqlparser::ast::ArrayElemTypeDef::SquareBracket(
+                        Box::new(sqlparser::ast::DataType::Text),
+                        None,
+                    ),
+                ),
                 array: false,
                 format: None,
             };
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Identifier(i) = expr {
+            let name = i.value.to_ascii_lowercase();
+            if i.quote_style.is_none() && (name == "localtimestamp" || name == "localtime") {
+                *expr = call(&name, vec![]);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(
+        &mut self,
+        factor: &mut sqlparser::ast::TableFactor,
+    ) -> ControlFlow<()> {
+        if let sqlparser::ast::TableFactor::Table {
+            name,
+            args: Some(_),
+            ..
+        } = factor
+        {
+            let unnest = name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest"));
+            if unnest && name.0.len() == 2 {
+                name.0.remove(0);
+            }
         }
         ControlFlow::Continue(())
     }

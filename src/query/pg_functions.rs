@@ -12,6 +12,12 @@
 //!   which porpoise does not have).
 //! - `pg_get_indexdef(...)`: NULL, porpoise has no indexes (there is never a row to ask
 //!   about, but SQLAlchemy's index reflection names it).
+//! - psql's `\dt+ \dn+ \df \dT \db`: `pg_size_pretty(bytes)`, `obj_description`,
+//!   `col_description`, `shobj_description` (NULL: porpoise keeps no comments),
+//!   `pg_function_is_visible`, `pg_type_is_visible` (true), `pg_tablespace_location` (empty),
+//!   `pg_table_size` (0), `pg_get_function_result`/`_arguments` (NULL).
+//! - `pg_typeof(x)`: PostgreSQL's name of the type of `x`.
+//! - `localtimestamp`, `localtime`: the time now in UTC, without time zone.
 //! - `clock_timestamp()`, `statement_timestamp()`, `transaction_timestamp()` and
 //!   `localtimestamp` (every statement is its own transaction, so the last three agree with
 //!   `now()`).
@@ -110,6 +116,55 @@ pub fn udfs() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(ToChar::new()),
         ScalarUDF::new_from_impl(JsonBuildObject::new()),
         ScalarUDF::new_from_impl(NullFunction::new("pg_get_indexdef")),
+        ScalarUDF::new_from_impl(NullFunction::new("obj_description")),
+        ScalarUDF::new_from_impl(NullFunction::new("col_description")),
+        ScalarUDF::new_from_impl(NullFunction::new("shobj_description")),
+        ScalarUDF::new_from_impl(Constant::new(
+            "pg_function_is_visible",
+            ScalarValue::Boolean(Some(true)),
+        )),
+        ScalarUDF::new_from_impl(Constant::new(
+            "pg_type_is_visible",
+            ScalarValue::Boolean(Some(true)),
+        )),
+        ScalarUDF::new_from_impl(Constant::new(
+            "pg_tablespace_location",
+            ScalarValue::Utf8(Some(String::new())),
+        )),
+        ScalarUDF::new_from_impl(PgTypeof::new()),
+        ScalarUDF::new_from_impl(NullFunction::new("pg_get_function_result")),
+        ScalarUDF::new_from_impl(NullFunction::new("pg_get_function_arguments")),
+        // Sizes are not tracked per table: psql's `\dt+` shows 0 bytes.
+        ScalarUDF::new_from_impl(Constant::new("pg_table_size", ScalarValue::Int64(Some(0)))),
+        create_udf(
+            "pg_size_pretty",
+            vec![DataType::Int64],
+            DataType::Utf8,
+            Volatility::Immutable,
+            Arc::new(|args: &[ColumnarValue]| {
+                let arrays = ColumnarValue::values_to_arrays(args)?;
+                let sizes = arrays[0].as_primitive::<arrow::datatypes::Int64Type>();
+                let mut out = StringBuilder::new();
+                for i in 0..sizes.len() {
+                    if sizes.is_null(i) {
+                        out.append_null();
+                    } else {
+                        out.append_value(size_pretty(sizes.value(i)));
+                    }
+                }
+                let array: ArrayRef = Arc::new(out.finish());
+                Ok(if matches!(args[0], ColumnarValue::Scalar(_)) {
+                    ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+                } else {
+                    ColumnarValue::Array(array)
+                })
+            }),
+        ),
+        local_now(
+            "localtimestamp",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+        ),
+        local_now("localtime", DataType::Time64(TimeUnit::Microsecond)),
         // No temporary schemas: PostgreSQL's 0 when the session has none.
         create_udf(
             "pg_my_temp_schema",
@@ -131,6 +186,117 @@ pub fn udfs() -> Vec<ScalarUDF> {
         now_udf("statement_timestamp", Volatility::Stable),
         now_udf("transaction_timestamp", Volatility::Stable),
     ]
+}
+
+/// PostgreSQL's `pg_size_pretty`: bytes below 10 kB, then kB, MB, GB, TB, keeping one
+/// extra bit to round half away from zero.
+fn size_pretty(bytes: i64) -> String {
+    const LIMIT: i64 = 10 * 1024;
+    const LIMIT2: i64 = LIMIT * 2 - 1;
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    if bytes.abs() < LIMIT {
+        return format!("{bytes} bytes");
+    }
+    let mut size = bytes >> 9;
+    for unit in ["kB", "MB", "GB"] {
+        if size.abs() < LIMIT2 {
+            return format!("{} {unit}", half_rounded(size));
+        }
+        size >>= 10;
+    }
+    format!("{} TB", half_rounded(size))
+}
+
+/// `localtimestamp` / `localtime`: now in UTC without a time zone.
+fn local_now(name: &str, ty: DataType) -> ScalarUDF {
+    let time = matches!(ty, DataType::Time64(_));
+    create_udf(
+        name,
+        vec![],
+        ty,
+        Volatility::Stable,
+        Arc::new(move |_: &[ColumnarValue]| {
+            let now = chrono::Utc::now().naive_utc();
+            let micros = now.and_utc().timestamp_micros();
+            Ok(ColumnarValue::Scalar(if time {
+                ScalarValue::Time64Microsecond(Some(micros.rem_euclid(86_400_000_000)))
+            } else {
+                ScalarValue::TimestampMicrosecond(Some(micros), None)
+            }))
+        }),
+    )
+}
+
+/// A function of any arguments with a fixed result.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Constant {
+    name: &'static str,
+    value: ScalarValue,
+    signature: Signature,
+}
+
+impl Constant {
+    fn new(name: &'static str, value: ScalarValue) -> Self {
+        Constant {
+            name,
+            value,
+            signature: Signature::variadic_any(Volatility::Stable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Constant {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(self.value.data_type())
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(self.value.clone()))
+    }
+}
+
+/// `pg_typeof(x)`: the PostgreSQL name of `x`'s type.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgTypeof {
+    signature: Signature,
+}
+
+impl PgTypeof {
+    fn new() -> Self {
+        PgTypeof {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for PgTypeof {
+    fn name(&self) -> &str {
+        "pg_typeof"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let ty = args.args[0].data_type();
+        let name = super::pg_compat::pg_type_names(&ty.to_string()).0;
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+            name.to_string(),
+        ))))
+    }
 }
 
 /// A function of the time now, as `timestamp with time zone` (UTC).
@@ -529,6 +695,13 @@ mod tests {
         );
         assert_eq!(format_pg(&t, "FMMonth \"the\" FMDD"), "January the 10");
         assert_eq!(format_pg(&t, "Day"), "Wednesday");
+    }
+
+    #[test]
+    fn sizes_print_like_postgres() {
+        assert_eq!(size_pretty(8192), "8192 bytes");
+        assert_eq!(size_pretty(10 * 1024), "10 kB");
+        assert_eq!(size_pretty(123_456_789), "118 MB");
     }
 
     #[test]

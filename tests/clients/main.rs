@@ -353,3 +353,39 @@ fn asyncpg_pg8000_cluster() {
         "asyncpg_pg8000",
     );
 }
+
+/// What psql prints for `\\dt+ \\dn+ \\df \\dT \\db`.
+const PSQL_CATALOG: &[&str] = &[
+    "dfs://psqlcat|t|table|admin|permanent||0 bytes|",
+    "dfs://psqlcat|admin||",
+    "public|admin||",
+    "List of functions",
+    "List of data types",
+    "pg_default|admin|",
+    "lt|size",
+    "t|118 MB",
+];
+
+#[test]
+fn psql_catalog_standalone() {
+    if let Some(out) = standalone(
+        Client::Psql,
+        "psql_catalog_standalone",
+        "psql_catalog.sql",
+        "psql_catalog",
+    ) {
+        assert_lines(&out, PSQL_CATALOG);
+    }
+}
+
+#[test]
+fn psql_catalog_cluster() {
+    if let Some(out) = cluster(
+        Client::Psql,
+        "psql_catalog_cluster",
+        "psql_catalog.sql",
+        "psql_catalog",
+    ) {
+        assert_lines(&out, PSQL_CATALOG);
+    }
+}
