@@ -13,9 +13,11 @@
 //! - `unnest(v)` and `generate_subscripts(v, 1)` over the vector columns of `pg_index` and
 //!   `pg_constraint` (`indkey`, `conkey`, ..., text in the catalog emulation) unnest the
 //!   numbers of the text (SQLAlchemy reflects keys and indexes with them).
-//! - A scalar subquery selecting one plain expression (no aggregate, no GROUP BY, no ORDER
-//!   BY) selects its `max`: DataFusion plans correlated scalar subqueries only when
-//!   aggregated, and SQLAlchemy's column reflection has several (one row each, or none).
+//! - A scalar subquery over catalog tables only (`pg_catalog`, `information_schema`)
+//!   selecting one plain expression (no aggregate, no GROUP BY, no ORDER BY) selects its
+//!   `max`: DataFusion plans correlated scalar subqueries only when aggregated, and
+//!   SQLAlchemy's column reflection has several (one row each, or none). Subqueries over
+//!   databases are left alone, so more than one row stays an error there.
 //!   One over `pg_attrdef`, `pg_sequence` or `pg_collation` is NULL: porpoise columns have
 //!   no defaults, identity sequences or collations of their own, and DataFusion cannot
 //!   decorrelate such a subquery inside a CASE.
@@ -459,6 +461,23 @@ fn backslash_escaped(pattern: &str, escape: Option<char>) -> String {
     out
 }
 
+/// Whether a FROM item is a table of `pg_catalog` or `information_schema`.
+fn is_catalog_table(factor: &sqlparser::ast::TableFactor) -> bool {
+    let sqlparser::ast::TableFactor::Table { name, .. } = factor else {
+        return false;
+    };
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
+        .collect();
+    match parts.as_slice() {
+        [.., schema, _] => schema == "pg_catalog" || schema == "information_schema",
+        [table] => table.starts_with("pg_"),
+        [] => false,
+    }
+}
+
 struct AggregatedScalarSubqueries;
 
 /// Aggregate functions (and functions that are not per row) a scalar subquery may already
@@ -505,6 +524,15 @@ impl VisitorMut for AggregatedScalarSubqueries {
             });
         if about_nothing {
             *expr = null_keeping_parameters(expr);
+            return ControlFlow::Continue(());
+        }
+        let catalog_only = !select.from.is_empty()
+            && select.from.iter().all(|t| {
+                std::iter::once(&t.relation)
+                    .chain(t.joins.iter().map(|j| &j.relation))
+                    .all(is_catalog_table)
+            });
+        if !catalog_only {
             return ControlFlow::Continue(());
         }
         let no_group = match &select.group_by {
