@@ -574,39 +574,34 @@ fn cased(word: &str, pattern: &str) -> String {
 }
 
 /// PostgreSQL's `to_char` template patterns over `t`; anything else is copied, and
-/// double-quoted text is copied without its quotes.
+/// double-quoted text is copied without its quotes. Linear in the pattern's length.
 pub fn format_pg(t: &NaiveDateTime, pattern: &str) -> String {
-    let mut out = String::new();
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut i = 0;
+    let mut out = String::with_capacity(pattern.len() + 16);
     let hour12 = match t.hour() % 12 {
         0 => 12,
         h => h,
     };
     let month = t.month0() as usize;
     let day = t.weekday().num_days_from_sunday() as usize;
-    // Longest patterns first, so `HH24` wins over `HH` and `MONTH` over `MON`.
-    while i < chars.len() {
-        if chars[i] == '"' {
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                if chars[i] == '\\' && i + 1 < chars.len() {
-                    i += 1;
+    let mut r = pattern;
+    while let Some(c) = r.chars().next() {
+        if c == '"' {
+            let mut quoted = r[1..].chars();
+            while let Some(q) = quoted.next() {
+                match q {
+                    '"' => break,
+                    '\\' => out.extend(quoted.next()),
+                    q => out.push(q),
                 }
-                out.push(chars[i]);
-                i += 1;
             }
-            i += 1;
+            r = quoted.as_str();
             continue;
         }
+        // `r` starts with `p`, in any case (`p` is ASCII).
+        let starts = |r: &str, p: &str| r.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
         // FM (fill mode) drops padding of the next field.
-        let mut fill = false;
-        let rest: String = chars[i..].iter().collect();
-        let mut r = rest.as_str();
-        if r.len() >= 2 && r[..2].eq_ignore_ascii_case("FM") {
-            fill = true;
-            r = &r[2..];
-        }
+        let fill = starts(r, "FM");
+        let field = if fill { &r[2..] } else { r };
         let pad = |n: i64, width: usize| {
             if fill {
                 n.to_string()
@@ -614,69 +609,69 @@ pub fn format_pg(t: &NaiveDateTime, pattern: &str) -> String {
                 format!("{n:0width$}")
             }
         };
-        let upper = r.to_ascii_uppercase();
-        let (text, used) = if upper.starts_with("HH24") {
+        let s = |p: &str| starts(field, p);
+        // Longest patterns first, so `HH24` wins over `HH` and `MONTH` over `MON`.
+        let (text, used) = if s("HH24") {
             (pad(t.hour().into(), 2), 4)
-        } else if upper.starts_with("HH12") {
+        } else if s("HH12") {
             (pad(hour12.into(), 2), 4)
-        } else if upper.starts_with("HH") {
+        } else if s("HH") {
             (pad(hour12.into(), 2), 2)
-        } else if upper.starts_with("MI") {
+        } else if s("MI") {
             (pad(t.minute().into(), 2), 2)
-        } else if upper.starts_with("SSSS") {
+        } else if s("SSSS") {
             (t.num_seconds_from_midnight().to_string(), 4)
-        } else if upper.starts_with("SS") {
+        } else if s("SS") {
             (pad(t.second().into(), 2), 2)
-        } else if upper.starts_with("MS") {
+        } else if s("MS") {
             (pad((t.nanosecond() / 1_000_000).into(), 3), 2)
-        } else if upper.starts_with("US") {
+        } else if s("US") {
             (pad((t.nanosecond() / 1_000).into(), 6), 2)
-        } else if upper.starts_with("AM") || upper.starts_with("PM") {
-            let s = if t.hour() < 12 { "AM" } else { "PM" };
-            (cased(s, &r[..2]), 2)
-        } else if upper.starts_with("A.M.") || upper.starts_with("P.M.") {
-            let s = if t.hour() < 12 { "A.M." } else { "P.M." };
-            (cased(s, &r[..4]), 4)
-        } else if upper.starts_with("YYYY") {
+        } else if s("AM") || s("PM") {
+            let word = if t.hour() < 12 { "AM" } else { "PM" };
+            (cased(word, &field[..2]), 2)
+        } else if s("A.M.") || s("P.M.") {
+            let word = if t.hour() < 12 { "A.M." } else { "P.M." };
+            (cased(word, &field[..4]), 4)
+        } else if s("YYYY") {
             (pad(t.year().into(), 4), 4)
-        } else if upper.starts_with("YYY") {
+        } else if s("YYY") {
             (pad((t.year() % 1000).into(), 3), 3)
-        } else if upper.starts_with("YY") {
+        } else if s("YY") {
             (pad((t.year() % 100).into(), 2), 2)
-        } else if upper.starts_with('Y') && !upper.starts_with("Y,") {
+        } else if s("Y") {
             ((t.year() % 10).to_string(), 1)
-        } else if upper.starts_with("MONTH") {
-            let w = cased(MONTHS[month], &r[..5]);
+        } else if s("MONTH") {
+            let w = cased(MONTHS[month], &field[..5]);
             (if fill { w } else { format!("{w:<9}") }, 5)
-        } else if upper.starts_with("MON") {
-            (cased(&MONTHS[month][..3], &r[..3]), 3)
-        } else if upper.starts_with("MM") {
+        } else if s("MON") {
+            (cased(&MONTHS[month][..3], &field[..3]), 3)
+        } else if s("MM") {
             (pad(t.month().into(), 2), 2)
-        } else if upper.starts_with("DAY") {
-            let w = cased(DAYS[day], &r[..3]);
+        } else if s("DAY") {
+            let w = cased(DAYS[day], &field[..3]);
             (if fill { w } else { format!("{w:<9}") }, 3)
-        } else if upper.starts_with("DY") {
-            (cased(&DAYS[day][..3], &r[..2]), 2)
-        } else if upper.starts_with("DDD") {
+        } else if s("DY") {
+            (cased(&DAYS[day][..3], &field[..2]), 2)
+        } else if s("DDD") {
             (pad(t.ordinal().into(), 3), 3)
-        } else if upper.starts_with("DD") {
+        } else if s("DD") {
             (pad(t.day().into(), 2), 2)
-        } else if upper.starts_with('D') {
+        } else if s("D") {
             ((day + 1).to_string(), 1)
-        } else if upper.starts_with("IW") {
+        } else if s("IW") {
             (pad(t.iso_week().week().into(), 2), 2)
-        } else if upper.starts_with("WW") {
+        } else if s("WW") {
             (pad((t.ordinal0() / 7 + 1).into(), 2), 2)
-        } else if upper.starts_with('Q') {
+        } else if s("Q") {
             ((t.month0() / 3 + 1).to_string(), 1)
         } else {
-            let c = chars[i];
             out.push(c);
-            i += 1;
+            r = &r[c.len_utf8()..];
             continue;
         };
         out.push_str(&text);
-        i += used + if fill { 2 } else { 0 };
+        r = &field[used..];
     }
     out
 }
@@ -695,6 +690,8 @@ mod tests {
         );
         assert_eq!(format_pg(&t, "FMMonth \"the\" FMDD"), "January the 10");
         assert_eq!(format_pg(&t, "Day"), "Wednesday");
+        // Text that is no pattern is copied, whatever its characters.
+        assert_eq!(format_pg(&t, "é YYYY ü"), "é 2024 ü");
     }
 
     #[test]
