@@ -57,6 +57,18 @@ enum Command {
         #[arg(long)]
         insecure: bool,
     },
+    /// The master and slave clusters of `config/master` and `config/slave` together, with
+    /// the psql command of each and a replication demo; Ctrl-C stops both.
+    Playground {
+        /// Where the clusters' directories and homes go [default: a new temporary directory,
+        /// removed when the playground stops].
+        #[arg(long)]
+        home: Option<PathBuf>,
+        /// Renumber the six ports (8900, 8902, 8903 master; 9900, 9902, 9903 slave) from this
+        /// one up (tests use it).
+        #[arg(long, hide = true)]
+        base_port: Option<u16>,
+    },
     /// One controller of a cluster directory.
     Controller {
         dir: PathBuf,
@@ -235,6 +247,23 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let config = ClusterConfig::read_dir(&dir)?;
             let home = home.unwrap_or_else(|| PathBuf::from("./porpoise-data"));
             porpoise::cluster::up::up(&config, &home, insecure, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Playground { home, base_port } => {
+            let (dir, temporary) = match home {
+                Some(h) => (h, false),
+                None => (
+                    std::env::temp_dir()
+                        .join(format!("porpoise-playground-{}", std::process::id())),
+                    true,
+                ),
+            };
+            let result =
+                porpoise::cluster::playground::playground(&dir, base_port, shutdown_signal()).await;
+            if temporary {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            result?;
             Ok(())
         }
         Command::Controller {

@@ -141,6 +141,7 @@ impl SqlState {
     pub const STATEMENT_TOO_COMPLEX: SqlState = SqlState::known("54001");
     pub const OBJECT_NOT_IN_PREREQUISITE_STATE: SqlState = SqlState::known("55000");
     pub const OBJECT_IN_USE: SqlState = SqlState::known("55006");
+    pub const CANT_CHANGE_RUNTIME_PARAM: SqlState = SqlState::known("55P02");
     pub const QUERY_CANCELED: SqlState = SqlState::known("57014");
     pub const ADMIN_SHUTDOWN: SqlState = SqlState::known("57P01");
     pub const CANNOT_CONNECT_NOW: SqlState = SqlState::known("57P03");
@@ -211,6 +212,7 @@ impl SqlState {
         SqlState::STATEMENT_TOO_COMPLEX,
         SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
         SqlState::OBJECT_IN_USE,
+        SqlState::CANT_CHANGE_RUNTIME_PARAM,
         SqlState::QUERY_CANCELED,
         SqlState::ADMIN_SHUTDOWN,
         SqlState::CANNOT_CONNECT_NOW,

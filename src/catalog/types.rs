@@ -105,7 +105,20 @@ impl ColumnType {
             "short" | "int2" | "smallint" => no_args(ColumnType::Short)?,
             "int" | "int4" | "integer" => no_args(ColumnType::Int)?,
             "long" | "int8" | "bigint" => no_args(ColumnType::Long)?,
-            "float" | "float4" | "real" => no_args(ColumnType::Float)?,
+            // PostgreSQL's float(p): p binary digits, real up to 24, double precision up to 53
+            // (SQLAlchemy and pandas write `FLOAT(53)`).
+            "float" => match args {
+                [] => ColumnType::Float,
+                [p] if (1..=24).contains(p) => ColumnType::Float,
+                [p] if (25..=53).contains(p) => ColumnType::Double,
+                _ => {
+                    return Err(TypeError::BadModifier {
+                        name: name.to_string(),
+                        reason: "precision must be between 1 and 53 bits".into(),
+                    })
+                }
+            },
+            "float4" | "real" => no_args(ColumnType::Float)?,
             "double" | "float8" | "double precision" => no_args(ColumnType::Double)?,
             "symbol" => no_args(ColumnType::Symbol)?,
             "string" | "text" => no_args(ColumnType::String)?,
@@ -299,6 +312,8 @@ mod tests {
             ("double precision", &[], ColumnType::Double),
             ("float8", &[], ColumnType::Double),
             ("FLOAT", &[], ColumnType::Float),
+            ("FLOAT", &[53], ColumnType::Double),
+            ("float", &[24], ColumnType::Float),
             ("int4", &[], ColumnType::Int),
             ("text", &[], ColumnType::String),
             ("varchar", &[20], ColumnType::String),

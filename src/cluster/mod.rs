@@ -11,6 +11,7 @@
 pub mod controller;
 pub mod datanode;
 pub mod http;
+pub mod playground;
 pub mod up;
 
 use std::net::SocketAddr;

@@ -4,7 +4,8 @@
 //!   column, or `5` into a DATE column, is SQLSTATE 42804, not a stored value);
 //! - a number with a fraction going into an integer column is rounded half away from zero, as
 //!   PostgreSQL's numeric-to-integer cast does (DataFusion would truncate);
-//! - a `'\x...'` string going into a bytea column is hex, as PostgreSQL reads it.
+//! - a `'\x...'` string going into a bytea column is hex, as PostgreSQL reads it;
+//! - a `'YYYY-MM-DD HH:MI'` string (no seconds) going into a timestamp column gets `:00`.
 //!
 //! Anything that is not a plain literal is left to DataFusion.
 
@@ -165,6 +166,17 @@ fn assign(expr: &mut Expr, column: &str, ty: ColumnType) -> Result<(), QueryErro
                     ],
                 );
             }
+        }
+        Value::SingleQuotedString(s)
+            if matches!(
+                ty,
+                ColumnType::Timestamp
+                    | ColumnType::TimestampMicros
+                    | ColumnType::NanoTimestamp
+                    | ColumnType::DateTime
+            ) && super::pg_compat::without_seconds(s) =>
+        {
+            *expr = Expr::value(Value::SingleQuotedString(format!("{}:00", s.trim())));
         }
         _ => {}
     }

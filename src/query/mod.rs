@@ -31,9 +31,12 @@ pub mod params;
 pub mod parse;
 pub mod parse_budget;
 pub mod pg_compat;
+mod pg_functions;
+mod pg_text;
 pub mod remote;
+mod search_path;
 pub mod service;
-mod settings;
+pub mod settings;
 pub mod table;
 pub mod users;
 
@@ -171,16 +174,22 @@ impl Engine {
         base.register_udf(constant_udf(
             "version",
             &format!(
-                "PostgreSQL 16.6 (porpoise {}, Apache DataFusion {})",
+                "PostgreSQL {} (porpoise {}, Apache DataFusion {})",
+                settings::SERVER_VERSION,
                 env!("CARGO_PKG_VERSION"),
                 datafusion::DATAFUSION_VERSION
             ),
         ));
-        // asyncpg reads `jit` when it introspects types and unlocks advisory locks whenever
-        // its pool takes a connection back.
-        for udf in settings::udfs() {
+        // After DataFusion's own, so PostgreSQL's `to_char` replaces the chrono-pattern one.
+        for udf in pg_functions::udfs() {
             base.register_udf(udf);
         }
+        base.register_udf(pg_compat::like_escape_udf());
+        for udf in pg_compat::type_name_udfs() {
+            base.register_udf(udf);
+        }
+        base.register_udf(pg_text::udf());
+        base.add_analyzer_rule(Arc::new(pg_text::TimestampText::new()));
         // Last, so that no later registration puts an uncapped version back.
         memory::cap_functions(&base, limits.query_memory);
         let replica = Arc::new(Replica::new(node.options().replication_workers));
@@ -230,6 +239,22 @@ impl Engine {
         for name in ["current_user", "session_user", "user", "current_role"] {
             ctx.register_udf(constant_udf(name, user));
         }
+        let superuser = self
+            .node
+            .controller()
+            .metadata()
+            .user(user)
+            .is_some_and(|u| u.is_admin);
+        let settings = settings::Settings::new(user, superuser);
+        // Drivers read settings when they connect (asyncpg `jit`, SQLAlchemy
+        // `standard_conforming_strings`); asyncpg unlocks advisory locks whenever its pool
+        // takes a connection back.
+        for udf in settings::udfs(&settings) {
+            ctx.register_udf(udf);
+        }
+        for udf in search_path::udfs(self.node.clone(), settings.clone()) {
+            ctx.register_udf(udf);
+        }
         // Built-in functions act as the session's user.
         porpoise_functions::register(
             &ctx,
@@ -245,6 +270,7 @@ impl Engine {
             block: std::sync::Mutex::new(Block::Idle),
             cursors: cursor::Cursors::default(),
             closed_cursors: std::sync::Mutex::new(Vec::new()),
+            settings,
         }
     }
 }
@@ -258,6 +284,8 @@ pub struct Session {
     cursors: cursor::Cursors,
     /// Cursors closed since the protocol layer last asked (it drops their portals).
     closed_cursors: std::sync::Mutex<Vec<String>>,
+    /// `SET`/`SHOW` settings; `search_path` names the database of plain table names.
+    settings: Arc<settings::Settings>,
 }
 
 impl Session {
@@ -347,15 +375,17 @@ impl Session {
                 continue;
             }
             parse_budget::check(piece)?;
+            let piece = pg_compat::name_special_functions(piece);
             let parsed = self
                 .engine
                 .parser
-                .parse(piece)
+                .parse(&piece)
                 .map_err(|e| QueryError::Syntax(syntax_message(&e.to_string())))?;
-            out.extend(parsed.into_iter().map(|mut s| {
+            for mut s in parsed {
                 pg_compat::rewrite(&mut s);
-                Stmt::Sql(Box::new(s))
-            }));
+                self.rewrite_show(&mut s)?;
+                out.push(Stmt::Sql(Box::new(s)));
+            }
         }
         Ok(out)
     }
@@ -389,6 +419,26 @@ impl Session {
                 SqlState::IN_FAILED_SQL_TRANSACTION,
                 "current transaction is aborted, commands ignored until end of transaction block",
             ));
+        }
+        Ok(())
+    }
+
+    /// `SHOW name` becomes the query that answers it (see [`search_path::show_query`]).
+    fn rewrite_show(&self, stmt: &mut Statement) -> Result<(), QueryError> {
+        let Statement::ShowVariable { variable } = stmt else {
+            return Ok(());
+        };
+        let words: Vec<String> = variable.iter().map(|i| i.value.clone()).collect();
+        let Some(sql) = search_path::show_query(self, &words)? else {
+            return Ok(());
+        };
+        let mut parsed = self
+            .engine
+            .parser
+            .parse(&sql)
+            .map_err(|e| QueryError::Syntax(syntax_message(&e.to_string())))?;
+        if let Some(query) = parsed.pop() {
+            *stmt = query;
         }
         Ok(())
     }
@@ -534,7 +584,19 @@ impl Session {
                 Ok(Outcome::Done("ROLLBACK".into()))
             }
             Statement::Rollback { .. } => Err(QueryError::Unsupported("savepoints".into())),
-            Statement::Set(_) => Ok(Outcome::Done("SET".into())),
+            Statement::Set(set) => {
+                search_path::set(self, set)?;
+                Ok(Outcome::Done("SET".into()))
+            }
+            Statement::Reset(reset) => {
+                match &reset.reset {
+                    sqlparser::ast::Reset::ALL => self.settings.reset_all(),
+                    sqlparser::ast::Reset::ConfigurationParameter(name) => {
+                        self.settings.reset(&name.to_string())?
+                    }
+                }
+                Ok(Outcome::Done("RESET".into()))
+            }
             Statement::Copy {
                 source,
                 to,
@@ -749,6 +811,7 @@ impl Session {
 
     /// Plans a statement with DataFusion.
     pub async fn plan(&self, stmt: &Statement) -> Result<LogicalPlan, QueryError> {
+        search_path::apply(self);
         let state = self.ctx.state();
         Ok(state
             .statement_to_plan(DFStatement::Statement(Box::new(stmt.clone())))
@@ -790,14 +853,17 @@ impl Session {
         let (db, table) = match parts.as_slice() {
             [db, table] => (db.clone(), table.clone()),
             [catalog, db, table] if catalog == CATALOG => (db.clone(), table.clone()),
-            [table] => {
-                return Err(QueryError::other(
-                    SqlState::UNDEFINED_TABLE,
-                    format!(
-                        "relation \"{table}\" does not exist: name tables with their database, e.g. \"dfs://db\".\"{table}\""
-                    ),
-                ))
-            }
+            [table] => match search_path::database(self) {
+                Some(db) => (db, table.clone()),
+                None => {
+                    return Err(QueryError::other(
+                        SqlState::UNDEFINED_TABLE,
+                        format!(
+                            "relation \"{table}\" does not exist: name tables with their database, e.g. \"dfs://db\".\"{table}\", or set search_path to \"dfs://db\""
+                        ),
+                    ))
+                }
+            },
             _ => return Err(QueryError::Syntax(format!("invalid table name {name}"))),
         };
         let metadata = self.engine.controller().metadata();
@@ -821,7 +887,8 @@ fn porpoise_table(
     Some((table.db.clone(), table.def.name.clone()))
 }
 
-/// `pg_get_userbyid(oid)`: oid 10 (the owner of every catalog object) is the bootstrap admin.
+/// `pg_get_userbyid(oid)`: oid 10 (the owner of every catalog object) and 0 (what the
+/// catalog emulation gives tables) are the bootstrap admin.
 fn owner_udf() -> datafusion::logical_expr::ScalarUDF {
     use arrow::array::{Array, AsArray, StringArray};
     use arrow::datatypes::{DataType, Int32Type};
@@ -837,7 +904,8 @@ fn owner_udf() -> datafusion::logical_expr::ScalarUDF {
             let names: StringArray = (0..oids.len())
                 .map(|i| {
                     (!oids.is_null(i)).then(|| match oids.value(i) {
-                        10 => users::DEFAULT_ADMIN.0.to_string(),
+                        // pg_class has 0 for the owner of porpoise's tables.
+                        0 | 10 => users::DEFAULT_ADMIN.0.to_string(),
                         oid => format!("unknown (OID={oid})"),
                     })
                 })

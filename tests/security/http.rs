@@ -78,7 +78,7 @@ async fn topology_pages_need_an_admin_password_over_tls_and_metrics_do_not() {
             .query_one("select 1", &[])
             .await
             .unwrap()
-            .get::<_, i64>(0),
+            .get::<_, i32>(0),
         1
     );
 }
