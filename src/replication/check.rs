@@ -122,8 +122,11 @@ async fn check_once(
             after_task: Some(point.task_id),
             ..slave_req.clone()
         };
-        let slave = digests(node.peers(), &own, &slave_req).await?;
-        let master = digests(node.master_peers(), &r.slave.master_nodes, &master_req).await?;
+        let (slave, master) = tokio::join!(
+            digests(node.peers(), &own, &slave_req),
+            digests(node.master_peers(), &r.slave.master_nodes, &master_req)
+        );
+        let (slave, master) = (slave?, master?);
         let partitions: BTreeSet<&String> = master.keys().chain(slave.keys()).collect();
         for p in partitions {
             let present = |d: Option<&Digest>| d.copied().filter(|d| d.rows > 0);

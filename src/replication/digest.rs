@@ -63,6 +63,29 @@ pub fn merge(all: &mut Digests, more: Digests) {
 /// cannot be read (deleted or damaged on disk) adds nothing, so its partition shows as
 /// differing rather than failing the whole comparison; it is logged.
 pub fn digest_files(files: &[DataFileRef], physical: &SchemaRef) -> Digests {
+    // Files are digested on as many threads as the machine has cores.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, files.len().max(1));
+    let per_thread = files.len().div_ceil(threads).max(1);
+    let parts: Vec<Digests> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(per_thread)
+            .map(|chunk| scope.spawn(move || digest_some(chunk, physical)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut out = Digests::new();
+    for part in parts {
+        merge(&mut out, part);
+    }
+    out
+}
+
+fn digest_some(files: &[DataFileRef], physical: &SchemaRef) -> Digests {
     let mut out = Digests::new();
     for f in files {
         let entry = out.entry(f.partition.clone()).or_default();
@@ -101,12 +124,14 @@ pub fn digest_batch(batch: &RecordBatch, physical: &SchemaRef) -> Digest {
     let rows = batch.num_rows();
     let mut hashes = vec![FNV_OFFSET; rows];
     for (i, field) in physical.fields().iter().enumerate() {
-        let column = batch.column_by_name(field.name());
-        for (row, h) in hashes.iter_mut().enumerate() {
-            fnv(h, &(i as u32).to_le_bytes());
-            match column {
-                Some(c) if !c.is_null(row) => hash_value(h, c, row),
-                _ => fnv(h, &[0xff, 0x00]),
+        let tag = (i as u32).to_le_bytes();
+        match batch.column_by_name(field.name()) {
+            Some(c) => hash_column(&mut hashes, &tag, c),
+            None => {
+                for h in hashes.iter_mut() {
+                    fnv(h, &tag);
+                    fnv(h, NULL);
+                }
             }
         }
     }
@@ -117,6 +142,10 @@ pub fn digest_batch(batch: &RecordBatch, physical: &SchemaRef) -> Digest {
             .fold(0u64, |sum, h| sum.wrapping_add(mix(h))),
     }
 }
+
+/// The encoding of NULL (no value's encoding starts with it after a column's tag: lengths
+/// are 8 bytes, fixed-width values have their width).
+const NULL: &[u8] = &[0xff, 0x00];
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
@@ -134,55 +163,68 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Feeds a non-NULL value's canonical encoding into `h`.
-fn hash_value(h: &mut u64, column: &ArrayRef, row: usize) {
-    let len = |h: &mut u64, n: usize| fnv(h, &(n as u64).to_le_bytes());
-    match column.data_type() {
-        DataType::Boolean => fnv(h, &[u8::from(column.as_boolean().value(row))]),
-        DataType::Utf8 => {
-            let v = column.as_string::<i32>().value(row);
-            len(h, v.len());
-            fnv(h, v.as_bytes());
-        }
-        DataType::LargeUtf8 => {
-            let v = column.as_string::<i64>().value(row);
-            len(h, v.len());
-            fnv(h, v.as_bytes());
-        }
-        DataType::Utf8View => {
-            let v = column.as_string_view().value(row);
-            len(h, v.len());
-            fnv(h, v.as_bytes());
-        }
-        DataType::Binary => {
-            let v = column.as_binary::<i32>().value(row);
-            len(h, v.len());
-            fnv(h, v);
-        }
-        DataType::LargeBinary => {
-            let v = column.as_binary::<i64>().value(row);
-            len(h, v.len());
-            fnv(h, v);
-        }
-        DataType::Dictionary(_, value) => {
-            // The value, not its key in this file's dictionary.
-            match arrow::compute::cast(&column.slice(row, 1), value) {
-                Ok(v) if !v.is_null(0) => hash_value(h, &v, 0),
-                _ => fnv(h, &[0xff, 0x00]),
+/// Feeds the column's values, one a row, each after `tag`, into `hashes`.
+fn hash_column(hashes: &mut [u64], tag: &[u8], column: &ArrayRef) {
+    let nulls = column.logical_nulls();
+    let null = |row: usize| nulls.as_ref().is_some_and(|n| n.is_null(row));
+    // Each row: the tag, then NULL or the value's bytes (`len` prefixes variable ones).
+    let mut each = |value: &mut dyn FnMut(&mut u64, usize)| {
+        for (row, h) in hashes.iter_mut().enumerate() {
+            fnv(h, tag);
+            if null(row) {
+                fnv(h, NULL);
+            } else {
+                value(h, row);
             }
         }
+    };
+    let with_len = |h: &mut u64, bytes: &[u8]| {
+        fnv(h, &(bytes.len() as u64).to_le_bytes());
+        fnv(h, bytes);
+    };
+    match column.data_type() {
+        DataType::Boolean => {
+            let a = column.as_boolean();
+            each(&mut |h, row| fnv(h, &[u8::from(a.value(row))]));
+        }
+        DataType::Utf8 => {
+            let a = column.as_string::<i32>();
+            each(&mut |h, row| with_len(h, a.value(row).as_bytes()));
+        }
+        DataType::LargeUtf8 => {
+            let a = column.as_string::<i64>();
+            each(&mut |h, row| with_len(h, a.value(row).as_bytes()));
+        }
+        DataType::Utf8View => {
+            let a = column.as_string_view();
+            each(&mut |h, row| with_len(h, a.value(row).as_bytes()));
+        }
+        DataType::Binary => {
+            let a = column.as_binary::<i32>();
+            each(&mut |h, row| with_len(h, a.value(row)));
+        }
+        DataType::LargeBinary => {
+            let a = column.as_binary::<i64>();
+            each(&mut |h, row| with_len(h, a.value(row)));
+        }
+        // The values, not their keys in this file's dictionary.
+        DataType::Dictionary(_, value) => match arrow::compute::cast(column, value) {
+            Ok(values) => hash_column(hashes, tag, &values),
+            Err(_) => each(&mut |h, _| fnv(h, NULL)),
+        },
         other => match other.primitive_width() {
             Some(width) => {
                 let data = column.to_data();
-                let start = (data.offset() + row) * width;
-                fnv(h, &data.buffers()[0].as_slice()[start..start + width]);
+                let values = &data.buffers()[0].as_slice()[data.offset() * width..];
+                each(&mut |h, row| fnv(h, &values[row * width..(row + 1) * width]));
             }
             None => {
                 // Nested and other types: their display form.
-                let text =
-                    arrow::util::display::array_value_to_string(column, row).unwrap_or_default();
-                len(h, text.len());
-                fnv(h, text.as_bytes());
+                each(&mut |h, row| {
+                    let text = arrow::util::display::array_value_to_string(column, row)
+                        .unwrap_or_default();
+                    with_len(h, text.as_bytes());
+                });
             }
         },
     }
