@@ -49,15 +49,19 @@
 //! - `cluster`: the node processes of a cluster directory and their status pages; the
 //!   composition roots that register each role's Flight services
 //! - `frontend`: pgwire
+//! - `replication::slave::seed`: a slave data node installs seeds (as the execution user of
+//!   `apply`)
 //! - `replication::slave::apply`: a slave data node applies tasks through the query layer
 //! - `query`: DataFusion over the local data node and the controller client
-//! - `replication::master::serve`, `replication::status`: what a master data node serves
-//!   slaves; the rows of the replication status functions
+//! - `replication::master::serve`, `replication::status`, `replication::check`: what a master
+//!   data node serves slaves; the rows of the replication status functions; the comparison
+//!   of a slave with its master
 //! - `datanode`: writes to the controller through `controller::client`, reads its metadata
 //! - `replication::master`, `replication::slave`: a write's task and its task data, the pull
 //!   service; the puller, scheduler, workers and file fetching of a slave
 //! - `controller`: never imports `datanode`, `query` or `frontend`
-//! - `replication::protocol`: the messages between the clusters' nodes
+//! - `replication::protocol`, `replication::digest`: the messages between the clusters' nodes;
+//!   partition digests
 //! - `replication::model`, `rpc`, `storage`, `config`: the queues' pure state, the transport,
 //!   the files of one data node, node options
 //! - `catalog`: the data model shared by every layer

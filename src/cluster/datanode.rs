@@ -15,6 +15,7 @@ use crate::query::service::DataService;
 use crate::query::Engine;
 use crate::replication::master::serve::MasterDataService;
 use crate::replication::slave::apply::ApplyService;
+use crate::replication::slave::seed::SeedService;
 use crate::rpc::client::Peers;
 use crate::rpc::server::{serve, FlightRouter};
 
@@ -145,7 +146,8 @@ impl DataNodeProcess {
         let router = FlightRouter::new()
             .with(Arc::new(DataService::new(self.engine.clone())))
             .with(Arc::new(MasterDataService::new(self.node.clone())))
-            .with(Arc::new(ApplyService::new(self.engine.clone())));
+            .with(Arc::new(ApplyService::new(self.engine.clone())))
+            .with(Arc::new(SeedService::new(self.engine.clone())));
         let tls = Some(self.security.tls.clone());
         let pg = crate::frontend::connection_handler(
             self.engine.clone(),

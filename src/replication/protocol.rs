@@ -167,6 +167,10 @@ pub struct SeedFilesRequest {
 /// The action installing a seed on a slave data node, sent by the slave's scheduler.
 pub const SEED: &str = "repl.seed";
 
+/// The SQLSTATE of "this seed is being installed already" (a data node asked again while it
+/// runs it): the scheduler asks again later.
+pub const SEED_BUSY_SQLSTATE: SqlState = SqlState::OBJECT_IN_USE;
+
 /// How long one seed request may take.
 pub const SEED_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 

@@ -1,7 +1,8 @@
 //! What a master data node serves slave data nodes: the task data of a write it coordinated
 //! (`do_get` of a [`TASK_DATA`] ticket: the rows of `<tid>.task`), the list of the data files a
 //! transaction wrote here ([`TASK_FILES`]) or a table holds here at a seed's cut
-//! ([`SEED_FILES`]), and the bytes of one of them (`do_get` of a [`FILE`] ticket; a seed's at
+//! ([`SEED_FILES`]), the digests of a table's partitions (`dn.digest`, for the consistency
+//! check), and the bytes of one of them (`do_get` of a [`FILE`] ticket; a seed's at
 //! most at `clusterReplicationSeedRateMB`). These are the only calls a slave cluster's node may
 //! make of a data node.
 
@@ -73,6 +74,27 @@ impl MasterDataService {
         }
     }
 
+    /// Fails (S01044, retryable) while a transaction committed at or before `at` is not
+    /// published on this node yet.
+    fn published_through(
+        &self,
+        metadata: &crate::controller::client::MetadataView,
+        at: u64,
+    ) -> Result<(), RemoteError> {
+        let unpublished = self.node.index().prepared_tids().into_iter().any(|tid| {
+            metadata
+                .txn(tid)
+                .is_some_and(|t| t.committed_at != 0 && t.committed_at <= at)
+        });
+        if unpublished {
+            return Err(RemoteError::retryable(
+                PENDING_SQLSTATE,
+                format!("transactions committed up to index {at} are not published here yet"),
+            ));
+        }
+        Ok(())
+    }
+
     /// `dn.digest`: the digests of a table's partitions held here, as visible at `at`
     /// ([`crate::replication::digest`]).
     async fn digest(&self, req: &DigestRequest) -> Result<Digests, RemoteError> {
@@ -102,19 +124,10 @@ impl MasterDataService {
         let Some((_, def)) = metadata.table(&req.db, &req.table) else {
             return Ok(Digests::new());
         };
-        let index = self.node.index();
-        let unpublished = index.prepared_tids().into_iter().any(|tid| {
-            metadata
-                .txn(tid)
-                .is_some_and(|t| t.committed_at != 0 && t.committed_at <= req.at)
-        });
-        if unpublished {
-            return Err(RemoteError::retryable(
-                PENDING_SQLSTATE,
-                "transactions up to the index are not published here yet",
-            ));
-        }
-        let files = index
+        self.published_through(&metadata, req.at)?;
+        let files = self
+            .node
+            .index()
             .snapshot((def.id, def.generation))
             .visible_at(req.at)
             .map_err(storage_err)?;
@@ -143,19 +156,10 @@ impl MasterDataService {
                 ),
             ));
         }
-        let index = self.node.index();
-        let unpublished = index.prepared_tids().into_iter().any(|tid| {
-            metadata
-                .txn(tid)
-                .is_some_and(|t| t.committed_at != 0 && t.committed_at <= req.at)
-        });
-        if unpublished {
-            return Err(RemoteError::retryable(
-                PENDING_SQLSTATE,
-                "transactions of the cut are not published here yet",
-            ));
-        }
-        Ok(index
+        self.published_through(&metadata, req.at)?;
+        Ok(self
+            .node
+            .index()
             .snapshot(req.table)
             .visible_at_pin(req.at)
             .into_iter()

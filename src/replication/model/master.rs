@@ -64,7 +64,7 @@ pub struct SlaveProgress {
     pub seeded: BTreeMap<String, u64>,
     /// The read point of each database on the slave (its `index` is the slave's).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub replicated: BTreeMap<String, super::slave::ReadPoint>,
+    pub replicated: BTreeMap<String, super::task::ReadPoint>,
     /// Recorded by the master: the slave was started afresh after this task, every task up to
     /// it being in the seeds of its cuts.
     #[serde(default)]
@@ -99,7 +99,7 @@ pub struct Lag {
     pub tasks_behind: u64,
     pub seconds_behind: f64,
     /// The slave's read point of the database, if it has one.
-    pub replicated: Option<super::slave::ReadPoint>,
+    pub replicated: Option<super::task::ReadPoint>,
 }
 
 impl MasterQueue {

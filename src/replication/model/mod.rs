@@ -34,9 +34,10 @@ use serde::{Deserialize, Serialize};
 pub use error::ReplicationError;
 pub use master::{Lag, MasterQueue, RefusedSlave, SlaveProgress, REFUSED_KEPT, TRUNCATED_KEPT};
 pub use seed::{PulledSeed, SeedCatalog, SeedCut, SeedState, SeedStep, SlaveSeed};
-pub use slave::{ReadPoint, SlaveQueue, MAX_ATTEMPTS};
+pub use slave::{SlaveQueue, MAX_ATTEMPTS};
 pub use task::{
-    Applies, Chunks, MasterTask, OpType, PulledTask, SlaveTask, TaskPayload, TaskState, TxnTask,
+    Applies, Chunks, MasterTask, OpType, PulledTask, ReadPoint, SlaveTask, TaskPayload, TaskState,
+    TxnTask,
 };
 
 /// A cluster's replication role (`clusterReplicationMode`).

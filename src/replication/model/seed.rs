@@ -351,7 +351,7 @@ impl Replication {
         // the seed covers may have been pulled before it; none after it ran).
         self.slave.read_points.insert(
             db.to_string(),
-            super::slave::ReadPoint {
+            super::task::ReadPoint {
                 task_id: cut_task,
                 master_ns: cut_ns,
                 index: ctx.index,

@@ -8,7 +8,7 @@ use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
 use super::master::{pop_first, TRUNCATED_KEPT};
-use super::task::{PulledTask, SlaveTask, TaskState};
+use super::task::{PulledTask, ReadPoint, SlaveTask, TaskState};
 use super::{Context, Replication, ReplicationError, ReplicationRole, ReplicationState};
 use crate::catalog::fnv1a;
 
@@ -48,26 +48,6 @@ pub struct SlaveQueue {
     /// The master's data nodes (`host:port`), as its last answered pull named them.
     #[serde(default)]
     pub master_nodes: Vec<String>,
-}
-
-/// Where reads of a replicated database on a slave are: every task of the database up to
-/// `task_id` is applied and none after it, as of this cluster's controller log index `index`
-/// (the master's state right after that task; YugabyteDB's safe time, CockroachDB's
-/// replicated time). Tasks of one group apply in parallel, each in its own commit; a read
-/// at the latest index could see a later task without an earlier one, a state the master
-/// never had. Queries on the slave read the database at its read point instead.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReadPoint {
-    pub task_id: u64,
-    /// When the master queued that task, i.e. committed it (ns since the epoch); for a seed,
-    /// when it took the cut.
-    pub master_ns: i64,
-    /// This cluster's controller log index the state is visible at.
-    pub index: u64,
-    /// The master's controller log index the same state is visible at (0 when unknown: a
-    /// task queued by an earlier build).
-    #[serde(default)]
-    pub master_index: u64,
 }
 
 /// After this many failed executions of one task a slave stops (state STOPPED).

@@ -218,3 +218,23 @@ pub struct SlaveTask {
     /// The data node that ran it last.
     pub execution_node: String,
 }
+
+/// Where reads of a replicated database on a slave are: every task of the database up to
+/// `task_id` is applied and none after it, as of this cluster's controller log index `index`
+/// (the master's state right after that task; YugabyteDB's safe time, CockroachDB's
+/// replicated time). Tasks of one group apply in parallel, each in its own commit; a read
+/// at the latest index could see a later task without an earlier one, a state the master
+/// never had. Queries on the slave read the database at its read point instead.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadPoint {
+    pub task_id: u64,
+    /// When the master queued that task, i.e. committed it (ns since the epoch); for a seed,
+    /// when it took the cut.
+    pub master_ns: i64,
+    /// This cluster's controller log index the state is visible at.
+    pub index: u64,
+    /// The master's controller log index the same state is visible at (0 when unknown: a
+    /// task queued by an earlier build).
+    #[serde(default)]
+    pub master_index: u64,
+}

@@ -37,8 +37,8 @@ use crate::query::table::PorpoiseTable;
 use crate::query::Engine;
 use crate::replication::model::{Applies, OpType, SlaveTask, TaskPayload, TaskState};
 use crate::replication::protocol::{
-    columns, is_pending_error, Applied, ApplyRequest, SeedRequest, ShippedFile, TaskDataTicket,
-    TaskFiles, TaskFilesRequest, APPLY, MISSING_SQLSTATE, SEED, TASK_DATA, TASK_FILES,
+    columns, is_pending_error, Applied, ApplyRequest, ShippedFile, TaskDataTicket, TaskFiles,
+    TaskFilesRequest, APPLY, MISSING_SQLSTATE, TASK_DATA, TASK_FILES,
 };
 use crate::rpc::client::Peers;
 use crate::rpc::server::{reply, Caller, Service};
@@ -61,7 +61,6 @@ const PREFETCH_BATCHES: usize = 8;
 pub struct ApplyService {
     engine: Arc<Engine>,
     exec_user: ExecUser,
-    seeds: super::seed::Running,
 }
 
 impl ApplyService {
@@ -69,7 +68,6 @@ impl ApplyService {
         ApplyService {
             engine,
             exec_user: ExecUser::default(),
-            seeds: super::seed::Running::default(),
         }
     }
 }
@@ -77,21 +75,10 @@ impl ApplyService {
 #[async_trait]
 impl Service for ApplyService {
     fn handles(&self, call: &str) -> bool {
-        call == APPLY || call == SEED
+        call == APPLY
     }
 
     async fn action(&self, _caller: &Caller, call: &str, body: Bytes) -> Bytes {
-        if call == SEED {
-            return match decode::<SeedRequest>(&body) {
-                Ok(req) => reply(
-                    super::seed::install(&self.engine, &self.exec_user, &self.seeds, req).await,
-                ),
-                Err(e) => reply::<()>(Err(RemoteError::new(
-                    SqlState::PROTOCOL_VIOLATION,
-                    format!("malformed request: {e}"),
-                ))),
-            };
-        }
         match decode::<ApplyRequest>(&body) {
             Ok(req) if call == APPLY => reply(apply(&self.engine, &self.exec_user, req).await),
             Ok(_) => reply::<()>(Err(RemoteError::new(
@@ -107,7 +94,7 @@ impl Service for ApplyService {
 }
 
 /// Why a task failed, as `details` shows it.
-pub(super) fn failure(e: impl std::fmt::Display) -> RemoteError {
+pub fn failure(e: impl std::fmt::Display) -> RemoteError {
     RemoteError::new(SqlState::INTERNAL_ERROR, e.to_string())
 }
 
@@ -124,7 +111,7 @@ fn is_done(e: &MetadataError) -> bool {
 /// The execution user's password check, remembered: it is a PBKDF2 derivation (4096 rounds),
 /// too slow to repeat for every task. Redone when the user's stored password changes.
 #[derive(Debug, Default)]
-pub(super) struct ExecUser {
+pub struct ExecUser {
     /// The stored verifier last found to match the configured password.
     verified: Mutex<Option<ScramSecret>>,
 }
@@ -285,7 +272,7 @@ fn dml_failure(e: datafusion::error::DataFusionError) -> RemoteError {
 
 /// The execution user must exist, have the configured password, and hold the privilege the
 /// task needs.
-pub(super) fn check_user(
+pub fn check_user(
     engine: &Engine,
     exec_user: &ExecUser,
     metadata: &MetadataView,

@@ -26,9 +26,9 @@ use crate::replication::model::{
     SlaveTask, TaskState, MAX_ATTEMPTS,
 };
 use crate::replication::protocol::{
-    is_pending_error, Applied, ApplyRequest, SeedRequest, APPLY, APPLY_TIMEOUT, SEED, SEED_TIMEOUT,
+    is_pending_error, Applied, ApplyRequest, SeedRequest, APPLY, APPLY_TIMEOUT, SEED,
+    SEED_BUSY_SQLSTATE, SEED_TIMEOUT,
 };
-use crate::replication::slave::seed::BUSY_SQLSTATE;
 use crate::rpc::client::Peers;
 use crate::rpc::RpcError;
 use crate::sqlstate::{ErrorCode, SqlState};
@@ -153,7 +153,7 @@ async fn run_seed(
     let result = peers.call::<_, ()>(&addr, SEED, &req, SEED_TIMEOUT).await;
     let error = match result {
         Ok(()) => return,
-        Err(RpcError::Remote(e)) if e.sqlstate == BUSY_SQLSTATE => return,
+        Err(RpcError::Remote(e)) if e.sqlstate == SEED_BUSY_SQLSTATE => return,
         Err(e) => e,
     };
     tracing::warn!(db = %req.db, cut_task = req.cut_task, node = %alias, error = %error, "a seed failed; trying again");

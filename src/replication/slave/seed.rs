@@ -22,10 +22,13 @@ use crate::controller::metadata::{Command, CommandResult};
 use crate::query::Engine;
 use crate::replication::model::{OpType, ReplicationCommand, SeedState, SeedStep, SlaveSeed};
 use crate::replication::protocol::{
-    columns, is_pending_error, SeedFilesRequest, SeedRequest, ShippedFile, SEED_FILES,
+    columns, is_pending_error, SeedFilesRequest, SeedRequest, ShippedFile, SEED,
+    SEED_BUSY_SQLSTATE, SEED_FILES,
 };
-use crate::rpc::{RemoteError, RpcError};
+use crate::rpc::server::{reply, Caller, Service};
+use crate::rpc::{decode, RemoteError, RpcError};
 use crate::sqlstate::SqlState;
+use bytes::Bytes;
 
 /// How long a master data node may take to list a table's files at a cut.
 const SEED_FILES_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -47,14 +50,45 @@ impl Drop for RunningGuard<'_> {
     }
 }
 
-/// The SQLSTATE of "this seed is being installed already": the scheduler asks again later.
-pub const BUSY_SQLSTATE: SqlState = SqlState::OBJECT_IN_USE;
+/// The seed service of a slave data node (`repl.seed`).
+pub struct SeedService {
+    engine: Arc<Engine>,
+    exec_user: ExecUser,
+    running: Running,
+}
+
+impl SeedService {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        SeedService {
+            engine,
+            exec_user: ExecUser::default(),
+            running: Running::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Service for SeedService {
+    fn handles(&self, call: &str) -> bool {
+        call == SEED
+    }
+
+    async fn action(&self, _caller: &Caller, _call: &str, body: Bytes) -> Bytes {
+        match decode::<SeedRequest>(&body) {
+            Ok(req) => reply(install(&self.engine, &self.exec_user, &self.running, req).await),
+            Err(e) => reply::<()>(Err(RemoteError::new(
+                SqlState::PROTOCOL_VIOLATION,
+                format!("malformed request: {e}"),
+            ))),
+        }
+    }
+}
 
 /// A table's files at the cut, by the master data node holding them and partition.
 type TableFiles = BTreeMap<(String, String), Vec<ShippedFile>>;
 
 /// Installs the seed `req` names. See the module documentation.
-pub(super) async fn install(
+async fn install(
     engine: &Arc<Engine>,
     exec_user: &ExecUser,
     running: &Running,
@@ -71,7 +105,7 @@ pub(super) async fn install(
     let key = (req.db.clone(), req.cut_task);
     if !crate::lock(&running.0).insert(key.clone()) {
         return Err(RemoteError::retryable(
-            BUSY_SQLSTATE,
+            SEED_BUSY_SQLSTATE,
             format!("the seed of {} is being installed on this node", req.db),
         ));
     }
