@@ -152,10 +152,11 @@ impl Staging {
         if self.cleared {
             return Ok(());
         }
+        // Every transaction committed before is published first: files it publishes later
+        // would escape the clear and come back beside the seed's.
         let removes: Vec<RemovedFile> = self
             .node
-            .index
-            .snapshot(self.key)
+            .snapshot_latest(self.key)?
             .files()
             .map(|f| RemovedFile {
                 table: self.key,

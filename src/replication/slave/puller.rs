@@ -37,6 +37,13 @@ pub(super) async fn pull_loop(
     let mut last_warning: Option<Instant> = None;
     let mut last_error_record: Option<Instant> = None;
     loop {
+        // A new leader may not have applied every committed entry yet: it would report less
+        // finished than its cluster has, which the master takes for a slave that lost its
+        // state (and seeds afresh). Report only from a state that holds every commit.
+        if raft.is_leader() && raft.raft().ensure_linearizable().await.is_err() {
+            tokio::time::sleep(IDLE).await;
+            continue;
+        }
         let metadata = raft.metadata();
         let r = metadata.replication();
         if !raft.is_leader()
