@@ -407,7 +407,7 @@ impl Session {
             stmt,
             Stmt::Sql(s) if matches!(
                 s.as_ref(),
-                Statement::Commit { .. } | Statement::Rollback { savepoint: None, .. }
+                Statement::Commit { .. } | Statement::Rollback { .. }
             )
         );
         self.refuse_in_failed_block(ends_block)
@@ -583,7 +583,18 @@ impl Session {
                 self.end_block(false);
                 Ok(Outcome::Done("ROLLBACK".into()))
             }
-            Statement::Rollback { .. } => Err(QueryError::Unsupported("savepoints".into())),
+            // Savepoints: statements commit one by one here (a block groups nothing), so a
+            // savepoint marks nothing to return to; ROLLBACK TO SAVEPOINT ends a failed
+            // block's failure, as in PostgreSQL, so drivers that wrap their catalog queries in
+            // a savepoint (psycopg inside a transaction) go on.
+            Statement::Rollback { .. } => {
+                if self.block() == Block::Failed {
+                    self.set_block(Block::Open);
+                }
+                Ok(Outcome::Done("ROLLBACK".into()))
+            }
+            Statement::Savepoint { .. } => Ok(Outcome::Done("SAVEPOINT".into())),
+            Statement::ReleaseSavepoint { .. } => Ok(Outcome::Done("RELEASE".into())),
             Statement::Set(set) => {
                 search_path::set(self, set)?;
                 Ok(Outcome::Done("SET".into()))
