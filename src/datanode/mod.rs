@@ -376,7 +376,7 @@ impl DataNode {
     /// Drops the files of tables that no longer exist (dropped, truncated).
     fn collect_garbage(&self, metadata: &MetadataView) -> Result<(), DataNodeError> {
         // A table dropped or truncated after a slave's pending cut stays for its seed.
-        let (_, pinned) = metadata.replication().pinned();
+        let pinned = metadata.replication().pinned_tables();
         let live: std::collections::HashSet<TableKey> = metadata
             .databases()
             .flat_map(|d| d.tables.values())
@@ -436,7 +436,7 @@ impl DataNode {
             tick.tick().await;
             let Some(node) = node.upgrade() else { return };
             // A slave's seed reads the files of its cut: they stay while it is pending.
-            let (pinned, _) = node.controller.metadata().replication().pinned();
+            let pinned = node.controller.metadata().replication().pinned_indexes();
             match node.index.purge(node.options.snapshot_retention, &pinned) {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(files = n, "deleted removed files past retention"),

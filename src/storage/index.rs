@@ -108,13 +108,7 @@ impl TableFiles {
                 horizon: self.horizon,
             });
         }
-        let live = self.files().filter(|f| f.record.commit_index <= at);
-        let retired = self
-            .retired
-            .iter()
-            .filter(|r| r.file.record.commit_index <= at && at < r.removed)
-            .map(|r| &r.file);
-        Ok(live.chain(retired).cloned().collect())
+        Ok(self.visible_at_pin(at))
     }
 
     /// The files visible at a pinned index (see [`FileIndex::purge`]): every one of them is

@@ -315,8 +315,63 @@ async fn a_trusted_slave_may_only_pull_and_is_known_by_its_certificate() {
         .collect();
     assert_eq!(ids, vec!["dr-site".to_string()]);
 
-    // A node of the master itself cannot pose as a slave either.
+    // Of the seeding and checking calls, only what its replication gives it: no digest of a
+    // database not replicated to it (a member of the cluster gets one), no files of a cut the
+    // master did not take for it, no seed installed by it on the master's nodes.
+    m.batch_execute(
+        r#"create database "dfs://secret" partitioned by VALUE(1..3);
+           create table "dfs://secret"."t"(k INT, v DOUBLE) partitioned by k;
+           insert into "dfs://secret"."t" values (1, 1.5);"#,
+    )
+    .await
+    .unwrap();
     let member = master.peers_as(&master.datanodes()[0]);
+    // The controller's applied index now: the insert is visible there.
+    let (_, metrics) = master.http_get(&master.controllers()[0], "/metrics");
+    let applied: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("porpoise_raft_last_applied"))
+        .and_then(|v| v.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .expect("porpoise_raft_last_applied") as u64;
+    let digest = |after_task: Option<u64>| serde_json::json!({"db": "dfs://secret", "table": "t", "at": applied, "after_task": after_task});
+    for after in [Some(0), None] {
+        let (code, message) = refusal(
+            slave
+                .call::<_, serde_json::Value>(&addr, "dn.digest", &digest(after), CALL)
+                .await,
+        );
+        assert_eq!(code, "42501", "{message}");
+    }
+    let digests: serde_json::Value = member
+        .call(&addr, "dn.digest", &digest(None), CALL)
+        .await
+        .expect("a member's digest");
+    assert_eq!(digests.as_object().map(|d| d.len()), Some(1), "{digests}");
+    let (code, message) = refusal(
+        slave
+            .call::<_, serde_json::Value>(
+                &addr,
+                "dn.seed_files",
+                &serde_json::json!({"table": [16385, 0], "at": 1}),
+                CALL,
+            )
+            .await,
+    );
+    assert_eq!(code, "55000", "{message}");
+    let (code, _) = refusal(
+        slave
+            .call::<_, serde_json::Value>(
+                &addr,
+                "repl.seed",
+                &serde_json::json!({"db": "dfs://secret", "cut_task": 0, "min_applied_index": 0}),
+                CALL,
+            )
+            .await,
+    );
+    assert_eq!(code, "42501");
+
+    // A node of the master itself cannot pose as a slave either.
     let (code, _) = refusal(
         member
             .call::<_, serde_json::Value>(&ctl, "repl.pull", &pull, CALL)

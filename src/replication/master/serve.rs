@@ -26,6 +26,7 @@ use crate::replication::protocol::{
 use crate::rpc::server::{
     reply, stream_error, stream_status, to_status, Call, Caller, FlightStream, Service,
 };
+use crate::rpc::tls::Peer;
 use crate::rpc::{decode, decode_ticket, RemoteError, RpcError};
 use crate::sqlstate::SqlState;
 use crate::storage::StorageError;
@@ -97,12 +98,27 @@ impl MasterDataService {
 
     /// `dn.digest`: the digests of a table's partitions held here, as visible at `at`
     /// ([`crate::replication::digest`]).
-    async fn digest(&self, req: &DigestRequest) -> Result<Digests, RemoteError> {
+    ///
+    /// A slave may ask only of a database replicated to it, at a point of its replication
+    /// (`after_task`): nothing of the master's other databases.
+    async fn digest(&self, caller: &Caller, req: &DigestRequest) -> Result<Digests, RemoteError> {
         let metadata = self
             .node
             .wait_applied(req.at)
             .await
             .map_err(|e| RemoteError::retryable(SqlState::CONNECTION_FAILURE, e.to_string()))?;
+        let replicated = metadata
+            .database(&req.db)
+            .is_some_and(|d| d.replication.is_some());
+        if slave_of(caller).is_some() && (!replicated || req.after_task.is_none()) {
+            return Err(RemoteError::new(
+                SqlState::INSUFFICIENT_PRIVILEGE,
+                format!(
+                    "a slave cluster may compare only a database replicated to it, not {}",
+                    req.db
+                ),
+            ));
+        }
         if let Some(after) = req.after_task {
             let ddl = metadata
                 .replication()
@@ -138,20 +154,26 @@ impl MasterDataService {
     }
 
     /// `dn.seed_files`: the files of a table generation visible at a pending cut. Only a cut
-    /// the master recorded for a slave is answered (its files are kept for it), once this node
-    /// has published every transaction committed up to it.
-    async fn seed_files(&self, req: &SeedFilesRequest) -> Result<Vec<ShippedFile>, RemoteError> {
+    /// the master recorded for the calling slave is answered (its files are kept for it), once
+    /// this node has published every transaction committed up to it.
+    async fn seed_files(
+        &self,
+        caller: &Caller,
+        req: &SeedFilesRequest,
+    ) -> Result<Vec<ShippedFile>, RemoteError> {
         let metadata = self
             .node
             .wait_applied(req.at)
             .await
             .map_err(|e| RemoteError::retryable(SqlState::CONNECTION_FAILURE, e.to_string()))?;
-        let (indexes, tables) = metadata.replication().pinned();
-        if !indexes.contains(&req.at) || !tables.contains(&req.table) {
+        if !metadata
+            .replication()
+            .cut_reads(slave_of(caller), req.at, req.table)
+        {
             return Err(RemoteError::new(
                 SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
                 format!(
-                    "no pending seed cut at index {} for table {}.{}",
+                    "no pending seed cut at index {} for table {}.{} of this slave",
                     req.at, req.table.0, req.table.1
                 ),
             ));
@@ -321,6 +343,15 @@ impl MasterDataService {
     }
 }
 
+/// The cluster id of a calling slave node (`None` for this cluster's nodes and unverified
+/// callers of an insecure node).
+fn slave_of(caller: &Caller) -> Option<&str> {
+    match caller {
+        Caller::Peer(Peer::Slave { cluster, .. }) => Some(cluster.as_str()),
+        _ => None,
+    }
+}
+
 fn storage_err(e: StorageError) -> RemoteError {
     RemoteError::from_error(&e)
 }
@@ -350,16 +381,16 @@ impl Service for MasterDataService {
         }
     }
 
-    async fn action(&self, _caller: &Caller, call: &str, body: Bytes) -> Bytes {
+    async fn action(&self, caller: &Caller, call: &str, body: Bytes) -> Bytes {
         if call == DIGEST {
             return match decode::<DigestRequest>(&body) {
-                Ok(req) => reply(self.digest(&req).await),
+                Ok(req) => reply(self.digest(caller, &req).await),
                 Err(e) => reply::<()>(Err(bad(e))),
             };
         }
         if call == SEED_FILES {
             return match decode::<SeedFilesRequest>(&body) {
-                Ok(req) => reply(self.seed_files(&req).await),
+                Ok(req) => reply(self.seed_files(caller, &req).await),
                 Err(e) => reply::<()>(Err(bad(e))),
             };
         }

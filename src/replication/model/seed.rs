@@ -159,16 +159,38 @@ impl Replication {
         }
     }
 
-    /// The controller log indexes whose files the data nodes must keep (on a master, the
-    /// pending cuts'; on a slave, the read points'), and the table generations the cuts read.
-    pub fn pinned(&self) -> (BTreeSet<u64>, BTreeSet<(u32, u64)>) {
-        let mut indexes: BTreeSet<u64> = self.slave.read_points.values().map(|p| p.index).collect();
-        let mut tables = BTreeSet::new();
-        for cut in self.cuts.values().flat_map(|c| c.values()) {
-            indexes.insert(cut.commit_index);
-            tables.extend(cut.catalog.tables.iter().map(|t| (t.id, t.generation)));
-        }
-        (indexes, tables)
+    /// The controller log indexes whose files the data nodes must keep: on a master the
+    /// pending cuts', on a slave the read points'.
+    pub fn pinned_indexes(&self) -> BTreeSet<u64> {
+        let cuts = self.cuts.values().flat_map(|c| c.values());
+        let points = self.slave.read_points.values().map(|p| p.index);
+        cuts.map(|cut| cut.commit_index).chain(points).collect()
+    }
+
+    /// The table generations the pending cuts read (master): kept if dropped or truncated.
+    pub fn pinned_tables(&self) -> BTreeSet<(u32, u64)> {
+        self.cuts
+            .values()
+            .flat_map(|c| c.values())
+            .flat_map(|cut| cut.catalog.tables.iter().map(|t| (t.id, t.generation)))
+            .collect()
+    }
+
+    /// Whether `slave` has a pending cut at `index` that reads table generation `table`
+    /// (master); `None` for `slave` means any slave.
+    pub fn cut_reads(&self, slave: Option<&str>, index: u64, table: (u32, u64)) -> bool {
+        self.cuts
+            .iter()
+            .filter(|(id, _)| slave.is_none_or(|s| s == id.as_str()))
+            .flat_map(|(_, c)| c.values())
+            .any(|cut| {
+                cut.commit_index == index
+                    && cut
+                        .catalog
+                        .tables
+                        .iter()
+                        .any(|t| (t.id, t.generation) == table)
+            })
     }
 
     /// Seeds sent with a pull (slave): each newer than the database's last one replaces it;

@@ -357,8 +357,12 @@ fn a_new_slave_gets_a_cut_that_pins_files_until_it_reports_it_installed() {
     m.record_slave("a", at(0), &ctx).unwrap();
     let cut = m.cuts["a"]["d"].clone();
     assert_eq!((cut.task_id, cut.commit_index), (5, 40));
-    assert_eq!(m.pinned().0, [40].into());
-    assert_eq!(m.pinned().1, [(7, 2)].into());
+    assert_eq!(m.pinned_indexes(), [40].into());
+    assert_eq!(m.pinned_tables(), [(7, 2)].into());
+    assert!(m.cut_reads(Some("a"), 40, (7, 2)));
+    assert!(!m.cut_reads(Some("b"), 40, (7, 2)), "another slave's cut");
+    assert!(!m.cut_reads(Some("a"), 39, (7, 2)));
+    assert!(!m.cut_reads(Some("a"), 40, (8, 0)));
     // Not installed yet: still pending.
     m.record_slave("a", at(5), &ctx).unwrap();
     assert!(m.cuts.contains_key("a"));
@@ -368,7 +372,7 @@ fn a_new_slave_gets_a_cut_that_pins_files_until_it_reports_it_installed() {
     };
     m.record_slave("a", installed, &ctx).unwrap();
     assert!(m.cuts.is_empty());
-    assert!(m.pinned().0.is_empty());
+    assert!(m.pinned_indexes().is_empty());
     // Switching replication on again cuts for every attached slave.
     m.cut_for_slaves("d", &Context { index: 50, ..ctx });
     assert_eq!(m.cuts["a"]["d"].commit_index, 50);
@@ -556,7 +560,11 @@ fn a_database_reads_at_the_last_prefix_of_its_tasks_that_is_finished() {
     m.finish_tasks(&[4], "dn1", &at(12)).unwrap();
     assert_eq!(point(&m), Some((2, 11)), "task 3 is still open");
     assert_eq!(m.read_index("dfs://d"), Ok(Some(11)));
-    assert_eq!(m.pinned().0, [11].into(), "the read point's files are kept");
+    assert_eq!(
+        m.pinned_indexes(),
+        [11].into(),
+        "the read point's files are kept"
+    );
     m.skip_tasks(&[3], &at(13)).unwrap();
     assert_eq!(point(&m), Some((4, 13)));
     // Another database is read at the latest index.
