@@ -130,6 +130,7 @@ impl PullService {
             .get(&req.slave)
             .into_iter()
             .flat_map(|cuts| cuts.values())
+            .filter(|cut| req.seeds.get(&cut.db) != Some(&cut.task_id))
             .map(|cut| PulledSeed {
                 cut: SeedCut::clone(cut),
                 nodes: data_nodes.clone(),

@@ -36,13 +36,21 @@ pub(super) async fn pull_loop(
     let masters = Group::new(vec![options.master_ctl.clone()]);
     let mut last_warning: Option<Instant> = None;
     let mut last_error_record: Option<Instant> = None;
+    let mut confirmed_term: Option<u64> = None;
     loop {
         // A new leader may not have applied every committed entry yet: it would report less
         // finished than its cluster has, which the master takes for a slave that lost its
-        // state (and seeds afresh). Report only from a state that holds every commit.
-        if raft.is_leader() && raft.raft().ensure_linearizable().await.is_err() {
-            tokio::time::sleep(IDLE).await;
-            continue;
+        // state (and seeds afresh). Once a term, before its first report, the leader waits
+        // until its state holds every commit; from then on it applies what it commits itself.
+        if raft.is_leader() {
+            let term = raft.metrics().current_term;
+            if confirmed_term != Some(term) {
+                if raft.raft().ensure_linearizable().await.is_err() {
+                    tokio::time::sleep(IDLE).await;
+                    continue;
+                }
+                confirmed_term = Some(term);
+            }
         }
         let metadata = raft.metadata();
         let r = metadata.replication();
@@ -67,6 +75,12 @@ pub(super) async fn pull_loop(
                 start_after: 0,
             },
             after: r.slave.last_pulled,
+            seeds: r
+                .slave
+                .seeds
+                .iter()
+                .map(|(db, s)| (db.clone(), s.cut.task_id))
+                .collect(),
             wait_ms: options.wait_ms,
             max: options.batch,
         };
@@ -106,18 +120,8 @@ pub(super) async fn pull_loop(
                         tracing::debug!(error = %e, "cannot record the master's data nodes");
                     }
                 }
-                // A cut is sent with every pull until the master learns it is installed: only
-                // new ones are recorded.
-                let seeds: Vec<_> = reply
-                    .seeds
-                    .into_iter()
-                    .filter(|s| {
-                        r.slave
-                            .seeds
-                            .get(&s.cut.db)
-                            .is_none_or(|mine| mine.cut.task_id < s.cut.task_id)
-                    })
-                    .collect();
+                // The master sends only cuts this slave does not hold (`PullRequest::seeds`).
+                let seeds = reply.seeds;
                 let start_after = reply.start_after.filter(|s| *s > r.slave.last_pulled);
                 if reply.tasks.is_empty() && seeds.is_empty() && start_after.is_none() {
                     continue;
