@@ -415,3 +415,57 @@ async fn a_seed_survives_kill_9_of_every_process_and_sends_no_file_twice() {
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_needs_an_execution_user_that_may_write() {
+    let master = master(true);
+    // The slave replays as `repl`, who may create databases and tables but not write rows.
+    let slave = super::slave_builder(&master)
+        .datanodes(1)
+        .cluster_cfg("clusterReplicationExecutionUsername", "repl")
+        .cluster_cfg("clusterReplicationExecutionPassword", "repl_pw")
+        .build();
+    let s = slave.client(0).await;
+    s.batch_execute(
+        r#"create user repl with password 'repl_pw';
+           grant ddl on all databases to repl;"#,
+    )
+    .await
+    .unwrap();
+    let m = master.client(0).await;
+    wait_for_role(&m).await;
+    m.batch_execute(&not_replicated(TESTDB)).await.unwrap();
+    copy_days(&m, &["2023-06-01"], 1_000, 1).await;
+    m.batch_execute("select setDatabaseForClusterReplication('dfs://testDB', true)")
+        .await
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let failed = loop {
+        let error: Option<String> = s
+            .query(
+                "select error from getClusterReplicationSeedStatus() where state = 'FAILED'",
+                &[],
+            )
+            .await
+            .ok()
+            .and_then(|r| r.first().map(|r| r.get(0)));
+        if let Some(e) = error {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "the seed never failed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(failed.contains("WRITE"), "{failed}");
+    assert_eq!(
+        try_seeds(&s).await.unwrap()[0].tables.0,
+        Some(0),
+        "no table was installed"
+    );
+
+    s.batch_execute("grant write on all databases to repl")
+        .await
+        .unwrap();
+    wait_for_seed(&s, "dfs://testDB").await;
+    wait_for_content(&s, &content(&m).await.unwrap()).await;
+}

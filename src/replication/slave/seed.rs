@@ -110,6 +110,9 @@ async fn install(
         ));
     }
     let _guard = RunningGuard { running, key };
+    // A seed creates the database and its tables, then writes their rows: the execution user
+    // needs what the tasks it stands for would need (WRITE is checked once the database is
+    // there).
     check_user(engine, exec_user, &metadata, OpType::CreateDomain, &req.db)?;
 
     crate::fault::delay_point("seed-catalog").await;
@@ -126,6 +129,8 @@ async fn install(
         CommandResult::Err(e) => return Err(failure(e)),
         _ => {}
     }
+    let installed = node.controller().metadata();
+    check_user(engine, exec_user, &installed, OpType::Append, &req.db)?;
 
     let mut listed = BTreeMap::new();
     for table in &seed.cut.catalog.tables {
@@ -140,7 +145,7 @@ async fn install(
         .flat_map(|files| files.values().flatten())
         .map(|f| f.record.size)
         .sum();
-    if seed.partitions_total != partitions || seed.bytes_total != bytes {
+    if seed.partitions_total != Some(partitions) || seed.bytes_total != Some(bytes) {
         let cmd = Command::Replication(ReplicationCommand::SeedTotals {
             db: req.db.clone(),
             cut_task: req.cut_task,
