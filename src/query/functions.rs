@@ -126,6 +126,20 @@ impl ClusterAccess {
         function: &str,
         role: ReplicationRole,
     ) -> Result<MetadataView, FunctionError> {
+        let (metadata, _) = self.replication_role(function)?;
+        metadata
+            .replication()
+            .require_role(role)
+            .map_err(|e| metadata_error(function, e.into()))?;
+        Ok(metadata)
+    }
+
+    /// The metadata for an administrator's call of `function`, which answers on either side,
+    /// with this cluster's replication role (refused where replication is not configured).
+    fn replication_role(
+        &self,
+        function: &str,
+    ) -> Result<(MetadataView, ReplicationRole), FunctionError> {
         let metadata = self.controller.metadata();
         if !metadata.user(&self.user).is_some_and(|u| u.is_admin) {
             return Err(FunctionError {
@@ -133,11 +147,11 @@ impl ClusterAccess {
                 message: format!("only administrators may call {function}"),
             });
         }
-        metadata
+        let role = metadata
             .replication()
-            .require_role(role)
-            .map_err(|e| metadata_error(function, e.into()))?;
-        Ok(metadata)
+            .role
+            .ok_or_else(|| metadata_error(function, MetadataError::ReplicationNotConfigured))?;
+        Ok((metadata, role))
     }
 
     /// Proposes `cmd`, turning a refusal into the function's error.
@@ -502,13 +516,9 @@ impl porpoise_functions::Cluster for ClusterAccess {
     }
 
     async fn seeds(&self) -> Result<Vec<Seed>, FunctionError> {
-        const NAME: &str = "getClusterReplicationSeedStatus";
-        match self.replication(NAME, ReplicationRole::Slave) {
-            Ok(metadata) => Ok(status::slave_seeds(&metadata)),
-            Err(_) => {
-                let metadata = self.replication(NAME, ReplicationRole::Master)?;
-                Ok(status::pending_cuts(&metadata))
-            }
+        match self.replication_role("getClusterReplicationSeedStatus")? {
+            (metadata, ReplicationRole::Slave) => Ok(status::slave_seeds(&metadata)),
+            (metadata, ReplicationRole::Master) => Ok(status::pending_cuts(&metadata)),
         }
     }
 
@@ -518,14 +528,8 @@ impl porpoise_functions::Cluster for ClusterAccess {
     }
 
     async fn replication_lag(&self) -> Result<Vec<Lag>, FunctionError> {
-        const NAME: &str = "getClusterReplicationLag";
-        match self.replication(NAME, ReplicationRole::Slave) {
-            Ok(metadata) => Ok(status::lag(&metadata, now_ns(), true)),
-            Err(_) => {
-                let metadata = self.replication(NAME, ReplicationRole::Master)?;
-                Ok(status::lag(&metadata, now_ns(), false))
-            }
-        }
+        let (metadata, role) = self.replication_role("getClusterReplicationLag")?;
+        Ok(status::lag(&metadata, now_ns(), role))
     }
 
     async fn slave_executions(&self) -> Result<Vec<Execution>, FunctionError> {

@@ -15,7 +15,7 @@ use porpoise_functions::get_slave_replication_execution_status::Execution;
 use porpoise_functions::get_slave_replication_queue_status::Queue;
 use porpoise_functions::get_slave_replication_status::SlaveTask;
 
-use super::model::{Context, ReplicationState, TaskState};
+use super::model::{Context, ReplicationRole, ReplicationState, TaskState};
 use super::slave::executions::Replica;
 use crate::controller::client::MetadataView;
 
@@ -106,27 +106,22 @@ pub fn slave_seeds(metadata: &MetadataView) -> Vec<Seed> {
     r.slave
         .seeds
         .iter()
-        .map(|(db, s)| {
-            let listed = s.bytes_total > 0
-                || s.partitions_total > 0
-                || s.tables_done.len() == s.cut.catalog.tables.len();
-            Seed {
-                slave_cluster_id: r.cluster_id.clone(),
-                db_name: db.clone(),
-                cut_task_id: i(s.cut.task_id),
-                cut_time_ns: s.cut.cut_ns,
-                state: s.state.name().to_string(),
-                tables_done: Some(s.tables_done.len() as i64),
-                tables_total: s.cut.catalog.tables.len() as i64,
-                partitions_done: Some(i(s.partitions_done)),
-                partitions_total: listed.then(|| i(s.partitions_total)),
-                bytes_done: Some(i(s.bytes_done)),
-                bytes_total: listed.then(|| i(s.bytes_total)),
-                rows_done: Some(i(s.rows_done)),
-                finish_time_ns: (s.finished_ns != 0).then_some(s.finished_ns),
-                attempts: Some(i64::from(s.attempts)),
-                error: (!s.error.is_empty()).then(|| s.error.clone()),
-            }
+        .map(|(db, s)| Seed {
+            slave_cluster_id: r.cluster_id.clone(),
+            db_name: db.clone(),
+            cut_task_id: i(s.cut.task_id),
+            cut_time_ns: s.cut.cut_ns,
+            state: s.state.name().to_string(),
+            tables_done: Some(s.tables_done.len() as i64),
+            tables_total: s.cut.catalog.tables.len() as i64,
+            partitions_done: Some(i(s.partitions_done)),
+            partitions_total: s.partitions_total.map(i),
+            bytes_done: Some(i(s.bytes_done)),
+            bytes_total: s.bytes_total.map(i),
+            rows_done: Some(i(s.rows_done)),
+            finish_time_ns: (s.finished_ns != 0).then_some(s.finished_ns),
+            attempts: Some(i64::from(s.attempts)),
+            error: (!s.error.is_empty()).then(|| s.error.clone()),
         })
         .collect()
 }
@@ -227,17 +222,16 @@ pub fn metrics(metadata: &MetadataView, secs: Option<i64>) -> Metrics {
     }
 }
 
-/// `getClusterReplicationLag()` at `now_ns`, on a master (`slave`: false) or a slave.
-pub fn lag(metadata: &MetadataView, now_ns: i64, slave: bool) -> Vec<Lag> {
+/// `getClusterReplicationLag()` at `now_ns`, on a cluster of `role`.
+pub fn lag(metadata: &MetadataView, now_ns: i64, role: ReplicationRole) -> Vec<Lag> {
     let ctx = Context {
         now_ns,
         ..metadata.replication_context()
     };
     let r = metadata.replication();
-    let rows = if slave {
-        r.slave_lag(&ctx)
-    } else {
-        r.lag(&ctx)
+    let rows = match role {
+        ReplicationRole::Slave => r.slave_lag(&ctx),
+        ReplicationRole::Master => r.lag(&ctx),
     };
     rows.into_iter()
         .map(|l| Lag {

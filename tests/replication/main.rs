@@ -308,6 +308,31 @@ async fn replication_functions_check_the_caller_and_the_cluster() {
         .query("select * from getMasterReplicationStatus()", &[])
         .await);
     assert_eq!(code, "42501", "{message}");
+    for f in [
+        "getClusterReplicationSeedStatus()",
+        "getClusterReplicationLag()",
+        "checkClusterReplicationConsistency('dfs://d')",
+    ] {
+        let (code, message) = err(alice.query(&format!("select * from {f}"), &[]).await);
+        assert_eq!(code, "42501", "{f}: {message}");
+    }
+    // The check runs on a slave, with a database's name.
+    let (code, message) = err(client
+        .query(
+            "select * from checkClusterReplicationConsistency('dfs://d')",
+            &[],
+        )
+        .await);
+    assert_eq!(code, "55000");
+    assert!(message.contains("slave cluster. RefId:S01024"), "{message}");
+    let (code, _) = err(client
+        .query("select * from checkClusterReplicationConsistency()", &[])
+        .await);
+    assert_eq!(code, "22023");
+    let (code, _) = err(client
+        .query("select * from checkClusterReplicationConsistency(1)", &[])
+        .await);
+    assert_eq!(code, "22023");
 
     // A master calling a slave data node's function.
     let (code, message) = err(client
@@ -334,6 +359,10 @@ async fn replication_functions_check_the_caller_and_the_cluster() {
         message,
         "Replication is not enabled. Specify the configuration parameters first."
     );
+    let (code, message) = err(client
+        .query("select * from getClusterReplicationSeedStatus()", &[])
+        .await);
+    assert_eq!(code, "55000", "{message}");
 
     // A slave calling a master function.
     let slave = slave_builder(&cluster).datanodes(1).build();
@@ -353,6 +382,15 @@ async fn replication_functions_check_the_caller_and_the_cluster() {
         message,
         "getMasterReplicationStatus must be executed on the controller of the master cluster. RefId:S01024"
     );
+    // A database the slave does not replicate cannot be compared.
+    let (code, message) = err(client
+        .query(
+            "select * from checkClusterReplicationConsistency('dfs://d')",
+            &[],
+        )
+        .await);
+    assert_eq!(code, "55000");
+    assert!(message.contains("no read point"), "{message}");
 }
 
 /// A slave cluster (1 controller, 2 data nodes) pulling from `master`'s controller.
