@@ -80,6 +80,8 @@ pub enum MetadataError {
         "slave cluster \"{0}\" is not attached to this master; see getRecentSlaveReplicationInfo()"
     )]
     UnknownSlave(String),
+    /// No longer raised (a slave that lost truncated tasks is seeded afresh); kept so session
+    /// results of earlier builds in the controller's snapshots still read.
     #[error("slave cluster {slave} reports task {reported} as its last finished, but this master recorded {recorded} and has truncated the tasks up to {truncated}: the slave lost them (rebuilt from an empty home?). Remove it with removeClusterReplicationSlave('{slave}') to attach it again as a new slave")]
     ProgressMismatch {
         slave: String,
@@ -120,17 +122,6 @@ impl From<ReplicationError> for MetadataError {
             ReplicationError::Replica(db) => MetadataError::Replica(db),
             ReplicationError::UnknownTasks { ids } => MetadataError::UnknownTasks { ids },
             ReplicationError::UnknownSlave(id) => MetadataError::UnknownSlave(id),
-            ReplicationError::ProgressMismatch {
-                slave,
-                reported,
-                recorded,
-                truncated,
-            } => MetadataError::ProgressMismatch {
-                slave,
-                reported,
-                recorded,
-                truncated,
-            },
             ReplicationError::SeedDone { db, cut_task } => MetadataError::SeedDone { db, cut_task },
             ReplicationError::Seeding(db) => MetadataError::Seeding(db),
             ReplicationError::SeedIncomplete { db, tables } => {

@@ -21,15 +21,6 @@ pub enum ReplicationError {
     /// `removeClusterReplicationSlave` with an id that is neither attached nor refused.
     #[error("no slave cluster {0}")]
     UnknownSlave(String),
-    /// A known slave reports less finished than the master recorded, and tasks in between
-    /// are truncated: it lost them (rebuilt from an empty home) and cannot get them again.
-    #[error("slave {slave} reports task {reported} finished, the master recorded {recorded}")]
-    ProgressMismatch {
-        slave: String,
-        reported: u64,
-        recorded: u64,
-        truncated: u64,
-    },
     /// A seed step for a seed that is installed, replaced by a newer cut, or whose table is
     /// installed already.
     #[error("the seed of {db} at task {cut_task} is installed or replaced")]

@@ -88,9 +88,9 @@ pub struct SlaveSeed {
     pub state: SeedState,
     /// Tables whose rows are installed.
     pub tables_done: BTreeSet<String>,
-    /// Known once the files of every table were listed (0 before).
-    pub partitions_total: u64,
-    pub bytes_total: u64,
+    /// Known once the files of every table were listed.
+    pub partitions_total: Option<u64>,
+    pub bytes_total: Option<u64>,
     pub partitions_done: u64,
     pub bytes_done: u64,
     pub rows_done: u64,
@@ -218,8 +218,8 @@ impl Replication {
                     SeedState::Done
                 },
                 tables_done: BTreeSet::new(),
-                partitions_total: 0,
-                bytes_total: 0,
+                partitions_total: None,
+                bytes_total: None,
                 partitions_done: 0,
                 bytes_done: 0,
                 rows_done: 0,
@@ -235,7 +235,8 @@ impl Replication {
             let covered: Vec<u64> = self
                 .slave
                 .tasks
-                .range(..=p.cut.task_id)
+                .range(self.slave.open_from..)
+                .take_while(|(id, _)| **id <= p.cut.task_id)
                 .filter(|(_, t)| &t.task.db == db && t.state != TaskState::Finished)
                 .map(|(id, _)| *id)
                 .collect();
@@ -325,8 +326,8 @@ impl Replication {
         bytes: u64,
     ) -> Result<(), ReplicationError> {
         let s = self.open_seed(db, cut_task)?;
-        s.partitions_total = partitions;
-        s.bytes_total = bytes;
+        s.partitions_total = Some(partitions);
+        s.bytes_total = Some(bytes);
         Ok(())
     }
 

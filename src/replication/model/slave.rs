@@ -120,7 +120,8 @@ impl Replication {
             let covered: Vec<u64> = self
                 .slave
                 .tasks
-                .range(..=start)
+                .range(self.slave.open_from..)
+                .take_while(|(id, _)| **id <= start)
                 .filter(|(_, t)| t.state != TaskState::Finished)
                 .map(|(id, _)| *id)
                 .collect();
