@@ -12,12 +12,11 @@
 //! `invalid_binary_representation` (22P03, `incorrect binary data format`); a value its column
 //! cannot hold gets the code the text format gives it (22003, 22008, 22021, 0A000).
 
-use arrow::array::ArrayRef;
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::record_batch::RecordBatch;
 
-use super::column::Column;
-use super::error::{internal_error, CopyError};
+use super::column::{self, Column};
+use super::error::CopyError;
 
 /// The first bytes of every binary COPY stream.
 pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
@@ -50,16 +49,7 @@ impl BinaryParser {
     /// of `batch_rows` rows. A column type COPY cannot fill makes the first call fail.
     pub fn new(table: &str, schema: SchemaRef, batch_rows: usize) -> Self {
         let batch_rows = batch_rows.max(1);
-        let mut error = None;
-        let mut columns = Vec::with_capacity(schema.fields().len());
-        for field in schema.fields() {
-            match Column::new(field, batch_rows.min(64 * 1024)) {
-                Ok(column) => columns.push(column),
-                Err(e) => {
-                    error.get_or_insert(e);
-                }
-            }
-        }
+        let (columns, error) = column::columns(&schema, batch_rows);
         Self {
             table: table.to_owned(),
             schema,
@@ -279,15 +269,7 @@ impl BinaryParser {
 
     fn flush(&mut self) -> Result<RecordBatch, CopyError> {
         let rows = std::mem::take(&mut self.rows_in_batch);
-        let capacity = self.batch_rows.min(64 * 1024);
-        let arrays: Vec<ArrayRef> = self
-            .columns
-            .iter_mut()
-            .map(|column| column.finish(capacity))
-            .collect();
-        let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
-            .map_err(internal_error)
+        column::take_batch(&self.schema, &mut self.columns, rows, self.batch_rows)
     }
 }
 
