@@ -559,6 +559,12 @@ mod tests {
             Err(Bad::NumericOverflow)
         );
         assert_eq!(numeric(&words(&[0, 0, 0, 0]), 10, 2), Ok(0));
+        // 50000 (zeros after the digits) and -12.5 (a point inside them).
+        assert_eq!(numeric(&words(&[1, 1, 0, 0, 5]), 10, 2), Ok(5_000_000));
+        assert_eq!(
+            numeric(&words(&[2, 0, 0x4000, 1, 12, 5000]), 10, 2),
+            Ok(-1250)
+        );
         assert!(numeric(&words(&[1, 0, 0x1234, 0, 1]), 10, 2).is_err());
     }
 }
