@@ -11,6 +11,7 @@ use sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption};
 
 use super::parse::copy_format::{BinaryParser, CopyError, CopyFormat, CopyOptions, CopyParser};
 use super::{CopyIn, QueryError, Session};
+use crate::catalog::TableDef;
 use crate::datanode::WriteTxn;
 use crate::sqlstate::SqlState;
 
@@ -186,6 +187,46 @@ pub fn options(
     })
 }
 
+/// The positions in `table`'s columns of a COPY's column list, in its order (every column
+/// when the list is empty). A name matches exactly, else ignoring case; a name the table does
+/// not have is 42703, one named twice 42701.
+pub fn columns(table: &TableDef, names: &[String]) -> Result<Vec<usize>, QueryError> {
+    if names.is_empty() {
+        return Ok((0..table.columns.len()).collect());
+    }
+    let mut indices = Vec::with_capacity(names.len());
+    let mut named = vec![false; table.columns.len()];
+    for name in names {
+        let index = table
+            .columns
+            .iter()
+            .position(|c| &c.name == name)
+            .or_else(|| {
+                table
+                    .columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(name))
+            })
+            .ok_or_else(|| {
+                QueryError::other(
+                    SqlState::UNDEFINED_COLUMN,
+                    format!(
+                        "column \"{name}\" of relation \"{}\" does not exist",
+                        table.name
+                    ),
+                )
+            })?;
+        if std::mem::replace(&mut named[index], true) {
+            return Err(QueryError::other(
+                SqlState::DUPLICATE_COLUMN,
+                format!("column \"{name}\" specified more than once"),
+            ));
+        }
+        indices.push(index);
+    }
+    Ok(indices)
+}
+
 /// The parser of a COPY's data format.
 enum Parser {
     Text(CopyParser),
@@ -224,39 +265,10 @@ impl CopySink {
         let txn = session.engine().node().begin(&copy.db, &copy.table).await?;
         let table = txn.table().clone();
         let table_schema = table.logical_schema();
-        let names: Vec<String> = if copy.columns.is_empty() {
-            table.columns.iter().map(|c| c.name.clone()).collect()
-        } else {
-            copy.columns.clone()
-        };
-        let mut fields = Vec::with_capacity(names.len());
+        let indices = columns(&table, &copy.columns)?;
+        let mut fields = Vec::with_capacity(indices.len());
         let mut positions = vec![None; table.columns.len()];
-        for (pos, name) in names.iter().enumerate() {
-            let index = table
-                .columns
-                .iter()
-                .position(|c| &c.name == name)
-                .or_else(|| {
-                    table
-                        .columns
-                        .iter()
-                        .position(|c| c.name.eq_ignore_ascii_case(name))
-                })
-                .ok_or_else(|| {
-                    QueryError::other(
-                        SqlState::UNDEFINED_COLUMN,
-                        format!(
-                            "column \"{name}\" of relation \"{}\" does not exist",
-                            table.name
-                        ),
-                    )
-                })?;
-            if positions[index].is_some() {
-                return Err(QueryError::other(
-                    SqlState::DUPLICATE_COLUMN,
-                    format!("column \"{name}\" specified more than once"),
-                ));
-            }
+        for (pos, index) in indices.into_iter().enumerate() {
             positions[index] = Some(pos);
             fields.push(table_schema.field(index).clone());
         }

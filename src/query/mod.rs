@@ -698,39 +698,11 @@ impl Session {
                         table,
                     }));
                 };
-                let names: Vec<String> = if columns.is_empty() {
-                    def.columns.iter().map(|c| c.name.clone()).collect()
-                } else {
-                    let mut names = Vec::with_capacity(columns.len());
-                    for c in columns {
-                        let name = def
-                            .columns
-                            .iter()
-                            .find(|d| d.name == c.value)
-                            .or_else(|| {
-                                def.columns
-                                    .iter()
-                                    .find(|d| d.name.eq_ignore_ascii_case(&c.value))
-                            })
-                            .ok_or_else(|| {
-                                QueryError::other(
-                                    SqlState::UNDEFINED_COLUMN,
-                                    format!(
-                                        "column \"{}\" of relation \"{table}\" does not exist",
-                                        c.value
-                                    ),
-                                )
-                            })?;
-                        if names.contains(&name.name) {
-                            return Err(QueryError::other(
-                                SqlState::DUPLICATE_COLUMN,
-                                format!("column \"{}\" specified more than once", c.value),
-                            ));
-                        }
-                        names.push(name.name.clone());
-                    }
-                    names
-                };
+                let wanted: Vec<String> = columns.iter().map(|c| c.value.clone()).collect();
+                let names: Vec<&str> = copy::columns(def, &wanted)?
+                    .into_iter()
+                    .map(|i| def.columns[i].name.as_str())
+                    .collect();
                 let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
                 let sql = format!(
                     "SELECT {} FROM {}.{}",

@@ -12,12 +12,11 @@
 //! `invalid_binary_representation` (22P03, `incorrect binary data format`); a value its column
 //! cannot hold gets the code the text format gives it (22003, 22008, 22021, 0A000).
 
-use arrow::array::ArrayRef;
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::record_batch::RecordBatch;
 
-use super::column::Column;
-use super::error::{internal_error, CopyError};
+use super::column::{self, Column};
+use super::error::CopyError;
 
 /// The first bytes of every binary COPY stream.
 pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
@@ -33,6 +32,8 @@ pub struct BinaryParser {
     columns: Vec<Column>,
     /// Bytes of an incomplete header or tuple.
     pending: Vec<u8>,
+    /// How many bytes the pending item needs at least (see [`Self::parse`]).
+    need: usize,
     header_read: bool,
     /// The end-of-data field count (-1) was read.
     ended: bool,
@@ -50,22 +51,14 @@ impl BinaryParser {
     /// of `batch_rows` rows. A column type COPY cannot fill makes the first call fail.
     pub fn new(table: &str, schema: SchemaRef, batch_rows: usize) -> Self {
         let batch_rows = batch_rows.max(1);
-        let mut error = None;
-        let mut columns = Vec::with_capacity(schema.fields().len());
-        for field in schema.fields() {
-            match Column::new(field, batch_rows.min(64 * 1024)) {
-                Ok(column) => columns.push(column),
-                Err(e) => {
-                    error.get_or_insert(e);
-                }
-            }
-        }
+        let (columns, error) = column::columns(&schema, batch_rows);
         Self {
             table: table.to_owned(),
             schema,
             batch_rows,
             columns,
             pending: Vec::new(),
+            need: 0,
             header_read: false,
             ended: false,
             line: 0,
@@ -87,40 +80,68 @@ impl BinaryParser {
             return Err(error.clone());
         }
         let mut batches = Vec::new();
-        let result = if self.pending.is_empty() {
-            self.parse(data, &mut batches).map(|used| {
-                self.pending.extend_from_slice(&data[used..]);
-            })
-        } else {
-            let mut buffer = std::mem::take(&mut self.pending);
-            buffer.extend_from_slice(data);
-            self.parse(&buffer, &mut batches).map(|used| {
-                buffer.drain(..used);
-                self.pending = buffer;
-            })
-        };
-        let result = result.and_then(|()| {
-            if self.pending.len() > self.max_tuple {
-                Err(CopyError::new(
-                    "54000",
-                    format!(
-                        "COPY row is longer than {} bytes (maxCopyLineSize): raise \
-                         maxCopyLineSize",
-                        self.max_tuple
-                    ),
-                    Some(self.context()),
-                ))
-            } else {
-                Ok(())
-            }
-        });
-        match result {
+        match self.push_inner(data, &mut batches) {
             Ok(()) => Ok(batches),
             Err(e) => {
                 self.error = Some(e.clone());
                 Err(e)
             }
         }
+    }
+
+    fn push_inner(&mut self, data: &[u8], batches: &mut Vec<RecordBatch>) -> Result<(), CopyError> {
+        let mut at = 0;
+        // First complete the header or tuple left over from the previous message, copying
+        // only about as much as it is: a tuple cut by a message boundary costs a copy of that
+        // tuple, not of the whole message. Taking at least as much again as is pending keeps
+        // the rescans of a tuple whose field lengths are still unknown logarithmic.
+        while !self.pending.is_empty() {
+            let old = self.pending.len();
+            let take = (self.need - old).max(old).min(data.len() - at);
+            self.pending.extend_from_slice(&data[at..at + take]);
+            let pending = std::mem::take(&mut self.pending);
+            let parsed = self.parse(&pending, batches);
+            self.pending = pending;
+            let (used, need) = parsed?;
+            if used >= old {
+                // The left-over item is complete: what the copy took beyond the items used
+                // is read in place below.
+                at += take - (self.pending.len() - used);
+                self.pending.clear();
+                break;
+            }
+            // Still incomplete.
+            self.pending.drain(..used);
+            at += take;
+            self.need = need;
+            if at == data.len() {
+                return self.check_pending_size();
+            }
+        }
+        let (used, need) = self.parse(&data[at..], batches)?;
+        self.pending.extend_from_slice(&data[at + used..]);
+        self.need = need;
+        self.check_pending_size()
+    }
+
+    /// Refuses to buffer an item (a header) larger than the largest tuple taken.
+    fn check_pending_size(&self) -> Result<(), CopyError> {
+        if self.pending.is_empty() || self.need <= self.max_tuple {
+            return Ok(());
+        }
+        Err(self.too_long())
+    }
+
+    /// The error for a tuple longer than [`Self::with_max_tuple`].
+    fn too_long(&self) -> CopyError {
+        CopyError::new(
+            "54000",
+            format!(
+                "COPY row is longer than {} bytes (maxCopyLineSize): raise maxCopyLineSize",
+                self.max_tuple
+            ),
+            Some(self.context()),
+        )
     }
 
     /// `CopyDone`: the rows not yet handed out, if any.
@@ -152,17 +173,23 @@ impl BinaryParser {
         format!("COPY {}, line {}", self.table, self.line.max(1))
     }
 
-    /// Reads the complete header and tuples at the start of `buf`; returns how many bytes
-    /// were used.
-    fn parse(&mut self, buf: &[u8], batches: &mut Vec<RecordBatch>) -> Result<usize, CopyError> {
+    /// Reads the complete header and tuples at the start of `buf`. Returns how many bytes were
+    /// used, and how many bytes, counted from there, the incomplete item after them needs at
+    /// least before it can be read further (all that is known of its length so far).
+    fn parse(
+        &mut self,
+        buf: &[u8],
+        batches: &mut Vec<RecordBatch>,
+    ) -> Result<(usize, usize), CopyError> {
         let mut pos = 0;
         if !self.header_read {
             let seen = buf.len().min(SIGNATURE.len());
             if buf[..seen] != SIGNATURE[..seen] {
                 return Err(bad_format("COPY file signature not recognized", None));
             }
-            let Some(fixed) = buf.get(..SIGNATURE.len() + 8) else {
-                return Ok(0);
+            let fixed_len = SIGNATURE.len() + 8;
+            let Some(fixed) = buf.get(..fixed_len) else {
+                return Ok((0, fixed_len));
             };
             let flags = be_u32(&fixed[11..15]);
             if flags & (1 << 16) != 0 {
@@ -181,9 +208,9 @@ impl BinaryParser {
                     None,
                 ));
             }
-            let end = fixed.len() + extension as usize;
+            let end = fixed_len + extension as usize;
             if buf.len() < end {
-                return Ok(0);
+                return Ok((0, end));
             }
             pos = end;
             self.header_read = true;
@@ -193,10 +220,10 @@ impl BinaryParser {
                 if pos < buf.len() {
                     return Err(bad_format("received copy data after EOF marker", None));
                 }
-                return Ok(pos);
+                return Ok((pos, 0));
             }
             let Some(count) = buf.get(pos..pos + 2) else {
-                return Ok(pos);
+                return Ok((pos, 2));
             };
             let count = i16::from_be_bytes([count[0], count[1]]);
             if count == -1 {
@@ -219,6 +246,7 @@ impl BinaryParser {
             let mut complete = true;
             for _ in 0..count {
                 let Some(len) = buf.get(end..end + 4) else {
+                    end += 4;
                     complete = false;
                     break;
                 };
@@ -231,10 +259,14 @@ impl BinaryParser {
                     end += len as usize;
                 }
             }
+            // Refused before it is buffered, and also when it came whole.
+            if end - pos > self.max_tuple {
+                return Err(self.too_long());
+            }
             if !complete || end > buf.len() {
                 // Counted again when the rest arrives.
                 self.line -= 1;
-                return Ok(pos);
+                return Ok((pos, end - pos));
             }
             self.decode_tuple(&buf[pos + 2..end])?;
             pos = end;
@@ -279,15 +311,7 @@ impl BinaryParser {
 
     fn flush(&mut self) -> Result<RecordBatch, CopyError> {
         let rows = std::mem::take(&mut self.rows_in_batch);
-        let capacity = self.batch_rows.min(64 * 1024);
-        let arrays: Vec<ArrayRef> = self
-            .columns
-            .iter_mut()
-            .map(|column| column.finish(capacity))
-            .collect();
-        let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
-            .map_err(internal_error)
+        column::take_batch(&self.schema, &mut self.columns, rows, self.batch_rows)
     }
 }
 
@@ -400,6 +424,41 @@ mod tests {
         assert_eq!(parse_in(&bytes).unwrap(), whole);
     }
 
+    #[test]
+    fn values_decode_in_messages_of_every_size() {
+        let data = stream();
+        let whole = parse_in(&[&data]).unwrap();
+        for size in 1..=data.len() {
+            let chunks: Vec<&[u8]> = data.chunks(size).collect();
+            assert_eq!(
+                parse_in(&chunks).unwrap(),
+                whole,
+                "messages of {size} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tuple_longer_than_the_limit_is_refused_whole_or_cut() {
+        let data = stream();
+        // The first tuple: count, 6 lengths, 4 + 6 + 8 + 4 + 12 + 1 value bytes.
+        let tuple = 2 + 6 * 4 + 35;
+        for size in [data.len(), 7, 1] {
+            let mut p = BinaryParser::new("t", schema(), 1000).with_max_tuple(tuple - 1);
+            let e = data
+                .chunks(size)
+                .map(|c| p.push(c))
+                .find_map(Result::err)
+                .expect("a tuple over the limit was taken");
+            assert_eq!(e.sqlstate, "54000", "messages of {size} bytes");
+            let mut p = BinaryParser::new("t", schema(), 1000).with_max_tuple(tuple);
+            for c in data.chunks(size) {
+                p.push(c).unwrap();
+            }
+            assert_eq!(p.finish().unwrap().unwrap().num_rows(), 2);
+        }
+    }
+
     fn code(data: &[u8]) -> (&'static str, String) {
         let e = parse_in(&[data]).expect_err("bad data accepted");
         (e.sqlstate, e.message)
@@ -500,6 +559,12 @@ mod tests {
             Err(Bad::NumericOverflow)
         );
         assert_eq!(numeric(&words(&[0, 0, 0, 0]), 10, 2), Ok(0));
+        // 50000 (zeros after the digits) and -12.5 (a point inside them).
+        assert_eq!(numeric(&words(&[1, 1, 0, 0, 5]), 10, 2), Ok(5_000_000));
+        assert_eq!(
+            numeric(&words(&[2, 0, 0x4000, 1, 12, 5000]), 10, 2),
+            Ok(-1250)
+        );
         assert!(numeric(&words(&[1, 0, 0x1234, 0, 1]), 10, 2).is_err());
     }
 }

@@ -5,21 +5,60 @@ use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanArray, BooleanBufferBuilder, LargeStringBuilder,
-    NullBufferBuilder, PrimitiveArray, StringBuilder,
+    NullBufferBuilder, PrimitiveArray, RecordBatch, RecordBatchOptions, StringBuilder,
 };
 use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::datatypes::{
     ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, Field, Float32Type, Float64Type,
-    Int16Type, Int32Type, Int64Type, Int8Type, Time32MillisecondType, Time32SecondType,
+    Int16Type, Int32Type, Int64Type, Int8Type, SchemaRef, Time32MillisecondType, Time32SecondType,
     Time64MicrosecondType, Time64NanosecondType, TimeUnit, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
 
-use super::error::{printable, CopyError};
+use super::error::{internal_error, printable, CopyError};
 use super::value::{
     invalid_encoding, parse_bool, parse_bytea, parse_date, parse_decimal, parse_f32, parse_f64,
     parse_int, parse_time, parse_timestamp, text, Bad,
 };
+
+/// Rows to reserve column buffers for: a full batch, but not absurdly much for a huge one.
+fn preallocated_rows(batch_rows: usize) -> usize {
+    batch_rows.min(64 * 1024)
+}
+
+/// The columns of `schema`, with room for a batch of `batch_rows` rows; the error is the first
+/// column type COPY cannot fill (the parsers report it on their first call).
+pub(super) fn columns(schema: &SchemaRef, batch_rows: usize) -> (Vec<Column>, Option<CopyError>) {
+    let capacity = preallocated_rows(batch_rows);
+    let mut error = None;
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        match Column::new(field, capacity) {
+            Ok(column) => columns.push(column),
+            Err(e) => {
+                error.get_or_insert(e);
+            }
+        }
+    }
+    (columns, error)
+}
+
+/// The `rows` rows the columns hold as a batch of `schema`; the columns start over with room
+/// for the next batch of `batch_rows`.
+pub(super) fn take_batch(
+    schema: &SchemaRef,
+    columns: &mut [Column],
+    rows: usize,
+    batch_rows: usize,
+) -> Result<RecordBatch, CopyError> {
+    let capacity = preallocated_rows(batch_rows);
+    let arrays: Vec<ArrayRef> = columns
+        .iter_mut()
+        .map(|column| column.finish(capacity))
+        .collect();
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    RecordBatch::try_new_with_options(schema.clone(), arrays, &options).map_err(internal_error)
+}
 
 /// One output column: its buffers and how its text is read.
 pub(super) struct Column {

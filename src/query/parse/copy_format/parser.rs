@@ -1,12 +1,11 @@
 //! [`CopyParser`]: the COPY data stream cut into records, converted row by row into column
 //! buffers, and handed out as record batches of a fixed size.
 
-use arrow::array::ArrayRef;
 use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::record_batch::RecordBatch;
 
-use super::column::Column;
+use super::column::{self, Column};
 use super::error::{internal_error, printable, CopyError};
 use super::options::CopyOptions;
 use super::scanner::{ScanError, Scanned, Scanner};
@@ -46,17 +45,8 @@ impl CopyParser {
     /// cannot fill make the first `push` or `finish` fail.
     pub fn new(table: &str, schema: SchemaRef, options: CopyOptions, batch_rows: usize) -> Self {
         let batch_rows = batch_rows.max(1);
-        let capacity = preallocated_rows(batch_rows);
-        let mut error = options.validate().err();
-        let mut columns = Vec::with_capacity(schema.fields().len());
-        for field in schema.fields() {
-            match Column::new(field, capacity) {
-                Ok(column) => columns.push(column),
-                Err(e) => {
-                    error.get_or_insert(e);
-                }
-            }
-        }
+        let (columns, unfillable) = column::columns(&schema, batch_rows);
+        let error = options.validate().err().or(unfillable);
         Self {
             table: table.to_owned(),
             schema,
@@ -331,19 +321,6 @@ impl CopyParser {
     /// Turns the buffered rows into a batch and starts the next one.
     fn flush(&mut self) -> Result<RecordBatch, CopyError> {
         let rows = std::mem::take(&mut self.rows_in_batch);
-        let capacity = preallocated_rows(self.batch_rows);
-        let arrays: Vec<ArrayRef> = self
-            .columns
-            .iter_mut()
-            .map(|column| column.finish(capacity))
-            .collect();
-        let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
-            .map_err(internal_error)
+        column::take_batch(&self.schema, &mut self.columns, rows, self.batch_rows)
     }
-}
-
-/// Rows to reserve column buffers for: a full batch, but not absurdly much for a huge one.
-fn preallocated_rows(batch_rows: usize) -> usize {
-    batch_rows.min(64 * 1024)
 }

@@ -127,8 +127,23 @@ pub(in crate::query::parse::copy_format) fn numeric(
             ))
         }
     };
-    // The digits as decimal text, then the text format's rounding and range checks.
-    let mut digits = String::with_capacity(4 * ndigits as usize);
+    if ndigits == 0 {
+        return Ok(0);
+    }
+    // The digits as decimal text, then the text format's rounding and range checks. The text
+    // is written once, into one buffer: this runs for every numeric value of the COPY.
+    let digits = 4 * ndigits as usize;
+    // Decimal digits before the point.
+    let point = (weight + 1) * 4;
+    let mut text = Vec::with_capacity(digits + point.unsigned_abs() as usize + 3);
+    if negative {
+        text.push(b'-');
+    }
+    if point <= 0 {
+        text.extend_from_slice(b"0.");
+        text.resize(text.len() + (-point) as usize, b'0');
+    }
+    let start = text.len();
     for i in 0..ndigits as usize {
         let d = word(8 + 2 * i)?;
         if d > 9999 {
@@ -137,28 +152,20 @@ pub(in crate::query::parse::copy_format) fn numeric(
                 "invalid digit in external \"numeric\" value".into(),
             ));
         }
-        digits.push_str(&format!("{d:04}"));
+        text.extend_from_slice(&[
+            b'0' + (d / 1000) as u8,
+            b'0' + (d / 100 % 10) as u8,
+            b'0' + (d / 10 % 10) as u8,
+            b'0' + (d % 10) as u8,
+        ]);
     }
-    if digits.is_empty() {
-        return Ok(0);
+    if point > 0 {
+        let point = point as usize;
+        if point >= digits {
+            text.resize(text.len() + point - digits, b'0');
+        } else {
+            text.insert(start + point, b'.');
+        }
     }
-    // Decimal digits before the point.
-    let point = (weight + 1) * 4;
-    let mut text = String::with_capacity(digits.len() + 8);
-    if negative {
-        text.push('-');
-    }
-    if point <= 0 {
-        text.push_str("0.");
-        text.extend(std::iter::repeat_n('0', (-point) as usize));
-        text.push_str(&digits);
-    } else if point as usize >= digits.len() {
-        text.push_str(&digits);
-        text.extend(std::iter::repeat_n('0', point as usize - digits.len()));
-    } else {
-        text.push_str(&digits[..point as usize]);
-        text.push('.');
-        text.push_str(&digits[point as usize..]);
-    }
-    parse_decimal(text.as_bytes(), precision, scale)
+    parse_decimal(&text, precision, scale)
 }
