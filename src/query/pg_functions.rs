@@ -115,10 +115,10 @@ pub fn udfs() -> Vec<ScalarUDF> {
         ),
         ScalarUDF::new_from_impl(ToChar::new()),
         ScalarUDF::new_from_impl(JsonBuildObject::new()),
-        ScalarUDF::new_from_impl(NullFunction::new("pg_get_indexdef")),
-        ScalarUDF::new_from_impl(NullFunction::new("obj_description")),
-        ScalarUDF::new_from_impl(NullFunction::new("col_description")),
-        ScalarUDF::new_from_impl(NullFunction::new("shobj_description")),
+        null_text("pg_get_indexdef"),
+        null_text("obj_description"),
+        null_text("col_description"),
+        null_text("shobj_description"),
         ScalarUDF::new_from_impl(Constant::new(
             "pg_function_is_visible",
             ScalarValue::Boolean(Some(true)),
@@ -132,8 +132,8 @@ pub fn udfs() -> Vec<ScalarUDF> {
             ScalarValue::Utf8(Some(String::new())),
         )),
         ScalarUDF::new_from_impl(PgTypeof::new()),
-        ScalarUDF::new_from_impl(NullFunction::new("pg_get_function_result")),
-        ScalarUDF::new_from_impl(NullFunction::new("pg_get_function_arguments")),
+        null_text("pg_get_function_result"),
+        null_text("pg_get_function_arguments"),
         // Sizes are not tracked per table: psql's `\dt+` shows 0 bytes.
         ScalarUDF::new_from_impl(Constant::new("pg_table_size", ScalarValue::Int64(Some(0)))),
         create_udf(
@@ -225,6 +225,11 @@ fn local_now(name: &str, ty: DataType) -> ScalarUDF {
             }))
         }),
     )
+}
+
+/// A function of any arguments that returns a NULL text.
+fn null_text(name: &'static str) -> ScalarUDF {
+    ScalarUDF::new_from_impl(Constant::new(name, ScalarValue::Utf8(None)))
 }
 
 /// A function of any arguments with a fixed result.
@@ -328,40 +333,6 @@ fn map_strings(
     } else {
         ColumnarValue::Array(out)
     })
-}
-
-/// A function of any arguments that returns a NULL text.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct NullFunction {
-    name: &'static str,
-    signature: Signature,
-}
-
-impl NullFunction {
-    fn new(name: &'static str) -> Self {
-        NullFunction {
-            name,
-            signature: Signature::variadic_any(Volatility::Stable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for NullFunction {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
-    }
 }
 
 /// `json_build_object(key, value, ...)`: a JSON object as text.
