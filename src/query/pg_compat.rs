@@ -406,36 +406,32 @@ impl VisitorMut for VectorColumns {
 pub fn like_escape_udf() -> datafusion::logical_expr::ScalarUDF {
     use arrow::array::{Array, AsArray, StringBuilder};
     use arrow::datatypes::DataType;
-    use datafusion::common::ScalarValue;
-    use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+    use datafusion::functions::utils::make_scalar_function;
+    use datafusion::logical_expr::{create_udf, Volatility};
     create_udf(
         "porpoise_like_escape",
         vec![DataType::Utf8, DataType::Utf8],
         DataType::Utf8,
         Volatility::Immutable,
-        std::sync::Arc::new(|args: &[ColumnarValue]| {
-            let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let patterns = arrays[0].as_string::<i32>();
-            let escapes = arrays[1].as_string::<i32>();
-            let mut out = StringBuilder::new();
-            for i in 0..patterns.len() {
-                if patterns.is_null(i) || escapes.is_null(i) {
-                    out.append_null();
-                    continue;
+        std::sync::Arc::new(make_scalar_function(
+            |arrays: &[arrow::array::ArrayRef]| {
+                let patterns = arrays[0].as_string::<i32>();
+                let escapes = arrays[1].as_string::<i32>();
+                let mut out = StringBuilder::new();
+                for i in 0..patterns.len() {
+                    if patterns.is_null(i) || escapes.is_null(i) {
+                        out.append_null();
+                        continue;
+                    }
+                    out.append_value(backslash_escaped(
+                        patterns.value(i),
+                        escapes.value(i).chars().next(),
+                    ));
                 }
-                out.append_value(backslash_escaped(
-                    patterns.value(i),
-                    escapes.value(i).chars().next(),
-                ));
-            }
-            let array: arrow::array::ArrayRef = std::sync::Arc::new(out.finish());
-            Ok(if scalar {
-                ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-            } else {
-                ColumnarValue::Array(array)
-            })
-        }),
+                Ok(std::sync::Arc::new(out.finish()) as arrow::array::ArrayRef)
+            },
+            vec![],
+        )),
     )
 }
 
@@ -900,33 +896,29 @@ pub fn pg_type_names(arrow: &str) -> (&'static str, &'static str) {
 pub fn type_name_udfs() -> Vec<datafusion::logical_expr::ScalarUDF> {
     use arrow::array::{Array, AsArray, StringBuilder};
     use arrow::datatypes::DataType;
-    use datafusion::common::ScalarValue;
-    use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+    use datafusion::functions::utils::make_scalar_function;
+    use datafusion::logical_expr::{create_udf, Volatility};
     let make = |name: &str, pick: fn((&'static str, &'static str)) -> &'static str| {
         create_udf(
             name,
             vec![DataType::Utf8],
             DataType::Utf8,
             Volatility::Immutable,
-            std::sync::Arc::new(move |args: &[ColumnarValue]| {
-                let scalar = matches!(args[0], ColumnarValue::Scalar(_));
-                let arrays = ColumnarValue::values_to_arrays(args)?;
-                let names = arrays[0].as_string::<i32>();
-                let mut out = StringBuilder::new();
-                for i in 0..names.len() {
-                    if names.is_null(i) {
-                        out.append_null();
-                    } else {
-                        out.append_value(pick(pg_type_names(names.value(i))));
+            std::sync::Arc::new(make_scalar_function(
+                move |arrays: &[arrow::array::ArrayRef]| {
+                    let names = arrays[0].as_string::<i32>();
+                    let mut out = StringBuilder::new();
+                    for i in 0..names.len() {
+                        if names.is_null(i) {
+                            out.append_null();
+                        } else {
+                            out.append_value(pick(pg_type_names(names.value(i))));
+                        }
                     }
-                }
-                let array: arrow::array::ArrayRef = std::sync::Arc::new(out.finish());
-                Ok(if scalar {
-                    ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-                } else {
-                    ColumnarValue::Array(array)
-                })
-            }),
+                    Ok(std::sync::Arc::new(out.finish()) as arrow::array::ArrayRef)
+                },
+                vec![],
+            )),
         )
     };
     vec![

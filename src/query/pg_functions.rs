@@ -28,6 +28,7 @@ use arrow::array::{Array, ArrayRef, AsArray, Int32Builder, StringBuilder};
 use arrow::datatypes::{DataType, TimeUnit};
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::functions::utils::make_scalar_function;
 use datafusion::logical_expr::{
     create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     TypeSignature, Volatility,
@@ -92,8 +93,9 @@ pub fn udfs() -> Vec<ScalarUDF> {
             vec![DataType::Utf8],
             DataType::Int32,
             Volatility::Stable,
-            Arc::new(|args: &[ColumnarValue]| {
-                map_strings(args, |names| {
+            Arc::new(make_scalar_function(
+                |arrays: &[ArrayRef]| {
+                    let names = arrays[0].as_string::<i32>();
                     let mut out = Int32Builder::new();
                     for i in 0..names.len() {
                         out.append_option(
@@ -102,9 +104,10 @@ pub fn udfs() -> Vec<ScalarUDF> {
                                 .flatten(),
                         );
                     }
-                    Arc::new(out.finish())
-                })
-            }),
+                    Ok(Arc::new(out.finish()) as ArrayRef)
+                },
+                vec![],
+            )),
         ),
         create_udf(
             "pg_get_serial_sequence",
@@ -141,24 +144,21 @@ pub fn udfs() -> Vec<ScalarUDF> {
             vec![DataType::Int64],
             DataType::Utf8,
             Volatility::Immutable,
-            Arc::new(|args: &[ColumnarValue]| {
-                let arrays = ColumnarValue::values_to_arrays(args)?;
-                let sizes = arrays[0].as_primitive::<arrow::datatypes::Int64Type>();
-                let mut out = StringBuilder::new();
-                for i in 0..sizes.len() {
-                    if sizes.is_null(i) {
-                        out.append_null();
-                    } else {
-                        out.append_value(size_pretty(sizes.value(i)));
+            Arc::new(make_scalar_function(
+                |arrays: &[ArrayRef]| {
+                    let sizes = arrays[0].as_primitive::<arrow::datatypes::Int64Type>();
+                    let mut out = StringBuilder::new();
+                    for i in 0..sizes.len() {
+                        if sizes.is_null(i) {
+                            out.append_null();
+                        } else {
+                            out.append_value(size_pretty(sizes.value(i)));
+                        }
                     }
-                }
-                let array: ArrayRef = Arc::new(out.finish());
-                Ok(if matches!(args[0], ColumnarValue::Scalar(_)) {
-                    ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-                } else {
-                    ColumnarValue::Array(array)
-                })
-            }),
+                    Ok(Arc::new(out.finish()) as ArrayRef)
+                },
+                vec![],
+            )),
         ),
         local_now(
             "localtimestamp",
@@ -321,20 +321,6 @@ fn now_udf(name: &str, volatility: Volatility) -> ScalarUDF {
     )
 }
 
-fn map_strings(
-    args: &[ColumnarValue],
-    f: impl Fn(&arrow::array::StringArray) -> ArrayRef,
-) -> Result<ColumnarValue> {
-    let arrays = ColumnarValue::values_to_arrays(args)?;
-    let names = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
-    let out = f(names.as_string::<i32>());
-    Ok(if matches!(args[0], ColumnarValue::Scalar(_)) {
-        ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
-    } else {
-        ColumnarValue::Array(out)
-    })
-}
-
 /// `json_build_object(key, value, ...)`: a JSON object as text.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct JsonBuildObject {
@@ -473,40 +459,35 @@ impl ScalarUDFImpl for ToChar {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let times = arrow::compute::cast(
-            &arrays[0],
-            &DataType::Timestamp(TimeUnit::Microsecond, None),
-        )?;
-        let times = times.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-        let patterns = arrays[1].as_string::<i32>();
-        let mut out = StringBuilder::new();
-        for i in 0..times.len() {
-            if times.is_null(i) || patterns.is_null(i) {
-                out.append_null();
-                continue;
-            }
-            let t = chrono::DateTime::from_timestamp_micros(times.value(i))
-                .ok_or_else(|| {
-                    DataFusionError::External(Box::new(QueryError::other(
-                        SqlState::DATETIME_FIELD_OVERFLOW,
-                        "timestamp out of range",
-                    )))
-                })?
-                .naive_utc();
-            out.append_value(format_pg(&t, patterns.value(i)));
-        }
-        let array: ArrayRef = Arc::new(out.finish());
-        Ok(if scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(array)
-        })
+        make_scalar_function(to_char, vec![])(&args.args)
     }
+}
+
+/// `to_char` over arrays of times (or their text) and patterns.
+fn to_char(arrays: &[ArrayRef]) -> Result<ArrayRef> {
+    let times = arrow::compute::cast(
+        &arrays[0],
+        &DataType::Timestamp(TimeUnit::Microsecond, None),
+    )?;
+    let times = times.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+    let patterns = arrays[1].as_string::<i32>();
+    let mut out = StringBuilder::new();
+    for i in 0..times.len() {
+        if times.is_null(i) || patterns.is_null(i) {
+            out.append_null();
+            continue;
+        }
+        let t = chrono::DateTime::from_timestamp_micros(times.value(i))
+            .ok_or_else(|| {
+                DataFusionError::External(Box::new(QueryError::other(
+                    SqlState::DATETIME_FIELD_OVERFLOW,
+                    "timestamp out of range",
+                )))
+            })?
+            .naive_utc();
+        out.append_value(format_pg(&t, patterns.value(i)));
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 const MONTHS: [&str; 12] = [
