@@ -224,7 +224,8 @@ impl VisitorMut for ArraySubquery {
     }
 }
 
-fn call(name: &str, args: Vec<Expr>) -> Expr {
+/// The call `name(args...)`.
+pub(super) fn call(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(sqlparser::ast::Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,
