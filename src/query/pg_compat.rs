@@ -54,8 +54,12 @@ use sqlparser::ast::{
 /// reports the error).
 pub fn name_special_functions(sql: &str) -> std::borrow::Cow<'_, str> {
     const NAMES: [&str; 4] = ["current_user", "session_user", "current_role", "user"];
-    let lower = sql.to_ascii_lowercase();
-    if !NAMES.iter().any(|n| lower.contains(n)) {
+    // Parsed a second time only when one of the names stands as a word: `users` or
+    // `user_id` are not worth a parse.
+    let mentioned = sql
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .any(|w| NAMES.iter().any(|n| w.eq_ignore_ascii_case(n)));
+    if !mentioned {
         return sql.into();
     }
     let dialect = sqlparser::dialect::PostgreSqlDialect {};
@@ -943,6 +947,17 @@ mod tests {
         assert_eq!(pg_type_names("Decimal128(10, 2)").0, "numeric");
         assert!(without_seconds("2024-01-10 00:00"));
         assert!(!without_seconds("2024-01-10 00:00:00"));
+    }
+
+    #[test]
+    fn only_the_special_names_as_words_are_named() {
+        use std::borrow::Cow;
+        let sql = "select user_id, current_username from users";
+        assert!(matches!(name_special_functions(sql), Cow::Borrowed(_)));
+        assert_eq!(
+            name_special_functions("select current_user, SESSION_USER"),
+            "SELECT current_user AS \"current_user\", SESSION_USER AS \"session_user\""
+        );
     }
 
     #[test]
