@@ -850,26 +850,39 @@ impl VisitorMut for InformationSchemaColumns {
         if parts != ["information_schema", "columns"] {
             return ControlFlow::Continue(());
         }
-        let alias = alias
-            .as_ref()
-            .map(|a| a.name.to_string())
-            .unwrap_or_else(|| "columns".to_string());
-        let sql = format!("SELECT * FROM ({PG_COLUMNS}) AS {alias}");
-        let dialect = sqlparser::dialect::PostgreSqlDialect {};
-        let Ok(mut parsed) = sqlparser::parser::Parser::parse_sql(&dialect, &sql) else {
+        let Some(mut derived) = PG_COLUMNS_TABLE.clone() else {
             return ControlFlow::Continue(());
         };
-        let Some(Statement::Query(q)) = parsed.pop() else {
-            return ControlFlow::Continue(());
-        };
-        if let SetExpr::Select(mut select) = *q.body {
-            if let Some(from) = select.from.pop() {
-                *factor = from.relation;
-            }
+        if let (
+            Some(given),
+            sqlparser::ast::TableFactor::Derived {
+                alias: Some(alias), ..
+            },
+        ) = (alias.as_ref(), &mut derived)
+        {
+            alias.name = given.name.clone();
         }
+        *factor = derived;
         ControlFlow::Continue(())
     }
 }
+
+/// [`PG_COLUMNS`] as a FROM item aliased `columns`, parsed once.
+static PG_COLUMNS_TABLE: std::sync::LazyLock<Option<sqlparser::ast::TableFactor>> =
+    std::sync::LazyLock::new(|| {
+        let sql = format!("SELECT * FROM ({PG_COLUMNS}) AS columns");
+        let dialect = sqlparser::dialect::PostgreSqlDialect {};
+        let Some(Statement::Query(q)) = sqlparser::parser::Parser::parse_sql(&dialect, &sql)
+            .ok()?
+            .pop()
+        else {
+            return None;
+        };
+        let SetExpr::Select(mut select) = *q.body else {
+            return None;
+        };
+        select.from.pop().map(|from| from.relation)
+    });
 
 /// PostgreSQL's `information_schema` name and `udt_name` of a type, from Arrow's display
 /// of it (`Int32`, `Timestamp(ms)`, `Decimal128(10, 2)`).
@@ -958,6 +971,34 @@ mod tests {
             name_special_functions("select current_user, SESSION_USER"),
             "SELECT current_user AS \"current_user\", SESSION_USER AS \"session_user\""
         );
+    }
+
+    #[test]
+    fn information_schema_columns_keeps_its_alias() {
+        let dialect = sqlparser::dialect::PostgreSqlDialect {};
+        for (sql, alias) in [
+            (
+                "select c.udt_name from information_schema.columns c",
+                "AS c",
+            ),
+            (
+                "select udt_name from information_schema.columns",
+                "AS columns",
+            ),
+        ] {
+            let mut stmt = sqlparser::parser::Parser::parse_sql(&dialect, sql)
+                .unwrap()
+                .pop()
+                .unwrap();
+            rewrite(&mut stmt);
+            let text = stmt.to_string();
+            assert!(text.contains("porpoise_pg_udt_name(data_type)"), "{text}");
+            assert!(
+                text.contains("FROM porpoise.information_schema.columns)"),
+                "{text}"
+            );
+            assert!(text.ends_with(alias), "{text}");
+        }
     }
 
     #[test]
