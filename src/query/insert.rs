@@ -9,11 +9,9 @@
 //!
 //! Anything that is not a plain literal is left to DataFusion.
 
-use sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName,
-    SetExpr, Statement, TableObject, UnaryOperator, Value,
-};
+use sqlparser::ast::{Expr, ObjectName, SetExpr, Statement, TableObject, UnaryOperator, Value};
 
+use super::pg_compat::call;
 use super::{QueryError, Session};
 use crate::catalog::ColumnType;
 use crate::sqlstate::SqlState;
@@ -181,24 +179,4 @@ fn assign(expr: &mut Expr, column: &str, ty: ColumnType) -> Result<(), QueryErro
         _ => {}
     }
     Ok(())
-}
-
-fn call(name: &str, args: Vec<Expr>) -> Expr {
-    Expr::Function(sqlparser::ast::Function {
-        name: ObjectName::from(vec![Ident::new(name)]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args
-                .into_iter()
-                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
-                .collect(),
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    })
 }

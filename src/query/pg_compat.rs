@@ -54,8 +54,12 @@ use sqlparser::ast::{
 /// reports the error).
 pub fn name_special_functions(sql: &str) -> std::borrow::Cow<'_, str> {
     const NAMES: [&str; 4] = ["current_user", "session_user", "current_role", "user"];
-    let lower = sql.to_ascii_lowercase();
-    if !NAMES.iter().any(|n| lower.contains(n)) {
+    // Parsed a second time only when one of the names stands as a word: `users` or
+    // `user_id` are not worth a parse.
+    let mentioned = sql
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .any(|w| NAMES.iter().any(|n| w.eq_ignore_ascii_case(n)));
+    if !mentioned {
         return sql.into();
     }
     let dialect = sqlparser::dialect::PostgreSqlDialect {};
@@ -224,7 +228,8 @@ impl VisitorMut for ArraySubquery {
     }
 }
 
-fn call(name: &str, args: Vec<Expr>) -> Expr {
+/// The call `name(args...)`.
+pub(super) fn call(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(sqlparser::ast::Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,
@@ -406,36 +411,32 @@ impl VisitorMut for VectorColumns {
 pub fn like_escape_udf() -> datafusion::logical_expr::ScalarUDF {
     use arrow::array::{Array, AsArray, StringBuilder};
     use arrow::datatypes::DataType;
-    use datafusion::common::ScalarValue;
-    use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+    use datafusion::functions::utils::make_scalar_function;
+    use datafusion::logical_expr::{create_udf, Volatility};
     create_udf(
         "porpoise_like_escape",
         vec![DataType::Utf8, DataType::Utf8],
         DataType::Utf8,
         Volatility::Immutable,
-        std::sync::Arc::new(|args: &[ColumnarValue]| {
-            let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let patterns = arrays[0].as_string::<i32>();
-            let escapes = arrays[1].as_string::<i32>();
-            let mut out = StringBuilder::new();
-            for i in 0..patterns.len() {
-                if patterns.is_null(i) || escapes.is_null(i) {
-                    out.append_null();
-                    continue;
+        std::sync::Arc::new(make_scalar_function(
+            |arrays: &[arrow::array::ArrayRef]| {
+                let patterns = arrays[0].as_string::<i32>();
+                let escapes = arrays[1].as_string::<i32>();
+                let mut out = StringBuilder::new();
+                for i in 0..patterns.len() {
+                    if patterns.is_null(i) || escapes.is_null(i) {
+                        out.append_null();
+                        continue;
+                    }
+                    out.append_value(backslash_escaped(
+                        patterns.value(i),
+                        escapes.value(i).chars().next(),
+                    ));
                 }
-                out.append_value(backslash_escaped(
-                    patterns.value(i),
-                    escapes.value(i).chars().next(),
-                ));
-            }
-            let array: arrow::array::ArrayRef = std::sync::Arc::new(out.finish());
-            Ok(if scalar {
-                ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-            } else {
-                ColumnarValue::Array(array)
-            })
-        }),
+                Ok(std::sync::Arc::new(out.finish()) as arrow::array::ArrayRef)
+            },
+            vec![],
+        )),
     )
 }
 
@@ -849,26 +850,39 @@ impl VisitorMut for InformationSchemaColumns {
         if parts != ["information_schema", "columns"] {
             return ControlFlow::Continue(());
         }
-        let alias = alias
-            .as_ref()
-            .map(|a| a.name.to_string())
-            .unwrap_or_else(|| "columns".to_string());
-        let sql = format!("SELECT * FROM ({PG_COLUMNS}) AS {alias}");
-        let dialect = sqlparser::dialect::PostgreSqlDialect {};
-        let Ok(mut parsed) = sqlparser::parser::Parser::parse_sql(&dialect, &sql) else {
+        let Some(mut derived) = PG_COLUMNS_TABLE.clone() else {
             return ControlFlow::Continue(());
         };
-        let Some(Statement::Query(q)) = parsed.pop() else {
-            return ControlFlow::Continue(());
-        };
-        if let SetExpr::Select(mut select) = *q.body {
-            if let Some(from) = select.from.pop() {
-                *factor = from.relation;
-            }
+        if let (
+            Some(given),
+            sqlparser::ast::TableFactor::Derived {
+                alias: Some(alias), ..
+            },
+        ) = (alias.as_ref(), &mut derived)
+        {
+            alias.name = given.name.clone();
         }
+        *factor = derived;
         ControlFlow::Continue(())
     }
 }
+
+/// [`PG_COLUMNS`] as a FROM item aliased `columns`, parsed once.
+static PG_COLUMNS_TABLE: std::sync::LazyLock<Option<sqlparser::ast::TableFactor>> =
+    std::sync::LazyLock::new(|| {
+        let sql = format!("SELECT * FROM ({PG_COLUMNS}) AS columns");
+        let dialect = sqlparser::dialect::PostgreSqlDialect {};
+        let Some(Statement::Query(q)) = sqlparser::parser::Parser::parse_sql(&dialect, &sql)
+            .ok()?
+            .pop()
+        else {
+            return None;
+        };
+        let SetExpr::Select(mut select) = *q.body else {
+            return None;
+        };
+        select.from.pop().map(|from| from.relation)
+    });
 
 /// PostgreSQL's `information_schema` name and `udt_name` of a type, from Arrow's display
 /// of it (`Int32`, `Timestamp(ms)`, `Decimal128(10, 2)`).
@@ -900,33 +914,29 @@ pub fn pg_type_names(arrow: &str) -> (&'static str, &'static str) {
 pub fn type_name_udfs() -> Vec<datafusion::logical_expr::ScalarUDF> {
     use arrow::array::{Array, AsArray, StringBuilder};
     use arrow::datatypes::DataType;
-    use datafusion::common::ScalarValue;
-    use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+    use datafusion::functions::utils::make_scalar_function;
+    use datafusion::logical_expr::{create_udf, Volatility};
     let make = |name: &str, pick: fn((&'static str, &'static str)) -> &'static str| {
         create_udf(
             name,
             vec![DataType::Utf8],
             DataType::Utf8,
             Volatility::Immutable,
-            std::sync::Arc::new(move |args: &[ColumnarValue]| {
-                let scalar = matches!(args[0], ColumnarValue::Scalar(_));
-                let arrays = ColumnarValue::values_to_arrays(args)?;
-                let names = arrays[0].as_string::<i32>();
-                let mut out = StringBuilder::new();
-                for i in 0..names.len() {
-                    if names.is_null(i) {
-                        out.append_null();
-                    } else {
-                        out.append_value(pick(pg_type_names(names.value(i))));
+            std::sync::Arc::new(make_scalar_function(
+                move |arrays: &[arrow::array::ArrayRef]| {
+                    let names = arrays[0].as_string::<i32>();
+                    let mut out = StringBuilder::new();
+                    for i in 0..names.len() {
+                        if names.is_null(i) {
+                            out.append_null();
+                        } else {
+                            out.append_value(pick(pg_type_names(names.value(i))));
+                        }
                     }
-                }
-                let array: arrow::array::ArrayRef = std::sync::Arc::new(out.finish());
-                Ok(if scalar {
-                    ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-                } else {
-                    ColumnarValue::Array(array)
-                })
-            }),
+                    Ok(std::sync::Arc::new(out.finish()) as arrow::array::ArrayRef)
+                },
+                vec![],
+            )),
         )
     };
     vec![
@@ -950,6 +960,45 @@ mod tests {
         assert_eq!(pg_type_names("Decimal128(10, 2)").0, "numeric");
         assert!(without_seconds("2024-01-10 00:00"));
         assert!(!without_seconds("2024-01-10 00:00:00"));
+    }
+
+    #[test]
+    fn only_the_special_names_as_words_are_named() {
+        use std::borrow::Cow;
+        let sql = "select user_id, current_username from users";
+        assert!(matches!(name_special_functions(sql), Cow::Borrowed(_)));
+        assert_eq!(
+            name_special_functions("select current_user, SESSION_USER"),
+            "SELECT current_user AS \"current_user\", SESSION_USER AS \"session_user\""
+        );
+    }
+
+    #[test]
+    fn information_schema_columns_keeps_its_alias() {
+        let dialect = sqlparser::dialect::PostgreSqlDialect {};
+        for (sql, alias) in [
+            (
+                "select c.udt_name from information_schema.columns c",
+                "AS c",
+            ),
+            (
+                "select udt_name from information_schema.columns",
+                "AS columns",
+            ),
+        ] {
+            let mut stmt = sqlparser::parser::Parser::parse_sql(&dialect, sql)
+                .unwrap()
+                .pop()
+                .unwrap();
+            rewrite(&mut stmt);
+            let text = stmt.to_string();
+            assert!(text.contains("porpoise_pg_udt_name(data_type)"), "{text}");
+            assert!(
+                text.contains("FROM porpoise.information_schema.columns)"),
+                "{text}"
+            );
+            assert!(text.ends_with(alias), "{text}");
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ use arrow::array::{Array, ArrayRef, AsArray, Int32Builder, StringBuilder};
 use arrow::datatypes::{DataType, TimeUnit};
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::functions::utils::make_scalar_function;
 use datafusion::logical_expr::{
     create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     TypeSignature, Volatility,
@@ -92,8 +93,9 @@ pub fn udfs() -> Vec<ScalarUDF> {
             vec![DataType::Utf8],
             DataType::Int32,
             Volatility::Stable,
-            Arc::new(|args: &[ColumnarValue]| {
-                map_strings(args, |names| {
+            Arc::new(make_scalar_function(
+                |arrays: &[ArrayRef]| {
+                    let names = arrays[0].as_string::<i32>();
                     let mut out = Int32Builder::new();
                     for i in 0..names.len() {
                         out.append_option(
@@ -102,9 +104,10 @@ pub fn udfs() -> Vec<ScalarUDF> {
                                 .flatten(),
                         );
                     }
-                    Arc::new(out.finish())
-                })
-            }),
+                    Ok(Arc::new(out.finish()) as ArrayRef)
+                },
+                vec![],
+            )),
         ),
         create_udf(
             "pg_get_serial_sequence",
@@ -115,10 +118,10 @@ pub fn udfs() -> Vec<ScalarUDF> {
         ),
         ScalarUDF::new_from_impl(ToChar::new()),
         ScalarUDF::new_from_impl(JsonBuildObject::new()),
-        ScalarUDF::new_from_impl(NullFunction::new("pg_get_indexdef")),
-        ScalarUDF::new_from_impl(NullFunction::new("obj_description")),
-        ScalarUDF::new_from_impl(NullFunction::new("col_description")),
-        ScalarUDF::new_from_impl(NullFunction::new("shobj_description")),
+        null_text("pg_get_indexdef"),
+        null_text("obj_description"),
+        null_text("col_description"),
+        null_text("shobj_description"),
         ScalarUDF::new_from_impl(Constant::new(
             "pg_function_is_visible",
             ScalarValue::Boolean(Some(true)),
@@ -132,8 +135,8 @@ pub fn udfs() -> Vec<ScalarUDF> {
             ScalarValue::Utf8(Some(String::new())),
         )),
         ScalarUDF::new_from_impl(PgTypeof::new()),
-        ScalarUDF::new_from_impl(NullFunction::new("pg_get_function_result")),
-        ScalarUDF::new_from_impl(NullFunction::new("pg_get_function_arguments")),
+        null_text("pg_get_function_result"),
+        null_text("pg_get_function_arguments"),
         // Sizes are not tracked per table: psql's `\dt+` shows 0 bytes.
         ScalarUDF::new_from_impl(Constant::new("pg_table_size", ScalarValue::Int64(Some(0)))),
         create_udf(
@@ -141,24 +144,21 @@ pub fn udfs() -> Vec<ScalarUDF> {
             vec![DataType::Int64],
             DataType::Utf8,
             Volatility::Immutable,
-            Arc::new(|args: &[ColumnarValue]| {
-                let arrays = ColumnarValue::values_to_arrays(args)?;
-                let sizes = arrays[0].as_primitive::<arrow::datatypes::Int64Type>();
-                let mut out = StringBuilder::new();
-                for i in 0..sizes.len() {
-                    if sizes.is_null(i) {
-                        out.append_null();
-                    } else {
-                        out.append_value(size_pretty(sizes.value(i)));
+            Arc::new(make_scalar_function(
+                |arrays: &[ArrayRef]| {
+                    let sizes = arrays[0].as_primitive::<arrow::datatypes::Int64Type>();
+                    let mut out = StringBuilder::new();
+                    for i in 0..sizes.len() {
+                        if sizes.is_null(i) {
+                            out.append_null();
+                        } else {
+                            out.append_value(size_pretty(sizes.value(i)));
+                        }
                     }
-                }
-                let array: ArrayRef = Arc::new(out.finish());
-                Ok(if matches!(args[0], ColumnarValue::Scalar(_)) {
-                    ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-                } else {
-                    ColumnarValue::Array(array)
-                })
-            }),
+                    Ok(Arc::new(out.finish()) as ArrayRef)
+                },
+                vec![],
+            )),
         ),
         local_now(
             "localtimestamp",
@@ -225,6 +225,11 @@ fn local_now(name: &str, ty: DataType) -> ScalarUDF {
             }))
         }),
     )
+}
+
+/// A function of any arguments that returns a NULL text.
+fn null_text(name: &'static str) -> ScalarUDF {
+    ScalarUDF::new_from_impl(Constant::new(name, ScalarValue::Utf8(None)))
 }
 
 /// A function of any arguments with a fixed result.
@@ -314,54 +319,6 @@ fn now_udf(name: &str, volatility: Volatility) -> ScalarUDF {
             )))
         }),
     )
-}
-
-fn map_strings(
-    args: &[ColumnarValue],
-    f: impl Fn(&arrow::array::StringArray) -> ArrayRef,
-) -> Result<ColumnarValue> {
-    let arrays = ColumnarValue::values_to_arrays(args)?;
-    let names = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
-    let out = f(names.as_string::<i32>());
-    Ok(if matches!(args[0], ColumnarValue::Scalar(_)) {
-        ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
-    } else {
-        ColumnarValue::Array(out)
-    })
-}
-
-/// A function of any arguments that returns a NULL text.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct NullFunction {
-    name: &'static str,
-    signature: Signature,
-}
-
-impl NullFunction {
-    fn new(name: &'static str) -> Self {
-        NullFunction {
-            name,
-            signature: Signature::variadic_any(Volatility::Stable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for NullFunction {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
-    }
 }
 
 /// `json_build_object(key, value, ...)`: a JSON object as text.
@@ -502,40 +459,35 @@ impl ScalarUDFImpl for ToChar {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let times = arrow::compute::cast(
-            &arrays[0],
-            &DataType::Timestamp(TimeUnit::Microsecond, None),
-        )?;
-        let times = times.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-        let patterns = arrays[1].as_string::<i32>();
-        let mut out = StringBuilder::new();
-        for i in 0..times.len() {
-            if times.is_null(i) || patterns.is_null(i) {
-                out.append_null();
-                continue;
-            }
-            let t = chrono::DateTime::from_timestamp_micros(times.value(i))
-                .ok_or_else(|| {
-                    DataFusionError::External(Box::new(QueryError::other(
-                        SqlState::DATETIME_FIELD_OVERFLOW,
-                        "timestamp out of range",
-                    )))
-                })?
-                .naive_utc();
-            out.append_value(format_pg(&t, patterns.value(i)));
-        }
-        let array: ArrayRef = Arc::new(out.finish());
-        Ok(if scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(array)
-        })
+        make_scalar_function(to_char, vec![])(&args.args)
     }
+}
+
+/// `to_char` over arrays of times (or their text) and patterns.
+fn to_char(arrays: &[ArrayRef]) -> Result<ArrayRef> {
+    let times = arrow::compute::cast(
+        &arrays[0],
+        &DataType::Timestamp(TimeUnit::Microsecond, None),
+    )?;
+    let times = times.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+    let patterns = arrays[1].as_string::<i32>();
+    let mut out = StringBuilder::new();
+    for i in 0..times.len() {
+        if times.is_null(i) || patterns.is_null(i) {
+            out.append_null();
+            continue;
+        }
+        let t = chrono::DateTime::from_timestamp_micros(times.value(i))
+            .ok_or_else(|| {
+                DataFusionError::External(Box::new(QueryError::other(
+                    SqlState::DATETIME_FIELD_OVERFLOW,
+                    "timestamp out of range",
+                )))
+            })?
+            .naive_utc();
+        out.append_value(format_pg(&t, patterns.value(i)));
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 const MONTHS: [&str; 12] = [

@@ -12,11 +12,12 @@ use arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::common::{DFSchema, Result};
+use datafusion::functions::utils::make_scalar_function;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    create_udf, ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarUDF, Volatility,
+    create_udf, Expr, ExprSchemable, LogicalPlan, ScalarUDF, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
 
@@ -29,27 +30,23 @@ pub fn udf() -> ScalarUDF {
         vec![DataType::Timestamp(TimeUnit::Microsecond, None)],
         DataType::Utf8,
         Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let scalar = matches!(args[0], ColumnarValue::Scalar(_));
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let times = arrays[0].as_primitive::<TimestampMicrosecondType>();
-            let mut out = StringBuilder::new();
-            for i in 0..times.len() {
-                match (!times.is_null(i))
-                    .then(|| chrono::DateTime::from_timestamp_micros(times.value(i)))
-                    .flatten()
-                {
-                    Some(t) => out.append_value(text(&t.naive_utc())),
-                    None => out.append_null(),
+        Arc::new(make_scalar_function(
+            |arrays: &[ArrayRef]| {
+                let times = arrays[0].as_primitive::<TimestampMicrosecondType>();
+                let mut out = StringBuilder::new();
+                for i in 0..times.len() {
+                    match (!times.is_null(i))
+                        .then(|| chrono::DateTime::from_timestamp_micros(times.value(i)))
+                        .flatten()
+                    {
+                        Some(t) => out.append_value(text(&t.naive_utc())),
+                        None => out.append_null(),
+                    }
                 }
-            }
-            let array: ArrayRef = Arc::new(out.finish());
-            Ok(if scalar {
-                ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-            } else {
-                ColumnarValue::Array(array)
-            })
-        }),
+                Ok(Arc::new(out.finish()) as ArrayRef)
+            },
+            vec![],
+        )),
     )
 }
 

@@ -20,8 +20,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
+use arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::functions::utils::make_scalar_function;
 use datafusion::logical_expr::{
     create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     TypeSignature, Volatility,
@@ -653,41 +655,28 @@ impl ScalarUDFImpl for CurrentSetting {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        use arrow::array::{Array, AsArray};
-        let rows = args.number_rows;
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let names = arrays[0].as_string::<i32>();
-        let missing_ok = arrays.get(1).map(|a| a.as_boolean().clone());
-        let mut values = arrow::array::StringBuilder::new();
-        for i in 0..names.len() {
-            if names.is_null(i) {
-                values.append_null();
-                continue;
-            }
-            let name = names.value(i);
-            match self.settings.get(name) {
-                Some(v) => values.append_value(v),
-                None if missing_ok.as_ref().is_some_and(|m| m.value(i)) => values.append_null(),
-                None => return Err(external(unrecognized(name))),
-            }
-        }
-        let array: arrow::array::ArrayRef = Arc::new(values.finish());
-        scalar_or_array(&args.args, array, rows)
+        make_scalar_function(
+            |arrays: &[ArrayRef]| {
+                let names = arrays[0].as_string::<i32>();
+                let missing_ok = arrays.get(1).map(|a| a.as_boolean());
+                let mut values = StringBuilder::new();
+                for i in 0..names.len() {
+                    if names.is_null(i) {
+                        values.append_null();
+                        continue;
+                    }
+                    let name = names.value(i);
+                    match self.settings.get(name) {
+                        Some(v) => values.append_value(v),
+                        None if missing_ok.is_some_and(|m| m.value(i)) => values.append_null(),
+                        None => return Err(external(unrecognized(name))),
+                    }
+                }
+                Ok(Arc::new(values.finish()) as ArrayRef)
+            },
+            vec![],
+        )(&args.args)
     }
-}
-
-fn scalar_or_array(
-    args: &[ColumnarValue],
-    array: arrow::array::ArrayRef,
-    _rows: usize,
-) -> Result<ColumnarValue> {
-    Ok(
-        if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(array)
-        },
-    )
 }
 
 /// `set_config(name, value, is_local)`: `SET` as a function; returns the new value.
@@ -735,29 +724,31 @@ impl ScalarUDFImpl for SetConfig {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        use arrow::array::{Array, AsArray};
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let names = arrays[0].as_string::<i32>();
-        let new = arrays[1].as_string::<i32>();
-        let mut values = arrow::array::StringBuilder::new();
-        for i in 0..names.len() {
-            if names.is_null(i) {
-                return Err(external(QueryError::other(
-                    SqlState::INVALID_PARAMETER_VALUE,
-                    "SET requires parameter name",
-                )));
-            }
-            let name = names.value(i);
-            let given: Vec<String> = if new.is_null(i) {
-                vec![]
-            } else {
-                vec![new.value(i).to_string()]
-            };
-            self.settings.set(name, &given).map_err(external)?;
-            values.append_option(self.settings.get(name));
-        }
-        let array: arrow::array::ArrayRef = Arc::new(values.finish());
-        scalar_or_array(&args.args, array, args.number_rows)
+        make_scalar_function(
+            |arrays: &[ArrayRef]| {
+                let names = arrays[0].as_string::<i32>();
+                let new = arrays[1].as_string::<i32>();
+                let mut values = StringBuilder::new();
+                for i in 0..names.len() {
+                    if names.is_null(i) {
+                        return Err(external(QueryError::other(
+                            SqlState::INVALID_PARAMETER_VALUE,
+                            "SET requires parameter name",
+                        )));
+                    }
+                    let name = names.value(i);
+                    let given: Vec<String> = if new.is_null(i) {
+                        vec![]
+                    } else {
+                        vec![new.value(i).to_string()]
+                    };
+                    self.settings.set(name, &given).map_err(external)?;
+                    values.append_option(self.settings.get(name));
+                }
+                Ok(Arc::new(values.finish()) as ArrayRef)
+            },
+            vec![],
+        )(&args.args)
     }
 }
 
