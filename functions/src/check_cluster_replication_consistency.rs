@@ -5,12 +5,14 @@
 //! `status` (`MATCH`; `DIFFER`: the row counts or the rows' contents differ; `MISSING_ON_SLAVE`;
 //! `EXTRA_ON_SLAVE`), and the point compared: `replicatedTaskId` (every task of the database
 //! up to it applied on the slave, none after it) and `replicatedTime` (when the master committed
-//! it). Contents are compared by an order-independent hash of every row's values.
+//! it). Contents are compared by an order-independent hash of every row's values. `diverged`
+//! is true where a skipped task (`skipClusterReplicationTask`) would have changed the
+//! partition, whatever its contents show, until `repairClusterReplication` replaces it.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+    ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::ScalarValue;
@@ -36,6 +38,7 @@ pub struct Partition {
     pub status: String,
     pub replicated_task_id: i64,
     pub replicated_time_ns: i64,
+    pub diverged: bool,
 }
 
 pub fn schema() -> SchemaRef {
@@ -51,6 +54,7 @@ pub fn schema() -> SchemaRef {
             DataType::Timestamp(TimeUnit::Nanosecond, None),
             false,
         ),
+        Field::new("diverged", DataType::Boolean, false),
     ]))
 }
 
@@ -84,6 +88,9 @@ fn run(cluster: Arc<dyn Cluster>, args: Vec<ScalarValue>) -> Pending<RecordBatch
             )),
             Arc::new(TimestampNanosecondArray::from_iter_values(
                 rows.iter().map(|r| r.replicated_time_ns),
+            )),
+            Arc::new(BooleanArray::from_iter(
+                rows.iter().map(|r| Some(r.diverged)),
             )),
         ];
         RecordBatch::try_new(schema(), columns).map_err(FunctionError::internal)

@@ -5,7 +5,9 @@
 //!   (WAITING, COPYING, FAILED, DONE), `tablesDone`/`tablesTotal`, `partitionsDone`/
 //!   `partitionsTotal`, `bytesDone`/`bytesTotal` (the totals are NULL until every table's files
 //!   were listed), `rowsDone`, `finishTime` (NULL until installed), `attempts` (failed tries)
-//!   and `error` (why the last try failed).
+//!   and `error` (why the last try failed). `kind` is SEED, or REPAIR for a
+//!   `repairClusterReplication` (its totals count the tables and partitions it replaces; a
+//!   repair the master has not cut yet shows as REQUESTED with `cutTaskId` 0).
 //! - On a master: each cut a slave has still to install (`slaveClusterId`, `state` PENDING);
 //!   the master keeps the files of a pending cut, so a row here explains disk held back.
 //!   The progress columns are NULL there: the slave shows them.
@@ -48,6 +50,8 @@ pub struct Seed {
     pub finish_time_ns: Option<i64>,
     pub attempts: Option<i64>,
     pub error: Option<String>,
+    /// `SEED` or `REPAIR`.
+    pub kind: String,
 }
 
 pub fn schema() -> SchemaRef {
@@ -68,6 +72,7 @@ pub fn schema() -> SchemaRef {
         Field::new("finishTime", time(), true),
         Field::new("attempts", DataType::Int64, true),
         Field::new("error", DataType::Utf8, true),
+        Field::new("kind", DataType::Utf8, false),
     ]))
 }
 
@@ -107,6 +112,7 @@ fn run(cluster: Arc<dyn Cluster>, args: Vec<ScalarValue>) -> Pending<RecordBatch
             Arc::new(StringArray::from_iter(
                 rows.iter().map(|r| r.error.as_deref()),
             )),
+            text(|r| &r.kind),
         ];
         RecordBatch::try_new(schema(), columns).map_err(FunctionError::internal)
     })

@@ -23,6 +23,7 @@ pub mod get_slave_replication_execution_status;
 pub mod get_slave_replication_queue_status;
 pub mod get_slave_replication_status;
 pub mod remove_cluster_replication_slave;
+pub mod repair_cluster_replication;
 pub mod rpc;
 pub mod schema;
 pub mod set_database_cluster_replication_execution_set;
@@ -120,6 +121,15 @@ pub trait Cluster: Send + Sync + std::fmt::Debug + 'static {
         table: Option<&str>,
     ) -> Result<Vec<check_cluster_replication_consistency::Partition>, FunctionError>;
 
+    /// `repairClusterReplication`: asks the master to replace `partitions` of `db` (`None`:
+    /// what the check and skipped tasks find differing), as `(table, partition)` with `None`
+    /// for a whole table (slave).
+    async fn repair(
+        &self,
+        db: &str,
+        partitions: Option<Vec<(String, Option<String>)>>,
+    ) -> Result<Vec<repair_cluster_replication::Repaired>, FunctionError>;
+
     /// Each database's seed (slave), or the cuts slaves have still to install (master).
     async fn seeds(&self) -> Result<Vec<get_cluster_replication_seed_status::Seed>, FunctionError>;
 
@@ -197,11 +207,15 @@ fn scalars() -> [(Names, ScalarCtor); 8] {
     ]
 }
 
-fn tables() -> [(Names, TableCtor); 11] {
+fn tables() -> [(Names, TableCtor); 12] {
     [
         (
             check_cluster_replication_consistency::NAMES,
             check_cluster_replication_consistency::function,
+        ),
+        (
+            repair_cluster_replication::NAMES,
+            repair_cluster_replication::function,
         ),
         (
             get_cluster_replication_seed_status::NAMES,

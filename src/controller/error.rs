@@ -95,6 +95,10 @@ pub enum MetadataError {
     Seeding(String),
     #[error("the seed of database \"{db}\" cannot be finished: tables {} are not installed", .tables.join(", "))]
     SeedIncomplete { db: String, tables: Vec<String> },
+    /// A repair names a table whose columns here differ from the master's, or that one side
+    /// lacks: replacing some of its partitions cannot mend it.
+    #[error("table \"{table}\" of database \"{db}\" differs from the master's in its columns or exists on one side only: a repair replaces partitions, not tables; switch replication of the database off and on again on the master to seed it whole")]
+    RepairCatalog { db: String, table: String },
 }
 
 /// Task ids as a message lists them: `7`, `7, 9`.
@@ -124,6 +128,7 @@ impl From<ReplicationError> for MetadataError {
             ReplicationError::UnknownSlave(id) => MetadataError::UnknownSlave(id),
             ReplicationError::SeedDone { db, cut_task } => MetadataError::SeedDone { db, cut_task },
             ReplicationError::Seeding(db) => MetadataError::Seeding(db),
+            ReplicationError::NotReplicated(db) => MetadataError::NotReplicated(db),
             ReplicationError::SeedIncomplete { db, tables } => {
                 MetadataError::SeedIncomplete { db, tables }
             }
@@ -170,7 +175,8 @@ impl ErrorCode for MetadataError {
             MetadataError::ProgressMismatch { .. }
             | MetadataError::SeedDone { .. }
             | MetadataError::Seeding(_)
-            | MetadataError::SeedIncomplete { .. } => SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
+            | MetadataError::SeedIncomplete { .. }
+            | MetadataError::RepairCatalog { .. } => SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
         }
     }
 

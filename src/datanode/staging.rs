@@ -146,9 +146,12 @@ impl Staging {
         self.wait_pending().await
     }
 
-    /// Removes every published file of the table on this node (once per transaction): a seed
-    /// replaces the table's rows by the master's.
-    pub fn clear_table(&mut self) -> Result<(), DataNodeError> {
+    /// Removes every published file of the table on this node, or of its partitions `only`
+    /// (once per transaction): a seed or repair replaces them by the master's.
+    pub fn clear_table(
+        &mut self,
+        only: Option<&std::collections::BTreeSet<String>>,
+    ) -> Result<(), DataNodeError> {
         if self.cleared {
             return Ok(());
         }
@@ -158,6 +161,7 @@ impl Staging {
             .node
             .snapshot_latest(self.key)?
             .files()
+            .filter(|f| only.is_none_or(|only| only.contains(&f.partition)))
             .map(|f| RemovedFile {
                 table: self.key,
                 partition: f.partition.clone(),

@@ -59,6 +59,9 @@ pub struct AdoptRequest {
     /// Remove every published file of the table on the node first (a seed).
     #[serde(default)]
     pub clear: bool,
+    /// Limits `clear` to these partitions (a repair).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only: Option<std::collections::BTreeSet<String>>,
 }
 
 /// A table as the coordinator saw it, in every request it sends another data node about it.
@@ -270,9 +273,12 @@ impl WriteTxn {
         self.adopt_as(src, partition, files, false).await
     }
 
-    /// Removes every row of the table, on every data node of the database: the rows a seed
-    /// then adopts replace them ([`Self::adopt_seed`]).
-    pub async fn clear_all(&mut self) -> Result<(), DataNodeError> {
+    /// Removes every row of the table, or of its partitions `only`, on every data node of the
+    /// database: the rows a seed or repair then adopts replace them ([`Self::adopt_seed`]).
+    pub async fn clear(
+        &mut self,
+        only: Option<std::collections::BTreeSet<String>>,
+    ) -> Result<(), DataNodeError> {
         if !self.can_adopt() {
             return Err(DataNodeError::Task(
                 "a replicated database's rows cannot be replaced by a seed".into(),
@@ -284,7 +290,7 @@ impl WriteTxn {
         }
         for owner in owners {
             if owner == self.node.id {
-                self.local.clear_table()?;
+                self.local.clear_table(only.as_ref())?;
                 continue;
             }
             let request = AdoptRequest {
@@ -294,6 +300,7 @@ impl WriteTxn {
                 files: Vec::new(),
                 seed: true,
                 clear: true,
+                only: only.clone(),
             };
             let peers = self.node.peers.clone();
             let addr = self.remote(owner)?.addr.clone();
@@ -349,6 +356,7 @@ impl WriteTxn {
             files,
             seed,
             clear: false,
+            only: None,
         };
         let peers = self.node.peers.clone();
         let part = self.remote(owner)?;

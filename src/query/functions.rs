@@ -29,6 +29,7 @@ use porpoise_functions::get_recent_slave_replication_info::SlaveInfo;
 use porpoise_functions::get_slave_replication_execution_status::Execution;
 use porpoise_functions::get_slave_replication_queue_status::Queue;
 use porpoise_functions::get_slave_replication_status::SlaveTask;
+use porpoise_functions::repair_cluster_replication::Repaired;
 use porpoise_functions::rpc::Node;
 use porpoise_functions::schema::DatabaseSchema;
 use porpoise_functions::FunctionError;
@@ -493,7 +494,9 @@ impl porpoise_functions::Cluster for ClusterAccess {
         db: &str,
         table: Option<&str>,
     ) -> Result<Vec<Partition>, FunctionError> {
-        self.replication("checkClusterReplicationConsistency", ReplicationRole::Slave)?;
+        let metadata =
+            self.replication("checkClusterReplicationConsistency", ReplicationRole::Slave)?;
+        let diverged = metadata.replication().slave.diverged.get(db).cloned();
         let (point, compared) = crate::replication::check::check(&self.node, db, table)
             .await
             .map_err(|e| FunctionError {
@@ -504,6 +507,10 @@ impl porpoise_functions::Cluster for ClusterAccess {
         Ok(compared
             .into_iter()
             .map(|c| Partition {
+                diverged: diverged
+                    .as_ref()
+                    .and_then(|d| d.get(&c.table))
+                    .is_some_and(|scope| scope.covers(&c.partition)),
                 status: c.status().to_string(),
                 master_rows: rows(c.master),
                 slave_rows: rows(c.slave),
@@ -511,6 +518,34 @@ impl porpoise_functions::Cluster for ClusterAccess {
                 partition: c.partition,
                 replicated_task_id: point.task_id as i64,
                 replicated_time_ns: point.master_ns,
+            })
+            .collect())
+    }
+
+    async fn repair(
+        &self,
+        db: &str,
+        partitions: Option<Vec<(String, Option<String>)>>,
+    ) -> Result<Vec<Repaired>, FunctionError> {
+        const F: &str = "repairClusterReplication";
+        self.replication(F, ReplicationRole::Slave)?;
+        let (tables, items) = crate::replication::check::repair_scope(&self.node, db, partitions)
+            .await
+            .map_err(|e| FunctionError {
+                sqlstate: e.sqlstate.to_string(),
+                message: e.message,
+            })?;
+        if !tables.is_empty() {
+            let db = db.to_string();
+            let cmd = Command::Replication(ReplicationCommand::RequestRepair { db, tables });
+            self.write(F, cmd).await?;
+        }
+        Ok(items
+            .into_iter()
+            .map(|(table_name, partition, reason)| Repaired {
+                table_name,
+                partition,
+                reason,
             })
             .collect())
     }

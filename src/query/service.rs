@@ -234,7 +234,7 @@ impl DataService {
         let staging = self.node().remote_staging(req.tid, &table.def);
         let mut staging = staging.lock().await;
         if req.clear {
-            staging.clear_table().map_err(node_err)?;
+            staging.clear_table(req.only.as_ref()).map_err(node_err)?;
         }
         for f in req.files {
             staging

@@ -7,13 +7,16 @@
 //! holds at its side's index ([`super::digest`]), and the digests are compared. The master
 //! answers only while no DDL of the database is queued after the point (a changed table could
 //! not be compared); the check then waits for the slave to apply it and takes the new point.
+//!
+//! [`repair_scope`] turns a check, and what skipped tasks left diverged, into what
+//! `repairClusterReplication` asks the master to replace.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::digest::{merge, Digest, DigestRequest, Digests, DIGEST};
-use super::model::ReadPoint;
+use super::model::{merge_scope, ReadPoint, Scope, TableScope};
 use crate::controller::error::MetadataError;
 use crate::datanode::DataNode;
 use crate::replication::protocol::is_pending_error;
@@ -160,4 +163,68 @@ async fn digests(
         merge(&mut all, answer?);
     }
     Ok(all)
+}
+
+/// One table or partition a repair replaces, and why (`REQUESTED`, `DIVERGED`, or the check's
+/// status); `partition` `None` is the whole table.
+pub type RepairItem = (String, Option<String>, String);
+
+/// What a repair of `db` on this slave replaces: the `requested` tables (`None` partition:
+/// the whole table) and partitions, or else every partition the check finds not matching
+/// and everything skipped tasks left diverged. Names must be tables of `db` here (42P01).
+pub async fn repair_scope(
+    node: &Arc<DataNode>,
+    db: &str,
+    requested: Option<Vec<(String, Option<String>)>>,
+) -> Result<(Scope, Vec<RepairItem>), RemoteError> {
+    let metadata = node.controller().metadata();
+    let database = metadata
+        .database(db)
+        .filter(|_| metadata.replication().slave.databases.contains(db))
+        .ok_or_else(|| RemoteError::from_error(&MetadataError::NotReplicated(db.to_string())))?;
+    let mut items: Vec<RepairItem> = Vec::new();
+    match requested {
+        Some(requested) => {
+            for (table, partition) in requested {
+                if !database.tables.contains_key(&table) {
+                    return Err(RemoteError::from_error(&MetadataError::TableNotFound {
+                        db: db.to_string(),
+                        table,
+                    }));
+                }
+                items.push((table, partition, "REQUESTED".into()));
+            }
+        }
+        None => {
+            let diverged = metadata.replication().slave.diverged.get(db).cloned();
+            for (table, scope) in diverged.unwrap_or_default() {
+                match scope {
+                    TableScope::Whole => items.push((table, None, "DIVERGED".into())),
+                    TableScope::Partitions(p) => items.extend(
+                        p.into_iter()
+                            .map(|p| (table.clone(), Some(p), "DIVERGED".into())),
+                    ),
+                }
+            }
+            let (_, compared) = check(node, db, None).await?;
+            for c in compared {
+                let status = c.status();
+                let known = items
+                    .iter()
+                    .any(|(t, p, _)| t == &c.table && p.as_ref().is_none_or(|p| p == &c.partition));
+                if status != "MATCH" && !known {
+                    items.push((c.table, Some(c.partition), status.to_string()));
+                }
+            }
+        }
+    }
+    let mut scope = Scope::new();
+    for (table, partition, _) in &items {
+        let more = match partition {
+            None => TableScope::Whole,
+            Some(p) => TableScope::Partitions([p.clone()].into()),
+        };
+        merge_scope(&mut scope, &[(table.clone(), more)].into());
+    }
+    Ok((scope, items))
 }

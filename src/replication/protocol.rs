@@ -32,9 +32,9 @@ pub struct PullRequest {
     pub progress: SlaveProgress,
     /// The last task it holds.
     pub after: u64,
-    /// The cut (its task id) of each database whose seed it holds, in whatever state: the
-    /// master sends only the cuts it does not hold yet, not every pending cut's catalog with
-    /// every pull.
+    /// The cut (the master's log index it was taken at) of each database whose seed it
+    /// holds, in whatever state: the master sends only the cuts it does not hold yet, not
+    /// every pending cut's catalog with every pull.
     #[serde(default)]
     pub seeds: std::collections::BTreeMap<String, u64>,
     pub wait_ms: u64,

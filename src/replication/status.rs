@@ -15,7 +15,7 @@ use porpoise_functions::get_slave_replication_execution_status::Execution;
 use porpoise_functions::get_slave_replication_queue_status::Queue;
 use porpoise_functions::get_slave_replication_status::SlaveTask;
 
-use super::model::{Context, ReplicationRole, ReplicationState, TaskState};
+use super::model::{Context, Replication, ReplicationRole, ReplicationState, SeedCut, TaskState};
 use super::slave::executions::Replica;
 use crate::controller::client::MetadataView;
 
@@ -113,7 +113,8 @@ pub fn slave_seeds(metadata: &MetadataView) -> Vec<Seed> {
             cut_time_ns: s.cut.cut_ns,
             state: s.state.name().to_string(),
             tables_done: Some(s.tables_done.len() as i64),
-            tables_total: s.cut.catalog.tables.len() as i64,
+            tables_total: Replication::seed_tables(s).len() as i64,
+            kind: kind(&s.cut).into(),
             partitions_done: Some(i(s.partitions_done)),
             partitions_total: s.partitions_total.map(i),
             bytes_done: Some(i(s.bytes_done)),
@@ -123,7 +124,23 @@ pub fn slave_seeds(metadata: &MetadataView) -> Vec<Seed> {
             attempts: Some(i64::from(s.attempts)),
             error: (!s.error.is_empty()).then(|| s.error.clone()),
         })
+        .chain(r.slave.repairs.iter().map(|(db, repair)| Seed {
+            slave_cluster_id: r.cluster_id.clone(),
+            db_name: db.clone(),
+            state: "REQUESTED".into(),
+            tables_total: repair.tables.len() as i64,
+            kind: "REPAIR".into(),
+            ..Seed::default()
+        }))
         .collect()
+}
+
+/// `SEED`, or `REPAIR` for a cut a slave asked for.
+fn kind(cut: &SeedCut) -> &'static str {
+    match cut.repair {
+        None => "SEED",
+        Some(_) => "REPAIR",
+    }
 }
 
 /// `getClusterReplicationSeedStatus()` on a master: the cuts slaves have still to install.
@@ -139,7 +156,12 @@ pub fn pending_cuts(metadata: &MetadataView) -> Vec<Seed> {
                 cut_task_id: i64::try_from(cut.task_id).unwrap_or(i64::MAX),
                 cut_time_ns: cut.cut_ns,
                 state: "PENDING".into(),
-                tables_total: cut.catalog.tables.len() as i64,
+                tables_total: cut
+                    .repair
+                    .as_ref()
+                    .map_or(cut.catalog.tables.len(), |r| r.tables.len())
+                    as i64,
+                kind: kind(cut).into(),
                 ..Seed::default()
             })
         })

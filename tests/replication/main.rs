@@ -312,6 +312,7 @@ async fn replication_functions_check_the_caller_and_the_cluster() {
         "getClusterReplicationSeedStatus()",
         "getClusterReplicationLag()",
         "checkClusterReplicationConsistency('dfs://d')",
+        "repairClusterReplication('dfs://d')",
     ] {
         let (code, message) = err(alice.query(&format!("select * from {f}"), &[]).await);
         assert_eq!(code, "42501", "{f}: {message}");
@@ -333,6 +334,22 @@ async fn replication_functions_check_the_caller_and_the_cluster() {
         .query("select * from checkClusterReplicationConsistency(1)", &[])
         .await);
     assert_eq!(code, "22023");
+    // So does a repair.
+    let (code, message) = err(client
+        .query("select * from repairClusterReplication('dfs://d')", &[])
+        .await);
+    assert_eq!(code, "55000");
+    assert!(message.contains("slave cluster. RefId:S01024"), "{message}");
+    for bad in [
+        "repairClusterReplication()",
+        "repairClusterReplication('dfs://d', 5)",
+        "repairClusterReplication('dfs://d', '/p')",
+        "repairClusterReplication('dfs://d', 't/')",
+        "repairClusterReplication('dfs://d', 't', 'u')",
+    ] {
+        let (code, message) = err(client.query(&format!("select * from {bad}"), &[]).await);
+        assert_eq!(code, "22023", "{bad}: {message}");
+    }
 
     // A master calling a slave data node's function.
     let (code, message) = err(client
@@ -391,6 +408,15 @@ async fn replication_functions_check_the_caller_and_the_cluster() {
         .await);
     assert_eq!(code, "55000");
     assert!(message.contains("no read point"), "{message}");
+    // Nor repaired.
+    let (code, message) = err(client
+        .query(
+            "select * from repairClusterReplication('dfs://d', 't')",
+            &[],
+        )
+        .await);
+    assert_eq!(code, "55000", "{message}");
+    assert!(message.contains("dfs://d"), "{message}");
 }
 
 /// A slave cluster (1 controller, 2 data nodes) pulling from `master`'s controller.

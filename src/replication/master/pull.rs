@@ -85,6 +85,7 @@ impl PullService {
                 known.connected != req.progress.connected
                     || known.controllers != req.progress.controllers
                     || known.seeded != req.progress.seeded
+                    || known.repairs != req.progress.repairs
                     || ((known.finished != req.progress.finished
                         || known.replicated != req.progress.replicated)
                         && age >= PROGRESS_MIN_NS)
@@ -130,7 +131,7 @@ impl PullService {
             .get(&req.slave)
             .into_iter()
             .flat_map(|cuts| cuts.values())
-            .filter(|cut| req.seeds.get(&cut.db) != Some(&cut.task_id))
+            .filter(|cut| req.seeds.get(&cut.db) != Some(&cut.commit_index))
             .map(|cut| PulledSeed {
                 cut: SeedCut::clone(cut),
                 nodes: data_nodes.clone(),

@@ -31,4 +31,7 @@ pub enum ReplicationError {
     /// A read of a database whose seed is not installed yet.
     #[error("database {0} is being seeded")]
     Seeding(String),
+    /// A repair of a database this slave does not replicate.
+    #[error("database {0} is not replicated here")]
+    NotReplicated(String),
 }

@@ -69,6 +69,9 @@ pub struct SlaveProgress {
     /// it being in the seeds of its cuts.
     #[serde(default)]
     pub start_after: u64,
+    /// The repairs the slave asks for, by database (see [`super::seed::Repair`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub repairs: BTreeMap<String, super::seed::Repair>,
 }
 
 impl SlaveProgress {
@@ -192,6 +195,7 @@ impl Replication {
         };
         self.refused.remove(slave);
         self.drop_installed_cuts(slave, &progress.seeded);
+        self.cut_for_repairs(slave, &progress.repairs, ctx);
         self.slaves.insert(
             slave.to_string(),
             SlaveProgress {

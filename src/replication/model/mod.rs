@@ -33,7 +33,10 @@ use serde::{Deserialize, Serialize};
 
 pub use error::ReplicationError;
 pub use master::{Lag, MasterQueue, RefusedSlave, SlaveProgress, REFUSED_KEPT, TRUNCATED_KEPT};
-pub use seed::{PulledSeed, SeedCatalog, SeedCut, SeedState, SeedStep, SlaveSeed};
+pub use seed::{
+    merge_scope, PulledSeed, Repair, Scope, SeedCatalog, SeedCut, SeedState, SeedStep, SlaveSeed,
+    TableScope,
+};
 pub use slave::{SlaveQueue, MAX_ATTEMPTS};
 pub use task::{
     Applies, Chunks, MasterTask, OpType, PulledTask, ReadPoint, SlaveTask, TaskPayload, TaskState,
@@ -214,6 +217,9 @@ pub enum ReplicationCommand {
     },
     /// `removeClusterReplicationSlave(id)` (master).
     RemoveSlave { slave: String },
+    /// `repairClusterReplication(db, ...)` (slave): ask the master to replace `tables` of
+    /// `db` by their state at a new cut.
+    RequestRepair { db: String, tables: Scope },
 }
 
 impl Replication {
@@ -282,6 +288,9 @@ impl Replication {
                 reason,
             } => self.record_refusal(slave, progress, reason, ctx),
             ReplicationCommand::RemoveSlave { slave } => self.remove_slave(slave),
+            ReplicationCommand::RequestRepair { db, tables } => {
+                self.request_repair(db, tables, ctx)
+            }
         }
     }
 

@@ -47,6 +47,63 @@ pub struct SeedCut {
     /// The master's clock when it took the cut (ns since the epoch).
     pub cut_ns: i64,
     pub catalog: SeedCatalog,
+    /// A repair: only these tables and partitions are replaced, after the slave applied every
+    /// task of the database up to the cut (`None`: a whole seed, which covers those tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair: Option<Repair>,
+}
+
+/// What of a table a repair replaces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableScope {
+    /// Every partition (an UPDATE or DELETE may have touched any).
+    Whole,
+    /// These partitions.
+    Partitions(BTreeSet<String>),
+}
+
+impl TableScope {
+    /// Whether it covers `partition`.
+    pub fn covers(&self, partition: &str) -> bool {
+        match self {
+            TableScope::Whole => true,
+            TableScope::Partitions(p) => p.contains(partition),
+        }
+    }
+
+    /// Adds `other` to it.
+    fn merge(&mut self, other: &TableScope) {
+        match (&mut *self, other) {
+            (TableScope::Whole, _) => {}
+            (_, TableScope::Whole) => *self = TableScope::Whole,
+            (TableScope::Partitions(mine), TableScope::Partitions(more)) => {
+                mine.extend(more.iter().cloned())
+            }
+        }
+    }
+}
+
+/// Tables and partitions of one database, by table name.
+pub type Scope = BTreeMap<String, TableScope>;
+
+/// Adds `more` to `scope`.
+pub fn merge_scope(scope: &mut Scope, more: &Scope) {
+    for (table, s) in more {
+        match scope.get_mut(table) {
+            Some(mine) => mine.merge(s),
+            None => {
+                scope.insert(table.clone(), s.clone());
+            }
+        }
+    }
+}
+
+/// A slave's request that the master repair part of a database (`repairClusterReplication`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repair {
+    /// The slave controller's log index that recorded the request: a cut answers one request.
+    pub id: u64,
+    pub tables: Scope,
 }
 
 /// A cut as a pull delivers it: with the master data nodes that hold its files (`host:port`).
@@ -114,8 +171,15 @@ pub struct SeedStep {
 }
 
 impl Replication {
-    /// Takes a cut of `db` for `slave` now (master).
-    pub(super) fn take_cut(&mut self, slave: &str, db: &str, ctx: &Context) {
+    /// Takes a cut of `db` for `slave` now (master): a whole seed, or the `repair` a slave
+    /// asked for.
+    pub(super) fn take_cut(
+        &mut self,
+        slave: &str,
+        db: &str,
+        repair: Option<Repair>,
+        ctx: &Context,
+    ) {
         let Some(catalog) = ctx.databases.catalog(db) else {
             return;
         };
@@ -125,6 +189,7 @@ impl Replication {
             commit_index: ctx.index,
             cut_ns: ctx.now_ns,
             catalog,
+            repair,
         };
         self.cuts
             .entry(slave.to_string())
@@ -136,7 +201,30 @@ impl Replication {
     pub fn cut_for_slaves(&mut self, db: &str, ctx: &Context) {
         let slaves: Vec<String> = self.slaves.keys().cloned().collect();
         for slave in slaves {
-            self.take_cut(&slave, db, ctx);
+            self.take_cut(&slave, db, None, ctx);
+        }
+    }
+
+    /// The repairs `slave` asks for (master): a cut for each not answered yet. A pending whole
+    /// seed of the database answers it already.
+    pub(super) fn cut_for_repairs(
+        &mut self,
+        slave: &str,
+        repairs: &BTreeMap<String, Repair>,
+        ctx: &Context,
+    ) {
+        for (db, repair) in repairs {
+            if ctx.databases.replication(db).is_none() {
+                continue;
+            }
+            let answered = self
+                .cuts
+                .get(slave)
+                .and_then(|c| c.get(db))
+                .is_some_and(|cut| cut.repair.as_ref().is_none_or(|r| r.id == repair.id));
+            if !answered {
+                self.take_cut(slave, db, Some(repair.clone()), ctx);
+            }
         }
     }
 
@@ -145,14 +233,16 @@ impl Replication {
     pub(super) fn start_slave(&mut self, slave: &str, ctx: &Context) {
         self.cuts.remove(slave);
         for db in ctx.databases.replicated() {
-            self.take_cut(slave, db, ctx);
+            self.take_cut(slave, db, None, ctx);
         }
     }
 
-    /// Forgets the cuts `slave` reports installed (master).
+    /// Forgets the cuts `slave` reports installed (master). A cut is known by the master's
+    /// log index it was taken at ([`SeedCut::commit_index`]): a repair may be cut at the task
+    /// of the seed before it.
     pub(super) fn drop_installed_cuts(&mut self, slave: &str, seeded: &BTreeMap<String, u64>) {
         if let Some(cuts) = self.cuts.get_mut(slave) {
-            cuts.retain(|db, cut| seeded.get(db).is_none_or(|done| *done < cut.task_id));
+            cuts.retain(|db, cut| seeded.get(db).is_none_or(|done| *done < cut.commit_index));
             if cuts.is_empty() {
                 self.cuts.remove(slave);
             }
@@ -202,9 +292,17 @@ impl Replication {
                 .slave
                 .seeds
                 .get(db)
-                .is_some_and(|s| s.cut.task_id >= p.cut.task_id)
+                .is_some_and(|s| s.cut.commit_index >= p.cut.commit_index)
             {
                 continue;
+            }
+            // A repair answers the request pending now, or none (a later request replaced
+            // it); a whole seed answers any.
+            match &p.cut.repair {
+                Some(r) if self.slave.repairs.get(db).map(|mine| mine.id) != Some(r.id) => continue,
+                _ => {
+                    self.slave.repairs.remove(db);
+                }
             }
             let in_scope = self.db_scope.as_ref().is_none_or(|s| s.contains(db));
             let seed = SlaveSeed {
@@ -231,6 +329,10 @@ impl Replication {
             self.slave.seeds.insert(db.clone(), seed);
             if in_scope {
                 self.slave.databases.insert(db.clone());
+            }
+            // A repair covers nothing: the tasks up to its cut run first.
+            if p.cut.repair.is_some() {
+                continue;
             }
             let covered: Vec<u64> = self
                 .slave
@@ -263,16 +365,94 @@ impl Replication {
         self.slave
             .seeds
             .get(db)
+            .filter(|s| s.cut.repair.is_none())
             .map(|s| s.cut.task_id)
             .filter(|cut| task_id <= *cut)
     }
 
-    /// Whether `db`'s tasks must wait: its seed is not installed yet (slave).
+    /// Whether `db` is being seeded or repaired (slave): it has no read point and cannot be
+    /// read or checked until it is done.
     pub fn seeding(&self, db: &str) -> bool {
         self.slave
             .seeds
             .get(db)
             .is_some_and(|s| s.state != SeedState::Done)
+    }
+
+    /// Whether task `task_id` of `db` waits for the database's seed (slave): every task after
+    /// a seed's cut does; a repair lets the tasks up to its cut run first.
+    pub fn held_by_seed(&self, db: &str, task_id: u64) -> bool {
+        self.slave
+            .seeds
+            .get(db)
+            .filter(|s| s.state != SeedState::Done)
+            .is_some_and(|s| s.cut.repair.is_none() || task_id > s.cut.task_id)
+    }
+
+    /// Whether the seed of `db` may be installed now (slave): a repair once every task of the
+    /// database up to its cut is pulled and finished, so the partitions it does not replace
+    /// are the master's at the cut too.
+    pub fn seed_ready(&self, db: &str) -> bool {
+        let Some(seed) = self.slave.seeds.get(db) else {
+            return false;
+        };
+        if seed.cut.repair.is_none() {
+            return true;
+        }
+        let s = &self.slave;
+        s.last_pulled >= seed.cut.task_id
+            && !s
+                .tasks
+                .range(s.open_from..)
+                .take_while(|(id, _)| **id <= seed.cut.task_id)
+                .any(|(_, t)| t.task.db == db && t.state != TaskState::Finished)
+    }
+
+    /// `repairClusterReplication` (slave): asks the master for a cut that replaces `tables`
+    /// of `db`. A request still unanswered takes these tables in as well.
+    pub(super) fn request_repair(
+        &mut self,
+        db: &str,
+        tables: &Scope,
+        ctx: &Context,
+    ) -> Result<(), ReplicationError> {
+        self.require_role(ReplicationRole::Slave)?;
+        if !self.slave.databases.contains(db) {
+            return Err(ReplicationError::NotReplicated(db.to_string()));
+        }
+        if self.seeding(db) {
+            return Err(ReplicationError::Seeding(db.to_string()));
+        }
+        let mut scope = self
+            .slave
+            .repairs
+            .remove(db)
+            .map(|r| r.tables)
+            .unwrap_or_default();
+        merge_scope(&mut scope, tables);
+        self.slave.repairs.insert(
+            db.to_string(),
+            Repair {
+                id: ctx.index,
+                tables: scope,
+            },
+        );
+        Ok(())
+    }
+
+    /// The tables a seed installs: every table of its cut, or those a repair names.
+    pub fn seed_tables(seed: &SlaveSeed) -> Vec<&TableDef> {
+        seed.cut
+            .catalog
+            .tables
+            .iter()
+            .filter(|t| {
+                seed.cut
+                    .repair
+                    .as_ref()
+                    .is_none_or(|r| r.tables.contains_key(&t.name))
+            })
+            .collect()
     }
 
     /// The seed of `db` at `cut_task`, unless it is installed already.
@@ -352,11 +532,8 @@ impl Replication {
         ctx: &Context,
     ) -> Result<(), ReplicationError> {
         let s = self.open_seed(db, cut_task)?;
-        let missing: Vec<&String> = s
-            .cut
-            .catalog
-            .tables
-            .iter()
+        let missing: Vec<&String> = Self::seed_tables(s)
+            .into_iter()
             .map(|t| &t.name)
             .filter(|t| !s.tables_done.contains(*t))
             .collect();
@@ -370,6 +547,13 @@ impl Replication {
         s.finished_ns = ctx.now_ns;
         s.error.clear();
         let (cut_task, cut_ns, cut_index) = (s.cut.task_id, s.cut.cut_ns, s.cut.commit_index);
+        // What it replaced is the master's again.
+        match s.cut.repair.clone() {
+            None => {
+                self.slave.diverged.remove(db);
+            }
+            Some(r) => self.undiverge(db, &r.tables),
+        }
         // The database reads as the cut until its first task after the cut is applied (tasks
         // the seed covers may have been pulled before it; none after it ran).
         self.slave.read_points.insert(
@@ -384,13 +568,61 @@ impl Replication {
         Ok(())
     }
 
-    /// The cut each database's installed seed was taken at, as a pull reports it (slave).
+    /// The cut each database's installed seed was taken at (the master's log index), as a
+    /// pull reports it (slave).
     pub fn seeded(&self) -> BTreeMap<String, u64> {
         self.slave
             .seeds
             .iter()
             .filter(|(_, s)| s.state == SeedState::Done)
-            .map(|(db, s)| (db.clone(), s.cut.task_id))
+            .map(|(db, s)| (db.clone(), s.cut.commit_index))
             .collect()
+    }
+
+    /// Tasks skipped on this slave: what they would have changed is marked diverged until a
+    /// seed or repair replaces it (slave).
+    pub(super) fn diverge(&mut self, task: &super::task::MasterTask) {
+        let db = &task.db;
+        let mut scope = Scope::new();
+        let prefix = format!("{db}/");
+        for t in &task.chunks.tables {
+            if let Some(table) = t.strip_prefix(&prefix) {
+                scope.insert(table.to_string(), TableScope::Whole);
+            }
+        }
+        for p in &task.chunks.partitions {
+            if let Some((table, partition)) =
+                p.strip_prefix(&prefix).and_then(|p| p.split_once('/'))
+            {
+                let more = TableScope::Partitions([partition.to_string()].into());
+                merge_scope(&mut scope, &[(table.to_string(), more)].into());
+            }
+        }
+        // A DDL change, or a task naming nothing it touched: its table as a whole.
+        if scope.is_empty() && !task.table.is_empty() {
+            scope.insert(task.table.clone(), TableScope::Whole);
+        }
+        if !scope.is_empty() {
+            merge_scope(self.slave.diverged.entry(db.clone()).or_default(), &scope);
+        }
+    }
+
+    /// `scope` of `db` was replaced by the master's (slave).
+    fn undiverge(&mut self, db: &str, scope: &Scope) {
+        let Some(diverged) = self.slave.diverged.get_mut(db) else {
+            return;
+        };
+        diverged.retain(|table, mine| match (scope.get(table), &mut *mine) {
+            (None, _) => true,
+            (Some(TableScope::Whole), _) => false,
+            (Some(TableScope::Partitions(_)), TableScope::Whole) => true,
+            (Some(TableScope::Partitions(done)), TableScope::Partitions(left)) => {
+                left.retain(|p| !done.contains(p));
+                !left.is_empty()
+            }
+        });
+        if diverged.is_empty() {
+            self.slave.diverged.remove(db);
+        }
     }
 }

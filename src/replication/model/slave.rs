@@ -48,6 +48,13 @@ pub struct SlaveQueue {
     /// The master's data nodes (`host:port`), as its last answered pull named them.
     #[serde(default)]
     pub master_nodes: Vec<String>,
+    /// Repairs asked for (`repairClusterReplication`) that no cut answered yet, by database.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub repairs: BTreeMap<String, super::seed::Repair>,
+    /// What skipped tasks would have changed, by database: it differs from the master's until
+    /// a seed or repair replaces it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub diverged: BTreeMap<String, super::seed::Scope>,
 }
 
 /// After this many failed executions of one task a slave stops (state STOPPED).
@@ -223,6 +230,17 @@ impl Replication {
             if !later {
                 let db = db.clone();
                 s.databases.remove(&db);
+                // Nothing of it is replicated any more: nothing to repair. A repair cut is
+                // reported installed, so the master releases it.
+                s.repairs.remove(&db);
+                s.diverged.remove(&db);
+                if let Some(seed) = s.seeds.get_mut(&db).filter(|x| x.cut.repair.is_some()) {
+                    if seed.state != super::seed::SeedState::Done {
+                        seed.state = super::seed::SeedState::Done;
+                        seed.error =
+                            "abandoned: the master stopped replicating the database".into();
+                    }
+                }
             }
         }
     }
@@ -286,13 +304,18 @@ impl Replication {
             return Err(ReplicationError::UnknownTasks { ids: unknown });
         }
         for id in ids {
-            if let Some(t) = self.slave.tasks.get_mut(id) {
-                if t.state != TaskState::Finished {
-                    let t = Arc::make_mut(t);
-                    t.state = TaskState::Finished;
-                    t.finish_ns = ctx.now_ns;
-                    t.details = "skipped by skipClusterReplicationTask".into();
-                }
+            let Some(t) = self.slave.tasks.get_mut(id) else {
+                continue;
+            };
+            if t.state != TaskState::Finished {
+                let t = Arc::make_mut(t);
+                t.state = TaskState::Finished;
+                t.finish_ns = ctx.now_ns;
+                t.details = "skipped by skipClusterReplicationTask: what it changes is diverged \
+                             until repairClusterReplication"
+                    .into();
+                let task = t.task.clone();
+                self.diverge(&task);
             }
         }
         self.release_ended(ids);

@@ -366,8 +366,9 @@ fn a_new_slave_gets_a_cut_that_pins_files_until_it_reports_it_installed() {
     // Not installed yet: still pending.
     m.record_slave("a", at(5), &ctx).unwrap();
     assert!(m.cuts.contains_key("a"));
+    // A cut is known by the master's log index it was taken at.
     let installed = SlaveProgress {
-        seeded: [("d".to_string(), 5)].into(),
+        seeded: [("d".to_string(), 40)].into(),
         ..at(5)
     };
     m.record_slave("a", installed, &ctx).unwrap();
@@ -410,6 +411,7 @@ fn a_slave_covers_the_tasks_of_a_seed_and_holds_the_later_ones_until_it_is_insta
         commit_index: 9,
         cut_ns: 0,
         catalog: dbs.catalog("d").unwrap(),
+        repair: None,
     };
     let seed = PulledSeed {
         cut,
@@ -457,7 +459,7 @@ fn a_slave_covers_the_tasks_of_a_seed_and_holds_the_later_ones_until_it_is_insta
     );
     s.seed_done("d", 3, &ctx).unwrap();
     assert!(!s.seeding("d"));
-    assert_eq!(s.seeded(), [("d".to_string(), 3)].into());
+    assert_eq!(s.seeded(), [("d".to_string(), 9)].into());
     assert_eq!(s.slave.seeds["d"].rows_done, 10);
     // A new slave's start: every task up to it is covered.
     s.record_pulled(&pull(5..=6), &[], Some(8), &ctx).unwrap();
@@ -569,4 +571,121 @@ fn a_database_reads_at_the_last_prefix_of_its_tasks_that_is_finished() {
     assert_eq!(point(&m), Some((4, 13)));
     // Another database is read at the latest index.
     assert_eq!(m.read_index("dfs://other"), Ok(None));
+}
+
+#[test]
+fn a_repair_runs_the_tasks_up_to_its_cut_first_and_replaces_only_its_partitions() {
+    let dbs = OneDatabase(DbReplication::default());
+    let ctx = Context {
+        index: 20,
+        databases: &dbs,
+        ..ctx()
+    };
+    let mut s = Replication {
+        role: Some(ReplicationRole::Slave),
+        ..Replication::default()
+    };
+    let pull = |ids: std::ops::RangeInclusive<u64>, partition: &str| -> Vec<PulledTask> {
+        ids.map(|id| PulledTask {
+            task: MasterTask {
+                task_id: id,
+                db: "d".into(),
+                ..task(chunks(&[], &[&format!("d/t/{partition}")]))
+            },
+            src_addr: "127.0.0.1:1".into(),
+            holder_addrs: Vec::new(),
+        })
+        .collect()
+    };
+    s.record_pulled(&pull(1..=2, "1"), &[], None, &ctx).unwrap();
+    let one = |p: &str| -> Scope {
+        [(
+            "t".to_string(),
+            TableScope::Partitions([p.to_string()].into()),
+        )]
+        .into()
+    };
+    // Only databases replicated here may be repaired.
+    assert_eq!(
+        s.request_repair("e", &one("1"), &ctx),
+        Err(ReplicationError::NotReplicated("e".into()))
+    );
+    // A skipped task leaves its partition diverged.
+    s.skip_tasks(&[1], &ctx).unwrap();
+    assert_eq!(s.slave.diverged["d"], one("1"));
+    s.request_repair("d", &one("1"), &ctx).unwrap();
+    s.request_repair("d", &one("2"), &Context { index: 21, ..ctx })
+        .unwrap();
+    let asked = s.slave.repairs["d"].clone();
+    assert_eq!(
+        asked.id, 21,
+        "a second request joins the first and replaces its id"
+    );
+    assert_eq!(
+        asked.tables["t"],
+        TableScope::Partitions(["1".to_string(), "2".to_string()].into())
+    );
+
+    // The master cuts for it once, and a pending whole seed answers it already.
+    let mut m = master_with(4, 1);
+    let progress = SlaveProgress {
+        repairs: s.slave.repairs.clone(),
+        ..at(0)
+    };
+    m.record_slave("a", progress.clone(), &Context { index: 40, ..ctx })
+        .unwrap();
+    let cut = m.cuts["a"]["d"].clone();
+    assert_eq!((cut.task_id, cut.commit_index), (4, 40));
+    assert_eq!(cut.repair.as_ref(), Some(&asked));
+    m.record_slave("a", progress.clone(), &Context { index: 41, ..ctx })
+        .unwrap();
+    assert_eq!(m.cuts["a"]["d"].commit_index, 40, "answered once");
+    let mut whole = master_with(4, 1);
+    whole.record_slave("a", at(0), &ctx).unwrap();
+    whole.cut_for_slaves("d", &Context { index: 30, ..ctx });
+    whole
+        .record_slave("a", progress, &Context { index: 42, ..ctx })
+        .unwrap();
+    assert!(
+        whole.cuts["a"]["d"].repair.is_none(),
+        "the whole seed stays"
+    );
+
+    // On the slave the repair covers nothing: tasks up to its cut run first, later ones wait.
+    let seed = PulledSeed {
+        cut: SeedCut::clone(&cut),
+        nodes: vec!["m:1".into()],
+    };
+    s.record_pulled(&pull(3..=5, "2"), std::slice::from_ref(&seed), None, &ctx)
+        .unwrap();
+    assert!(s.slave.repairs.is_empty(), "the cut answers the request");
+    assert_eq!(s.slave.tasks[&2].state, TaskState::Waiting);
+    assert!(s.seeding("d"), "not readable while it is repaired");
+    assert!(!s.held_by_seed("d", 4));
+    assert!(s.held_by_seed("d", 5));
+    assert!(!s.seed_ready("d"), "tasks 2 to 4 are not applied yet");
+    s.skip_tasks(&[2, 3], &ctx).unwrap();
+    assert!(!s.seed_ready("d"));
+    s.skip_tasks(&[4], &ctx).unwrap();
+    assert!(s.seed_ready("d"));
+    assert!(s.slave.read_points.get("d").is_none_or(|p| p.task_id < 4));
+
+    // Installed: only its tables count, the database reads at the cut, and what it replaced
+    // is no longer diverged (task 4's partition 2 was in it; nothing else was skipped).
+    s.seed_started("d", 4).unwrap();
+    s.seed_step(&SeedStep {
+        db: "d".into(),
+        cut_task: 4,
+        table: "t".into(),
+        partitions: 2,
+        bytes: 10,
+        rows: 1,
+    })
+    .unwrap();
+    s.seed_done("d", 4, &Context { index: 50, ..ctx }).unwrap();
+    assert_eq!(s.slave.read_points["d"].task_id, 4);
+    assert_eq!(s.slave.read_points["d"].master_index, 40);
+    assert!(s.slave.diverged.is_empty(), "{:?}", s.slave.diverged);
+    assert_eq!(s.seeded(), [("d".to_string(), 40)].into());
+    assert!(!s.held_by_seed("d", 5));
 }

@@ -73,13 +73,14 @@ pub(super) async fn pull_loop(
                 seeded: r.seeded(),
                 replicated: r.slave.read_points.clone(),
                 start_after: 0,
+                repairs: r.slave.repairs.clone(),
             },
             after: r.slave.last_pulled,
             seeds: r
                 .slave
                 .seeds
                 .iter()
-                .map(|(db, s)| (db.clone(), s.cut.task_id))
+                .map(|(db, s)| (db.clone(), s.cut.commit_index))
                 .collect(),
             wait_ms: options.wait_ms,
             max: options.batch,

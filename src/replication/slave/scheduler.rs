@@ -22,7 +22,7 @@ use crate::controller::client::MetadataView;
 use crate::controller::metadata::Command;
 use crate::controller::raft::RaftController;
 use crate::replication::model::{
-    OpType, ReplicationCommand, ReplicationRole, ReplicationState, SeedState, SlaveQueue,
+    OpType, Replication, ReplicationCommand, ReplicationRole, ReplicationState, SeedState,
     SlaveTask, TaskState, MAX_ATTEMPTS,
 };
 use crate::replication::protocol::{
@@ -81,6 +81,7 @@ pub(super) async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) 
         for (db, seed) in &r.slave.seeds {
             let key = (db.clone(), seed.cut.task_id);
             if seed.state == SeedState::Done
+                || !r.seed_ready(db)
                 || seeding.contains_key(&key)
                 || seed_retry_at.get(&key).is_some_and(|at| *at > now)
             {
@@ -107,7 +108,7 @@ pub(super) async fn schedule_loop(raft: Arc<RaftController>, peers: Arc<Peers>) 
                 .is_some_and(|s| s.cut.task_id == *cut && s.state != SeedState::Done)
         });
         let busy: HashSet<u64> = running.iter().flat_map(|r| r.tasks.clone()).collect();
-        for batch in runnable(&r.slave, &alone) {
+        for batch in runnable(r, &alone) {
             let blocked = batch.iter().any(|t| {
                 let id = t.task.task_id;
                 busy.contains(&id) || retry_at.get(&id).is_some_and(|at| *at > now)
@@ -180,18 +181,13 @@ fn gave_up(t: &SlaveTask) -> bool {
 /// APPEND, takes the APPEND tasks of the same table that follow it in the queue along, even
 /// from later groups: appends commute with each other, and every task between them comes
 /// along too. Tasks that failed, or in `alone`, run by themselves.
-fn runnable<'m>(slave: &'m SlaveQueue, alone: &HashSet<u64>) -> Vec<Vec<&'m SlaveTask>> {
+fn runnable<'m>(r: &'m Replication, alone: &HashSet<u64>) -> Vec<Vec<&'m SlaveTask>> {
+    let slave = &r.slave;
     let mut queues: BTreeMap<u32, Vec<&SlaveTask>> = BTreeMap::new();
     // A database being seeded: its tasks after the cut wait (those of other databases in the
     // same queue go on, which no task of it conflicts with).
-    let seeding = |db: &str| {
-        slave
-            .seeds
-            .get(db)
-            .is_some_and(|s| s.state != SeedState::Done)
-    };
-    for (_, t) in slave.tasks.range(slave.open_from..) {
-        if t.state != TaskState::Finished && !seeding(&t.task.db) {
+    for (id, t) in slave.tasks.range(slave.open_from..) {
+        if t.state != TaskState::Finished && !r.held_by_seed(&t.task.db, *id) {
             queues.entry(t.queue_id).or_default().push(t);
         }
     }
@@ -379,12 +375,12 @@ mod tests {
             .collect()
     }
 
-    fn queue(tasks: Vec<SlaveTask>) -> SlaveQueue {
-        let mut q = SlaveQueue::default();
+    fn queue(tasks: Vec<SlaveTask>) -> Replication {
+        let mut r = Replication::default();
         for t in tasks {
-            q.tasks.insert(t.task.task_id, Arc::new(t));
+            r.slave.tasks.insert(t.task.task_id, Arc::new(t));
         }
-        q
+        r
     }
 
     #[test]
@@ -425,7 +421,7 @@ mod tests {
         let m = queue(tasks);
         assert_eq!(ids(runnable(&m, &HashSet::new())), vec![vec![1]]);
         let mut m = m;
-        Arc::make_mut(m.tasks.get_mut(&1).unwrap()).state = TaskState::Finished;
+        Arc::make_mut(m.slave.tasks.get_mut(&1).unwrap()).state = TaskState::Finished;
         assert_eq!(ids(runnable(&m, &HashSet::from([2]))), vec![vec![2]]);
         assert_eq!(ids(runnable(&m, &HashSet::from([3]))), vec![vec![2]]);
         assert_eq!(ids(runnable(&m, &HashSet::new())), vec![vec![2, 3]]);

@@ -9,6 +9,11 @@
 //!    whose commit records the table as seeded;
 //! 4. the seed is marked done, and the database's tasks after the cut may run.
 //!
+//! A repair (`repairClusterReplication`) is a seed of some tables' partitions: the scheduler
+//! sends it once every task of the database up to its cut is applied, it installs no catalog
+//! (the tables must be the master's already), and each table's transaction removes and adopts
+//! the named partitions only, so the whole database is the master's at the cut.
+//!
 //! A try that fails (a node down on either side, a cut link) is recorded and tried again by
 //! the scheduler; what it installed and fetched stays.
 
@@ -20,7 +25,9 @@ use crate::catalog::TableDef;
 use crate::controller::error::MetadataError;
 use crate::controller::metadata::{Command, CommandResult};
 use crate::query::Engine;
-use crate::replication::model::{OpType, ReplicationCommand, SeedState, SeedStep, SlaveSeed};
+use crate::replication::model::{
+    OpType, Replication, ReplicationCommand, SeedState, SeedStep, SlaveSeed, TableScope,
+};
 use crate::replication::protocol::{
     columns, is_pending_error, SeedFilesRequest, SeedRequest, ShippedFile, SEED,
     SEED_BUSY_SQLSTATE, SEED_FILES,
@@ -112,8 +119,10 @@ async fn install(
     let _guard = RunningGuard { running, key };
     // A seed creates the database and its tables, then writes their rows: the execution user
     // needs what the tasks it stands for would need (WRITE is checked once the database is
-    // there).
-    check_user(engine, exec_user, &metadata, OpType::CreateDomain, &req.db)?;
+    // there). A repair only writes rows.
+    if seed.cut.repair.is_none() {
+        check_user(engine, exec_user, &metadata, OpType::CreateDomain, &req.db)?;
+    }
 
     crate::fault::delay_point("seed-catalog").await;
     let r = node
@@ -132,9 +141,14 @@ async fn install(
     let installed = node.controller().metadata();
     check_user(engine, exec_user, &installed, OpType::Append, &req.db)?;
 
+    let tables = Replication::seed_tables(&seed);
     let mut listed = BTreeMap::new();
-    for table in &seed.cut.catalog.tables {
-        listed.insert(table.name.clone(), list_files(engine, &seed, table).await?);
+    for table in &tables {
+        let mut files = list_files(engine, &seed, table).await?;
+        if let Some(scope) = repair_scope(&seed, &table.name) {
+            files.retain(|(_, partition), _| scope.covers(partition));
+        }
+        listed.insert(table.name.clone(), files);
     }
     let partitions: u64 = listed
         .values()
@@ -155,7 +169,7 @@ async fn install(
         node.controller().write(cmd).await.map_err(failure)?;
     }
 
-    for table in &seed.cut.catalog.tables {
+    for table in tables {
         if seed.tables_done.contains(&table.name) {
             continue;
         }
@@ -180,6 +194,11 @@ async fn install(
             Ok(())
         }
     }
+}
+
+/// What a repair replaces of `table` (`None`: a whole seed, which replaces every table).
+fn repair_scope<'s>(seed: &'s SlaveSeed, table: &str) -> Option<&'s TableScope> {
+    seed.cut.repair.as_ref().and_then(|r| r.tables.get(table))
 }
 
 /// The seed `req` names, unless it is installed or replaced.
@@ -269,7 +288,13 @@ async fn install_table(
         bytes,
         rows,
     });
-    txn.clear_all().await.map_err(failure)?;
+    // A repair of some partitions removes their rows only (those of a partition the master
+    // no longer has too); a seed, or a repair of the whole table, every row.
+    let only = match repair_scope(seed, &table.name) {
+        Some(TableScope::Partitions(p)) => Some(p.clone()),
+        _ => None,
+    };
+    txn.clear(only).await.map_err(failure)?;
     for ((src, partition), files) in files {
         txn.adopt_seed(&src, &partition, files)
             .await
