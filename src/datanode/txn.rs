@@ -284,6 +284,28 @@ impl WriteTxn {
                 "a replicated database's rows cannot be replaced by a seed".into(),
             ));
         }
+        self.clear_owners(only).await
+    }
+
+    /// `ALTER TABLE ... DROP PARTITION`: removes every row of `partitions`, on their owners;
+    /// in a replicated database the task replays the drop (DROP_PARTITION). On a slave it
+    /// applies such a task.
+    pub async fn drop_partitions(
+        &mut self,
+        partitions: std::collections::BTreeSet<String>,
+    ) -> Result<(), DataNodeError> {
+        if let Some(r) = &mut self.replicating {
+            let table = format!("{}/{}", self.db.name, self.table.name);
+            r.drop_partitions(table, &partitions);
+        }
+        self.clear_owners(Some(partitions)).await
+    }
+
+    /// Removes the table's rows (of partitions `only`) on every data node of the database.
+    async fn clear_owners(
+        &mut self,
+        only: Option<std::collections::BTreeSet<String>>,
+    ) -> Result<(), DataNodeError> {
         let mut owners: Vec<NodeId> = self.db.placement.clone();
         if owners.is_empty() {
             owners.push(self.node.id);

@@ -211,6 +211,14 @@ pub async fn execute(session: &Session, stmt: &DdlStatement) -> Result<String, Q
                     table,
                     to: to.clone(),
                 },
+                AlterOp::DropPartitions(partitions) => {
+                    // Not a catalog change: a write transaction that removes the rows.
+                    let mut txn = session.engine().node().begin(&db, &table).await?;
+                    txn.drop_partitions(partitions.iter().cloned().collect())
+                        .await?;
+                    txn.commit().await?;
+                    return Ok("ALTER TABLE".to_string());
+                }
             };
             (cmd, "ALTER TABLE")
         }

@@ -208,6 +208,20 @@ async fn every_operation_type_replicates_with_content_and_schema() {
         &["APPEND"],
     )
     .await;
+    // Partitions dropped (DolphinDB's dropPartition): their rows go, the others stay.
+    step(
+        r#"alter table "dfs://opsDB"."pt" drop partition '20230104', '20230109'"#,
+        &["DROP_PARTITION"],
+    )
+    .await;
+    let ids = rows(&s, r#"select id from "dfs://opsDB"."pt" order by id"#)
+        .await
+        .unwrap();
+    let want: Vec<Vec<Option<String>>> = ["1", "2", "5", "6", "8"]
+        .iter()
+        .map(|id| vec![Some(id.to_string())])
+        .collect();
+    assert_eq!(ids, want, "the slave's rows");
     step(r#"truncate table "dfs://opsDB"."pt""#, &["TRUNCATE_TABLE"]).await;
     step(
         r#"insert into "dfs://opsDB"."pt" values (10, '2023-01-10', 10.5, 100)"#,
@@ -239,6 +253,7 @@ async fn every_operation_type_replicates_with_content_and_schema() {
             "APPEND",
             "DROP_COLUMN",
             "APPEND",
+            "DROP_PARTITION",
             "TRUNCATE_TABLE",
             "APPEND",
             "DROP_TABLE",

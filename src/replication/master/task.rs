@@ -3,6 +3,7 @@
 //! ([`super::task_data`]), or the statement of an UPDATE or DELETE. Its commit hands the
 //! controller the [`TxnTask`], which queues it in the same raft entry.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use arrow::array::RecordBatch;
@@ -18,7 +19,7 @@ pub struct TaskRecorder {
     /// The appended rows (`<tid>.task`), opened with the first rows.
     data: Option<TaskDataWriter>,
     chunks: Chunks,
-    /// UPDATE or DELETE: the statement.
+    /// UPDATE, DELETE or DROP PARTITION: what to replay instead of rows.
     rewrite: Option<(OpType, TaskPayload)>,
 }
 
@@ -33,6 +34,18 @@ impl TaskRecorder {
     ) {
         self.chunks.tables.insert(table);
         self.rewrite = Some((op, TaskPayload::Rewrite { filters, update }));
+    }
+
+    /// Records `ALTER TABLE ... DROP PARTITION` of table `db/table`.
+    pub fn drop_partitions(&mut self, table: String, partitions: &BTreeSet<String>) {
+        for p in partitions {
+            self.chunks.partitions.insert(format!("{table}/{p}"));
+        }
+        let partitions = partitions.iter().cloned().collect();
+        self.rewrite = Some((
+            OpType::DropPartition,
+            TaskPayload::DropPartitions { partitions },
+        ));
     }
 
     /// Keeps appended rows as the task data of transaction `tid` (in `dir`, in the table's

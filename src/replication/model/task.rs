@@ -28,6 +28,8 @@ pub enum OpType {
     RenameColumn,
     /// `ALTER TABLE ... RENAME TO` (DolphinDB's `renameTable`).
     RenameTable,
+    /// `ALTER TABLE ... DROP PARTITION` (DolphinDB's `dropPartition`).
+    DropPartition,
     CreateDomain,
     /// `setDatabaseForClusterReplication(db, false)`: the slave stops treating the database
     /// as replicated (no DolphinDB counterpart: DolphinDB's slave never learns of it).
@@ -51,6 +53,7 @@ impl OpType {
             OpType::TruncateTable => "TRUNCATE_TABLE",
             OpType::RenameColumn => "RENAME_COLUMN",
             OpType::RenameTable => "RENAME_TABLE",
+            OpType::DropPartition => "DROP_PARTITION",
             OpType::CreateDomain => "CREATE_DOMAIN",
             OpType::DisableReplication => "DISABLE_REPLICATION",
         }
@@ -114,6 +117,8 @@ pub enum TaskPayload {
         filters: Vec<Vec<u8>>,
         update: Option<Vec<(String, Vec<u8>)>>,
     },
+    /// `ALTER TABLE ... DROP PARTITION`: the partitions whose rows are removed.
+    DropPartitions { partitions: Vec<String> },
 }
 
 /// The slave tasks a transaction applies, and the data node applying them: the commit that

@@ -223,6 +223,20 @@ async fn apply(
                 Err(e) => Err(dml_failure(e)),
             }
         }
+        TaskPayload::DropPartitions { partitions } => {
+            worker.show(tasks[0], ExecState::Executing);
+            let mut txn = node.begin(&first.db, &first.table).await.map_err(failure)?;
+            txn.applies_tasks(applies);
+            let dropped = txn
+                .drop_partitions(partitions.iter().cloned().collect())
+                .await;
+            dropped.map_err(failure)?;
+            match txn.commit().await {
+                Ok(_) => Ok(Applied::Done),
+                Err(e) if refused_as_done(&e) => Ok(Applied::AlreadyDone),
+                Err(e) => Err(failure(e)),
+            }
+        }
     };
     tracing::debug!(
         tasks = ?req.tasks.iter().map(|t| t.task.task_id).collect::<Vec<_>>(),

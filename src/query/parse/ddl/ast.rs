@@ -74,6 +74,9 @@ pub enum AlterOp {
     RenameTable {
         to: String,
     },
+    /// `DROP PARTITION 'p' [, ...]`: the rows of these partitions are removed (DolphinDB's
+    /// `dropPartition`).
+    DropPartitions(Vec<String>),
 }
 
 /// One partition level of `CREATE DATABASE`, with its scheme fully expanded.

@@ -20,7 +20,8 @@
 //! DROP DATABASE [IF EXISTS] path
 //! DROP TABLE [IF EXISTS] table
 //! TRUNCATE [TABLE] table
-//! ALTER TABLE table ADD [COLUMN] column | DROP [COLUMN] name | RENAME [COLUMN] a TO b
+//! ALTER TABLE table ADD [COLUMN] column | DROP [COLUMN] name | DROP PARTITION 'p' [, ...] |
+//!     RENAME [COLUMN] a TO b
 //!     table := "dfs://db"."t" | 'dfs://db'.'t' | "dfs://db".t | loadTable('dfs://db', 't') | t | "T"
 //! ```
 //!

@@ -1433,6 +1433,15 @@ fn alter_table() {
             AlterOp::RenameTable { to: "U".into() }
         )
     );
+    let names = |n: &[&str]| AlterOp::DropPartitions(n.iter().map(|s| s.to_string()).collect());
+    assert_eq!(
+        alter("alter table t drop partition '20230101'"),
+        (bare("t"), names(&["20230101"]))
+    );
+    assert_eq!(
+        alter("alter table t drop partition ('a', 'b/3')"),
+        (bare("t"), names(&["a", "b/3"]))
+    );
     assert_eq!(
         alter("alter table t RENAME A TO \"B\""),
         (
@@ -1454,6 +1463,18 @@ fn alter_table_errors() {
     assert_eq!(
         message("alter table t modify a int"),
         "syntax error at or near \"modify\": expected ADD, DROP or RENAME after the table name"
+    );
+    assert_eq!(
+        message("alter table t drop partition"),
+        "syntax error at end of input: expected a partition name in quotes"
+    );
+    assert_eq!(
+        message("alter table t drop partition 20230101"),
+        "syntax error at or near \"20230101\": expected a partition name in quotes"
+    );
+    assert_eq!(
+        message("alter table t drop partition ('a'"),
+        "syntax error at end of input: expected ) after the partition names"
     );
     assert_eq!(
         message("alter table t rename to"),
