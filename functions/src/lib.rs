@@ -10,6 +10,7 @@
 //! PostgreSQL clients fold unquoted names. Who may call what (replication functions are for
 //! admins) and on which cluster is the server's business, behind [`Cluster`].
 
+pub mod add_range_partitions;
 pub mod check_cluster_replication_consistency;
 pub mod get_cluster_replication_lag;
 pub mod get_cluster_replication_metrics;
@@ -36,6 +37,7 @@ pub mod support;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::common::ScalarValue;
 use datafusion::execution::context::SessionContext;
 
 /// What the functions need from the cluster.
@@ -99,6 +101,15 @@ pub trait Cluster: Send + Sync + std::fmt::Debug + 'static {
 
     /// Marks slave tasks finished without running them.
     async fn skip_tasks(&self, ids: &[u64]) -> Result<(), FunctionError>;
+
+    /// `addRangePartitions`: appends `bounds` to RANGE level `level` of `db` (the caller needs
+    /// DDL on it).
+    async fn add_range_partitions(
+        &self,
+        db: &str,
+        bounds: Vec<ScalarValue>,
+        level: usize,
+    ) -> Result<(), FunctionError>;
 
     /// Detaches slave cluster `id` from this master (attached or refused).
     async fn remove_slave(&self, id: &str) -> Result<(), FunctionError>;
@@ -176,8 +187,9 @@ type Names = [&'static str; 2];
 type ScalarCtor = fn(Arc<dyn Cluster>, &'static str) -> datafusion::logical_expr::ScalarUDF;
 type TableCtor = fn(Arc<dyn Cluster>) -> Arc<support::TableFn>;
 
-fn scalars() -> [(Names, ScalarCtor); 8] {
+fn scalars() -> [(Names, ScalarCtor); 9] {
     [
+        (add_range_partitions::NAMES, add_range_partitions::udf),
         (get_controller_alias::NAMES, get_controller_alias::udf),
         (get_node_alias::NAMES, get_node_alias::udf),
         (

@@ -19,7 +19,7 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 
-use crate::support::{at_most, bad_argument, text_arg, Pending, TableFn};
+use crate::support::{at_most, bad_argument, list_arg, text_arg, Pending, TableFn};
 use crate::{Cluster, FunctionError};
 
 /// The name, in DolphinDB's style, and the one PostgreSQL clients fold unquoted names to.
@@ -79,18 +79,9 @@ fn partitions(args: &[ScalarValue]) -> Result<Vec<(String, Option<String>)>, Fun
             "{NAME}: partitions must be a text or an array of texts, each 'table' or 'table/partition'"
         ))
     };
-    let values: Vec<ScalarValue> = match &args[1] {
-        ScalarValue::List(list) => {
-            let values = list.value(0);
-            (0..values.len())
-                .map(|i| ScalarValue::try_from_array(&values, i).map_err(|_| wrong()))
-                .collect::<Result<_, _>>()?
-        }
-        v => vec![v.clone()],
-    };
-    if values.is_empty() {
-        return Err(wrong());
-    }
+    let values = list_arg(args, 1)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(wrong)?;
     values
         .iter()
         .map(|v| {

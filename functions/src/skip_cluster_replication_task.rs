@@ -7,7 +7,7 @@ use std::sync::Arc;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::ScalarUDF;
 
-use crate::support::{at_most, bad_argument, int_arg, ClusterFn, Pending};
+use crate::support::{at_most, bad_argument, int_arg, list_arg, ClusterFn, Pending};
 use crate::Cluster;
 
 /// DolphinDB's name, and the one PostgreSQL clients fold unquoted names to.
@@ -33,16 +33,7 @@ fn task_ids(args: &[ScalarValue]) -> Result<Vec<u64>, crate::FunctionError> {
             "{NAME}: taskIds must be a task id or an array of them"
         ))
     };
-    let values: Vec<ScalarValue> = match args.first() {
-        Some(ScalarValue::List(list)) => {
-            let values = list.value(0);
-            (0..values.len())
-                .map(|i| ScalarValue::try_from_array(&values, i).map_err(|_| wrong()))
-                .collect::<Result<_, _>>()?
-        }
-        Some(v) => vec![v.clone()],
-        None => return Err(wrong()),
-    };
+    let values = list_arg(args, 0).ok_or_else(wrong)?;
     values
         .iter()
         .map(

@@ -77,6 +77,20 @@ pub fn text_arg(
     }
 }
 
+/// Argument `i` as a list of values: an array's elements, or the value itself. `None` if the
+/// argument is missing or an array's elements cannot be read.
+pub fn list_arg(args: &[ScalarValue], i: usize) -> Option<Vec<ScalarValue>> {
+    match args.get(i)? {
+        ScalarValue::List(list) => {
+            let values = list.value(0);
+            (0..values.len())
+                .map(|i| ScalarValue::try_from_array(&values, i).ok())
+                .collect()
+        }
+        v => Some(vec![v.clone()]),
+    }
+}
+
 /// Argument `i` as a boolean.
 pub fn bool_arg(
     name: &str,

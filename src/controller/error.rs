@@ -51,6 +51,10 @@ pub enum MetadataError {
     Conflict { db: String, table: String },
     #[error("partition level {level} of database \"{db}\" is not a VALUE level")]
     NotValueLevel { db: String, level: usize },
+    #[error("partition level {level} of database \"{db}\" is not a RANGE level")]
+    NotRangeLevel { db: String, level: usize },
+    #[error("new boundaries of RANGE level {level} of database \"{db}\" must be strictly increasing and above its last boundary")]
+    RangeBounds { db: String, level: usize },
     #[error("permission denied for {}: user \"{user}\" lacks {privilege}", database_phrase(.db))]
     PermissionDenied {
         user: String,
@@ -160,7 +164,9 @@ impl ErrorCode for MetadataError {
             MetadataError::CannotDropAdmin(_) => SqlState::INSUFFICIENT_PRIVILEGE,
             MetadataError::TxnNotActive(_) => SqlState::IN_FAILED_SQL_TRANSACTION,
             MetadataError::Conflict { .. } => SqlState::SERIALIZATION_FAILURE,
-            MetadataError::NotValueLevel { .. } => SqlState::INVALID_TABLE_DEFINITION,
+            MetadataError::NotValueLevel { .. }
+            | MetadataError::NotRangeLevel { .. }
+            | MetadataError::RangeBounds { .. } => SqlState::INVALID_TABLE_DEFINITION,
             MetadataError::PermissionDenied { .. } => SqlState::INSUFFICIENT_PRIVILEGE,
             MetadataError::ReplicationNotConfigured
             | MetadataError::WrongRole { .. }

@@ -224,6 +224,13 @@ pub enum Command {
         level: usize,
         values: Vec<KeyValue>,
     },
+    /// `addRangePartitions`: a RANGE level's boundaries grow past its last one, each new one
+    /// ending a new partition.
+    AddRangePartitions {
+        db: String,
+        level: usize,
+        bounds: Vec<KeyValue>,
+    },
     /// Begins `count` transactions (1 if 0) of a coordinator, with consecutive ids: the
     /// answer is the first. A coordinator begins a few ahead and hands them to its statements,
     /// so most transactions cost one log entry (their commit). `ended` lists transactions the
@@ -609,6 +616,26 @@ impl Metadata {
                         })
                     }
                 }
+            }
+            Command::AddRangePartitions { db, level, bounds } => {
+                let database = self.database_mut(db)?;
+                let Some(PartitionLevel::Range { bounds: domain, .. }) =
+                    database.def.levels.get_mut(*level)
+                else {
+                    return Err(MetadataError::NotRangeLevel {
+                        db: db.clone(),
+                        level: *level,
+                    });
+                };
+                let last = domain.last();
+                let increasing = bounds.windows(2).all(|w| w[0] < w[1]);
+                if bounds.is_empty() || !increasing || last.is_some_and(|l| bounds[0] <= *l) {
+                    return Err(MetadataError::RangeBounds {
+                        db: db.clone(),
+                        level: *level,
+                    });
+                }
+                domain.extend(bounds.iter().cloned());
             }
             Command::BeginTxn {
                 coordinator,

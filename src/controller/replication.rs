@@ -95,6 +95,9 @@ impl Metadata {
             Command::AddValuePartitions { db, .. } => {
                 (db.clone(), String::new(), OpType::AddValuePartition)
             }
+            Command::AddRangePartitions { db, .. } => {
+                (db.clone(), String::new(), OpType::AddRangePartition)
+            }
             _ => return None,
         };
         self.replicated_db(&db)?;

@@ -253,7 +253,7 @@ fn literal_text(l: &Literal) -> String {
 }
 
 /// The key type and value of one scheme literal.
-fn key_of(l: &Literal) -> Result<(ColumnType, KeyValue), QueryError> {
+pub(crate) fn key_of(l: &Literal) -> Result<(ColumnType, KeyValue), QueryError> {
     Ok(match l {
         Literal::Int(v) => (ColumnType::Long, KeyValue::Int(*v)),
         Literal::String(s) | Literal::Symbol(s) => (ColumnType::Symbol, KeyValue::Str(s.clone())),

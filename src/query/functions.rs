@@ -187,6 +187,47 @@ fn unknown_node(alias: &str) -> FunctionError {
     }
 }
 
+/// A new boundary of a RANGE level keyed by `key_type`, written as a number, a date, or a
+/// text in DolphinDB's or SQL's form (22023 otherwise).
+fn range_bound(key_type: ColumnType, v: &ScalarValue) -> Result<KeyValue, FunctionError> {
+    let wrong = || FunctionError {
+        sqlstate: SqlState::INVALID_PARAMETER_VALUE.code().to_string(),
+        message: format!("addRangePartitions: {v} is not a boundary of a {key_type} RANGE level"),
+    };
+    let text = match v {
+        ScalarValue::Utf8(Some(t))
+        | ScalarValue::LargeUtf8(Some(t))
+        | ScalarValue::Utf8View(Some(t)) => Some(t.as_str()),
+        _ => None,
+    };
+    if matches!(key_type, ColumnType::Symbol | ColumnType::String) {
+        return text.map(|t| KeyValue::Str(t.to_string())).ok_or_else(wrong);
+    }
+    let literal = match (v, text) {
+        (_, Some(t)) => super::parse::literal::parse_numeric_literal(t, false)
+            .or_else(|_| super::parse::literal::parse_sql_date(t))
+            .or_else(|_| super::parse::literal::parse_sql_timestamp(t))
+            .map_err(|_| wrong())?,
+        (ScalarValue::Date32(Some(d)), _) => Literal::Date(*d),
+        (v, _) => match v.cast_to(&arrow::datatypes::DataType::Int64) {
+            Ok(ScalarValue::Int64(Some(n))) if !v.data_type().is_floating() => Literal::Int(n),
+            _ => return Err(wrong()),
+        },
+    };
+    let (t, key) = super::ddl_exec::key_of(&literal).map_err(|_| wrong())?;
+    let integer_key = |t: ColumnType| {
+        matches!(
+            t,
+            ColumnType::Long | ColumnType::Int | ColumnType::Short | ColumnType::Char
+        )
+    };
+    if t == key_type || (t == ColumnType::Long && integer_key(key_type)) {
+        Ok(key)
+    } else {
+        Err(wrong())
+    }
+}
+
 /// A partition key as DolphinDB prints it in a vector: `2023.01.01`, `2023.01M`, `5`, `"A"`.
 fn key_text(key: ColumnType, value: &KeyValue) -> String {
     let v = match value {
@@ -469,6 +510,41 @@ impl porpoise_functions::Cluster for ClusterAccess {
             Command::Replication(ReplicationCommand::SkipTasks { ids: ids.to_vec() }),
         )
         .await
+    }
+
+    async fn add_range_partitions(
+        &self,
+        db: &str,
+        bounds: Vec<ScalarValue>,
+        level: usize,
+    ) -> Result<(), FunctionError> {
+        const F: &str = "addRangePartitions";
+        let metadata = self.controller.metadata();
+        let refused = |e: MetadataError| metadata_error(F, e);
+        metadata
+            .check_privilege(&self.user, db, Privilege::Ddl)
+            .map_err(refused)?;
+        metadata
+            .replication()
+            .check_not_replica(db)
+            .map_err(|e| refused(e.into()))?;
+        let Some(database) = metadata.database(db) else {
+            return Err(refused(MetadataError::DatabaseNotFound(db.to_string())));
+        };
+        let key_type = match database.def.levels.get(level) {
+            Some(PartitionLevel::Range { key_type, .. }) => *key_type,
+            _ => {
+                let db = db.to_string();
+                return Err(refused(MetadataError::NotRangeLevel { db, level }));
+            }
+        };
+        let bounds = bounds
+            .iter()
+            .map(|v| range_bound(key_type, v))
+            .collect::<Result<_, _>>()?;
+        let db = db.to_string();
+        self.write(F, Command::AddRangePartitions { db, level, bounds })
+            .await
     }
 
     async fn remove_slave(&self, id: &str) -> Result<(), FunctionError> {

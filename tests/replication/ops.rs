@@ -269,6 +269,42 @@ async fn every_operation_type_replicates_with_content_and_schema() {
     assert!(gone.is_empty(), "the database is dropped on the slave too");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_partition_added_on_the_master_takes_rows_on_the_slave() {
+    let master = master(true);
+    let slave = slave_of(&master);
+    let m = master.client(0).await;
+    let s = slave.client(0).await;
+    wait_for_role(&m).await;
+    const DB: &str = "dfs://rangeDB";
+    let step = |sql: &'static str, want: &'static [&'static str]| {
+        let (m, s) = (&m, &s);
+        async move { replicate_step(m, s, DB, sql, want).await }
+    };
+    step(
+        r#"create database "dfs://rangeDB" partitioned by RANGE(0 10 20);
+           select setDatabaseForClusterReplication('dfs://rangeDB', true);
+           create table "dfs://rangeDB"."t"(k INT, v DOUBLE) partitioned by k;
+           insert into "dfs://rangeDB"."t" values (1, 1.5), (15, 2.5);"#,
+        &["CREATE_DOMAIN", "CREATE_PARTITIONED_TABLE", "APPEND"],
+    )
+    .await;
+    step(
+        r#"select addRangePartitions('dfs://rangeDB', [30, 40]);
+           insert into "dfs://rangeDB"."t" values (25, 3.5), (39, 4.5);"#,
+        &["ADD_RANGE_PARTITION", "APPEND"],
+    )
+    .await;
+    // The slave's scheme grew too: its own copy of the rows sits in the new partitions.
+    let ranges = rows(
+        &s,
+        "select value from schema('dfs://rangeDB') where key = 'partitionSchema'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(ranges, [[Some("[0,10,20,30,40]".to_string())]]);
+}
+
 /// A master that lets two slave clusters attach.
 fn master_of_two() -> TestCluster {
     TestCluster::builder()

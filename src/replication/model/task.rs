@@ -20,6 +20,8 @@ pub enum OpType {
     DropTable,
     DropDb,
     AddValuePartition,
+    /// `addRangePartitions`.
+    AddRangePartition,
     CreateTable,
     CreatePartitionedTable,
     AddColumn,
@@ -46,6 +48,7 @@ impl OpType {
             OpType::DropTable => "DROP_TABLE",
             OpType::DropDb => "DROP_DB",
             OpType::AddValuePartition => "ADD_VALUE_PARTITION",
+            OpType::AddRangePartition => "ADD_RANGE_PARTITION",
             OpType::CreateTable => "CREATE_TABLE",
             OpType::CreatePartitionedTable => "CREATE_PARTITIONED_TABLE",
             OpType::AddColumn => "ADD_COLUMN",
