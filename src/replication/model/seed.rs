@@ -250,11 +250,22 @@ impl Replication {
     }
 
     /// The controller log indexes whose files the data nodes must keep: on a master the
-    /// pending cuts', on a slave the read points'.
+    /// pending cuts' and the indexes its slaves' read points stand for (a slave's
+    /// `checkClusterReplicationConsistency` reads the master there, however far behind the
+    /// slave is), on a slave the read points'.
     pub fn pinned_indexes(&self) -> BTreeSet<u64> {
         let cuts = self.cuts.values().flat_map(|c| c.values());
         let points = self.slave.read_points.values().map(|p| p.index);
-        cuts.map(|cut| cut.commit_index).chain(points).collect()
+        let slave_points = self
+            .slaves
+            .values()
+            .flat_map(|s| s.replicated.values())
+            .map(|p| p.master_index)
+            .filter(|index| *index > 0);
+        cuts.map(|cut| cut.commit_index)
+            .chain(points)
+            .chain(slave_points)
+            .collect()
     }
 
     /// The table generations the pending cuts read (master): kept if dropped or truncated.

@@ -371,9 +371,25 @@ fn a_new_slave_gets_a_cut_that_pins_files_until_it_reports_it_installed() {
         seeded: [("d".to_string(), 40)].into(),
         ..at(5)
     };
-    m.record_slave("a", installed, &ctx).unwrap();
+    m.record_slave("a", installed.clone(), &ctx).unwrap();
     assert!(m.cuts.is_empty());
     assert!(m.pinned_indexes().is_empty());
+    // The master index a slave's read point stands for stays readable for its checks.
+    let reading = SlaveProgress {
+        replicated: [(
+            "d".to_string(),
+            ReadPoint {
+                task_id: 5,
+                master_ns: 0,
+                index: 7,
+                master_index: 45,
+            },
+        )]
+        .into(),
+        ..installed
+    };
+    m.record_slave("a", reading, &ctx).unwrap();
+    assert_eq!(m.pinned_indexes(), [45].into());
     // Switching replication on again cuts for every attached slave.
     m.cut_for_slaves("d", &Context { index: 50, ..ctx });
     assert_eq!(m.cuts["a"]["d"].commit_index, 50);
