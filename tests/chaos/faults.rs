@@ -57,6 +57,12 @@ pub enum Fault {
         proxy: Option<usize>,
         length: Duration,
     },
+    /// The slave cluster loses everything but its certificates (`kill -9` of every process,
+    /// its homes emptied) and starts again after `down`: it attaches as a rebuilt slave and
+    /// is seeded while the master writes.
+    RebuildSlave {
+        down: Duration,
+    },
 }
 
 impl Fault {
@@ -69,6 +75,7 @@ impl Fault {
             Fault::Stall { .. } => "stall link",
             Fault::Delay { .. } => "delay link",
             Fault::Cut { .. } => "cut link",
+            Fault::RebuildSlave { .. } => "rebuild the slave",
         }
     }
 }
@@ -96,6 +103,9 @@ impl fmt::Display for Fault {
                 length,
             } => write!(f, "delay {} by {delay:?} for {length:?}", proxy(p)),
             Fault::Cut { proxy: p, length } => write!(f, "cut {} for {length:?}", proxy(p)),
+            Fault::RebuildSlave { down } => {
+                write!(f, "rebuild the slave from empty homes, down {down:?}")
+            }
         }
     }
 }
@@ -150,9 +160,12 @@ pub fn schedule(seed: u64, n: usize, nodes: usize, proxies: usize) -> Vec<Step> 
                     delay: ms(&mut rng, 5, 200),
                     length: ms(&mut rng, 500, 4000),
                 },
-                _ => Fault::Cut {
+                85..98 => Fault::Cut {
                     proxy,
                     length: ms(&mut rng, 300, 5000),
+                },
+                _ => Fault::RebuildSlave {
+                    down: ms(&mut rng, 0, 3000),
                 },
             };
             Step {
@@ -232,6 +245,10 @@ impl World {
                 length,
             } => self.link_for(*proxy, Link::Delay(*delay), *length),
             Fault::Cut { proxy, length } => self.link_for(*proxy, Link::Cut, *length),
+            Fault::RebuildSlave { down } => {
+                self.slave.rebuild(*down);
+                "rebuilt and restarted the slave".into()
+            }
         }
     }
 

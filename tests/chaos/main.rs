@@ -61,7 +61,14 @@ async fn chaos(default_faults: usize) {
             .as_nanos() as u64
     });
     let n_faults = env_u64("PORPOISE_CHAOS_FAULTS").map_or(default_faults, |n| n as usize);
-    let steps = faults::schedule(seed, n_faults, 5, 5);
+    let mut steps = faults::schedule(seed, n_faults, 5, 5);
+    // Every run rebuilds the slave once, halfway: it is seeded while the master writes and
+    // the other faults go on.
+    if let Some(step) = steps.get_mut(n_faults / 2) {
+        step.fault = faults::Fault::RebuildSlave {
+            down: std::time::Duration::from_secs(1),
+        };
+    }
     eprintln!("chaos: seed {seed} (PORPOISE_CHAOS_SEED={seed} repeats it), {n_faults} faults:");
     for (i, s) in steps.iter().enumerate() {
         eprintln!("chaos:   {i}: after {:?}: {}", s.gap, s.fault);
@@ -193,6 +200,24 @@ async fn chaos(default_faults: usize) {
     let statuses = status_check(&m, &s).await;
     assert!(statuses.is_empty(), "seed {seed}: {statuses}");
 
+    // What the rebuilt slave was seeded with (nothing if the master still held every task
+    // then: it replayed them instead).
+    let seeded = s
+        .query(
+            "select dbName, state, cutTaskId from getClusterReplicationSeedStatus() order by 1",
+            &[],
+        )
+        .await
+        .expect("getClusterReplicationSeedStatus");
+    let seeded: Vec<String> = seeded
+        .iter()
+        .map(|r| {
+            let (db, state, cut): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
+            assert_eq!(state, "DONE", "seed {seed}: the seed of {db} is {state}");
+            format!("{db} at task {cut}")
+        })
+        .collect();
+
     let faults: usize = by_kind.values().sum();
     let mut summary = format!(
         "chaos summary (seed {seed}): {faults} faults in {:.0?}",
@@ -206,7 +231,8 @@ async fn chaos(default_faults: usize) {
          \n  rows compared: {} on the master and the slave each ({} acknowledged inserts), \
          {} tables of dfs://chaos2\
          \n  lost {}, duplicated {}, wrong {}\
-         \n  converged {:.1?} after healing",
+         \n  converged {:.1?} after healing\
+         \n  seeded: {}",
         history.len(),
         history.len() - acked,
         events.len(),
@@ -216,6 +242,11 @@ async fn chaos(default_faults: usize) {
         verdict.duplicated.len(),
         verdict.wrong_value.len() + verdict.resurrected.len() + verdict.phantom.len(),
         converge,
+        if seeded.is_empty() {
+            "nothing (the rebuilt slave replayed the queue)".to_string()
+        } else {
+            seeded.join(", ")
+        },
     ));
     eprintln!("{summary}");
     assert!(

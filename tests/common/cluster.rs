@@ -416,6 +416,40 @@ impl TestCluster {
         self.wait_listening(alias, started);
     }
 
+    /// Rebuilds the whole cluster from empty homes: every process is killed with `kill -9`,
+    /// everything in its home but its certificates (so it is the same cluster, with the same
+    /// id) is deleted, and after `down` every process starts again.
+    #[allow(dead_code)]
+    pub fn rebuild(&mut self, down: std::time::Duration) {
+        let aliases: Vec<String> = self.nodes.iter().map(|n| n.alias.clone()).collect();
+        for alias in &aliases {
+            self.kill9(alias);
+        }
+        for alias in &aliases {
+            let dir = self.home().join(alias);
+            for entry in std::fs::read_dir(&dir).expect("a node's home") {
+                let path = entry.expect("a node's home").path();
+                if path.file_name().is_some_and(|n| n == "certs") {
+                    continue;
+                }
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                removed.unwrap_or_else(|e| panic!("cannot delete {}: {e}", path.display()));
+            }
+        }
+        std::thread::sleep(down);
+        let started: Vec<_> = aliases
+            .iter()
+            .map(|alias| (alias, self.start_in_background(alias)))
+            .collect();
+        for (alias, started) in started {
+            self.wait_started(alias, started);
+        }
+    }
+
     /// Whether a node's process is running.
     pub fn is_running(&mut self, alias: &str) -> bool {
         let i = self.index(alias);

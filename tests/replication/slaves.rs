@@ -218,25 +218,7 @@ async fn a_slave_rebuilt_from_an_empty_home_is_seeded_again() {
     drop(s);
 
     // The slave loses everything but its certificates (so it is the same cluster id).
-    let aliases: Vec<String> = slave.nodes.iter().map(|n| n.alias.clone()).collect();
-    for alias in &aliases {
-        slave.kill9(alias);
-        let dir = slave.home().join(alias);
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.file_name().is_some_and(|n| n == "certs") {
-                continue;
-            }
-            if path.is_dir() {
-                std::fs::remove_dir_all(&path).unwrap();
-            } else {
-                std::fs::remove_file(&path).unwrap();
-            }
-        }
-    }
-    for alias in &aliases {
-        slave.start(alias);
-    }
+    slave.rebuild(Duration::ZERO);
     // The tasks it lost are truncated: it is started afresh and seeded with testDB as the
     // master has it, then gets what follows.
     let s = slave.client(0).await;
