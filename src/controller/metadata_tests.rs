@@ -313,6 +313,7 @@ fn commit(tid: u64, ended: Vec<u64>) -> Command {
         applies: None,
         seeded: None,
         ended,
+        with: vec![],
     }
 }
 
@@ -369,6 +370,7 @@ fn indexes_keep_their_serialised_names() {
     let committed = CommandResult::Committed {
         commit_index: 9,
         task: None,
+        tasks: vec![],
     };
     let json = serde_json::to_string(&committed).unwrap();
     assert_eq!(json, r#"{"Committed":{"version":9,"task":null}}"#);

@@ -1,15 +1,14 @@
 //! The writes of a session's explicit transaction block (`BEGIN ... COMMIT`).
 //!
 //! Outside a block every statement is its own [`WriteTxn`]. Inside one, INSERT, COPY FROM,
-//! UPDATE and DELETE stage their rows in a transaction the session holds, one per table, and
-//! nothing of it is visible until COMMIT commits it (one raft entry, as any write). ROLLBACK,
-//! COMMIT of a failed block, a statement that failed while writing, and a client that goes
-//! away drop the transaction, which aborts it: its staged files are removed on every
-//! participant and nothing was ever prepared.
+//! UPDATE and DELETE stage their rows in transactions the session holds, one per table, and
+//! nothing of them is visible until COMMIT commits them all in one raft entry
+//! ([`WriteTxn::commit_all`]: every table's rows or none). ROLLBACK, COMMIT of a failed
+//! block, a statement that failed while writing, and a client that goes away drop the
+//! transactions, which aborts them: their staged files are removed on every participant and
+//! nothing was ever prepared.
 //!
 //! Limits of this version, refused with 0A000 (the block fails, nothing is committed):
-//! - a block writes one table: committing two tables' transactions atomically needs one commit
-//!   entry for both;
 //! - an UPDATE or DELETE must be the only write of its table in the block: it rewrites the
 //!   table's committed rows, so it would not see rows the block staged before it, and a
 //!   replication task carries either appended rows or one rewrite;
@@ -22,6 +21,7 @@
 //! The holder is a DataFusion session-config extension of the session's context, so the table
 //! provider executing an INSERT, UPDATE or DELETE finds it ([`BlockWrites::of`]).
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use datafusion::execution::config::SessionConfig;
@@ -48,14 +48,17 @@ pub enum WriteKind {
     Rewrite,
 }
 
+/// A table, as `(database, table)`.
+type TableKey = (String, String);
+
 #[derive(Default)]
 struct State {
     open: bool,
-    /// The table the block writes, and its transaction (absent while a statement uses it).
-    table: Option<(String, String)>,
-    txn: Option<WriteTxn>,
-    /// The table's transaction holds a rewrite (UPDATE or DELETE).
-    rewritten: bool,
+    /// The tables the block writes, each with whether its transaction holds a rewrite
+    /// (UPDATE or DELETE).
+    tables: BTreeMap<TableKey, bool>,
+    /// Their transactions (one is absent while a statement uses it).
+    txns: BTreeMap<TableKey, WriteTxn>,
     /// Write statements begun in the block.
     writes: u64,
     /// Savepoints, with the number of writes when each was set.
@@ -93,10 +96,10 @@ impl BlockWrites {
         self.lock().open
     }
 
-    /// Ends the block and hands over its transaction, to be committed or dropped (aborted).
-    pub fn close(&self) -> Option<WriteTxn> {
+    /// Ends the block and hands over its transactions, to be committed or dropped (aborted).
+    pub fn close(&self) -> Vec<WriteTxn> {
         let mut s = self.lock();
-        std::mem::take(&mut *s).txn
+        std::mem::take(&mut *s).txns.into_values().collect()
     }
 
     /// What a statement writing `db`.`table` the `kind` way appends to; refuses what this
@@ -107,19 +110,8 @@ impl BlockWrites {
             return Ok(Held::Own);
         }
         let target = (db.to_string(), table.to_string());
-        match &s.table {
-            Some(t) if *t != target => {
-                return Err(QueryError::other(
-                    SqlState::FEATURE_NOT_SUPPORTED,
-                    format!(
-                        "a transaction block writes one table in this version: this block \
-                         wrote \"{}\".\"{}\", so it cannot also write \"{db}\".\"{table}\" \
-                         (commit the block first)",
-                        t.0, t.1
-                    ),
-                ))
-            }
-            Some(_) if kind == WriteKind::Rewrite || s.rewritten => {
+        if let Some(rewritten) = s.tables.get(&target) {
+            if kind == WriteKind::Rewrite || *rewritten {
                 return Err(QueryError::other(
                     SqlState::FEATURE_NOT_SUPPORTED,
                     format!(
@@ -127,14 +119,12 @@ impl BlockWrites {
                          transaction block in this version: \"{db}\".\"{table}\" was written \
                          already in this block (commit the block first)"
                     ),
-                ))
+                ));
             }
-            _ => {}
         }
-        s.table = Some(target);
-        s.rewritten = kind == WriteKind::Rewrite;
+        s.tables.insert(target.clone(), kind == WriteKind::Rewrite);
         s.writes += 1;
-        Ok(Held::Block(s.txn.take()))
+        Ok(Held::Block(s.txns.remove(&target)))
     }
 
     /// Gives back the block's transaction after a statement that wrote to it succeeded. A
@@ -142,7 +132,8 @@ impl BlockWrites {
     pub fn put(&self, txn: WriteTxn) {
         let mut s = self.lock();
         if s.open {
-            s.txn = Some(txn);
+            let key = (txn.database().name.clone(), txn.table().name.clone());
+            s.txns.insert(key, txn);
         }
     }
 

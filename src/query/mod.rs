@@ -598,17 +598,15 @@ impl Session {
             Statement::Commit { .. } => {
                 // COMMIT of a failed block rolls it back, and says so.
                 let failed = self.block() == Block::Failed;
-                let txn = self.writes.close();
+                let txns = self.writes.close();
                 self.end_block(!failed);
                 if failed {
-                    drop(txn);
+                    drop(txns);
                     return Ok(Outcome::Done("ROLLBACK".into()));
                 }
                 // The block has ended whatever the outcome: a commit that fails leaves
-                // nothing behind, as in PostgreSQL.
-                if let Some(txn) = txn {
-                    txn.commit().await?;
-                }
+                // nothing behind, as in PostgreSQL. Every table's rows or none.
+                crate::datanode::WriteTxn::commit_all(txns).await?;
                 Ok(Outcome::Done("COMMIT".into()))
             }
             Statement::Rollback {
