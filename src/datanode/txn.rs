@@ -8,6 +8,10 @@
 //! A participant that misses step 3 (it was down) publishes on its own once it sees the
 //! transaction committed in the metadata; one that holds a prepared transaction the
 //! controller no longer knows discards it. Dropping a transaction before commit aborts it.
+//!
+//! [`WriteTxn::commit_all`] commits several transactions of this coordinator (a session's
+//! transaction block that wrote several tables) in one step 2: one `CommitTxn` entry carries
+//! them all, so the controller commits every one of their ids or none.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

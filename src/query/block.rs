@@ -36,7 +36,7 @@ pub enum Held {
     Own,
     /// The block's transaction of the table (`None`: the block has not written it yet); give
     /// it back with [`BlockWrites::put`] once the statement succeeded.
-    Block(Option<WriteTxn>),
+    Block(Option<Box<WriteTxn>>),
 }
 
 /// How a statement writes its table.
@@ -124,7 +124,7 @@ impl BlockWrites {
         }
         s.tables.insert(target.clone(), kind == WriteKind::Rewrite);
         s.writes += 1;
-        Ok(Held::Block(s.txns.remove(&target)))
+        Ok(Held::Block(s.txns.remove(&target).map(Box::new)))
     }
 
     /// Gives back the block's transaction after a statement that wrote to it succeeded. A
@@ -170,12 +170,12 @@ impl BlockWrites {
 /// Begins the transaction `held` does not have yet.
 pub async fn txn_for(
     node: &Arc<DataNode>,
-    held: Option<WriteTxn>,
+    held: Option<Box<WriteTxn>>,
     db: &str,
     table: &str,
 ) -> Result<WriteTxn, crate::datanode::DataNodeError> {
     match held {
-        Some(txn) => Ok(txn),
+        Some(txn) => Ok(*txn),
         None => node.begin(db, table).await,
     }
 }
