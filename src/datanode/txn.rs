@@ -574,9 +574,7 @@ impl WriteTxn {
             }
         }
         if let Some(e) = failed {
-            for p in prepared {
-                p.discard()?;
-            }
+            Prepared::discard_all(prepared)?;
             return Err(e);
         }
         if prepared.is_empty() {
@@ -585,6 +583,22 @@ impl WriteTxn {
         crate::fault::crash_point("txn-prepared");
         crate::fault::delay_point("txn-prepared").await;
         let node = prepared[0].txn.node.clone();
+        // Synchronous persistence: the task data is durable before the commit point.
+        if node.options.replication_sync {
+            let mut persisted = Ok(());
+            for p in &mut prepared {
+                if let Some(data) = p.task_data.take() {
+                    persisted = data.persist().await;
+                    if persisted.is_err() {
+                        break;
+                    }
+                }
+            }
+            if let Err(e) = persisted {
+                Prepared::discard_all(prepared)?;
+                return Err(e.into());
+            }
+        }
         let tid = prepared[0].txn.tid;
         let applies = prepared[0].txn.applies.take();
         let seeded = prepared[0].txn.seeded.take().map(Box::new);
@@ -609,9 +623,7 @@ impl WriteTxn {
                 tasks,
             }) => (commit_index, std::iter::once(task).chain(tasks)),
             Ok(CommandResult::Err(e)) => {
-                for p in prepared {
-                    p.discard()?;
-                }
+                Prepared::discard_all(prepared)?;
                 return Err(e.into());
             }
             Ok(_) => return Err(DataNodeError::Protocol("CommitTxn")),
@@ -668,15 +680,6 @@ impl WriteTxn {
             node.push_ended(tid);
             return Ok(Ready::Empty(self.rows));
         }
-        // Synchronous persistence: the task data is durable before the commit point.
-        let sync = node.options.replication_sync;
-        let task_data = match task_data {
-            Some(data) if sync => {
-                data.persist().await?;
-                None
-            }
-            other => other,
-        };
         Ok(Ready::Prepared(Box::new(Prepared {
             txn: self,
             participants,
@@ -784,6 +787,20 @@ impl Prepared {
             participants: self.participants.clone(),
             task: self.task.take(),
         }
+    }
+
+    /// Aborts every transaction of `prepared`, reporting the first that could not be.
+    fn discard_all(prepared: Vec<Prepared>) -> Result<(), DataNodeError> {
+        let mut first = Ok(());
+        for p in prepared {
+            if let Err(e) = p.discard() {
+                tracing::warn!(error = %e, "cannot discard a transaction's prepared files");
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
     }
 
     /// Aborts the transaction on every participant (its commit was refused, or another of

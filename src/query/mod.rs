@@ -634,6 +634,18 @@ impl Session {
                 Ok(Outcome::Done("SAVEPOINT".into()))
             }
             Statement::ReleaseSavepoint { .. } => Ok(Outcome::Done("RELEASE".into())),
+            // psycopg sends DEALLOCATE ALL after a ROLLBACK once it has prepared statements
+            // (and DEALLOCATE name when its cache is full). The protocol layer keeps a
+            // connection's prepared statements until it closes; the drivers never reuse a
+            // name, so acknowledging is enough for them.
+            Statement::Deallocate { name, .. } => {
+                let tag = if name.value.eq_ignore_ascii_case("all") {
+                    "DEALLOCATE ALL"
+                } else {
+                    "DEALLOCATE"
+                };
+                Ok(Outcome::Done(tag.into()))
+            }
             Statement::Set(set) => {
                 search_path::set(self, set)?;
                 Ok(Outcome::Done("SET".into()))

@@ -380,4 +380,11 @@ async fn what_a_block_cannot_stage_is_refused_and_fails_the_block() {
         .await
         .unwrap();
     assert_eq!(count(&client, "w").await, 0);
+
+    // psycopg releases its prepared statements after a ROLLBACK with DEALLOCATE ALL.
+    let m = client
+        .simple_query("deallocate all; deallocate prepare _pg3_0")
+        .await
+        .unwrap();
+    assert_eq!(m.len(), 2);
 }
