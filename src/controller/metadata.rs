@@ -171,6 +171,18 @@ pub struct TableVersion {
     pub generation: u64,
 }
 
+/// One more transaction committed by a [`Command::CommitTxn`] entry (its fields mean what
+/// the entry's own do).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TxnPart {
+    pub tid: u64,
+    pub tables: Vec<TableVersion>,
+    #[serde(default)]
+    pub participants: Vec<NodeId>,
+    #[serde(default)]
+    pub task: Option<TxnTask>,
+}
+
 /// A change to the metadata: one raft log entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Command {
@@ -264,6 +276,11 @@ pub enum Command {
         /// As in [`Command::BeginTxn`]: the coordinator's ended transactions.
         #[serde(default)]
         ended: Vec<u64>,
+        /// More transactions of the same coordinator committed by this entry, all of them and
+        /// `tid` or none (a transaction block that wrote several tables, one transaction per
+        /// table). Absent in single commits, so their entries read as they always did.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        with: Vec<TxnPart>,
     },
     /// Participants that have published a committed transaction.
     Published {
@@ -378,6 +395,9 @@ pub enum CommandResult {
         #[serde(rename = "version")]
         commit_index: u64,
         task: Option<u64>,
+        /// The replication tasks of the entry's further transactions (`with`), in order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tasks: Vec<Option<u64>>,
     },
     Err(MetadataError),
 }
@@ -668,57 +688,85 @@ impl Metadata {
                 applies,
                 seeded,
                 ended,
+                with,
             } => {
                 self.end_txns(ended);
-                let coordinator = match self.txns.get(tid) {
-                    Some(t) if t.state == TxnState::Active => t.coordinator,
-                    _ => return Err(MetadataError::TxnNotActive(*tid)),
+                let first = TxnPart {
+                    tid: *tid,
+                    tables: tables.clone(),
+                    participants: participants.clone(),
+                    task: task.clone(),
                 };
-                if let Some(applies) = applies {
-                    if let Err(e) = self.finish_tasks(&applies.task_ids, &applies.node) {
-                        self.txns.remove(tid);
-                        return Err(e);
+                let parts: Vec<&TxnPart> = std::iter::once(&first).chain(with).collect();
+                // Every check before any change: the entry commits all its transactions or
+                // none (and forgets them all when refused).
+                let refuse = |m: &mut Self, e: MetadataError| {
+                    for p in &parts {
+                        m.txns.remove(&p.tid);
+                    }
+                    Err(e)
+                };
+                let mut coordinators = Vec::with_capacity(parts.len());
+                for p in &parts {
+                    match self.txns.get(&p.tid) {
+                        Some(t) if t.state == TxnState::Active => coordinators.push(t.coordinator),
+                        _ => return refuse(self, MetadataError::TxnNotActive(p.tid)),
                     }
                 }
-                for v in tables {
+                if let Some(applies) = applies {
+                    if let Err(e) = self.finish_tasks(&applies.task_ids, &applies.node) {
+                        return refuse(self, e);
+                    }
+                }
+                for v in parts.iter().flat_map(|p| &p.tables) {
                     let current = self
                         .databases
                         .get(&v.db)
                         .and_then(|d| d.tables.get(&v.table));
                     if !current.is_some_and(|t| t.id == v.table_id && t.generation == v.generation)
                     {
-                        self.txns.remove(tid);
-                        return Err(MetadataError::Conflict {
+                        let e = MetadataError::Conflict {
                             db: v.db.clone(),
                             table: v.table.clone(),
-                        });
+                        };
+                        return refuse(self, e);
                     }
                 }
                 // A replicated write needs its task data, which the coordinator keeps only if
                 // replication was on when the transaction began.
-                if let Some(v) = tables.iter().find(|v| self.replicated_db(&v.db).is_some()) {
-                    if task.is_none() {
-                        self.txns.remove(tid);
-                        return Err(MetadataError::ReplicationSwitchedOn(v.db.clone()));
+                for p in &parts {
+                    if let Some(v) = p
+                        .tables
+                        .iter()
+                        .find(|v| self.replicated_db(&v.db).is_some())
+                    {
+                        if p.task.is_none() {
+                            let e = MetadataError::ReplicationSwitchedOn(v.db.clone());
+                            return refuse(self, e);
+                        }
                     }
                 }
                 if let Some(step) = seeded {
                     if let Err(e) = self.replication.seed_step(step) {
-                        self.txns.remove(tid);
-                        return Err(e.into());
+                        return refuse(self, e.into());
                     }
                 }
-                if let Some(t) = self.txns.get_mut(tid) {
-                    t.state = TxnState::Committed;
-                    t.pending = participants.iter().copied().collect();
-                    t.committed_at = self.applied_index;
+                let mut tasks = Vec::with_capacity(parts.len());
+                for (p, coordinator) in parts.iter().zip(coordinators) {
+                    if let Some(t) = self.txns.get_mut(&p.tid) {
+                        t.state = TxnState::Committed;
+                        t.pending = p.participants.iter().copied().collect();
+                        t.committed_at = self.applied_index;
+                    }
+                    tasks.push(p.task.as_ref().and_then(|task| {
+                        self.queue_txn(p.tid, coordinator, &p.participants, task)
+                    }));
                 }
-                let task = task
-                    .as_ref()
-                    .and_then(|task| self.queue_txn(*tid, coordinator, participants, task));
+                let task = tasks.remove(0);
                 return Ok(CommandResult::Committed {
                     commit_index: self.applied_index,
                     task,
+                    tasks,
                 });
             }
             Command::Stamped { cmd, .. } => return Ok(self.apply(cmd)),
@@ -786,6 +834,7 @@ impl Metadata {
                     return Ok(CommandResult::Committed {
                         commit_index: t.committed_at,
                         task: None,
+                        tasks: Vec::new(),
                     })
                 }
                 Some(_) => {

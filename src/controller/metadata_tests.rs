@@ -313,6 +313,7 @@ fn commit(tid: u64, ended: Vec<u64>) -> Command {
         applies: None,
         seeded: None,
         ended,
+        with: vec![],
     }
 }
 
@@ -369,6 +370,7 @@ fn indexes_keep_their_serialised_names() {
     let committed = CommandResult::Committed {
         commit_index: 9,
         task: None,
+        tasks: vec![],
     };
     let json = serde_json::to_string(&committed).unwrap();
     assert_eq!(json, r#"{"Committed":{"version":9,"task":null}}"#);
@@ -385,4 +387,67 @@ fn indexes_keep_their_serialised_names() {
         super::super::view::MetadataView::from(m).applied_index(),
         11
     );
+}
+
+/// A transaction block's commit: one entry commits several transactions, all or none.
+#[test]
+fn one_commit_entry_commits_all_its_transactions_or_none() {
+    let mut m = Metadata::default();
+    m.apply(&Command::BeginTxn {
+        coordinator: 7,
+        now_ms: 0,
+        ended: vec![],
+        count: 4,
+    });
+    let part = |tid| TxnPart {
+        tid,
+        tables: vec![],
+        participants: vec![7],
+        task: None,
+    };
+    let with = |tid, parts| match commit(tid, vec![]) {
+        Command::CommitTxn {
+            tid,
+            tables,
+            participants,
+            task,
+            applies,
+            seeded,
+            ended,
+            ..
+        } => Command::CommitTxn {
+            tid,
+            tables,
+            participants,
+            task,
+            applies,
+            seeded,
+            ended,
+            with: parts,
+        },
+        _ => unreachable!(),
+    };
+    // Transaction 2 is not active (it is refused alone first): the entry commits neither,
+    // and forgets 1 too.
+    m.apply(&Command::AbortTxn { tid: 2 });
+    assert_eq!(
+        m.apply(&with(1, vec![part(2)])),
+        CommandResult::Err(MetadataError::TxnNotActive(2))
+    );
+    assert!(!m.txns.contains_key(&1) && !m.txns.contains_key(&2));
+
+    let r = m.apply(&with(3, vec![part(4)]));
+    assert!(
+        matches!(&r, CommandResult::Committed { tasks, .. } if tasks == &vec![None]),
+        "{r:?}"
+    );
+    assert_eq!(m.txns[&3].state, TxnState::Committed);
+    assert_eq!(m.txns[&4].state, TxnState::Committed);
+    assert_eq!(m.txns[&3].committed_at, m.txns[&4].committed_at);
+
+    // A single commit serialises without the new field, and an entry without it reads back.
+    let json = serde_json::to_value(commit(5, vec![])).unwrap();
+    assert!(json["CommitTxn"].get("with").is_none(), "{json}");
+    let read: Command = serde_json::from_value(json).unwrap();
+    assert_eq!(read, commit(5, vec![]));
 }

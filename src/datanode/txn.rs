@@ -8,6 +8,10 @@
 //! A participant that misses step 3 (it was down) publishes on its own once it sees the
 //! transaction committed in the metadata; one that holds a prepared transaction the
 //! controller no longer knows discards it. Dropping a transaction before commit aborts it.
+//!
+//! [`WriteTxn::commit_all`] commits several transactions of this coordinator (a session's
+//! transaction block that wrote several tables) in one step 2: one `CommitTxn` entry carries
+//! them all, so the controller commits every one of their ids or none.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,7 +31,7 @@ use super::staging::{StagedCounts, Staging};
 use super::{DataNode, DataNodeError};
 use crate::catalog::scheme::route;
 use crate::catalog::{DatabaseDef, NodeId, TableDef, DIMENSION_PARTITION};
-use crate::controller::metadata::{Command, CommandResult, TableVersion};
+use crate::controller::metadata::{Command, CommandResult, TableVersion, TxnPart};
 use crate::replication::master::task::TaskRecorder;
 use crate::replication::master::task_data::{self, TaskDataWriter};
 use crate::replication::model::{Applies, OpType, SeedStep, TxnTask};
@@ -567,10 +571,123 @@ impl WriteTxn {
     /// a call that timed out): dropped halfway, it would leave the transaction active with
     /// its files prepared and claimed, and no one left to settle it.
     pub async fn commit(self) -> Result<u64, DataNodeError> {
-        tokio::spawn(self.run_commit()).await?
+        tokio::spawn(Self::run_commit(vec![self])).await?
     }
 
-    async fn run_commit(mut self) -> Result<u64, DataNodeError> {
+    /// Commits several transactions coordinated here (a transaction block that wrote several
+    /// tables) atomically: every one is prepared, then one `CommitTxn` entry commits them all
+    /// (or none: if one cannot prepare or the controller refuses one, all are aborted). After
+    /// `kill -9` of any process each participant settles each transaction by the controller's
+    /// outcome for its id, which the one entry decided for all of them. Returns the number of
+    /// rows written. Runs to its end like [`Self::commit`].
+    pub async fn commit_all(txns: Vec<WriteTxn>) -> Result<u64, DataNodeError> {
+        if txns.is_empty() {
+            return Ok(0);
+        }
+        tokio::spawn(Self::run_commit(txns)).await?
+    }
+
+    async fn run_commit(txns: Vec<WriteTxn>) -> Result<u64, DataNodeError> {
+        let mut rows = 0;
+        let mut prepared: Vec<Prepared> = Vec::with_capacity(txns.len());
+        let mut failed = None;
+        for txn in txns {
+            if failed.is_some() {
+                // Dropped unprepared: aborted.
+                drop(txn);
+                continue;
+            }
+            match txn.prepare_for_commit().await {
+                Ok(Ready::Prepared(p)) => prepared.push(*p),
+                Ok(Ready::Empty(n)) => rows += n,
+                Err(e) => failed = Some(e),
+            }
+        }
+        if let Some(e) = failed {
+            Prepared::discard_all(prepared)?;
+            return Err(e);
+        }
+        if prepared.is_empty() {
+            return Ok(rows);
+        }
+        crate::fault::crash_point("txn-prepared");
+        crate::fault::delay_point("txn-prepared").await;
+        let node = prepared[0].txn.node.clone();
+        // Synchronous persistence: the task data is durable before the commit point.
+        if node.options.replication_sync {
+            let mut persisted = Ok(());
+            for p in &mut prepared {
+                if let Some(data) = p.task_data.take() {
+                    persisted = data.persist().await;
+                    if persisted.is_err() {
+                        break;
+                    }
+                }
+            }
+            if let Err(e) = persisted {
+                Prepared::discard_all(prepared)?;
+                return Err(e.into());
+            }
+        }
+        let tid = prepared[0].txn.tid;
+        let applies = prepared[0].txn.applies.take();
+        let seeded = prepared[0].txn.seeded.take().map(Box::new);
+        let with: Vec<TxnPart> = prepared[1..].iter_mut().map(Prepared::part).collect();
+        let first = prepared[0].part();
+        let outcome = node
+            .write_with_ended(|ended| Command::CommitTxn {
+                tid,
+                tables: first.tables,
+                participants: first.participants,
+                task: first.task,
+                applies,
+                seeded,
+                ended,
+                with,
+            })
+            .await;
+        let (commit_index, mut tasks) = match outcome {
+            Ok(CommandResult::Committed {
+                commit_index,
+                task,
+                tasks,
+            }) => (commit_index, std::iter::once(task).chain(tasks)),
+            Ok(CommandResult::Err(e)) => {
+                Prepared::discard_all(prepared)?;
+                return Err(e.into());
+            }
+            Ok(_) => return Err(DataNodeError::Protocol("CommitTxn")),
+            // In doubt: every participant keeps its prepared record until this node settles
+            // the outcome with the controller (`DataNode::settle_in_doubt`).
+            Err(source) => {
+                for mut p in prepared {
+                    let data = p.task_data.take();
+                    p.txn.node.push_in_doubt(p.txn.tid, data);
+                }
+                return Err(DataNodeError::InDoubt { tid, source });
+            }
+        };
+        for p in &mut prepared {
+            p.task_data_after_commit(tasks.next().flatten());
+        }
+        crate::fault::crash_point("txn-committed");
+        let mut error = None;
+        for p in prepared {
+            match p.publish(commit_index).await {
+                Ok(n) => rows += n,
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(rows),
+        }
+    }
+
+    /// Prepares the transaction on every participant (step 1).
+    async fn prepare_for_commit(mut self) -> Result<Ready, DataNodeError> {
         self.done = true;
         let node = self.node.clone();
         let tid = self.tid;
@@ -591,117 +708,15 @@ impl WriteTxn {
         }
         if participants.is_empty() && self.applies.is_none() && self.seeded.is_none() {
             node.push_ended(tid);
-            return Ok(self.rows);
+            return Ok(Ready::Empty(self.rows));
         }
-        crate::fault::crash_point("txn-prepared");
-        crate::fault::delay_point("txn-prepared").await;
-        // Synchronous persistence: the task data is durable before the commit point.
-        let sync = node.options.replication_sync;
-        let task_data = match task_data {
-            Some(data) if sync => {
-                data.persist().await?;
-                None
-            }
-            other => other,
-        };
-        let tables = vec![TableVersion {
-            db: self.db.name.clone(),
-            table: self.table.name.clone(),
-            table_id: self.table.id,
-            generation: self.table.generation,
-        }];
-        let applies = self.applies.take();
-        let seeded = self.seeded.take().map(Box::new);
-        let outcome = node
-            .write_with_ended(|ended| Command::CommitTxn {
-                tid,
-                tables,
-                participants: participants.clone(),
-                task,
-                applies,
-                seeded,
-                ended,
-            })
-            .await;
-        let commit_index = match outcome {
-            Ok(CommandResult::Committed { commit_index, task }) => {
-                match (task, task_data) {
-                    // Asynchronous persistence: after the commit, off the statement's path.
-                    (Some(_), Some(data)) => {
-                        tokio::spawn(async move {
-                            crate::fault::delay_point("task-data-async-persist").await;
-                            if let Err(e) = data.persist().await {
-                                tracing::error!(tid, error = %e, "[asyncReplication] Failed to write task {tid}, with error: {e}. RefId:S01035");
-                            }
-                        });
-                    }
-                    // Not queued (replication was switched off meanwhile).
-                    (None, _) if sync => {
-                        task_data::remove_persisted(&node.options.replication_dir, tid)
-                    }
-                    _ => {}
-                }
-                commit_index
-            }
-            Ok(CommandResult::Err(e)) => {
-                if sync {
-                    task_data::remove_persisted(&node.options.replication_dir, tid);
-                }
-                self.local.discard()?;
-                self.abort_remotes();
-                node.end_now(tid);
-                return Err(e.into());
-            }
-            Ok(_) => return Err(DataNodeError::Protocol("CommitTxn")),
-            // In doubt: every participant keeps its prepared record until this node settles
-            // the outcome with the controller (`DataNode::settle_in_doubt`).
-            Err(source) => {
-                node.push_in_doubt(tid, task_data);
-                return Err(DataNodeError::InDoubt { tid, source });
-            }
-        };
-        crate::fault::crash_point("txn-committed");
-        let mut published = Vec::new();
-        if local_prepared {
-            self.local.publish(commit_index).await?;
-            published.push(node.id);
-        }
-        crate::fault::delay_point("txn-published-locally").await;
-        let calls = self.remotes.iter().map(|(id, part)| {
-            let peers = node.peers.clone();
-            let addr = part.addr.clone();
-            async move {
-                let r: Result<(), RpcError> = peers
-                    .call(
-                        &addr,
-                        PUBLISH,
-                        &TidRequest { tid, commit_index },
-                        PARTICIPANT_TIMEOUT,
-                    )
-                    .await;
-                (*id, r)
-            }
-        });
-        for (id, r) in futures::future::join_all(calls).await {
-            match r {
-                Ok(()) => published.push(id),
-                // It publishes by itself once it sees the commit.
-                Err(e) => tracing::warn!(tid, node = id, error = %e, "participant did not publish"),
-            }
-        }
-        if published.len() == participants.len() {
-            node.push_ended(tid);
-        } else if let Err(e) = node
-            .controller
-            .write(Command::Published {
-                tid,
-                nodes: published,
-            })
-            .await
-        {
-            tracing::warn!(tid, error = %e, "cannot report published participants");
-        }
-        Ok(self.rows)
+        Ok(Ready::Prepared(Box::new(Prepared {
+            txn: self,
+            participants,
+            local_prepared,
+            task,
+            task_data,
+        })))
     }
 
     /// The replication task to commit with, and the task data to persist.
@@ -766,6 +781,140 @@ impl WriteTxn {
                 }
             });
         }
+    }
+}
+
+/// What preparing a transaction for its commit came to.
+enum Ready {
+    /// Prepared on every participant, waiting for the commit point.
+    Prepared(Box<Prepared>),
+    /// Nothing to commit (no rows anywhere): ended, with its row count.
+    Empty(u64),
+}
+
+/// A transaction prepared on every participant.
+struct Prepared {
+    txn: WriteTxn,
+    participants: Vec<NodeId>,
+    local_prepared: bool,
+    task: Option<TxnTask>,
+    /// Task data to persist after the commit (asynchronous persistence).
+    task_data: Option<TaskDataWriter>,
+}
+
+impl Prepared {
+    /// What the commit entry says of this transaction.
+    fn part(&mut self) -> TxnPart {
+        let t = &self.txn;
+        TxnPart {
+            tid: t.tid,
+            tables: vec![TableVersion {
+                db: t.db.name.clone(),
+                table: t.table.name.clone(),
+                table_id: t.table.id,
+                generation: t.table.generation,
+            }],
+            participants: self.participants.clone(),
+            task: self.task.take(),
+        }
+    }
+
+    /// Aborts every transaction of `prepared`, reporting the first that could not be.
+    fn discard_all(prepared: Vec<Prepared>) -> Result<(), DataNodeError> {
+        let mut first = Ok(());
+        for p in prepared {
+            if let Err(e) = p.discard() {
+                tracing::warn!(error = %e, "cannot discard a transaction's prepared files");
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+
+    /// Aborts the transaction on every participant (its commit was refused, or another of
+    /// the same commit could not prepare).
+    fn discard(mut self) -> Result<(), DataNodeError> {
+        let node = self.txn.node.clone();
+        let tid = self.txn.tid;
+        if node.options.replication_sync {
+            task_data::remove_persisted(&node.options.replication_dir, tid);
+        }
+        self.txn.local.discard()?;
+        self.txn.abort_remotes();
+        node.end_now(tid);
+        Ok(())
+    }
+
+    /// Persists the task data of a committed transaction queued as replication task
+    /// `queued`, or removes what was persisted before the commit if it was not queued
+    /// (replication was switched off meanwhile).
+    fn task_data_after_commit(&mut self, queued: Option<u64>) {
+        let node = &self.txn.node;
+        let tid = self.txn.tid;
+        let sync = node.options.replication_sync;
+        match (queued, self.task_data.take()) {
+            // Asynchronous persistence: after the commit, off the statement's path.
+            (Some(_), Some(data)) => {
+                tokio::spawn(async move {
+                    crate::fault::delay_point("task-data-async-persist").await;
+                    if let Err(e) = data.persist().await {
+                        tracing::error!(tid, error = %e, "[asyncReplication] Failed to write task {tid}, with error: {e}. RefId:S01035");
+                    }
+                });
+            }
+            (None, _) if sync => task_data::remove_persisted(&node.options.replication_dir, tid),
+            _ => {}
+        }
+    }
+
+    /// Tells every participant to publish the committed transaction (step 3); returns its
+    /// rows.
+    async fn publish(mut self, commit_index: u64) -> Result<u64, DataNodeError> {
+        let node = self.txn.node.clone();
+        let tid = self.txn.tid;
+        let mut published = Vec::new();
+        if self.local_prepared {
+            self.txn.local.publish(commit_index).await?;
+            published.push(node.id);
+        }
+        crate::fault::delay_point("txn-published-locally").await;
+        let calls = self.txn.remotes.iter().map(|(id, part)| {
+            let peers = node.peers.clone();
+            let addr = part.addr.clone();
+            async move {
+                let r: Result<(), RpcError> = peers
+                    .call(
+                        &addr,
+                        PUBLISH,
+                        &TidRequest { tid, commit_index },
+                        PARTICIPANT_TIMEOUT,
+                    )
+                    .await;
+                (*id, r)
+            }
+        });
+        for (id, r) in futures::future::join_all(calls).await {
+            match r {
+                Ok(()) => published.push(id),
+                // It publishes by itself once it sees the commit.
+                Err(e) => tracing::warn!(tid, node = id, error = %e, "participant did not publish"),
+            }
+        }
+        if published.len() == self.participants.len() {
+            node.push_ended(tid);
+        } else if let Err(e) = node
+            .controller
+            .write(Command::Published {
+                tid,
+                nodes: published,
+            })
+            .await
+        {
+            tracing::warn!(tid, error = %e, "cannot report published participants");
+        }
+        Ok(self.txn.rows)
     }
 }
 

@@ -9,6 +9,7 @@ use arrow::array::{new_null_array, ArrayRef, RecordBatch};
 use arrow::datatypes::{Schema, SchemaRef};
 use sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption};
 
+use super::block::{changed_in_block, txn_for, BlockWrites, Held, WriteKind};
 use super::parse::copy_format::{BinaryParser, CopyError, CopyFormat, CopyOptions, CopyParser};
 use super::{CopyIn, QueryError, Session};
 use crate::catalog::TableDef;
@@ -252,6 +253,11 @@ impl Parser {
 /// Receives the data of one COPY.
 pub struct CopySink {
     txn: WriteTxn,
+    /// The session's block, when the COPY writes in it: the transaction goes back to it
+    /// instead of committing.
+    block: Option<Arc<BlockWrites>>,
+    /// Rows the transaction held before this COPY.
+    before: u64,
     parser: Parser,
     /// For each table column, its position in the COPY data, if it has one.
     positions: Vec<Option<usize>>,
@@ -262,7 +268,23 @@ pub struct CopySink {
 impl CopySink {
     /// Begins the transaction of a COPY.
     pub async fn start(session: &Session, copy: &CopyIn) -> Result<Self, QueryError> {
-        let txn = session.engine().node().begin(&copy.db, &copy.table).await?;
+        let writes = session.block_writes();
+        let node = session.engine().node();
+        let (txn, block) = match writes.take(&copy.db, &copy.table, WriteKind::Append)? {
+            Held::Own => (node.begin(&copy.db, &copy.table).await?, None),
+            Held::Block(held) => (
+                txn_for(node, held, &copy.db, &copy.table).await?,
+                Some(writes.clone()),
+            ),
+        };
+        let current = session.engine().controller().metadata();
+        let unchanged = current
+            .table(&copy.db, &copy.table)
+            .is_some_and(|(_, t)| t.id == txn.table().id && t.generation == txn.table().generation);
+        if block.is_some() && !unchanged {
+            return Err(changed_in_block(&copy.db, &copy.table));
+        }
+        let before = txn.rows();
         let table = txn.table().clone();
         let table_schema = table.logical_schema();
         let indices = columns(&table, &copy.columns)?;
@@ -286,6 +308,8 @@ impl CopySink {
         };
         Ok(CopySink {
             txn,
+            block,
+            before,
             parser,
             positions,
             input_schema: table.input_schema(),
@@ -300,12 +324,20 @@ impl CopySink {
         Ok(())
     }
 
-    /// CopyDone: commit. Returns the number of rows.
+    /// CopyDone: commit, or hand the rows to the transaction block. Returns the number of
+    /// rows.
     pub async fn finish(mut self) -> Result<u64, QueryError> {
         if let Some(batch) = self.parser.finish()? {
             self.append(batch).await?;
         }
-        Ok(self.txn.commit().await?)
+        match self.block {
+            Some(block) => {
+                let rows = self.txn.rows() - self.before;
+                block.put(self.txn);
+                Ok(rows)
+            }
+            None => Ok(self.txn.commit().await?),
+        }
     }
 
     async fn append(&mut self, data: RecordBatch) -> Result<(), QueryError> {

@@ -9,7 +9,9 @@
 //!   [`catalog::PorpoiseCatalog`]: databases are schemas named by their path
 //!   (`"dfs://testDB"`), tables are [`table::PorpoiseTable`]s, and `loadTable(db, table)` names
 //!   the same table as a table function.
-//! - A [`Session`] is one client connection's state; every statement is its own transaction.
+//! - A [`Session`] is one client connection's state. Outside `BEGIN ... COMMIT` every statement
+//!   is its own transaction; inside, the block's writes are staged and committed at COMMIT
+//!   ([`block`]).
 //!
 //! Privileges: every statement is checked against the controller's latest metadata with
 //! [`Session::require`] before it does anything — DDL and COPY where they are carried out,
@@ -18,6 +20,7 @@
 //! `information_schema`) are not database tables and need no privilege, so psql's `\l`, `\dn`
 //! and `\dt` work for everyone.
 
+pub mod block;
 pub mod catalog;
 pub mod copy;
 pub mod cursor;
@@ -116,9 +119,9 @@ pub struct CopyOut {
 }
 
 /// Where a session stands with respect to an explicit transaction block
-/// (`BEGIN ... COMMIT`), as PostgreSQL reports it in ReadyForQuery. Every statement still
-/// commits on its own; the block decides what the client is told and, once a statement in it
-/// failed, that only its end is accepted (25P02).
+/// (`BEGIN ... COMMIT`), as PostgreSQL reports it in ReadyForQuery. The block's writes are
+/// staged until COMMIT ([`block::BlockWrites`]); once a statement in it failed, only its end
+/// is accepted (25P02) and it commits nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Block {
     /// No block: `I`.
@@ -232,7 +235,16 @@ impl Engine {
             )),
             ..(*self.runtime).clone()
         };
+        // The table providers find the session's block writes in its config.
+        let writes = Arc::new(block::BlockWrites::default());
+        let config = self
+            .base
+            .state()
+            .config()
+            .clone()
+            .with_extension(writes.clone());
         let state = SessionStateBuilder::new_from_existing(self.base.state())
+            .with_config(config)
             .with_runtime_env(Arc::new(runtime))
             .build();
         let ctx = SessionContext::new_with_state(state);
@@ -268,6 +280,7 @@ impl Engine {
             ctx,
             user: user.to_string(),
             block: std::sync::Mutex::new(Block::Idle),
+            writes,
             cursors: cursor::Cursors::default(),
             closed_cursors: std::sync::Mutex::new(Vec::new()),
             settings,
@@ -281,6 +294,9 @@ pub struct Session {
     ctx: SessionContext,
     user: String,
     block: std::sync::Mutex<Block>,
+    /// The writes of the open block (dropped with the session: a client that goes away
+    /// aborts them).
+    writes: Arc<block::BlockWrites>,
     cursors: cursor::Cursors,
     /// Cursors closed since the protocol layer last asked (it drops their portals).
     closed_cursors: std::sync::Mutex<Vec<String>>,
@@ -399,6 +415,17 @@ impl Session {
     /// protocol layer raised fails the block too).
     pub fn set_block(&self, block: Block) {
         *self.block.lock().unwrap_or_else(|e| e.into_inner()) = block;
+        match block {
+            // Ended: whatever it staged and did not commit is aborted.
+            Block::Idle => drop(self.writes.close()),
+            Block::Open | Block::Failed if !self.writes.is_open() => self.writes.open(),
+            Block::Open | Block::Failed => {}
+        }
+    }
+
+    /// The writes of the session's transaction block.
+    pub fn block_writes(&self) -> &Arc<block::BlockWrites> {
+        &self.writes
     }
 
     /// Fails with 25P02 when the block has failed and `stmt` does not end it.
@@ -570,12 +597,17 @@ impl Session {
             }
             Statement::Commit { .. } => {
                 // COMMIT of a failed block rolls it back, and says so.
-                let tag = match self.block() {
-                    Block::Failed => "ROLLBACK",
-                    _ => "COMMIT",
-                };
-                self.end_block(tag == "COMMIT");
-                Ok(Outcome::Done(tag.into()))
+                let failed = self.block() == Block::Failed;
+                let txns = self.writes.close();
+                self.end_block(!failed);
+                if failed {
+                    drop(txns);
+                    return Ok(Outcome::Done("ROLLBACK".into()));
+                }
+                // The block has ended whatever the outcome: a commit that fails leaves
+                // nothing behind, as in PostgreSQL. Every table's rows or none.
+                crate::datanode::WriteTxn::commit_all(txns).await?;
+                Ok(Outcome::Done("COMMIT".into()))
             }
             Statement::Rollback {
                 savepoint: None, ..
@@ -583,18 +615,37 @@ impl Session {
                 self.end_block(false);
                 Ok(Outcome::Done("ROLLBACK".into()))
             }
-            // Savepoints: statements commit one by one here (a block groups nothing), so a
-            // savepoint marks nothing to return to; ROLLBACK TO SAVEPOINT ends a failed
-            // block's failure, as in PostgreSQL, so drivers that wrap their catalog queries in
-            // a savepoint (psycopg inside a transaction) go on.
-            Statement::Rollback { .. } => {
+            // A savepoint marks how far the block had written: ROLLBACK TO one is accepted
+            // when nothing was written since (nothing to take back) and ends a failed block's
+            // failure, as in PostgreSQL, so drivers that wrap their catalog queries in a
+            // savepoint (psycopg inside a transaction) go on.
+            Statement::Rollback {
+                savepoint: Some(name),
+                ..
+            } => {
+                self.writes.rollback_to(&name.value)?;
                 if self.block() == Block::Failed {
                     self.set_block(Block::Open);
                 }
                 Ok(Outcome::Done("ROLLBACK".into()))
             }
-            Statement::Savepoint { .. } => Ok(Outcome::Done("SAVEPOINT".into())),
+            Statement::Savepoint { name } => {
+                self.writes.savepoint(&name.value);
+                Ok(Outcome::Done("SAVEPOINT".into()))
+            }
             Statement::ReleaseSavepoint { .. } => Ok(Outcome::Done("RELEASE".into())),
+            // psycopg sends DEALLOCATE ALL after a ROLLBACK once it has prepared statements
+            // (and DEALLOCATE name when its cache is full). The protocol layer keeps a
+            // connection's prepared statements until it closes; the drivers never reuse a
+            // name, so acknowledging is enough for them.
+            Statement::Deallocate { name, .. } => {
+                let tag = if name.value.eq_ignore_ascii_case("all") {
+                    "DEALLOCATE ALL"
+                } else {
+                    "DEALLOCATE"
+                };
+                Ok(Outcome::Done(tag.into()))
+            }
             Statement::Set(set) => {
                 search_path::set(self, set)?;
                 Ok(Outcome::Done("SET".into()))

@@ -9,7 +9,8 @@
 //! (`c<id>`); a projection on top gives them their current logical names.
 //!
 //! INSERT, UPDATE and DELETE are planned by DataFusion and executed here as one write
-//! transaction each ([`crate::datanode::WriteTxn`]).
+//! transaction each ([`crate::datanode::WriteTxn`]), or inside a transaction block in the
+//! block's transaction ([`super::block`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,6 +44,7 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
+use super::block::{self, txn_for, BlockWrites, Held, WriteKind};
 use crate::catalog::TableDef;
 use crate::controller::metadata::TxnState;
 use crate::datanode::{DataNode, DataNodeError};
@@ -460,7 +462,18 @@ impl PorpoiseTable {
         let request = remote_rewrite_request(&self.db, &self.def, filters, op)?;
         let local = PorpoiseTable::local(self.db.clone(), self.def.clone(), self.node.clone());
         let node = &self.node;
-        let mut txn = node.begin(&self.db, &self.def.name).await.map_err(ext)?;
+        let block = BlockWrites::of(state.config());
+        let held = match &block {
+            Some(b) => b
+                .take(&self.db, &self.def.name, WriteKind::Rewrite)
+                .map_err(query_ext)?,
+            None => Held::Own,
+        };
+        let (txn, in_block) = match held {
+            Held::Own => (node.begin(&self.db, &self.def.name).await, false),
+            Held::Block(held) => (txn_for(node, held, &self.db, &self.def.name).await, true),
+        };
+        let mut txn = txn.map_err(ext)?;
         if let Some(applies) = applies {
             txn.applies_tasks(applies);
         }
@@ -481,7 +494,12 @@ impl PorpoiseTable {
             req.at.min_applied_index = node.controller().metadata().applied_index();
             changed += super::remote::call_rewrite(node, &addr, &req).await?;
         }
-        txn.commit().await.map_err(ext)?;
+        match block {
+            Some(block) if in_block => block.put(txn),
+            _ => {
+                txn.commit().await.map_err(ext)?;
+            }
+        }
         Ok(changed)
     }
 
@@ -513,6 +531,10 @@ impl PorpoiseTable {
 }
 
 fn ext(e: DataNodeError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+fn query_ext(e: super::QueryError) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
 
@@ -601,8 +623,22 @@ impl TableProvider for PorpoiseTable {
         let node = self.node.clone();
         let (db, table) = (self.db.clone(), self.def.name.clone());
         let schema = self.def.input_schema();
+        let (table_id, generation) = (self.def.id, self.def.generation);
         self.write_plan(move |ctx| async move {
-            let mut txn = node.begin(&db, &table).await.map_err(ext)?;
+            let block = BlockWrites::of(ctx.session_config());
+            let held = match &block {
+                Some(b) => b.take(&db, &table, WriteKind::Append).map_err(query_ext)?,
+                None => Held::Own,
+            };
+            let (txn, in_block) = match held {
+                Held::Own => (node.begin(&db, &table).await, false),
+                Held::Block(held) => (txn_for(&node, held, &db, &table).await, true),
+            };
+            let mut txn = txn.map_err(ext)?;
+            if in_block && (txn.table().id != table_id || txn.table().generation != generation) {
+                return Err(query_ext(block::changed_in_block(&db, &table)));
+            }
+            let before = txn.rows();
             let partitions = input.output_partitioning().partition_count();
             for p in 0..partitions {
                 let mut stream = input.execute(p, ctx.clone())?;
@@ -611,7 +647,14 @@ impl TableProvider for PorpoiseTable {
                     txn.append(batch).await.map_err(ext)?;
                 }
             }
-            txn.commit().await.map_err(ext)
+            match block {
+                Some(block) if in_block => {
+                    let rows = txn.rows() - before;
+                    block.put(txn);
+                    Ok(rows)
+                }
+                _ => txn.commit().await.map_err(ext),
+            }
         })
     }
 

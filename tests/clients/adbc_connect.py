@@ -8,8 +8,9 @@ import adbc_driver_postgresql.dbapi as dbapi
 import pyarrow as pa
 
 url = sys.argv[1].replace("postgres://", "postgresql://", 1)
-with dbapi.connect(url) as conn:
-    conn.autocommit = True
+# Autocommit is a connect() argument: without it the driver runs everything in one
+# transaction block, whose writes a ROLLBACK at close would discard.
+with dbapi.connect(url, autocommit=True) as conn:
     info = conn.adbc_get_info()
     assert info["vendor_name"] == "PostgreSQL", info
     assert str(info["vendor_version"]).startswith("16"), info

@@ -65,4 +65,23 @@ with second.connect() as c:
     plain = pd.read_sql("select qty from quotes order by qty", c)
     assert list(plain["qty"]) == [10, 10, 20, 30], plain
 
+# psycopg runs statements in a transaction block unless autocommit is on: the block's rows
+# are seen (through the other node) only after commit(), and rollback() leaves none of them.
+def quotes():
+    return pd.read_sql(f'select count(*) as n from "{db}"."quotes"', second)["n"][0]
+
+
+insert = sa.text(
+    f'insert into "{db}"."quotes" (ts, qty, sym) values (\'2024-01-02 12:00\', :qty, :sym)'
+)
+with first.connect() as c:
+    c.execute(insert, [{"qty": 40, "sym": "x"}, {"qty": 41, "sym": "y"}])
+    assert quotes() == 4
+    c.rollback()
+    assert quotes() == 4
+    c.execute(insert, {"qty": 42, "sym": "z"})
+    assert quotes() == 4
+    c.commit()
+    assert quotes() == 5
+
 print("ok sqlalchemy_pandas")

@@ -9,6 +9,7 @@ mod common;
 mod copyio;
 mod not_null;
 mod sqlstate;
+mod txn;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};

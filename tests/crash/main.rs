@@ -258,3 +258,74 @@ async fn crash_points_on_both_sides_of_the_commit() {
         "a committed transaction was lost or half published"
     );
 }
+
+/// A transaction block that wrote two tables commits both in one entry: the server killed
+/// after both were prepared leaves neither after the restart (and none of their files), killed
+/// right after the commit point leaves both, complete.
+#[tokio::test]
+async fn a_block_writing_two_tables_survives_a_crash_whole_or_not_at_all() {
+    const OTHER: &str = r#""dfs://crash"."other""#;
+    let mut server = TestServer::start();
+    let client = setup(&server).await;
+    client
+        .batch_execute(&format!(
+            "create table {OTHER}(id LONG, day DATE, value LONG) partitioned by day"
+        ))
+        .await
+        .expect("create");
+    drop(client);
+    let data_dir = server.home().join("datanode").join("data");
+    let files = parquet_files(&data_dir);
+    let block = format!(
+        "begin;
+         insert into {TABLE} values (1, '2023-01-02', 3), (2, '2023-01-03', 6);
+         insert into {OTHER} values (10, '2023-01-04', 9);
+         commit"
+    );
+    let both = |client: tokio_postgres::Client| async move {
+        let other: i64 = client
+            .query_one(&format!("select count(*) from {OTHER}"), &[])
+            .await
+            .expect("count")
+            .get(0);
+        (contents(&client).await, other)
+    };
+
+    server.restart_with_crash_point(Some("txn-prepared"));
+    let client = server.client().await;
+    assert!(
+        client.batch_execute(&block).await.is_err(),
+        "the server should have crashed"
+    );
+    assert!(
+        server.wait_exit(Duration::from_secs(30)).is_some(),
+        "the crash point was not reached"
+    );
+    server.restart_with_crash_point(None);
+    let client = server.client().await;
+    assert_eq!(
+        both(client).await,
+        ((0, 0), 0),
+        "an uncommitted block is visible"
+    );
+    assert_eq!(
+        parquet_files(&data_dir),
+        files,
+        "its staged files were not removed"
+    );
+
+    server.restart_with_crash_point(Some("txn-committed"));
+    let client = server.client().await;
+    assert!(
+        client.batch_execute(&block).await.is_err(),
+        "the server should have crashed"
+    );
+    assert!(server.wait_exit(Duration::from_secs(30)).is_some());
+    server.restart_with_crash_point(None);
+    let client = server.client().await;
+    assert_eq!(
+        both(client).await,
+        ((2, 3), 1),
+        "a committed block was lost or half published"
+    );
+}

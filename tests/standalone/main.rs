@@ -5,6 +5,7 @@
 mod common;
 mod copyio;
 mod cursors;
+mod txn;
 mod wire;
 
 use std::time::{Duration, Instant};
