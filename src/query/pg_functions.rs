@@ -19,8 +19,8 @@
 //! - `pg_typeof(x)`: PostgreSQL's name of the type of `x`.
 //! - `localtimestamp`, `localtime`: the time now in UTC, without time zone.
 //! - `clock_timestamp()`, `statement_timestamp()`, `transaction_timestamp()` and
-//!   `localtimestamp` (every statement is its own transaction, so the last three agree with
-//!   `now()`).
+//!   `localtimestamp`: the last three agree with `now()`, the statement's time (inside a
+//!   transaction block too, where PostgreSQL would give the block's start).
 
 use std::sync::Arc;
 
