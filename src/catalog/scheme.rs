@@ -1031,7 +1031,13 @@ mod tests {
         let names: Vec<String> = columns.iter().map(|c| format!("c{c}")).collect();
         let got = route(levels, columns, &names, batch, policy);
         let want = reference_route(levels, keys, batch.num_rows(), policy);
-        let scheme = format!("{levels:?} {policy:?}");
+        // The levels by kind and column (a LIST's Debug runs to pages).
+        let kinds: Vec<String> = levels
+            .iter()
+            .zip(columns)
+            .map(|(l, c)| format!("{}({}) on c{c}", l.type_name(), l.key_type()))
+            .collect();
+        let scheme = format!("{} {policy:?}", kinds.join(", "));
         match (got, want) {
             (Ok(got), Ok((parts, new_values, skipped))) => {
                 let got_names: Vec<&str> = got.parts.iter().map(|p| p.partition.as_str()).collect();
