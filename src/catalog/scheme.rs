@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, UInt32Array};
 use arrow::compute::{cast, take_record_batch};
 use arrow::datatypes::{DataType, Date32Type, Int64Type, TimeUnit};
 use serde::{Deserialize, Serialize};
@@ -193,35 +193,85 @@ fn key_arrow_type(key: ColumnType) -> DataType {
     }
 }
 
-/// The per-row keys of one partition column in its level's unit.
+/// The keys of one partition column in its level's unit (days for DATE, months since year 0
+/// for MONTH, minutes for MINUTE, ...), NULLs kept.
 enum Keys {
-    Ints(Vec<Option<i64>>),
-    Strs(ArrayRef),
+    Ints(Int64Array),
+    Strs(StringArray),
+}
+
+/// One row's key, borrowed from [`Keys`] (or from a level's definition, to compare with it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key<'a> {
+    Int(i64),
+    Str(&'a str),
+}
+
+impl Keys {
+    fn get(&self, row: usize) -> Option<Key<'_>> {
+        match self {
+            Keys::Ints(a) => (!a.is_null(row)).then(|| Key::Int(a.value(row))),
+            Keys::Strs(a) => (!a.is_null(row)).then(|| Key::Str(a.value(row))),
+        }
+    }
+}
+
+impl<'a> Key<'a> {
+    fn of(value: &'a KeyValue) -> Self {
+        match value {
+            KeyValue::Int(v) => Key::Int(*v),
+            KeyValue::Str(s) => Key::Str(s),
+        }
+    }
+
+    fn to_value(self) -> KeyValue {
+        match self {
+            Key::Int(v) => KeyValue::Int(v),
+            Key::Str(s) => KeyValue::Str(s.to_string()),
+        }
+    }
+
+    /// `bound <= self` as [`KeyValue`]'s order has it (every integer before every string).
+    fn at_or_above(self, bound: &KeyValue) -> bool {
+        match (bound, self) {
+            (KeyValue::Int(b), Key::Int(k)) => *b <= k,
+            (KeyValue::Str(b), Key::Str(k)) => b.as_str() <= k,
+            (KeyValue::Int(_), Key::Str(_)) => true,
+            (KeyValue::Str(_), Key::Int(_)) => false,
+        }
+    }
+
+    /// The key's hash: FNV-1a over a type-tagged encoding. Stable across processes and
+    /// versions: HASH partitions, and so where rows are stored, depend on it.
+    fn hash(self) -> u64 {
+        match self {
+            Key::Int(v) => fnv1a(fnv1a(FNV_OFFSET, b"i"), &v.to_le_bytes()),
+            Key::Str(s) => fnv1a(fnv1a(FNV_OFFSET, b"s"), s.as_bytes()),
+        }
+    }
 }
 
 fn column_keys(array: &ArrayRef, key: ColumnType) -> Result<Keys, RouteError> {
     let err = |e: arrow::error::ArrowError| RouteError::Arrow(e.to_string());
     if key_is_string(key) {
-        return Ok(Keys::Strs(cast(array, &DataType::Utf8).map_err(err)?));
+        let strings = cast(array, &DataType::Utf8).map_err(err)?;
+        return Ok(Keys::Strs(strings.as_string::<i32>().clone()));
     }
     let typed = cast(array, &key_arrow_type(key)).map_err(err)?;
-    let ints: Vec<Option<i64>> = match key {
+    // `unary` computes under the NULL slots too, on whatever value they hold: both functions
+    // are total.
+    let ints = match key {
         ColumnType::Month => typed
             .as_primitive::<Date32Type>()
-            .iter()
-            .map(|d| d.map(|d| month_of_day(d as i64)))
-            .collect(),
-        ColumnType::Minute => {
-            let secs = cast(&typed, &DataType::Int64).map_err(err)?;
-            secs.as_primitive::<Int64Type>()
-                .iter()
-                .map(|s| s.map(|s| s.div_euclid(60)))
-                .collect()
-        }
-        _ => {
-            let v = cast(&typed, &DataType::Int64).map_err(err)?;
-            v.as_primitive::<Int64Type>().iter().collect()
-        }
+            .unary(|d| month_of_day(d as i64)),
+        ColumnType::Minute => cast(&typed, &DataType::Int64)
+            .map_err(err)?
+            .as_primitive::<Int64Type>()
+            .unary(|s: i64| s.div_euclid(60)),
+        _ => cast(&typed, &DataType::Int64)
+            .map_err(err)?
+            .as_primitive::<Int64Type>()
+            .clone(),
     };
     Ok(Keys::Ints(ints))
 }
@@ -258,24 +308,6 @@ impl fmt::Display for KeyValue {
     }
 }
 
-/// Stable across processes and versions: partition placement depends on it.
-fn hash_key(value: &KeyValue) -> u64 {
-    match value {
-        KeyValue::Int(v) => hash_int(*v),
-        KeyValue::Str(s) => hash_str(s),
-    }
-}
-
-/// [`hash_key`] of an integer key: FNV-1a over a type-tagged encoding.
-fn hash_int(v: i64) -> u64 {
-    fnv1a(fnv1a(FNV_OFFSET, b"i"), &v.to_le_bytes())
-}
-
-/// [`hash_key`] of a string key, without making a [`KeyValue`] of it.
-fn hash_str(s: &str) -> u64 {
-    fnv1a(fnv1a(FNV_OFFSET, b"s"), s.as_bytes())
-}
-
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
@@ -300,13 +332,167 @@ pub struct Routing {
     pub skipped_rows: usize,
 }
 
+/// A row without a component at a level: dropped by `newValuePartitionPolicy=skip`, or fitting
+/// no partition (the batch is then refused).
+const SKIP: u32 = u32::MAX;
+
+/// Rows whose keys fit no partition of a level: how many, and the first one's key.
+#[derive(Default)]
+struct Misfits {
+    count: usize,
+    example: Option<String>,
+}
+
+impl Misfits {
+    fn add(&mut self, key_type: ColumnType, key: Key<'_>) -> u32 {
+        self.count += 1;
+        if self.example.is_none() {
+            self.example = Some(key_name(key_type, &key.to_value()));
+        }
+        SKIP
+    }
+}
+
+/// One level's answer for a batch: per row the index of its component in `components`
+/// (or [`SKIP`]), and the VALUE keys new to the domain.
+struct LevelRoute {
+    ids: Vec<u32>,
+    components: Vec<String>,
+    new_values: BTreeSet<KeyValue>,
+}
+
+impl LevelRoute {
+    /// Gives every row its component in one pass over `keys`: HASH, RANGE and LIST compute it
+    /// from the key alone (a bucket, a binary search of the bounds, a lookup in a map built from
+    /// the lists); VALUE names a component once per distinct key of the batch, as each distinct
+    /// key is a partition of its own.
+    fn new(
+        level: &PartitionLevel,
+        keys: &Keys,
+        rows: usize,
+        policy: NewValuePolicy,
+        misfits: &mut Misfits,
+    ) -> Self {
+        let key_type = level.key_type();
+        let mut new_values = BTreeSet::new();
+        let (ids, components) = match level {
+            PartitionLevel::Hash { buckets, .. } => {
+                // Bucket `i` is component `i`; NULL is the last one.
+                let buckets = u64::from((*buckets).max(1));
+                let ids = (0..rows)
+                    .map(|row| keys.get(row).map_or(buckets, |k| k.hash() % buckets) as u32)
+                    .collect();
+                let names = (0..buckets).map(|i| format!("Key{i}"));
+                (ids, names.chain(["NULL".to_string()]).collect())
+            }
+            PartitionLevel::Range { bounds, .. } => {
+                // Range `i` (from `bounds[i]` up to `bounds[i + 1]`) is component `i`; NULL is
+                // the last one.
+                let ranges = bounds.len().saturating_sub(1);
+                let ids = (0..rows)
+                    .map(|row| match keys.get(row) {
+                        None => ranges as u32,
+                        Some(k) => match bounds.partition_point(|b| k.at_or_above(b)) {
+                            i if i > 0 && i < bounds.len() => (i - 1) as u32,
+                            _ => misfits.add(key_type, k),
+                        },
+                    })
+                    .collect();
+                let names = bounds.windows(2).map(|w| {
+                    format!(
+                        "{}_{}",
+                        key_name(key_type, &w[0]),
+                        key_name(key_type, &w[1])
+                    )
+                });
+                (ids, names.chain(["NULL".to_string()]).collect())
+            }
+            PartitionLevel::List { lists, .. } => {
+                // List `i` is component `i`; NULL is the last one. A key in two lists belongs
+                // to the first.
+                let mut list_of: HashMap<Key<'_>, u32> = HashMap::new();
+                for (i, list) in lists.iter().enumerate() {
+                    for v in list {
+                        list_of.entry(Key::of(v)).or_insert(i as u32);
+                    }
+                }
+                let ids = (0..rows)
+                    .map(|row| match keys.get(row) {
+                        None => lists.len() as u32,
+                        Some(k) => match list_of.get(&k) {
+                            Some(&i) => i,
+                            None => misfits.add(key_type, k),
+                        },
+                    })
+                    .collect();
+                let names = (0..lists.len()).map(|i| format!("List{i}"));
+                (ids, names.chain(["NULL".to_string()]).collect())
+            }
+            PartitionLevel::Value { values, .. } => {
+                let mut component_of: HashMap<Option<Key<'_>>, u32> = HashMap::new();
+                let mut components: Vec<String> = Vec::new();
+                let mut ids = Vec::with_capacity(rows);
+                // Rows usually arrive clustered by partition: the last key's answer first.
+                let mut last: Option<(Option<Key<'_>>, u32)> = None;
+                for row in 0..rows {
+                    let key = keys.get(row);
+                    let known = match last {
+                        Some((k, id)) if k == key => Some(id),
+                        _ => component_of.get(&key).copied(),
+                    };
+                    let id = match known {
+                        Some(id) => id,
+                        None => {
+                            let name = match key {
+                                None => Some("NULL".to_string()),
+                                Some(k) => {
+                                    let value = k.to_value();
+                                    if values.contains(&value) {
+                                        Some(key_name(key_type, &value))
+                                    } else if policy == NewValuePolicy::Add {
+                                        let name = key_name(key_type, &value);
+                                        new_values.insert(value);
+                                        Some(name)
+                                    } else {
+                                        None
+                                    }
+                                }
+                            };
+                            let id = match name {
+                                Some(name) => {
+                                    components.push(name);
+                                    components.len() as u32 - 1
+                                }
+                                None => SKIP,
+                            };
+                            component_of.insert(key, id);
+                            id
+                        }
+                    };
+                    if let (SKIP, Some(k), NewValuePolicy::Fail) = (id, key, policy) {
+                        misfits.add(key_type, k);
+                    }
+                    ids.push(id);
+                    last = Some((key, id));
+                }
+                (ids, components)
+            }
+        };
+        LevelRoute {
+            ids,
+            components,
+            new_values,
+        }
+    }
+}
+
 /// Splits `batch` by the partition scheme into one batch per partition. `columns[i]` is the
 /// index in `batch` of the partition column of level `i`, `names[i]` its name (for errors).
 ///
-/// Each level gives every row the index of its partition component (a HASH level computes it
-/// directly; the others once per distinct key, then the same component for every key it
-/// covers); the levels' indices make one group per partition, and each group is taken out of
-/// `batch` once. The cost is linear in the rows, however many distinct keys they have.
+/// Each level gives every row the index of its partition component ([`LevelRoute::new`]);
+/// the levels' indices combine into one number per row (mixed radix), which indexes the
+/// row's group directly; each group is taken out of `batch` once. The cost is linear in the
+/// rows, whatever the number of distinct keys.
 pub fn route(
     levels: &[PartitionLevel],
     columns: &[usize],
@@ -314,130 +500,16 @@ pub fn route(
     batch: &RecordBatch,
     policy: NewValuePolicy,
 ) -> Result<Routing, RouteError> {
-    const SKIP: u32 = u32::MAX;
     let rows = batch.num_rows();
     let mut new_values = Vec::new();
-    // Per level: each row's component index into that level's names (SKIP: row dropped).
-    let mut level_ids: Vec<Vec<u32>> = Vec::with_capacity(levels.len());
-    let mut level_components: Vec<Vec<String>> = Vec::with_capacity(levels.len());
+    let mut level_routes: Vec<LevelRoute> = Vec::with_capacity(levels.len());
     for (li, level) in levels.iter().enumerate() {
         let keys = column_keys(batch.column(columns[li]), level.key_type())?;
-        let strings = match &keys {
-            Keys::Strs(a) => Some(a.as_string::<i32>()),
-            Keys::Ints(_) => None,
-        };
-        if let PartitionLevel::Hash { buckets, .. } = level {
-            // Bucket `i` is component `i`; NULL is the last one.
-            let buckets = (*buckets as u64).max(1);
-            let ids = (0..rows)
-                .map(|row| {
-                    let hash = match (&keys, strings) {
-                        (Keys::Ints(v), _) => v[row].map(hash_int),
-                        (_, Some(a)) => (!a.is_null(row)).then(|| hash_str(a.value(row))),
-                        _ => None,
-                    };
-                    hash.map_or(buckets, |h| h % buckets) as u32
-                })
-                .collect();
-            let mut components: Vec<String> = (0..buckets).map(|i| format!("Key{i}")).collect();
-            components.push("NULL".to_string());
-            level_ids.push(ids);
-            level_components.push(components);
-            continue;
-        }
-        let mut ids = Vec::with_capacity(rows);
-        // Per distinct key its component's index; per component name its index, so the keys
-        // of one partition share it.
-        let mut names_of: HashMap<Option<KeyValue>, u32> = HashMap::new();
-        let mut component_ids: HashMap<String, u32> = HashMap::new();
-        let mut components: Vec<String> = Vec::new();
-        let mut bad: Option<(usize, String)> = None;
-        let mut new_in_level: BTreeSet<KeyValue> = BTreeSet::new();
-        // Rows usually arrive clustered by partition: remember the last key's answer.
-        let mut last: Option<(Option<KeyValue>, u32)> = None;
-        for row in 0..rows {
-            let key = match (&keys, strings) {
-                (Keys::Ints(v), _) => v[row].map(KeyValue::Int),
-                (_, Some(a)) => (!a.is_null(row)).then(|| KeyValue::Str(a.value(row).to_string())),
-                _ => None,
-            };
-            if let Some((k, id)) = &last {
-                if *k == key {
-                    ids.push(*id);
-                    continue;
-                }
-            }
-            let id = match names_of.get(&key) {
-                Some(&id) => id,
-                None => {
-                    let component = match &key {
-                        None => Some("NULL".to_string()),
-                        Some(k) => match level {
-                            PartitionLevel::Value { key_type, values } => {
-                                if values.contains(k) {
-                                    Some(key_name(*key_type, k))
-                                } else {
-                                    match policy {
-                                        NewValuePolicy::Add => {
-                                            new_in_level.insert(k.clone());
-                                            Some(key_name(*key_type, k))
-                                        }
-                                        NewValuePolicy::Skip => {
-                                            names_of.insert(key.clone(), SKIP);
-                                            ids.push(SKIP);
-                                            last = Some((key, SKIP));
-                                            continue;
-                                        }
-                                        NewValuePolicy::Fail => None,
-                                    }
-                                }
-                            }
-                            PartitionLevel::Range { key_type, bounds } => {
-                                let i = bounds.partition_point(|b| b <= k);
-                                (i > 0 && i < bounds.len()).then(|| {
-                                    format!(
-                                        "{}_{}",
-                                        key_name(*key_type, &bounds[i - 1]),
-                                        key_name(*key_type, &bounds[i])
-                                    )
-                                })
-                            }
-                            PartitionLevel::List { lists, .. } => lists
-                                .iter()
-                                .position(|l| l.contains(k))
-                                .map(|i| format!("List{i}")),
-                            PartitionLevel::Hash { buckets, .. } => {
-                                Some(format!("Key{}", hash_key(k) % (*buckets as u64).max(1)))
-                            }
-                        },
-                    };
-                    match component {
-                        Some(c) => {
-                            let id = *component_ids.entry(c).or_insert_with_key(|c| {
-                                components.push(c.clone());
-                                components.len() as u32 - 1
-                            });
-                            names_of.insert(key.clone(), id);
-                            id
-                        }
-                        None => {
-                            let count = bad.as_ref().map_or(0, |b| b.0) + 1;
-                            let example = bad.take().map(|b| b.1).unwrap_or_else(|| {
-                                key.as_ref()
-                                    .map(|k| key_name(level.key_type(), k))
-                                    .unwrap_or_default()
-                            });
-                            bad = Some((count, example));
-                            SKIP
-                        }
-                    }
-                }
-            };
-            ids.push(id);
-            last = Some((key, id));
-        }
-        if let Some((count, example)) = bad {
+        let mut misfits = Misfits::default();
+        let level_route = LevelRoute::new(level, &keys, rows, policy, &mut misfits);
+        if misfits.count > 0 {
             let column = names[li].clone();
+            let (count, example) = (misfits.count, misfits.example.unwrap_or_default());
             return Err(match level {
                 PartitionLevel::Value { .. } => RouteError::NewValue {
                     column,
@@ -451,58 +523,63 @@ pub fn route(
                 },
             });
         }
-        new_values.extend(new_in_level.into_iter().map(|k| (li, k)));
-        level_ids.push(ids);
-        level_components.push(components);
+        new_values.extend(level_route.new_values.iter().map(|k| (li, k.clone())));
+        level_routes.push(level_route);
     }
 
-    // Combine the levels' component indices into one number per row (mixed radix: a level's
-    // digit is below its component count) and group the rows by it.
+    // A row's partition number: its levels' component indices as the digits of a mixed-radix
+    // number (a level's digit is below its component count).
     let mut radix: Vec<u128> = Vec::with_capacity(levels.len());
     let mut place: u128 = 1;
-    for components in &level_components {
+    for l in &level_routes {
         radix.push(place);
         place = place
-            .checked_mul(components.len().max(1) as u128)
-            .ok_or_else(|| RouteError::Arrow("too many partition levels".into()))?;
+            .checked_mul(l.components.len().max(1) as u128)
+            .ok_or_else(|| RouteError::Arrow("too many partitions in one batch".into()))?;
     }
+    // The group of each partition number: a table indexed by it when it is small (always for
+    // one HASH, RANGE or LIST level), else a map.
+    const NONE: u32 = u32::MAX;
+    let dense = place <= (rows as u128).max(1024) * 4;
+    let mut slot: Vec<u32> = if dense {
+        vec![NONE; place as usize]
+    } else {
+        Vec::new()
+    };
+    let mut slot_map: HashMap<u128, u32> = HashMap::new();
     let mut paths: Vec<u128> = Vec::new();
-    let mut path_of: HashMap<u128, usize> = HashMap::new();
     let mut groups: Vec<Vec<u32>> = Vec::new();
     let mut skipped_rows = 0;
-    let mut last: Option<(u128, usize)> = None;
     'rows: for row in 0..rows {
         let mut path: u128 = 0;
-        for (ids, r) in level_ids.iter().zip(&radix) {
-            let id = ids[row];
+        for (l, r) in level_routes.iter().zip(&radix) {
+            let id = l.ids[row];
             if id == SKIP {
                 skipped_rows += 1;
                 continue 'rows;
             }
-            path += id as u128 * r;
+            path += u128::from(id) * r;
         }
-        let group = match last {
-            Some((p, g)) if p == path => g,
-            _ => {
-                let g = *path_of.entry(path).or_insert_with(|| {
-                    paths.push(path);
-                    groups.push(Vec::new());
-                    groups.len() - 1
-                });
-                last = Some((path, g));
-                g
-            }
+        let g = if dense {
+            &mut slot[path as usize]
+        } else {
+            slot_map.entry(path).or_insert(NONE)
         };
-        groups[group].push(row as u32);
+        if *g == NONE {
+            *g = groups.len() as u32;
+            paths.push(path);
+            groups.push(Vec::new());
+        }
+        groups[*g as usize].push(row as u32);
     }
-    let mut parts = Vec::with_capacity(groups.len());
+    let mut parts: Vec<Routed> = Vec::with_capacity(groups.len());
     for (path, indices) in paths.iter().zip(groups) {
-        let partition = level_components
+        let partition = level_routes
             .iter()
             .zip(&radix)
-            .map(|(components, r)| {
-                let digit = (path / r) % components.len().max(1) as u128;
-                components[digit as usize].as_str()
+            .map(|(l, r)| {
+                let digit = (path / r) % l.components.len().max(1) as u128;
+                l.components[digit as usize].as_str()
             })
             .collect::<Vec<_>>()
             .join("/");
@@ -524,6 +601,7 @@ pub fn route(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
     use std::sync::Arc;
 
     use arrow::array::{Int32Array, StringArray, TimestampSecondArray};
@@ -692,7 +770,7 @@ mod tests {
                 format!("List{}", lists.iter().position(|l| l.contains(&k)).unwrap())
             }
             PartitionLevel::Hash { buckets, .. } => {
-                format!("Key{}", hash_key(&k) % *buckets as u64)
+                format!("Key{}", Key::of(&k).hash() % *buckets as u64)
             }
         }
     }
@@ -793,6 +871,385 @@ mod tests {
                     })
                     .collect();
                 assert_eq!(Some(&got), want.get(&part.partition), "{}", part.partition);
+            }
+        }
+    }
+
+    /// FNV-1a written out again, so the tests pin the hash HASH partitions depend on.
+    fn reference_hash(key: &KeyValue) -> u64 {
+        let (tag, bytes) = match key {
+            KeyValue::Int(v) => (b'i', v.to_le_bytes().to_vec()),
+            KeyValue::Str(s) => (b's', s.as_bytes().to_vec()),
+        };
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in std::iter::once(tag).chain(bytes) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    }
+
+    #[test]
+    fn hash_buckets_do_not_change() {
+        // Rows already stored, and slaves replicating them, depend on these buckets.
+        let cases = [
+            (KeyValue::Int(0), 0x5b37_837b_c82b_a6a4_u64),
+            (KeyValue::Int(42), 0xb1aa_68b4_d79b_47ce),
+            (KeyValue::Int(-1), 0xcd84_8774_fe98_3d1c),
+            (KeyValue::Str("AAPL".into()), 0x11ed_da1a_3991_a16c),
+            (KeyValue::Str(String::new()), 0xaf63_ee4c_8602_0b22),
+            (KeyValue::Str("000001".into()), 0xddf1_708d_a552_da25),
+        ];
+        for (key, hash) in cases {
+            assert_eq!(Key::of(&key).hash(), hash, "{key:?}");
+            assert_eq!(reference_hash(&key), hash, "{key:?}");
+        }
+        let level = PartitionLevel::Hash {
+            key_type: ColumnType::Int,
+            buckets: 7,
+        };
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int32, true)]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int32Array::from(vec![
+                Some(0),
+                Some(42),
+                Some(-1),
+                None,
+            ]))],
+        )
+        .unwrap();
+        let r = route(&[level], &[0], &["k".into()], &batch, NewValuePolicy::Add).unwrap();
+        let got: Vec<(&str, usize)> = r
+            .parts
+            .iter()
+            .map(|p| (p.partition.as_str(), p.batch.num_rows()))
+            .collect();
+        // 0 → 5, 42 → 0, -1 → 3 (mod 7).
+        assert_eq!(
+            got,
+            vec![("Key0", 1), ("Key3", 1), ("Key5", 1), ("NULL", 1)]
+        );
+    }
+
+    /// Why the reference refused a batch: the level, whether it was a VALUE level, the number
+    /// of rows and the first one's key.
+    type RefusedBy = (usize, bool, usize, String);
+
+    /// What [`route`] should give, worked out row by row from the definition of each scheme,
+    /// with keys converted by hand: partition name → row indices, new VALUE keys per level,
+    /// skipped rows.
+    #[allow(clippy::type_complexity)]
+    fn reference_route(
+        levels: &[PartitionLevel],
+        keys: &[Vec<Option<KeyValue>>],
+        rows: usize,
+        policy: NewValuePolicy,
+    ) -> Result<(BTreeMap<String, Vec<u32>>, Vec<(usize, KeyValue)>, usize), RefusedBy> {
+        let mut names: Vec<Vec<Option<String>>> = Vec::new();
+        let mut new_values = Vec::new();
+        for (li, level) in levels.iter().enumerate() {
+            let mut bad: Vec<String> = Vec::new();
+            let mut new_in_level = BTreeSet::new();
+            let level_names: Vec<Option<String>> = (0..rows)
+                .map(|row| {
+                    let Some(k) = keys[li][row].clone() else {
+                        return Some("NULL".to_string());
+                    };
+                    let name = |v: &KeyValue| key_name(level.key_type(), v);
+                    match level {
+                        PartitionLevel::Hash { buckets, .. } => {
+                            Some(format!("Key{}", reference_hash(&k) % u64::from(*buckets)))
+                        }
+                        PartitionLevel::Range { bounds, .. } => {
+                            match bounds.iter().rposition(|b| *b <= k) {
+                                Some(i) if i + 1 < bounds.len() => {
+                                    Some(format!("{}_{}", name(&bounds[i]), name(&bounds[i + 1])))
+                                }
+                                _ => {
+                                    bad.push(name(&k));
+                                    None
+                                }
+                            }
+                        }
+                        PartitionLevel::List { lists, .. } => {
+                            match lists.iter().position(|l| l.contains(&k)) {
+                                Some(i) => Some(format!("List{i}")),
+                                None => {
+                                    bad.push(name(&k));
+                                    None
+                                }
+                            }
+                        }
+                        PartitionLevel::Value { values, .. } => {
+                            if values.contains(&k) {
+                                return Some(name(&k));
+                            }
+                            match policy {
+                                NewValuePolicy::Add => {
+                                    new_in_level.insert(k.clone());
+                                    Some(name(&k))
+                                }
+                                NewValuePolicy::Skip => None,
+                                NewValuePolicy::Fail => {
+                                    bad.push(name(&k));
+                                    None
+                                }
+                            }
+                        }
+                    }
+                })
+                .collect();
+            if let Some(first) = bad.first() {
+                let is_value = matches!(level, PartitionLevel::Value { .. });
+                return Err((li, is_value, bad.len(), first.clone()));
+            }
+            new_values.extend(new_in_level.into_iter().map(|k| (li, k)));
+            names.push(level_names);
+        }
+        let mut parts: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        let mut skipped = 0;
+        for row in 0..rows {
+            let path: Option<Vec<String>> = names.iter().map(|n| n[row].clone()).collect();
+            match path {
+                Some(p) => parts.entry(p.join("/")).or_default().push(row as u32),
+                None => skipped += 1,
+            }
+        }
+        Ok((parts, new_values, skipped))
+    }
+
+    /// Routes `batch` both ways and compares everything: partitions in order, their rows,
+    /// new VALUE keys, skipped rows, and for a refused batch the error's kind, count and example.
+    fn assert_routes_like_reference(
+        levels: &[PartitionLevel],
+        columns: &[usize],
+        keys: &[Vec<Option<KeyValue>>],
+        batch: &RecordBatch,
+        policy: NewValuePolicy,
+    ) {
+        let names: Vec<String> = columns.iter().map(|c| format!("c{c}")).collect();
+        let got = route(levels, columns, &names, batch, policy);
+        let want = reference_route(levels, keys, batch.num_rows(), policy);
+        // The levels by kind and column (a LIST's Debug runs to pages).
+        let kinds: Vec<String> = levels
+            .iter()
+            .zip(columns)
+            .map(|(l, c)| format!("{}({}) on c{c}", l.type_name(), l.key_type()))
+            .collect();
+        let scheme = format!("{} {policy:?}", kinds.join(", "));
+        match (got, want) {
+            (Ok(got), Ok((parts, new_values, skipped))) => {
+                let got_names: Vec<&str> = got.parts.iter().map(|p| p.partition.as_str()).collect();
+                let want_names: Vec<&str> = parts.keys().map(String::as_str).collect();
+                assert_eq!(got_names, want_names, "{scheme}");
+                for (part, rows) in got.parts.iter().zip(parts.values()) {
+                    let want = take_record_batch(batch, &UInt32Array::from(rows.clone())).unwrap();
+                    assert_eq!(part.batch, want, "{scheme}: {}", part.partition);
+                }
+                assert_eq!(got.new_values, new_values, "{scheme}");
+                assert_eq!(got.skipped_rows, skipped, "{scheme}");
+            }
+            (Err(e), Err((li, is_value, count, example))) => {
+                let column = names[li].clone();
+                let want = if is_value {
+                    RouteError::NewValue {
+                        column,
+                        count,
+                        example,
+                    }
+                } else {
+                    RouteError::OutOfScheme {
+                        column,
+                        count,
+                        example,
+                    }
+                };
+                assert_eq!(e, want, "{scheme}");
+                assert_eq!(e.sqlstate(), SqlState::CHECK_VIOLATION);
+            }
+            (got, want) => panic!(
+                "{scheme}: route gave {:?}, the reference {:?}",
+                got.map(|r| r.parts.len()),
+                want.map(|w| w.0.len())
+            ),
+        }
+    }
+
+    #[test]
+    fn routing_matches_a_row_by_row_reference_for_every_scheme() {
+        // A fixed linear congruential sequence: the same rows every run.
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
+        let rows = 20_000;
+        // An INT with many distinct values (mostly unique), some NULL, some below 0 and at or
+        // above 100,000 (outside the RANGE bounds and the LIST values below); a SYMBOL with a
+        // few hundred values; timestamps over 40 days of 2023; dates over two years.
+        let ints: Vec<Option<i32>> = (0..rows)
+            .map(|_| match next(40) {
+                0 => None,
+                1 => Some(-(next(50) as i32) - 1),
+                2 => Some(100_000 + next(50) as i32),
+                _ => Some(next(100_000) as i32),
+            })
+            .collect();
+        let syms: Vec<Option<String>> = (0..rows)
+            .map(|_| (next(30) != 0).then(|| format!("S{:03}", next(400))))
+            .collect();
+        let day0: i64 = 19358; // 2023-01-01
+        let secs: Vec<Option<i64>> = (0..rows)
+            .map(|_| {
+                (next(25) != 0).then(|| (day0 + next(40) as i64) * 86_400 + next(86_400) as i64)
+            })
+            .collect();
+        let dates: Vec<Option<i32>> = (0..rows)
+            .map(|_| (next(25) != 0).then(|| (day0 + next(730) as i64) as i32))
+            .collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int32, true),
+            Field::new("sym", DataType::Utf8, true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Second, None), true),
+            Field::new("d", DataType::Date32, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int32Array::from(ints.clone())),
+                Arc::new(StringArray::from(syms.clone())),
+                Arc::new(TimestampSecondArray::from(secs.clone())),
+                Arc::new(arrow::array::Date32Array::from(dates.clone())),
+            ],
+        )
+        .unwrap();
+        // Each column's keys in the unit of the level that routes it, converted by hand.
+        let int_keys: Vec<Option<KeyValue>> = ints
+            .iter()
+            .map(|v| v.map(|v| KeyValue::Int(v.into())))
+            .collect();
+        let sym_keys: Vec<Option<KeyValue>> =
+            syms.iter().map(|s| s.clone().map(KeyValue::Str)).collect();
+        let day_keys: Vec<Option<KeyValue>> = secs
+            .iter()
+            .map(|s| s.map(|s| KeyValue::Int(s.div_euclid(86_400))))
+            .collect();
+        let month_keys: Vec<Option<KeyValue>> = dates
+            .iter()
+            .map(|d| {
+                d.map(|d| {
+                    let (y, m, _) = civil_from_days(d.into());
+                    KeyValue::Int(y * 12 + i64::from(m) - 1)
+                })
+            })
+            .collect();
+        let all_keys = [int_keys, sym_keys, day_keys, month_keys];
+
+        let int = |v: i64| KeyValue::Int(v);
+        let sym = |s: &str| KeyValue::Str(s.to_string());
+        let hash_int = PartitionLevel::Hash {
+            key_type: ColumnType::Int,
+            buckets: 5,
+        };
+        let hash_sym = PartitionLevel::Hash {
+            key_type: ColumnType::Symbol,
+            buckets: 3,
+        };
+        // Every key in range but the negative ones and those at or above 100,000.
+        let range_int = PartitionLevel::Range {
+            key_type: ColumnType::Int,
+            bounds: vec![int(0), int(7), int(1000), int(50_000), int(100_000)],
+        };
+        let range_int_wide = PartitionLevel::Range {
+            key_type: ColumnType::Int,
+            bounds: vec![int(-100), int(0), int(100_100)],
+        };
+        let range_sym = PartitionLevel::Range {
+            key_type: ColumnType::Symbol,
+            bounds: vec![sym("S"), sym("S100"), sym("S250"), sym("T")],
+        };
+        let range_day = PartitionLevel::Range {
+            key_type: ColumnType::Date,
+            bounds: vec![int(day0), int(day0 + 10), int(day0 + 40)],
+        };
+        // S000..S399 over three lists, S005 in two of them; the rest of the keys misfit.
+        let list_sym = PartitionLevel::List {
+            key_type: ColumnType::Symbol,
+            lists: vec![
+                (0..200).map(|i| sym(&format!("S{i:03}"))).collect(),
+                (5..6)
+                    .chain(200..300)
+                    .map(|i| sym(&format!("S{i:03}")))
+                    .collect(),
+                (300..400).map(|i| sym(&format!("S{i:03}"))).collect(),
+            ],
+        };
+        let list_int_partial = PartitionLevel::List {
+            key_type: ColumnType::Int,
+            lists: vec![vec![int(1), int(2)], vec![int(3)]],
+        };
+        let value_day = PartitionLevel::Value {
+            key_type: ColumnType::Date,
+            values: (0..20).map(|i| int(day0 + i)).collect(),
+        };
+        let value_month = PartitionLevel::Value {
+            key_type: ColumnType::Month,
+            values: BTreeSet::new(),
+        };
+        let value_sym = PartitionLevel::Value {
+            key_type: ColumnType::Symbol,
+            values: [sym("S001"), sym("S002")].into_iter().collect(),
+        };
+        let value_int = PartitionLevel::Value {
+            key_type: ColumnType::Int,
+            values: BTreeSet::new(),
+        };
+        // (levels, the column each routes)
+        let schemes: Vec<(Vec<PartitionLevel>, Vec<usize>)> = vec![
+            (vec![hash_int.clone()], vec![0]),
+            (vec![hash_sym.clone()], vec![1]),
+            (vec![range_int.clone()], vec![0]),
+            (vec![range_int_wide.clone()], vec![0]),
+            (vec![range_sym.clone()], vec![1]),
+            (vec![range_day.clone()], vec![2]),
+            (vec![list_sym.clone()], vec![1]),
+            (vec![list_int_partial], vec![0]),
+            (vec![value_day.clone()], vec![2]),
+            (vec![value_month.clone()], vec![3]),
+            (vec![value_sym.clone()], vec![1]),
+            (vec![value_int.clone()], vec![0]),
+            (vec![value_day.clone(), hash_sym.clone()], vec![2, 1]),
+            (vec![value_month, range_int_wide.clone()], vec![3, 0]),
+            (vec![range_sym, hash_int.clone()], vec![1, 0]),
+            (vec![value_sym, value_int, hash_int], vec![1, 0, 0]),
+            (
+                vec![range_day, list_sym.clone(), range_int_wide],
+                vec![2, 1, 0],
+            ),
+            (vec![list_sym, range_int], vec![1, 0]),
+        ];
+        for (levels, columns) in &schemes {
+            let keys: Vec<Vec<Option<KeyValue>>> =
+                columns.iter().map(|c| all_keys[*c].clone()).collect();
+            for policy in [
+                NewValuePolicy::Add,
+                NewValuePolicy::Skip,
+                NewValuePolicy::Fail,
+            ] {
+                assert_routes_like_reference(levels, columns, &keys, &batch, policy);
+                // The same rows in smaller batches, as a COPY sends them.
+                for start in (0..rows).step_by(7_000) {
+                    let len = 7_000.min(rows - start);
+                    let keys: Vec<Vec<Option<KeyValue>>> = keys
+                        .iter()
+                        .map(|k| k[start..start + len].to_vec())
+                        .collect();
+                    let part = batch.slice(start, len);
+                    assert_routes_like_reference(levels, columns, &keys, &part, policy);
+                }
             }
         }
     }

@@ -194,7 +194,11 @@ fn arrow_sqlstate(e: &ArrowError) -> SqlState {
         ArrowError::CastError(m)
         | ArrowError::ParseError(m)
         | ArrowError::InvalidArgumentError(m) => {
-            if m.contains("overflow")
+            // A batch built with a NOT NULL column's declared nullability got a NULL (an
+            // INSERT's VALUES computed one); the literal NULLs are caught before planning.
+            if m.contains("declared as non-nullable but contains null values") {
+                SqlState::NOT_NULL_VIOLATION
+            } else if m.contains("overflow")
                 || m.contains("too large")
                 || m.contains("out of range")
                 || m.contains("Can't cast value")

@@ -5,7 +5,10 @@
 //! - a number with a fraction going into an integer column is rounded half away from zero, as
 //!   PostgreSQL's numeric-to-integer cast does (DataFusion would truncate);
 //! - a `'\x...'` string going into a bytea column is hex, as PostgreSQL reads it;
-//! - a `'YYYY-MM-DD HH:MI'` string (no seconds) going into a timestamp column gets `:00`.
+//! - a `'YYYY-MM-DD HH:MI'` string (no seconds) going into a timestamp column gets `:00`;
+//! - a NULL going into a NOT NULL column is SQLSTATE 23502 naming the column (DataFusion plans
+//!   the VALUES with the table's nullability and would fail building them, as 22P02 naming
+//!   `column<i>`).
 //!
 //! Anything that is not a plain literal is left to DataFusion.
 
@@ -13,7 +16,7 @@ use sqlparser::ast::{Expr, ObjectName, SetExpr, Statement, TableObject, UnaryOpe
 
 use super::pg_compat::call;
 use super::{QueryError, Session};
-use crate::catalog::ColumnType;
+use crate::catalog::{ColumnDef, ColumnType};
 use crate::sqlstate::SqlState;
 
 /// Applies the rules to an INSERT statement's VALUES rows, in place.
@@ -32,19 +35,13 @@ pub fn apply(session: &Session, stmt: &mut Statement) -> Result<(), QueryError> 
     let Some((_, def)) = metadata.table(&db, &table) else {
         return Ok(());
     };
-    let targets: Vec<Option<(String, ColumnType)>> = if insert.columns.is_empty() {
-        def.columns
-            .iter()
-            .map(|c| Some((c.name.clone(), c.ty)))
-            .collect()
+    let targets: Vec<Option<&ColumnDef>> = if insert.columns.is_empty() {
+        def.columns.iter().map(Some).collect()
     } else {
         insert
             .columns
             .iter()
-            .map(|n| {
-                let n = object_name(n);
-                def.column(&n).map(|c| (c.name.clone(), c.ty))
-            })
+            .map(|n| def.column(&object_name(n)))
             .collect()
     };
     let Some(source) = insert.source.as_mut() else {
@@ -55,8 +52,17 @@ pub fn apply(session: &Session, stmt: &mut Statement) -> Result<(), QueryError> 
     };
     for row in &mut values.rows {
         for (expr, target) in row.iter_mut().zip(&targets) {
-            if let Some((column, ty)) = target {
-                assign(expr, column, *ty)?;
+            if let Some(c) = target {
+                if c.not_null && is_null(expr) {
+                    return Err(QueryError::other(
+                        SqlState::NOT_NULL_VIOLATION,
+                        format!(
+                            "null value in column \"{}\" violates not-null constraint",
+                            c.name
+                        ),
+                    ));
+                }
+                assign(expr, &c.name, c.ty)?;
             }
         }
     }
@@ -94,6 +100,15 @@ fn mismatch(column: &str, ty: ColumnType, what: &str) -> QueryError {
         SqlState::DATATYPE_MISMATCH,
         format!("column \"{column}\" is of type {ty} but expression is of type {what}"),
     )
+}
+
+/// A NULL literal, also cast to a type (`NULL::int`, `cast(NULL as int)`) or in parentheses.
+fn is_null(expr: &Expr) -> bool {
+    match expr {
+        Expr::Value(v) => matches!(v.value, Value::Null),
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => is_null(expr),
+        _ => false,
+    }
 }
 
 /// A numeric literal, with its sign folded in.

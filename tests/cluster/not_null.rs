@@ -149,6 +149,27 @@ async fn not_null_columns_work_in_queries_over_both_data_nodes() {
             let db = e.as_db_error().expect("an ErrorResponse");
             assert_eq!(db.code().code(), "23502", "{db:?}");
         }
+        // The same in a multi-row VALUES through the simple protocol (psql's way), which
+        // DataFusion plans with the table's nullability.
+        let e = client
+            .batch_execute(&format!(
+                "insert into {P} values (1002, 1, 1), (1003, NULL, 1), (1004, 2, NULL)"
+            ))
+            .await
+            .expect_err("a NULL into a NOT NULL column");
+        let db = e.as_db_error().expect("an ErrorResponse");
+        assert_eq!(db.code().code(), "23502", "{db:?}");
+        assert!(db.message().contains("\"v\""), "{db:?}");
+        // And bound as a parameter of a prepared INSERT.
+        let e = client
+            .execute(
+                &format!("insert into {P} values ($1, $2, $3)"),
+                &[&1005i32, &None::<i32>, &1i32],
+            )
+            .await
+            .expect_err("a NULL parameter into a NOT NULL column");
+        let db = e.as_db_error().expect("an ErrorResponse");
+        assert_eq!(db.code().code(), "23502", "{db:?}");
     }
     assert_eq!(
         one_i64(&dn1, &format!("select count(*) from {P}")).await,

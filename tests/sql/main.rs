@@ -297,7 +297,7 @@ macro_rules! slt_files {
     };
 }
 
-slt_files!(ddl, dml, queries, types, errors, users, privileges);
+slt_files!(ddl, dml, queries, types, errors, users, privileges, not_null);
 
 /// A new `sql/*.slt` file must be added to `slt_files!` above, or it would silently never run.
 #[test]
