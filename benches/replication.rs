@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{bench_home, copy_csv, insecure, node_cpu, start_cluster_with, testtb_csv};
+use common::{copy_csv, node_cpu, start_master, start_slave, testtb_csv, wait_for_master_role};
 
 async fn connect(port: u16) -> tokio_postgres::Client {
     let url = format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
@@ -80,46 +80,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     // Each cluster trusts the other's CA (made by `porpoise up` in its home), unless insecure.
-    let ca = |name: &str, key: &str| match insecure() {
-        true => String::new(),
-        false => format!(
-            "{key}={}\n",
-            bench_home(name)
-                .join("data")
-                .join("ca")
-                .join("ca.crt")
-                .display()
-        ),
-    };
-    let slaves = ca("slave", "clusterReplicationSlaveCAFile");
-    let master = start_cluster_with(
-        "master",
-        &slaves,
-        &format!("clusterReplicationMode=master\nclusterReplicationSyncPersistence=true\n{slaves}"),
-    )
-    .await;
-    let master_ca = ca("master", "clusterReplicationSSLCAFile");
-    let slave = start_cluster_with(
-        "slave",
-        &format!(
-            "clusterReplicationMasterCtl=127.0.0.1:{}\n{master_ca}",
-            master.controller
-        ),
-        &format!("clusterReplicationMode=slave\n{master_ca}"),
-    )
-    .await;
+    let master = start_master().await;
+    let slave = start_slave(&master).await;
     let m = connect(master.ports[0]).await;
     let s = connect(slave.ports[0]).await;
     // The controller leader records the replication role shortly after start.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while m
-        .simple_query("select * from getDatabaseClusterReplicationStatus()")
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the master never took its role");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_master_role(&m).await;
     m.batch_execute(
         r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
            select setDatabaseForClusterReplication('dfs://testDB', true);

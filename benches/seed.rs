@@ -14,7 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{bench_home, copy_csv, insecure, start_cluster_with, testtb_csv};
+use common::{copy_csv, start_master, start_slave, testtb_csv, wait_for_master_role};
 
 async fn connect(port: u16) -> tokio_postgres::Client {
     let url = format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
@@ -31,34 +31,9 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let ca = |name: &str, key: &str| match insecure() {
-        true => String::new(),
-        false => format!(
-            "{key}={}\n",
-            bench_home(name)
-                .join("data")
-                .join("ca")
-                .join("ca.crt")
-                .display()
-        ),
-    };
-    let slaves = ca("slave", "clusterReplicationSlaveCAFile");
-    let master = start_cluster_with(
-        "master",
-        &slaves,
-        &format!("clusterReplicationMode=master\nclusterReplicationSyncPersistence=true\n{slaves}"),
-    )
-    .await;
+    let master = start_master().await;
     let m = connect(master.ports[0]).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while m
-        .simple_query("select * from getDatabaseClusterReplicationStatus()")
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the master never took its role");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_master_role(&m).await;
     m.batch_execute(
         r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
            create table "dfs://testDB"."testTB"(SecurityID SYMBOL, DateTime DATETIME,
@@ -80,16 +55,7 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let master_ca = ca("master", "clusterReplicationSSLCAFile");
-    let slave = start_cluster_with(
-        "slave",
-        &format!(
-            "clusterReplicationMasterCtl=127.0.0.1:{}\n{master_ca}",
-            master.controller
-        ),
-        &format!("clusterReplicationMode=slave\n{master_ca}"),
-    )
-    .await;
+    let slave = start_slave(&master).await;
     let s = connect(slave.ports[0]).await;
     // Attached: the master lists it.
     let deadline = Instant::now() + Duration::from_secs(60);

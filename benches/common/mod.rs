@@ -146,6 +146,49 @@ pub fn insecure() -> bool {
     std::env::var("PORPOISE_BENCH_INSECURE").is_ok_and(|v| v == "1")
 }
 
+/// The config line naming cluster `name`'s CA (made by `porpoise up` in its home) under
+/// `key`, so the other cluster trusts it; nothing when insecure.
+fn trusted_ca(name: &str, key: &str) -> String {
+    if insecure() {
+        return String::new();
+    }
+    let ca = bench_home(name).join("data").join("ca").join("ca.crt");
+    format!("{key}={}\n", ca.display())
+}
+
+/// The master cluster of a replication bench (`clusterReplicationSyncPersistence`), trusting
+/// the slave started by [`start_slave`].
+pub async fn start_master() -> Server {
+    let slaves = trusted_ca("slave", "clusterReplicationSlaveCAFile");
+    let cluster =
+        format!("clusterReplicationMode=master\nclusterReplicationSyncPersistence=true\n{slaves}");
+    start_cluster_with("master", &slaves, &cluster).await
+}
+
+/// The slave cluster of a replication bench, pulling from `master`.
+pub async fn start_slave(master: &Server) -> Server {
+    let master_ca = trusted_ca("master", "clusterReplicationSSLCAFile");
+    let controller = format!(
+        "clusterReplicationMasterCtl=127.0.0.1:{}\n{master_ca}",
+        master.controller
+    );
+    let cluster = format!("clusterReplicationMode=slave\n{master_ca}");
+    start_cluster_with("slave", &controller, &cluster).await
+}
+
+/// Waits until the controller leader behind `client` recorded the master role.
+pub async fn wait_for_master_role(client: &tokio_postgres::Client) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client
+        .simple_query("select * from getDatabaseClusterReplicationStatus()")
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the master never took its role");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// One controller and two data nodes under `porpoise up`, with extra `controller.cfg` and
 /// `cluster.cfg` lines; `name` tells clusters of one run apart.
 pub async fn start_cluster_with(name: &str, controller_cfg: &str, cluster_cfg: &str) -> Server {
