@@ -188,6 +188,13 @@ pub enum ReplicationCommand {
     },
     /// Every table of a seed is installed (slave).
     SeedDone { db: String, cut_task: u64 },
+    /// A repair that cannot be installed (a table it names differs from the master's) is
+    /// given up, so the database's later tasks run again (slave).
+    RepairAbandoned {
+        db: String,
+        cut_task: u64,
+        error: String,
+    },
     /// The master's data nodes changed (slave).
     MasterNodes { nodes: Vec<String> },
     /// Why the slave's pulls fail (the master refuses it, cannot be reached or verified), or
@@ -254,6 +261,11 @@ impl Replication {
                 error,
             } => self.seed_failed(db, *cut_task, error),
             ReplicationCommand::SeedDone { db, cut_task } => self.seed_done(db, *cut_task, ctx),
+            ReplicationCommand::RepairAbandoned {
+                db,
+                cut_task,
+                error,
+            } => self.abandon_repair(db, *cut_task, error, ctx),
             ReplicationCommand::MasterNodes { nodes } => {
                 self.slave.master_nodes = nodes.clone();
                 Ok(())

@@ -579,6 +579,36 @@ impl Replication {
         Ok(())
     }
 
+    /// Gives up the repair of `db` at `cut_task` (slave): it is DONE with `error`, the
+    /// database's later tasks run, and what it was to replace stays diverged. Every task up
+    /// to its cut is applied, so the database reads at the cut.
+    pub(super) fn abandon_repair(
+        &mut self,
+        db: &str,
+        cut_task: u64,
+        error: &str,
+        ctx: &Context,
+    ) -> Result<(), ReplicationError> {
+        let s = self.open_seed(db, cut_task)?;
+        if s.cut.repair.is_none() {
+            return Err(ReplicationError::SeedDone {
+                db: db.to_string(),
+                cut_task,
+            });
+        }
+        s.state = SeedState::Done;
+        s.finished_ns = ctx.now_ns;
+        s.error = format!("abandoned: {error}");
+        let point = super::task::ReadPoint {
+            task_id: s.cut.task_id,
+            master_ns: s.cut.cut_ns,
+            index: ctx.index,
+            master_index: s.cut.commit_index,
+        };
+        self.slave.read_points.insert(db.to_string(), point);
+        Ok(())
+    }
+
     /// The cut each database's installed seed was taken at (the master's log index), as a
     /// pull reports it (slave).
     pub fn seeded(&self) -> BTreeMap<String, u64> {

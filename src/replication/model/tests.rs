@@ -704,4 +704,37 @@ fn a_repair_runs_the_tasks_up_to_its_cut_first_and_replaces_only_its_partitions(
     assert!(s.slave.diverged.is_empty(), "{:?}", s.slave.diverged);
     assert_eq!(s.seeded(), [("d".to_string(), 40)].into());
     assert!(!s.held_by_seed("d", 5));
+
+    // A repair that cannot be installed is given up: the later tasks run again, and what it
+    // was to replace stays diverged.
+    s.skip_tasks(&[5], &ctx).unwrap();
+    s.request_repair("d", &one("2"), &Context { index: 60, ..ctx })
+        .unwrap();
+    let seed = PulledSeed {
+        cut: SeedCut {
+            task_id: 5,
+            commit_index: 70,
+            repair: Some(s.slave.repairs["d"].clone()),
+            ..SeedCut::clone(&cut)
+        },
+        nodes: vec!["m:1".into()],
+    };
+    s.record_pulled(&[], std::slice::from_ref(&seed), None, &ctx)
+        .unwrap();
+    assert!(s.held_by_seed("d", 6));
+    assert!(
+        s.abandon_repair("d", 4, "stale", &ctx).is_err(),
+        "only the pending repair"
+    );
+    s.abandon_repair("d", 5, "table t differs", &Context { index: 80, ..ctx })
+        .unwrap();
+    assert!(!s.seeding("d") && !s.held_by_seed("d", 6));
+    assert_eq!(s.slave.seeds["d"].error, "abandoned: table t differs");
+    assert_eq!(s.slave.read_points["d"].task_id, 5);
+    assert_eq!(s.slave.diverged["d"], one("2"), "still diverged");
+    assert_eq!(
+        s.seeded(),
+        [("d".to_string(), 70)].into(),
+        "the master may drop the cut"
+    );
 }

@@ -135,6 +135,17 @@ async fn install(
         .map_err(failure)?;
     match r {
         CommandResult::Err(MetadataError::SeedDone { .. }) => return Ok(()),
+        // Tried again it would fail again, holding the database's later tasks for ever.
+        CommandResult::Err(e @ MetadataError::RepairCatalog { .. }) => {
+            let cmd = Command::Replication(ReplicationCommand::RepairAbandoned {
+                db: req.db.clone(),
+                cut_task: req.cut_task,
+                error: e.to_string(),
+            });
+            node.controller().write(cmd).await.map_err(failure)?;
+            tracing::warn!(db = %req.db, cut_task = req.cut_task, error = %e, "a repair was abandoned");
+            return Ok(());
+        }
         CommandResult::Err(e) => return Err(failure(e)),
         _ => {}
     }
