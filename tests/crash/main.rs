@@ -196,6 +196,23 @@ async fn acknowledged_copy_survives_kill() {
     }
 }
 
+/// Restarts `server` to crash at `point`, runs `sql` there (the server dies under it, so it
+/// fails), then starts the server again without a crash point; a client of it.
+async fn crash_at(server: &mut TestServer, point: &str, sql: &str) -> tokio_postgres::Client {
+    server.restart_with_crash_point(Some(point));
+    let client = server.client().await;
+    assert!(
+        client.batch_execute(sql).await.is_err(),
+        "the server should have crashed at {point}"
+    );
+    assert!(
+        server.wait_exit(Duration::from_secs(30)).is_some(),
+        "the crash point {point} was not reached"
+    );
+    server.restart_with_crash_point(None);
+    server.client().await
+}
+
 /// Crashes exactly on each side of the commit point: a transaction prepared but not committed
 /// is gone after the restart; one committed but not yet published (the client never got its
 /// acknowledgement) is there, complete.
@@ -215,21 +232,10 @@ async fn crash_points_on_both_sides_of_the_commit() {
     let files = parquet_files(&data_dir);
 
     // 1. Prepared, not committed.
-    server.restart_with_crash_point(Some("txn-prepared"));
-    let client = server.client().await;
     let insert = format!(
         "insert into {TABLE} values (2, '2023-01-03', 6), (3, '2023-01-04', 9), (4, '2023-01-05', 12)"
     );
-    assert!(
-        client.execute(&insert, &[]).await.is_err(),
-        "the server should have crashed"
-    );
-    assert!(
-        server.wait_exit(Duration::from_secs(30)).is_some(),
-        "the crash point was not reached"
-    );
-    server.restart_with_crash_point(None);
-    let client = server.client().await;
+    let client = crash_at(&mut server, "txn-prepared", &insert).await;
     assert_eq!(
         contents(&client).await,
         (1, 1),
@@ -243,15 +249,7 @@ async fn crash_points_on_both_sides_of_the_commit() {
     drop(client);
 
     // 2. Committed, not published, never acknowledged.
-    server.restart_with_crash_point(Some("txn-committed"));
-    let client = server.client().await;
-    assert!(
-        client.execute(&insert, &[]).await.is_err(),
-        "the server should have crashed"
-    );
-    assert!(server.wait_exit(Duration::from_secs(30)).is_some());
-    server.restart_with_crash_point(None);
-    let client = server.client().await;
+    let client = crash_at(&mut server, "txn-committed", &insert).await;
     assert_eq!(
         contents(&client).await,
         (4, 10),
@@ -291,18 +289,7 @@ async fn a_block_writing_two_tables_survives_a_crash_whole_or_not_at_all() {
         (contents(&client).await, other)
     };
 
-    server.restart_with_crash_point(Some("txn-prepared"));
-    let client = server.client().await;
-    assert!(
-        client.batch_execute(&block).await.is_err(),
-        "the server should have crashed"
-    );
-    assert!(
-        server.wait_exit(Duration::from_secs(30)).is_some(),
-        "the crash point was not reached"
-    );
-    server.restart_with_crash_point(None);
-    let client = server.client().await;
+    let client = crash_at(&mut server, "txn-prepared", &block).await;
     assert_eq!(
         both(client).await,
         ((0, 0), 0),
@@ -314,15 +301,7 @@ async fn a_block_writing_two_tables_survives_a_crash_whole_or_not_at_all() {
         "its staged files were not removed"
     );
 
-    server.restart_with_crash_point(Some("txn-committed"));
-    let client = server.client().await;
-    assert!(
-        client.batch_execute(&block).await.is_err(),
-        "the server should have crashed"
-    );
-    assert!(server.wait_exit(Duration::from_secs(30)).is_some());
-    server.restart_with_crash_point(None);
-    let client = server.client().await;
+    let client = crash_at(&mut server, "txn-committed", &block).await;
     assert_eq!(
         both(client).await,
         ((2, 3), 1),
