@@ -22,16 +22,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{copy_csv, node_cpu, start_master, start_slave, testtb_csv, wait_for_master_role};
-
-async fn connect(port: u16) -> tokio_postgres::Client {
-    let url = format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
-    client
-}
+use common::{
+    connect, copy_csv, node_cpu, start_master, start_slave, testtb_csv, wait_for_master_role,
+};
 
 /// Polls `sql` (one bigint) on `client` until it returns `want`.
 async fn wait_for(client: &tokio_postgres::Client, sql: &str, want: i64, limit: Duration) {

@@ -14,16 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{copy_csv, start_master, start_slave, testtb_csv, wait_for_master_role};
-
-async fn connect(port: u16) -> tokio_postgres::Client {
-    let url = format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
-    client
-}
+use common::{connect, copy_csv, start_master, start_slave, testtb_csv, wait_for_master_role};
 
 #[tokio::main]
 async fn main() {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{copy_csv, start_cluster, start_server, testtb_csv, SECURITIES};
+use common::{connect, copy_csv, start_cluster, start_server, testtb_csv, SECURITIES};
 
 async fn time_query(client: &tokio_postgres::Client, name: &str, sql: &str, runs: usize) {
     // One warm-up run, then the median of `runs`.
@@ -54,14 +54,7 @@ async fn main() {
     } else {
         start_server()
     };
-    let url = format!(
-        "host=127.0.0.1 port={} user=admin password=123456 dbname=porpoise",
-        server.ports[0]
-    );
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
+    let client = connect(server.ports[0]).await;
     client
         .batch_execute(
             r#"create database "dfs://testDB" partitioned by VALUE(2023.01.01..2023.12.31);
@@ -112,12 +105,7 @@ async fn main() {
 
     for (i, port) in server.ports.iter().enumerate() {
         if server.ports.len() > 1 {
-            let url =
-                format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
-            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .expect("connect");
-            tokio::spawn(conn);
+            let c = connect(*port).await;
             println!("--- queries through data node {} ---", i + 1);
             queries(&c).await;
         } else {

@@ -176,6 +176,16 @@ pub async fn start_slave(master: &Server) -> Server {
     start_cluster_with("slave", &controller, &cluster).await
 }
 
+/// A client of the node serving pgwire on `port`, as the bench's admin.
+pub async fn connect(port: u16) -> tokio_postgres::Client {
+    let url = format!("host=127.0.0.1 port={port} user=admin password=123456 dbname=porpoise");
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+}
+
 /// Waits until the controller leader behind `client` recorded the master role.
 pub async fn wait_for_master_role(client: &tokio_postgres::Client) {
     let deadline = Instant::now() + Duration::from_secs(30);
