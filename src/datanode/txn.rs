@@ -60,10 +60,11 @@ pub struct AdoptRequest {
     /// Files of a seed (fetched through the node's seed cache, at the seed rate).
     #[serde(default)]
     pub seed: bool,
-    /// Remove every published file of the table on the node first (a seed).
+    /// Remove every published file of the table on the node first (a seed, a repair, DROP
+    /// PARTITION).
     #[serde(default)]
     pub clear: bool,
-    /// Limits `clear` to these partitions (a repair).
+    /// Limits `clear` to these partitions (a repair, DROP PARTITION).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only: Option<std::collections::BTreeSet<String>>,
 }
@@ -324,7 +325,7 @@ impl WriteTxn {
                 at: TableAt::now(&self.node, &self.db.name, &self.table),
                 src: String::new(),
                 files: Vec::new(),
-                seed: true,
+                seed: false,
                 clear: true,
                 only: only.clone(),
             };

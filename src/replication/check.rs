@@ -196,23 +196,29 @@ pub async fn repair_scope(
             }
         }
         None => {
-            let diverged = metadata.replication().slave.diverged.get(db).cloned();
-            for (table, scope) in diverged.unwrap_or_default() {
+            let diverged = metadata
+                .replication()
+                .slave
+                .diverged
+                .get(db)
+                .cloned()
+                .unwrap_or_default();
+            for (table, scope) in &diverged {
                 match scope {
-                    TableScope::Whole => items.push((table, None, "DIVERGED".into())),
+                    TableScope::Whole => items.push((table.clone(), None, "DIVERGED".into())),
                     TableScope::Partitions(p) => items.extend(
-                        p.into_iter()
-                            .map(|p| (table.clone(), Some(p), "DIVERGED".into())),
+                        p.iter()
+                            .map(|p| (table.clone(), Some(p.clone()), "DIVERGED".into())),
                     ),
                 }
             }
             let (_, compared) = check(node, db, None).await?;
             for c in compared {
                 let status = c.status();
-                let known = items
-                    .iter()
-                    .any(|(t, p, _)| t == &c.table && p.as_ref().is_none_or(|p| p == &c.partition));
-                if status != "MATCH" && !known {
+                let listed = diverged
+                    .get(&c.table)
+                    .is_some_and(|scope| scope.covers(&c.partition));
+                if status != "MATCH" && !listed {
                     items.push((c.table, Some(c.partition), status.to_string()));
                 }
             }

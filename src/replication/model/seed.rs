@@ -557,26 +557,28 @@ impl Replication {
         s.state = SeedState::Done;
         s.finished_ns = ctx.now_ns;
         s.error.clear();
-        let (cut_task, cut_ns, cut_index) = (s.cut.task_id, s.cut.cut_ns, s.cut.commit_index);
+        let cut = s.cut.clone();
         // What it replaced is the master's again.
-        match s.cut.repair.clone() {
+        match &cut.repair {
             None => {
                 self.slave.diverged.remove(db);
             }
             Some(r) => self.undiverge(db, &r.tables),
         }
-        // The database reads as the cut until its first task after the cut is applied (tasks
-        // the seed covers may have been pulled before it; none after it ran).
-        self.slave.read_points.insert(
-            db.to_string(),
-            super::task::ReadPoint {
-                task_id: cut_task,
-                master_ns: cut_ns,
-                index: ctx.index,
-                master_index: cut_index,
-            },
-        );
+        self.read_at_cut(&cut, ctx);
         Ok(())
+    }
+
+    /// The database of an installed (or given up) seed reads as its cut until its first task
+    /// after the cut is applied: every task up to the cut is in it or applied, none after.
+    fn read_at_cut(&mut self, cut: &SeedCut, ctx: &Context) {
+        let point = super::task::ReadPoint {
+            task_id: cut.task_id,
+            master_ns: cut.cut_ns,
+            index: ctx.index,
+            master_index: cut.commit_index,
+        };
+        self.slave.read_points.insert(cut.db.clone(), point);
     }
 
     /// Gives up the repair of `db` at `cut_task` (slave): it is DONE with `error`, the
@@ -599,13 +601,8 @@ impl Replication {
         s.state = SeedState::Done;
         s.finished_ns = ctx.now_ns;
         s.error = format!("abandoned: {error}");
-        let point = super::task::ReadPoint {
-            task_id: s.cut.task_id,
-            master_ns: s.cut.cut_ns,
-            index: ctx.index,
-            master_index: s.cut.commit_index,
-        };
-        self.slave.read_points.insert(db.to_string(), point);
+        let cut = s.cut.clone();
+        self.read_at_cut(&cut, ctx);
         Ok(())
     }
 
