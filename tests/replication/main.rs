@@ -596,14 +596,21 @@ async fn a_slave_replays_the_masters_database() {
         .unwrap();
     assert_eq!(status.get::<_, i32>(0), 1);
 
-    // Clients may read the replicated database on the slave, not write it.
-    let e = s
-        .batch_execute(r#"insert into "dfs://testDB"."testTB" values (date '2023-05-06', 1, 1.0)"#)
-        .await
-        .expect_err("a slave refuses writes to a replicated database");
-    let e = e.as_db_error().expect("a server error");
-    assert_eq!(e.code().code(), "25006");
-    assert!(e.message().contains("RefId:S01023"), "{}", e.message());
+    // Clients may read the replicated database on the slave, not write it, nor change its
+    // partitions.
+    for write in [
+        r#"insert into "dfs://testDB"."testTB" values (date '2023-05-06', 1, 1.0)"#,
+        r#"alter table "dfs://testDB"."testTB" drop partition '20230506'"#,
+        "select addRangePartitions('dfs://testDB', 5)",
+    ] {
+        let e = s
+            .batch_execute(write)
+            .await
+            .expect_err("a slave refuses writes to a replicated database");
+        let e = e.as_db_error().expect("a server error");
+        assert_eq!(e.code().code(), "25006", "{write}: {}", e.message());
+        assert!(e.message().contains("RefId:S01023"), "{}", e.message());
+    }
 }
 
 /// One task's row in `getSlaveReplicationStatus()`: operation, state, details.
